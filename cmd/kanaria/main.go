@@ -1,0 +1,18 @@
+// Command kanaria is Kanaria's one binary: the controller, the local
+// development cluster, and the user's commands. Installed as kubectl-kanaria
+// it is also a kubectl plugin.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/kanaria-rollouts/kanaria/internal/cli"
+)
+
+func main() {
+	if err := cli.NewRootCommand().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}

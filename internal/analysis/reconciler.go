@@ -1,0 +1,329 @@
+package analysis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/client-go/tools/record"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/analysis/condition"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/job"
+)
+
+// EventSource is the component name on the Events of AnalysisRuns.
+const EventSource = "analysis-controller"
+
+// CacheObjects limits the cache of Jobs to the ones analysis runs created.
+func CacheObjects() (map[client.Object]cache.ByObject, error) {
+	req, err := labels.NewRequirement(job.LabelRunUID, selection.Exists, nil)
+	if err != nil {
+		return nil, fmt.Errorf("building the Job cache selector: %w", err)
+	}
+	return map[client.Object]cache.ByObject{&batchv1.Job{}: {Label: labels.NewSelector().Add(*req)}}, nil
+}
+
+// Reconciler reconciles AnalysisRuns.
+type Reconciler struct {
+	// Client reads from the cache and writes to the API server.
+	Client client.Client
+	// Secrets reads Secret keys directly from the API server: Secrets are
+	// read one by one and never cached.
+	Secrets metricproviders.SecretReader
+	// Recorder records the Events of every verdict.
+	Recorder record.EventRecorder
+	// Queriers are the synchronous providers by name (prometheus, web, ...).
+	Queriers map[string]metricproviders.Querier
+	// Jobs runs Job measurements.
+	Jobs *job.Provider
+	// Conditions evaluates success and failure conditions.
+	Conditions *condition.Evaluator
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// SetupWithManager registers the reconciler with mgr.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("analysisrun").
+		For(&v1alpha1.AnalysisRun{}).
+		Owns(&batchv1.Job{}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
+		Complete(r)
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// Reconcile takes the measurements that are due and judges the run.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	logger := log.FromContext(ctx).WithValues("analysisrun", req.NamespacedName.String())
+	var orig v1alpha1.AnalysisRun
+	if err := r.Client.Get(ctx, req.NamespacedName, &orig); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !orig.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	run := orig.DeepCopy()
+	now := r.now()
+	if run.Status.Phase.Completed() {
+		return r.expire(ctx, run, now)
+	}
+	if run.Status.StartedAt == nil {
+		run.Status.StartedAt = &metav1.Time{Time: now}
+	}
+	wasPhase := run.Status.Phase
+
+	var events []event
+	if err := r.check(run); err != nil {
+		r.fail(run, now, err.Error())
+	} else if args, err := resolveArgs(ctx, run, r.Secrets); err != nil {
+		r.fail(run, now, err.Error())
+	} else {
+		r.measure(ctx, run, args, now)
+		for _, m := range assessRun(run, now) {
+			res := findResult(&run.Status, m)
+			if res.Phase.Completed() {
+				typ := corev1.EventTypeNormal
+				if res.Phase != v1alpha1.AnalysisPhaseSuccessful {
+					typ = corev1.EventTypeWarning
+				}
+				msg := fmt.Sprintf("metric %q completed %s", m, res.Phase)
+				if res.Message != "" && res.Phase != v1alpha1.AnalysisPhaseSuccessful {
+					msg += ": " + res.Message
+				}
+				events = append(events, event{typ, "Metric" + string(res.Phase), args.mask(msg)})
+			}
+		}
+	}
+	if run.Status.Phase.Completed() && !wasPhase.Completed() {
+		typ := corev1.EventTypeNormal
+		if run.Status.Phase != v1alpha1.AnalysisPhaseSuccessful {
+			typ = corev1.EventTypeWarning
+		}
+		msg := "AnalysisRun completed " + string(run.Status.Phase)
+		if run.Status.Message != "" {
+			msg += ": " + run.Status.Message
+		}
+		events = append(events, event{typ, "AnalysisRun" + string(run.Status.Phase), msg})
+	}
+
+	if !equality.Semantic.DeepEqual(orig.Status, run.Status) {
+		if err := r.Client.Status().Patch(ctx, run, client.MergeFromWithOptions(&orig, client.MergeFromWithOptimisticLock{})); err != nil {
+			if apierrors.IsConflict(err) {
+				return ctrl.Result{Requeue: true}, nil
+			}
+			return ctrl.Result{}, fmt.Errorf("writing status: %w", err)
+		}
+	}
+	for _, e := range events {
+		r.Recorder.Event(run, e.typ, e.reason, e.msg)
+		logger.Info("decided", "reason", e.reason, "message", e.msg)
+	}
+	if run.Status.Phase.Completed() {
+		return r.expire(ctx, run, now)
+	}
+	if next := nextDue(run, r.now()); !next.IsZero() {
+		return ctrl.Result{RequeueAfter: max(next.Sub(r.now()), time.Millisecond)}, nil
+	}
+	return ctrl.Result{}, nil
+}
+
+type event struct{ typ, reason, msg string }
+
+// check refuses runs that cannot be measured: duplicate metric names and
+// conditions that do not compile.
+func (r *Reconciler) check(run *v1alpha1.AnalysisRun) error {
+	seen := map[string]bool{}
+	var errs []error
+	for _, m := range run.Spec.Metrics {
+		if seen[m.Name] {
+			errs = append(errs, fmt.Errorf("metric name %q is used twice", m.Name))
+		}
+		seen[m.Name] = true
+		for _, c := range []string{m.SuccessCondition, m.FailureCondition} {
+			if c == "" {
+				continue
+			}
+			if err := r.Conditions.Compile(c); err != nil {
+				errs = append(errs, fmt.Errorf("metric %q: %w", m.Name, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// fail ends a run that cannot be measured with phase Error.
+func (r *Reconciler) fail(run *v1alpha1.AnalysisRun, now time.Time, msg string) {
+	run.Status.Phase = v1alpha1.AnalysisPhaseError
+	run.Status.Message = msg
+	run.Status.CompletedAt = &metav1.Time{Time: now}
+}
+
+// measure takes, resumes or terminates every metric's measurement as due.
+func (r *Reconciler) measure(ctx context.Context, run *v1alpha1.AnalysisRun, args resolvedArgs, now time.Time) {
+	term := terminating(run)
+	for i := range run.Spec.Metrics {
+		m := run.Spec.Metrics[i]
+		res := findResult(&run.Status, m.Name)
+		if res == nil {
+			run.Status.MetricResults = append(run.Status.MetricResults, v1alpha1.MetricResult{
+				Name: m.Name, Phase: v1alpha1.AnalysisPhasePending, DryRun: isDryRun(run, m.Name),
+			})
+			res = &run.Status.MetricResults[len(run.Status.MetricResults)-1]
+		}
+		if res.Phase.Completed() {
+			continue
+		}
+		if last := lastMeasurement(res); last != nil && !last.Phase.Completed() {
+			var meas v1alpha1.Measurement
+			if term {
+				meas = r.Jobs.Terminate(ctx, run, *last, now)
+			} else {
+				meas = r.Jobs.Check(ctx, run, *last, now)
+			}
+			meas.Message = args.mask(meas.Message)
+			recordMeasurement(res, meas, true)
+			continue
+		}
+		if term {
+			continue
+		}
+		if ok, _ := due(run, &m, now); !ok {
+			continue
+		}
+		index := int(res.Count + res.Error)
+		meas := r.takeMeasurement(ctx, run, m, args, index, now)
+		recordMeasurement(res, meas, false)
+		trim(res, retention(run, m.Name))
+	}
+}
+
+// takeMeasurement runs one measurement of m.
+func (r *Reconciler) takeMeasurement(ctx context.Context, run *v1alpha1.AnalysisRun, m v1alpha1.Metric, args resolvedArgs, index int, now time.Time) v1alpha1.Measurement {
+	started := metav1.NewTime(now)
+	meas := v1alpha1.Measurement{StartedAt: &started}
+	done := func(phase v1alpha1.AnalysisPhase, msg string) v1alpha1.Measurement {
+		t := metav1.NewTime(r.now())
+		meas.Phase, meas.Message, meas.FinishedAt = phase, args.mask(msg), &t
+		return meas
+	}
+	sm, err := substitute(m, args)
+	if err != nil {
+		return done(v1alpha1.AnalysisPhaseError, err.Error())
+	}
+	if sm.Provider.Job != nil {
+		out := r.Jobs.Start(ctx, run, sm, index, now)
+		out.Message = args.mask(out.Message)
+		return out
+	}
+	name := providerName(&sm.Provider)
+	q := r.Queriers[name]
+	if q == nil {
+		return done(v1alpha1.AnalysisPhaseError, fmt.Sprintf("the %s metric provider is not supported by this version of Kanaria", name))
+	}
+	v, err := q.Query(ctx, metricproviders.Request{Namespace: run.Namespace, RunName: run.Name, Metric: sm, Secrets: r.Secrets})
+	if err != nil {
+		return done(v1alpha1.AnalysisPhaseError, err.Error())
+	}
+	meas.Value = args.mask(v.Raw)
+	meas.Metadata = v.Metadata
+	phase, err := r.Conditions.Evaluate(sm.SuccessCondition, sm.FailureCondition, v.Result)
+	if err != nil {
+		return done(v1alpha1.AnalysisPhaseError, err.Error())
+	}
+	return done(phase, "")
+}
+
+// providerName names the provider a metric uses.
+func providerName(p *v1alpha1.MetricProvider) string {
+	switch {
+	case p.Prometheus != nil:
+		return "prometheus"
+	case p.Web != nil:
+		return "web"
+	case p.Datadog != nil:
+		return "datadog"
+	case p.CloudWatch != nil:
+		return "cloudwatch"
+	case p.Job != nil:
+		return job.Name
+	case p.NewRelic != nil:
+		return "newrelic"
+	case p.Wavefront != nil:
+		return "wavefront"
+	case p.Kayenta != nil:
+		return "kayenta"
+	case p.Graphite != nil:
+		return "graphite"
+	case p.Influxdb != nil:
+		return "influxdb"
+	case p.SkyWalking != nil:
+		return "skywalking"
+	case len(p.Plugin) > 0:
+		return "plugin"
+	}
+	return "(none)"
+}
+
+// nextDue is the earliest time any metric needs attention again.
+func nextDue(run *v1alpha1.AnalysisRun, now time.Time) time.Time {
+	var next time.Time
+	for i := range run.Spec.Metrics {
+		ok, at := due(run, &run.Spec.Metrics[i], now)
+		if ok {
+			at = now
+		}
+		if !at.IsZero() && (next.IsZero() || at.Before(next)) {
+			next = at
+		}
+	}
+	return next
+}
+
+// expire deletes a completed run once its ttlStrategy says so.
+func (r *Reconciler) expire(ctx context.Context, run *v1alpha1.AnalysisRun, now time.Time) (ctrl.Result, error) {
+	ttl := run.Spec.TTLStrategy
+	if ttl == nil || run.Status.CompletedAt == nil {
+		return ctrl.Result{}, nil
+	}
+	secs := ttl.SecondsAfterCompletion
+	switch {
+	case run.Status.Phase == v1alpha1.AnalysisPhaseSuccessful && ttl.SecondsAfterSuccess != nil:
+		secs = ttl.SecondsAfterSuccess
+	case run.Status.Phase != v1alpha1.AnalysisPhaseSuccessful && ttl.SecondsAfterFailure != nil:
+		secs = ttl.SecondsAfterFailure
+	}
+	if secs == nil {
+		return ctrl.Result{}, nil
+	}
+	at := run.Status.CompletedAt.Add(time.Duration(*secs) * time.Second)
+	if now.Before(at) {
+		return ctrl.Result{RequeueAfter: at.Sub(now)}, nil
+	}
+	if err := r.Client.Delete(ctx, run); client.IgnoreNotFound(err) != nil {
+		return ctrl.Result{}, fmt.Errorf("deleting expired run: %w", err)
+	}
+	r.Recorder.Event(run, corev1.EventTypeNormal, "AnalysisRunExpired", "deleted by its ttlStrategy")
+	return ctrl.Result{}, nil
+}

@@ -1,0 +1,104 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/kanaria-rollouts/kanaria/internal/controller"
+	"github.com/kanaria-rollouts/kanaria/internal/logging"
+	"github.com/kanaria-rollouts/kanaria/internal/version"
+)
+
+func newControllerCommand() *cobra.Command {
+	opts := controller.DefaultOptions()
+	var kubeconfig, kubeContext, logLevel, logFormat string
+	cmd := &cobra.Command{
+		Use:   "controller",
+		Short: "Run the Kanaria controller",
+		Long: `Run the controller that reconciles Rollouts, AnalysisRuns and Experiments.
+
+Inside a cluster it uses the Pod's service account; outside, the kubeconfig
+(--kubeconfig, then $KUBECONFIG, then ~/.kube/config). With leader election on
+(the default) several replicas may run and one acts at a time, holding a Lease.`,
+		Example: `  # Against the cluster of the current kubeconfig context, one replica, no election
+  kanaria controller --leader-elect=false
+
+  # Only the "shop" namespace, JSON logs
+  kanaria controller --namespace shop --log-format json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := logging.New(cmd.ErrOrStderr(), logLevel, logFormat)
+			if err != nil {
+				return err
+			}
+			ctrl.SetLogger(log)
+			klog.SetLogger(log.WithName("client-go"))
+
+			rules := clientcmd.NewDefaultClientConfigLoadingRules()
+			rules.ExplicitPath = kubeconfig
+			// With no kubeconfig at all, the deferred loader falls back to the
+			// in-cluster service account.
+			cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules,
+				&clientcmd.ConfigOverrides{CurrentContext: kubeContext}).ClientConfig()
+			if err != nil {
+				return fmt.Errorf("loading Kubernetes client configuration: %w", err)
+			}
+			mgr, err := controller.NewManager(cfg, opts)
+			if err != nil {
+				return err
+			}
+			log.Info("starting controller", "version", version.Version, "namespace", namespaceOrAll(opts.Namespace),
+				"leaderElection", opts.LeaderElection.Enabled, "metricsAddr", opts.MetricsAddr, "probeAddr", opts.ProbeAddr,
+				"rolloutWorkers", opts.Workers.Rollout, "analysisWorkers", opts.Workers.Analysis, "experimentWorkers", opts.Workers.Experiment)
+			ctx := ctrl.SetupSignalHandler()
+			go func() {
+				select {
+				case <-mgr.Elected():
+					if opts.LeaderElection.Enabled {
+						log.Info("elected leader, acting", "lease", opts.LeaderElection.ID)
+					}
+				case <-ctx.Done():
+				}
+			}()
+			if err := mgr.Start(ctx); err != nil {
+				return fmt.Errorf("controller stopped: %w", err)
+			}
+			log.Info("controller stopped")
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&kubeconfig, "kubeconfig", "", "path to a kubeconfig file; empty uses $KUBECONFIG, ~/.kube/config or the in-cluster service account")
+	f.StringVar(&kubeContext, "context", "", "kubeconfig context to use")
+	f.StringVarP(&opts.Namespace, "namespace", "n", opts.Namespace, "watch only this namespace; empty watches all")
+	f.StringVar(&opts.ControllerNamespace, "controller-namespace", "", "namespace of controller-wide Secrets (e.g. datadog credentials); empty uses the controller's own namespace, or kanaria outside a cluster")
+	f.BoolVar(&opts.LeaderElection.Enabled, "leader-elect", opts.LeaderElection.Enabled, "elect one acting replica through a Lease")
+	f.StringVar(&opts.LeaderElection.Namespace, "leader-election-namespace", "", "namespace of the Lease; empty uses the controller's own namespace, or kube-system outside a cluster")
+	f.StringVar(&opts.LeaderElection.ID, "leader-election-id", opts.LeaderElection.ID, "name of the Lease")
+	f.DurationVar(&opts.LeaderElection.LeaseDuration, "leader-elect-lease-duration", opts.LeaderElection.LeaseDuration, "how long a standby waits after the leader's last renewal before taking over")
+	f.DurationVar(&opts.LeaderElection.RenewDeadline, "leader-elect-renew-deadline", opts.LeaderElection.RenewDeadline, "how long the leader retries renewing before giving up leadership")
+	f.DurationVar(&opts.LeaderElection.RetryPeriod, "leader-elect-retry-period", opts.LeaderElection.RetryPeriod, "interval between attempts to acquire or renew the Lease")
+	f.StringVar(&opts.MetricsAddr, "metrics-bind-address", opts.MetricsAddr, "address of the Prometheus /metrics endpoint; 0 turns it off")
+	f.StringVar(&opts.ProbeAddr, "health-probe-bind-address", opts.ProbeAddr, "address of /healthz and /readyz; 0 turns them off")
+	f.IntVar(&opts.Workers.Rollout, "rollout-workers", opts.Workers.Rollout, "concurrent Rollout reconciles")
+	f.IntVar(&opts.Workers.Analysis, "analysis-workers", opts.Workers.Analysis, "concurrent AnalysisRun reconciles")
+	f.IntVar(&opts.Workers.Experiment, "experiment-workers", opts.Workers.Experiment, "concurrent Experiment reconciles")
+	f.Float32Var(&opts.QPS, "kube-api-qps", opts.QPS, "sustained requests per second to the API server")
+	f.IntVar(&opts.Burst, "kube-api-burst", opts.Burst, "request burst to the API server")
+	f.DurationVar(&opts.GracefulShutdownTimeout, "graceful-shutdown-timeout", opts.GracefulShutdownTimeout, "how long in-flight work may take to finish after SIGTERM")
+	f.StringVar(&logLevel, "log-level", "info", "log level: "+strings.Join(logging.Levels, ", "))
+	f.StringVar(&logFormat, "log-format", "text", "log format: "+strings.Join(logging.Formats, ", "))
+	return cmd
+}
+
+func namespaceOrAll(ns string) string {
+	if ns == "" {
+		return "(all)"
+	}
+	return ns
+}

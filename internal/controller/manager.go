@@ -1,0 +1,222 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/analysis"
+	"github.com/kanaria-rollouts/kanaria/internal/analysis/condition"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/cloudwatch"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/datadog"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/job"
+	promprovider "github.com/kanaria-rollouts/kanaria/internal/metricproviders/prometheus"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/web"
+	"github.com/kanaria-rollouts/kanaria/internal/rollout"
+	"github.com/kanaria-rollouts/kanaria/internal/version"
+)
+
+// inClusterNamespaceFile is where a Pod's service account namespace is mounted.
+const inClusterNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+// NewScheme returns a scheme with the built-in Kubernetes types and Kanaria's API.
+func NewScheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		return nil, fmt.Errorf("registering Kubernetes types: %w", err)
+	}
+	if err := v1alpha1.AddToScheme(s); err != nil {
+		return nil, fmt.Errorf("registering argoproj.io/v1alpha1 types: %w", err)
+	}
+	return s, nil
+}
+
+// NewManager builds the controller manager: caches (limited to
+// opts.Namespace when set), leader election on a Lease, /healthz and /readyz
+// probes, and the Prometheus /metrics endpoint.
+func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid controller options: %w", err)
+	}
+	scheme, err := NewScheme()
+	if err != nil {
+		return nil, err
+	}
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = opts.QPS, opts.Burst
+	cfg.UserAgent = "kanaria-controller/" + version.Version
+
+	byObject, err := rollout.CacheObjects()
+	if err != nil {
+		return nil, err
+	}
+	jobCache, err := analysis.CacheObjects()
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range jobCache {
+		byObject[k] = v
+	}
+	cacheOpts := cache.Options{ByObject: byObject}
+	if opts.Namespace != "" {
+		cacheOpts.DefaultNamespaces = map[string]cache.Config{opts.Namespace: {}}
+	}
+	le := opts.LeaderElection
+	leNamespace := le.Namespace
+	if le.Enabled && leNamespace == "" {
+		leNamespace = defaultLeaderElectionNamespace()
+	}
+	leaseDuration, renewDeadline, retryPeriod := le.LeaseDuration, le.RenewDeadline, le.RetryPeriod
+	shutdown := opts.GracefulShutdownTimeout
+
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  scheme,
+		Cache:                   cacheOpts,
+		Metrics:                 metricsserver.Options{BindAddress: opts.MetricsAddr},
+		HealthProbeBindAddress:  opts.ProbeAddr,
+		LeaderElection:          le.Enabled,
+		LeaderElectionID:        le.ID,
+		LeaderElectionNamespace: leNamespace,
+		// Releasing the Lease on SIGTERM lets a standby take over at once
+		// instead of after a whole lease duration.
+		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 &leaseDuration,
+		RenewDeadline:                 &renewDeadline,
+		RetryPeriod:                   &retryPeriod,
+		GracefulShutdownTimeout:       &shutdown,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating controller manager: %w", err)
+	}
+
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return nil, fmt.Errorf("adding health check: %w", err)
+	}
+	synced := &cacheSyncedCheck{cache: mgr.GetCache()}
+	if err := mgr.Add(synced); err != nil {
+		return nil, fmt.Errorf("adding cache readiness: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("informers-synced", synced.Check); err != nil {
+		return nil, fmt.Errorf("adding readiness check: %w", err)
+	}
+	registerBuildInfo()
+
+	rollouts := &rollout.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor(rollout.EventSource)}
+	if err := rollouts.SetupWithManager(context.Background(), mgr, opts.Workers.Rollout); err != nil {
+		return nil, fmt.Errorf("setting up the Rollout controller: %w", err)
+	}
+	runs := &analysis.Reconciler{
+		Client:     mgr.GetClient(),
+		Secrets:    analysis.SecretReader{Reader: mgr.GetAPIReader()},
+		Recorder:   mgr.GetEventRecorderFor(analysis.EventSource),
+		Queriers:   newQueriers(controllerNamespace(opts.ControllerNamespace)),
+		Jobs:       &job.Provider{Client: mgr.GetClient()},
+		Conditions: condition.NewEvaluator(),
+	}
+	if err := runs.SetupWithManager(mgr, opts.Workers.Analysis); err != nil {
+		return nil, fmt.Errorf("setting up the AnalysisRun controller: %w", err)
+	}
+	return mgr, nil
+}
+
+// newQueriers returns the synchronous metric providers by name.
+func newQueriers(controllerNamespace string) map[string]metricproviders.Querier {
+	return map[string]metricproviders.Querier{
+		promprovider.Name: promprovider.New(promprovider.Options{}),
+		web.Name:          web.New(web.Options{}),
+		datadog.Name:      datadog.New(datadog.Options{Namespace: controllerNamespace}),
+		cloudwatch.Name:   cloudwatch.New(cloudwatch.Options{}),
+	}
+}
+
+// controllerNamespace is where controller-wide Secrets (such as the datadog
+// credentials) live: the given one, else the Pod's namespace, else kanaria.
+func controllerNamespace(given string) string {
+	if given != "" {
+		return given
+	}
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		return ns
+	}
+	if b, err := os.ReadFile(inClusterNamespaceFile); err == nil {
+		if ns := strings.TrimSpace(string(b)); ns != "" {
+			return ns
+		}
+	}
+	return "kanaria"
+}
+
+// defaultLeaderElectionNamespace is the namespace the controller's Pod runs
+// in, or kube-system outside a cluster, which every cluster has.
+func defaultLeaderElectionNamespace() string {
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		return ns
+	}
+	if b, err := os.ReadFile(inClusterNamespaceFile); err == nil {
+		if ns := strings.TrimSpace(string(b)); ns != "" {
+			return ns
+		}
+	}
+	return "kube-system"
+}
+
+// cacheSyncedCheck reports ready once the manager's informer caches have
+// synced, so a controller is not marked ready while it still sees a partial
+// picture of the cluster. It runs on every replica, leader or not.
+type cacheSyncedCheck struct {
+	cache  cache.Cache
+	synced atomic.Bool
+}
+
+// Start waits for the caches to sync, records it, and returns; the manager
+// starts caches before other runnables, so this does not race them.
+func (c *cacheSyncedCheck) Start(ctx context.Context) error {
+	if c.cache.WaitForCacheSync(ctx) {
+		c.synced.Store(true)
+	}
+	return nil
+}
+
+// NeedLeaderElection reports false: readiness is the same on standby replicas.
+func (c *cacheSyncedCheck) NeedLeaderElection() bool { return false }
+
+// Check is the readyz check.
+func (c *cacheSyncedCheck) Check(_ *http.Request) error {
+	if !c.synced.Load() {
+		return errors.New("informer caches have not synced yet")
+	}
+	return nil
+}
+
+var buildInfoRegistered atomic.Bool
+
+// registerBuildInfo exposes kanaria_build_info on /metrics once per process.
+func registerBuildInfo() {
+	if !buildInfoRegistered.CompareAndSwap(false, true) {
+		return
+	}
+	v := version.Get()
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "kanaria_build_info",
+		Help: "Build information of the running Kanaria controller; always 1.",
+	}, []string{"version", "go_version", "commit"})
+	g.WithLabelValues(v.Version, v.GoVersion, v.Commit).Set(1)
+	crmetrics.Registry.MustRegister(g)
+}

@@ -1,0 +1,110 @@
+// Package controller assembles Kanaria's controller process: the
+// controller-runtime manager with its caches, leader election, health probes
+// and metrics endpoint, and the reconcilers that run inside it.
+package controller
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Options configure the controller process. The zero value is not usable;
+// start from DefaultOptions.
+type Options struct {
+	// Namespace restricts every watch to one namespace; empty watches all.
+	Namespace string
+	// ControllerNamespace holds controller-wide Secrets such as the datadog
+	// credentials; empty means the Pod's namespace, or kanaria outside a
+	// cluster.
+	ControllerNamespace string
+	// MetricsAddr is where /metrics is served; "0" turns it off.
+	MetricsAddr string
+	// ProbeAddr is where /healthz and /readyz are served; "0" turns them off.
+	ProbeAddr string
+	// LeaderElection makes only one of several replicas act at a time.
+	LeaderElection LeaderElectionOptions
+	// Workers is the number of concurrent reconciles per resource kind.
+	Workers WorkerOptions
+	// QPS and Burst bound the controller's requests to the API server.
+	QPS   float32
+	Burst int
+	// GracefulShutdownTimeout bounds how long in-flight reconciles may take to
+	// finish after SIGTERM.
+	GracefulShutdownTimeout time.Duration
+}
+
+// LeaderElectionOptions configure the Lease that elects the acting replica.
+type LeaderElectionOptions struct {
+	// Enabled turns leader election on.
+	Enabled bool
+	// Namespace holds the Lease; empty means the controller's own namespace,
+	// or kube-system when it runs outside a cluster.
+	Namespace string
+	// ID is the Lease's name.
+	ID string
+	// LeaseDuration is how long a standby waits after the last renewal before
+	// it takes over.
+	LeaseDuration time.Duration
+	// RenewDeadline is how long the leader keeps trying to renew before it
+	// gives up leadership.
+	RenewDeadline time.Duration
+	// RetryPeriod is the interval between attempts to acquire or renew.
+	RetryPeriod time.Duration
+}
+
+// WorkerOptions set the reconcile concurrency of each resource kind.
+type WorkerOptions struct {
+	// Rollout is the number of concurrent Rollout reconciles.
+	Rollout int
+	// Analysis is the number of concurrent AnalysisRun reconciles.
+	Analysis int
+	// Experiment is the number of concurrent Experiment reconciles.
+	Experiment int
+}
+
+// DefaultOptions returns the settings the controller runs with unless told otherwise.
+func DefaultOptions() Options {
+	return Options{
+		MetricsAddr: ":8090",
+		ProbeAddr:   ":8080",
+		LeaderElection: LeaderElectionOptions{
+			Enabled:       true,
+			ID:            "kanaria-controller",
+			LeaseDuration: 15 * time.Second,
+			RenewDeadline: 10 * time.Second,
+			RetryPeriod:   2 * time.Second,
+		},
+		Workers:                 WorkerOptions{Rollout: 10, Analysis: 10, Experiment: 10},
+		QPS:                     40,
+		Burst:                   80,
+		GracefulShutdownTimeout: 30 * time.Second,
+	}
+}
+
+// Validate reports settings that cannot work together.
+func (o Options) Validate() error {
+	var errs []error
+	if o.Workers.Rollout < 1 || o.Workers.Analysis < 1 || o.Workers.Experiment < 1 {
+		errs = append(errs, fmt.Errorf("worker counts must be at least 1 (rollout %d, analysis %d, experiment %d)",
+			o.Workers.Rollout, o.Workers.Analysis, o.Workers.Experiment))
+	}
+	if o.QPS <= 0 || o.Burst < 1 {
+		errs = append(errs, fmt.Errorf("kube-api-qps (%v) and kube-api-burst (%d) must be positive", o.QPS, o.Burst))
+	}
+	le := o.LeaderElection
+	if le.Enabled {
+		if le.ID == "" {
+			errs = append(errs, errors.New("leader election needs a lease name"))
+		}
+		// client-go's elector refuses these too, but only once it runs; saying
+		// so up front gives the user the flag names.
+		if le.LeaseDuration <= le.RenewDeadline {
+			errs = append(errs, fmt.Errorf("leader-elect-lease-duration (%s) must be greater than leader-elect-renew-deadline (%s)", le.LeaseDuration, le.RenewDeadline))
+		}
+		if le.RetryPeriod <= 0 || le.RenewDeadline <= le.RetryPeriod {
+			errs = append(errs, fmt.Errorf("leader-elect-renew-deadline (%s) must be greater than leader-elect-retry-period (%s), which must be positive", le.RenewDeadline, le.RetryPeriod))
+		}
+	}
+	return errors.Join(errs...)
+}

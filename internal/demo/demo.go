@@ -1,0 +1,222 @@
+// Package demo runs Kanaria's demo on the embedded local cluster: it starts
+// the cluster, installs the CRDs, runs the controller in-process, applies the
+// example canary, starts a release and shows the Rollout walking its steps.
+package demo
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/config/crd"
+	"github.com/kanaria-rollouts/kanaria/examples"
+	"github.com/kanaria-rollouts/kanaria/internal/controller"
+	"github.com/kanaria-rollouts/kanaria/internal/devcluster"
+	"github.com/kanaria-rollouts/kanaria/internal/kubeapply"
+)
+
+// Options configure the demo.
+type Options struct {
+	// ClusterName names the local cluster; a second demo needs another name.
+	ClusterName string
+	// Out receives the demo's narration.
+	Out io.Writer
+	// NewImage is the image the demo releases after the first version is up.
+	NewImage string
+}
+
+// Run runs the demo until ctx ends, then stops the cluster.
+func Run(ctx context.Context, opts Options) error {
+	out := opts.Out
+	say := func(format string, args ...any) { fmt.Fprintf(out, "==> "+format+"\n", args...) }
+
+	say("starting the local cluster %q (the first run builds it: several minutes)", opts.ClusterName)
+	cluster, err := devcluster.Start(ctx, devcluster.Options{Name: opts.ClusterName, Log: prefixed(out, "    ")})
+	if err != nil {
+		return fmt.Errorf("starting the local cluster: %w", err)
+	}
+	defer func() {
+		say("stopping the local cluster")
+		if err := cluster.Stop(); err != nil {
+			fmt.Fprintf(out, "stopping the local cluster: %v\n", err)
+		}
+	}()
+	cfg := cluster.RESTConfig()
+
+	say("installing the argoproj.io/v1alpha1 CRDs")
+	if err := installCRDs(ctx, cfg); err != nil {
+		return err
+	}
+
+	say("starting the controller")
+	opt := controller.DefaultOptions()
+	opt.LeaderElection.Enabled = false
+	opt.MetricsAddr, opt.ProbeAddr = "0", "0"
+	mgr, err := controller.NewManager(cfg, opt)
+	if err != nil {
+		return err
+	}
+	mgrCtx, stopMgr := context.WithCancel(ctx)
+	mgrDone := make(chan error, 1)
+	go func() { mgrDone <- mgr.Start(mgrCtx) }()
+	defer func() { stopMgr(); <-mgrDone }()
+
+	applier, err := kubeapply.New(cfg, "kanaria-demo")
+	if err != nil {
+		return err
+	}
+	say("applying examples/canary-demo.yaml")
+	if err := applier.Apply(ctx, "default", examples.CanaryDemo); err != nil {
+		return err
+	}
+	c, err := client.New(cfg, client.Options{Scheme: mgr.GetScheme()})
+	if err != nil {
+		return fmt.Errorf("creating client: %w", err)
+	}
+	key := types.NamespacedName{Namespace: "default", Name: "demo"}
+
+	fmt.Fprintf(out, `
+The local cluster is up. In another terminal:
+
+  export KUBECONFIG=%s
+  %s get rollouts,replicasets,pods
+  bin/kanaria get rollout demo -w        # once the user commands land
+
+Promote past the indefinite pause (as the kubectl plugin does):
+  %s patch rollout demo --subresource status --type merge -p '{"status":{"pauseConditions":null}}'
+Abort the release:
+  %s patch rollout demo --subresource status --type merge -p '{"status":{"abort":true}}'
+
+Press Ctrl-C to stop the demo and remove the cluster.
+
+`, cluster.KubeconfigPath(), cluster.Binaries().Kubectl, cluster.Binaries().Kubectl, cluster.Binaries().Kubectl)
+
+	say("waiting for the first version to become Healthy")
+	if err := waitPhase(ctx, c, key, v1alpha1.RolloutPhaseHealthy, out); err != nil {
+		return err
+	}
+	say("releasing %s", opts.NewImage)
+	// Custom resources take no strategic merge patch; a JSON patch of the
+	// one container's image is what `kubectl set image` amounts to.
+	ro := &v1alpha1.Rollout{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
+	jp := fmt.Sprintf(`[{"op":"replace","path":"/spec/template/spec/containers/0/image","value":%q}]`, opts.NewImage)
+	if err := c.Patch(ctx, ro, client.RawPatch(types.JSONPatchType, []byte(jp))); err != nil {
+		return fmt.Errorf("changing the image: %w", err)
+	}
+	return watch(ctx, c, key, out)
+}
+
+func installCRDs(ctx context.Context, cfg *rest.Config) error {
+	applier, err := kubeapply.New(cfg, "kanaria-demo")
+	if err != nil {
+		return err
+	}
+	files, err := fs.Glob(crd.Bases, "bases/*.yaml")
+	if err != nil {
+		return fmt.Errorf("listing embedded CRDs: %w", err)
+	}
+	for _, f := range files {
+		b, err := crd.Bases.ReadFile(f)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", f, err)
+		}
+		if err := applier.Apply(ctx, "", b); err != nil {
+			return err
+		}
+	}
+	// The CRDs must be served before the controller's informers start.
+	disc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("creating discovery client: %w", err)
+	}
+	return wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		list, err := disc.ServerResourcesForGroupVersion(v1alpha1.GroupVersion.String())
+		if err != nil {
+			return false, nil
+		}
+		served := 0
+		for _, r := range list.APIResources {
+			switch r.Name {
+			case "rollouts", "analysistemplates", "clusteranalysistemplates", "analysisruns", "experiments":
+				served++
+			}
+		}
+		return served == 5, nil
+	})
+}
+
+// waitPhase prints the Rollout's state as it changes until it reaches phase.
+func waitPhase(ctx context.Context, c client.Client, key types.NamespacedName, phase v1alpha1.RolloutPhase, out io.Writer) error {
+	last := ""
+	return wait.PollUntilContextCancel(ctx, 500*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		var ro v1alpha1.Rollout
+		if err := c.Get(ctx, key, &ro); err != nil {
+			return false, nil
+		}
+		if line := describe(&ro); line != last {
+			fmt.Fprintln(out, line)
+			last = line
+		}
+		return ro.Status.Phase == phase && ro.Status.ObservedGeneration == fmt.Sprint(ro.Generation), nil
+	})
+}
+
+// watch prints a line whenever the Rollout's state changes, until ctx ends.
+func watch(ctx context.Context, c client.Client, key types.NamespacedName, out io.Writer) error {
+	err := waitPhase(ctx, c, key, "never", out)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// describe is one line of the Rollout's state.
+func describe(ro *v1alpha1.Rollout) string {
+	st := ro.Status
+	step := "-"
+	if st.CurrentStepIndex != nil && ro.Spec.Strategy.Canary != nil {
+		step = fmt.Sprintf("%d/%d", *st.CurrentStepIndex, len(ro.Spec.Strategy.Canary.Steps))
+	}
+	weight := "-"
+	if w := st.Canary.Weights; w != nil {
+		weight = fmt.Sprintf("%d%%", w.Canary.Weight)
+	}
+	msg := st.Message
+	if msg != "" {
+		msg = " (" + msg + ")"
+	}
+	return fmt.Sprintf("%s  %-11s step %-5s canary weight %-4s replicas %d updated %d available %d%s",
+		time.Now().Format("15:04:05"), st.Phase, step, weight, st.Replicas, st.UpdatedReplicas, st.AvailableReplicas, msg)
+}
+
+// prefixed indents the cluster's progress lines under the demo's narration.
+func prefixed(w io.Writer, prefix string) io.Writer {
+	return writerFunc(func(b []byte) (int, error) {
+		lines := strings.SplitAfter(string(b), "\n")
+		var sb strings.Builder
+		for _, l := range lines {
+			if l != "" {
+				sb.WriteString(prefix + l)
+			}
+		}
+		if _, err := io.WriteString(w, sb.String()); err != nil {
+			return 0, err
+		}
+		return len(b), nil
+	})
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }

@@ -1,0 +1,165 @@
+// Package job is the Job metric provider: a measurement is a Kubernetes Job
+// created from the metric's spec and owned by its AnalysisRun; a Job that
+// completes is Successful, one that fails is Failed.
+package job
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders"
+)
+
+// Name is the provider's name in metrics and logs.
+const Name = "job"
+
+// Labels on every Job, so the controller caches only analysis Jobs and a
+// person can find a run's Jobs.
+const (
+	LabelRunUID = "analysisrun.argoproj.io/uid"
+	LabelRun    = "analysisrun.argoproj.io/name"
+	LabelMetric = "analysisrun.argoproj.io/metric-name"
+	// MetadataJobName is the measurement metadata key of the Job's name.
+	MetadataJobName = "job-name"
+)
+
+// DefaultDeadline bounds a measurement whose Job sets no
+// activeDeadlineSeconds: Kubernetes then fails the Job, and the measurement,
+// after this long instead of letting a hung test block a release forever.
+const DefaultDeadline = time.Hour
+
+// checkEvery is how often an in-flight Job is looked at when no watch event
+// arrives first.
+const checkEvery = 10 * time.Second
+
+// Provider runs Job measurements.
+type Provider struct {
+	// Client creates and reads Jobs.
+	Client client.Client
+}
+
+// jobName names the Job of measurement index of a metric; Job names become
+// label values, so they stay within 63 characters.
+func jobName(run *v1alpha1.AnalysisRun, metric string, index int) string {
+	name := fmt.Sprintf("%s.%s.%d", run.UID, strings.ToLower(metric), index)
+	if len(name) > 63 {
+		suffix := fmt.Sprintf(".%d", index)
+		name = strings.TrimRight(name[:63-len(suffix)], ".-") + suffix
+	}
+	return name
+}
+
+// Start creates the Job of a measurement and returns it in flight.
+func (p *Provider) Start(ctx context.Context, run *v1alpha1.AnalysisRun, m v1alpha1.Metric, index int, now time.Time) v1alpha1.Measurement {
+	started := metav1.NewTime(now)
+	meas := v1alpha1.Measurement{Phase: v1alpha1.AnalysisPhaseRunning, StartedAt: &started}
+	spec := m.Provider.Job
+	if spec == nil {
+		return finish(meas, now, v1alpha1.AnalysisPhaseError, "metric has no job provider")
+	}
+	job := &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:            jobName(run, m.Name, index),
+			Namespace:       run.Namespace,
+			Labels:          map[string]string{},
+			Annotations:     map[string]string{},
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(run, v1alpha1.GroupVersion.WithKind("AnalysisRun"))},
+		},
+		Spec: *spec.Spec.DeepCopy(),
+	}
+	for k, v := range spec.Metadata.Labels {
+		job.Labels[k] = v
+	}
+	for k, v := range spec.Metadata.Annotations {
+		job.Annotations[k] = v
+	}
+	job.Labels[LabelRunUID] = string(run.UID)
+	job.Labels[LabelRun] = truncateLabel(run.Name)
+	job.Labels[LabelMetric] = truncateLabel(m.Name)
+	if job.Spec.ActiveDeadlineSeconds == nil {
+		d := int64(DefaultDeadline / time.Second)
+		job.Spec.ActiveDeadlineSeconds = &d
+	}
+	start := time.Now()
+	err := p.Client.Create(ctx, job)
+	if apierrors.IsAlreadyExists(err) {
+		// A crash after the create and before the status write: the Job is
+		// this measurement's; pick it up instead of failing.
+		err = nil
+	}
+	metricproviders.Observe(Name, start, err)
+	if err != nil {
+		return finish(meas, now, v1alpha1.AnalysisPhaseError, fmt.Sprintf("creating Job %s: %v", job.Name, err))
+	}
+	meas.Metadata = map[string]string{MetadataJobName: job.Name}
+	resume := metav1.NewTime(now.Add(checkEvery))
+	meas.ResumeAt = &resume
+	return meas
+}
+
+// Check looks at the Job of an in-flight measurement.
+func (p *Provider) Check(ctx context.Context, run *v1alpha1.AnalysisRun, meas v1alpha1.Measurement, now time.Time) v1alpha1.Measurement {
+	name := meas.Metadata[MetadataJobName]
+	var job batchv1.Job
+	start := time.Now()
+	err := p.Client.Get(ctx, types.NamespacedName{Namespace: run.Namespace, Name: name}, &job)
+	metricproviders.Observe(Name, start, err)
+	if err != nil {
+		if apierrors.IsNotFound(err) {
+			return finish(meas, now, v1alpha1.AnalysisPhaseError, fmt.Sprintf("Job %s was deleted before it finished", name))
+		}
+		return finish(meas, now, v1alpha1.AnalysisPhaseError, fmt.Sprintf("reading Job %s: %v", name, err))
+	}
+	for _, c := range job.Status.Conditions {
+		if c.Status != corev1.ConditionTrue {
+			continue
+		}
+		switch c.Type {
+		case batchv1.JobComplete:
+			return finish(meas, now, v1alpha1.AnalysisPhaseSuccessful, fmt.Sprintf("Job %s completed", name))
+		case batchv1.JobFailed:
+			return finish(meas, now, v1alpha1.AnalysisPhaseFailed, fmt.Sprintf("Job %s failed: %s", name, strings.TrimSpace(c.Reason+" "+c.Message)))
+		}
+	}
+	resume := metav1.NewTime(now.Add(checkEvery))
+	meas.ResumeAt = &resume
+	return meas
+}
+
+// Terminate stops an in-flight measurement: its Job and Pods are deleted and
+// the measurement ends as Successful ("metric terminated"), as the run was
+// stopped on purpose.
+func (p *Provider) Terminate(ctx context.Context, run *v1alpha1.AnalysisRun, meas v1alpha1.Measurement, now time.Time) v1alpha1.Measurement {
+	name := meas.Metadata[MetadataJobName]
+	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: run.Namespace, Name: name}}
+	start := time.Now()
+	err := client.IgnoreNotFound(p.Client.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground)))
+	metricproviders.Observe(Name, start, err)
+	if err != nil {
+		return finish(meas, now, v1alpha1.AnalysisPhaseError, fmt.Sprintf("deleting Job %s: %v", name, err))
+	}
+	return finish(meas, now, v1alpha1.AnalysisPhaseSuccessful, "metric terminated")
+}
+
+func finish(m v1alpha1.Measurement, now time.Time, phase v1alpha1.AnalysisPhase, msg string) v1alpha1.Measurement {
+	t := metav1.NewTime(now)
+	m.Phase, m.Message, m.FinishedAt, m.ResumeAt = phase, msg, &t, nil
+	return m
+}
+
+func truncateLabel(s string) string {
+	if len(s) > 63 {
+		return strings.TrimRight(s[:63], ".-_")
+	}
+	return s
+}

@@ -1,0 +1,131 @@
+package rollout
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/go-logr/logr"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/rollout/decide"
+)
+
+// executor applies a plan's writes, each as one patch, create or delete.
+type executor struct {
+	c   client.Client
+	ro  *v1alpha1.Rollout
+	log logr.Logger
+}
+
+// apply makes the writes in order and stops at the first failure: the next
+// reconcile observes what did happen and decides again.
+func (e *executor) apply(ctx context.Context, actions []decide.Action) error {
+	for _, a := range actions {
+		if err := e.one(ctx, a); err != nil {
+			return fmt.Errorf("%s: %w", a.Describe(), err)
+		}
+		e.log.Info("applied", "action", a.Describe())
+	}
+	return nil
+}
+
+func (e *executor) one(ctx context.Context, a decide.Action) error {
+	ns := e.ro.Namespace
+	switch a := a.(type) {
+	case decide.CreateReplicaSet:
+		err := e.c.Create(ctx, a.ReplicaSet)
+		if apierrors.IsAlreadyExists(err) {
+			// The cache had not seen our own earlier create yet.
+			return nil
+		}
+		return err
+	case decide.ScaleReplicaSet:
+		return e.patch(ctx, &appsv1.ReplicaSet{}, ns, a.Name, map[string]any{"spec": map[string]any{"replicas": a.To}})
+	case decide.PatchReplicaSet:
+		body := map[string]any{}
+		if len(a.Annotations) > 0 {
+			body["metadata"] = map[string]any{"annotations": a.Annotations}
+		}
+		tm := map[string]any{}
+		if len(a.TemplateLabels) > 0 {
+			tm["labels"] = a.TemplateLabels
+		}
+		if len(a.TemplateAnnotations) > 0 {
+			tm["annotations"] = a.TemplateAnnotations
+		}
+		if len(tm) > 0 {
+			body["spec"] = map[string]any{"template": map[string]any{"metadata": tm}}
+		}
+		return e.patch(ctx, &appsv1.ReplicaSet{}, ns, a.Name, body)
+	case decide.AdoptReplicaSet:
+		ref := metav1.NewControllerRef(e.ro, v1alpha1.GroupVersion.WithKind("Rollout"))
+		// The uid makes the patch fail if the orphan was replaced meanwhile.
+		return e.patch(ctx, &appsv1.ReplicaSet{}, ns, a.Name, map[string]any{"metadata": map[string]any{
+			"uid": a.UID, "ownerReferences": []metav1.OwnerReference{*ref},
+		}})
+	case decide.DeleteReplicaSet:
+		rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: a.Name}}
+		return ignoreNotFound(e.c.Delete(ctx, rs, client.Preconditions{UID: &a.UID}))
+	case decide.SetServiceSelector:
+		return e.patch(ctx, &corev1.Service{}, ns, a.Service, map[string]any{
+			"metadata": map[string]any{"annotations": map[string]string{v1alpha1.ManagedByRolloutsKey: e.ro.Name}},
+			"spec":     map[string]any{"selector": map[string]string{v1alpha1.DefaultRolloutUniqueLabelKey: a.Hash}},
+		})
+	case decide.PatchPod:
+		md := map[string]any{}
+		if len(a.Labels) > 0 {
+			md["labels"] = a.Labels
+		}
+		if len(a.Annotations) > 0 {
+			md["annotations"] = a.Annotations
+		}
+		return ignoreNotFound(e.patch(ctx, &corev1.Pod{}, ns, a.Name, map[string]any{"metadata": md}))
+	case decide.DeletePod:
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: a.Name}}
+		return ignoreNotFound(e.c.Delete(ctx, p, client.Preconditions{UID: &a.UID}))
+	case decide.ScaleDeployment:
+		return e.patch(ctx, &appsv1.Deployment{}, ns, a.Name, map[string]any{"spec": map[string]any{"replicas": a.To}})
+	case decide.SetRolloutRevision:
+		return e.patch(ctx, &v1alpha1.Rollout{}, ns, e.ro.Name, map[string]any{"metadata": map[string]any{
+			"annotations": map[string]string{v1alpha1.RevisionAnnotation: a.Revision},
+		}})
+	case decide.CreateAnalysisRun:
+		err := e.c.Create(ctx, a.Run.DeepCopy())
+		if apierrors.IsAlreadyExists(err) {
+			return nil
+		}
+		return err
+	case decide.TerminateAnalysisRun:
+		return ignoreNotFound(e.patch(ctx, &v1alpha1.AnalysisRun{}, ns, a.Name, map[string]any{"spec": map[string]any{"terminate": true}}))
+	case decide.DeleteAnalysisRun:
+		run := &v1alpha1.AnalysisRun{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: a.Name}}
+		return ignoreNotFound(e.c.Delete(ctx, run, client.Preconditions{UID: &a.UID}))
+	default:
+		return fmt.Errorf("unknown action %T", a)
+	}
+}
+
+// patch sends a JSON merge patch; nil map values in body remove keys.
+func (e *executor) patch(ctx context.Context, obj client.Object, ns, name string, body map[string]any) error {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return fmt.Errorf("encoding patch: %w", err)
+	}
+	obj.SetNamespace(ns)
+	obj.SetName(name)
+	return e.c.Patch(ctx, obj, client.RawPatch(types.MergePatchType, b))
+}
+
+func ignoreNotFound(err error) error {
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}

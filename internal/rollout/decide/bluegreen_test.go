@@ -1,0 +1,172 @@
+package decide
+
+import (
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+)
+
+func blueGreenRollout(auto bool) *v1alpha1.Rollout {
+	return &v1alpha1.Rollout{
+		ObjectMeta: metav1.ObjectMeta{Name: "api"},
+		Spec: v1alpha1.RolloutSpec{
+			Replicas: ptr(int32(3)),
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "api"}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "api"}},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "api", Image: "api:1"}}},
+			},
+			Strategy: v1alpha1.RolloutStrategy{BlueGreen: &v1alpha1.BlueGreenStrategy{
+				ActiveService: "api-active", PreviewService: "api-preview",
+				AutoPromotionEnabled: ptr(auto), ScaleDownDelaySeconds: ptr(int32(30)), AbortScaleDownDelaySeconds: ptr(int32(30)),
+			}},
+		},
+	}
+}
+
+func newBlueGreenSim(t *testing.T, auto bool) *sim {
+	s := newSim(t, blueGreenRollout(auto))
+	s.addService("api-active", map[string]string{"app": "api"})
+	s.addService("api-preview", map[string]string{"app": "api"})
+	return s
+}
+
+func svcHash(s *sim, name string) string {
+	return s.services[name].Spec.Selector[v1alpha1.DefaultRolloutUniqueLabelKey]
+}
+
+func TestBlueGreenAutoPromotion(t *testing.T) {
+	s := newBlueGreenSim(t, true)
+	v1 := s.hashOf("api:1")
+	s.settle()
+	wantPhase(t, s, v1alpha1.RolloutPhaseHealthy)
+	if svcHash(s, "api-active") != v1 || svcHash(s, "api-preview") != v1 {
+		t.Fatalf("services %q %q, want %q", svcHash(s, "api-active"), svcHash(s, "api-preview"), v1)
+	}
+	s.setImage("api:2")
+	v2 := s.hashOf("api:2")
+	s.reconcile()
+	if svcHash(s, "api-active") != v1 {
+		t.Fatal("active switched before the new version was available")
+	}
+	s.settle()
+	// Promoted: active on v2, v1 still up until its deadline.
+	if svcHash(s, "api-active") != v2 || s.ro.Status.StableRS != v2 {
+		t.Fatalf("active %q stable %q, want %q", svcHash(s, "api-active"), s.ro.Status.StableRS, v2)
+	}
+	wantCounts(t, s, []string{v2, v1}, 3, 3)
+	if s.ro.Status.BlueGreen.ActiveSelector != v2 || s.ro.Status.BlueGreen.PreviewSelector != v2 {
+		t.Fatalf("blueGreen status %+v", s.ro.Status.BlueGreen)
+	}
+	s.tick(31 * time.Second)
+	s.settle()
+	wantCounts(t, s, []string{v2, v1}, 3, 0)
+	wantPhase(t, s, v1alpha1.RolloutPhaseHealthy)
+}
+
+func TestBlueGreenManualPromotion(t *testing.T) {
+	s := newBlueGreenSim(t, false)
+	v1 := s.hashOf("api:1")
+	s.settle()
+	s.setImage("api:2")
+	v2 := s.hashOf("api:2")
+	s.settle()
+	wantPhase(t, s, v1alpha1.RolloutPhasePaused)
+	if svcHash(s, "api-active") != v1 || svcHash(s, "api-preview") != v2 {
+		t.Fatalf("active %q preview %q", svcHash(s, "api-active"), svcHash(s, "api-preview"))
+	}
+	if len(s.ro.Status.PauseConditions) != 1 || s.ro.Status.PauseConditions[0].Reason != v1alpha1.PauseReasonBlueGreenPause {
+		t.Fatalf("pause conditions %+v", s.ro.Status.PauseConditions)
+	}
+	s.tick(time.Hour)
+	s.settle()
+	wantPhase(t, s, v1alpha1.RolloutPhasePaused)
+	s.promote()
+	s.settle()
+	if svcHash(s, "api-active") != v2 {
+		t.Fatal("not promoted")
+	}
+}
+
+func TestBlueGreenPreviewReplicaCount(t *testing.T) {
+	s := newBlueGreenSim(t, false)
+	s.ro.Spec.Strategy.BlueGreen.PreviewReplicaCount = ptr(int32(1))
+	v1 := s.hashOf("api:1")
+	s.settle()
+	s.setImage("api:2")
+	v2 := s.hashOf("api:2")
+	s.settle()
+	wantCounts(t, s, []string{v2, v1}, 1, 3)
+	s.promote()
+	for i := 0; i < 3; i++ {
+		s.reconcile()
+		if svcHash(s, "api-active") == v2 && s.rsByHash(v2).Status.AvailableReplicas < 3 {
+			t.Fatal("active switched to a preview that was not yet at full size")
+		}
+		s.tick(time.Second)
+	}
+	s.settle()
+	if svcHash(s, "api-active") != v2 {
+		t.Fatal("not promoted")
+	}
+	wantCounts(t, s, []string{v2, v1}, 3, 3)
+}
+
+func TestBlueGreenAbortKeepsProductionAndScalesPreviewDownLater(t *testing.T) {
+	s := newBlueGreenSim(t, false)
+	v1 := s.hashOf("api:1")
+	s.settle()
+	s.setImage("api:2")
+	v2 := s.hashOf("api:2")
+	s.settle()
+	s.ro.Status.Abort = true
+	s.reconcile()
+	wantPhase(t, s, v1alpha1.RolloutPhaseDegraded)
+	wantCounts(t, s, []string{v2, v1}, 3, 3)
+	s.tick(10 * time.Second)
+	s.reconcile()
+	wantCounts(t, s, []string{v2, v1}, 3, 3)
+	s.tick(21 * time.Second)
+	s.settle()
+	wantCounts(t, s, []string{v2, v1}, 0, 3)
+	if svcHash(s, "api-active") != v1 || svcHash(s, "api-preview") != v1 {
+		t.Fatalf("active %q preview %q, want %q", svcHash(s, "api-active"), svcHash(s, "api-preview"), v1)
+	}
+}
+
+func TestBlueGreenNeverReadyNeverPromotes(t *testing.T) {
+	s := newBlueGreenSim(t, true)
+	s.ro.Spec.ProgressDeadlineSeconds = ptr(int32(30))
+	v1 := s.hashOf("api:1")
+	s.settle()
+	s.setImage("api:bad")
+	v2 := s.hashOf("api:bad")
+	s.broken[v2] = true
+	for i := 0; i < 10; i++ {
+		s.reconcile()
+		s.tick(10 * time.Second)
+	}
+	wantPhase(t, s, v1alpha1.RolloutPhaseDegraded)
+	if svcHash(s, "api-active") != v1 || s.ro.Status.StableRS != v1 {
+		t.Fatal("a version that never became ready was promoted")
+	}
+	wantCounts(t, s, []string{v1}, 3)
+}
+
+func TestBlueGreenScaleDownDelayRevisionLimit(t *testing.T) {
+	s := newBlueGreenSim(t, true)
+	s.ro.Spec.Strategy.BlueGreen.ScaleDownDelayRevisionLimit = ptr(int32(1))
+	v1 := s.hashOf("api:1")
+	s.settle()
+	s.setImage("api:2")
+	v2 := s.hashOf("api:2")
+	s.settle()
+	s.setImage("api:3")
+	v3 := s.hashOf("api:3")
+	s.settle()
+	wantCounts(t, s, []string{v3, v2, v1}, 3, 3, 0)
+}

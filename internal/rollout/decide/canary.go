@@ -1,0 +1,447 @@
+package decide
+
+import (
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/rollout/podhash"
+	"github.com/kanaria-rollouts/kanaria/internal/rollout/replicas"
+)
+
+// canary decides a canary Rollout without a traffic router: weights are
+// reached by Pod counts.
+func (d *decider) canary() {
+	c := d.ro.Spec.Strategy.Canary
+	st := d.st
+	steps := c.Steps
+	stepHash := podhash.Steps(steps)
+
+	switch {
+	case st.CurrentPodHash != d.newHash:
+		// A new template (or a rollback to an older one): everything about
+		// the previous update is over and the steps start again.
+		if st.CurrentPodHash != "" {
+			d.event(corev1.EventTypeNormal, "RolloutUpdated", fmt.Sprintf("Rollout updated to revision %d", d.currentRevision()))
+		}
+		st.CurrentPodHash = d.newHash
+		st.CurrentStepHash = stepHash
+		d.resetUpdate(steps)
+		d.setCondition(v1alpha1.RolloutProgressing, corev1.ConditionTrue, ReasonRSUpdated,
+			fmt.Sprintf("Rollout is progressing to revision %d", d.currentRevision()))
+	case st.CurrentStepHash != stepHash:
+		st.CurrentStepHash = stepHash
+		d.resetUpdate(steps)
+		d.event(corev1.EventTypeNormal, "StepsChanged", "the canary steps changed; starting them again")
+	}
+
+	stable := d.rsByHash[st.StableRS]
+	if st.StableRS == "" || stable == nil {
+		stable = d.pickStable()
+		st.StableRS = hashOf(stable)
+	}
+	if stable == d.newRS {
+		d.canaryAtStable()
+		return
+	}
+	d.canaryUpdate(stable)
+}
+
+// resetUpdate forgets the progress of a previous update.
+func (d *decider) resetUpdate(steps []v1alpha1.CanaryStep) {
+	st := d.st
+	st.Abort, st.AbortedAt, st.PromoteFull = false, nil, false
+	st.PauseConditions, st.ControllerPause = nil, false
+	st.CurrentStepIndex = nil
+	if len(steps) > 0 {
+		st.CurrentStepIndex = ptr(int32(0))
+	}
+	d.clearRuns()
+}
+
+// pickStable chooses the stable ReplicaSet when the status names none that
+// exists: the newest other ReplicaSet that still has available Pods, so a
+// running version is never treated as gone; with none, the current template
+// is the first version and becomes stable at once.
+func (d *decider) pickStable() *appsv1.ReplicaSet {
+	var best *appsv1.ReplicaSet
+	for _, rs := range d.rsByHash {
+		if rs == d.newRS || available(rs) == 0 {
+			continue
+		}
+		if best == nil || revision(rs) > revision(best) {
+			best = rs
+		}
+	}
+	if best == nil {
+		return d.newRS
+	}
+	return best
+}
+
+func hashOf(rs *appsv1.ReplicaSet) string {
+	return rs.Labels[v1alpha1.DefaultRolloutUniqueLabelKey]
+}
+
+// surgeUnavailable resolves the canary's maxSurge and maxUnavailable.
+func (d *decider) surgeUnavailable() (int32, int32) {
+	c := d.ro.Spec.Strategy.Canary
+	surge, unavailable, err := replicas.ResolveSurgeUnavailable(c.MaxSurge, c.MaxUnavailable, d.replicas)
+	if err != nil {
+		// Validation rejects unparsable values first; fall back to the defaults.
+		surge, unavailable, _ = replicas.ResolveSurgeUnavailable(nil, nil, d.replicas)
+	}
+	return surge, unavailable
+}
+
+func state(rs *appsv1.ReplicaSet) replicas.RSState {
+	return replicas.RSState{Replicas: specReplicas(rs), Available: available(rs)}
+}
+
+func states(rss []*appsv1.ReplicaSet) []replicas.RSState {
+	out := make([]replicas.RSState, len(rss))
+	for i, rs := range rss {
+		out[i] = state(rs)
+	}
+	return out
+}
+
+// canaryAtStable handles a Rollout whose template is the stable version: the
+// first version, a finished update, or a rollback to the stable template,
+// which goes straight back without steps or analysis.
+func (d *decider) canaryAtStable() {
+	c := d.ro.Spec.Strategy.Canary
+	st := d.st
+	others := d.others(d.newRS)
+	res := replicas.BasicCanary(replicas.Input{
+		Replicas: d.replicas, MaxSurge: c.MaxSurge, MaxUnavailable: c.MaxUnavailable,
+		Weight: 100, Canary: state(d.newRS), Others: states(others),
+	})
+	d.scale(d.newRS, res.Canary)
+	for i, rs := range others {
+		d.scale(rs, res.Others[i])
+	}
+	if n := len(c.Steps); n > 0 {
+		st.CurrentStepIndex = ptr(int32(n))
+	}
+	st.PauseConditions, st.ControllerPause = nil, false
+	st.PromoteFull = false
+	d.applyMetadata(d.newRS, c.StableMetadata, c.CanaryMetadata)
+	d.createNewRSIfPlanned()
+	d.pointService(c.StableService, d.newRS, nil)
+	d.pointService(c.CanaryService, d.newRS, nil)
+	d.scaleEvents()
+}
+
+// canaryUpdate walks the steps of an update from stable to d.newRS.
+func (d *decider) canaryUpdate(stable *appsv1.ReplicaSet) {
+	c := d.ro.Spec.Strategy.Canary
+	st := d.st
+	steps := c.Steps
+	surge, _ := d.surgeUnavailable()
+	others := d.others(stable)
+	in := replicas.Input{
+		Replicas: d.replicas, MaxSurge: c.MaxSurge, MaxUnavailable: c.MaxUnavailable,
+		Canary: state(d.newRS), Stable: ptr(state(stable)), Others: states(others),
+	}
+
+	if !st.Abort && st.AbortedAt != nil {
+		// A client cleared status.abort: retry the update from the first step.
+		st.AbortedAt = nil
+		d.resetUpdate(steps)
+		d.event(corev1.EventTypeNormal, "RolloutRetry", fmt.Sprintf("retrying the update to revision %d from the first step", d.currentRevision()))
+	}
+	if st.PromoteFull {
+		st.CurrentStepIndex = ptr(int32(len(steps)))
+		st.PauseConditions, st.ControllerPause = nil, false
+		d.clearRuns()
+	}
+	idx := int(deref(st.CurrentStepIndex, 0))
+	if idx > len(steps) {
+		idx = len(steps)
+		st.CurrentStepIndex = ptr(int32(idx))
+	}
+	if bg := c.Analysis; !st.Abort && !st.PromoteFull && bg != nil && len(bg.Templates) > 0 && idx >= int(deref(bg.StartingStep, 0)) {
+		switch d.analysisRun(kindBackground, &bg.RolloutAnalysis, 0) {
+		case v1alpha1.AnalysisPhaseFailed, v1alpha1.AnalysisPhaseError:
+			d.analysisFailed(kindBackground)
+		case v1alpha1.AnalysisPhaseInconclusive:
+			if d.inconclusive(kindBackground) {
+				// A person accepted the result: measure afresh from here on.
+				st.Canary.CurrentBackgroundAnalysisRunStatus = nil
+			}
+		}
+	}
+	if st.Abort {
+		d.abortCanary(stable, others, in)
+		return
+	}
+	if d.ro.Spec.Paused {
+		// A person paused the Rollout: hold every count where it is. A new
+		// ReplicaSet is still created (at zero) so the status names it.
+		d.createNewRSIfPlanned()
+		d.pointCanaryServices(stable)
+		return
+	}
+
+	if findPause(st, v1alpha1.PauseReasonInconclusiveAnalysis) != nil {
+		// Hold every count while a person judges an inconclusive analysis.
+		d.createNewRSIfPlanned()
+		d.pointCanaryServices(stable)
+		return
+	}
+	weight := effectiveWeight(steps, idx)
+	in.Weight = weight
+	res := replicas.BasicCanary(in)
+	d.scale(d.newRS, res.Canary)
+	d.scale(stable, res.Stable)
+	for i, rs := range others {
+		d.scale(rs, res.Others[i])
+	}
+	d.applyMetadata(d.newRS, c.CanaryMetadata, c.StableMetadata)
+	d.applyMetadata(stable, c.StableMetadata, c.CanaryMetadata)
+	d.injectAntiAffinity(c.AntiAffinity, stable)
+	d.createNewRSIfPlanned()
+	d.pointCanaryServices(stable)
+	d.scaleEvents()
+
+	if idx >= len(steps) {
+		// Past the last step: the canary takes every replica, then becomes stable.
+		if d.settled(d.newRS) && specReplicas(d.newRS) == d.replicas && available(d.newRS) >= d.replicas {
+			d.promote()
+		}
+		return
+	}
+	step := steps[idx]
+	advance := false
+	switch {
+	case step.SetWeight != nil:
+		canaryT, stableT := replicas.DesiredWeightedCounts(d.replicas, weight, surge)
+		advance = d.reached(d.newRS, canaryT) && specReplicas(stable) == stableT && d.othersDown(others)
+	case step.Pause != nil:
+		advance = d.pauseStep(idx, step.Pause)
+	case step.SetCanaryScale != nil, step.SetHeaderRoute != nil, step.SetMirrorRoute != nil:
+		// Without a traffic router the Pod counts follow the weight alone
+		// (as in the reference); validation rejects the route steps there.
+		advance = true
+	case step.Analysis != nil:
+		switch d.analysisRun(kindStep, step.Analysis, idx) {
+		case v1alpha1.AnalysisPhaseSuccessful:
+			advance = true
+		case v1alpha1.AnalysisPhaseFailed, v1alpha1.AnalysisPhaseError:
+			d.analysisFailed(kindStep)
+			d.requeue(time.Millisecond)
+		case v1alpha1.AnalysisPhaseInconclusive:
+			advance = d.inconclusive(kindStep)
+		}
+	case step.Experiment != nil:
+		advance = d.unsupportedStep(idx, "experiment")
+	default:
+		advance = true
+	}
+	if advance {
+		// Only the index moves in this reconcile; the next one acts on the
+		// new step. Were the two written together, a crash between the
+		// scaling and the status write would undo the scaling.
+		st.CurrentStepIndex = ptr(int32(idx + 1))
+		st.Canary.CurrentStepAnalysisRunStatus = nil
+		d.requeue(time.Millisecond)
+	}
+}
+
+// effectiveWeight is the weight of the last setWeight at or before step idx,
+// or 100 past the last step.
+func effectiveWeight(steps []v1alpha1.CanaryStep, idx int) int32 {
+	if idx >= len(steps) {
+		return 100
+	}
+	var w int32
+	for i := 0; i <= idx; i++ {
+		if steps[i].SetWeight != nil {
+			w = *steps[i].SetWeight
+		}
+	}
+	return w
+}
+
+// settled reports whether rs's status describes its current spec and no
+// write of this plan changes it.
+func (d *decider) settled(rs *appsv1.ReplicaSet) bool {
+	if rs == d.newRS && d.newRSPlanned {
+		return false
+	}
+	for _, a := range d.plan.Actions {
+		switch a := a.(type) {
+		case ScaleReplicaSet:
+			if a.Name == rs.Name {
+				return false
+			}
+		case CreateReplicaSet:
+			if a.ReplicaSet.Name == rs.Name {
+				return false
+			}
+		}
+	}
+	return rs.Status.ObservedGeneration >= rs.Generation
+}
+
+// reached reports whether rs runs target Pods, all available.
+func (d *decider) reached(rs *appsv1.ReplicaSet, target int32) bool {
+	return d.settled(rs) && specReplicas(rs) == target && available(rs) >= target
+}
+
+func (d *decider) othersDown(others []*appsv1.ReplicaSet) bool {
+	for _, rs := range others {
+		if specReplicas(rs) != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// pauseStep handles a pause step and reports whether it is over.
+func (d *decider) pauseStep(idx int, p *v1alpha1.RolloutPause) bool {
+	st := d.st
+	cond := findPause(st, v1alpha1.PauseReasonCanaryPauseStep)
+	var dur time.Duration
+	if p.Duration != nil {
+		dur, _ = pauseDuration(p.Duration)
+	}
+	if cond == nil {
+		if st.ControllerPause {
+			// The controller paused and a client cleared the condition: that
+			// is how the kubectl plugin and Argo CD promote.
+			st.ControllerPause = false
+			d.event(corev1.EventTypeNormal, ReasonResumed, fmt.Sprintf("promoted past the pause at step %d", idx+1))
+			return true
+		}
+		if p.Duration != nil && dur <= 0 {
+			return true
+		}
+		st.PauseConditions = append(st.PauseConditions, v1alpha1.PauseCondition{Reason: v1alpha1.PauseReasonCanaryPauseStep, StartTime: d.now})
+		st.ControllerPause = true
+		what := "until promoted"
+		if p.Duration != nil {
+			what = "for " + dur.String()
+			d.requeue(dur)
+		}
+		d.event(corev1.EventTypeNormal, ReasonPaused, fmt.Sprintf("paused at step %d %s", idx+1, what))
+		return false
+	}
+	if p.Duration == nil {
+		return false
+	}
+	end := cond.StartTime.Add(dur)
+	if d.s.Now.Before(end) {
+		d.requeue(end.Sub(d.s.Now))
+		return false
+	}
+	removePause(st, v1alpha1.PauseReasonCanaryPauseStep)
+	st.ControllerPause = false
+	d.event(corev1.EventTypeNormal, ReasonResumed, fmt.Sprintf("the %s pause at step %d ended", dur, idx+1))
+	return true
+}
+
+// unsupportedStep stops at a step kind this version of Kanaria does not run
+// yet. It never skips the step silently: the Rollout pauses with a message
+// and a Warning event, and a person promotes past it.
+func (d *decider) unsupportedStep(idx int, kind string) bool {
+	st := d.st
+	if findPause(st, v1alpha1.PauseReasonCanaryPauseStep) == nil && !st.ControllerPause {
+		d.event(corev1.EventTypeWarning, ReasonStepNotSupported,
+			fmt.Sprintf("step %d is an %s step, which this version of Kanaria does not run; the rollout is paused there: promote to skip the step", idx+1, kind))
+	}
+	d.stepNote = fmt.Sprintf("step %d (%s) is not run by this version of Kanaria; promote to skip it", idx+1, kind)
+	return d.pauseStep(idx, &v1alpha1.RolloutPause{})
+}
+
+// notRunYet reports, once per revision, a feature that is configured but not
+// run yet.
+func (d *decider) notRunYet(what, consequence string) {
+	d.event(corev1.EventTypeWarning, ReasonFeatureNotSupported,
+		fmt.Sprintf("%s is configured but not run by this version of Kanaria; %s", what, consequence))
+}
+
+// promote makes the canary the stable version. The next reconcile points the
+// Services at it and scales the previous stable down, in that order.
+func (d *decider) promote() {
+	st := d.st
+	st.StableRS = d.newHash
+	st.PauseConditions, st.ControllerPause, st.PromoteFull = nil, false, false
+	d.clearRuns()
+	d.event(corev1.EventTypeNormal, ReasonCompleted, fmt.Sprintf("Rollout completed update to revision %d (%s)", d.currentRevision(), d.newHash))
+	d.requeue(time.Millisecond)
+}
+
+// abortCanary sends everything back to the stable version: the stable is
+// scaled up first and the canary scaled down only as far as availability
+// allows; a canary that never became available goes to zero at once.
+func (d *decider) abortCanary(stable *appsv1.ReplicaSet, others []*appsv1.ReplicaSet, in replicas.Input) {
+	c := d.ro.Spec.Strategy.Canary
+	st := d.st
+	if st.AbortedAt == nil {
+		st.AbortedAt = &metav1.Time{Time: d.s.Now}
+		d.event(corev1.EventTypeWarning, ReasonAborted, fmt.Sprintf("Rollout aborted update to revision %d%s", d.currentRevision(), d.abortCause()))
+	}
+	if len(c.Steps) > 0 {
+		st.CurrentStepIndex = ptr(int32(0))
+	}
+	st.PauseConditions, st.ControllerPause, st.PromoteFull = nil, false, false
+	in.Aborted = true
+	res := replicas.BasicCanary(in)
+	d.scale(d.newRS, res.Canary)
+	d.scale(stable, res.Stable)
+	for i, rs := range others {
+		d.scale(rs, res.Others[i])
+	}
+	d.applyMetadata(stable, c.StableMetadata, c.CanaryMetadata)
+	d.createNewRSIfPlanned()
+	d.pointService(c.StableService, stable, nil)
+	d.pointService(c.CanaryService, stable, nil)
+	d.scaleEvents()
+}
+
+// abortCause names why the rollout aborted when the controller did it.
+func (d *decider) abortCause() string {
+	if msg := d.analysisAbortMessage(); msg != "" {
+		return ": " + msg
+	}
+	if c := findCondition(d.st, v1alpha1.RolloutProgressing); c != nil && c.Reason == ReasonProgressDeadline {
+		return ": " + c.Message
+	}
+	return ""
+}
+
+// pointCanaryServices points the stable Service at the stable version and the
+// canary Service at the canary, each falling back to the other version while
+// its own has no available Pods.
+func (d *decider) pointCanaryServices(stable *appsv1.ReplicaSet) {
+	c := d.ro.Spec.Strategy.Canary
+	d.pointService(c.StableService, stable, d.newRS)
+	d.pointService(c.CanaryService, d.newRS, stable)
+}
+
+func findPause(st *v1alpha1.RolloutStatus, r v1alpha1.PauseReason) *v1alpha1.PauseCondition {
+	for i := range st.PauseConditions {
+		if st.PauseConditions[i].Reason == r {
+			return &st.PauseConditions[i]
+		}
+	}
+	return nil
+}
+
+func removePause(st *v1alpha1.RolloutStatus, r v1alpha1.PauseReason) {
+	var out []v1alpha1.PauseCondition
+	for _, p := range st.PauseConditions {
+		if p.Reason != r {
+			out = append(out, p)
+		}
+	}
+	st.PauseConditions = out
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,380 @@
+package decide
+
+import (
+	"time"
+
+	"fmt"
+	"sort"
+	"strconv"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/rollout/podhash"
+	"github.com/kanaria-rollouts/kanaria/internal/rollout/validation"
+)
+
+// Defaults of the published API.
+const (
+	defaultReplicas                = 1
+	defaultRevisionHistoryLimit    = 10
+	defaultProgressDeadlineSeconds = 600
+)
+
+// decider carries one decision. Its ReplicaSet views start as copies of the
+// snapshot and follow the plan's writes, so later steps of the same decision
+// see what earlier ones planned.
+type decider struct {
+	s     Snapshot
+	ro    *v1alpha1.Rollout
+	plan  Plan
+	st    *v1alpha1.RolloutStatus
+	now   metav1.Time
+	templ corev1.PodTemplateSpec
+	sel   *metav1.LabelSelector
+
+	replicas int32
+	newHash  string
+	// rsByHash holds every controlled ReplicaSet (copies) by its hash.
+	rsByHash map[string]*appsv1.ReplicaSet
+	// newRS is the current template's ReplicaSet; planned when not created yet.
+	newRS *appsv1.ReplicaSet
+	// newRSPlanned is true when this plan creates newRS.
+	newRSPlanned bool
+	// stepNote explains in status.message why the rollout waits at a step.
+	stepNote string
+}
+
+// Decide returns the plan for one reconcile of s.Rollout.
+func Decide(s Snapshot) Plan {
+	d := &decider{s: s, ro: s.Rollout, now: metav1.NewTime(s.Now)}
+	st := s.Rollout.Status.DeepCopy()
+	d.st = st
+	if !s.Rollout.DeletionTimestamp.IsZero() {
+		d.plan.Status = *st
+		return d.plan
+	}
+	d.replicas = deref(d.ro.Spec.Replicas, defaultReplicas)
+	st.ObservedGeneration = strconv.FormatInt(d.ro.Generation, 10)
+
+	if errs := d.validate(); len(errs) > 0 {
+		d.invalidSpec(errs)
+		return d.finish()
+	}
+	d.clearInvalidSpec()
+	d.resolveWorkloadStatus()
+
+	d.adoptOrphans()
+	if !d.ensureNewReplicaSet() {
+		return d.finish()
+	}
+	switch {
+	case d.ro.Spec.Strategy.Canary != nil:
+		d.canary()
+	case d.ro.Spec.Strategy.BlueGreen != nil:
+		d.blueGreen()
+	}
+	d.terminateStrayRuns()
+	d.cleanUpHistory()
+	d.restart()
+	d.scaleDownWorkload()
+	d.computeCounts()
+	return d.finish()
+}
+
+// finish fills the plan's status.
+func (d *decider) finish() Plan {
+	d.plan.Status = *d.st
+	return d.plan
+}
+
+// validate runs the spec and reference checks and resolves the effective
+// template and selector.
+func (d *decider) validate() field.ErrorList {
+	errs := validation.Spec(d.ro)
+	ref := d.ro.Spec.WorkloadRef
+	if ref != nil {
+		if d.s.Workload == nil {
+			// References reports the missing Deployment itself.
+			d.templ, d.sel = corev1.PodTemplateSpec{}, d.ro.Spec.Selector
+		} else {
+			d.templ = *d.s.Workload.Spec.Template.DeepCopy()
+			d.sel = d.ro.Spec.Selector
+			if d.sel == nil {
+				d.sel = d.s.Workload.Spec.Selector
+			}
+		}
+	} else {
+		d.templ = *d.ro.Spec.Template.DeepCopy()
+		d.sel = d.ro.Spec.Selector
+	}
+	if c := d.ro.Spec.Strategy.Canary; c != nil && c.TrafficRouting != nil {
+		// Never fall back to Pod counts silently: a 5% weight through a
+		// router is not 1 Pod in 10.
+		errs = append(errs, field.Forbidden(field.NewPath("spec", "strategy", "canary", "trafficRouting"),
+			"traffic routing is not supported by this version of Kanaria yet; the rollout is left as it is"))
+	}
+	errs = append(errs, d.validateAnalysis()...)
+	if len(errs) > 0 {
+		return errs
+	}
+	return validation.References(d.ro, validation.Refs{
+		Services: d.s.Services,
+		Workload: d.s.Workload,
+		Template: &d.templ,
+		Selector: d.sel,
+	})
+}
+
+// invalidSpec reports the errors and touches nothing: no ReplicaSet is
+// created or scaled and no Service is changed while the spec is invalid.
+func (d *decider) invalidSpec(errs field.ErrorList) {
+	msg := validation.Message(errs)
+	prev := findCondition(d.st, v1alpha1.InvalidSpec)
+	d.setCondition(v1alpha1.InvalidSpec, corev1.ConditionTrue, ReasonInvalidSpec, msg)
+	d.st.Phase = v1alpha1.RolloutPhaseDegraded
+	d.st.Message = ReasonInvalidSpec + ": " + msg
+	if prev == nil || prev.Message != msg || prev.Status != corev1.ConditionTrue {
+		d.event(corev1.EventTypeWarning, ReasonInvalidSpec, msg)
+	}
+}
+
+func (d *decider) clearInvalidSpec() {
+	if c := findCondition(d.st, v1alpha1.InvalidSpec); c != nil {
+		removeCondition(d.st, v1alpha1.InvalidSpec)
+		d.event(corev1.EventTypeNormal, "SpecFixed", "the spec is valid again")
+	}
+}
+
+func (d *decider) resolveWorkloadStatus() {
+	if d.s.Workload != nil {
+		d.st.WorkloadObservedGeneration = strconv.FormatInt(d.s.Workload.Generation, 10)
+	} else {
+		d.st.WorkloadObservedGeneration = ""
+	}
+}
+
+// adoptOrphans takes control of orphaned ReplicaSets of this Rollout, e.g.
+// ones left behind when a Rollout was deleted with orphaning and recreated.
+func (d *decider) adoptOrphans() {
+	d.rsByHash = map[string]*appsv1.ReplicaSet{}
+	for _, rs := range d.s.ReplicaSets {
+		if h := rs.Labels[v1alpha1.DefaultRolloutUniqueLabelKey]; h != "" {
+			d.rsByHash[h] = rs.DeepCopy()
+		}
+	}
+	for _, rs := range d.s.Orphans {
+		h := rs.Labels[v1alpha1.DefaultRolloutUniqueLabelKey]
+		if h == "" || d.rsByHash[h] != nil {
+			continue
+		}
+		d.add(AdoptReplicaSet{Name: rs.Name, UID: rs.UID})
+		d.rsByHash[h] = rs.DeepCopy()
+	}
+}
+
+// ensureNewReplicaSet finds or plans the ReplicaSet of the current template.
+// It returns false when the decision must stop here (a hash collision was
+// recorded and the next reconcile retries with a new name).
+func (d *decider) ensureNewReplicaSet() bool {
+	d.newHash = podhash.Template(&d.templ, d.st.CollisionCount)
+	name := d.ro.Name + "-" + d.newHash
+	if rs := d.rsByHash[d.newHash]; rs != nil {
+		d.newRS = rs
+		d.bumpRevisionIfOld()
+		return true
+	}
+	for _, rs := range d.s.ReplicaSets {
+		if rs.Name == name {
+			// A controlled ReplicaSet holds the name but not the hash label:
+			// treat as a collision, as a foreign one would be.
+			return d.collision(name)
+		}
+	}
+	if d.nameTakenByOther(name) {
+		return d.collision(name)
+	}
+	d.newRS = d.buildReplicaSet(name)
+	d.newRSPlanned = true
+	return true
+}
+
+func (d *decider) nameTakenByOther(name string) bool {
+	for _, rs := range d.s.Orphans {
+		if rs.Name == name && rs.Labels[v1alpha1.DefaultRolloutUniqueLabelKey] != d.newHash {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *decider) collision(name string) bool {
+	n := deref(d.st.CollisionCount, 0) + 1
+	d.st.CollisionCount = &n
+	d.event(corev1.EventTypeWarning, "HashCollision", fmt.Sprintf("ReplicaSet name %s is taken; retrying with collision count %d", name, n))
+	d.plan.RequeueAfter = 1
+	return false
+}
+
+// revision returns a ReplicaSet's revision number, 0 when unknown.
+func revision(rs *appsv1.ReplicaSet) int64 {
+	n, err := strconv.ParseInt(rs.Annotations[v1alpha1.RevisionAnnotation], 10, 64)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+func (d *decider) maxRevision(except *appsv1.ReplicaSet) int64 {
+	var m int64
+	for _, rs := range d.rsByHash {
+		if rs != except {
+			m = max(m, revision(rs))
+		}
+	}
+	return m
+}
+
+// bumpRevisionIfOld gives an older ReplicaSet that becomes current again (a
+// rollback or undo) the next revision number, as the Deployment controller
+// does, so revisions always grow.
+func (d *decider) bumpRevisionIfOld() {
+	m := d.maxRevision(d.newRS)
+	cur := revision(d.newRS)
+	if cur > m {
+		d.setRolloutRevision(cur)
+		return
+	}
+	next := strconv.FormatInt(m+1, 10)
+	d.add(PatchReplicaSet{Name: d.newRS.Name, Annotations: map[string]*string{v1alpha1.RevisionAnnotation: &next}})
+	if d.newRS.Annotations == nil {
+		d.newRS.Annotations = map[string]string{}
+	}
+	d.newRS.Annotations[v1alpha1.RevisionAnnotation] = next
+	d.setRolloutRevision(m + 1)
+}
+
+func (d *decider) setRolloutRevision(rev int64) {
+	r := strconv.FormatInt(rev, 10)
+	if d.ro.Annotations[v1alpha1.RevisionAnnotation] != r {
+		d.add(SetRolloutRevision{Revision: r})
+	}
+}
+
+// currentRevision is the new ReplicaSet's revision.
+func (d *decider) currentRevision() int64 { return revision(d.newRS) }
+
+// buildReplicaSet returns the ReplicaSet of the current template, scaled to 0;
+// the strategy decides its size and the plan creates it.
+func (d *decider) buildReplicaSet(name string) *appsv1.ReplicaSet {
+	tmpl := d.templ.DeepCopy()
+	if tmpl.Labels == nil {
+		tmpl.Labels = map[string]string{}
+	}
+	tmpl.Labels[v1alpha1.DefaultRolloutUniqueLabelKey] = d.newHash
+	sel := d.sel.DeepCopy()
+	if sel.MatchLabels == nil {
+		sel.MatchLabels = map[string]string{}
+	}
+	sel.MatchLabels[v1alpha1.DefaultRolloutUniqueLabelKey] = d.newHash
+	labels := map[string]string{}
+	for k, v := range tmpl.Labels {
+		labels[k] = v
+	}
+	rev := strconv.FormatInt(d.maxRevision(nil)+1, 10)
+	zero := int32(0)
+	rs := &appsv1.ReplicaSet{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:            name,
+			Namespace:       d.ro.Namespace,
+			Labels:          labels,
+			Annotations:     map[string]string{v1alpha1.RevisionAnnotation: rev},
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(d.ro, v1alpha1.GroupVersion.WithKind("Rollout"))},
+		},
+		Spec: appsv1.ReplicaSetSpec{
+			Replicas:        &zero,
+			MinReadySeconds: d.ro.Spec.MinReadySeconds,
+			Selector:        sel,
+			Template:        *tmpl,
+		},
+	}
+	d.setRolloutRevision(d.maxRevision(nil) + 1)
+	return rs
+}
+
+// others returns the controlled ReplicaSets that are neither new nor stable,
+// oldest revision first.
+func (d *decider) others(stable *appsv1.ReplicaSet) []*appsv1.ReplicaSet {
+	var out []*appsv1.ReplicaSet
+	for _, rs := range d.rsByHash {
+		if rs != d.newRS && rs != stable {
+			out = append(out, rs)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if ri, rj := revision(out[i]), revision(out[j]); ri != rj {
+			return ri < rj
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
+// scale plans a ReplicaSet's new size; creating a planned ReplicaSet takes
+// its size with it.
+func (d *decider) scale(rs *appsv1.ReplicaSet, to int32) {
+	from := deref(rs.Spec.Replicas, 0)
+	if rs == d.newRS && d.newRSPlanned {
+		rs.Spec.Replicas = &to
+		return
+	}
+	if from == to {
+		return
+	}
+	d.add(ScaleReplicaSet{Name: rs.Name, From: from, To: to})
+	rs.Spec.Replicas = &to
+}
+
+// createNewRSIfPlanned adds the creation of the new ReplicaSet to the plan,
+// with whatever size and metadata the strategy gave it.
+func (d *decider) createNewRSIfPlanned() {
+	if d.newRSPlanned {
+		d.plan.Actions = append([]Action{CreateReplicaSet{ReplicaSet: d.newRS.DeepCopy()}}, d.plan.Actions...)
+		d.newRSPlanned = false
+		d.event(corev1.EventTypeNormal, "NewReplicaSetCreated",
+			fmt.Sprintf("created ReplicaSet %s (revision %d) with %d replicas", d.newRS.Name, d.currentRevision(), deref(d.newRS.Spec.Replicas, 0)))
+	}
+}
+
+func (d *decider) add(a Action) { d.plan.Actions = append(d.plan.Actions, a) }
+
+func (d *decider) event(typ, reason, msg string) {
+	d.plan.Events = append(d.plan.Events, Event{Type: typ, Reason: reason, Message: msg})
+}
+
+// requeue asks for a reconcile no later than after.
+func (d *decider) requeue(after time.Duration) {
+	if after <= 0 {
+		after = 1
+	}
+	if d.plan.RequeueAfter == 0 || after < d.plan.RequeueAfter {
+		d.plan.RequeueAfter = after
+	}
+}
+
+func available(rs *appsv1.ReplicaSet) int32 {
+	if rs == nil {
+		return 0
+	}
+	return rs.Status.AvailableReplicas
+}
+
+func specReplicas(rs *appsv1.ReplicaSet) int32 {
+	if rs == nil {
+		return 0
+	}
+	return deref(rs.Spec.Replicas, 0)
+}

@@ -1,0 +1,210 @@
+// Package decide is the pure heart of the Rollout controller: it turns a
+// snapshot of a Rollout and everything it owns into a plan, the ordered
+// writes to make and the new status. It reads no clock and calls no API, so
+// the safety rules it enforces (stable capacity is never reduced below the
+// floor before the canary is available; a Service never points at a version
+// with no available Pods) are checked by table tests, and a crash between
+// two reconciles only repeats a decision, never skips one.
+package decide
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+)
+
+// Plan is what one reconcile decided.
+type Plan struct {
+	// Actions are the writes to make, in order; the executor stops at the
+	// first failure and the next reconcile decides again.
+	Actions []Action
+	// Status is the Rollout's new status, written after the actions succeed.
+	Status v1alpha1.RolloutStatus
+	// Events are recorded after the actions succeed.
+	Events []Event
+	// RequeueAfter asks for another reconcile after this long even if
+	// nothing changes (a timed pause, a progress deadline); 0 means none.
+	RequeueAfter time.Duration
+}
+
+// Event is a Kubernetes Event about the Rollout.
+type Event struct {
+	// Type is Normal or Warning.
+	Type string
+	// Reason is a one-word cause, e.g. RolloutPaused.
+	Reason string
+	// Message explains the decision to a person.
+	Message string
+}
+
+// Action is one write of a plan.
+type Action interface {
+	// Describe says what the action does, for logs.
+	Describe() string
+}
+
+// CreateReplicaSet creates a new version's ReplicaSet.
+type CreateReplicaSet struct {
+	ReplicaSet *appsv1.ReplicaSet
+}
+
+// ScaleReplicaSet sets a ReplicaSet's spec.replicas.
+type ScaleReplicaSet struct {
+	Name     string
+	From, To int32
+}
+
+// PatchReplicaSet changes a ReplicaSet's annotations or its Pod template's
+// labels and annotations; a nil value removes the key.
+type PatchReplicaSet struct {
+	Name                string
+	Annotations         map[string]*string
+	TemplateLabels      map[string]*string
+	TemplateAnnotations map[string]*string
+}
+
+// AdoptReplicaSet makes the Rollout the controller of an orphaned ReplicaSet.
+type AdoptReplicaSet struct {
+	Name string
+	UID  types.UID
+}
+
+// DeleteReplicaSet removes an old ReplicaSet beyond revisionHistoryLimit.
+type DeleteReplicaSet struct {
+	Name string
+	UID  types.UID
+}
+
+// SetServiceSelector points a Service at one version through the
+// rollouts-pod-template-hash label of its selector.
+type SetServiceSelector struct {
+	Service string
+	Hash    string
+}
+
+// PatchPod changes a running Pod's labels and annotations in place; a nil
+// value removes the key.
+type PatchPod struct {
+	Name        string
+	Labels      map[string]*string
+	Annotations map[string]*string
+}
+
+// DeletePod deletes a Pod so its ReplicaSet replaces it (spec.restartAt).
+type DeletePod struct {
+	Name string
+	UID  types.UID
+}
+
+// ScaleDeployment scales the Deployment named by workloadRef.
+type ScaleDeployment struct {
+	Name     string
+	From, To int32
+}
+
+// SetRolloutRevision writes the rollout.argoproj.io/revision annotation on
+// the Rollout itself, which tools read to show the current revision.
+type SetRolloutRevision struct {
+	Revision string
+}
+
+// CreateAnalysisRun starts an analysis.
+type CreateAnalysisRun struct {
+	Run *v1alpha1.AnalysisRun
+}
+
+// TerminateAnalysisRun stops a running analysis (spec.terminate).
+type TerminateAnalysisRun struct {
+	Name string
+}
+
+// DeleteAnalysisRun removes a finished analysis beyond the history limits.
+type DeleteAnalysisRun struct {
+	Name string
+	UID  types.UID
+}
+
+// Describe implements Action.
+func (a CreateAnalysisRun) Describe() string { return "create AnalysisRun " + a.Run.Name }
+
+// Describe implements Action.
+func (a TerminateAnalysisRun) Describe() string { return "terminate AnalysisRun " + a.Name }
+
+// Describe implements Action.
+func (a DeleteAnalysisRun) Describe() string { return "delete old AnalysisRun " + a.Name }
+
+// Describe implements Action.
+func (a CreateReplicaSet) Describe() string {
+	return fmt.Sprintf("create ReplicaSet %s with %d replicas", a.ReplicaSet.Name, deref(a.ReplicaSet.Spec.Replicas, 0))
+}
+
+// Describe implements Action.
+func (a ScaleReplicaSet) Describe() string {
+	return fmt.Sprintf("scale ReplicaSet %s from %d to %d", a.Name, a.From, a.To)
+}
+
+// Describe implements Action.
+func (a PatchReplicaSet) Describe() string {
+	return fmt.Sprintf("update metadata of ReplicaSet %s: %s", a.Name, describeChanges(a.Annotations, a.TemplateLabels, a.TemplateAnnotations))
+}
+
+// Describe implements Action.
+func (a AdoptReplicaSet) Describe() string { return "adopt ReplicaSet " + a.Name }
+
+// Describe implements Action.
+func (a DeleteReplicaSet) Describe() string { return "delete old ReplicaSet " + a.Name }
+
+// Describe implements Action.
+func (a SetServiceSelector) Describe() string {
+	return fmt.Sprintf("point Service %s at %s=%s", a.Service, v1alpha1.DefaultRolloutUniqueLabelKey, a.Hash)
+}
+
+// Describe implements Action.
+func (a PatchPod) Describe() string {
+	return fmt.Sprintf("update metadata of Pod %s: %s", a.Name, describeChanges(a.Labels, a.Annotations))
+}
+
+// Describe implements Action.
+func (a DeletePod) Describe() string { return "restart Pod " + a.Name }
+
+// Describe implements Action.
+func (a ScaleDeployment) Describe() string {
+	return fmt.Sprintf("scale Deployment %s from %d to %d", a.Name, a.From, a.To)
+}
+
+// Describe implements Action.
+func (a SetRolloutRevision) Describe() string { return "set the Rollout's revision to " + a.Revision }
+
+func describeChanges(maps ...map[string]*string) string {
+	var parts []string
+	for _, m := range maps {
+		for k, v := range m {
+			if v == nil {
+				parts = append(parts, "-"+k)
+			} else {
+				parts = append(parts, k+"="+*v)
+			}
+		}
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ", ")
+}
+
+func deref[T any](p *T, def T) T {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+// podIsOlder reports whether a Pod was created before t.
+func podIsOlder(p *corev1.Pod, t time.Time) bool {
+	return p.CreationTimestamp.Time.Before(t)
+}

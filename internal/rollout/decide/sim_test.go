@@ -1,0 +1,377 @@
+package decide
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/rollout/podhash"
+)
+
+// sim is a small simulated cluster: it applies plans the way the executor
+// and the ReplicaSet controller would, so whole rollouts can be walked
+// through Decide offline and the safety rules checked at every state.
+type sim struct {
+	t        *testing.T
+	now      time.Time
+	ro       *v1alpha1.Rollout
+	rs       map[string]*appsv1.ReplicaSet // by name
+	pods     map[string]*corev1.Pod
+	services map[string]*corev1.Service
+	workload *appsv1.Deployment
+	// broken lists hashes whose Pods never become available.
+	broken map[string]bool
+	// deleted records ReplicaSets removed for revisionHistoryLimit.
+	deleted []string
+	events  []Event
+	uid     int
+}
+
+func newSim(t *testing.T, ro *v1alpha1.Rollout) *sim {
+	ro.UID = "rollout-uid"
+	ro.Namespace = "default"
+	ro.Generation = 1
+	s := &sim{t: t, now: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC), ro: ro, rs: map[string]*appsv1.ReplicaSet{},
+		pods: map[string]*corev1.Pod{}, services: map[string]*corev1.Service{}, broken: map[string]bool{}}
+	return s
+}
+
+func (s *sim) addService(name string, selector map[string]string) {
+	s.services[name] = &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"}, Spec: corev1.ServiceSpec{Selector: selector}}
+}
+
+func (s *sim) snapshot() Snapshot {
+	snap := Snapshot{Now: s.now, Rollout: s.ro.DeepCopy(), Services: map[string]*corev1.Service{}, Workload: s.workload.DeepCopy()}
+	for _, rs := range s.sortedRS() {
+		snap.ReplicaSets = append(snap.ReplicaSets, rs.DeepCopy())
+	}
+	for _, name := range sortedKeys(s.pods) {
+		snap.Pods = append(snap.Pods, s.pods[name].DeepCopy())
+	}
+	for name, svc := range s.services {
+		snap.Services[name] = svc.DeepCopy()
+	}
+	return snap
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	var keys []string
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func (s *sim) sortedRS() []*appsv1.ReplicaSet {
+	var out []*appsv1.ReplicaSet
+	for _, k := range sortedKeys(s.rs) {
+		out = append(out, s.rs[k])
+	}
+	return out
+}
+
+// reconcile runs Decide once and applies its plan.
+func (s *sim) reconcile() Plan {
+	s.t.Helper()
+	p := Decide(s.snapshot())
+	for _, a := range p.Actions {
+		s.apply(a)
+	}
+	s.events = append(s.events, p.Events...)
+	s.ro.Status = p.Status
+	s.checkInvariants()
+	return p
+}
+
+func (s *sim) apply(a Action) {
+	switch a := a.(type) {
+	case CreateReplicaSet:
+		rs := a.ReplicaSet.DeepCopy()
+		if _, exists := s.rs[rs.Name]; exists {
+			s.t.Fatalf("create of existing ReplicaSet %s", rs.Name)
+		}
+		s.uid++
+		rs.UID = types.UID(fmt.Sprint("rs-", s.uid))
+		rs.Generation = 1
+		s.rs[rs.Name] = rs
+	case ScaleReplicaSet:
+		rs := s.rs[a.Name]
+		if deref(rs.Spec.Replicas, 0) != a.From {
+			s.t.Fatalf("scale %s from %d but it has %d", a.Name, a.From, deref(rs.Spec.Replicas, 0))
+		}
+		rs.Spec.Replicas = ptr(a.To)
+		rs.Generation++
+	case PatchReplicaSet:
+		rs := s.rs[a.Name]
+		rs.Annotations = applyOps(rs.Annotations, a.Annotations)
+		rs.Spec.Template.Labels = applyOps(rs.Spec.Template.Labels, a.TemplateLabels)
+		rs.Spec.Template.Annotations = applyOps(rs.Spec.Template.Annotations, a.TemplateAnnotations)
+	case SetServiceSelector:
+		svc := s.services[a.Service]
+		sel := map[string]string{}
+		for k, v := range svc.Spec.Selector {
+			sel[k] = v
+		}
+		sel[v1alpha1.DefaultRolloutUniqueLabelKey] = a.Hash
+		svc.Spec.Selector = sel
+		if svc.Annotations == nil {
+			svc.Annotations = map[string]string{}
+		}
+		svc.Annotations[v1alpha1.ManagedByRolloutsKey] = s.ro.Name
+	case PatchPod:
+		p := s.pods[a.Name]
+		p.Labels = applyOps(p.Labels, a.Labels)
+		p.Annotations = applyOps(p.Annotations, a.Annotations)
+	case DeletePod:
+		delete(s.pods, a.Name)
+	case DeleteReplicaSet:
+		delete(s.rs, a.Name)
+		s.deleted = append(s.deleted, a.Name)
+	case ScaleDeployment:
+		s.workload.Spec.Replicas = ptr(a.To)
+	case SetRolloutRevision:
+		if s.ro.Annotations == nil {
+			s.ro.Annotations = map[string]string{}
+		}
+		s.ro.Annotations[v1alpha1.RevisionAnnotation] = a.Revision
+	case AdoptReplicaSet:
+	default:
+		s.t.Fatalf("unknown action %T", a)
+	}
+}
+
+// tick lets the ReplicaSet controller and kubelets act: Pods are created and
+// deleted to match spec, and Pods of healthy versions become available.
+func (s *sim) tick(d time.Duration) {
+	s.now = s.now.Add(d)
+	for _, rs := range s.sortedRS() {
+		h := rs.Labels[v1alpha1.DefaultRolloutUniqueLabelKey]
+		want := int(deref(rs.Spec.Replicas, 0))
+		var mine []string
+		for _, name := range sortedKeys(s.pods) {
+			if s.pods[name].Labels[v1alpha1.DefaultRolloutUniqueLabelKey] == h {
+				mine = append(mine, name)
+			}
+		}
+		for i := len(mine); i < want; i++ {
+			s.uid++
+			name := fmt.Sprintf("%s-%d", rs.Name, s.uid)
+			lbl := map[string]string{}
+			for k, v := range rs.Spec.Template.Labels {
+				lbl[k] = v
+			}
+			s.pods[name] = &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default", Labels: lbl,
+				UID: types.UID(name), CreationTimestamp: metav1.NewTime(s.now)}}
+		}
+		for i := want; i < len(mine); i++ {
+			delete(s.pods, mine[len(mine)-1-(i-want)])
+		}
+		n := int32(want)
+		rs.Status.Replicas = n
+		rs.Status.ReadyReplicas = n
+		rs.Status.AvailableReplicas = n
+		if s.broken[h] {
+			rs.Status.ReadyReplicas, rs.Status.AvailableReplicas = 0, 0
+		}
+		rs.Status.ObservedGeneration = rs.Generation
+		for _, name := range sortedKeys(s.pods) {
+			p := s.pods[name]
+			if p.Labels[v1alpha1.DefaultRolloutUniqueLabelKey] == h {
+				st := corev1.ConditionTrue
+				if s.broken[h] {
+					st = corev1.ConditionFalse
+				}
+				p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: st}}
+			}
+		}
+	}
+}
+
+// settle alternates reconciles and ticks until a plan has nothing to do.
+func (s *sim) settle() {
+	s.t.Helper()
+	for i := 0; i < 100; i++ {
+		p := s.reconcile()
+		s.tick(time.Second)
+		if len(p.Actions) == 0 && (p.RequeueAfter == 0 || p.RequeueAfter > time.Second) {
+			if q := s.reconcile(); len(q.Actions) == 0 {
+				return
+			}
+		}
+	}
+	s.t.Fatalf("no steady state after 100 reconciles: status %+v", s.ro.Status)
+}
+
+// checkInvariants are the safety rules every state must keep.
+func (s *sim) checkInvariants() {
+	s.t.Helper()
+	for _, name := range sortedKeys(s.services) {
+		svc := s.services[name]
+		h, ok := svc.Spec.Selector[v1alpha1.DefaultRolloutUniqueLabelKey]
+		if !ok {
+			continue
+		}
+		var target *appsv1.ReplicaSet
+		for _, rs := range s.rs {
+			if rs.Labels[v1alpha1.DefaultRolloutUniqueLabelKey] == h {
+				target = rs
+			}
+		}
+		if target == nil || target.Status.AvailableReplicas == 0 && !s.brokenEverywhere() {
+			s.t.Fatalf("Service %s points at %s, which has no available Pods", name, h)
+		}
+	}
+}
+
+func (s *sim) brokenEverywhere() bool {
+	for _, rs := range s.rs {
+		if rs.Status.AvailableReplicas > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *sim) setImage(image string) {
+	s.ro.Spec.Template.Spec.Containers[0].Image = image
+	s.ro.Generation++
+}
+
+func (s *sim) hashOf(image string) string {
+	t := s.ro.Spec.Template.DeepCopy()
+	t.Spec.Containers[0].Image = image
+	return podhash.Template(t, s.ro.Status.CollisionCount)
+}
+
+func (s *sim) rsByHash(h string) *appsv1.ReplicaSet {
+	for _, rs := range s.rs {
+		if rs.Labels[v1alpha1.DefaultRolloutUniqueLabelKey] == h {
+			return rs
+		}
+	}
+	return nil
+}
+
+// counts returns spec replicas of the ReplicaSets of the given hashes.
+func (s *sim) counts(hashes ...string) []int32 {
+	out := make([]int32, len(hashes))
+	for i, h := range hashes {
+		out[i] = specReplicas(s.rsByHash(h))
+	}
+	return out
+}
+
+func (s *sim) promote() {
+	s.ro.Status.PauseConditions = nil
+}
+
+func (s *sim) hasEvent(reason string) bool {
+	for _, e := range s.events {
+		if e.Reason == reason {
+			return true
+		}
+	}
+	return false
+}
+
+// podsWithLabel counts Pods of hash h whose label k has value v.
+func (s *sim) podsWithLabel(h, k, v string) int {
+	n := 0
+	for _, p := range s.pods {
+		if p.Labels[v1alpha1.DefaultRolloutUniqueLabelKey] == h && p.Labels[k] == v {
+			n++
+		}
+	}
+	return n
+}
+
+func (s *sim) podsOf(h string) int {
+	n := 0
+	for _, p := range s.pods {
+		if p.Labels[v1alpha1.DefaultRolloutUniqueLabelKey] == h {
+			n++
+		}
+	}
+	return n
+}
+
+// manualGates is the Rollout of the canary-manual-gates fixture.
+func manualGates() *v1alpha1.Rollout {
+	one, zero := intstr.FromInt32(1), intstr.FromInt32(0)
+	return &v1alpha1.Rollout{
+		ObjectMeta: metav1.ObjectMeta{Name: "rails"},
+		Spec: v1alpha1.RolloutSpec{
+			Replicas:             ptr(int32(5)),
+			RevisionHistoryLimit: ptr(int32(3)),
+			Selector:             &metav1.LabelSelector{MatchLabels: map[string]string{"app": "rails"}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "rails"}},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "rails", Image: "rails:6.0"}}},
+			},
+			Strategy: v1alpha1.RolloutStrategy{Canary: &v1alpha1.CanaryStrategy{
+				CanaryService: "rails-canary", StableService: "rails-stable",
+				MaxSurge: &one, MaxUnavailable: &zero,
+				Steps: []v1alpha1.CanaryStep{
+					{SetWeight: ptr(int32(10))},
+					{Pause: &v1alpha1.RolloutPause{}},
+					{SetWeight: ptr(int32(50))},
+					{Pause: &v1alpha1.RolloutPause{Duration: ptr(intstr.FromString("20s"))}},
+				},
+			}},
+		},
+	}
+}
+
+func newManualGatesSim(t *testing.T) *sim {
+	s := newSim(t, manualGates())
+	s.addService("rails-stable", map[string]string{"app": "rails"})
+	s.addService("rails-canary", map[string]string{"app": "rails"})
+	return s
+}
+
+func wantPhase(t *testing.T, s *sim, phase v1alpha1.RolloutPhase) {
+	t.Helper()
+	if s.ro.Status.Phase != phase {
+		t.Fatalf("phase = %s (%s), want %s", s.ro.Status.Phase, s.ro.Status.Message, phase)
+	}
+}
+
+func wantCounts(t *testing.T, s *sim, hashes []string, want ...int32) {
+	t.Helper()
+	got := s.counts(hashes...)
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("replicas of %v = %v, want %v", hashes, got, want)
+	}
+}
+
+func wantSelectors(t *testing.T, s *sim, stable, canary string) {
+	t.Helper()
+	if got := s.services["rails-stable"].Spec.Selector[v1alpha1.DefaultRolloutUniqueLabelKey]; got != stable {
+		t.Fatalf("rails-stable selects %q, want %q", got, stable)
+	}
+	if got := s.services["rails-canary"].Spec.Selector[v1alpha1.DefaultRolloutUniqueLabelKey]; got != canary {
+		t.Fatalf("rails-canary selects %q, want %q", got, canary)
+	}
+}
+
+func stepIndex(s *sim) int32 { return deref(s.ro.Status.CurrentStepIndex, -1) }
+
+func joinEvents(evs []Event) string {
+	var b strings.Builder
+	for _, e := range evs {
+		fmt.Fprintf(&b, "%s: %s\n", e.Reason, e.Message)
+	}
+	return b.String()
+}
+
+func ptrTime(t time.Time) *metav1.Time { return &metav1.Time{Time: t} }

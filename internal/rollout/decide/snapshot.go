@@ -1,0 +1,39 @@
+package decide
+
+import (
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/analysis/template"
+)
+
+// Snapshot is everything a decision may look at, read from the informer
+// caches in one go. Decide never modifies it.
+type Snapshot struct {
+	// Now is the clock of this reconcile.
+	Now time.Time
+	// Rollout is the Rollout being reconciled.
+	Rollout *v1alpha1.Rollout
+	// Workload is the Deployment named by spec.workloadRef, nil when there is
+	// none or it does not exist.
+	Workload *appsv1.Deployment
+	// ReplicaSets are the ReplicaSets the Rollout controls.
+	ReplicaSets []*appsv1.ReplicaSet
+	// Orphans are ReplicaSets with no controller whose labels match the
+	// Rollout's selector and that carry a pod-template hash; the Rollout
+	// adopts them.
+	Orphans []*appsv1.ReplicaSet
+	// Pods are the Pods of the controlled ReplicaSets.
+	Pods []*corev1.Pod
+	// Services holds every Service the spec names, by name; a name with a
+	// nil value does not exist.
+	Services map[string]*corev1.Service
+	// AnalysisRuns are the AnalysisRuns the Rollout controls.
+	AnalysisRuns []*v1alpha1.AnalysisRun
+	// Templates holds every analysis template the spec names, nested ones
+	// included; a name with a nil value does not exist.
+	Templates template.Lookup
+}

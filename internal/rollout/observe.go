@@ -1,0 +1,159 @@
+// Package rollout is the Rollout controller: it observes a Rollout and what
+// it owns from the informer caches, asks package decide for a plan, and
+// applies the plan's writes in order.
+package rollout
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/analysis/template"
+	"github.com/kanaria-rollouts/kanaria/internal/rollout/decide"
+	"github.com/kanaria-rollouts/kanaria/internal/rollout/validation"
+)
+
+// observe reads everything a decision about ro looks at from the cache.
+func observe(ctx context.Context, c client.Reader, ro *v1alpha1.Rollout, now time.Time) (decide.Snapshot, error) {
+	s := decide.Snapshot{Now: now, Rollout: ro, Services: map[string]*corev1.Service{}}
+	ns := ro.Namespace
+
+	if ref := ro.Spec.WorkloadRef; ref != nil && ref.Name != "" && ref.Kind == "Deployment" {
+		var dep appsv1.Deployment
+		err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: ref.Name}, &dep)
+		switch {
+		case err == nil:
+			s.Workload = &dep
+		case !apierrors.IsNotFound(err):
+			return s, fmt.Errorf("reading Deployment %s: %w", ref.Name, err)
+		}
+	}
+
+	for _, name := range validation.ServiceNames(ro) {
+		var svc corev1.Service
+		err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &svc)
+		switch {
+		case err == nil:
+			s.Services[name] = &svc
+		case apierrors.IsNotFound(err):
+			s.Services[name] = nil
+		default:
+			return s, fmt.Errorf("reading Service %s: %w", name, err)
+		}
+	}
+
+	if err := observeAnalysis(ctx, c, ro, &s); err != nil {
+		return s, err
+	}
+
+	// Only ReplicaSets and Pods that carry a pod-template hash are cached
+	// (see NewCacheOptions), so these lists stay small.
+	hasHash, err := labels.NewRequirement(v1alpha1.DefaultRolloutUniqueLabelKey, selection.Exists, nil)
+	if err != nil {
+		return s, fmt.Errorf("building selector: %w", err)
+	}
+	var rsList appsv1.ReplicaSetList
+	if err := c.List(ctx, &rsList, client.InNamespace(ns), client.MatchingLabelsSelector{Selector: labels.NewSelector().Add(*hasHash)}); err != nil {
+		return s, fmt.Errorf("listing ReplicaSets: %w", err)
+	}
+	selector := labels.Nothing()
+	sel := ro.Spec.Selector
+	if sel == nil && s.Workload != nil {
+		sel = s.Workload.Spec.Selector
+	}
+	if sel != nil {
+		if parsed, err := metav1.LabelSelectorAsSelector(sel); err == nil && !parsed.Empty() {
+			selector = parsed
+		}
+	}
+	hashes := map[string]bool{}
+	for i := range rsList.Items {
+		rs := &rsList.Items[i]
+		owner := metav1.GetControllerOf(rs)
+		switch {
+		case owner != nil && owner.UID == ro.UID:
+			s.ReplicaSets = append(s.ReplicaSets, rs)
+			hashes[rs.Labels[v1alpha1.DefaultRolloutUniqueLabelKey]] = true
+		case owner == nil && rs.DeletionTimestamp.IsZero() && selector.Matches(labels.Set(rs.Labels)):
+			s.Orphans = append(s.Orphans, rs)
+			hashes[rs.Labels[v1alpha1.DefaultRolloutUniqueLabelKey]] = true
+		}
+	}
+	if len(hashes) > 0 {
+		var pods corev1.PodList
+		if err := c.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabelsSelector{Selector: labels.NewSelector().Add(*hasHash)}); err != nil {
+			return s, fmt.Errorf("listing Pods: %w", err)
+		}
+		for i := range pods.Items {
+			p := &pods.Items[i]
+			if hashes[p.Labels[v1alpha1.DefaultRolloutUniqueLabelKey]] && selector.Matches(labels.Set(p.Labels)) {
+				s.Pods = append(s.Pods, p)
+			}
+		}
+	}
+	return s, nil
+}
+
+// observeAnalysis reads the Rollout's AnalysisRuns and every template its
+// spec names, following nested template references.
+func observeAnalysis(ctx context.Context, c client.Reader, ro *v1alpha1.Rollout, s *decide.Snapshot) error {
+	refs := decide.TemplateRefs(ro)
+	s.Templates = template.Lookup{Templates: map[string]*v1alpha1.AnalysisTemplate{}, ClusterTemplates: map[string]*v1alpha1.ClusterAnalysisTemplate{}}
+	if len(refs) == 0 {
+		return nil
+	}
+	seen := map[template.Ref]bool{}
+	for len(refs) > 0 {
+		r := refs[0]
+		refs = refs[1:]
+		if seen[r] || r.Name == "" {
+			continue
+		}
+		seen[r] = true
+		var spec *v1alpha1.AnalysisTemplateSpec
+		if r.ClusterScope {
+			var t v1alpha1.ClusterAnalysisTemplate
+			if err := c.Get(ctx, client.ObjectKey{Name: r.Name}, &t); err != nil {
+				if !apierrors.IsNotFound(err) {
+					return fmt.Errorf("reading ClusterAnalysisTemplate %s: %w", r.Name, err)
+				}
+				s.Templates.ClusterTemplates[r.Name] = nil
+				continue
+			}
+			s.Templates.ClusterTemplates[r.Name] = &t
+			spec = &t.Spec
+		} else {
+			var t v1alpha1.AnalysisTemplate
+			if err := c.Get(ctx, client.ObjectKey{Namespace: ro.Namespace, Name: r.Name}, &t); err != nil {
+				if !apierrors.IsNotFound(err) {
+					return fmt.Errorf("reading AnalysisTemplate %s: %w", r.Name, err)
+				}
+				s.Templates.Templates[r.Name] = nil
+				continue
+			}
+			s.Templates.Templates[r.Name] = &t
+			spec = &t.Spec
+		}
+		refs = append(refs, template.Nested(spec)...)
+	}
+	var runs v1alpha1.AnalysisRunList
+	if err := c.List(ctx, &runs, client.InNamespace(ro.Namespace)); err != nil {
+		return fmt.Errorf("listing AnalysisRuns: %w", err)
+	}
+	for i := range runs.Items {
+		r := &runs.Items[i]
+		if owner := metav1.GetControllerOf(r); owner != nil && owner.UID == ro.UID {
+			s.AnalysisRuns = append(s.AnalysisRuns, r)
+		}
+	}
+	return nil
+}

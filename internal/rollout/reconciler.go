@@ -1,0 +1,200 @@
+package rollout
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/client-go/tools/record"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/rollout/decide"
+	"github.com/kanaria-rollouts/kanaria/internal/rollout/validation"
+)
+
+// EventSource is the component name on the Events the controller records.
+const EventSource = "rollouts-controller"
+
+// Field indexes that map a Service or a Deployment to the Rollouts that name it.
+const (
+	indexServices  = "kanaria.rollout.services"
+	indexWorkload  = "kanaria.rollout.workload"
+	indexTemplates = "kanaria.rollout.templates"
+)
+
+// CacheObjects limits the controller's caches of ReplicaSets and Pods to the
+// ones that carry a pod-template hash label, i.e. that belong to Rollouts, so
+// the controller does not hold every Pod of the cluster in memory.
+func CacheObjects() (map[client.Object]cache.ByObject, error) {
+	req, err := labels.NewRequirement(v1alpha1.DefaultRolloutUniqueLabelKey, selection.Exists, nil)
+	if err != nil {
+		return nil, fmt.Errorf("building the cache selector: %w", err)
+	}
+	sel := labels.NewSelector().Add(*req)
+	return map[client.Object]cache.ByObject{
+		&appsv1.ReplicaSet{}: {Label: sel},
+		&corev1.Pod{}:        {Label: sel},
+	}, nil
+}
+
+// Reconciler reconciles Rollouts.
+type Reconciler struct {
+	// Client reads from the manager's cache and writes to the API server.
+	Client client.Client
+	// Recorder records the Events of every decision.
+	Recorder record.EventRecorder
+	// Now is the clock; time.Now when nil. Tests replace it.
+	Now func() time.Time
+}
+
+// SetupWithManager registers the reconciler and its watches with mgr.
+func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, workers int) error {
+	idx := mgr.GetFieldIndexer()
+	if err := idx.IndexField(ctx, &v1alpha1.Rollout{}, indexServices, func(o client.Object) []string {
+		return validation.ServiceNames(o.(*v1alpha1.Rollout))
+	}); err != nil {
+		return fmt.Errorf("indexing Rollouts by Service: %w", err)
+	}
+	if err := idx.IndexField(ctx, &v1alpha1.Rollout{}, indexWorkload, func(o client.Object) []string {
+		if ref := o.(*v1alpha1.Rollout).Spec.WorkloadRef; ref != nil && ref.Name != "" {
+			return []string{ref.Name}
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("indexing Rollouts by workload: %w", err)
+	}
+	if err := idx.IndexField(ctx, &v1alpha1.Rollout{}, indexTemplates, func(o client.Object) []string {
+		var keys []string
+		for _, r := range decide.TemplateRefs(o.(*v1alpha1.Rollout)) {
+			keys = append(keys, templateKey(r.Name, r.ClusterScope))
+		}
+		return keys
+	}); err != nil {
+		return fmt.Errorf("indexing Rollouts by analysis template: %w", err)
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("rollout").
+		For(&v1alpha1.Rollout{}).
+		Owns(&appsv1.ReplicaSet{}).
+		Owns(&v1alpha1.AnalysisRun{}).
+		Watches(&v1alpha1.AnalysisTemplate{}, handler.EnqueueRequestsFromMapFunc(r.byTemplate(false))).
+		Watches(&v1alpha1.ClusterAnalysisTemplate{}, handler.EnqueueRequestsFromMapFunc(r.byTemplate(true))).
+		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.byIndex(indexServices))).
+		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.byIndex(indexWorkload))).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
+		Complete(r)
+}
+
+// byIndex maps an object to the Rollouts of its namespace that name it.
+func (r *Reconciler) byIndex(index string) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		var list v1alpha1.RolloutList
+		if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{index: o.GetName()}); err != nil {
+			log.FromContext(ctx).Error(err, "mapping to Rollouts", "object", o.GetName())
+			return nil
+		}
+		reqs := make([]reconcile.Request, 0, len(list.Items))
+		for _, ro := range list.Items {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&ro)})
+		}
+		return reqs
+	}
+}
+
+// templateKey is the index key of a template reference.
+func templateKey(name string, cluster bool) string {
+	if cluster {
+		return "cluster/" + name
+	}
+	return "namespace/" + name
+}
+
+// byTemplate maps a (Cluster)AnalysisTemplate to the Rollouts that name it
+// directly, so a template created after its Rollout clears the InvalidSpec.
+func (r *Reconciler) byTemplate(cluster bool) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		var list v1alpha1.RolloutList
+		opts := []client.ListOption{client.MatchingFields{indexTemplates: templateKey(o.GetName(), cluster)}}
+		if !cluster {
+			opts = append(opts, client.InNamespace(o.GetNamespace()))
+		}
+		if err := r.Client.List(ctx, &list, opts...); err != nil {
+			log.FromContext(ctx).Error(err, "mapping a template to Rollouts", "template", o.GetName())
+			return nil
+		}
+		reqs := make([]reconcile.Request, 0, len(list.Items))
+		for _, ro := range list.Items {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&ro)})
+		}
+		return reqs
+	}
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// Reconcile observes one Rollout, decides, and acts.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	logger := log.FromContext(ctx).WithValues("rollout", req.NamespacedName.String())
+	var ro v1alpha1.Rollout
+	if err := r.Client.Get(ctx, req.NamespacedName, &ro); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	snap, err := observe(ctx, r.Client, &ro, r.now())
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	plan := decide.Decide(snap)
+
+	// The revision annotation is a metadata write on the Rollout itself; it
+	// goes after the status write, whose optimistic lock it would break.
+	var actions, after []decide.Action
+	for _, a := range plan.Actions {
+		if _, ok := a.(decide.SetRolloutRevision); ok {
+			after = append(after, a)
+		} else {
+			actions = append(actions, a)
+		}
+	}
+	exec := &executor{c: r.Client, ro: &ro, log: logger}
+	if err := exec.apply(ctx, actions); err != nil {
+		return ctrl.Result{}, err
+	}
+	for _, e := range plan.Events {
+		r.Recorder.Event(&ro, e.Type, e.Reason, e.Message)
+		logger.Info("decided", "reason", e.Reason, "message", e.Message)
+	}
+	if !equality.Semantic.DeepEqual(ro.Status, plan.Status) {
+		updated := ro.DeepCopy()
+		updated.Status = plan.Status
+		if err := r.Client.Status().Patch(ctx, updated, client.MergeFromWithOptions(&ro, client.MergeFromWithOptimisticLock{})); err != nil {
+			if apierrors.IsConflict(err) {
+				// A client (promote, abort) changed the Rollout since we read
+				// it: decide again on the new state rather than overwrite it.
+				return ctrl.Result{Requeue: true}, nil
+			}
+			return ctrl.Result{}, fmt.Errorf("writing status: %w", err)
+		}
+	}
+	if err := exec.apply(ctx, after); err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{RequeueAfter: plan.RequeueAfter}, nil
+}

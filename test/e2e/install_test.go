@@ -1,0 +1,97 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+// TestInstallManifestsGiveTheControllerWhatItNeeds applies config/install
+// with kustomize, as README.md tells users to, then runs the controller with
+// the installed ServiceAccount's own token: the least-privilege ClusterRole
+// and Role must be enough for it to start, elect itself and serve, and must
+// not grant what the controller has no business doing.
+func TestInstallManifestsGiveTheControllerWhatItNeeds(t *testing.T) {
+	ensureCRDs(t)
+	c := newClients(t)
+	mustKubectl(t, "apply", "-k", filepath.Join(repoRoot(t), "config", "install"))
+	mustKubectl(t, "-n", "kanaria", "rollout", "status", "deployment/kanaria-controller", "--timeout=120s")
+
+	tok, err := c.kube.CoreV1().ServiceAccounts("kanaria").CreateToken(context.Background(), "kanaria-controller",
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptrTo(int64(3600))}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("requesting a token for the controller's ServiceAccount: %v", err)
+	}
+	kubeconfig := kubeconfigWithToken(t, tok.Status.Token)
+
+	p := startController(t, "rbac", kubeconfig, "--leader-election-namespace", "kanaria")
+	p.waitServing(t)
+	eventually(t, time.Minute, "the controller to take its Lease with its own credentials", func() (bool, error) { return p.isLeader(), nil })
+	// An RBAC refusal names the ServiceAccount; other "forbidden" errors
+	// (e.g. namespaces of earlier tests being deleted) are not about RBAC.
+	if strings.Contains(p.log.String(), "forbidden: User \"system:serviceaccount:kanaria") {
+		t.Errorf("the controller was refused something it needs:\n%s", p.log.String())
+	}
+
+	sa := "system:serviceaccount:kanaria:kanaria-controller"
+	for _, check := range []struct {
+		verb, resource string
+		allowed        bool
+	}{
+		{"list", "rollouts.argoproj.io", true},
+		{"patch", "rollouts.argoproj.io/status", true},
+		{"create", "replicasets.apps", true},
+		{"patch", "services", true},
+		{"create", "jobs.batch", true},
+		{"get", "secrets", true},
+		{"list", "secrets", false},
+		{"watch", "secrets", false},
+		{"delete", "deployments.apps", false},
+		{"create", "clusterroles.rbac.authorization.k8s.io", false},
+		{"delete", "services", false},
+		{"delete", "analysistemplates.argoproj.io", false},
+	} {
+		r := kubectl(t, "auth", "can-i", check.verb, check.resource, "--as", sa, "-A")
+		got := strings.TrimSpace(r.stdout) == "yes"
+		if got != check.allowed {
+			t.Errorf("can %s %s %s: %v, want %v", sa, check.verb, check.resource, got, check.allowed)
+		}
+	}
+}
+
+// kubeconfigWithToken writes a kubeconfig for the test cluster that
+// authenticates with token instead of the admin credentials.
+func kubeconfigWithToken(t *testing.T, token string) string {
+	t.Helper()
+	cfg, err := clientcmd.LoadFromFile(cluster.KubeconfigPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := cfg.Contexts[cfg.CurrentContext]
+	if ctx == nil {
+		t.Fatalf("kubeconfig %s has no current context", cluster.KubeconfigPath())
+	}
+	out := clientcmdapi.NewConfig()
+	out.Clusters["test"] = cfg.Clusters[ctx.Cluster]
+	out.AuthInfos["controller"] = &clientcmdapi.AuthInfo{Token: token}
+	out.Contexts["controller"] = &clientcmdapi.Context{Cluster: "test", AuthInfo: "controller"}
+	out.CurrentContext = "controller"
+	path := filepath.Join(t.TempDir(), "controller.kubeconfig")
+	if err := clientcmd.WriteToFile(*out, path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func ptrTo[T any](v T) *T { return &v }
