@@ -132,13 +132,16 @@ func isDryRun(run *v1alpha1.AnalysisRun, metric string) bool {
 	return false
 }
 
-// retention is how many measurements of a metric are kept in status.
+// retention is how many measurements of a metric are kept in status; a
+// limit that is not positive means the default.
 func retention(run *v1alpha1.AnalysisRun, metric string) int {
 	for _, r := range run.Spec.MeasurementRetention {
-		if r.MetricName == metric {
-			return int(r.Limit)
+		matches := r.MetricName == metric
+		if !matches {
+			re, err := regexp.Compile("^(?:" + r.MetricName + ")$")
+			matches = err == nil && re.MatchString(metric)
 		}
-		if re, err := regexp.Compile("^(?:" + r.MetricName + ")$"); err == nil && re.MatchString(metric) {
+		if matches && r.Limit > 0 {
 			return int(r.Limit)
 		}
 	}
@@ -203,11 +206,12 @@ func assessRun(run *v1alpha1.AnalysisRun, now time.Time) []string {
 		case v1alpha1.AnalysisPhaseError:
 			sum.Error++
 		}
-		if r.DryRun {
+		if !phase.Completed() {
+			// Dry-run metrics never decide, but the run lasts until they end.
+			allDone = false
 			continue
 		}
-		if !phase.Completed() {
-			allDone = false
+		if r.DryRun {
 			continue
 		}
 		if worst == "" || phaseRank[phase] > phaseRank[worst] {

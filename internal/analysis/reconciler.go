@@ -22,6 +22,7 @@ import (
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/analysis/condition"
+	"github.com/kanaria-rollouts/kanaria/internal/cachefresh"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/job"
 )
@@ -40,6 +41,9 @@ func CacheObjects() (map[client.Object]cache.ByObject, error) {
 
 // Reconciler reconciles AnalysisRuns.
 type Reconciler struct {
+	// fresh tells a cached run that predates our own last status write, so
+	// a measurement is never taken twice.
+	fresh cachefresh.Tracker
 	// Client reads from the cache and writes to the API server.
 	Client client.Client
 	// Secrets reads Secret keys directly from the API server: Secrets are
@@ -79,7 +83,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	logger := log.FromContext(ctx).WithValues("analysisrun", req.NamespacedName.String())
 	var orig v1alpha1.AnalysisRun
 	if err := r.Client.Get(ctx, req.NamespacedName, &orig); err != nil {
+		r.fresh.Forget(req.NamespacedName)
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if r.fresh.Stale(req.NamespacedName, orig.ResourceVersion) {
+		return ctrl.Result{RequeueAfter: 200 * time.Millisecond}, nil
 	}
 	if !orig.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
@@ -135,6 +143,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			}
 			return ctrl.Result{}, fmt.Errorf("writing status: %w", err)
 		}
+		r.fresh.Wrote(req.NamespacedName, orig.ResourceVersion)
 	}
 	for _, e := range events {
 		r.Recorder.Event(run, e.typ, e.reason, e.msg)
@@ -161,6 +170,9 @@ func (r *Reconciler) check(run *v1alpha1.AnalysisRun) error {
 			errs = append(errs, fmt.Errorf("metric name %q is used twice", m.Name))
 		}
 		seen[m.Name] = true
+		if c := intValue(m.Count, 0); c > 1 && m.Interval == "" {
+			errs = append(errs, fmt.Errorf("metric %q: count %d needs an interval between measurements", m.Name, c))
+		}
 		for _, c := range []string{m.SuccessCondition, m.FailureCondition} {
 			if c == "" {
 				continue

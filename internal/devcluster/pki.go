@@ -7,10 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
-	"net"
 	"os"
-	"path/filepath"
-	"strconv"
 )
 
 // writeServiceAccountKeys creates the key pair the apiserver signs and
@@ -51,43 +48,6 @@ func writeTokenFile(path, token string) error {
 	line := fmt.Sprintf("%s,kanaria-admin,kanaria-admin,\"system:masters\"\n", token)
 	if err := os.WriteFile(path, []byte(line), 0o600); err != nil {
 		return fmt.Errorf("write token file: %w", err)
-	}
-	return nil
-}
-
-// freePorts reserves n distinct ports on 127.0.0.1. The listeners stay open
-// until all are chosen so that one call never returns a port twice; another
-// process can still take a port before a component binds it, which Start
-// handles by trying again.
-func freePorts(n int) ([]int, error) {
-	listeners := make([]net.Listener, 0, n)
-	defer func() {
-		for _, l := range listeners {
-			_ = l.Close()
-		}
-	}()
-	ports := make([]int, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("find a free port: %w", err)
-		}
-		listeners = append(listeners, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
-
-func hostPort(port int) string {
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-}
-
-// mkdirs creates directories below root.
-func mkdirs(root string, names ...string) error {
-	for _, name := range names {
-		if err := os.MkdirAll(filepath.Join(root, name), 0o755); err != nil {
-			return fmt.Errorf("create %s: %w", name, err)
-		}
 	}
 	return nil
 }

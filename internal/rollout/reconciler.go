@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/cachefresh"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/decide"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/validation"
 )
@@ -52,6 +53,8 @@ func CacheObjects() (map[client.Object]cache.ByObject, error) {
 
 // Reconciler reconciles Rollouts.
 type Reconciler struct {
+	// fresh tells a cached Rollout that predates our own last status write.
+	fresh cachefresh.Tracker
 	// Client reads from the manager's cache and writes to the API server.
 	Client client.Client
 	// Recorder records the Events of every decision.
@@ -155,7 +158,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	logger := log.FromContext(ctx).WithValues("rollout", req.NamespacedName.String())
 	var ro v1alpha1.Rollout
 	if err := r.Client.Get(ctx, req.NamespacedName, &ro); err != nil {
+		r.fresh.Forget(req.NamespacedName)
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if r.fresh.Stale(req.NamespacedName, ro.ResourceVersion) {
+		// The cache has not seen our own last status write yet. Deciding on
+		// the older status would repeat decisions (create a second
+		// AnalysisRun, record an event twice); the write's watch event
+		// brings the Rollout back as soon as the cache catches up.
+		return ctrl.Result{RequeueAfter: 200 * time.Millisecond}, nil
 	}
 	snap, err := observe(ctx, r.Client, &ro, r.now())
 	if err != nil {
@@ -192,6 +203,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			}
 			return ctrl.Result{}, fmt.Errorf("writing status: %w", err)
 		}
+		r.fresh.Wrote(req.NamespacedName, ro.ResourceVersion)
 	}
 	if err := exec.apply(ctx, after); err != nil {
 		return ctrl.Result{}, err

@@ -144,15 +144,12 @@ func runUp(ctx context.Context, o upOptions, stdout, stderr io.Writer) error {
 func printUsage(w io.Writer, c *devcluster.Cluster, o upOptions) {
 	fmt.Fprintf(w, "\nLocal cluster %q is ready: %d nodes, data in %s\n\n", c.Name(), o.nodes, c.Dir())
 	fmt.Fprintf(w, "  export KUBECONFIG=%s\n", c.KubeconfigPath())
-	kubectl := "kubectl"
 	if b := c.Binaries(); b != nil && b.Kubectl != "" {
 		// No kubectl may be installed; the one built with the cluster
 		// matches its version.
-		if _, err := os.Stat(b.Kubectl); err == nil {
-			fmt.Fprintf(w, "  alias kubectl=%s    # if you have no kubectl\n", b.Kubectl)
-		}
+		fmt.Fprintf(w, "  alias kubectl=%s    # if you have no kubectl\n", b.Kubectl)
 	}
-	fmt.Fprintf(w, "  %s get nodes\n\n", kubectl)
+	fmt.Fprint(w, "  kubectl get nodes\n\n")
 	if o.detach {
 		fmt.Fprintf(w, "It keeps running in the background. Stop it with:\n\n  kanaria dev down --name %s\n", c.Name())
 		return

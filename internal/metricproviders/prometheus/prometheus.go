@@ -68,6 +68,9 @@ type Options struct {
 	Now func() time.Time
 }
 
+// Provider must satisfy the engine's interface.
+var _ metricproviders.Querier = (*Provider)(nil)
+
 // Provider queries Prometheus servers. It is safe for concurrent use: the
 // transports it caches are immutable once built.
 type Provider struct {

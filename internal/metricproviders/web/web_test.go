@@ -152,7 +152,8 @@ func TestJSONPathSelection(t *testing.T) {
 		{path: "{$.matrix[1]}", want: []any{3.0, 4.0}, raw: "[3,4]"},
 		{path: "{$.matrix[0][1]}", want: 2.0, raw: "2"},
 		{path: "{$.data.missing}", wantErr: `applying jsonPath "{$.data.missing}"`},
-		{path: "{$.items[?(@.v > 5)].v}", wantErr: "selected no value"},
+		{path: "{$.items[?(@.v > 1.5)].v}", want: []any{2.0, 3.0}, raw: "[2,3]"},
+		{path: "{$.items[?(@.v > 5.0)].v}", wantErr: "selected no value"},
 		{path: "{$.data.ok", wantErr: `invalid jsonPath "{$.data.ok"`},
 	}
 	srv, _ := jsonServer(t, http.StatusOK, payload)

@@ -144,6 +144,19 @@ func (d *decider) analysisRun(k runKind, a *v1alpha1.RolloutAnalysis, step int) 
 			return phase
 		}
 	}
+	// The status may not name a run yet that an earlier reconcile created
+	// (its status write not seen yet): take over a live attempt of this
+	// revision rather than start another.
+	for _, r := range d.s.AnalysisRuns {
+		if isAttempt(r.Name, base) && !r.Status.Phase.Completed() && !r.Spec.Terminate {
+			phase := r.Status.Phase
+			if phase == "" {
+				phase = v1alpha1.AnalysisPhasePending
+			}
+			*slot = &v1alpha1.RolloutAnalysisRunStatus{Name: r.Name, Status: phase, Message: r.Status.Message}
+			return phase
+		}
+	}
 	name := base
 	for n := 1; d.runByName(name) != nil; n++ {
 		name = fmt.Sprintf("%s.%d", base, n)
