@@ -109,18 +109,6 @@ func TestCheckCountNeedsInterval(t *testing.T) {
 	}
 }
 
-// Without such a check, due would strand the metric: after one measurement
-// it is never due again while assessMetric keeps it Running.
-func TestDueCountWithoutIntervalIsStranded(t *testing.T) {
-	m := v1alpha1.Metric{Name: "m", Count: intOr(3)}
-	run := newRun([]v1alpha1.Metric{m}, nil, map[string][]v1alpha1.AnalysisPhase{"m": {successful}})
-	assessRun(run, t0)
-	ok, next := due(run, &run.Spec.Metrics[0], t0.Add(time.Hour))
-	if run.Status.Phase != running || ok || !next.IsZero() {
-		t.Errorf("phase %s, due %v %v: the reason check must refuse count > 1 without interval changed; revisit TestCheckCountNeedsInterval", run.Status.Phase, ok, next)
-	}
-}
-
 func TestNextDue(t *testing.T) {
 	metrics := []v1alpha1.Metric{
 		{Name: "slow", Interval: "5m"},

@@ -90,6 +90,7 @@ func container(image string) []corev1.Container {
 }
 
 func TestDeploymentPodsBecomeReadyOnFakeNodes(t *testing.T) {
+	needCluster(t)
 	cs := clientFor(t, cluster.RESTConfig())
 	ns := testNamespace(t, cs)
 	ctx := context.Background()
@@ -192,6 +193,7 @@ func waitJobPod(t *testing.T, cs kubernetes.Interface, ns, job string, phase cor
 }
 
 func TestJobCompletes(t *testing.T) {
+	needCluster(t)
 	cs := clientFor(t, cluster.RESTConfig())
 	ns := testNamespace(t, cs)
 	ctx := context.Background()
@@ -214,6 +216,7 @@ func TestJobCompletes(t *testing.T) {
 }
 
 func TestJobWithFailLabelFails(t *testing.T) {
+	needCluster(t)
 	cs := clientFor(t, cluster.RESTConfig())
 	ns := testNamespace(t, cs)
 	ctx := context.Background()
@@ -240,6 +243,7 @@ func TestJobWithFailLabelFails(t *testing.T) {
 }
 
 func TestNeverReadyPods(t *testing.T) {
+	needCluster(t)
 	cs := clientFor(t, cluster.RESTConfig())
 	ns := testNamespace(t, cs)
 	ctx := context.Background()
@@ -302,6 +306,7 @@ func TestNeverReadyPods(t *testing.T) {
 }
 
 func TestPodDeletion(t *testing.T) {
+	needCluster(t)
 	cs := clientFor(t, cluster.RESTConfig())
 	ns := testNamespace(t, cs)
 	ctx := context.Background()
@@ -335,6 +340,7 @@ func TestPodDeletion(t *testing.T) {
 }
 
 func TestRBACIsEnforced(t *testing.T) {
+	needCluster(t)
 	cfg := cluster.RESTConfig()
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: "someone-without-roles"}
 	_, err := clientFor(t, cfg).CoreV1().Pods(metav1.NamespaceDefault).List(context.Background(), metav1.ListOptions{})
@@ -357,6 +363,7 @@ func assertGone(t *testing.T, procs []ProcessState) {
 }
 
 func TestSecondClusterBesideTheFirst(t *testing.T) {
+	needCluster(t)
 	ctx := context.Background()
 	second, err := Start(ctx, Options{Name: "second", Nodes: 1, Binaries: cluster.Binaries(), Log: testLog{t}})
 	if err != nil {
@@ -396,6 +403,7 @@ func TestSecondClusterBesideTheFirst(t *testing.T) {
 }
 
 func TestDetachedClusterIsFoundAndStoppedByName(t *testing.T) {
+	needCluster(t)
 	t.Setenv(EnvCacheDir, t.TempDir())
 	for _, tc := range []struct {
 		name    string
@@ -487,6 +495,7 @@ func testDetached(t *testing.T, name, dataDir string) {
 }
 
 func TestFailedStartReportsTheComponentLog(t *testing.T) {
+	needCluster(t)
 	bins := *cluster.Binaries()
 	if bins.Etcd == "" {
 		t.Skip("needs the binaries of a started cluster")
@@ -549,6 +558,7 @@ func pidsMentioning(t *testing.T, s string) []int {
 // until the cluster is old enough, so it runs last and costs little after
 // the other tests.
 func TestStaysHealthyPastNodeMonitorGracePeriod(t *testing.T) {
+	needCluster(t)
 	cs := clientFor(t, cluster.RESTConfig())
 	ns := testNamespace(t, cs)
 	ctx := context.Background()

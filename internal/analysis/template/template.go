@@ -6,6 +6,7 @@ package template
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -227,9 +228,25 @@ func resolveArgs(declared []v1alpha1.Argument, in Input) ([]v1alpha1.Argument, e
 	return out, nil
 }
 
+// mapKeyPath matches metadata.labels['key'] and metadata.annotations['key'].
+var mapKeyPath = regexp.MustCompile(`^\.?metadata\.(labels|annotations)\[['"](.+)['"]\]$`)
+
 // fieldValue reads a field of the Rollout by a path such as
 // metadata.labels['env'] or spec.template.spec.containers[0].image.
 func fieldValue(ro *v1alpha1.Rollout, path string) (string, error) {
+	// Label and annotation keys hold dots and slashes that jsonpath would
+	// split on; read them directly, as the downward API does.
+	if m := mapKeyPath.FindStringSubmatch(path); m != nil {
+		src := ro.Labels
+		if m[1] == "annotations" {
+			src = ro.Annotations
+		}
+		v, ok := src[m[2]]
+		if !ok {
+			return "", fmt.Errorf("fieldRef %q: the Rollout has no such %s", path, strings.TrimSuffix(m[1], "s"))
+		}
+		return v, nil
+	}
 	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(ro)
 	if err != nil {
 		return "", fmt.Errorf("reading the Rollout: %w", err)

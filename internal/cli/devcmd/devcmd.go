@@ -46,7 +46,7 @@ runs start in seconds. Data lives under the user cache directory
   kanaria dev down`,
 		Args: cobra.NoArgs,
 	}
-	cmd.AddCommand(newUpCommand(), newDownCommand(), newKubeconfigCommand())
+	cmd.AddCommand(newUpCommand(), newDownCommand(), newKubeconfigCommand(), newToolsCommand())
 	return cmd
 }
 
@@ -220,4 +220,25 @@ with 'kanaria dev up' (detached or not). It fails if no such cluster runs.`,
 	}
 	cmd.Flags().StringVar(&name, "name", devcluster.DefaultName, "name of the cluster")
 	return cmd
+}
+
+func newToolsCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "tools",
+		Short: "Build the local control plane's binaries (once; later runs reuse them)",
+		Long: `Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl,
+kwok and controller-gen from the modules pinned in hack/tools into the user
+cache, and print where they are. "dev up" and the tests do this on first use;
+running it first shows the progress of the one slow step.`,
+		Example: "  kanaria dev tools",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			bins, err := devcluster.EnsureBinaries(cmd.Context(), devcluster.BuildOptions{Log: cmd.ErrOrStderr()})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), bins.Dir)
+			return nil
+		},
+	}
 }

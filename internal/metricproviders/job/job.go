@@ -6,6 +6,8 @@ package job
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
+	"regexp"
 	"strings"
 	"time"
 
@@ -48,16 +50,32 @@ type Provider struct {
 	Client client.Client
 }
 
-// jobName names the Job of measurement index of a metric; Job names become
-// label values, so they stay within 63 characters.
+// jobName names the Job of measurement index of a metric. Job names become
+// label values, so they stay within 63 characters of [a-z0-9.-]; when the
+// metric name has to be shortened or rewritten, a hash of the original keeps
+// two metrics of one run apart.
 func jobName(run *v1alpha1.AnalysisRun, metric string, index int) string {
-	name := fmt.Sprintf("%s.%s.%d", run.UID, strings.ToLower(metric), index)
-	if len(name) > 63 {
-		suffix := fmt.Sprintf(".%d", index)
-		name = strings.TrimRight(name[:63-len(suffix)], ".-") + suffix
+	clean := invalidNameChars.ReplaceAllString(strings.ToLower(metric), "-")
+	suffix := fmt.Sprintf(".%d", index)
+	name := fmt.Sprintf("%s.%s%s", run.UID, clean, suffix)
+	if clean == metric && len(name) <= 63 {
+		return name
 	}
-	return name
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(metric))
+	tag := fmt.Sprintf("-%08x", h.Sum32())
+	room := 63 - len(run.UID) - 1 - len(tag) - len(suffix)
+	if room < 1 {
+		room = 1
+	}
+	if len(clean) > room {
+		clean = clean[:room]
+	}
+	return fmt.Sprintf("%s.%s%s%s", run.UID, strings.Trim(clean, ".-"), tag, suffix)
 }
+
+// invalidNameChars are the characters a Job name cannot contain.
+var invalidNameChars = regexp.MustCompile(`[^a-z0-9.-]`)
 
 // Start creates the Job of a measurement and returns it in flight.
 func (p *Provider) Start(ctx context.Context, run *v1alpha1.AnalysisRun, m v1alpha1.Metric, index int, now time.Time) v1alpha1.Measurement {
@@ -94,8 +112,16 @@ func (p *Provider) Start(ctx context.Context, run *v1alpha1.AnalysisRun, m v1alp
 	err := p.Client.Create(ctx, job)
 	if apierrors.IsAlreadyExists(err) {
 		// A crash after the create and before the status write: the Job is
-		// this measurement's; pick it up instead of failing.
-		err = nil
+		// this measurement's if it carries this run's and metric's labels;
+		// pick it up instead of failing.
+		var existing batchv1.Job
+		if gerr := p.Client.Get(ctx, client.ObjectKeyFromObject(job), &existing); gerr != nil {
+			err = fmt.Errorf("reading the existing Job: %w", gerr)
+		} else if existing.Labels[LabelRunUID] == string(run.UID) && existing.Labels[LabelMetric] == job.Labels[LabelMetric] {
+			err = nil
+		} else {
+			err = fmt.Errorf("a Job named %s exists and belongs to another measurement", job.Name)
+		}
 	}
 	metricproviders.Observe(Name, start, err)
 	if err != nil {

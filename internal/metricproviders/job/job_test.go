@@ -150,11 +150,24 @@ func TestStartKeepsActiveDeadline(t *testing.T) {
 
 func TestStartAlreadyExists(t *testing.T) {
 	run := newRun()
-	existing := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: jobName(run, "smoke", 0)}}
+	// The Job a crashed earlier reconcile created for this very measurement.
+	existing := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: jobName(run, "smoke", 0),
+		Labels: map[string]string{LabelRunUID: string(run.UID), LabelMetric: "smoke"}}}
 	c := fake.NewClientBuilder().WithScheme(newScheme(t)).WithObjects(existing).Build()
 	meas := (&Provider{Client: c}).Start(context.Background(), run, jobMetric("smoke"), 0, t0)
 	if meas.Phase != running || meas.Metadata[MetadataJobName] != existing.Name {
 		t.Errorf("measurement = %+v, want Running on the existing Job", meas)
+	}
+}
+
+func TestStartRefusesAForeignJobOfTheSameName(t *testing.T) {
+	run := newRun()
+	foreign := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: jobName(run, "smoke", 0),
+		Labels: map[string]string{LabelRunUID: "another-run", LabelMetric: "smoke"}}}
+	c := fake.NewClientBuilder().WithScheme(newScheme(t)).WithObjects(foreign).Build()
+	meas := (&Provider{Client: c}).Start(context.Background(), run, jobMetric("smoke"), 0, t0)
+	if meas.Phase != v1alpha1.AnalysisPhaseError || !strings.Contains(meas.Message, "belongs to another measurement") {
+		t.Errorf("measurement = %+v, want an Error naming the clash", meas)
 	}
 }
 
@@ -271,10 +284,13 @@ func TestJobName(t *testing.T) {
 		want   string
 	}{
 		{name: "short", metric: "smoke", index: 0, want: string(run.UID) + ".smoke.0"},
-		{name: "lower-cased", metric: "Smoke", index: 2, want: string(run.UID) + ".smoke.2"},
+		// Rewritten names carry a hash of the original, so Smoke and smoke differ.
+		{name: "lower-cased", metric: "Smoke", index: 2},
 		{name: "long metric name", metric: long, index: 7},
 		{name: "long metric name, big index", metric: long, index: 123456},
 		{name: "cut at a dash", metric: strings.Repeat("a", 23) + "-" + strings.Repeat("b", 30), index: 0},
+		// Metric names are free text; a Job name must be a DNS subdomain.
+		{name: "underscore in the metric name", metric: "success_rate", index: 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

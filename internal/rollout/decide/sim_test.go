@@ -21,7 +21,7 @@ import (
 // and the ReplicaSet controller would, so whole rollouts can be walked
 // through Decide offline and the safety rules checked at every state.
 type sim struct {
-	t        *testing.T
+	t        testing.TB
 	now      time.Time
 	ro       *v1alpha1.Rollout
 	rs       map[string]*appsv1.ReplicaSet // by name
@@ -36,7 +36,7 @@ type sim struct {
 	uid     int
 }
 
-func newSim(t *testing.T, ro *v1alpha1.Rollout) *sim {
+func newSim(t testing.TB, ro *v1alpha1.Rollout) *sim {
 	ro.UID = "rollout-uid"
 	ro.Namespace = "default"
 	ro.Generation = 1
@@ -332,7 +332,7 @@ func manualGates() *v1alpha1.Rollout {
 	}
 }
 
-func newManualGatesSim(t *testing.T) *sim {
+func newManualGatesSim(t testing.TB) *sim {
 	s := newSim(t, manualGates())
 	s.addService("rails-stable", map[string]string{"app": "rails"})
 	s.addService("rails-canary", map[string]string{"app": "rails"})
