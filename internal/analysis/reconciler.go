@@ -143,7 +143,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			}
 			return ctrl.Result{}, fmt.Errorf("writing status: %w", err)
 		}
-		r.fresh.Wrote(req.NamespacedName, orig.ResourceVersion)
+		if run.ResourceVersion != orig.ResourceVersion {
+			r.fresh.Wrote(req.NamespacedName, orig.ResourceVersion)
+		}
 	}
 	for _, e := range events {
 		r.Recorder.Event(run, e.typ, e.reason, e.msg)

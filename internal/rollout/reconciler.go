@@ -203,7 +203,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			}
 			return ctrl.Result{}, fmt.Errorf("writing status: %w", err)
 		}
-		r.fresh.Wrote(req.NamespacedName, ro.ResourceVersion)
+		// A patch that changed nothing (times that differ only below the
+		// second status keeps) leaves the version as it was; recording it
+		// would make every later read look stale.
+		if updated.ResourceVersion != ro.ResourceVersion {
+			r.fresh.Wrote(req.NamespacedName, ro.ResourceVersion)
+		}
 	}
 	if err := exec.apply(ctx, after); err != nil {
 		return ctrl.Result{}, err

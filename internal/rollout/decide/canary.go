@@ -184,18 +184,25 @@ func (d *decider) canaryUpdate(stable *appsv1.ReplicaSet) {
 		// A person paused the Rollout: hold every count where it is. A new
 		// ReplicaSet is still created (at zero) so the status names it.
 		d.createNewRSIfPlanned()
-		d.pointCanaryServices(stable)
+		d.pointCanaryServices(stable, false)
 		return
 	}
 
 	if findPause(st, v1alpha1.PauseReasonInconclusiveAnalysis) != nil {
 		// Hold every count while a person judges an inconclusive analysis.
 		d.createNewRSIfPlanned()
-		d.pointCanaryServices(stable)
+		d.pointCanaryServices(stable, false)
 		return
 	}
 	weight := effectiveWeight(steps, idx)
 	in.Weight = weight
+	final := idx >= len(steps)
+	if final {
+		// Past the last step all traffic belongs to the new version: move
+		// the stable Service to it before any stable Pod is removed, so it
+		// never selects a version that is scaling to zero.
+		d.pointCanaryServices(stable, true)
+	}
 	res := replicas.BasicCanary(in)
 	d.scale(d.newRS, res.Canary)
 	d.scale(stable, res.Stable)
@@ -206,10 +213,12 @@ func (d *decider) canaryUpdate(stable *appsv1.ReplicaSet) {
 	d.applyMetadata(stable, c.StableMetadata, c.CanaryMetadata)
 	d.injectAntiAffinity(c.AntiAffinity, stable)
 	d.createNewRSIfPlanned()
-	d.pointCanaryServices(stable)
+	if !final {
+		d.pointCanaryServices(stable, false)
+	}
 	d.scaleEvents()
 
-	if idx >= len(steps) {
+	if final {
 		// Past the last step: the canary takes every replica, then becomes stable.
 		if d.settled(d.newRS) && specReplicas(d.newRS) == d.replicas && available(d.newRS) >= d.replicas {
 			d.promote()
@@ -221,7 +230,7 @@ func (d *decider) canaryUpdate(stable *appsv1.ReplicaSet) {
 	switch {
 	case step.SetWeight != nil:
 		canaryT, stableT := replicas.DesiredWeightedCounts(d.replicas, weight, surge)
-		advance = d.reached(d.newRS, canaryT) && specReplicas(stable) == stableT && d.othersDown(others)
+		advance = d.reached(d.newRS, canaryT) && d.settled(stable) && specReplicas(stable) == stableT && d.othersDown(others)
 	case step.Pause != nil:
 		advance = d.pauseStep(idx, step.Pause)
 	case step.SetCanaryScale != nil, step.SetHeaderRoute != nil, step.SetMirrorRoute != nil:
@@ -391,6 +400,10 @@ func (d *decider) abortCanary(stable *appsv1.ReplicaSet, others []*appsv1.Replic
 		st.CurrentStepIndex = ptr(int32(0))
 	}
 	st.PauseConditions, st.ControllerPause, st.PromoteFull = nil, false, false
+	// Traffic first: both Services go back to the stable version before
+	// any canary Pod is removed.
+	d.pointService(c.StableService, stable, nil)
+	d.pointService(c.CanaryService, stable, nil)
 	in.Aborted = true
 	res := replicas.BasicCanary(in)
 	d.scale(d.newRS, res.Canary)
@@ -400,8 +413,6 @@ func (d *decider) abortCanary(stable *appsv1.ReplicaSet, others []*appsv1.Replic
 	}
 	d.applyMetadata(stable, c.StableMetadata, c.CanaryMetadata)
 	d.createNewRSIfPlanned()
-	d.pointService(c.StableService, stable, nil)
-	d.pointService(c.CanaryService, stable, nil)
 	d.scaleEvents()
 }
 
@@ -418,10 +429,15 @@ func (d *decider) abortCause() string {
 
 // pointCanaryServices points the stable Service at the stable version and the
 // canary Service at the canary, each falling back to the other version while
-// its own has no available Pods.
-func (d *decider) pointCanaryServices(stable *appsv1.ReplicaSet) {
+// its own has no available Pods. Past the last step (final) both prefer the
+// new version.
+func (d *decider) pointCanaryServices(stable *appsv1.ReplicaSet, final bool) {
 	c := d.ro.Spec.Strategy.Canary
-	d.pointService(c.StableService, stable, d.newRS)
+	if final {
+		d.pointService(c.StableService, d.newRS, stable)
+	} else {
+		d.pointService(c.StableService, stable, d.newRS)
+	}
 	d.pointService(c.CanaryService, d.newRS, stable)
 }
 

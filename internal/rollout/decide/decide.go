@@ -50,7 +50,9 @@ type decider struct {
 
 // Decide returns the plan for one reconcile of s.Rollout.
 func Decide(s Snapshot) Plan {
-	d := &decider{s: s, ro: s.Rollout, now: metav1.NewTime(s.Now)}
+	// Status keeps times to the second; deciding with the same precision
+	// keeps an unchanged status equal to the stored one.
+	d := &decider{s: s, ro: s.Rollout, now: metav1.NewTime(s.Now.Truncate(time.Second))}
 	st := s.Rollout.Status.DeepCopy()
 	d.st = st
 	if !s.Rollout.DeletionTimestamp.IsZero() {
