@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/analysis/template"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/podhash"
 )
 
@@ -34,6 +35,10 @@ type sim struct {
 	deleted []string
 	events  []Event
 	uid     int
+	// runs are the AnalysisRuns the plans created, by name; tests set
+	// their phase as the analysis controller would.
+	runs      map[string]*v1alpha1.AnalysisRun
+	templates template.Lookup
 }
 
 func newSim(t testing.TB, ro *v1alpha1.Rollout) *sim {
@@ -41,7 +46,8 @@ func newSim(t testing.TB, ro *v1alpha1.Rollout) *sim {
 	ro.Namespace = "default"
 	ro.Generation = 1
 	s := &sim{t: t, now: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC), ro: ro, rs: map[string]*appsv1.ReplicaSet{},
-		pods: map[string]*corev1.Pod{}, services: map[string]*corev1.Service{}, broken: map[string]bool{}}
+		pods: map[string]*corev1.Pod{}, services: map[string]*corev1.Service{}, broken: map[string]bool{},
+		runs: map[string]*v1alpha1.AnalysisRun{}, templates: template.Lookup{Templates: map[string]*v1alpha1.AnalysisTemplate{}}}
 	return s
 }
 
@@ -50,7 +56,10 @@ func (s *sim) addService(name string, selector map[string]string) {
 }
 
 func (s *sim) snapshot() Snapshot {
-	snap := Snapshot{Now: s.now, Rollout: s.ro.DeepCopy(), Services: map[string]*corev1.Service{}, Workload: s.workload.DeepCopy()}
+	snap := Snapshot{Now: s.now, Rollout: s.ro.DeepCopy(), Services: map[string]*corev1.Service{}, Workload: s.workload.DeepCopy(), Templates: s.templates}
+	for _, name := range sortedKeys(s.runs) {
+		snap.AnalysisRuns = append(snap.AnalysisRuns, s.runs[name].DeepCopy())
+	}
 	for _, rs := range s.sortedRS() {
 		snap.ReplicaSets = append(snap.ReplicaSets, rs.DeepCopy())
 	}
@@ -144,6 +153,21 @@ func (s *sim) apply(a Action) {
 			s.ro.Annotations = map[string]string{}
 		}
 		s.ro.Annotations[v1alpha1.RevisionAnnotation] = a.Revision
+	case CreateAnalysisRun:
+		if _, exists := s.runs[a.Run.Name]; exists {
+			s.t.Fatalf("create of existing AnalysisRun %s", a.Run.Name)
+		}
+		r := a.Run.DeepCopy()
+		r.Status.Phase = v1alpha1.AnalysisPhaseRunning
+		s.runs[r.Name] = r
+	case TerminateAnalysisRun:
+		r := s.runs[a.Name]
+		r.Spec.Terminate = true
+		if !r.Status.Phase.Completed() {
+			r.Status.Phase = v1alpha1.AnalysisPhaseSuccessful
+		}
+	case DeleteAnalysisRun:
+		delete(s.runs, a.Name)
 	case AdoptReplicaSet:
 	default:
 		s.t.Fatalf("unknown action %T", a)

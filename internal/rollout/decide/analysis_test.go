@@ -1,0 +1,224 @@
+package decide
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+)
+
+func webTemplate(name string) *v1alpha1.AnalysisTemplate {
+	return &v1alpha1.AnalysisTemplate{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
+		Spec: v1alpha1.AnalysisTemplateSpec{
+			Args: []v1alpha1.Argument{{Name: "hash"}},
+			Metrics: []v1alpha1.Metric{{Name: "errors", SuccessCondition: "result.ok",
+				Provider: v1alpha1.MetricProvider{Web: &v1alpha1.WebMetric{URL: "http://x/{{args.hash}}"}}}},
+		},
+	}
+}
+
+func analysisRef(name string) *v1alpha1.RolloutAnalysis {
+	latest := v1alpha1.Latest
+	return &v1alpha1.RolloutAnalysis{
+		Templates: []v1alpha1.RolloutAnalysisTemplate{{TemplateName: name}},
+		Args:      []v1alpha1.AnalysisRunArgument{{Name: "hash", ValueFrom: &v1alpha1.ArgumentValueFrom{PodTemplateHashValue: &latest}}},
+	}
+}
+
+// runOf returns the only run of a kind, failing otherwise.
+func (s *sim) runOf(kind string) *v1alpha1.AnalysisRun {
+	s.t.Helper()
+	var found *v1alpha1.AnalysisRun
+	for _, r := range s.runs {
+		if r.Labels[v1alpha1.RolloutTypeLabel] == kind && !r.Spec.Terminate && !r.Status.Phase.Completed() {
+			if found != nil {
+				s.t.Fatalf("two live %s runs: %s and %s", kind, found.Name, r.Name)
+			}
+			found = r
+		}
+	}
+	if found == nil {
+		s.t.Fatalf("no live %s run among %v", kind, sortedKeys(s.runs))
+	}
+	return found
+}
+
+func TestCanaryStepAnalysisGatesTheStep(t *testing.T) {
+	s := newManualGatesSim(t)
+	s.templates.Templates["smoke"] = webTemplate("smoke")
+	c := s.ro.Spec.Strategy.Canary
+	c.Steps = []v1alpha1.CanaryStep{{SetWeight: ptr(int32(20))}, {Analysis: analysisRef("smoke")}, {SetWeight: ptr(int32(60))}}
+	s.settle()
+	s.setImage("rails:6.1")
+	v2 := s.hashOf("rails:6.1")
+	s.settle()
+	if stepIndex(s) != 1 {
+		t.Fatalf("step %d, want waiting at the analysis step 1", stepIndex(s))
+	}
+	run := s.runOf(v1alpha1.RolloutTypeStepLabel)
+	if run.Labels[v1alpha1.RolloutCanaryStepIndexLabel] != "1" || run.Labels[v1alpha1.DefaultRolloutUniqueLabelKey] != v2 {
+		t.Fatalf("run labels %v", run.Labels)
+	}
+	if got := *run.Spec.Args[0].Value; got != v2 {
+		t.Fatalf("hash argument %q, want the latest hash %q", got, v2)
+	}
+	if s.ro.Status.Canary.CurrentStepAnalysisRunStatus == nil || s.ro.Status.Canary.CurrentStepAnalysisRunStatus.Name != run.Name {
+		t.Fatalf("status does not name the step run: %+v", s.ro.Status.Canary)
+	}
+	run.Status.Phase = v1alpha1.AnalysisPhaseSuccessful
+	s.settle()
+	wantPhase(t, s, v1alpha1.RolloutPhaseHealthy)
+}
+
+func TestCanaryStepAnalysisFailureAborts(t *testing.T) {
+	s := newManualGatesSim(t)
+	s.templates.Templates["smoke"] = webTemplate("smoke")
+	s.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{{SetWeight: ptr(int32(20))}, {Analysis: analysisRef("smoke")}}
+	v1 := s.hashOf("rails:6.0")
+	s.settle()
+	s.setImage("rails:6.1")
+	v2 := s.hashOf("rails:6.1")
+	s.settle()
+	run := s.runOf(v1alpha1.RolloutTypeStepLabel)
+	run.Status.Phase = v1alpha1.AnalysisPhaseFailed
+	run.Status.Message = `metric "errors" assessed Failed due to failed (1) > failureLimit (0)`
+	s.settle()
+	wantPhase(t, s, v1alpha1.RolloutPhaseDegraded)
+	wantCounts(t, s, []string{v2, v1}, 0, 5)
+	if !strings.Contains(s.ro.Status.Message, `metric "errors"`) {
+		t.Fatalf("abort message %q does not name the metric", s.ro.Status.Message)
+	}
+	// Retry measures again with a new run.
+	s.ro.Status.Abort = false
+	s.settle()
+	retried := s.runOf(v1alpha1.RolloutTypeStepLabel)
+	if retried.Name == run.Name {
+		t.Fatalf("the retry reused the failed run %s", run.Name)
+	}
+}
+
+func TestCanaryInconclusiveAnalysisPausesForAPerson(t *testing.T) {
+	s := newManualGatesSim(t)
+	s.templates.Templates["smoke"] = webTemplate("smoke")
+	s.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{{SetWeight: ptr(int32(20))}, {Analysis: analysisRef("smoke")}}
+	s.settle()
+	s.setImage("rails:6.1")
+	s.settle()
+	s.runOf(v1alpha1.RolloutTypeStepLabel).Status.Phase = v1alpha1.AnalysisPhaseInconclusive
+	s.settle()
+	wantPhase(t, s, v1alpha1.RolloutPhasePaused)
+	if p := s.ro.Status.PauseConditions; len(p) != 1 || p[0].Reason != v1alpha1.PauseReasonInconclusiveAnalysis {
+		t.Fatalf("pause conditions %+v", p)
+	}
+	s.promote()
+	s.settle()
+	wantPhase(t, s, v1alpha1.RolloutPhaseHealthy)
+}
+
+func TestCanaryBackgroundAnalysis(t *testing.T) {
+	s := newManualGatesSim(t)
+	s.templates.Templates["smoke"] = webTemplate("smoke")
+	c := s.ro.Spec.Strategy.Canary
+	c.Analysis = &v1alpha1.RolloutAnalysisBackground{RolloutAnalysis: *analysisRef("smoke"), StartingStep: ptr(int32(1))}
+	v1 := s.hashOf("rails:6.0")
+	s.settle()
+	if len(s.runs) != 0 {
+		t.Fatalf("the first version started analysis: %v", sortedKeys(s.runs))
+	}
+	s.setImage("rails:6.1")
+	v2 := s.hashOf("rails:6.1")
+	s.reconcile()
+	if len(s.runs) != 0 {
+		t.Fatal("background analysis started before its starting step")
+	}
+	s.settle() // paused at step 1 with the run measuring
+	bg := s.runOf(v1alpha1.RolloutTypeBackgroundRunLabel)
+	bg.Status.Phase = v1alpha1.AnalysisPhaseError
+	s.settle()
+	wantPhase(t, s, v1alpha1.RolloutPhaseDegraded)
+	wantCounts(t, s, []string{v2, v1}, 0, 5)
+
+	// A good release: the background run is terminated on completion.
+	s.setImage("rails:6.2")
+	s.settle()
+	good := s.runOf(v1alpha1.RolloutTypeBackgroundRunLabel)
+	s.ro.Status.PromoteFull = true
+	s.settle()
+	wantPhase(t, s, v1alpha1.RolloutPhaseHealthy)
+	if !s.runs[good.Name].Spec.Terminate {
+		t.Fatal("the background run of a completed update was not terminated")
+	}
+}
+
+func TestCanaryMissingTemplateIsInvalidSpec(t *testing.T) {
+	s := newManualGatesSim(t)
+	s.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{{Analysis: analysisRef("nope")}}
+	p := s.reconcile()
+	if len(p.Actions) != 0 {
+		t.Fatalf("an invalid spec planned writes: %v", p.Actions)
+	}
+	c := findCondition(&s.ro.Status, v1alpha1.InvalidSpec)
+	if c == nil || !strings.Contains(c.Message, `AnalysisTemplate "nope" not found`) {
+		t.Fatalf("InvalidSpec %+v", c)
+	}
+}
+
+func TestBlueGreenPrePromotionAnalysis(t *testing.T) {
+	s := newBlueGreenSim(t, true)
+	s.templates.Templates["smoke"] = webTemplate("smoke")
+	s.ro.Spec.Strategy.BlueGreen.PrePromotionAnalysis = analysisRef("smoke")
+	v1 := s.hashOf("api:1")
+	s.settle()
+	s.setImage("api:2")
+	v2 := s.hashOf("api:2")
+	s.settle()
+	if svcHash(s, "api-active") != v1 {
+		t.Fatal("promoted before the pre-promotion analysis finished")
+	}
+	pre := s.runOf(v1alpha1.RolloutTypePrePromotionLabel)
+	pre.Status.Phase = v1alpha1.AnalysisPhaseSuccessful
+	s.settle()
+	if svcHash(s, "api-active") != v2 || s.ro.Status.StableRS != v2 {
+		t.Fatal("not promoted after a successful pre-promotion analysis")
+	}
+
+	// A failing test leaves production alone and scales the preview down later.
+	s.setImage("api:3")
+	v3 := s.hashOf("api:3")
+	s.settle()
+	s.runOf(v1alpha1.RolloutTypePrePromotionLabel).Status.Phase = v1alpha1.AnalysisPhaseFailed
+	s.settle()
+	wantPhase(t, s, v1alpha1.RolloutPhaseDegraded)
+	if svcHash(s, "api-active") != v2 {
+		t.Fatal("a failed pre-promotion analysis moved production")
+	}
+	s.tick(31 * time.Second)
+	s.settle()
+	wantCounts(t, s, []string{v3, v2}, 0, 3)
+}
+
+func TestBlueGreenPostPromotionFailureSwitchesBack(t *testing.T) {
+	s := newBlueGreenSim(t, true)
+	s.templates.Templates["smoke"] = webTemplate("smoke")
+	s.ro.Spec.Strategy.BlueGreen.PostPromotionAnalysis = analysisRef("smoke")
+	v1 := s.hashOf("api:1")
+	s.settle()
+	s.setImage("api:2")
+	v2 := s.hashOf("api:2")
+	s.settle()
+	if svcHash(s, "api-active") != v2 || s.ro.Status.StableRS != v1 {
+		t.Fatalf("active %q stable %q: want switched to %q while %q stays stable", svcHash(s, "api-active"), s.ro.Status.StableRS, v2, v1)
+	}
+	wantCounts(t, s, []string{v2, v1}, 3, 3)
+	s.runOf(v1alpha1.RolloutTypePostPromotionLabel).Status.Phase = v1alpha1.AnalysisPhaseFailed
+	s.reconcile()
+	if svcHash(s, "api-active") != v1 {
+		t.Fatalf("a failed post-promotion analysis left active on %q", svcHash(s, "api-active"))
+	}
+	wantPhase(t, s, v1alpha1.RolloutPhaseDegraded)
+	wantCounts(t, s, []string{v1}, 3)
+}
