@@ -32,6 +32,10 @@ Inside a cluster it uses the Pod's service account; outside, the kubeconfig
   kanaria controller --namespace shop --log-format json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// Bad flags are reported before anything connects to a cluster.
+			if err := opts.Validate(); err != nil {
+				return err
+			}
 			log, err := logging.New(cmd.ErrOrStderr(), logLevel, logFormat)
 			if err != nil {
 				return err

@@ -165,7 +165,7 @@ func waitPhase(ctx context.Context, c client.Client, key types.NamespacedName, p
 			return false, nil
 		}
 		if line := describe(&ro); line != last {
-			fmt.Fprintln(out, line)
+			fmt.Fprintf(out, "%s  %s\n", time.Now().Format("15:04:05"), line)
 			last = line
 		}
 		return ro.Status.Phase == phase && ro.Status.ObservedGeneration == fmt.Sprint(ro.Generation), nil
@@ -181,7 +181,8 @@ func watch(ctx context.Context, c client.Client, key types.NamespacedName, out i
 	return err
 }
 
-// describe is one line of the Rollout's state.
+// describe is one line of the Rollout's state, without a time so that an
+// unchanged state prints once.
 func describe(ro *v1alpha1.Rollout) string {
 	st := ro.Status
 	step := "-"
@@ -196,8 +197,8 @@ func describe(ro *v1alpha1.Rollout) string {
 	if msg != "" {
 		msg = " (" + msg + ")"
 	}
-	return fmt.Sprintf("%s  %-11s step %-5s canary weight %-4s replicas %d updated %d available %d%s",
-		time.Now().Format("15:04:05"), st.Phase, step, weight, st.Replicas, st.UpdatedReplicas, st.AvailableReplicas, msg)
+	return fmt.Sprintf("%-11s step %-5s canary weight %-4s replicas %d updated %d available %d%s",
+		st.Phase, step, weight, st.Replicas, st.UpdatedReplicas, st.AvailableReplicas, msg)
 }
 
 // prefixed indents the cluster's progress lines under the demo's narration.
