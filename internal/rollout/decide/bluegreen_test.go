@@ -59,6 +59,8 @@ func TestBlueGreenAutoPromotion(t *testing.T) {
 		t.Fatalf("active %q stable %q, want %q", svcHash(s, "api-active"), s.ro.Status.StableRS, v2)
 	}
 	wantCounts(t, s, []string{v2, v1}, 3, 3)
+	// Waiting out the scale-down delay is not unhealthy.
+	wantPhase(t, s, v1alpha1.RolloutPhaseHealthy)
 	if s.ro.Status.BlueGreen.ActiveSelector != v2 || s.ro.Status.BlueGreen.PreviewSelector != v2 {
 		t.Fatalf("blueGreen status %+v", s.ro.Status.BlueGreen)
 	}

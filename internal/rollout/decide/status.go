@@ -187,9 +187,13 @@ func (d *decider) phase() {
 		phase, msg = v1alpha1.RolloutPhaseProgressing, "more replicas need to be updated"
 	case st.AvailableReplicas < st.UpdatedReplicas || available(d.newRS) < d.replicas:
 		phase, msg = v1alpha1.RolloutPhaseProgressing, "updated replicas are still becoming available"
+	case st.StableRS != d.newHash && d.ro.Spec.Strategy.BlueGreen != nil:
+		phase, msg = v1alpha1.RolloutPhaseProgressing, "waiting for the new version to be promoted"
 	case st.StableRS != d.newHash:
 		phase, msg = v1alpha1.RolloutPhaseProgressing, "waiting for all steps to complete"
-	case st.Replicas > st.UpdatedReplicas:
+	case st.Replicas > st.UpdatedReplicas && d.ro.Spec.Strategy.Canary != nil:
+		// A blue-green keeps the previous version up for its scale-down
+		// delay on purpose; that wait does not make the release unhealthy.
 		phase, msg = v1alpha1.RolloutPhaseProgressing, "old replicas are pending termination"
 	}
 	if d.stepNote != "" && phase == v1alpha1.RolloutPhasePaused {
