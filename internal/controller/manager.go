@@ -152,27 +152,29 @@ func controllerNamespace(given string) string {
 	if given != "" {
 		return given
 	}
+	if ns := podNamespace(); ns != "" {
+		return ns
+	}
+	return "kanaria"
+}
+
+// podNamespace is the namespace the controller's Pod runs in, "" outside a
+// cluster.
+func podNamespace() string {
 	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
 		return ns
 	}
 	if b, err := os.ReadFile(inClusterNamespaceFile); err == nil {
-		if ns := strings.TrimSpace(string(b)); ns != "" {
-			return ns
-		}
+		return strings.TrimSpace(string(b))
 	}
-	return "kanaria"
+	return ""
 }
 
 // defaultLeaderElectionNamespace is the namespace the controller's Pod runs
 // in, or kube-system outside a cluster, which every cluster has.
 func defaultLeaderElectionNamespace() string {
-	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+	if ns := podNamespace(); ns != "" {
 		return ns
-	}
-	if b, err := os.ReadFile(inClusterNamespaceFile); err == nil {
-		if ns := strings.TrimSpace(string(b)); ns != "" {
-			return ns
-		}
 	}
 	return "kube-system"
 }

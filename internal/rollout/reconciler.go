@@ -104,17 +104,22 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, wor
 // byIndex maps an object to the Rollouts of its namespace that name it.
 func (r *Reconciler) byIndex(index string) handler.MapFunc {
 	return func(ctx context.Context, o client.Object) []reconcile.Request {
-		var list v1alpha1.RolloutList
-		if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{index: o.GetName()}); err != nil {
-			log.FromContext(ctx).Error(err, "mapping to Rollouts", "object", o.GetName())
-			return nil
-		}
-		reqs := make([]reconcile.Request, 0, len(list.Items))
-		for _, ro := range list.Items {
-			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&ro)})
-		}
-		return reqs
+		return r.rolloutsMatching(ctx, o, client.InNamespace(o.GetNamespace()), client.MatchingFields{index: o.GetName()})
 	}
+}
+
+// rolloutsMatching lists the Rollouts the options select as requests.
+func (r *Reconciler) rolloutsMatching(ctx context.Context, o client.Object, opts ...client.ListOption) []reconcile.Request {
+	var list v1alpha1.RolloutList
+	if err := r.Client.List(ctx, &list, opts...); err != nil {
+		log.FromContext(ctx).Error(err, "mapping to Rollouts", "object", o.GetName())
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for _, ro := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&ro)})
+	}
+	return reqs
 }
 
 // templateKey is the index key of a template reference.
@@ -129,20 +134,11 @@ func templateKey(name string, cluster bool) string {
 // directly, so a template created after its Rollout clears the InvalidSpec.
 func (r *Reconciler) byTemplate(cluster bool) handler.MapFunc {
 	return func(ctx context.Context, o client.Object) []reconcile.Request {
-		var list v1alpha1.RolloutList
 		opts := []client.ListOption{client.MatchingFields{indexTemplates: templateKey(o.GetName(), cluster)}}
 		if !cluster {
 			opts = append(opts, client.InNamespace(o.GetNamespace()))
 		}
-		if err := r.Client.List(ctx, &list, opts...); err != nil {
-			log.FromContext(ctx).Error(err, "mapping a template to Rollouts", "template", o.GetName())
-			return nil
-		}
-		reqs := make([]reconcile.Request, 0, len(list.Items))
-		for _, ro := range list.Items {
-			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&ro)})
-		}
-		return reqs
+		return r.rolloutsMatching(ctx, o, opts...)
 	}
 }
 
