@@ -8,10 +8,14 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
@@ -72,13 +76,32 @@ func Run(ctx context.Context, opts Options) error {
 	go func() { mgrDone <- mgr.Start(mgrCtx) }()
 	defer func() { stopMgr(); <-mgrDone }()
 
+	health, err := startHealthEndpoint()
+	if err != nil {
+		return err
+	}
+	defer health.Close()
 	applier, err := kubeapply.New(cfg, "kanaria-demo")
 	if err != nil {
 		return err
 	}
-	say("applying examples/canary-demo.yaml")
-	if err := applier.Apply(ctx, "default", examples.CanaryDemo); err != nil {
+	say("applying examples/canary-demo.yaml (the analysis asks %s)", health.url)
+	objs, err := kubeapply.Decode(examples.CanaryDemo)
+	if err != nil {
 		return err
+	}
+	for _, obj := range objs {
+		if obj.GetKind() == "Rollout" {
+			// The health endpoint listens on a free port; point the
+			// analysis argument at it.
+			args := []any{map[string]any{"name": "url", "value": health.url}}
+			if err := unstructured.SetNestedSlice(obj.Object, args, "spec", "strategy", "canary", "analysis", "args"); err != nil {
+				return fmt.Errorf("setting the analysis address: %w", err)
+			}
+		}
+		if err := applier.ApplyObject(ctx, "default", obj); err != nil {
+			return err
+		}
 	}
 	c, err := client.New(cfg, client.Options{Scheme: mgr.GetScheme()})
 	if err != nil {
@@ -97,10 +120,13 @@ Promote past the indefinite pause (as the kubectl plugin does):
   %s patch rollout demo --subresource status --type merge -p '{"status":{"pauseConditions":null}}'
 Abort the release:
   %s patch rollout demo --subresource status --type merge -p '{"status":{"abort":true}}'
+Make the health check fail (the background analysis then aborts the release), and heal it:
+  curl -X POST %s/break
+  curl -X POST %s/heal
 
 Press Ctrl-C to stop the demo and remove the cluster.
 
-`, cluster.KubeconfigPath(), cluster.Binaries().Kubectl, cluster.Binaries().Kubectl, cluster.Binaries().Kubectl)
+`, cluster.KubeconfigPath(), cluster.Binaries().Kubectl, cluster.Binaries().Kubectl, cluster.Binaries().Kubectl, health.base, health.base)
 
 	say("waiting for the first version to become Healthy")
 	if err := waitPhase(ctx, c, key, v1alpha1.RolloutPhaseHealthy, out); err != nil {
@@ -200,6 +226,35 @@ func describe(ro *v1alpha1.Rollout) string {
 	return fmt.Sprintf("%-11s step %-5s canary weight %-4s replicas %d updated %d available %d%s",
 		st.Phase, step, weight, st.Replicas, st.UpdatedReplicas, st.AvailableReplicas, msg)
 }
+
+// healthEndpoint is the demo's stand-in for an application's health check:
+// healthy until told to break.
+type healthEndpoint struct {
+	srv       *http.Server
+	url, base string
+	broken    atomic.Bool
+}
+
+func startHealthEndpoint() (*healthEndpoint, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listening for the demo health endpoint: %w", err)
+	}
+	h := &healthEndpoint{base: "http://" + l.Addr().String()}
+	h.url = h.base + "/health"
+	mux := http.NewServeMux()
+	mux.HandleFunc("/health", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintf(w, `{"healthy": %v}`, !h.broken.Load())
+	})
+	mux.HandleFunc("/break", func(w http.ResponseWriter, _ *http.Request) { h.broken.Store(true); fmt.Fprintln(w, "broken") })
+	mux.HandleFunc("/heal", func(w http.ResponseWriter, _ *http.Request) { h.broken.Store(false); fmt.Fprintln(w, "healthy") })
+	h.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = h.srv.Serve(l) }()
+	return h, nil
+}
+
+// Close stops the endpoint.
+func (h *healthEndpoint) Close() { _ = h.srv.Close() }
 
 // prefixed indents the cluster's progress lines under the demo's narration.
 func prefixed(w io.Writer, prefix string) io.Writer {
