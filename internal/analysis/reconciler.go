@@ -176,7 +176,9 @@ func (r *Reconciler) check(run *v1alpha1.AnalysisRun) error {
 			errs = append(errs, fmt.Errorf("metric %q: count %d needs an interval between measurements", m.Name, c))
 		}
 		for _, c := range []string{m.SuccessCondition, m.FailureCondition} {
-			if c == "" {
+			if c == "" || placeholder.MatchString(c) {
+				// A condition with {{args.x}} is compiled once the
+				// arguments are filled in, at measurement time.
 				continue
 			}
 			if err := r.Conditions.Compile(c); err != nil {

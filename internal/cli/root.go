@@ -11,6 +11,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kanaria-rollouts/kanaria/internal/cli/devcmd"
+	"github.com/kanaria-rollouts/kanaria/internal/cli/verbs"
+	"github.com/kanaria-rollouts/kanaria/internal/cli/view"
 	"github.com/kanaria-rollouts/kanaria/internal/version"
 )
 
@@ -24,6 +26,8 @@ func NewRootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newControllerCommand(), devcmd.NewCommand(), newDemoCommand(), newVersionCommand())
+	root.AddCommand(verbs.Commands()...)
+	root.AddCommand(view.Commands()...)
 	return root
 }
 

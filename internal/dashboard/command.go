@@ -22,9 +22,9 @@ import (
 // dashboard until interrupted.
 func NewCommand() *cobra.Command {
 	var (
-		port                         int
-		address, kubeconfig, context string
-		readOnly                     bool
+		port                             int
+		address, kubeconfig, kubeContext string
+		readOnly                         bool
 	)
 	cmd := &cobra.Command{
 		Use:   "dashboard",
@@ -54,7 +54,7 @@ kubeconfig it uses; --read-only removes every action.`,
 
 			rules := clientcmd.NewDefaultClientConfigLoadingRules()
 			rules.ExplicitPath = kubeconfig
-			loader := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: context})
+			loader := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: kubeContext})
 			cfg, err := loader.ClientConfig()
 			if err != nil {
 				return fmt.Errorf("loading Kubernetes client configuration: %w", err)
@@ -85,7 +85,7 @@ kubeconfig it uses; --read-only removes every action.`,
 			fmt.Fprintf(cmd.OutOrStdout(), "Kanaria dashboard%s: http://%s/\nPress Ctrl-C to stop.\n", mode, l.Addr())
 			ctx := cmd.Context()
 			if ctx == nil {
-				ctx = contextBackground()
+				ctx = context.Background()
 			}
 			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -100,8 +100,6 @@ kubeconfig it uses; --read-only removes every action.`,
 	f.StringVar(&address, "address", "127.0.0.1", "address to listen on; anything but loopback exposes the actions to the network")
 	f.BoolVar(&readOnly, "read-only", false, "show everything, change nothing: no action buttons, and actions are refused")
 	f.StringVar(&kubeconfig, "kubeconfig", "", "path to a kubeconfig file; empty uses $KUBECONFIG, ~/.kube/config or the in-cluster service account")
-	f.StringVar(&context, "context", "", "kubeconfig context to use")
+	f.StringVar(&kubeContext, "context", "", "kubeconfig context to use")
 	return cmd
 }
-
-func contextBackground() context.Context { return context.Background() }

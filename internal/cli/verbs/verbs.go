@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -114,6 +115,11 @@ func (f *kubeFlags) addTo(cmd *cobra.Command) {
 	fs := cmd.PersistentFlags()
 	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "path to the kubeconfig file to use for CLI requests")
 	clientcmd.BindOverrideFlags(&f.overrides, fs, clientcmd.RecommendedConfigOverrideFlags(""))
+	// kubectl no longer offers basic authentication; hiding the flags keeps
+	// the help the same as kubectl's without breaking old scripts.
+	for _, name := range []string{clientcmd.FlagUsername, clientcmd.FlagPassword} {
+		_ = fs.MarkHidden(name)
+	}
 }
 
 // clientConfig resolves the kubeconfig the way kubectl does: --kubeconfig,
@@ -134,8 +140,14 @@ type env struct {
 func (e *env) connect() (client.WithWatch, string, error) {
 	cfg := e.flags.clientConfig()
 	ns, _, err := cfg.Namespace()
+	if clientcmd.IsEmptyConfig(err) {
+		// With no kubeconfig at all kubectl works in "default"; whether the
+		// cluster can be reached is for the client to report, with its own
+		// advice, rather than for the namespace look-up.
+		ns, err = metav1.NamespaceDefault, nil
+	}
 	if err != nil {
-		return nil, "", fmt.Errorf("reading the namespace from the kubeconfig (or pass -n): %w", err)
+		return nil, "", fmt.Errorf("loading the kubeconfig (check --kubeconfig, $KUBECONFIG and --context): %w", err)
 	}
 	c, err := e.newClient(cfg)
 	if err != nil {

@@ -377,7 +377,7 @@ func replicaSetNode(rs ReplicaSet, opts RenderOptions) node {
 	var info cell
 	for i, r := range rs.Roles {
 		if i > 0 {
-			info = append(info, span{text: ","})
+			info = append(info, span{text: ", "})
 		}
 		info = append(info, span{text: r, tone: toneStrong})
 	}

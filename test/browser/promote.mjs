@@ -1,0 +1,130 @@
+// Promotes a paused Rollout from the Kanaria dashboard in a real browser.
+//
+//   node promote.mjs DASHBOARD_URL NAMESPACE ROLLOUT SCREENSHOT_DIR
+//
+// Opens the rollout page, waits until it shows the Rollout paused at a step,
+// clicks Promote (confirming if asked) and waits, without reloading, until
+// the page shows the Rollout past that step. Writes 1-paused.png and
+// 2-promoted.png (and failure.png on a failure) to SCREENSHOT_DIR. Exits 0 on
+// success, 1 with a message on stderr otherwise, 2 on bad arguments.
+// $CHROMIUM overrides the browser binary (default /usr/bin/chromium).
+import { chromium } from 'playwright-core';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+const [url, namespace, rollout, outDir] = process.argv.slice(2);
+if (!url || !namespace || !rollout || !outDir) {
+  console.error('usage: node promote.mjs DASHBOARD_URL NAMESPACE ROLLOUT SCREENSHOT_DIR');
+  process.exit(2);
+}
+const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
+const timeout = 60_000;
+
+function log(msg) {
+  console.log(`promote.mjs: ${msg}`);
+}
+
+// step reads what the page shows: the status badge and the step counter.
+async function shown(page) {
+  return page.evaluate(() => ({
+    status: document.querySelector('[data-testid="status"]')?.textContent ?? null,
+    step: document.querySelector('[data-testid="step"]')?.textContent ?? null,
+  }));
+}
+
+async function main() {
+  await mkdir(outDir, { recursive: true });
+  const userDataDir = await mkdtemp(path.join(tmpdir(), 'kanaria-chromium-'));
+  let context;
+  let page;
+  const pageErrors = [];
+  try {
+    context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath,
+      headless: true,
+      // Without the networking flags Chromium keeps calling home, which a
+      // closed network turns into a flood of failing requests.
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      viewport: { width: 1280, height: 1100 },
+      timeout,
+    });
+    page = context.pages()[0] ?? await context.newPage();
+    page.setDefaultTimeout(timeout);
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    page.on('console', (msg) => { if (msg.type() === 'error') log(`browser console: ${msg.text()}`); });
+
+    const target = `${url.replace(/\/$/, '')}/rollouts/${encodeURIComponent(namespace)}/${encodeURIComponent(rollout)}`;
+    log(`opening ${target}`);
+    await page.goto(target, { waitUntil: 'domcontentloaded' });
+    await page.locator('[data-testid="status"]').waitFor({ state: 'visible' }).catch(async (err) => {
+      throw new Error(`the page never showed the rollout's status: ${err.message}; page text: ${(await page.locator('main').innerText()).slice(0, 300)}`);
+    });
+
+    // Paused at a step: status Paused and a step counter n/N.
+    await page.waitForFunction(() => {
+      const status = document.querySelector('[data-testid="status"]')?.textContent;
+      const step = document.querySelector('[data-testid="step"]')?.textContent;
+      return status === 'Paused' && /^\d+\/\d+$/.test(step ?? '');
+    }, null, { timeout }).catch(async () => {
+      const s = await shown(page);
+      throw new Error(`the page never showed the rollout paused at a step (shows status ${s.status}, step ${s.step})`);
+    });
+    const before = await shown(page);
+    log(`paused: status ${before.status}, step ${before.step}`);
+    await page.screenshot({ path: path.join(outDir, '1-paused.png'), fullPage: true });
+
+    // A marker that a reload would wipe out.
+    await page.evaluate(() => { window.__kanariaNotReloaded = true; });
+    const promote = page.locator('button[data-action="promote"]');
+    if (await promote.count() === 0) throw new Error('the page has no Promote button (is the dashboard read-only?)');
+    await promote.click();
+    const dialog = page.locator('dialog#confirm[open]');
+    if (await dialog.waitFor({ state: 'visible', timeout: 1000 }).then(() => true, () => false)) {
+      log('confirming');
+      await page.locator('#confirm-ok').click();
+    }
+
+    await page.waitForFunction((prev) => {
+      const status = document.querySelector('[data-testid="status"]')?.textContent;
+      const step = document.querySelector('[data-testid="step"]')?.textContent;
+      return step !== prev.step || status !== 'Paused';
+    }, before, { timeout }).catch(async () => {
+      const s = await shown(page);
+      throw new Error(`the page still shows status ${s.status}, step ${s.step} ${timeout / 1000}s after Promote`);
+    });
+    const after = await shown(page);
+    if (!(await page.evaluate(() => window.__kanariaNotReloaded === true))) {
+      throw new Error('the page reloaded: the change must arrive live');
+    }
+    log(`after promote: status ${after.status}, step ${after.step}`);
+    // Let the stream settle on the next pause, so the picture shows it.
+    await page.waitForFunction(() => document.querySelector('[data-testid="status"]')?.textContent === 'Paused', null, { timeout: 15_000 })
+      .catch(() => {});
+    const settled = await shown(page);
+    log(`settled: status ${settled.status}, step ${settled.step}`);
+    await page.screenshot({ path: path.join(outDir, '2-promoted.png'), fullPage: true });
+    if (pageErrors.length) throw new Error(`JavaScript errors on the page: ${pageErrors.join('; ')}`);
+  } catch (err) {
+    if (page) await page.screenshot({ path: path.join(outDir, 'failure.png'), fullPage: true }).catch(() => {});
+    throw err;
+  } finally {
+    if (context) await context.close().catch(() => {});
+    await rm(userDataDir, { recursive: true, force: true }).catch(() => {});
+  }
+}
+
+const guard = setTimeout(() => {
+  console.error('promote.mjs: FAIL: gave up after 4 minutes');
+  process.exit(1);
+}, 240_000);
+guard.unref();
+
+main().then(() => {
+  log('OK');
+  process.exit(0);
+}, (err) => {
+  console.error(`promote.mjs: FAIL: ${err && err.message ? err.message : err}`);
+  process.exit(1);
+});
