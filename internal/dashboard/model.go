@@ -117,7 +117,8 @@ type RolloutDetail struct {
 	Aborted bool `json:"aborted"`
 	// PauseReasons are the reasons of status.pauseConditions.
 	PauseReasons []string `json:"pauseReasons"`
-	// Containers of the Pod template, for the set-image form.
+	// Containers of the Pod template, for the set-image form; init
+	// containers last.
 	Containers []Container `json:"containers"`
 	// Steps of a canary, each with its state.
 	Steps []Step `json:"steps"`
@@ -711,11 +712,11 @@ func detail(ro *v1alpha1.Rollout, allRS []appsv1.ReplicaSet, pods []corev1.Pod, 
 	for _, pc := range ro.Status.PauseConditions {
 		d.PauseReasons = append(d.PauseReasons, string(pc.Reason))
 	}
-	for _, c := range ro.Spec.Template.Spec.InitContainers {
-		d.Containers = append(d.Containers, Container{Name: c.Name, Image: c.Image, Init: true})
-	}
 	for _, c := range ro.Spec.Template.Spec.Containers {
 		d.Containers = append(d.Containers, Container{Name: c.Name, Image: c.Image})
+	}
+	for _, c := range ro.Spec.Template.Spec.InitContainers {
+		d.Containers = append(d.Containers, Container{Name: c.Name, Image: c.Image, Init: true})
 	}
 
 	byNumber := map[int]*Revision{}

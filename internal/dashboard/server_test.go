@@ -323,8 +323,8 @@ func TestGetRolloutJSON(t *testing.T) {
 	}
 	checks := map[string]string{
 		"pauseReasons": `["CanaryPauseStep"]`,
-		"containers": `[{"image":"registry.example/migrate:2","init":true,"name":"migrate"},` +
-			`{"image":"registry.example/proxy:1","name":"proxy"},{"image":"registry.example/web:2","name":"app"}]`,
+		"containers": `[{"image":"registry.example/proxy:1","name":"proxy"},{"image":"registry.example/web:2","name":"app"},` +
+			`{"image":"registry.example/migrate:2","init":true,"name":"migrate"}]`,
 		"steps": `[{"description":"setWeight 20","index":0,"state":"done"},` +
 			`{"description":"pause (until promoted)","index":1,"state":"current"},` +
 			`{"description":"setWeight 60","index":2,"state":"pending"},` +

@@ -114,11 +114,13 @@ The local cluster is up. In another terminal:
 
   export KUBECONFIG=%s
   %s get rollouts,replicasets,pods
-  bin/kanaria get rollout demo -w        # once the user commands land
+  bin/kanaria get rollout demo -w
 
-Promote past the indefinite pause (as the kubectl plugin does):
+Promote past the indefinite pause, or abort the release:
+  bin/kanaria promote demo
+  bin/kanaria abort demo
+The same with kubectl, as the kubectl plugin does it:
   %s patch rollout demo --subresource status --type merge -p '{"status":{"pauseConditions":null}}'
-Abort the release:
   %s patch rollout demo --subresource status --type merge -p '{"status":{"abort":true}}'
 Make the health check fail (the background analysis then aborts the release), and heal it:
   curl -X POST %s/break

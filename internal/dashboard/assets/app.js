@@ -38,6 +38,14 @@
     }
   }
 
+  // fill replaces an element's children the way h adds them: arrays are
+  // flattened, null, undefined and false left out.
+  function fill(el, ...children) {
+    el.replaceChildren();
+    append(el, children);
+    return el;
+  }
+
   function age(ts) {
     const t = Date.parse(ts);
     if (!t) return '';
@@ -122,14 +130,14 @@
     const body = h('tbody');
     const head = h('thead');
     const problem = h('div');
-    app.replaceChildren(
+    fill(app,
       h('div', {class: 'toolbar'}, h('label', {}, 'Namespace ', select), note),
       problem,
       h('table', {class: 'rollouts', 'data-testid': 'rollouts'}, head, body));
 
     function fillNamespaces(names) {
       const all = names.includes(ns) || ns === ALL ? names : [ns].concat(names);
-      select.replaceChildren(
+      fill(select,
         h('option', {value: ALL, selected: ns === ALL}, '(all namespaces)'),
         all.map((n) => h('option', {value: n, selected: n === ns}, n)));
     }
@@ -143,9 +151,9 @@
     function connect() {
       if (stream) stream.close();
       document.title = 'Rollouts · ' + (ns === ALL ? 'all namespaces' : ns) + ' · Kanaria';
-      body.replaceChildren(h('tr', {}, h('td', {class: 'empty'}, 'Loading…')));
+      fill(body, h('tr', {}, h('td', {class: 'empty'}, 'Loading…')));
       stream = live('/api/events?namespace=' + encodeURIComponent(ns), render, (p) => {
-        problem.replaceChildren(h('div', {class: 'card problem'}, p.error));
+        fill(problem, h('div', {class: 'card problem'}, p.error));
       });
     }
     select.addEventListener('change', () => {
@@ -155,17 +163,17 @@
     });
 
     function render(list) {
-      problem.replaceChildren();
+      fill(problem);
       const showNS = list.namespace === '';
-      head.replaceChildren(h('tr', {},
+      fill(head, h('tr', {},
         h('th', {}, 'Name'), showNS && h('th', {}, 'Namespace'), h('th', {}, 'Status'), h('th', {}, 'Strategy'),
         h('th', {}, 'Step'), h('th', {}, 'Weight (set / actual)'), h('th', {}, 'Images'), h('th', {}, 'Age')));
       if (list.rollouts.length === 0) {
-        body.replaceChildren(h('tr', {}, h('td', {class: 'empty', colspan: 8},
+        fill(body, h('tr', {}, h('td', {class: 'empty', colspan: 8},
           'No Rollouts in ' + (showNS ? 'any namespace' : 'namespace ' + list.namespace) + '.')));
         return;
       }
-      body.replaceChildren(...list.rollouts.map((ro) => h('tr', {'data-rollout': ro.namespace + '/' + ro.name},
+      fill(body, ...list.rollouts.map((ro) => h('tr', {'data-rollout': ro.namespace + '/' + ro.name},
         h('td', {class: 'name'}, h('a', {href: rolloutHref(ro.namespace, ro.name)}, ro.name)),
         showNS && h('td', {}, ro.namespace),
         h('td', {title: ro.message || ''}, badge(ro.status, 'st')),
@@ -211,7 +219,7 @@
     let actions = null;
     const containerSelect = h('select', {name: 'container', 'data-testid': 'container'});
     if (!info.readOnly) actions = actionBar();
-    app.replaceChildren(
+    fill(app,
       h('nav', {class: 'breadcrumb'}, h('a', {href: '/?namespace=' + encodeURIComponent(ns)}, 'Rollouts'), ' › ', ns, ' › ', name),
       problem, header, actions, steps, revisions, others);
 
@@ -256,7 +264,7 @@
 
     function renderHeader(d) {
       const paused = d.pauseReasons.length > 0 || d.specPaused;
-      header.replaceChildren(
+      fill(header,
         h('h1', {}, d.name, h('span', {class: 'badge st-' + d.status, 'data-testid': 'status'}, d.status)),
         d.message ? h('p', {class: 'message', 'data-testid': 'message'}, d.message) : null,
         h('dl', {class: 'facts'},
@@ -273,12 +281,12 @@
 
     function renderSteps(d) {
       if (!d.steps.length) {
-        steps.replaceChildren(h('h2', {}, 'Steps'), h('p', {class: 'empty'},
+        fill(steps, h('h2', {}, 'Steps'), h('p', {class: 'empty'},
           d.strategy === 'blueGreen' ? 'Blue-green: no steps.' : 'No steps: each update goes straight to 100%.'));
         return;
       }
       const paused = d.status === 'Paused';
-      steps.replaceChildren(h('h2', {}, 'Steps'), h('ol', {class: 'steps'}, d.steps.map((st) => h('li', {
+      fill(steps, h('h2', {}, 'Steps'), h('ol', {class: 'steps'}, d.steps.map((st) => h('li', {
         class: st.state + (st.state === 'current' && paused ? ' paused' : ''),
         'data-testid': 'step-' + st.index, 'data-state': st.state,
       }, (st.index + 1) + '. ' + st.description,
@@ -287,14 +295,14 @@
 
     function renderRevisions(d) {
       if (!d.revisions.length) {
-        revisions.replaceChildren(h('h2', {}, 'Revisions'), h('p', {class: 'empty'}, 'No ReplicaSets yet.'));
+        fill(revisions, h('h2', {}, 'Revisions'), h('p', {class: 'empty'}, 'No ReplicaSets yet.'));
       } else {
-        revisions.replaceChildren(h('h2', {}, 'Revisions'), d.revisions.map((rev) => h('div', {class: 'revision', 'data-revision': rev.number},
+        fill(revisions, h('h2', {}, 'Revisions'), d.revisions.map((rev) => h('div', {class: 'revision', 'data-revision': rev.number},
           h('h3', {}, 'Revision ' + (rev.number || '?'), roles(rev.roles)),
           rev.replicaSets.map(renderReplicaSet),
           rev.analysisRuns.map(renderRun))));
       }
-      others.replaceChildren(d.otherAnalysisRuns.length ? h('section', {class: 'card'},
+      fill(others, d.otherAnalysisRuns.length ? h('section', {class: 'card'},
         h('h2', {}, 'Other AnalysisRuns'), d.otherAnalysisRuns.map(renderRun)) : null);
     }
 
@@ -341,15 +349,15 @@
     let stream = null;
     function connect() {
       stream = live('/api/events?namespace=' + encodeURIComponent(ns) + '&rollout=' + encodeURIComponent(name), (d) => {
-        problem.replaceChildren();
+        fill(problem);
         renderHeader(d);
         renderSteps(d);
         renderRevisions(d);
         const current = containerSelect.value;
-        containerSelect.replaceChildren(...d.containers.map((c) => h('option', {value: c.name, selected: c.name === current},
+        fill(containerSelect, ...d.containers.map((c) => h('option', {value: c.name, selected: c.name === current},
           (c.init ? 'init: ' : '') + c.name)));
       }, (p) => {
-        problem.replaceChildren(h('div', {class: 'card problem', 'data-testid': 'problem'},
+        fill(problem, h('div', {class: 'card problem', 'data-testid': 'problem'},
           p.code === 404 ? 'Rollout ' + ns + '/' + name + ' does not exist (any more).' : p.error));
       });
     }
@@ -377,7 +385,9 @@
     const t0 = Math.min(...pts.map((p) => p.t)), t1 = Math.max(...pts.map((p) => p.t));
     const nums = pts.filter((p) => typeof p.m.number === 'number').map((p) => p.m.number);
     const v0 = nums.length ? Math.min(...nums) : 0, v1 = nums.length ? Math.max(...nums) : 0;
-    const x = (p, i) => t1 > t0 ? PX + (p.t - t0) / (t1 - t0) * (W - 2 * PX) : (pts.length > 1 ? PX + i / (pts.length - 1) * (W - 2 * PX) : W / 2);
+    // Room on the left for the value scale.
+    const L = nums.length ? 34 : PX;
+    const x = (p, i) => t1 > t0 ? L + (p.t - t0) / (t1 - t0) * (W - L - PX) : (pts.length > 1 ? L + i / (pts.length - 1) * (W - L - PX) : (W + L - PX) / 2);
     const y = (v) => v1 > v0 ? H - PY - (v - v0) / (v1 - v0) * (H - 2 * PY) : H / 2;
     const line = [];
     pts.forEach((p, i) => {
@@ -408,7 +418,7 @@
     try {
       info = await getJSON('/api/info');
     } catch (err) {
-      document.getElementById('app').replaceChildren(h('div', {class: 'card problem'}, 'Cannot reach the dashboard server: ' + err.message));
+      fill(document.getElementById('app'), h('div', {class: 'card problem'}, 'Cannot reach the dashboard server: ' + err.message));
       return;
     }
     if (info.readOnly) document.getElementById('mode').textContent = 'read-only';
