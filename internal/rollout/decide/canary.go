@@ -368,13 +368,6 @@ func (d *decider) unsupportedStep(idx int, kind string) bool {
 	return d.pauseStep(idx, &v1alpha1.RolloutPause{})
 }
 
-// notRunYet reports, once per revision, a feature that is configured but not
-// run yet.
-func (d *decider) notRunYet(what, consequence string) {
-	d.event(corev1.EventTypeWarning, ReasonFeatureNotSupported,
-		fmt.Sprintf("%s is configured but not run by this version of Kanaria; %s", what, consequence))
-}
-
 // promote makes the canary the stable version. The next reconcile points the
 // Services at it and scales the previous stable down, in that order.
 func (d *decider) promote() {

@@ -346,7 +346,7 @@ func (d *decider) createNewRSIfPlanned() {
 	if d.newRSPlanned {
 		d.plan.Actions = append([]Action{CreateReplicaSet{ReplicaSet: d.newRS.DeepCopy()}}, d.plan.Actions...)
 		d.newRSPlanned = false
-		d.event(corev1.EventTypeNormal, "NewReplicaSetCreated",
+		d.event(corev1.EventTypeNormal, ReasonNewRSCreated,
 			fmt.Sprintf("created ReplicaSet %s (revision %d) with %d replicas", d.newRS.Name, d.currentRevision(), deref(d.newRS.Spec.Replicas, 0)))
 	}
 }
