@@ -12,7 +12,7 @@ CONTROLLER_GEN := $(BIN)/controller-gen
 TEST_TIMEOUT ?= 45m
 TEST_FLAGS ?=
 
-.PHONY: all build generate verify-generate fmt-check vet lint tools test unit-test demo demo-down clean
+.PHONY: all build generate verify-generate fmt-check vet lint tools browser-deps test unit-test demo demo-down clean
 
 all: build
 
@@ -44,7 +44,11 @@ tools: build ## Build (once, then cached) the local control plane's binaries.
 unit-test: ## Only the tests that need no cluster.
 	$(GO) test -short ./...
 
-test: lint verify-generate tools ## Everything CI runs: checks, unit and end-to-end tests.
+browser-deps: ## playwright-core for the dashboard's browser test (skipped without npm).
+	@if command -v npm >/dev/null 2>&1 && [ ! -d test/browser/node_modules/playwright-core ]; then \
+		cd test/browser && npm ci --no-audit --no-fund --loglevel=error; fi
+
+test: lint verify-generate tools browser-deps ## Everything CI runs: checks, unit and end-to-end tests.
 	$(GO) test -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./...
 
 demo: build tools ## Start the local cluster, the controller and an example rollout.

@@ -13,6 +13,7 @@ import (
 	"github.com/kanaria-rollouts/kanaria/internal/cli/devcmd"
 	"github.com/kanaria-rollouts/kanaria/internal/cli/verbs"
 	"github.com/kanaria-rollouts/kanaria/internal/cli/view"
+	"github.com/kanaria-rollouts/kanaria/internal/dashboard"
 	"github.com/kanaria-rollouts/kanaria/internal/version"
 )
 
@@ -28,6 +29,7 @@ func NewRootCommand() *cobra.Command {
 	root.AddCommand(newControllerCommand(), devcmd.NewCommand(), newDemoCommand(), newVersionCommand())
 	root.AddCommand(verbs.Commands()...)
 	root.AddCommand(view.Commands()...)
+	root.AddCommand(dashboard.NewCommand())
 	return root
 }
 

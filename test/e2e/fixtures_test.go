@@ -65,7 +65,9 @@ func ensureIstioCRDs(t *testing.T) {
 		return
 	}
 	mustKubectl(t, "apply", "-f", filepath.Join(repoRoot(t), "test", "e2e", "testdata", "istio-crds.yaml"))
-	mustKubectl(t, "wait", "--for=condition=Established", "--timeout=60s", "crd", "virtualservices.networking.istio.io", "destinationrules.networking.istio.io")
+	if err := waitCRDsEstablished(newClients(t), "virtualservices.networking.istio.io", "destinationrules.networking.istio.io"); err != nil {
+		t.Fatal(err)
+	}
 	istioOnce.done = true
 }
 

@@ -98,12 +98,8 @@ func ensureCRDs(t *testing.T) {
 			crdsOnce.err = fmt.Errorf("kubectl apply of the CRDs: %w\n%s", r.err, r.stderr)
 			return
 		}
-		r = kubectl(t, "wait", "--for=condition=Established", "--timeout=60s", "crd",
-			"rollouts.argoproj.io", "analysistemplates.argoproj.io", "clusteranalysistemplates.argoproj.io",
-			"analysisruns.argoproj.io", "experiments.argoproj.io")
-		if r.err != nil {
-			crdsOnce.err = fmt.Errorf("waiting for the CRDs: %w\n%s", r.err, r.stderr)
-		}
+		crdsOnce.err = waitCRDsEstablished(newClients(t), "rollouts.argoproj.io", "analysistemplates.argoproj.io",
+			"clusteranalysistemplates.argoproj.io", "analysisruns.argoproj.io", "experiments.argoproj.io")
 	})
 	if crdsOnce.err != nil {
 		t.Fatal(crdsOnce.err)
@@ -188,3 +184,33 @@ func containsLine(text, want string) bool {
 }
 
 func yamlMarshal(v any) ([]byte, error) { return sigsyaml.Marshal(v) }
+
+// waitCRDsEstablished waits until the API server serves every named CRD.
+// It polls the conditions because kubectl wait fails outright on a CRD that
+// has no status yet.
+func waitCRDsEstablished(c clients, names ...string) error {
+	deadline := time.Now().Add(time.Minute)
+	for _, name := range names {
+		for {
+			var crd apiextensionsv1.CustomResourceDefinition
+			err := c.ctrl.Get(context.Background(), client.ObjectKey{Name: name}, &crd)
+			if err == nil && crdEstablished(&crd) {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("CRD %s not established after a minute (last error: %v)", name, err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+func crdEstablished(crd *apiextensionsv1.CustomResourceDefinition) bool {
+	for _, c := range crd.Status.Conditions {
+		if c.Type == apiextensionsv1.Established {
+			return c.Status == apiextensionsv1.ConditionTrue
+		}
+	}
+	return false
+}
