@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
@@ -25,6 +26,7 @@ import (
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/config/crd"
 	"github.com/kanaria-rollouts/kanaria/examples"
+	"github.com/kanaria-rollouts/kanaria/internal/cli/view"
 	"github.com/kanaria-rollouts/kanaria/internal/controller"
 	"github.com/kanaria-rollouts/kanaria/internal/devcluster"
 	"github.com/kanaria-rollouts/kanaria/internal/kubeapply"
@@ -142,7 +144,7 @@ Press Ctrl-C to stop the demo and remove the cluster.
 	if err := c.Patch(ctx, ro, client.RawPatch(types.JSONPatchType, []byte(jp))); err != nil {
 		return fmt.Errorf("changing the image: %w", err)
 	}
-	return watch(ctx, c, key, out)
+	return watch(ctx, cluster.KubeconfigPath(), key, out)
 }
 
 func installCRDs(ctx context.Context, cfg *rest.Config) error {
@@ -200,13 +202,25 @@ func waitPhase(ctx context.Context, c client.Client, key types.NamespacedName, p
 	})
 }
 
-// watch prints a line whenever the Rollout's state changes, until ctx ends.
-func watch(ctx context.Context, c client.Client, key types.NamespacedName, out io.Writer) error {
-	err := waitPhase(ctx, c, key, "never", out)
-	if ctx.Err() != nil {
-		return nil
+// watch shows `kanaria get rollout NAME -w` until ctx ends: the same view a
+// user gets in another terminal, redrawn on every change.
+func watch(ctx context.Context, kubeconfig string, key types.NamespacedName, out io.Writer) error {
+	var get *cobra.Command
+	for _, c := range view.Commands() {
+		if c.Name() == "get" {
+			get = c
+		}
 	}
-	return err
+	if get == nil {
+		return fmt.Errorf("the get command is missing")
+	}
+	get.SetArgs([]string{"rollout", key.Name, "-n", key.Namespace, "-w", "--kubeconfig", kubeconfig})
+	get.SetOut(out)
+	get.SetErr(out)
+	if err := get.ExecuteContext(ctx); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("watching the rollout: %w", err)
+	}
+	return nil
 }
 
 // describe is one line of the Rollout's state, without a time so that an
