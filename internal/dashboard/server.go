@@ -32,12 +32,11 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/controller"
 	"github.com/kanaria-rollouts/kanaria/internal/version"
 )
 
@@ -82,22 +81,9 @@ type Server struct {
 	mux  *http.ServeMux
 }
 
-// NewScheme returns a scheme with the Kubernetes types and the
-// argoproj.io/v1alpha1 types the dashboard reads.
-func NewScheme() (*runtime.Scheme, error) {
-	s := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(s); err != nil {
-		return nil, fmt.Errorf("registering Kubernetes types: %w", err)
-	}
-	if err := v1alpha1.AddToScheme(s); err != nil {
-		return nil, fmt.Errorf("registering argoproj.io/v1alpha1 types: %w", err)
-	}
-	return s, nil
-}
-
 // NewServerForConfig returns a Server that talks to the cluster of cfg.
 func NewServerForConfig(cfg *rest.Config, opts Options) (*Server, error) {
-	scheme, err := NewScheme()
+	scheme, err := controller.NewScheme()
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"github.com/kanaria-rollouts/kanaria/internal/controller"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -175,7 +176,7 @@ type testEnv struct {
 
 func newEnv(t *testing.T, opts Options, objs ...client.Object) *testEnv {
 	t.Helper()
-	scheme, err := NewScheme()
+	scheme, err := controller.NewScheme()
 	if err != nil {
 		t.Fatal(err)
 	}
