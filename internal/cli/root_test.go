@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
 )
 
 func TestCommandNameAsKubectlPlugin(t *testing.T) {
@@ -47,4 +49,25 @@ func TestVersionCommand(t *testing.T) {
 	if !strings.HasPrefix(out.String(), "kanaria ") {
 		t.Fatalf("version printed %q", out.String())
 	}
+}
+
+// TestEveryCommandHasHelpAndAnExample walks the whole command tree: every
+// command a user can run says what it does and shows an example.
+func TestEveryCommandHasHelpAndAnExample(t *testing.T) {
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.Hidden || c.Name() == "help" || c.Name() == "completion" || c.HasParent() && c.Parent().Name() == "completion" {
+			return
+		}
+		if c.Short == "" {
+			t.Errorf("%q has no short help", c.CommandPath())
+		}
+		if c.Runnable() && c.Example == "" {
+			t.Errorf("%q has no example", c.CommandPath())
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(NewRootCommand())
 }
