@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kanaria-rollouts/kanaria/internal/bench"
 	"github.com/kanaria-rollouts/kanaria/internal/cli/devcmd"
 	"github.com/kanaria-rollouts/kanaria/internal/cli/verbs"
 	"github.com/kanaria-rollouts/kanaria/internal/cli/view"
@@ -29,7 +30,7 @@ func NewRootCommand() *cobra.Command {
 	root.AddCommand(newControllerCommand(), devcmd.NewCommand(), newDemoCommand(), newVersionCommand())
 	root.AddCommand(verbs.Commands()...)
 	root.AddCommand(view.Commands()...)
-	root.AddCommand(dashboard.NewCommand())
+	root.AddCommand(dashboard.NewCommand(), bench.NewCommand())
 	return root
 }
 

@@ -1,0 +1,226 @@
+// Package bench is `kanaria bench`: it measures a progressive-delivery
+// controller serving the argoproj.io/v1alpha1 API on a live cluster. It
+// releases N Rollouts of R replicas at once in one of a few scenarios,
+// optionally after the same N×R with plain Deployments as a baseline, and
+// reports how long the releases took, each Rollout's latency, the API
+// requests made, and the controller's CPU and memory.
+//
+// The pure parts (percentiles, ratios, Prometheus text parsing and diffing,
+// the table) are separate from the Runner, which takes a controller-runtime
+// client and a clock so it can be tested without a cluster.
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kanaria-rollouts/kanaria/internal/controller"
+	"github.com/kanaria-rollouts/kanaria/internal/version"
+)
+
+// Options is a benchmark as the command line describes it: what to run and
+// where the controller under test shows its numbers.
+type Options struct {
+	Config
+	// ControllerPID is the controller's process, for CPU and memory; 0
+	// skips them. It must run on this machine.
+	ControllerPID int
+	// ControllerMetricsURL is the controller's Prometheus endpoint; empty
+	// skips the controller's request counts.
+	ControllerMetricsURL string
+	// Progress receives progress lines; nil discards them.
+	Progress io.Writer
+}
+
+// Client rate limits of the benchmark's own client. client-go's defaults
+// (5/s, burst 10) would make creating a few hundred objects take a minute
+// and measure the benchmark's limiter instead of the controller.
+const (
+	benchQPS   = 1000
+	benchBurst = 2000
+)
+
+// Run runs a benchmark against the cluster of rc with the clients, scrapers
+// and /proc reader the options call for.
+func Run(ctx context.Context, rc *rest.Config, o Options) (*Result, error) {
+	rc = rest.CopyConfig(rc)
+	rc.QPS, rc.Burst = benchQPS, benchBurst
+	rc.UserAgent = "kanaria-bench/" + version.Version
+	// Counting our own requests lets the report say how much of the API
+	// server's total is the benchmark rather than the controller.
+	var own atomic.Int64
+	rc.Wrap(func(rt http.RoundTripper) http.RoundTripper { return countingTransport{rt: rt, n: &own} })
+
+	scheme, err := controller.NewScheme()
+	if err != nil {
+		return nil, fmt.Errorf("building the API scheme: %w", err)
+	}
+	c, err := client.New(rc, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, fmt.Errorf("creating Kubernetes client: %w", err)
+	}
+	kube, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("creating Kubernetes client: %w", err)
+	}
+	r := &Runner{
+		Client:           c,
+		Config:           o.Config,
+		APIServerMetrics: APIServerScraper(kube.Discovery().RESTClient()),
+		OwnRequests:      own.Load,
+		Progress:         o.Progress,
+	}
+	if o.ControllerMetricsURL != "" {
+		r.ControllerMetrics = HTTPScraper(o.ControllerMetricsURL, &http.Client{Timeout: 30 * time.Second})
+	}
+	if o.ControllerPID > 0 {
+		r.Process = ProcFS{PID: o.ControllerPID}
+	}
+	return r.Run(ctx)
+}
+
+// countingTransport counts the requests that go through it.
+type countingTransport struct {
+	rt http.RoundTripper
+	n  *atomic.Int64
+}
+
+func (t countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	t.n.Add(1)
+	return t.rt.RoundTrip(req)
+}
+
+// NewCommand returns `kanaria bench`.
+func NewCommand() *cobra.Command {
+	var (
+		o          = Options{Config: Config{Baseline: true}}
+		scenario   string
+		jsonPath   string
+		kubeconfig string
+		overrides  clientcmd.ConfigOverrides
+	)
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure the controller: release N Rollouts at once and time them",
+		Long: `Measure the progressive-delivery controller of a cluster. The benchmark creates
+N Rollouts of R replicas in a namespace, waits until all are Healthy, changes
+the template of all at once and waits again (or, for abort, aborts them all),
+and reports the times, each Rollout's latency (p50/p90/p99/max), the API
+requests of each phase, and the controller's CPU and memory.
+
+It uses only the argoproj.io/v1alpha1 API and core objects, so it measures any
+controller that serves that API; it never starts one. Point it at the
+controller's metrics (--controller-metrics-url) and, when the controller runs
+on this machine, its process (--controller-pid).
+
+Scenarios:
+  canary     steps setWeight 25, pause 1s, setWeight 75, pause 1s; no router
+  bluegreen  active and preview Services, automatic promotion, no scale-down delays
+  abort      setWeight 50 then an indefinite pause; all aborted at once, timed until
+             the stable Service selects the stable revision and the canary is at 0
+  analysis   canary with a background web analysis every 1s against an endpoint
+             this command serves on 127.0.0.1 (the controller must reach it)
+
+Unless --baseline=false, the same N×R runs first as plain Deployments, and each
+Rollout time is also shown as a ratio to the Deployment time. Progress goes to
+stderr, the table to stdout.`,
+		Example: `  # 200 canaries of 2 replicas against the controller on this machine
+  kanaria bench --scenario canary -n 200 -r 2 --controller-pid $(pgrep -f 'kanaria controller') --json out.json --cleanup
+
+  # abort latency without the Deployment baseline
+  kanaria bench --scenario abort -n 100 -r 2 --baseline=false`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.Scenario = Scenario(scenario)
+			// Bad flags are reported before anything touches the cluster.
+			if _, err := o.Config.withDefaults(); err != nil {
+				return err
+			}
+			rules := clientcmd.NewDefaultClientConfigLoadingRules()
+			rules.ExplicitPath = kubeconfig
+			rc, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &overrides).ClientConfig()
+			if err != nil {
+				return fmt.Errorf("loading Kubernetes client configuration (set --kubeconfig or $KUBECONFIG, or pick a --context): %w", err)
+			}
+			// Ctrl-C ends the run early but still cleans up and reports
+			// what was measured.
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			o.Progress = os.Stderr
+			res, runErr := Run(ctx, rc, o)
+			if res == nil {
+				return runErr
+			}
+			if err := WriteTable(cmd.OutOrStdout(), res); err != nil {
+				return err
+			}
+			if jsonPath != "" {
+				if err := writeJSON(jsonPath, res); err != nil {
+					return err
+				}
+			}
+			return runErr
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&scenario, "scenario", string(ScenarioCanary), "what to release: "+strings.Join(scenarioNames(), ", "))
+	fs.IntVarP(&o.Rollouts, "rollouts", "n", 10, "number of Rollouts (and baseline Deployments) N")
+	fs.Int32VarP(&o.Replicas, "replicas", "r", 2, "replicas R of each")
+	fs.StringVar(&o.Namespace, "namespace", DefaultNamespace, "namespace of the benchmark's objects; created when missing")
+	fs.IntVar(&o.ControllerPID, "controller-pid", 0, "PID of the controller on this machine, for its CPU and memory")
+	fs.StringVar(&o.ControllerMetricsURL, "controller-metrics-url", "http://127.0.0.1:8090/metrics", "the controller's Prometheus endpoint, for its API requests; empty to skip")
+	fs.StringVar(&jsonPath, "json", "", "also write the result as JSON to this file")
+	fs.BoolVar(&o.Cleanup, "cleanup", false, "delete the benchmark's objects at the end (and an earlier run's at the start)")
+	fs.DurationVar(&o.Timeout, "timeout", DefaultTimeout, "give up after this long")
+	fs.BoolVar(&o.Baseline, "baseline", true, "first run the same N×R with plain Deployments for comparison")
+	fs.DurationVar(&o.PollInterval, "poll-interval", DefaultPollInterval, "how often to read the cluster while waiting: the resolution of the latencies")
+	fs.StringVar(&o.Image, "image", DefaultImage, "container image of the first revision")
+	fs.StringVar(&o.UpdateImage, "update-image", DefaultUpdateImage, "container image the template change sets")
+
+	// kubectl's connection flags, as the other commands bind them, except
+	// --namespace: here -n is the number of Rollouts, as the benchmark's
+	// usage has it, and the namespace defaults to "bench" rather than the
+	// kubeconfig's, so a benchmark never lands among real workloads.
+	fs.StringVar(&kubeconfig, "kubeconfig", "", "path to the kubeconfig file to use for CLI requests")
+	names := clientcmd.RecommendedConfigOverrideFlags("")
+	names.ContextOverrideFlags.Namespace = clientcmd.FlagInfo{}
+	clientcmd.BindOverrideFlags(&overrides, fs, names)
+	for _, name := range []string{clientcmd.FlagUsername, clientcmd.FlagPassword} {
+		_ = fs.MarkHidden(name)
+	}
+	return cmd
+}
+
+func scenarioNames() []string {
+	out := make([]string, len(Scenarios))
+	for i, s := range Scenarios {
+		out[i] = string(s)
+	}
+	return out
+}
+
+func writeJSON(path string, res *Result) error {
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding the result: %w", err)
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}

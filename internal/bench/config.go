@@ -1,0 +1,139 @@
+package bench
+
+import (
+	"fmt"
+	"net"
+	"slices"
+	"time"
+)
+
+// Scenario is one of the release patterns the benchmark measures.
+type Scenario string
+
+// The scenarios.
+const (
+	// ScenarioCanary is a canary without a traffic router: 25%, 1s pause,
+	// 75%, 1s pause.
+	ScenarioCanary Scenario = "canary"
+	// ScenarioBlueGreen is a blue-green pair with automatic promotion and
+	// no scale-down delays.
+	ScenarioBlueGreen Scenario = "bluegreen"
+	// ScenarioAbort is a canary at 50% held by an indefinite pause, then
+	// aborted.
+	ScenarioAbort Scenario = "abort"
+	// ScenarioAnalysis is ScenarioCanary with a background web analysis
+	// measuring every second.
+	ScenarioAnalysis Scenario = "analysis"
+)
+
+// Scenarios lists every scenario, in the order help shows them.
+var Scenarios = []Scenario{ScenarioCanary, ScenarioBlueGreen, ScenarioAbort, ScenarioAnalysis}
+
+// Defaults of Config's optional fields.
+const (
+	DefaultNamespace        = "bench"
+	DefaultTimeout          = 30 * time.Minute
+	DefaultPollInterval     = 500 * time.Millisecond
+	DefaultProgressInterval = 5 * time.Second
+	DefaultConcurrency      = 50
+	DefaultImage            = "registry.k8s.io/pause:3.10"
+	DefaultUpdateImage      = "registry.k8s.io/pause:3.9"
+	DefaultAnalysisAddress  = "127.0.0.1:0"
+)
+
+// Config is what to run. Zero optional fields take the defaults above.
+type Config struct {
+	// Scenario to run.
+	Scenario Scenario
+	// Rollouts is N, how many Rollouts (and baseline Deployments) to run at once.
+	Rollouts int
+	// Replicas is R, the replicas of each.
+	Replicas int32
+	// Namespace holds every object; it is created when missing.
+	Namespace string
+	// Baseline runs the same N×R with Deployments first.
+	Baseline bool
+	// Cleanup deletes the benchmark's objects at the end, and leftovers of
+	// an earlier run at the start.
+	Cleanup bool
+	// Timeout bounds the whole run.
+	Timeout time.Duration
+	// PollInterval is how often the cluster is read while waiting; it is
+	// the resolution of the latencies.
+	PollInterval time.Duration
+	// ProgressInterval is how often progress is written while waiting.
+	ProgressInterval time.Duration
+	// Concurrency is how many create or patch requests are in flight at
+	// once when changing all objects "at once".
+	Concurrency int
+	// Image is the container image of the first revision and UpdateImage
+	// that of the second. The defaults exist in every registry mirror of
+	// Kubernetes, so real clusters can run them; the local cluster's fake
+	// nodes run anything.
+	Image, UpdateImage string
+	// AnalysisAddress is where the analysis scenario serves its endpoint;
+	// the controller must be able to reach it.
+	AnalysisAddress string
+}
+
+// withDefaults fills the optional fields and checks the rest.
+func (c Config) withDefaults() (Config, error) {
+	if !slices.Contains(Scenarios, c.Scenario) {
+		return c, fmt.Errorf("unknown scenario %q: use one of %v", c.Scenario, Scenarios)
+	}
+	if c.Rollouts < 1 {
+		return c, fmt.Errorf("the number of Rollouts must be at least 1, not %d", c.Rollouts)
+	}
+	if c.Replicas < 1 {
+		return c, fmt.Errorf("the number of replicas must be at least 1, not %d", c.Replicas)
+	}
+	if c.Rollouts > 9999 {
+		// Names carry a four-digit index.
+		return c, fmt.Errorf("at most 9999 Rollouts, not %d", c.Rollouts)
+	}
+	if c.Namespace == "" {
+		c.Namespace = DefaultNamespace
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = DefaultPollInterval
+	}
+	if c.ProgressInterval <= 0 {
+		c.ProgressInterval = DefaultProgressInterval
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = DefaultConcurrency
+	}
+	if c.Image == "" {
+		c.Image = DefaultImage
+	}
+	if c.UpdateImage == "" {
+		c.UpdateImage = DefaultUpdateImage
+	}
+	if c.Image == c.UpdateImage {
+		return c, fmt.Errorf("the update image must differ from the first image (both %q), or nothing changes", c.Image)
+	}
+	if c.AnalysisAddress == "" {
+		c.AnalysisAddress = DefaultAnalysisAddress
+	}
+	if _, _, err := net.SplitHostPort(c.AnalysisAddress); err != nil {
+		return c, fmt.Errorf("analysis address %q: %w", c.AnalysisAddress, err)
+	}
+	return c, nil
+}
+
+// Clock is the runner's time source, so tests can run it on virtual time.
+type Clock interface {
+	// Now returns the current time.
+	Now() time.Time
+	// After fires once d has passed.
+	After(d time.Duration) <-chan time.Time
+}
+
+// realClock is the wall clock.
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }

@@ -1,0 +1,193 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+)
+
+// maxResourceRows bounds the API server breakdown in the table; --json has
+// every row.
+const maxResourceRows = 15
+
+// WriteTable prints res for people: one row per phase, then the requests
+// by verb of the controller and of the API server, the analysis endpoint's
+// rate and the caveats.
+func WriteTable(w io.Writer, res *Result) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	p := func(format string, args ...any) { fmt.Fprintf(tw, format, args...) }
+
+	p("kanaria bench: scenario %s, %d × %d replicas, namespace %s\n\n", res.Scenario, res.Rollouts, res.Replicas, res.Namespace)
+	all := append(append([]Phase(nil), res.Baseline...), res.Phases...)
+	p("WORKLOAD\tPHASE\tWAITED FOR\tTIME\tVS DEPLOYMENT\tDONE\tP50\tP90\tP99\tMAX\tCONTROLLER REQ\tPER REVISION\tAPI SERVER REQ (ALL)\tOF WHICH BENCH\tCPU\tRSS START/END/PEAK\n")
+	for _, ph := range all {
+		ratio := "-"
+		if ph.Workload == "Rollout" {
+			if r, ok := res.Ratios[ph.Name]; ok {
+				ratio = fmt.Sprintf("%.2f×", r)
+			}
+		}
+		ctrl, per := "n/a", "n/a"
+		if c := ph.ControllerRequests; c != nil {
+			ctrl, per = count(c.Total), fmt.Sprintf("%.1f", c.PerRevision)
+		}
+		api := "n/a"
+		if a := ph.APIServerRequests; a != nil {
+			api = count(a.Total)
+		}
+		cpu, rss := "n/a", "n/a"
+		if u := ph.Controller; u != nil {
+			cpu = fmt.Sprintf("%.2fs (%.2f cores)", u.CPUSeconds, u.CPUCores)
+			rss = fmt.Sprintf("%.0f/%.0f/%.0f MiB", u.RSSStartMiB, u.RSSEndMiB, u.RSSPeakMiB)
+		}
+		p("%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n",
+			ph.Workload, ph.Name, ph.Waited, secs(ph.Seconds), ratio, ph.Latency.Count, res.Rollouts,
+			secs(ph.Latency.P50), secs(ph.Latency.P90), secs(ph.Latency.P99), secs(ph.Latency.Max),
+			ctrl, per, api, ph.BenchRequests, cpu, rss)
+	}
+
+	if hasAny(all, func(ph Phase) map[string]float64 { return byVerb(ph.ControllerRequests) }) {
+		p("\nController requests by method (rest_client_requests_total of the controller)\n")
+		breakdown(p, all, func(ph Phase) map[string]float64 { return byVerb(ph.ControllerRequests) }, 0)
+	}
+	if hasAny(all, func(ph Phase) map[string]float64 { return byVerbResource(ph.APIServerRequests) }) {
+		p("\nAPI server requests by verb and resource, all clients (apiserver_request_total)\n")
+		breakdown(p, all, func(ph Phase) map[string]float64 { return byVerbResource(ph.APIServerRequests) }, maxResourceRows)
+	}
+	if a := res.Analysis; a != nil {
+		p("\nAnalysis endpoint %s: %d measurements in %s of update = %.1f/s (%d in the whole run)\n",
+			a.URL, a.Measurements, secs(a.Seconds), a.PerSecond, a.Total)
+	}
+	for i, n := range res.Notes {
+		if i == 0 {
+			p("\nNotes:\n")
+		}
+		p("- %s\n", n)
+	}
+	if w := res.maxHWM(); w > 0 {
+		p("\nController peak RSS since it started (VmHWM): %.0f MiB\n", w)
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("writing the table: %w", err)
+	}
+	return nil
+}
+
+func (r *Result) maxHWM() float64 {
+	var m float64
+	for _, ph := range append(append([]Phase(nil), r.Baseline...), r.Phases...) {
+		if ph.Controller != nil {
+			m = max(m, ph.Controller.HWMMiB)
+		}
+	}
+	return m
+}
+
+func byVerb(c *RequestCounts) map[string]float64 {
+	if c == nil {
+		return nil
+	}
+	return c.ByVerb
+}
+
+func byVerbResource(c *RequestCounts) map[string]float64 {
+	if c == nil {
+		return nil
+	}
+	return c.ByVerbResource
+}
+
+func hasAny(phases []Phase, get func(Phase) map[string]float64) bool {
+	for _, ph := range phases {
+		if len(get(ph)) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// breakdown prints one row per key with a column per phase, the busiest
+// keys first; limit > 0 keeps that many rows and says how many it left out.
+func breakdown(p func(string, ...any), phases []Phase, get func(Phase) map[string]float64, limit int) {
+	totals := map[string]float64{}
+	for _, ph := range phases {
+		for k, v := range get(ph) {
+			totals[k] += v
+		}
+	}
+	var head strings.Builder
+	head.WriteString("\t")
+	for _, ph := range phases {
+		fmt.Fprintf(&head, "\t%s", phaseLabel(ph))
+	}
+	p("%s\n", head.String())
+	keys := sortedKeys(totals)
+	left := 0
+	if limit > 0 && len(keys) > limit {
+		left = len(keys) - limit
+		keys = keys[:limit]
+	}
+	for _, k := range keys {
+		var row strings.Builder
+		row.WriteString("\t" + k)
+		for _, ph := range phases {
+			// "-" is a phase that was not measured, unlike a measured 0.
+			cell := "-"
+			if m := get(ph); m != nil {
+				cell = count(m[k])
+			}
+			row.WriteString("\t" + cell)
+		}
+		p("%s\n", row.String())
+	}
+	if left > 0 {
+		p("\t(%d more rows in --json)\n", left)
+	}
+}
+
+func phaseLabel(ph Phase) string {
+	if ph.Workload == "Deployment" {
+		return "deploy " + ph.Name
+	}
+	return ph.Name
+}
+
+// sortedKeys returns m's keys, largest value first, then by name.
+func sortedKeys(m map[string]float64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if m[keys[i]] != m[keys[j]] {
+			return m[keys[i]] > m[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	return keys
+}
+
+// secs prints a duration in seconds with precision that suits its size.
+func secs(s float64) string {
+	switch {
+	case s == 0:
+		return "0s"
+	case s < 10:
+		return fmt.Sprintf("%.2fs", s)
+	case s < 100:
+		return fmt.Sprintf("%.1fs", s)
+	default:
+		return fmt.Sprintf("%.0fs", s)
+	}
+}
+
+// count prints a counter; counters are whole numbers, but a diff of floats
+// is printed without a spurious ".000".
+func count(v float64) string {
+	if v == float64(int64(v)) {
+		return fmt.Sprintf("%d", int64(v))
+	}
+	return fmt.Sprintf("%.1f", v)
+}
