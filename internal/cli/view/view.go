@@ -251,63 +251,66 @@ func newListCommand(opts Options) *cobra.Command {
 	return cmd
 }
 
+// listKind describes one `list` subcommand; the rollout and experiment
+// tables differ only in what they fetch and how they draw it.
+type listKind struct {
+	use, short, long, example string
+	aliases                   []string
+	// plural names the objects in messages and flag help.
+	plural string
+	// watch is what -w watches.
+	watch watchSpec
+	// fetch reads the rows and returns how many there are and how to draw them.
+	fetch func(ctx context.Context, c client.Reader, ns string) (int, func(io.Writer, RenderOptions) error, error)
+}
+
 func newListRolloutsCommand(e *env) *cobra.Command {
-	var watchFlag, all bool
-	cmd := &cobra.Command{
-		Use:     "rollouts",
-		Aliases: []string{"ro", "rollout"},
-		Short:   "List Rollouts with their strategy, status, step, weight and replica counts",
-		Long: `List the Rollouts of a namespace (-A: of every namespace) as a table:
+	return newListKindCommand(e, listKind{
+		use:     "rollouts",
+		aliases: []string{"ro", "rollout"},
+		short:   "List Rollouts with their strategy, status, step, weight and replica counts",
+		long: `List the Rollouts of a namespace (-A: of every namespace) as a table:
 strategy, status, canary step and weight, ready/current Pods and the desired,
 up-to-date and available counts. With -w the table is redrawn whenever a
 Rollout changes, until Ctrl-C.`,
-		Example: `  kanaria list rollouts
+		example: `  kanaria list rollouts
   kanaria list rollouts -n shop
   kanaria list rollouts -A -w`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, ns, err := e.connect()
-			if err != nil {
-				return err
-			}
-			if all {
-				ns = ""
-			}
-			out := cmd.OutOrStdout()
-			draw := func(ctx context.Context, w io.Writer) error {
-				rows, err := FetchRolloutList(ctx, c, ns)
-				if err != nil {
-					return err
-				}
-				if len(rows) == 0 && !watchFlag {
-					// An empty table looks like a failure; say where we looked.
-					_, err := fmt.Fprintf(cmd.ErrOrStderr(), "No rollouts found in %s.\n", where(ns))
-					return err
-				}
-				ro := e.renderOptions(out)
-				ro.AllNamespaces = all
-				return RenderRolloutList(w, rows, ro)
-			}
-			if !watchFlag {
-				return draw(cmd.Context(), out)
-			}
-			return watchAndDraw(cmd.Context(), c, []watchSpec{{kind: "Rollouts", list: &v1alpha1.RolloutList{}, opts: []client.ListOption{client.InNamespace(ns)}}}, draw, newScreen(out))
+		plural: "rollouts",
+		watch:  watchSpec{kind: "Rollouts", list: &v1alpha1.RolloutList{}},
+		fetch: func(ctx context.Context, c client.Reader, ns string) (int, func(io.Writer, RenderOptions) error, error) {
+			rows, err := FetchRolloutList(ctx, c, ns)
+			return len(rows), func(w io.Writer, ro RenderOptions) error { return RenderRolloutList(w, rows, ro) }, err
 		},
-	}
-	cmd.Flags().BoolVarP(&all, "all-namespaces", "A", false, "list the Rollouts of every namespace")
-	cmd.Flags().BoolVarP(&watchFlag, "watch", "w", false, "redraw on every change until Ctrl-C")
-	return cmd
+	})
 }
 
 func newListExperimentsCommand(e *env) *cobra.Command {
+	return newListKindCommand(e, listKind{
+		use:     "experiments",
+		aliases: []string{"exp", "experiment"},
+		short:   "List Experiments with their status, duration and remaining time",
+		example: `  kanaria list experiments
+  kanaria list experiments -A`,
+		plural: "experiments",
+		watch:  watchSpec{kind: "Experiments", list: &v1alpha1.ExperimentList{}},
+		fetch: func(ctx context.Context, c client.Reader, ns string) (int, func(io.Writer, RenderOptions) error, error) {
+			rows, err := FetchExperimentList(ctx, c, ns)
+			return len(rows), func(w io.Writer, ro RenderOptions) error { return RenderExperimentList(w, rows, ro) }, err
+		},
+	})
+}
+
+// newListKindCommand builds a `list` subcommand from its kind.
+func newListKindCommand(e *env, k listKind) *cobra.Command {
 	var watchFlag, all bool
 	cmd := &cobra.Command{
-		Use:     "experiments",
-		Aliases: []string{"exp", "experiment"},
-		Short:   "List Experiments with their status, duration and remaining time",
-		Example: `  kanaria list experiments
-  kanaria list experiments -A`,
-		Args: cobra.NoArgs,
+		Use:     k.use,
+		Aliases: k.aliases,
+		Short:   k.short,
+		Long:    k.long,
+		Example: k.example,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, ns, err := e.connect()
 			if err != nil {
@@ -318,25 +321,28 @@ func newListExperimentsCommand(e *env) *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			draw := func(ctx context.Context, w io.Writer) error {
-				rows, err := FetchExperimentList(ctx, c, ns)
+				n, render, err := k.fetch(ctx, c, ns)
 				if err != nil {
 					return err
 				}
-				if len(rows) == 0 && !watchFlag {
-					_, err := fmt.Fprintf(cmd.ErrOrStderr(), "No experiments found in %s.\n", where(ns))
+				if n == 0 && !watchFlag {
+					// An empty table looks like a failure; say where we looked.
+					_, err := fmt.Fprintf(cmd.ErrOrStderr(), "No %s found in %s.\n", k.plural, where(ns))
 					return err
 				}
 				ro := e.renderOptions(out)
 				ro.AllNamespaces = all
-				return RenderExperimentList(w, rows, ro)
+				return render(w, ro)
 			}
 			if !watchFlag {
 				return draw(cmd.Context(), out)
 			}
-			return watchAndDraw(cmd.Context(), c, []watchSpec{{kind: "Experiments", list: &v1alpha1.ExperimentList{}, opts: []client.ListOption{client.InNamespace(ns)}}}, draw, newScreen(out))
+			spec := k.watch
+			spec.opts = []client.ListOption{client.InNamespace(ns)}
+			return watchAndDraw(cmd.Context(), c, []watchSpec{spec}, draw, newScreen(out))
 		},
 	}
-	cmd.Flags().BoolVarP(&all, "all-namespaces", "A", false, "list the Experiments of every namespace")
+	cmd.Flags().BoolVarP(&all, "all-namespaces", "A", false, "list the "+k.plural+" of every namespace")
 	cmd.Flags().BoolVarP(&watchFlag, "watch", "w", false, "redraw on every change until Ctrl-C")
 	return cmd
 }
