@@ -121,6 +121,8 @@ The local cluster is up. In another terminal:
 Promote past the indefinite pause, or abort the release:
   bin/kanaria promote demo
   bin/kanaria abort demo
+Or open the dashboard (then http://127.0.0.1:3100/):
+  bin/kanaria dashboard
 The same with kubectl, as the kubectl plugin does it:
   %s patch rollout demo --subresource status --type merge -p '{"status":{"pauseConditions":null}}'
   %s patch rollout demo --subresource status --type merge -p '{"status":{"abort":true}}'
