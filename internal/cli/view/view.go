@@ -178,24 +178,13 @@ objects it owns and redraws the view on every change, until Ctrl-C.`,
   # without colours, e.g. to paste into an issue
   kanaria get rollout checkout --no-color`,
 		Args: nameArg("rollout", "list rollouts"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, ns, err := e.connect()
+		RunE: e.getRunE(&watchFlag, rolloutWatches, func(ctx context.Context, c client.Reader, ns, name string, w io.Writer, ro RenderOptions) error {
+			t, err := FetchRollout(ctx, c, ns, name)
 			if err != nil {
 				return err
 			}
-			name, out := args[0], cmd.OutOrStdout()
-			draw := func(ctx context.Context, w io.Writer) error {
-				t, err := FetchRollout(ctx, c, ns, name)
-				if err != nil {
-					return err
-				}
-				return Render(w, t, e.renderOptions(out))
-			}
-			if !watchFlag {
-				return draw(cmd.Context(), out)
-			}
-			return watchAndDraw(cmd.Context(), c, rolloutWatches(ns, name), draw, newScreen(out))
-		},
+			return Render(w, t, ro)
+		}),
 	}
 	cmd.Flags().BoolVarP(&watchFlag, "watch", "w", false, "redraw on every change until Ctrl-C")
 	return cmd
@@ -213,27 +202,37 @@ view is redrawn on every change until Ctrl-C.`,
 		Example: `  kanaria get experiment checkout-7d9f8-2-1
   kanaria get experiment checkout-7d9f8-2-1 -n shop -w`,
 		Args: nameArg("experiment", "list experiments"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, ns, err := e.connect()
+		RunE: e.getRunE(&watchFlag, experimentWatches, func(ctx context.Context, c client.Reader, ns, name string, w io.Writer, ro RenderOptions) error {
+			ex, err := FetchExperiment(ctx, c, ns, name)
 			if err != nil {
 				return err
 			}
-			name, out := args[0], cmd.OutOrStdout()
-			draw := func(ctx context.Context, w io.Writer) error {
-				ex, err := FetchExperiment(ctx, c, ns, name)
-				if err != nil {
-					return err
-				}
-				return RenderExperiment(w, ex, e.renderOptions(out))
-			}
-			if !watchFlag {
-				return draw(cmd.Context(), out)
-			}
-			return watchAndDraw(cmd.Context(), c, experimentWatches(ns, name), draw, newScreen(out))
-		},
+			return RenderExperiment(w, ex, ro)
+		}),
 	}
 	cmd.Flags().BoolVarP(&watchFlag, "watch", "w", false, "redraw on every change until Ctrl-C")
 	return cmd
+}
+
+// getRunE runs a `get` subcommand: draw the named object once, or with -w
+// redraw it on every change of the objects watches names. The rollout and
+// experiment views differ only in what they fetch and draw.
+func (e *env) getRunE(watchFlag *bool, watches func(ns, name string) []watchSpec,
+	show func(ctx context.Context, c client.Reader, ns, name string, w io.Writer, ro RenderOptions) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		c, ns, err := e.connect()
+		if err != nil {
+			return err
+		}
+		name, out := args[0], cmd.OutOrStdout()
+		draw := func(ctx context.Context, w io.Writer) error {
+			return show(ctx, c, ns, name, w, e.renderOptions(out))
+		}
+		if !*watchFlag {
+			return draw(cmd.Context(), out)
+		}
+		return watchAndDraw(cmd.Context(), c, watches(ns, name), draw, newScreen(out))
+	}
 }
 
 func newListCommand(opts Options) *cobra.Command {
