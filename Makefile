@@ -8,7 +8,9 @@ TOOLS_DIR := $(CURDIR)/hack/tools
 CONTROLLER_GEN := $(BIN)/controller-gen
 # End-to-end packages start a real control plane; its first build takes
 # minutes on two cores, so the test timeout is generous. Tests never assert
-# on wall-clock speed.
+# on wall-clock speed. -count=1: the end-to-end tests build the kanaria
+# binary and use Prometheus and Chromium at run time, which Go's test cache
+# does not see, so a cached pass would prove nothing.
 TEST_TIMEOUT ?= 45m
 TEST_FLAGS ?=
 
@@ -49,7 +51,7 @@ browser-deps: ## playwright-core for the dashboard's browser test (skipped witho
 		cd test/browser && npm ci --no-audit --no-fund --loglevel=error; fi
 
 test: lint verify-generate tools browser-deps ## Everything CI runs: checks, unit and end-to-end tests.
-	$(GO) test -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./...
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./...
 
 demo: build tools ## Start the local cluster, the controller and an example rollout.
 	$(BIN)/kanaria demo
