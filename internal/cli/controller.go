@@ -94,6 +94,7 @@ Inside a cluster it uses the Pod's service account; outside, the kubeconfig
 	f.IntVar(&opts.Workers.Experiment, "experiment-workers", opts.Workers.Experiment, "concurrent Experiment reconciles")
 	f.Float32Var(&opts.QPS, "kube-api-qps", opts.QPS, "sustained requests per second to the API server")
 	f.IntVar(&opts.Burst, "kube-api-burst", opts.Burst, "request burst to the API server")
+	f.StringVar(&opts.TrafficSplitAPIVersion, "traffic-split-api-version", opts.TrafficSplitAPIVersion, "split.smi-spec.io version of the SMI TrafficSplits the controller writes (v1alpha1, v1alpha2, v1alpha3)")
 	f.DurationVar(&opts.GracefulShutdownTimeout, "graceful-shutdown-timeout", opts.GracefulShutdownTimeout, "how long in-flight work may take to finish after SIGTERM")
 	f.StringVar(&logLevel, "log-level", "info", "log level: "+strings.Join(logging.Levels, ", "))
 	f.StringVar(&logFormat, "log-format", "text", "log format: "+strings.Join(logging.Formats, ", "))

@@ -30,6 +30,7 @@ import (
 	promprovider "github.com/kanaria-rollouts/kanaria/internal/metricproviders/prometheus"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/web"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout"
+	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting/routers"
 	"github.com/kanaria-rollouts/kanaria/internal/version"
 )
 
@@ -118,7 +119,12 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	}
 	registerBuildInfo()
 
-	rollouts := &rollout.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor(rollout.EventSource)}
+	rollouts := &rollout.Reconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Routers:   routers.Options{SMIAPIVersion: opts.TrafficSplitAPIVersion},
+		Recorder:  mgr.GetEventRecorderFor(rollout.EventSource),
+	}
 	if err := rollouts.SetupWithManager(context.Background(), mgr, opts.Workers.Rollout); err != nil {
 		return nil, fmt.Errorf("setting up the Rollout controller: %w", err)
 	}

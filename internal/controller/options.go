@@ -29,6 +29,9 @@ type Options struct {
 	// QPS and Burst bound the controller's requests to the API server.
 	QPS   float32
 	Burst int
+	// TrafficSplitAPIVersion is the split.smi-spec.io version of the SMI
+	// TrafficSplits the controller writes (v1alpha1, v1alpha2 or v1alpha3).
+	TrafficSplitAPIVersion string
 	// GracefulShutdownTimeout bounds how long in-flight reconciles may take to
 	// finish after SIGTERM.
 	GracefulShutdownTimeout time.Duration
@@ -79,6 +82,7 @@ func DefaultOptions() Options {
 		QPS:                     40,
 		Burst:                   80,
 		GracefulShutdownTimeout: 30 * time.Second,
+		TrafficSplitAPIVersion:  "v1alpha1",
 	}
 }
 
@@ -91,6 +95,11 @@ func (o Options) Validate() error {
 	}
 	if o.QPS <= 0 || o.Burst < 1 {
 		errs = append(errs, fmt.Errorf("kube-api-qps (%v) and kube-api-burst (%d) must be positive", o.QPS, o.Burst))
+	}
+	switch o.TrafficSplitAPIVersion {
+	case "", "v1alpha1", "v1alpha2", "v1alpha3":
+	default:
+		errs = append(errs, fmt.Errorf("traffic-split-api-version %q is not one of v1alpha1, v1alpha2, v1alpha3", o.TrafficSplitAPIVersion))
 	}
 	le := o.LeaderElection
 	if le.Enabled {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/decide"
+	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting"
 )
 
 // executor applies a plan's writes, each as one patch, create or delete.
@@ -22,6 +23,8 @@ type executor struct {
 	c   client.Client
 	ro  *v1alpha1.Rollout
 	log logr.Logger
+	// routers are the Rollout's traffic routers, for SyncTraffic.
+	routers []trafficrouting.Router
 }
 
 // apply makes the writes in order and stops at the first failure: the next
@@ -73,6 +76,13 @@ func (e *executor) one(ctx context.Context, a decide.Action) error {
 	case decide.DeleteReplicaSet:
 		rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: a.Name}}
 		return ignoreNotFound(e.c.Delete(ctx, rs, client.Preconditions{UID: &a.UID}))
+	case decide.SyncTraffic:
+		for _, r := range e.routers {
+			if err := r.Sync(ctx, a.Desired); err != nil {
+				return fmt.Errorf("%s router: %w", r.Type(), err)
+			}
+		}
+		return nil
 	case decide.SetServiceSelector:
 		return e.patch(ctx, &corev1.Service{}, ns, a.Service, map[string]any{
 			"metadata": map[string]any{"annotations": map[string]string{v1alpha1.ManagedByRolloutsKey: e.ro.Name}},

@@ -24,6 +24,8 @@ import (
 	"github.com/kanaria-rollouts/kanaria/internal/cachefresh"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/decide"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/validation"
+	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting"
+	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting/routers"
 )
 
 // EventSource is the component name on the Events the controller records.
@@ -57,6 +59,12 @@ type Reconciler struct {
 	fresh cachefresh.Tracker
 	// Client reads from the manager's cache and writes to the API server.
 	Client client.Client
+	// APIReader reads straight from the API server; traffic routers read
+	// their objects with it so no informer starts for kinds a cluster may
+	// not serve. Nil means Client.
+	APIReader client.Reader
+	// Routers are the controller-wide traffic router settings.
+	Routers routers.Options
 	// Recorder records the Events of every decision.
 	Recorder record.EventRecorder
 	// Now is the clock; time.Now when nil. Tests replace it.
@@ -168,6 +176,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	trafficRouters, err := r.observeTraffic(ctx, &ro, &snap)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	plan := decide.Decide(snap)
 
 	// The revision annotation is a metadata write on the Rollout itself; it
@@ -180,7 +192,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			actions = append(actions, a)
 		}
 	}
-	exec := &executor{c: r.Client, ro: &ro, log: logger}
+	exec := &executor{c: r.Client, ro: &ro, log: logger, routers: trafficRouters}
 	if err := exec.apply(ctx, actions); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -210,4 +222,42 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, err
 	}
 	return ctrl.Result{RequeueAfter: plan.RequeueAfter}, nil
+}
+
+// observeTraffic builds the Rollout's traffic routers and lets each check
+// its objects. Problems a person must fix go into the snapshot, where they
+// make the spec invalid; a failure to read is returned and retried.
+func (r *Reconciler) observeTraffic(ctx context.Context, ro *v1alpha1.Rollout, snap *decide.Snapshot) ([]trafficrouting.Router, error) {
+	if ro.Spec.Strategy.Canary == nil || ro.Spec.Strategy.Canary.TrafficRouting == nil {
+		return nil, nil
+	}
+	reader := r.APIReader
+	if reader == nil {
+		reader = r.Client
+	}
+	env := trafficrouting.Env{Rollout: ro, Reader: reader, Writer: r.Client}
+	rs, err := routers.For(env, r.Routers)
+	if err != nil {
+		ces := trafficrouting.ConfigErrors(err)
+		if len(ces) == 0 {
+			return nil, fmt.Errorf("building traffic routers: %w", err)
+		}
+		for _, ce := range ces {
+			snap.TrafficErrors = append(snap.TrafficErrors, ce.Error())
+		}
+	}
+	for _, router := range rs {
+		err := router.Check(ctx)
+		if err == nil {
+			continue
+		}
+		ces := trafficrouting.ConfigErrors(err)
+		if len(ces) == 0 {
+			return nil, fmt.Errorf("checking the %s router: %w", router.Type(), err)
+		}
+		for _, ce := range ces {
+			snap.TrafficErrors = append(snap.TrafficErrors, ce.Error())
+		}
+	}
+	return rs, nil
 }

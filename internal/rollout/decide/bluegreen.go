@@ -57,7 +57,7 @@ func (d *decider) blueGreenAtStable() {
 	d.createNewRSIfPlanned()
 	d.pointService(b.ActiveService, d.newRS, nil)
 	d.pointService(b.PreviewService, d.newRS, nil)
-	d.scaleDownOld(d.others(d.newRS))
+	d.scaleDownOld(d.others(d.newRS), d.ro.Spec.Strategy.BlueGreen.ScaleDownDelayRevisionLimit)
 	d.scaleEvents()
 }
 
@@ -66,11 +66,17 @@ func (d *decider) blueGreenAtStable() {
 // deadline passes, and at once beyond scaleDownDelayRevisionLimit, oldest
 // first. Nothing is scaled down while the active version is short of
 // available Pods, so a rollback target stays up while it may be needed.
-func (d *decider) scaleDownOld(others []*appsv1.ReplicaSet) {
-	b := d.ro.Spec.Strategy.BlueGreen
+// Blue-green and routed canaries share it.
+func (d *decider) scaleDownOld(others []*appsv1.ReplicaSet, limit *int32) {
 	if available(d.newRS) < d.replicas {
 		return
 	}
+	d.scaleDownExpired(others, limit)
+}
+
+// scaleDownExpired scales others to zero whose scale-down deadline passed
+// or who never had one, keeping at most limit of the waiting ones.
+func (d *decider) scaleDownExpired(others []*appsv1.ReplicaSet, limit *int32) {
 	var waiting []*appsv1.ReplicaSet
 	for _, rs := range others {
 		if specReplicas(rs) == 0 {
@@ -84,7 +90,7 @@ func (d *decider) scaleDownOld(others []*appsv1.ReplicaSet) {
 		waiting = append(waiting, rs)
 		d.requeue(deadline.Sub(d.s.Now))
 	}
-	if limit := b.ScaleDownDelayRevisionLimit; limit != nil {
+	if limit != nil {
 		for i := 0; i < len(waiting)-int(*limit); i++ {
 			d.scale(waiting[i], 0)
 		}
@@ -126,7 +132,7 @@ func (d *decider) blueGreenUpdate(stable *appsv1.ReplicaSet) {
 	if specReplicas(stable) < d.replicas {
 		d.scale(stable, d.replicas)
 	}
-	d.scaleDownOld(d.others(stable))
+	d.scaleDownOld(d.others(stable), d.ro.Spec.Strategy.BlueGreen.ScaleDownDelayRevisionLimit)
 	if d.ro.Spec.Paused {
 		d.createNewRSIfPlanned()
 		d.pointService(b.ActiveService, stable, nil)
@@ -343,7 +349,7 @@ func (d *decider) abortBlueGreen(stable *appsv1.ReplicaSet) {
 	}
 	d.createNewRSIfPlanned()
 	d.pointService(b.PreviewService, d.newRS, stable)
-	d.scaleDownOld(d.others(stable))
+	d.scaleDownOld(d.others(stable), d.ro.Spec.Strategy.BlueGreen.ScaleDownDelayRevisionLimit)
 	d.scaleEvents()
 }
 

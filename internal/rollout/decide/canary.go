@@ -114,6 +114,10 @@ func states(rss []*appsv1.ReplicaSet) []replicas.RSState {
 // first version, a finished update, or a rollback to the stable template,
 // which goes straight back without steps or analysis.
 func (d *decider) canaryAtStable() {
+	if d.routed() {
+		d.routedAtStable()
+		return
+	}
 	c := d.ro.Spec.Strategy.Canary
 	st := d.st
 	others := d.others(d.newRS)
@@ -177,7 +181,11 @@ func (d *decider) canaryUpdate(stable *appsv1.ReplicaSet) {
 		}
 	}
 	if st.Abort {
-		d.abortCanary(stable, others, in)
+		if d.routed() {
+			d.abortRouted(stable, others, in)
+		} else {
+			d.abortCanary(stable, others, in)
+		}
 		return
 	}
 	if d.ro.Spec.Paused {
@@ -192,6 +200,10 @@ func (d *decider) canaryUpdate(stable *appsv1.ReplicaSet) {
 		// Hold every count while a person judges an inconclusive analysis.
 		d.createNewRSIfPlanned()
 		d.pointCanaryServices(stable, false)
+		return
+	}
+	if d.routed() {
+		d.canaryRoutedUpdate(stable, others, in, idx)
 		return
 	}
 	weight := effectiveWeight(steps, idx)
@@ -231,35 +243,48 @@ func (d *decider) canaryUpdate(stable *appsv1.ReplicaSet) {
 	case step.SetWeight != nil:
 		canaryT, stableT := replicas.DesiredWeightedCounts(d.replicas, weight, surge)
 		advance = d.reached(d.newRS, canaryT) && d.settled(stable) && specReplicas(stable) == stableT && d.othersDown(others)
-	case step.Pause != nil:
-		advance = d.pauseStep(idx, step.Pause)
 	case step.SetCanaryScale != nil, step.SetHeaderRoute != nil, step.SetMirrorRoute != nil:
 		// Without a traffic router the Pod counts follow the weight alone
 		// (as in the reference); validation rejects the route steps there.
 		advance = true
+	default:
+		advance = d.waitStep(idx, step)
+	}
+	if advance {
+		d.advanceStep(idx)
+	}
+}
+
+// waitStep runs the steps that wait the same way with or without a traffic
+// router (pause, analysis, experiment) and reports whether step idx is over.
+func (d *decider) waitStep(idx int, step v1alpha1.CanaryStep) bool {
+	switch {
+	case step.Pause != nil:
+		return d.pauseStep(idx, step.Pause)
 	case step.Analysis != nil:
 		switch d.analysisRun(kindStep, step.Analysis, idx) {
 		case v1alpha1.AnalysisPhaseSuccessful:
-			advance = true
+			return true
 		case v1alpha1.AnalysisPhaseFailed, v1alpha1.AnalysisPhaseError:
 			d.analysisFailed(kindStep)
 			d.requeue(time.Millisecond)
 		case v1alpha1.AnalysisPhaseInconclusive:
-			advance = d.inconclusive(kindStep)
+			return d.inconclusive(kindStep)
 		}
+		return false
 	case step.Experiment != nil:
-		advance = d.unsupportedStep(idx, "experiment")
-	default:
-		advance = true
+		return d.unsupportedStep(idx, "experiment")
 	}
-	if advance {
-		// Only the index moves in this reconcile; the next one acts on the
-		// new step. Were the two written together, a crash between the
-		// scaling and the status write would undo the scaling.
-		st.CurrentStepIndex = ptr(int32(idx + 1))
-		st.Canary.CurrentStepAnalysisRunStatus = nil
-		d.requeue(time.Millisecond)
-	}
+	return true
+}
+
+// advanceStep moves past step idx. Only the index moves in this reconcile;
+// the next one acts on the new step. Were the two written together, a crash
+// between the scaling and the status write would undo the scaling.
+func (d *decider) advanceStep(idx int) {
+	d.st.CurrentStepIndex = ptr(int32(idx + 1))
+	d.st.Canary.CurrentStepAnalysisRunStatus = nil
+	d.requeue(time.Millisecond)
 }
 
 // effectiveWeight is the weight of the last setWeight at or before step idx,

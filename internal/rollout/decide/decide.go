@@ -22,6 +22,9 @@ const (
 	defaultReplicas                = 1
 	defaultRevisionHistoryLimit    = 10
 	defaultProgressDeadlineSeconds = 600
+	// trafficRecheck is how often a Rollout whose router objects are wrong
+	// looks at them again.
+	trafficRecheck = 10 * time.Second
 )
 
 // decider carries one decision. Its ReplicaSet views start as copies of the
@@ -64,6 +67,11 @@ func Decide(s Snapshot) Plan {
 
 	if errs := d.validate(); len(errs) > 0 {
 		d.invalidSpec(errs)
+		if len(s.TrafficErrors) > 0 {
+			// Router objects are not watched: look again soon, so creating
+			// the missing VirtualService or route is picked up.
+			d.requeue(trafficRecheck)
+		}
 		return d.finish()
 	}
 	d.clearInvalidSpec()
@@ -113,11 +121,10 @@ func (d *decider) validate() field.ErrorList {
 		d.templ = *d.ro.Spec.Template.DeepCopy()
 		d.sel = d.ro.Spec.Selector
 	}
-	if c := d.ro.Spec.Strategy.Canary; c != nil && c.TrafficRouting != nil {
-		// Never fall back to Pod counts silently: a 5% weight through a
-		// router is not 1 Pod in 10.
-		errs = append(errs, field.Forbidden(field.NewPath("spec", "strategy", "canary", "trafficRouting"),
-			"traffic routing is not supported by this version of Kanaria yet; the rollout is left as it is"))
+	if d.routed() {
+		for _, msg := range d.s.TrafficErrors {
+			errs = append(errs, &field.Error{Type: field.ErrorTypeInvalid, Field: "spec.strategy.canary.trafficRouting", BadValue: field.OmitValueType{}, Detail: msg})
+		}
 	}
 	errs = append(errs, d.validateAnalysis()...)
 	if len(errs) > 0 {

@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting"
 )
 
 // Plan is what one reconcile decided.
@@ -115,6 +116,12 @@ type SetRolloutRevision struct {
 	Revision string
 }
 
+// SyncTraffic makes every traffic router of the Rollout show Desired: the
+// canary's weight and the managed header and mirror routes.
+type SyncTraffic struct {
+	Desired trafficrouting.Desired
+}
+
 // CreateAnalysisRun starts an analysis.
 type CreateAnalysisRun struct {
 	Run *v1alpha1.AnalysisRun
@@ -132,6 +139,12 @@ type DeleteAnalysisRun struct {
 }
 
 // Describe implements Action.
+func (a SyncTraffic) Describe() string {
+	d := a.Desired
+	return fmt.Sprintf("route %d/%d of traffic to the canary %s (stable %s), %d header and %d mirror routes",
+		d.CanaryWeight, d.MaxWeight, d.CanaryHash, d.StableHash, len(d.HeaderRoutes), len(d.MirrorRoutes))
+}
+
 func (a CreateAnalysisRun) Describe() string { return "create AnalysisRun " + a.Run.Name }
 
 // Describe implements Action.

@@ -2,6 +2,7 @@ package decide
 
 import (
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/analysis/template"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/podhash"
+	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting"
 )
 
 // sim is a small simulated cluster: it applies plans the way the executor
@@ -39,6 +41,10 @@ type sim struct {
 	// their phase as the analysis controller would.
 	runs      map[string]*v1alpha1.AnalysisRun
 	templates template.Lookup
+	// traffic is what the routers show: the last synced desired state.
+	traffic *trafficrouting.Desired
+	// trafficErrors are the router problems observe would report.
+	trafficErrors []string
 }
 
 func newSim(t testing.TB, ro *v1alpha1.Rollout) *sim {
@@ -56,7 +62,8 @@ func (s *sim) addService(name string, selector map[string]string) {
 }
 
 func (s *sim) snapshot() Snapshot {
-	snap := Snapshot{Now: s.now, Rollout: s.ro.DeepCopy(), Services: map[string]*corev1.Service{}, Workload: s.workload.DeepCopy(), Templates: s.templates}
+	snap := Snapshot{Now: s.now, Rollout: s.ro.DeepCopy(), Services: map[string]*corev1.Service{}, Workload: s.workload.DeepCopy(),
+		Templates: s.templates, TrafficErrors: s.trafficErrors}
 	for _, name := range sortedKeys(s.runs) {
 		snap.AnalysisRuns = append(snap.AnalysisRuns, s.runs[name].DeepCopy())
 	}
@@ -168,10 +175,27 @@ func (s *sim) apply(a Action) {
 		}
 	case DeleteAnalysisRun:
 		delete(s.runs, a.Name)
+	case SyncTraffic:
+		d := a.Desired
+		s.traffic = &d
 	case AdoptReplicaSet:
 	default:
 		s.t.Fatalf("unknown action %T", a)
 	}
+}
+
+// reconcileBusy reconciles and reports whether the plan changed anything: a
+// traffic sync to the split the routers already show does not count.
+func (s *sim) reconcileBusy() (Plan, bool) {
+	before := s.traffic
+	p := s.reconcile()
+	for _, a := range p.Actions {
+		if t, ok := a.(SyncTraffic); ok && before != nil && reflect.DeepEqual(t.Desired, *before) {
+			continue
+		}
+		return p, true
+	}
+	return p, false
 }
 
 // tick lets the ReplicaSet controller and kubelets act: Pods are created and
@@ -225,10 +249,10 @@ func (s *sim) tick(d time.Duration) {
 func (s *sim) settle() {
 	s.t.Helper()
 	for i := 0; i < 100; i++ {
-		p := s.reconcile()
+		p, busy := s.reconcileBusy()
 		s.tick(time.Second)
-		if len(p.Actions) == 0 && (p.RequeueAfter == 0 || p.RequeueAfter > time.Second) {
-			if q := s.reconcile(); len(q.Actions) == 0 {
+		if !busy && (p.RequeueAfter == 0 || p.RequeueAfter > time.Second) {
+			if _, busy := s.reconcileBusy(); !busy {
 				return
 			}
 		}
@@ -256,6 +280,35 @@ func (s *sim) checkInvariants() {
 		}
 		if deref(target.Spec.Replicas, 0) == 0 && s.ro.Status.Phase != v1alpha1.RolloutPhaseDegraded {
 			s.t.Fatalf("Service %s points at %s, which is being scaled to zero", name, h)
+		}
+	}
+	s.checkTrafficInvariants()
+}
+
+// checkTrafficInvariants are the rules of a routed canary: a Service with a
+// share of the traffic selects Pods that can take it, and the stable is
+// never below full size while it may get traffic back.
+func (s *sim) checkTrafficInvariants() {
+	s.t.Helper()
+	c := s.ro.Spec.Strategy.Canary
+	if s.traffic == nil || c == nil || c.TrafficRouting == nil {
+		return
+	}
+	d := s.traffic
+	replicas := deref(s.ro.Spec.Replicas, 1)
+	if d.CanaryWeight > 0 {
+		h := s.services[c.CanaryService].Spec.Selector[v1alpha1.DefaultRolloutUniqueLabelKey]
+		rs := s.rsByHash(h)
+		need := int32((int64(replicas)*int64(d.CanaryWeight) + int64(d.MaxWeight) - 1) / int64(d.MaxWeight))
+		if h != s.ro.Status.StableRS && !c.DynamicStableScale && canaryScaleAt(c.Steps, len(c.Steps)-1) == nil && rs.Status.AvailableReplicas < need {
+			s.t.Fatalf("%d of %d of the traffic goes to %s, which has %d available Pods (needs %d)", d.CanaryWeight, d.MaxWeight, h, rs.Status.AvailableReplicas, need)
+		}
+	}
+	if d.StableWeight() > 0 && !c.DynamicStableScale {
+		h := s.services[c.StableService].Spec.Selector[v1alpha1.DefaultRolloutUniqueLabelKey]
+		// Before the first version is up the Service selects nothing yet.
+		if rs := s.rsByHash(h); h != "" && (rs == nil || deref(rs.Spec.Replicas, 0) < replicas) {
+			s.t.Fatalf("%d of %d of the traffic goes to the stable %s, which is scaled below %d", d.StableWeight(), d.MaxWeight, h, replicas)
 		}
 	}
 }

@@ -36,4 +36,9 @@ type Snapshot struct {
 	// Templates holds every analysis template the spec names, nested ones
 	// included; a name with a nil value does not exist.
 	Templates template.Lookup
+	// TrafficErrors are the problems the Rollout's traffic routers found
+	// with their objects (a missing VirtualService, a route name that does
+	// not exist, a Service the route does not send to). They make the spec
+	// invalid: no weight moves until they are fixed.
+	TrafficErrors []string
 }

@@ -44,7 +44,8 @@ func (d *decider) computeCounts() {
 			st.Selector = s.String()
 		}
 	}
-	if d.ro.Spec.Strategy.Canary != nil {
+	if d.ro.Spec.Strategy.Canary != nil && !d.routed() {
+		// With a router the weights are the ones synced to it (syncTraffic).
 		d.canaryWeights()
 	}
 	d.replicaFailure()
@@ -66,6 +67,19 @@ func (d *decider) canaryWeights() {
 		w.Stable.Weight = 100 - w.Canary.Weight
 	}
 	d.st.Canary.Weights = w
+}
+
+// changesCluster reports whether the plan changes anything. Re-syncing the
+// routers to the split they already show is not a change: it happens on
+// every reconcile of a routed Rollout and must not look like progress.
+func (d *decider) changesCluster() bool {
+	for _, a := range d.plan.Actions {
+		if _, ok := a.(SyncTraffic); !ok {
+			return true
+		}
+	}
+	old, now := d.ro.Status.Canary.Weights, d.st.Canary.Weights
+	return old != nil && now != nil && old.Canary.Weight != now.Canary.Weight
 }
 
 // replicaFailure surfaces a ReplicaSet that cannot create its Pods.
@@ -112,7 +126,7 @@ func (d *decider) progress() {
 		return
 	}
 	cond := findCondition(st, v1alpha1.RolloutProgressing)
-	moved := len(d.plan.Actions) > 0 || st.UpdatedReplicas != old.UpdatedReplicas ||
+	moved := d.changesCluster() || st.UpdatedReplicas != old.UpdatedReplicas ||
 		st.AvailableReplicas != old.AvailableReplicas || st.Replicas != old.Replicas ||
 		deref(st.CurrentStepIndex, -1) != deref(old.CurrentStepIndex, -1)
 	msg := fmt.Sprintf("ReplicaSet %q is progressing.", d.newRS.Name)
@@ -191,12 +205,13 @@ func (d *decider) phase() {
 		phase, msg = v1alpha1.RolloutPhaseProgressing, "waiting for the new version to be promoted"
 	case st.StableRS != d.newHash:
 		phase, msg = v1alpha1.RolloutPhaseProgressing, "waiting for all steps to complete"
-	case st.Replicas > st.UpdatedReplicas && d.ro.Spec.Strategy.Canary != nil:
-		// A blue-green keeps the previous version up for its scale-down
-		// delay on purpose; that wait does not make the release unhealthy.
+	case st.Replicas > st.UpdatedReplicas && d.ro.Spec.Strategy.Canary != nil && !d.routed():
+		// A blue-green or a routed canary keeps the previous version up for
+		// its scale-down delay on purpose; that wait does not make the
+		// release unhealthy.
 		phase, msg = v1alpha1.RolloutPhaseProgressing, "old replicas are pending termination"
 	}
-	if d.stepNote != "" && phase == v1alpha1.RolloutPhasePaused {
+	if d.stepNote != "" && (phase == v1alpha1.RolloutPhasePaused || phase == v1alpha1.RolloutPhaseProgressing) {
 		msg += ": " + d.stepNote
 	}
 	st.Phase, st.Message = phase, msg
