@@ -3,7 +3,10 @@
 // releases N Rollouts of R replicas at once in one of a few scenarios,
 // optionally after the same N×R with plain Deployments as a baseline, and
 // reports how long the releases took, each Rollout's latency, the API
-// requests made, and the controller's CPU and memory.
+// requests made, and the controller's CPU and memory, including its memory
+// per Rollout. With --churn it then keeps releasing all Rollouts, round
+// after round, to follow the controller's memory and CPU over many
+// revisions.
 //
 // The pure parts (percentiles, ratios, Prometheus text parsing and diffing,
 // the table) are separate from the Runner, which takes a controller-runtime
@@ -138,12 +141,31 @@ Scenarios:
 
 Unless --baseline=false, the same N×R runs first as plain Deployments, and each
 Rollout time is also shown as a ratio to the Deployment time. Progress goes to
-stderr, the table to stdout.`,
+stderr, the table to stdout.
+
+With --controller-pid, the controller's RSS is also read just before the
+Rollouts are created and just after all are Healthy (each point the median of
+5 readings 200ms apart, as Go's garbage collector makes one reading noisy), and
+the difference divided by N is reported as the memory per Rollout.
+
+--churn DURATION keeps releasing after the update: round after round, every
+Rollout's pod-template annotation kanaria.dev/bench-round is set to the round
+number, a new revision each time, and the round waits until all are Healthy on
+it. No round starts after DURATION; the one in progress finishes. Each round's
+time, the controller's RSS and its CPU since the churn started are reported,
+with the RSS growth from before the first round to after the last and the peak
+(VmHWM), to
+show leaks and slowdowns that one release does not. The Deployment baseline
+does not churn; --timeout bounds the whole run, churn included, and the abort
+scenario cannot churn.`,
 		Example: `  # 200 canaries of 2 replicas against the controller on this machine
   kanaria bench --scenario canary -n 200 -r 2 --controller-pid $(pgrep -f 'kanaria controller') --json out.json --cleanup
 
   # abort latency without the Deployment baseline
-  kanaria bench --scenario abort -n 100 -r 2 --baseline=false`,
+  kanaria bench --scenario abort -n 100 -r 2 --baseline=false
+
+  # memory per Rollout, then 20 minutes of back-to-back releases of all 100 to watch for growth
+  kanaria bench --scenario canary -n 100 -r 1 --controller-pid $(pgrep -f 'kanaria controller') --churn 20m --timeout 40m --json churn.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Scenario = Scenario(scenario)
@@ -191,6 +213,7 @@ stderr, the table to stdout.`,
 	fs.DurationVar(&o.PollInterval, "poll-interval", DefaultPollInterval, "how often to read the cluster while waiting: the resolution of the latencies")
 	fs.StringVar(&o.Image, "image", DefaultImage, "container image of the first revision")
 	fs.StringVar(&o.UpdateImage, "update-image", DefaultUpdateImage, "container image the template change sets")
+	fs.DurationVar(&o.Churn, "churn", 0, "after the update, keep releasing all Rollouts round after round for this long, to watch the controller's memory and CPU (0 = off)")
 
 	// kubectl's connection flags, as the other commands bind them, except
 	// --namespace: here -n is the number of Rollouts, as the benchmark's

@@ -11,7 +11,7 @@ func TestCommandFlags(t *testing.T) {
 	cmd := NewCommand()
 	err := cmd.ParseFlags([]string{"--scenario", "abort", "-n", "7", "-r", "3", "--namespace", "perf",
 		"--controller-pid", "42", "--json", "out.json", "--cleanup", "--timeout", "5m", "--baseline=false",
-		"--kubeconfig", "/tmp/kc", "--context", "kind"})
+		"--kubeconfig", "/tmp/kc", "--context", "kind", "--churn", "90s"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -19,6 +19,7 @@ func TestCommandFlags(t *testing.T) {
 		"scenario": "abort", "rollouts": "7", "replicas": "3", "namespace": "perf", "controller-pid": "42",
 		"json": "out.json", "cleanup": "true", "timeout": (5 * time.Minute).String(), "baseline": "false",
 		"kubeconfig": "/tmp/kc", "context": "kind", "controller-metrics-url": "http://127.0.0.1:8090/metrics",
+		"churn": (90 * time.Second).String(),
 	} {
 		if got := cmd.Flags().Lookup(name).Value.String(); got != want {
 			t.Errorf("--%s = %q, want %q", name, got, want)
@@ -39,5 +40,38 @@ func TestCommandRejectsUnknownScenario(t *testing.T) {
 	err := cmd.Execute()
 	if err == nil || !strings.Contains(err.Error(), "unknown scenario") {
 		t.Fatalf("err = %v, want an unknown scenario", err)
+	}
+}
+
+func TestCommandChurnFlag(t *testing.T) {
+	if got := NewCommand().Flags().Lookup("churn").DefValue; got != "0s" {
+		t.Errorf("--churn defaults to %s, want 0s (off)", got)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--churn", "-1s"}, "must not be negative"},
+		{[]string{"--churn", "1m", "--scenario", "abort"}, "indefinite pause"},
+		{[]string{"--churn", "1h", "--timeout", "30m"}, "raise --timeout"},
+	} {
+		cmd := NewCommand()
+		var out bytes.Buffer
+		cmd.SetOut(&out)
+		cmd.SetErr(&out)
+		// A bad --churn is refused before the kubeconfig is even read.
+		cmd.SetArgs(append(tc.args, "--kubeconfig", "/nonexistent"))
+		if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: err = %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+func TestCommandHelpMentionsChurn(t *testing.T) {
+	cmd := NewCommand()
+	for what, text := range map[string]string{"long help": cmd.Long, "examples": cmd.Example} {
+		if !strings.Contains(text, "--churn") {
+			t.Errorf("the %s do not mention --churn", what)
+		}
 	}
 }

@@ -74,6 +74,10 @@ type Config struct {
 	// AnalysisAddress is where the analysis scenario serves its endpoint;
 	// the controller must be able to reach it.
 	AnalysisAddress string
+	// Churn, when positive, keeps releasing all Rollouts after the update,
+	// round after round, until this long has passed, to show how the
+	// controller's memory and CPU develop over many revisions. Zero is off.
+	Churn time.Duration
 }
 
 // withDefaults fills the optional fields and checks the rest.
@@ -121,7 +125,28 @@ func (c Config) withDefaults() (Config, error) {
 	if _, _, err := net.SplitHostPort(c.AnalysisAddress); err != nil {
 		return c, fmt.Errorf("analysis address %q: %w", c.AnalysisAddress, err)
 	}
+	if err := c.checkChurn(); err != nil {
+		return c, err
+	}
 	return c, nil
+}
+
+// checkChurn rejects a churn that could never finish, before the run
+// spends minutes creating objects.
+func (c Config) checkChurn() error {
+	switch {
+	case c.Churn < 0:
+		return fmt.Errorf("the churn duration must not be negative, not %s (0 turns churn off)", c.Churn)
+	case c.Churn == 0:
+		return nil
+	case c.Scenario == ScenarioAbort:
+		// Every release of the abort scenario stops at an indefinite
+		// pause, so no round would ever become Healthy.
+		return fmt.Errorf("churn needs releases that finish on their own; scenario %s holds each at an indefinite pause", c.Scenario)
+	case c.Churn >= c.Timeout:
+		return fmt.Errorf("the churn (%s) must be shorter than the timeout (%s), which bounds the whole run: raise --timeout", c.Churn, c.Timeout)
+	}
+	return nil
 }
 
 // Clock is the runner's time source, so tests can run it on virtual time.

@@ -27,6 +27,11 @@ type Result struct {
 	Ratios map[string]float64 `json:"ratiosToDeployment,omitempty"`
 	// Analysis is what the analysis scenario's web endpoint saw.
 	Analysis *AnalysisStats `json:"analysis,omitempty"`
+	// Memory is how much the controller's memory grew per Rollout created;
+	// nil without --controller-pid.
+	Memory *MemoryPerRollout `json:"memoryPerRollout,omitempty"`
+	// Churn is the repeated releases after the update; nil without --churn.
+	Churn *Churn `json:"churn,omitempty"`
 	// Notes are caveats about the numbers: what could not be measured, and
 	// what a number includes.
 	Notes []string `json:"notes,omitempty"`
@@ -91,6 +96,83 @@ type AnalysisStats struct {
 	PerSecond float64 `json:"perSecond"`
 	// Total is how many requests the endpoint served during the whole run.
 	Total int64 `json:"total"`
+}
+
+// MemoryPerRollout is the controller's resident memory just before the N
+// Rollouts were created and just after all were Healthy. Each point is the
+// median of a few readings, since Go's garbage collector makes a single
+// reading noisy.
+type MemoryPerRollout struct {
+	// RSSBeforeBytes is the resident memory just before the create phase.
+	RSSBeforeBytes int64 `json:"rssBeforeCreateBytes"`
+	// RSSAfterBytes is the resident memory just after all N were Healthy.
+	RSSAfterBytes int64 `json:"rssAfterHealthyBytes"`
+	// DeltaBytes is RSSAfterBytes minus RSSBeforeBytes; it can be negative
+	// when the garbage collector returned more than the Rollouts took.
+	DeltaBytes int64 `json:"deltaBytes"`
+	// BytesPerRollout is DeltaBytes divided by N.
+	BytesPerRollout float64 `json:"bytesPerRollout"`
+	// SamplesPerPoint is how many readings each point is the median of.
+	SamplesPerPoint int `json:"samplesPerPoint"`
+	// SampleIntervalSeconds is the time between those readings.
+	SampleIntervalSeconds float64 `json:"sampleIntervalSeconds"`
+}
+
+// Churn is what --churn measured: all Rollouts released again and again,
+// each round waiting until every one is Healthy on the new revision.
+type Churn struct {
+	// RequestedSeconds is --churn: no round starts after this long.
+	RequestedSeconds float64 `json:"requestedSeconds"`
+	// Seconds is from the first round's start to the last round's end,
+	// including the memory readings after each round.
+	Seconds float64 `json:"seconds"`
+	// Change is what each round changed in the Rollouts' template.
+	Change string `json:"change"`
+	// Rounds holds every finished round, in order.
+	Rounds []ChurnRound `json:"rounds"`
+	// Controller is the controller's memory and CPU over the churn; nil
+	// without --controller-pid.
+	Controller *ChurnUsage `json:"controller,omitempty"`
+}
+
+// ChurnRound is one round of the churn.
+type ChurnRound struct {
+	// Round counts from 1.
+	Round int `json:"round"`
+	// Seconds is from the round's first change until all were Healthy.
+	Seconds float64 `json:"seconds"`
+	// Completions is how many Rollouts became Healthy on the round's revision.
+	Completions int `json:"completions"`
+	// Latency is the distribution of each Rollout's time to Healthy.
+	Latency Summary `json:"latency"`
+	// Controller is the controller's memory and CPU after the round; nil
+	// when not measured.
+	Controller *RoundUsage `json:"controller,omitempty"`
+}
+
+// RoundUsage is the controller's memory and CPU right after a churn round.
+type RoundUsage struct {
+	// RSSBytes is the median resident memory after the round.
+	RSSBytes int64 `json:"rssBytes"`
+	// CPUSeconds is the CPU time used since the churn started.
+	CPUSeconds float64 `json:"cpuSecondsSinceChurnStart"`
+}
+
+// ChurnUsage is how the controller's memory developed over the churn.
+type ChurnUsage struct {
+	// RSSStartBytes is the median resident memory before the first round.
+	RSSStartBytes int64 `json:"rssStartBytes"`
+	// RSSEndBytes is the median resident memory after the last round.
+	RSSEndBytes int64 `json:"rssEndBytes"`
+	// HWMBytes is the kernel's peak resident memory since the process
+	// started (VmHWM), read at the end of the churn.
+	HWMBytes int64 `json:"hwmBytes"`
+	// GrowthBytes is RSSEndBytes minus RSSStartBytes.
+	GrowthBytes int64 `json:"growthBytes"`
+	// GrowthPercent is GrowthBytes as a percentage of RSSStartBytes.
+	GrowthPercent float64 `json:"growthPercent"`
+	// CPUSeconds is the CPU time used during the whole churn.
+	CPUSeconds float64 `json:"cpuSeconds"`
 }
 
 // Phase returns the Rollout phase called name, or nil.

@@ -65,6 +65,9 @@ type run struct {
 	// stableHash and canaryHash are each Rollout's hashes while paused
 	// before the abort.
 	stableHash, canaryHash map[string]string
+	// revHash is the hash each Rollout was last seen Healthy on after the
+	// update, so that a churn round can tell its own revision from that.
+	revHash map[string]string
 
 	hits atomic.Int64
 }
@@ -90,6 +93,7 @@ func (r *Runner) Run(ctx context.Context) (*Result, error) {
 		oldHash:    map[string]string{},
 		stableHash: map[string]string{},
 		canaryHash: map[string]string{},
+		revHash:    map[string]string{},
 	}
 	if x.clock == nil {
 		x.clock = realClock{}
@@ -140,7 +144,7 @@ func (x *run) run(ctx context.Context) error {
 	if err := x.setUpScenario(ctx); err != nil {
 		return err
 	}
-	if err := x.createRollouts(ctx); err != nil {
+	if err := x.createMeasuringMemory(ctx); err != nil {
 		return err
 	}
 	if x.cfg.Scenario == ScenarioAbort {
@@ -149,7 +153,36 @@ func (x *run) run(ctx context.Context) error {
 		}
 		return x.abortRollouts(ctx)
 	}
-	return x.updateRollouts(ctx)
+	if err := x.updateRollouts(ctx); err != nil {
+		return err
+	}
+	if x.cfg.Churn == 0 {
+		return nil
+	}
+	err := x.churn(ctx)
+	if a := x.res.Analysis; a != nil {
+		// The churn's rounds run analyses too; Total covers the whole run.
+		a.Total = x.hits.Load()
+	}
+	return err
+}
+
+// createMeasuringMemory runs the create phase between two memory readings
+// of the controller, for its memory per Rollout. The readings stay outside
+// the timed phase so they never count as the controller's time.
+func (x *run) createMeasuringMemory(ctx context.Context) error {
+	before, ok := x.sampleProc(ctx)
+	if err := x.createRollouts(ctx); err != nil {
+		return err
+	}
+	if !ok {
+		return nil
+	}
+	if after, ok := x.sampleProc(ctx); ok {
+		x.res.Memory = memoryPerRollout(before.rss, after.rss, x.cfg.Rollouts)
+		x.note(memoryNote())
+	}
+	return nil
 }
 
 // prepareNamespace creates the namespace when missing and makes sure no
@@ -491,7 +524,13 @@ func (x *run) updateRollouts(ctx context.Context) error {
 				return x.patchImage(ctx, &v1alpha1.Rollout{}, name)
 			})
 		},
-		poll: x.pollRollouts(func(ro *v1alpha1.Rollout) bool { return x.updated(ro) && rolloutHealthy(ro) }),
+		poll: x.pollRollouts(func(ro *v1alpha1.Rollout) bool {
+			ok := x.updated(ro) && rolloutHealthy(ro)
+			if ok {
+				x.revHash[ro.Name] = ro.Status.StableRS
+			}
+			return ok
+		}),
 	})
 	x.res.Phases = append(x.res.Phases, p)
 	if a := x.res.Analysis; a != nil {

@@ -88,7 +88,9 @@ func (f *fakeController) tick() {
 	for i := range sortedByName(ros.Items, func(r v1alpha1.Rollout) string { return r.Name }) {
 		ro := &ros.Items[i]
 		gen := strconv.FormatInt(ro.Generation, 10)
-		hash := hashOf(ro.Spec.Template.Spec.Containers[0].Image)
+		// Like a real controller's, the hash covers the whole template, so
+		// a churn round's annotation makes a new one.
+		hash := hashOf(ro.Spec.Template.Spec.Containers[0].Image) + ro.Spec.Template.Annotations[AnnotationRound]
 		switch {
 		case ro.Status.Abort && ro.Status.Phase != v1alpha1.RolloutPhaseDegraded:
 			f.scaleCanary(ro, 0)
@@ -455,6 +457,10 @@ func TestConfigValidation(t *testing.T) {
 		{Config{Scenario: ScenarioCanary, Rollouts: 10000, Replicas: 1}, "at most 9999"},
 		{Config{Scenario: ScenarioCanary, Rollouts: 1, Replicas: 1, Image: "a:1", UpdateImage: "a:1"}, "must differ"},
 		{Config{Scenario: ScenarioCanary, Rollouts: 1, Replicas: 1, AnalysisAddress: "nope"}, "analysis address"},
+		{Config{Scenario: ScenarioCanary, Rollouts: 1, Replicas: 1, Churn: -time.Second}, "must not be negative"},
+		{Config{Scenario: ScenarioAbort, Rollouts: 1, Replicas: 1, Churn: time.Minute}, "indefinite pause"},
+		{Config{Scenario: ScenarioCanary, Rollouts: 1, Replicas: 1, Churn: time.Hour, Timeout: time.Hour}, "raise --timeout"},
+		{Config{Scenario: ScenarioCanary, Rollouts: 1, Replicas: 1, Churn: time.Hour}, "raise --timeout"},
 	} {
 		_, err := (&Runner{Client: newFakeClient(t), Config: tc.cfg}).Run(context.Background())
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

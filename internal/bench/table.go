@@ -3,9 +3,11 @@ package bench
 import (
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 // maxResourceRows bounds the API server breakdown in the table; --json has
@@ -60,6 +62,12 @@ func WriteTable(w io.Writer, res *Result) error {
 		p("\nAnalysis endpoint %s: %d measurements in %s of update = %.1f/s (%d in the whole run)\n",
 			a.URL, a.Measurements, secs(a.Seconds), a.PerSecond, a.Total)
 	}
+	if m := res.Memory; m != nil {
+		writeMemory(p, m, res.Rollouts)
+	}
+	if c := res.Churn; c != nil {
+		writeChurn(p, c)
+	}
 	for i, n := range res.Notes {
 		if i == 0 {
 			p("\nNotes:\n")
@@ -77,12 +85,65 @@ func WriteTable(w io.Writer, res *Result) error {
 
 func (r *Result) maxHWM() float64 {
 	var m float64
+	if c := r.Churn; c != nil && c.Controller != nil {
+		m = mib(c.Controller.HWMBytes)
+	}
 	for _, ph := range append(append([]Phase(nil), r.Baseline...), r.Phases...) {
 		if ph.Controller != nil {
 			m = max(m, ph.Controller.HWMMiB)
 		}
 	}
 	return m
+}
+
+// writeMemory prints the controller's memory per Rollout.
+func writeMemory(p func(string, ...any), m *MemoryPerRollout, n int) {
+	p("\nController memory per Rollout (median RSS of %d readings %s apart at each point)\n",
+		m.SamplesPerPoint, asDuration(m.SampleIntervalSeconds))
+	p("\tRSS before create\t%s\n", iec(float64(m.RSSBeforeBytes)))
+	p("\tRSS after all %d Healthy\t%s\n", n, iec(float64(m.RSSAfterBytes)))
+	p("\tdifference\t%s\n", signed(float64(m.DeltaBytes)))
+	p("\tper Rollout\t%s\n", signed(m.BytesPerRollout))
+}
+
+// writeChurn prints the churn's summary and a compact table of its rounds.
+func writeChurn(p func(string, ...any), c *Churn) {
+	p("\nChurn: %d rounds in %s (--churn %s), each changing the %s\n",
+		len(c.Rounds), secs(c.Seconds), asDuration(c.RequestedSeconds), c.Change)
+	if u := c.Controller; u != nil {
+		p("\tcontroller RSS at churn start\t%s\n", iec(float64(u.RSSStartBytes)))
+		p("\tcontroller RSS at churn end\t%s\n", iec(float64(u.RSSEndBytes)))
+		p("\tgrowth\t%s (%+.1f%%)\n", signed(float64(u.GrowthBytes)), u.GrowthPercent)
+		p("\tpeak RSS since start (VmHWM)\t%s\n", iec(float64(u.HWMBytes)))
+		p("\tCPU during churn\t%.2fs\n", u.CPUSeconds)
+	}
+	if len(c.Rounds) == 0 {
+		return
+	}
+	p("\n\tROUND\tTIME\tDONE\tP50\tMAX\tRSS\tCPU SINCE CHURN START\n")
+	last, left := 0, 0
+	for _, n := range churnRows(len(c.Rounds)) {
+		if n > last+1 {
+			// As many cells as a round's row, so the columns stay aligned.
+			p("\t...\t\t\t\t\t\t\n")
+			left += n - last - 1
+		}
+		last = n
+		r := c.Rounds[n-1]
+		rss, cpu := "n/a", "n/a"
+		if u := r.Controller; u != nil {
+			rss, cpu = iec(float64(u.RSSBytes)), fmt.Sprintf("%.2fs", u.CPUSeconds)
+		}
+		p("\t%d\t%s\t%d\t%s\t%s\t%s\t%s\n", r.Round, secs(r.Seconds), r.Completions, secs(r.Latency.P50), secs(r.Latency.Max), rss, cpu)
+	}
+	if left > 0 {
+		p("\t(%d more rounds in --json)\n", left)
+	}
+}
+
+// asDuration turns seconds back into a duration, to print it the way a flag reads.
+func asDuration(s float64) time.Duration {
+	return time.Duration(s * float64(time.Second))
 }
 
 func byVerb(c *RequestCounts) map[string]float64 {
@@ -181,6 +242,29 @@ func secs(s float64) string {
 	default:
 		return fmt.Sprintf("%.0fs", s)
 	}
+}
+
+// iec prints a number of bytes in the binary unit that suits its size.
+func iec(b float64) string {
+	abs := math.Abs(b)
+	switch {
+	case abs < 1<<10:
+		return fmt.Sprintf("%.0f B", b)
+	case abs < 1<<20:
+		return fmt.Sprintf("%.1f KiB", b/(1<<10))
+	case abs < 1<<30:
+		return fmt.Sprintf("%.1f MiB", b/(1<<20))
+	default:
+		return fmt.Sprintf("%.2f GiB", b/(1<<30))
+	}
+}
+
+// signed is iec with an explicit sign, for a difference.
+func signed(b float64) string {
+	if b > 0 {
+		return "+" + iec(b)
+	}
+	return iec(b)
 }
 
 // count prints a counter; counters are whole numbers, but a diff of floats

@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -111,9 +112,69 @@ func TestFormatNumbers(t *testing.T) {
 	}{
 		{secs(0), "0s"}, {secs(0.123), "0.12s"}, {secs(9.999), "10.00s"}, {secs(12.34), "12.3s"}, {secs(456.7), "457s"},
 		{count(0), "0"}, {count(1234), "1234"}, {count(2.5), "2.5"},
+		{iec(0), "0 B"}, {iec(1023), "1023 B"}, {iec(64 << 10), "64.0 KiB"}, {iec(-1.5 * (1 << 20)), "-1.5 MiB"}, {iec(3 << 30), "3.00 GiB"},
+		{signed(2048), "+2.0 KiB"}, {signed(-2048), "-2.0 KiB"}, {signed(0), "0 B"},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("got %q, want %q", tc.got, tc.want)
+		}
+	}
+}
+
+func TestWriteTableMemoryAndChurn(t *testing.T) {
+	res := sampleResult()
+	res.Memory = memoryPerRollout(40<<20, 52<<20, 2)
+	c := &Churn{RequestedSeconds: 300, Seconds: 302, Change: "pod-template annotation " + AnnotationRound + " set to the round number",
+		Controller: &ChurnUsage{RSSStartBytes: 52 << 20, RSSEndBytes: 60 << 20, HWMBytes: 70 << 20, GrowthBytes: 8 << 20, GrowthPercent: 15.38, CPUSeconds: 42.5}}
+	for i := 1; i <= 23; i++ {
+		c.Rounds = append(c.Rounds, ChurnRound{Round: i, Seconds: 12.5, Completions: 2, Latency: Summary{P50: 8, Max: 12.4},
+			Controller: &RoundUsage{RSSBytes: 52<<20 + int64(i)<<20, CPUSeconds: float64(i)}})
+	}
+	c.Rounds[22].Controller = nil
+	res.Churn = c
+	var b bytes.Buffer
+	if err := WriteTable(&b, res); err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, l := range strings.Split(b.String(), "\n") {
+		lines = append(lines, strings.Join(strings.Fields(l), " "))
+	}
+	for _, want := range []string{
+		"Controller memory per Rollout (median RSS of 5 readings 200ms apart at each point)",
+		"RSS before create 40.0 MiB", "RSS after all 2 Healthy 52.0 MiB", "difference +12.0 MiB", "per Rollout +6.0 MiB",
+		"Churn: 23 rounds in 302s (--churn 5m0s), each changing the pod-template annotation kanaria.dev/bench-round set to the round number",
+		"controller RSS at churn start 52.0 MiB", "controller RSS at churn end 60.0 MiB", "growth +8.0 MiB (+15.4%)",
+		"peak RSS since start (VmHWM) 70.0 MiB", "CPU during churn 42.50s",
+		"ROUND TIME DONE P50 MAX RSS CPU SINCE CHURN START",
+		"3 12.5s 2 8.00s 12.4s 55.0 MiB 3.00s", "10 12.5s 2 8.00s 12.4s 62.0 MiB 10.00s", "23 12.5s 2 8.00s 12.4s n/a n/a",
+		"(15 more rounds in --json)",
+		// The churn's peak is the highest VmHWM of the run.
+		"Controller peak RSS since it started (VmHWM): 70 MiB",
+	} {
+		if !slices.Contains(lines, want) {
+			t.Errorf("no line %q in:\n%s", want, b.String())
+		}
+	}
+	var rows []string
+	for _, l := range lines {
+		if f := strings.Fields(l); len(f) > 0 && (f[0] == "..." || len(f) >= 7 && f[1] == "12.5s") {
+			rows = append(rows, f[0])
+		}
+	}
+	if want := []string{"1", "2", "3", "...", "10", "...", "20", "21", "22", "23"}; !slices.Equal(rows, want) {
+		t.Errorf("round rows %v, want %v", rows, want)
+	}
+	// The gap rows keep the columns aligned: every round's P50 starts in
+	// the same column.
+	col := -1
+	for _, l := range strings.Split(b.String(), "\n") {
+		if f := strings.Fields(l); len(f) >= 7 && f[1] == "12.5s" {
+			if i := strings.Index(l, "8.00s"); col < 0 {
+				col = i
+			} else if i != col {
+				t.Errorf("misaligned round row %q", l)
+			}
 		}
 	}
 }

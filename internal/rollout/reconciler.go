@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/client-go/tools/record"
@@ -31,11 +32,19 @@ import (
 // EventSource is the component name on the Events the controller records.
 const EventSource = "rollouts-controller"
 
-// Field indexes that map a Service or a Deployment to the Rollouts that name it.
+// Field indexes that map a Service or a Deployment to the Rollouts that name
+// it, and a Rollout to its ReplicaSets and their Pods.
 const (
 	indexServices  = "kanaria.rollout.services"
 	indexWorkload  = "kanaria.rollout.workload"
 	indexTemplates = "kanaria.rollout.templates"
+	// indexOwner keys a ReplicaSet by its controller's UID, or ownerNone.
+	indexOwner = "kanaria.replicaset.owner"
+	// indexPodHash keys a Pod by its pod-template hash.
+	indexPodHash = "kanaria.pod.hash"
+	// ownerNone is the indexOwner key of ReplicaSets without a controller,
+	// which a Rollout may adopt.
+	ownerNone = "none"
 )
 
 // CacheObjects limits the controller's caches of ReplicaSets and Pods to the
@@ -57,6 +66,8 @@ func CacheObjects() (map[client.Object]cache.ByObject, error) {
 type Reconciler struct {
 	// fresh tells a cached Rollout that predates our own last status write.
 	fresh cachefresh.Tracker
+	// writes holds back status writes that only move Pod counts.
+	writes writeClock
 	// Client reads from the manager's cache and writes to the API server.
 	Client client.Client
 	// APIReader reads straight from the API server; traffic routers read
@@ -95,6 +106,22 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, wor
 		return keys
 	}); err != nil {
 		return fmt.Errorf("indexing Rollouts by analysis template: %w", err)
+	}
+	if err := idx.IndexField(ctx, &appsv1.ReplicaSet{}, indexOwner, func(o client.Object) []string {
+		if ref := metav1.GetControllerOf(o); ref != nil {
+			return []string{string(ref.UID)}
+		}
+		return []string{ownerNone}
+	}); err != nil {
+		return fmt.Errorf("indexing ReplicaSets by owner: %w", err)
+	}
+	if err := idx.IndexField(ctx, &corev1.Pod{}, indexPodHash, func(o client.Object) []string {
+		if h, ok := o.GetLabels()[v1alpha1.DefaultRolloutUniqueLabelKey]; ok {
+			return []string{h}
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("indexing Pods by pod-template hash: %w", err)
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("rollout").
@@ -163,6 +190,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	var ro v1alpha1.Rollout
 	if err := r.Client.Get(ctx, req.NamespacedName, &ro); err != nil {
 		r.fresh.Forget(req.NamespacedName)
+		r.writes.forget(req.NamespacedName)
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if r.fresh.Stale(req.NamespacedName, ro.ResourceVersion) {
@@ -197,10 +225,24 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, err
 	}
 	for _, e := range plan.Events {
-		r.Recorder.Event(&ro, e.Type, e.Reason, e.Message)
+		if !e.Routine {
+			r.Recorder.Event(&ro, e.Type, e.Reason, e.Message)
+		}
 		logger.Info("decided", "reason", e.Reason, "message", e.Message)
 	}
-	if !equality.Semantic.DeepEqual(ro.Status, plan.Status) {
+	requeue := plan.RequeueAfter
+	write := !equality.Semantic.DeepEqual(ro.Status, plan.Status)
+	// A plan's writes never depend on the counts in the status, so a
+	// counts-only change may wait even when the plan scales something.
+	if write && countsOnly(&ro.Status, &plan.Status, ro.Spec.Strategy.Canary != nil && ro.Spec.Strategy.Canary.TrafficRouting != nil) {
+		if hold := r.writes.holdFor(req.NamespacedName, r.now()); hold > 0 {
+			write = false
+			if requeue == 0 || hold < requeue {
+				requeue = hold
+			}
+		}
+	}
+	if write {
 		updated := ro.DeepCopy()
 		updated.Status = plan.Status
 		if err := r.Client.Status().Patch(ctx, updated, client.MergeFromWithOptions(&ro, client.MergeFromWithOptimisticLock{})); err != nil {
@@ -217,11 +259,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		if updated.ResourceVersion != ro.ResourceVersion {
 			r.fresh.Wrote(req.NamespacedName, ro.ResourceVersion)
 		}
+		r.writes.wrote(req.NamespacedName, r.now())
+		logger.V(1).Info("status written", "phase", plan.Status.Phase, "step", stepOf(plan.Status.CurrentStepIndex),
+			"available", plan.Status.AvailableReplicas, "message", plan.Status.Message)
 	}
 	if err := exec.apply(ctx, after); err != nil {
 		return ctrl.Result{}, err
 	}
-	return ctrl.Result{RequeueAfter: plan.RequeueAfter}, nil
+	return ctrl.Result{RequeueAfter: requeue}, nil
 }
 
 // observeTraffic builds the Rollout's traffic routers and lets each check
@@ -260,4 +305,12 @@ func (r *Reconciler) observeTraffic(ctx context.Context, ro *v1alpha1.Rollout, s
 		}
 	}
 	return rs, nil
+}
+
+// stepOf renders a step index for logs; -1 means the Rollout has no steps.
+func stepOf(idx *int32) int32 {
+	if idx == nil {
+		return -1
+	}
+	return *idx
 }

@@ -319,7 +319,7 @@ func (d *decider) setSelector(name, hash string) {
 		return
 	}
 	d.add(SetServiceSelector{Service: name, Hash: hash})
-	d.event(corev1.EventTypeNormal, "SwitchService", fmt.Sprintf("Service %s now selects %s=%s", name, v1alpha1.DefaultRolloutUniqueLabelKey, hash))
+	d.note("SwitchService", fmt.Sprintf("Service %s now selects %s=%s", name, v1alpha1.DefaultRolloutUniqueLabelKey, hash))
 }
 
 // abortBlueGreen puts production back on the stable version: the active

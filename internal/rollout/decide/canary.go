@@ -202,6 +202,7 @@ func (d *decider) canaryUpdate(stable *appsv1.ReplicaSet) {
 		d.pointCanaryServices(stable, false)
 		return
 	}
+	idx = d.passFinishedPauses(idx)
 	if d.routed() {
 		d.canaryRoutedUpdate(stable, others, in, idx)
 		return
@@ -285,6 +286,27 @@ func (d *decider) advanceStep(idx int) {
 	d.st.CurrentStepIndex = ptr(int32(idx + 1))
 	d.st.Canary.CurrentStepAnalysisRunStatus = nil
 	d.requeue(time.Millisecond)
+	// A pause that follows starts in the same status write: it changes no
+	// Pod count, so the two together are as safe as the index alone, and
+	// the release costs one write less.
+	d.passFinishedPauses(idx + 1)
+}
+
+// passFinishedPauses starts the pause step at idx, or moves past it and any
+// following pause that is already over: a timed pause whose time has
+// passed, or one a client promoted past. Whether a pause is over depends
+// only on the status and the clock, never on the cluster, so the step after
+// it may be acted on in the same reconcile: were the status write lost, the
+// next reconcile would reach the same step from the old status. It returns
+// the step to act on.
+func (d *decider) passFinishedPauses(idx int) int {
+	steps := d.ro.Spec.Strategy.Canary.Steps
+	for idx < len(steps) && steps[idx].Pause != nil && d.pauseStep(idx, steps[idx].Pause) {
+		idx++
+		d.st.CurrentStepIndex = ptr(int32(idx))
+		d.requeue(time.Millisecond)
+	}
+	return idx
 }
 
 // effectiveWeight is the weight of the last setWeight at or before step idx,
@@ -358,12 +380,12 @@ func (d *decider) pauseStep(idx int, p *v1alpha1.RolloutPause) bool {
 		}
 		st.PauseConditions = append(st.PauseConditions, v1alpha1.PauseCondition{Reason: v1alpha1.PauseReasonCanaryPauseStep, StartTime: d.now})
 		st.ControllerPause = true
-		what := "until promoted"
 		if p.Duration != nil {
-			what = "for " + dur.String()
 			d.requeue(dur)
+			d.note(ReasonPaused, fmt.Sprintf("paused at step %d for %s", idx+1, dur))
+		} else {
+			d.event(corev1.EventTypeNormal, ReasonPaused, fmt.Sprintf("paused at step %d until promoted", idx+1))
 		}
-		d.event(corev1.EventTypeNormal, ReasonPaused, fmt.Sprintf("paused at step %d %s", idx+1, what))
 		return false
 	}
 	if p.Duration == nil {
@@ -376,7 +398,7 @@ func (d *decider) pauseStep(idx int, p *v1alpha1.RolloutPause) bool {
 	}
 	removePause(st, v1alpha1.PauseReasonCanaryPauseStep)
 	st.ControllerPause = false
-	d.event(corev1.EventTypeNormal, ReasonResumed, fmt.Sprintf("the %s pause at step %d ended", dur, idx+1))
+	d.note(ReasonResumed, fmt.Sprintf("the %s pause at step %d ended", dur, idx+1))
 	return true
 }
 

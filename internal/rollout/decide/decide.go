@@ -353,7 +353,7 @@ func (d *decider) createNewRSIfPlanned() {
 	if d.newRSPlanned {
 		d.plan.Actions = append([]Action{CreateReplicaSet{ReplicaSet: d.newRS.DeepCopy()}}, d.plan.Actions...)
 		d.newRSPlanned = false
-		d.event(corev1.EventTypeNormal, ReasonNewRSCreated,
+		d.note(ReasonNewRSCreated,
 			fmt.Sprintf("created ReplicaSet %s (revision %d) with %d replicas", d.newRS.Name, d.currentRevision(), deref(d.newRS.Spec.Replicas, 0)))
 	}
 }
@@ -362,6 +362,11 @@ func (d *decider) add(a Action) { d.plan.Actions = append(d.plan.Actions, a) }
 
 func (d *decider) event(typ, reason, msg string) {
 	d.plan.Events = append(d.plan.Events, Event{Type: typ, Reason: reason, Message: msg})
+}
+
+// note records a routine decision: logged, not recorded as an Event.
+func (d *decider) note(reason, msg string) {
+	d.plan.Events = append(d.plan.Events, Event{Type: corev1.EventTypeNormal, Reason: reason, Message: msg, Routine: true})
 }
 
 // requeue asks for a reconcile no later than after.

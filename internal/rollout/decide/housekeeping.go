@@ -84,7 +84,7 @@ func (d *decider) restart() {
 			budget--
 		}
 		d.add(DeletePod{Name: p.Name, UID: p.UID})
-		d.event(corev1.EventTypeNormal, "RestartingPod", fmt.Sprintf("restarting Pod %s for spec.restartAt", p.Name))
+		d.note("RestartingPod", fmt.Sprintf("restarting Pod %s for spec.restartAt", p.Name))
 	}
 	d.requeue(2 * time.Second)
 }
@@ -138,7 +138,7 @@ func (d *decider) scaleDownWorkload() {
 		return
 	}
 	d.add(ScaleDeployment{Name: dep.Name, From: cur, To: target})
-	d.event(corev1.EventTypeNormal, "ScalingDeployment", fmt.Sprintf("Scaled down Deployment %s from %d to %d as the Rollout took over", dep.Name, cur, target))
+	d.note("ScalingDeployment", fmt.Sprintf("Scaled down Deployment %s from %d to %d as the Rollout took over", dep.Name, cur, target))
 }
 
 // pauseDuration reads a pause duration: a number of seconds, or a string

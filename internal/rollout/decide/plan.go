@@ -43,6 +43,13 @@ type Event struct {
 	Reason string
 	// Message explains the decision to a person.
 	Message string
+	// Routine marks a decision that is logged but not recorded as a
+	// Kubernetes Event: scaling a ReplicaSet, moving a Service or a
+	// weight, a timed pause starting or ending. Events are kept for what
+	// a person should see (an update starting or finishing, a pause that
+	// waits for them, an abort, a failed analysis), so a release costs the
+	// API server a handful of Event writes, not one per decision.
+	Routine bool
 }
 
 // Action is one write of a plan.

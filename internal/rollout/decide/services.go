@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 )
@@ -33,7 +32,7 @@ func (d *decider) pointService(name string, preferred, fallback *appsv1.ReplicaS
 		return
 	}
 	d.add(SetServiceSelector{Service: name, Hash: h})
-	d.event(corev1.EventTypeNormal, "SwitchService", fmt.Sprintf("Service %s now selects %s=%s", name, v1alpha1.DefaultRolloutUniqueLabelKey, h))
+	d.note("SwitchService", fmt.Sprintf("Service %s now selects %s=%s", name, v1alpha1.DefaultRolloutUniqueLabelKey, h))
 }
 
 // scaleEvents records one event per ReplicaSet scaled by this plan.
@@ -46,7 +45,7 @@ func (d *decider) scaleEvents() {
 			}
 			msg := fmt.Sprintf("Scaled %s ReplicaSet %s from %d to %d", verb, s.Name, s.From, s.To)
 			if !d.hasEvent("ScalingReplicaSet", msg) {
-				d.event(corev1.EventTypeNormal, "ScalingReplicaSet", msg)
+				d.note("ScalingReplicaSet", msg)
 			}
 		}
 	}

@@ -65,7 +65,7 @@ func (d *decider) syncTraffic(w int32, canaryHash, stableHash string, headers []
 		Stable: v1alpha1.WeightDestination{Weight: maxW - w, ServiceName: c.StableService, PodTemplateHash: stableHash},
 	}
 	if applied := d.appliedWeight(); applied != w || d.ro.Status.Canary.Weights == nil {
-		d.event(corev1.EventTypeNormal, ReasonTrafficWeightUpdated,
+		d.note(ReasonTrafficWeightUpdated,
 			fmt.Sprintf("traffic to the canary (%s) set to %d of %d, was %d", canaryHash, w, maxW, applied))
 	}
 }

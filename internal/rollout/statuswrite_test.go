@@ -1,0 +1,68 @@
+package rollout
+
+import (
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+)
+
+func TestCountsOnly(t *testing.T) {
+	base := func() *v1alpha1.RolloutStatus {
+		return &v1alpha1.RolloutStatus{
+			Phase: v1alpha1.RolloutPhaseProgressing, Replicas: 3, AvailableReplicas: 2, CurrentStepIndex: ptrTo(int32(1)),
+			Conditions: []v1alpha1.RolloutCondition{{Type: v1alpha1.RolloutProgressing, Status: corev1.ConditionTrue, LastUpdateTime: metav1.Unix(10, 0)}},
+			Canary:     v1alpha1.CanaryStatus{Weights: &v1alpha1.TrafficWeights{Canary: v1alpha1.WeightDestination{Weight: 33}}},
+		}
+	}
+	cases := []struct {
+		name   string
+		change func(*v1alpha1.RolloutStatus)
+		routed bool
+		want   bool
+	}{
+		{"counts and update time", func(s *v1alpha1.RolloutStatus) {
+			s.AvailableReplicas, s.Conditions[0].LastUpdateTime = 3, metav1.Unix(20, 0)
+		}, false, true},
+		{"pod-count weights of a basic canary", func(s *v1alpha1.RolloutStatus) { s.Canary.Weights.Canary.Weight = 50 }, false, true},
+		{"router weights", func(s *v1alpha1.RolloutStatus) { s.Canary.Weights.Canary.Weight = 50 }, true, false},
+		{"step index", func(s *v1alpha1.RolloutStatus) { s.CurrentStepIndex = ptrTo(int32(2)) }, false, false},
+		{"phase", func(s *v1alpha1.RolloutStatus) { s.Phase = v1alpha1.RolloutPhaseHealthy }, false, false},
+		{"condition status", func(s *v1alpha1.RolloutStatus) { s.Conditions[0].Status = corev1.ConditionFalse }, false, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			next := base()
+			tc.change(next)
+			if got := countsOnly(base(), next, tc.routed); got != tc.want {
+				t.Fatalf("countsOnly = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestWriteClockHolds(t *testing.T) {
+	var w writeClock
+	k := types.NamespacedName{Namespace: "ns", Name: "ro"}
+	now := time.Unix(100, 0)
+	if got := w.holdFor(k, now); got != 0 {
+		t.Fatalf("hold before any write = %s", got)
+	}
+	w.wrote(k, now)
+	if got := w.holdFor(k, now.Add(500*time.Millisecond)); got != countsDebounce-500*time.Millisecond {
+		t.Fatalf("hold = %s", got)
+	}
+	if got := w.holdFor(k, now.Add(countsDebounce)); got != 0 {
+		t.Fatalf("hold after the window = %s", got)
+	}
+	w.forget(k)
+	if got := w.holdFor(k, now); got != 0 {
+		t.Fatalf("hold after forget = %s", got)
+	}
+}
+
+func ptrTo[T any](v T) *T { return &v }
