@@ -87,6 +87,27 @@ func hashOf(rs *appsv1.ReplicaSet) string {
 	return rs.Labels[v1alpha1.DefaultRolloutUniqueLabelKey]
 }
 
+// podsNow counts the Rollout's Pods that exist, terminating ones included
+// while they are within their grace period: they still run, so maxSurge
+// must leave room for them. A Pod past its grace period is not counted, so
+// one stuck terminating (a lost node) cannot stall the rollout. While any
+// counted Pod terminates, the decision looks again shortly, since Pod
+// deletions themselves trigger no reconcile.
+func (d *decider) podsNow() int32 {
+	var n int32
+	for _, p := range d.s.Pods {
+		if p.DeletionTimestamp == nil {
+			n++
+			continue
+		}
+		if d.s.Now.Before(p.DeletionTimestamp.Time) {
+			n++
+			d.requeue(time.Second)
+		}
+	}
+	return n
+}
+
 // surgeUnavailable resolves the canary's maxSurge and maxUnavailable.
 func (d *decider) surgeUnavailable() (int32, int32) {
 	c := d.ro.Spec.Strategy.Canary
@@ -123,7 +144,7 @@ func (d *decider) canaryAtStable() {
 	others := d.others(d.newRS)
 	res := replicas.BasicCanary(replicas.Input{
 		Replicas: d.replicas, MaxSurge: c.MaxSurge, MaxUnavailable: c.MaxUnavailable,
-		Weight: 100, Canary: state(d.newRS), Others: states(others),
+		Weight: 100, Canary: state(d.newRS), Others: states(others), Pods: d.podsNow(),
 	})
 	d.scale(d.newRS, res.Canary)
 	for i, rs := range others {
@@ -151,6 +172,7 @@ func (d *decider) canaryUpdate(stable *appsv1.ReplicaSet) {
 	in := replicas.Input{
 		Replicas: d.replicas, MaxSurge: c.MaxSurge, MaxUnavailable: c.MaxUnavailable,
 		Canary: state(d.newRS), Stable: ptr(state(stable)), Others: states(others),
+		Pods: d.podsNow(),
 	}
 
 	if !st.Abort && st.AbortedAt != nil {

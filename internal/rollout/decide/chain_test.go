@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
@@ -93,5 +95,24 @@ func TestTimedPauseEndIsCrashSafe(t *testing.T) {
 	}
 	if got := deref(q.Status.CurrentStepIndex, -1); got != 2 {
 		t.Fatalf("after the lost write the step is %d, want 2", got)
+	}
+}
+
+func TestPodsNowCountsTerminatingPodsWithinGrace(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	pod := func(name string, deleteBy *time.Time) *corev1.Pod {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}}
+		if deleteBy != nil {
+			p.DeletionTimestamp = &metav1.Time{Time: *deleteBy}
+		}
+		return p
+	}
+	soon, past := now.Add(20*time.Second), now.Add(-time.Second)
+	d := &decider{s: Snapshot{Now: now, Pods: []*corev1.Pod{pod("running", nil), pod("terminating", &soon), pod("stuck", &past)}}}
+	if got := d.podsNow(); got != 2 {
+		t.Fatalf("podsNow = %d, want 2 (running and terminating within grace; not the stuck one)", got)
+	}
+	if d.plan.RequeueAfter == 0 {
+		t.Fatal("no requeue while a Pod terminates: its disappearance triggers no reconcile")
 	}
 }

@@ -91,7 +91,7 @@ func BasicCanary(in Input) Result {
 	// Scale up within the surge room measured before any scale-down of this
 	// call: Pods removed now may still be terminating, so their room is only
 	// reused on a later call. This keeps every instant under the cap.
-	room := int64(replicas) + int64(surge) - total
+	room := int64(replicas) + int64(surge) - max(total, int64(max(in.Pods, 0)))
 	grow := func(cur, want int32) int32 {
 		if cur >= want || room <= 0 {
 			return cur

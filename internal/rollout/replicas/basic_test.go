@@ -349,3 +349,22 @@ func TestSimulationReplicasChangeMidStep(t *testing.T) {
 	w.drive(t, 50, false)
 	w.expect(t, 2, 2)
 }
+
+// TestBasicCanaryLeavesRoomForTerminatingPods: right after the stable was
+// scaled from 5 to 4, its fifth Pod still terminates; the canary must not
+// grow into that room until the Pod is gone.
+func TestBasicCanaryLeavesRoomForTerminatingPods(t *testing.T) {
+	one, zero := intstr.FromInt32(1), intstr.FromInt32(0)
+	in := Input{
+		Replicas: 5, MaxSurge: &one, MaxUnavailable: &zero, Weight: 50,
+		Canary: RSState{Replicas: 1, Available: 1}, Stable: &RSState{Replicas: 4, Available: 4},
+	}
+	in.Pods = 6
+	if got := BasicCanary(in); got.Canary != 1 {
+		t.Fatalf("with a Pod still terminating the canary grew to %d", got.Canary)
+	}
+	in.Pods = 5
+	if got := BasicCanary(in); got.Canary != 2 {
+		t.Fatalf("once the Pod is gone the canary is %d, want 2", got.Canary)
+	}
+}

@@ -97,6 +97,11 @@ type Input struct {
 	// Aborted sends the rollout back to a full stable: Weight and
 	// CanaryScale are then ignored.
 	Aborted bool
+	// Pods is how many Pods of the Rollout exist now, terminating ones
+	// included (0 when unknown). A scale-down leaves its Pods terminating
+	// for a while; the surge room is measured against them too, so the
+	// next call does not start new Pods while the old ones still run.
+	Pods int32
 }
 
 // Result holds the spec.replicas each ReplicaSet should be scaled to now.
