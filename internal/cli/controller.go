@@ -89,6 +89,7 @@ Inside a cluster it uses the Pod's service account; outside, the kubeconfig
 	f.DurationVar(&opts.LeaderElection.RetryPeriod, "leader-elect-retry-period", opts.LeaderElection.RetryPeriod, "interval between attempts to acquire or renew the Lease")
 	f.StringVar(&opts.MetricsAddr, "metrics-bind-address", opts.MetricsAddr, "address of the Prometheus /metrics endpoint; 0 turns it off")
 	f.StringVar(&opts.ProbeAddr, "health-probe-bind-address", opts.ProbeAddr, "address of /healthz and /readyz; 0 turns them off")
+	f.StringVar(&opts.PprofAddr, "pprof-bind-address", opts.PprofAddr, "address of Go's /debug/pprof profiles, e.g. 127.0.0.1:6060; 0 (default) turns them off")
 	f.IntVar(&opts.Workers.Rollout, "rollout-workers", opts.Workers.Rollout, "concurrent Rollout reconciles")
 	f.IntVar(&opts.Workers.Analysis, "analysis-workers", opts.Workers.Analysis, "concurrent AnalysisRun reconciles")
 	f.IntVar(&opts.Workers.Experiment, "experiment-workers", opts.Workers.Experiment, "concurrent Experiment reconciles")

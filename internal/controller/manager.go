@@ -92,6 +92,7 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		Cache:                   cacheOpts,
 		Metrics:                 metricsserver.Options{BindAddress: opts.MetricsAddr},
 		HealthProbeBindAddress:  opts.ProbeAddr,
+		PprofBindAddress:        opts.PprofAddr,
 		LeaderElection:          le.Enabled,
 		LeaderElectionID:        le.ID,
 		LeaderElectionNamespace: leNamespace,

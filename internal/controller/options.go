@@ -22,6 +22,9 @@ type Options struct {
 	MetricsAddr string
 	// ProbeAddr is where /healthz and /readyz are served; "0" turns them off.
 	ProbeAddr string
+	// PprofAddr is where Go's /debug/pprof profiles are served; "0" (the
+	// default) turns them off, since they expose the process's internals.
+	PprofAddr string
 	// LeaderElection makes only one of several replicas act at a time.
 	LeaderElection LeaderElectionOptions
 	// Workers is the number of concurrent reconciles per resource kind.
@@ -71,6 +74,7 @@ func DefaultOptions() Options {
 	return Options{
 		MetricsAddr: ":8090",
 		ProbeAddr:   ":8080",
+		PprofAddr:   "0",
 		LeaderElection: LeaderElectionOptions{
 			Enabled:       true,
 			ID:            "kanaria-controller",
