@@ -31,8 +31,8 @@ const (
 
 // rolloutName and deploymentName give each object a fixed-width index, so
 // listings sort in creation order.
-func rolloutName(i int) string    { return fmt.Sprintf("bench-ro-%04d", i) }
-func deploymentName(i int) string { return fmt.Sprintf("bench-dep-%04d", i) }
+func rolloutName(i int) string    { return fmt.Sprintf("bench-ro-%05d", i) }
+func deploymentName(i int) string { return fmt.Sprintf("bench-dep-%05d", i) }
 
 func names(n int, name func(int) string) []string {
 	out := make([]string, n)

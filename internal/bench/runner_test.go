@@ -332,7 +332,7 @@ func TestRunAbort(t *testing.T) {
 		}
 	}
 	var svc corev1.Service
-	if err := h.c.Get(context.Background(), client.ObjectKey{Namespace: "bench", Name: "bench-ro-0000-canary"}, &svc); err != nil {
+	if err := h.c.Get(context.Background(), client.ObjectKey{Namespace: "bench", Name: "bench-ro-00000-canary"}, &svc); err != nil {
 		t.Errorf("the canary Service was not created: %v", err)
 	}
 }
@@ -368,11 +368,11 @@ func TestRunBlueGreen(t *testing.T) {
 		t.Errorf("want an active and a preview Service per Rollout, have %d (%v)", len(svcs.Items), err)
 	}
 	var ro v1alpha1.Rollout
-	if err := h.c.Get(context.Background(), client.ObjectKey{Namespace: "bench", Name: "bench-ro-0002"}, &ro); err != nil {
+	if err := h.c.Get(context.Background(), client.ObjectKey{Namespace: "bench", Name: "bench-ro-00002"}, &ro); err != nil {
 		t.Fatal(err)
 	}
 	bg := ro.Spec.Strategy.BlueGreen
-	if bg == nil || !*bg.AutoPromotionEnabled || *bg.ScaleDownDelaySeconds != 0 || *bg.AbortScaleDownDelaySeconds != 0 || bg.PreviewService != "bench-ro-0002-preview" {
+	if bg == nil || !*bg.AutoPromotionEnabled || *bg.ScaleDownDelaySeconds != 0 || *bg.AbortScaleDownDelaySeconds != 0 || bg.PreviewService != "bench-ro-00002-preview" {
 		t.Errorf("blue-green strategy %+v", bg)
 	}
 }
@@ -412,7 +412,7 @@ func TestRunTimesOutWithPartialResult(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want a deadline", err)
 	}
-	for _, want := range []string{"create: 0 of 3 Rollouts Healthy", "bench-ro-0000 (-, step -"} {
+	for _, want := range []string{"create: 0 of 3 Rollouts Healthy", "bench-ro-00000 (-, step -"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
@@ -454,7 +454,7 @@ func TestConfigValidation(t *testing.T) {
 		{Config{Scenario: "rolling", Rollouts: 1, Replicas: 1}, "unknown scenario"},
 		{Config{Scenario: ScenarioCanary, Rollouts: 0, Replicas: 1}, "at least 1"},
 		{Config{Scenario: ScenarioCanary, Rollouts: 1, Replicas: 0}, "at least 1"},
-		{Config{Scenario: ScenarioCanary, Rollouts: 10000, Replicas: 1}, "at most 9999"},
+		{Config{Scenario: ScenarioCanary, Rollouts: 100000, Replicas: 1}, "at most 99999"},
 		{Config{Scenario: ScenarioCanary, Rollouts: 1, Replicas: 1, Image: "a:1", UpdateImage: "a:1"}, "must differ"},
 		{Config{Scenario: ScenarioCanary, Rollouts: 1, Replicas: 1, AnalysisAddress: "nope"}, "analysis address"},
 		{Config{Scenario: ScenarioCanary, Rollouts: 1, Replicas: 1, Churn: -time.Second}, "must not be negative"},
