@@ -136,7 +136,11 @@ func (d *decider) progress() {
 			return
 		}
 		reason := ReasonRSUpdated
-		if cond != nil && cond.Reason == ReasonPaused {
+		if cond != nil && (cond.Reason == ReasonPaused || cond.Reason == ReasonResumed) {
+			// Resumed stays the reason until the next pause or the end:
+			// flipping it to ReplicaSetUpdated on the next Pod count would
+			// cost a status write after every pause and tell no one
+			// anything.
 			reason = ReasonResumed
 		}
 		d.setCondition(v1alpha1.RolloutProgressing, corev1.ConditionTrue, reason, msg)
