@@ -10,13 +10,12 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting"
+	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting/routertest"
 )
 
 const (
@@ -48,29 +47,11 @@ func rollout(mod func(a *v1alpha1.ALBTrafficRouting, tr *v1alpha1.RolloutTraffic
 }
 
 func annotationPath(p, svc string) networkingv1.HTTPIngressPath {
-	pt := networkingv1.PathTypeImplementationSpecific
-	return networkingv1.HTTPIngressPath{
-		Path: p, PathType: &pt,
-		Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{
-			Name: svc, Port: networkingv1.ServiceBackendPort{Name: UseAnnotation},
-		}},
-	}
+	return routertest.IngressPath(p, networkingv1.PathTypeImplementationSpecific, svc, networkingv1.ServiceBackendPort{Name: UseAnnotation})
 }
 
 func servicePath(p, svc string) networkingv1.HTTPIngressPath {
-	pt := networkingv1.PathTypePrefix
-	return networkingv1.HTTPIngressPath{
-		Path: p, PathType: &pt,
-		Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{
-			Name: svc, Port: networkingv1.ServiceBackendPort{Number: 80},
-		}},
-	}
-}
-
-func rule(host string, paths ...networkingv1.HTTPIngressPath) networkingv1.IngressRule {
-	return networkingv1.IngressRule{Host: host, IngressRuleValue: networkingv1.IngressRuleValue{
-		HTTP: &networkingv1.HTTPIngressRuleValue{Paths: paths},
-	}}
+	return routertest.IngressPath(p, networkingv1.PathTypePrefix, svc, networkingv1.ServiceBackendPort{Number: 80})
 }
 
 func albIngress(name string) *networkingv1.Ingress {
@@ -87,20 +68,11 @@ func albIngress(name string) *networkingv1.Ingress {
 		Spec: networkingv1.IngressSpec{
 			IngressClassName: &class,
 			Rules: []networkingv1.IngressRule{
-				rule("shop.example.com", annotationPath("/*", "ssl-redirect"), servicePath("/static", "assets"), annotationPath("/*", stableSvc)),
-				rule("assets.example.com", servicePath("/", "assets")),
+				routertest.IngressRule("shop.example.com", annotationPath("/*", "ssl-redirect"), servicePath("/static", "assets"), annotationPath("/*", stableSvc)),
+				routertest.IngressRule("assets.example.com", servicePath("/", "assets")),
 			},
 		},
 	}
-}
-
-func newClient(t *testing.T, funcs *interceptor.Funcs, objs ...client.Object) client.WithWatch {
-	t.Helper()
-	b := fake.NewClientBuilder().WithScheme(clientgoscheme.Scheme).WithObjects(objs...)
-	if funcs != nil {
-		b = b.WithInterceptorFuncs(*funcs)
-	}
-	return b.Build()
 }
 
 func newRouter(ro *v1alpha1.Rollout, c client.Client) *Router {
@@ -109,19 +81,11 @@ func newRouter(ro *v1alpha1.Rollout, c client.Client) *Router {
 
 func getIngress(t *testing.T, c client.Client, name string) *networkingv1.Ingress {
 	t.Helper()
-	ing := &networkingv1.Ingress{}
-	if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, ing); err != nil {
-		t.Fatalf("reading Ingress %s: %v", name, err)
-	}
-	return ing
+	return routertest.Read(t, c, ns, name, &networkingv1.Ingress{})
 }
 
 func desired(w int32, routes ...trafficrouting.HeaderRoute) trafficrouting.Desired {
 	return trafficrouting.Desired{CanaryWeight: w, MaxWeight: 100, CanaryHash: "7c9d", StableHash: "5f6b", HeaderRoutes: routes}
-}
-
-func exact(name, header, value string) trafficrouting.HeaderRoute {
-	return trafficrouting.HeaderRoute{Name: name, Match: []v1alpha1.HeaderRoutingMatch{{HeaderName: header, HeaderValue: &v1alpha1.StringMatch{Exact: value}}}}
 }
 
 // withoutManaged strips what the router manages so the rest can be
@@ -213,7 +177,7 @@ func TestSyncWeights(t *testing.T) {
 			if objs == nil {
 				objs = []client.Object{albIngress("web")}
 			}
-			c := newClient(t, nil, objs...)
+			c := routertest.NewClient(nil, objs...)
 			before := getIngress(t, c, "web")
 			if err := newRouter(rollout(tc.mod), c).Sync(context.Background(), tc.d); err != nil {
 				t.Fatal(err)
@@ -239,12 +203,12 @@ func TestSyncWeights(t *testing.T) {
 
 func TestSyncMultipleIngressesAndNoRewrite(t *testing.T) {
 	ctx := context.Background()
-	c := newClient(t, nil, albIngress("web"), albIngress("web-internal"))
+	c := routertest.NewClient(nil, albIngress("web"), albIngress("web-internal"))
 	r := newRouter(rollout(func(a *v1alpha1.ALBTrafficRouting, _ *v1alpha1.RolloutTrafficRouting) {
 		a.Ingress = ""
 		a.Ingresses = []string{"web", "web-internal"}
 	}), c)
-	if err := r.Sync(ctx, desired(30, exact("beta", "X-Beta", "1"))); err != nil {
+	if err := r.Sync(ctx, desired(30, routertest.ExactHeaderRoute("beta", "X-Beta", "1"))); err != nil {
 		t.Fatal(err)
 	}
 	rvs := map[string]string{}
@@ -255,7 +219,7 @@ func TestSyncMultipleIngressesAndNoRewrite(t *testing.T) {
 		}
 		rvs[name] = got.ResourceVersion
 	}
-	if err := r.Sync(ctx, desired(30, exact("beta", "X-Beta", "1"))); err != nil {
+	if err := r.Sync(ctx, desired(30, routertest.ExactHeaderRoute("beta", "X-Beta", "1"))); err != nil {
 		t.Fatal(err)
 	}
 	for name, rv := range rvs {
@@ -267,7 +231,7 @@ func TestSyncMultipleIngressesAndNoRewrite(t *testing.T) {
 
 func TestSyncHeaderRoutes(t *testing.T) {
 	ctx := context.Background()
-	c := newClient(t, nil, albIngress("web"))
+	c := routertest.NewClient(nil, albIngress("web"))
 	original := getIngress(t, c, "web")
 	r := newRouter(rollout(nil), c)
 	if r.Type() != "alb" {
@@ -276,10 +240,10 @@ func TestSyncHeaderRoutes(t *testing.T) {
 
 	// gamma is listed after beta in managedRoutes and is set first; its path
 	// still ends up after beta's, both ahead of the weighted action.
-	if err := r.Sync(ctx, desired(10, exact("gamma", "X-Gamma", "on"))); err != nil {
+	if err := r.Sync(ctx, desired(10, routertest.ExactHeaderRoute("gamma", "X-Gamma", "on"))); err != nil {
 		t.Fatal(err)
 	}
-	both := desired(10, exact("beta", "X-Beta", "1"),
+	both := desired(10, routertest.ExactHeaderRoute("beta", "X-Beta", "1"),
 		trafficrouting.HeaderRoute{Name: "gamma", Match: []v1alpha1.HeaderRoutingMatch{
 			{HeaderName: "X-Gamma", HeaderValue: &v1alpha1.StringMatch{Exact: "on"}},
 			{HeaderName: "X-Region", HeaderValue: &v1alpha1.StringMatch{Exact: "eu"}},
@@ -358,8 +322,8 @@ func TestSyncKeepsUserRoutePathAndOtherRollouts(t *testing.T) {
 	ing.Spec.Rules[0].HTTP.Paths = append(ing.Spec.Rules[0].HTTP.Paths, annotationPath("/api/*", "beta"))
 	ing.Annotations[ManagedAnnotationsKey] = `{"other":["alb.ingress.kubernetes.io/actions.other"]}`
 	ing.Annotations["alb.ingress.kubernetes.io/actions.other"] = `{"Type":"forward"}`
-	c := newClient(t, nil, ing)
-	if err := newRouter(rollout(nil), c).Sync(context.Background(), desired(5, exact("beta", "X-Beta", "1"))); err != nil {
+	c := routertest.NewClient(nil, ing)
+	if err := newRouter(rollout(nil), c).Sync(context.Background(), desired(5, routertest.ExactHeaderRoute("beta", "X-Beta", "1"))); err != nil {
 		t.Fatal(err)
 	}
 	got := getIngress(t, c, "web")
@@ -378,9 +342,9 @@ func TestSyncKeepsUserRoutePathAndOtherRollouts(t *testing.T) {
 
 func TestSyncCorrectsUserEdits(t *testing.T) {
 	ctx := context.Background()
-	c := newClient(t, nil, albIngress("web"))
+	c := routertest.NewClient(nil, albIngress("web"))
 	r := newRouter(rollout(nil), c)
-	d := desired(20, exact("beta", "X-Beta", "1"))
+	d := desired(20, routertest.ExactHeaderRoute("beta", "X-Beta", "1"))
 	if err := r.Sync(ctx, d); err != nil {
 		t.Fatal(err)
 	}
@@ -405,7 +369,7 @@ func TestSyncCorrectsUserEdits(t *testing.T) {
 
 func TestSyncIgnoresMirrorRoutes(t *testing.T) {
 	ctx := context.Background()
-	plain, mirrored := newClient(t, nil, albIngress("web")), newClient(t, nil, albIngress("web"))
+	plain, mirrored := routertest.NewClient(nil, albIngress("web")), routertest.NewClient(nil, albIngress("web"))
 	d := desired(10)
 	if err := newRouter(rollout(nil), plain).Sync(ctx, d); err != nil {
 		t.Fatal(err)
@@ -445,7 +409,7 @@ func TestSyncErrors(t *testing.T) {
 		},
 		{name: "no header value", d: desired(10, trafficrouting.HeaderRoute{Name: "beta", Match: []v1alpha1.HeaderRoutingMatch{{HeaderName: "X-Beta"}}}), want: "has no headerValue.exact"},
 		{name: "no match", d: desired(10, trafficrouting.HeaderRoute{Name: "beta"}), want: `header route "beta" has no match`},
-		{name: "route named like the action", d: desired(10, exact(stableSvc, "X-Beta", "1")), want: "has the name of the weighted action"},
+		{name: "route named like the action", d: desired(10, routertest.ExactHeaderRoute(stableSvc, "X-Beta", "1")), want: "has the name of the weighted action"},
 		{
 			name: "stickiness out of range",
 			mod: func(a *v1alpha1.ALBTrafficRouting, _ *v1alpha1.RolloutTrafficRouting) {
@@ -460,15 +424,13 @@ func TestSyncErrors(t *testing.T) {
 			if objs == nil && tc.name != "missing ingress" {
 				objs = []client.Object{albIngress("web")}
 			}
-			c := newClient(t, nil, objs...)
+			c := routertest.NewClient(nil, objs...)
 			var before *networkingv1.Ingress
 			if len(objs) > 0 {
 				before = getIngress(t, c, "web")
 			}
 			err := newRouter(rollout(tc.mod), c).Sync(context.Background(), tc.d)
-			if ces := trafficrouting.ConfigErrors(err); len(ces) != 1 || !strings.Contains(ces[0].Msg, tc.want) || ces[0].Router != "alb" {
-				t.Errorf("Sync = %v, want a ConfigError containing %q", err, tc.want)
-			}
+			routertest.CheckConfigErrors(t, err, "alb", []string{tc.want})
 			if before != nil {
 				if after := getIngress(t, c, "web"); !equality.Semantic.DeepEqual(after, before) {
 					t.Errorf("Ingress changed on error")
@@ -522,46 +484,28 @@ func TestCheck(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newClient(t, nil, tc.objs...)
+			c := routertest.NewClient(nil, tc.objs...)
 			err := newRouter(rollout(tc.mod), c).Check(context.Background())
-			if len(tc.want) == 0 {
-				if err != nil {
-					t.Fatalf("Check = %v", err)
-				}
-				return
-			}
-			ces := trafficrouting.ConfigErrors(err)
-			if len(ces) != len(tc.want) {
-				t.Fatalf("Check = %v, want %d ConfigErrors", err, len(tc.want))
-			}
-			for i, w := range tc.want {
-				if !strings.Contains(ces[i].Msg, w) || ces[i].Router != "alb" {
-					t.Errorf("problem %d = %v, want %q", i, ces[i], w)
-				}
-			}
+			routertest.CheckConfigErrors(t, err, "alb", tc.want)
 		})
 	}
 }
 
 func TestReadFailureIsNotAConfigError(t *testing.T) {
 	boom := errors.New("connection refused")
-	c := newClient(t, &interceptor.Funcs{Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-		return boom
-	}}, albIngress("web"))
+	c := routertest.NewClient(routertest.FailGets(boom), albIngress("web"))
 	r := newRouter(rollout(nil), c)
 	for name, err := range map[string]error{
 		"Check": r.Check(context.Background()),
 		"Sync":  r.Sync(context.Background(), desired(10)),
 	} {
-		if !errors.Is(err, boom) || trafficrouting.ConfigErrors(err) != nil || !strings.Contains(err.Error(), "shop/web") {
-			t.Errorf("%s = %v, want the read failure with context", name, err)
-		}
+		routertest.CheckNotConfigError(t, name, err, boom, "shop/web")
 	}
 }
 
 func TestWriteConflictIsReported(t *testing.T) {
 	conflict := errors.New("the object has been modified")
-	c := newClient(t, &interceptor.Funcs{Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
+	c := routertest.NewClient(&interceptor.Funcs{Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
 		return conflict
 	}}, albIngress("web"))
 	err := newRouter(rollout(nil), c).Sync(context.Background(), desired(10))

@@ -6,17 +6,14 @@ import (
 	"strings"
 	"testing"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
-	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting"
+	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting/routertest"
 )
 
 const ns = "shop"
@@ -71,61 +68,14 @@ func canaryOf(base *unstructured.Unstructured, service string, weight int64) *un
 	return u
 }
 
-type counts struct{ create, update, del int }
-
-func (c counts) writes() int { return c.create + c.update + c.del }
-
-// fakeClient serves only the kinds in served, answering others as an API
-// server without the CustomResourceDefinition does, and counts writes.
-func fakeClient(served []schema.GroupVersionKind, n *counts, objs ...client.Object) client.Client {
-	return fake.NewClientBuilder().WithObjects(objs...).WithInterceptorFuncs(interceptor.Funcs{
-		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-			gvk := obj.GetObjectKind().GroupVersionKind()
-			for _, s := range served {
-				if s == gvk {
-					return c.Get(ctx, key, obj, opts...)
-				}
-			}
-			return &meta.NoKindMatchError{GroupKind: gvk.GroupKind(), SearchedVersions: []string{gvk.Version}}
-		},
-		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
-			n.create++
-			return c.Create(ctx, obj, opts...)
-		},
-		Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
-			n.update++
-			return c.Update(ctx, obj, opts...)
-		},
-		Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
-			n.del++
-			return c.Delete(ctx, obj, opts...)
-		},
-	}).Build()
+// fakeClient serves only the kinds in served and counts writes in n.
+func fakeClient(served []schema.GroupVersionKind, n *routertest.Counts, objs ...client.Object) client.Client {
+	return routertest.Cluster{Serves: routertest.Kinds(served...), Writes: n}.Client(objs...)
 }
 
 func get(t *testing.T, c client.Client, gvk schema.GroupVersionKind, name string) *unstructured.Unstructured {
 	t.Helper()
-	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(gvk)
-	err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, u)
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		t.Fatalf("reading %s %s: %v", gvk.Kind, name, err)
-	}
-	return u
-}
-
-// sameExceptVersion compares objects as stored, ignoring the
-// resourceVersion the fake client assigns.
-func sameExceptVersion(got, want *unstructured.Unstructured) bool {
-	if got == nil || want == nil {
-		return got == want
-	}
-	w := want.DeepCopy()
-	w.SetResourceVersion(got.GetResourceVersion())
-	return reflect.DeepEqual(got.Object, w.Object)
+	return routertest.GetIfExists(t, c, gvk, ns, name)
 }
 
 func TestSync(t *testing.T) {
@@ -139,7 +89,7 @@ func TestSync(t *testing.T) {
 		existing   *unstructured.Unstructured
 		d          trafficrouting.Desired
 		want       *unstructured.Unstructured // nil: no canary Mapping
-		wantCounts counts
+		wantCounts routertest.Counts
 	}{
 		{
 			name:       "creates the canary Mapping",
@@ -147,7 +97,7 @@ func TestSync(t *testing.T) {
 			base:       base,
 			d:          trafficrouting.Desired{CanaryWeight: 10, MaxWeight: 100, CanaryHash: "b", StableHash: "a"},
 			want:       canaryOf(base, "web-canary:8080", 10),
-			wantCounts: counts{create: 1},
+			wantCounts: routertest.Counts{Create: 1},
 		},
 		{
 			name:       "getambassador.io/v2 when v3alpha1 is not served, namespace form kept",
@@ -155,7 +105,7 @@ func TestSync(t *testing.T) {
 			base:       baseV2,
 			d:          trafficrouting.Desired{CanaryWeight: 10, MaxWeight: 100, CanaryHash: "b", StableHash: "a"},
 			want:       canaryOf(baseV2, "web-canary.shop:80", 10),
-			wantCounts: counts{create: 1},
+			wantCounts: routertest.Counts{Create: 1},
 		},
 		{
 			name:       "x.getambassador.io AmbassadorMapping",
@@ -163,7 +113,7 @@ func TestSync(t *testing.T) {
 			base:       baseX,
 			d:          trafficrouting.Desired{CanaryWeight: 10, MaxWeight: 100, CanaryHash: "b", StableHash: "a"},
 			want:       canaryOf(baseX, "web-canary", 10),
-			wantCounts: counts{create: 1},
+			wantCounts: routertest.Counts{Create: 1},
 		},
 		{
 			name:       "updates the weight",
@@ -172,7 +122,7 @@ func TestSync(t *testing.T) {
 			existing:   canaryOf(base, "web-canary:8080", 10),
 			d:          trafficrouting.Desired{CanaryWeight: 60, MaxWeight: 100, CanaryHash: "b", StableHash: "a"},
 			want:       canaryOf(base, "web-canary:8080", 60),
-			wantCounts: counts{update: 1},
+			wantCounts: routertest.Counts{Update: 1},
 		},
 		{
 			name:     "no write when the canary Mapping already holds",
@@ -189,7 +139,7 @@ func TestSync(t *testing.T) {
 			existing:   canaryOf(base, "web-canary:8080", 60),
 			d:          trafficrouting.Desired{CanaryWeight: 60, MaxWeight: 100, CanaryHash: "b", StableHash: "a"},
 			want:       canaryOf(mapping(v3, "api", "web-stable:8080", "prefix", "/v2/api/"), "web-canary:8080", 60),
-			wantCounts: counts{update: 1},
+			wantCounts: routertest.Counts{Update: 1},
 		},
 		{
 			name:       "kept at weight 0 while the update is not over",
@@ -198,7 +148,7 @@ func TestSync(t *testing.T) {
 			existing:   canaryOf(base, "web-canary:8080", 60),
 			d:          trafficrouting.Desired{CanaryWeight: 0, MaxWeight: 100, CanaryHash: "b", StableHash: "a"},
 			want:       canaryOf(base, "web-canary:8080", 0),
-			wantCounts: counts{update: 1},
+			wantCounts: routertest.Counts{Update: 1},
 		},
 		{
 			name:   "not created at weight 0",
@@ -212,7 +162,7 @@ func TestSync(t *testing.T) {
 			base:       base,
 			existing:   canaryOf(base, "web-canary:8080", 100),
 			d:          trafficrouting.Desired{CanaryWeight: 0, MaxWeight: 100, CanaryHash: "b", StableHash: "b"},
-			wantCounts: counts{del: 1},
+			wantCounts: routertest.Counts{Delete: 1},
 		},
 		{
 			name:   "nothing to delete when the update is over",
@@ -222,7 +172,7 @@ func TestSync(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var n counts
+			var n routertest.Counts
 			objs := []client.Object{tc.base.DeepCopy()}
 			if tc.existing != nil {
 				objs = append(objs, tc.existing.DeepCopy())
@@ -245,10 +195,10 @@ func TestSync(t *testing.T) {
 				t.Errorf("base Mapping changed:\n got %v\nwant %v", got, baseBefore)
 			}
 			got := get(t, c, gvk, "api-canary")
-			if !sameExceptVersion(got, tc.want) {
+			if !routertest.SameExceptVersion(got, tc.want) {
 				t.Errorf("canary Mapping:\n got %v\nwant %v", got, tc.want)
 			}
-			if tc.wantCounts.writes() == 0 && canaryBefore != nil && got.GetResourceVersion() != canaryBefore.GetResourceVersion() {
+			if tc.wantCounts.Writes() == 0 && canaryBefore != nil && got.GetResourceVersion() != canaryBefore.GetResourceVersion() {
 				t.Errorf("canary resourceVersion changed without a write")
 			}
 			// The same state again writes nothing.
@@ -264,17 +214,17 @@ func TestSync(t *testing.T) {
 }
 
 func TestSyncSeveralMappings(t *testing.T) {
-	var n counts
+	var n routertest.Counts
 	a, b := mapping(v3, "a", "web-stable:80"), mapping(v3, "b", "https://web-stable:443")
 	c := fakeClient(allGVKs, &n, a, b)
 	r := New(trafficrouting.Env{Rollout: rollout("a", "b"), Reader: c, Writer: c})
 	if err := r.Sync(context.Background(), trafficrouting.Desired{CanaryWeight: 5, MaxWeight: 100, CanaryHash: "y", StableHash: "x"}); err != nil {
 		t.Fatalf("Sync: %v", err)
 	}
-	if got := get(t, c, v3, "a-canary"); !sameExceptVersion(got, canaryOf(a, "web-canary:80", 5)) {
+	if got := get(t, c, v3, "a-canary"); !routertest.SameExceptVersion(got, canaryOf(a, "web-canary:80", 5)) {
 		t.Errorf("a-canary = %v", got)
 	}
-	if got := get(t, c, v3, "b-canary"); !sameExceptVersion(got, canaryOf(b, "https://web-canary:443", 5)) {
+	if got := get(t, c, v3, "b-canary"); !routertest.SameExceptVersion(got, canaryOf(b, "https://web-canary:443", 5)) {
 		t.Errorf("b-canary = %v", got)
 	}
 }
@@ -286,16 +236,16 @@ func TestForeignCanaryMapping(t *testing.T) {
 		{CanaryWeight: 20, MaxWeight: 100, CanaryHash: "b", StableHash: "a"},
 		{CanaryWeight: 0, MaxWeight: 100, CanaryHash: "b", StableHash: "b"},
 	} {
-		var n counts
+		var n routertest.Counts
 		c := fakeClient(allGVKs, &n, base.DeepCopy(), foreign.DeepCopy())
 		r := New(trafficrouting.Env{Rollout: rollout("api"), Reader: c, Writer: c})
 		want := []string{"Mapping shop/api-canary exists and is not controlled by this Rollout"}
-		checkConfigErrors(t, r.Check(context.Background()), want)
-		checkConfigErrors(t, r.Sync(context.Background(), d), want)
-		if n.writes() != 0 {
+		routertest.CheckConfigErrors(t, r.Check(context.Background()), "ambassador", want)
+		routertest.CheckConfigErrors(t, r.Sync(context.Background(), d), "ambassador", want)
+		if n.Writes() != 0 {
 			t.Errorf("Sync(%+v) wrote %+v", d, n)
 		}
-		if got := get(t, c, v3, "api-canary"); !sameExceptVersion(got, foreign) {
+		if got := get(t, c, v3, "api-canary"); !routertest.SameExceptVersion(got, foreign) {
 			t.Errorf("foreign Mapping changed: %v", got)
 		}
 	}
@@ -334,12 +284,12 @@ func TestCheckErrors(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var n counts
+			var n routertest.Counts
 			c := fakeClient(tc.served, &n, tc.objs...)
 			r := New(trafficrouting.Env{Rollout: tc.ro, Reader: c, Writer: c})
-			checkConfigErrors(t, r.Check(context.Background()), tc.wantMsg)
-			checkConfigErrors(t, r.Sync(context.Background(), trafficrouting.Desired{CanaryWeight: 10, MaxWeight: 100, CanaryHash: "b", StableHash: "a"}), tc.wantMsg)
-			if n.writes() != 0 {
+			routertest.CheckConfigErrors(t, r.Check(context.Background()), "ambassador", tc.wantMsg)
+			routertest.CheckConfigErrors(t, r.Sync(context.Background(), trafficrouting.Desired{CanaryWeight: 10, MaxWeight: 100, CanaryHash: "b", StableHash: "a"}), "ambassador", tc.wantMsg)
+			if n.Writes() != 0 {
 				t.Errorf("writes = %+v", n)
 			}
 		})
@@ -347,7 +297,7 @@ func TestCheckErrors(t *testing.T) {
 }
 
 func TestBaseWeightZeroIsAccepted(t *testing.T) {
-	var n counts
+	var n routertest.Counts
 	c := fakeClient(allGVKs, &n, mapping(v3, "api", "web-stable", "weight", int64(0)))
 	if err := New(trafficrouting.Env{Rollout: rollout("api"), Reader: c, Writer: c}).Check(context.Background()); err != nil {
 		t.Fatalf("Check: %v", err)
@@ -355,16 +305,16 @@ func TestBaseWeightZeroIsAccepted(t *testing.T) {
 }
 
 func TestSyncRefusesHeaderAndMirrorRoutes(t *testing.T) {
-	var n counts
+	var n routertest.Counts
 	c := fakeClient(allGVKs, &n, mapping(v3, "api", "web-stable"))
 	r := New(trafficrouting.Env{Rollout: rollout("api"), Reader: c, Writer: c})
 	for _, d := range []trafficrouting.Desired{
 		{CanaryWeight: 10, MaxWeight: 100, HeaderRoutes: []trafficrouting.HeaderRoute{{Name: "h"}}},
 		{CanaryWeight: 10, MaxWeight: 100, MirrorRoutes: []trafficrouting.MirrorRoute{{Name: "m"}}},
 	} {
-		checkConfigErrors(t, r.Sync(context.Background(), d), []string{"supports neither setHeaderRoute nor setMirrorRoute"})
+		routertest.CheckConfigErrors(t, r.Sync(context.Background(), d), "ambassador", []string{"supports neither setHeaderRoute nor setMirrorRoute"})
 	}
-	if n.writes() != 0 {
+	if n.Writes() != 0 {
 		t.Errorf("writes = %+v", n)
 	}
 }
@@ -401,21 +351,5 @@ func TestCanaryMappingName(t *testing.T) {
 func TestType(t *testing.T) {
 	if got := New(trafficrouting.Env{}).Type(); got != "ambassador" {
 		t.Fatalf("Type = %q", got)
-	}
-}
-
-func checkConfigErrors(t *testing.T, err error, want []string) {
-	t.Helper()
-	got := trafficrouting.ConfigErrors(err)
-	if len(got) != len(want) {
-		t.Fatalf("got %d ConfigErrors (%v), want %d: %q", len(got), err, len(want), want)
-	}
-	for i, w := range want {
-		if !strings.Contains(got[i].Msg, w) {
-			t.Errorf("ConfigError %d = %q, want it to contain %q", i, got[i].Msg, w)
-		}
-		if got[i].Router != "ambassador" {
-			t.Errorf("ConfigError %d router = %q", i, got[i].Router)
-		}
 	}
 }

@@ -3,19 +3,15 @@ package apisix
 import (
 	"context"
 	"reflect"
-	"strings"
 	"testing"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
-	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting"
+	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting/routertest"
 )
 
 const ns = "shop"
@@ -83,39 +79,14 @@ func headerExpr(name, op, value string) map[string]any {
 	return map[string]any{"subject": map[string]any{"scope": "Header", "name": name}, "op": op, "value": value}
 }
 
-type counts struct{ create, update, del int }
-
-func (c counts) writes() int { return c.create + c.update + c.del }
-
-func fakeClient(n *counts, objs ...client.Object) client.Client {
-	return fake.NewClientBuilder().WithObjects(objs...).WithInterceptorFuncs(interceptor.Funcs{
-		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
-			n.create++
-			return c.Create(ctx, obj, opts...)
-		},
-		Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
-			n.update++
-			return c.Update(ctx, obj, opts...)
-		},
-		Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
-			n.del++
-			return c.Delete(ctx, obj, opts...)
-		},
-	}).Build()
+// fakeClient counts writes in n.
+func fakeClient(n *routertest.Counts, objs ...client.Object) client.Client {
+	return routertest.Cluster{Writes: n}.Client(objs...)
 }
 
 func get(t *testing.T, c client.Client, name string) *unstructured.Unstructured {
 	t.Helper()
-	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(GVK)
-	err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, u)
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		t.Fatalf("reading ApisixRoute %s: %v", name, err)
-	}
-	return u
+	return routertest.GetIfExists(t, c, GVK, ns, name)
 }
 
 func ownedBy(u *unstructured.Unstructured, ro *v1alpha1.Rollout) *unstructured.Unstructured {
@@ -168,7 +139,7 @@ func TestSyncWeights(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var n counts
+			var n routertest.Counts
 			c := fakeClient(&n, apisixRoute("web-route", tc.http...))
 			before := get(t, c, "web-route")
 			r := New(trafficrouting.Env{Rollout: rollout("web-route", tc.rules), Reader: c, Writer: c})
@@ -185,8 +156,8 @@ func TestSyncWeights(t *testing.T) {
 			if !reflect.DeepEqual(after.Object, want.Object) {
 				t.Errorf("route after Sync:\n got %v\nwant %v", after.Object, want.Object)
 			}
-			if n.writes() != tc.wantWrites {
-				t.Errorf("writes = %d, want %d", n.writes(), tc.wantWrites)
+			if n.Writes() != tc.wantWrites {
+				t.Errorf("writes = %d, want %d", n.Writes(), tc.wantWrites)
 			}
 			if (after.GetResourceVersion() != before.GetResourceVersion()) != (tc.wantWrites > 0) {
 				t.Errorf("resourceVersion %s -> %s with %d writes", before.GetResourceVersion(), after.GetResourceVersion(), tc.wantWrites)
@@ -194,8 +165,8 @@ func TestSyncWeights(t *testing.T) {
 			if err := r.Sync(context.Background(), tc.d); err != nil {
 				t.Fatalf("second Sync: %v", err)
 			}
-			if n.writes() != tc.wantWrites {
-				t.Errorf("second Sync wrote: writes = %d, want %d", n.writes(), tc.wantWrites)
+			if n.Writes() != tc.wantWrites {
+				t.Errorf("second Sync wrote: writes = %d, want %d", n.Writes(), tc.wantWrites)
 			}
 		})
 	}
@@ -209,7 +180,7 @@ func TestHeaderRoutes(t *testing.T) {
 		httpRule("api", int64(5), []any{userExpr}, backend("web-stable"), backend("web-canary"), backend("extra", 1)),
 		httpRule("admin", nil, nil, backend("admin")),
 	)
-	var n counts
+	var n routertest.Counts
 	c := fakeClient(&n, main)
 	r := New(trafficrouting.Env{Rollout: ro, Reader: c, Writer: c})
 
@@ -223,8 +194,8 @@ func TestHeaderRoutes(t *testing.T) {
 	if err := r.Sync(ctx, d); err != nil {
 		t.Fatalf("Sync: %v", err)
 	}
-	if n.create != 2 {
-		t.Fatalf("creates = %d, want 2", n.create)
+	if n.Create != 2 {
+		t.Fatalf("creates = %d, want 2", n.Create)
 	}
 	first := get(t, c, "first")
 	wantFirst := ownedBy(&unstructured.Unstructured{Object: map[string]any{
@@ -323,7 +294,7 @@ func TestHeaderRouteNotOwned(t *testing.T) {
 	ctx := context.Background()
 	ro := rollout("web-route", nil, "taken")
 	foreign := apisixRoute("taken", httpRule("x", nil, nil, backend("other")))
-	var n counts
+	var n routertest.Counts
 	c := fakeClient(&n, apisixRoute("web-route", httpRule("web-route", nil, nil, backend("web-stable"), backend("web-canary"))), foreign)
 	r := New(trafficrouting.Env{Rollout: ro, Reader: c, Writer: c})
 
@@ -331,13 +302,13 @@ func TestHeaderRouteNotOwned(t *testing.T) {
 	if err := r.Sync(ctx, trafficrouting.Desired{MaxWeight: 100}); err != nil {
 		t.Fatalf("Sync: %v", err)
 	}
-	if get(t, c, "taken") == nil || n.del != 0 {
+	if get(t, c, "taken") == nil || n.Delete != 0 {
 		t.Fatalf("foreign route deleted")
 	}
 	// Setting it is a ConfigError, after the weights are written.
 	err := r.Sync(ctx, trafficrouting.Desired{CanaryWeight: 10, MaxWeight: 100,
 		HeaderRoutes: []trafficrouting.HeaderRoute{{Name: "taken", Match: exactHeader("a", "b")}}})
-	checkConfigErrors(t, err, []string{"ApisixRoute shop/taken, the name of managed route \"taken\", exists and is not controlled by this Rollout"})
+	routertest.CheckConfigErrors(t, err, "apisix", []string{"ApisixRoute shop/taken, the name of managed route \"taken\", exists and is not controlled by this Rollout"})
 	if got := get(t, c, "taken"); !reflect.DeepEqual(got.Object["spec"], foreign.Object["spec"]) {
 		t.Errorf("foreign route changed: %v", got.Object["spec"])
 	}
@@ -392,17 +363,17 @@ func TestCheckErrors(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var n counts
+			var n routertest.Counts
 			c := fakeClient(&n, tc.objs...)
 			r := New(trafficrouting.Env{Rollout: tc.ro, Reader: c, Writer: c})
-			checkConfigErrors(t, r.Check(context.Background()), tc.wantMsg)
+			routertest.CheckConfigErrors(t, r.Check(context.Background()), "apisix", tc.wantMsg)
 		})
 	}
 }
 
 func TestCheckAcceptsOwnHeaderRoute(t *testing.T) {
 	ro := rollout("web-route", nil, "mine")
-	var n counts
+	var n routertest.Counts
 	c := fakeClient(&n,
 		apisixRoute("web-route", httpRule("web-route", nil, nil, backend("web-stable"), backend("web-canary"))),
 		ownedBy(apisixRoute("mine"), ro))
@@ -426,45 +397,25 @@ func TestSyncRefuses(t *testing.T) {
 			Match: []v1alpha1.HeaderRoutingMatch{{HeaderName: "x"}}}}}, "every match needs a headerName"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var n counts
+			var n routertest.Counts
 			c := fakeClient(&n, apisixRoute("web-route", httpRule("web-route", nil, nil, backend("web-stable", 100), backend("web-canary", 0))))
 			err := New(trafficrouting.Env{Rollout: ro, Reader: c, Writer: c}).Sync(context.Background(), tc.d)
-			checkConfigErrors(t, err, []string{tc.wantMsg})
-			if n.create != 0 {
-				t.Errorf("created %d routes", n.create)
+			routertest.CheckConfigErrors(t, err, "apisix", []string{tc.wantMsg})
+			if n.Create != 0 {
+				t.Errorf("created %d routes", n.Create)
 			}
 		})
 	}
 }
 
 func TestKindNotServed(t *testing.T) {
-	c := fake.NewClientBuilder().WithInterceptorFuncs(interceptor.Funcs{
-		Get: func(_ context.Context, _ client.WithWatch, _ client.ObjectKey, obj client.Object, _ ...client.GetOption) error {
-			return &meta.NoKindMatchError{GroupKind: GVK.GroupKind(), SearchedVersions: []string{"v2"}}
-		},
-	}).Build()
+	c := routertest.Cluster{Serves: routertest.Kinds()}.Client()
 	err := New(trafficrouting.Env{Rollout: rollout("web-route", nil), Reader: c, Writer: c}).Check(context.Background())
-	checkConfigErrors(t, err, []string{"the cluster does not serve ApisixRoute (apisix.apache.org/v2)"})
+	routertest.CheckConfigErrors(t, err, "apisix", []string{"the cluster does not serve ApisixRoute (apisix.apache.org/v2)"})
 }
 
 func TestType(t *testing.T) {
 	if got := New(trafficrouting.Env{}).Type(); got != "apisix" {
 		t.Fatalf("Type = %q", got)
-	}
-}
-
-func checkConfigErrors(t *testing.T, err error, want []string) {
-	t.Helper()
-	got := trafficrouting.ConfigErrors(err)
-	if len(got) != len(want) {
-		t.Fatalf("got %d ConfigErrors (%v), want %d: %q", len(got), err, len(want), want)
-	}
-	for i, w := range want {
-		if !strings.Contains(got[i].Msg, w) {
-			t.Errorf("ConfigError %d = %q, want it to contain %q", i, got[i].Msg, w)
-		}
-		if got[i].Router != "apisix" {
-			t.Errorf("ConfigError %d router = %q", i, got[i].Router)
-		}
 	}
 }

@@ -8,47 +8,31 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
-	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting"
+	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting/routertest"
 )
 
 const ns = "shop"
 
 var allKinds = []routeKind{httpRouteKind, grpcRouteKind, tcpRouteKind, tlsRouteKind}
 
-// newClient serves only the route kinds given. The fake client does not
-// consult its RESTMapper on reads and writes, so the mapper is asked here,
-// as the real client's would be.
+// newClient serves only the route kinds given.
 func newClient(t *testing.T, kinds []routeKind, objs ...client.Object) client.WithWatch {
 	t.Helper()
-	m := meta.NewDefaultRESTMapper(nil)
+	var served []schema.GroupVersionKind
 	for _, k := range kinds {
-		m.Add(k.gvk, meta.RESTScopeNamespace)
+		served = append(served, k.gvk)
 	}
-	served := func(obj client.Object) error {
-		gvk := obj.GetObjectKind().GroupVersionKind()
-		_, err := m.RESTMapping(gvk.GroupKind(), gvk.Version)
-		return err
-	}
-	return fake.NewClientBuilder().WithScheme(runtime.NewScheme()).WithRESTMapper(m).WithObjects(objs...).
-		WithInterceptorFuncs(interceptor.Funcs{
-			Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-				if err := served(obj); err != nil {
-					return err
-				}
-				return c.Get(ctx, key, obj, opts...)
-			},
-		}).Build()
+	return routertest.Cluster{Scheme: runtime.NewScheme(), Serves: routertest.Kinds(served...)}.Client(objs...)
 }
 
 func newRollout(t *testing.T, plugin string, managed ...string) *v1alpha1.Rollout {
@@ -133,12 +117,7 @@ spec:
 
 func get(t *testing.T, c client.Client, k routeKind, namespace, name string) *unstructured.Unstructured {
 	t.Helper()
-	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(k.gvk)
-	if err := c.Get(context.Background(), client.ObjectKey{Namespace: namespace, Name: name}, u); err != nil {
-		t.Fatalf("reading %s %s: %v", k.gvk.Kind, name, err)
-	}
-	return u
+	return routertest.Get(t, c, k.gvk, namespace, name)
 }
 
 func rules(t *testing.T, u *unstructured.Unstructured) []any {
@@ -164,20 +143,8 @@ func withWeights(t *testing.T, u *unstructured.Unstructured, set map[[2]int]int6
 	return out
 }
 
-// sameExceptVersion compares two objects ignoring resourceVersion.
-func sameExceptVersion(a, b *unstructured.Unstructured) bool {
-	a, b = a.DeepCopy(), b.DeepCopy()
-	a.SetResourceVersion("")
-	b.SetResourceVersion("")
-	return equality.Semantic.DeepEqual(a.Object, b.Object)
-}
-
 func desired(canary int32, hrs ...trafficrouting.HeaderRoute) trafficrouting.Desired {
 	return trafficrouting.Desired{CanaryWeight: canary, MaxWeight: trafficrouting.DefaultMaxWeight, HeaderRoutes: hrs}
-}
-
-func exact(route, header, value string) trafficrouting.HeaderRoute {
-	return trafficrouting.HeaderRoute{Name: route, Match: []v1alpha1.HeaderRoutingMatch{{HeaderName: header, HeaderValue: &v1alpha1.StringMatch{Exact: value}}}}
 }
 
 func TestSyncWeights(t *testing.T) {
@@ -190,7 +157,7 @@ func TestSyncWeights(t *testing.T) {
 		{name: "all to canary", d: desired(100), want: map[[2]int]int64{{0, 0}: 0, {0, 1}: 100}},
 		{name: "maxTrafficWeight", d: trafficrouting.Desired{CanaryWeight: 250, MaxWeight: 1000}, want: map[[2]int]int64{{0, 0}: 750, {0, 1}: 250}},
 		// Header routes in Desired are ignored on a route that does not take them.
-		{name: "header routes not taken", d: desired(5, exact("r1", "x-beta", "1")), want: map[[2]int]int64{{0, 0}: 95, {0, 1}: 5}},
+		{name: "header routes not taken", d: desired(5, routertest.ExactHeaderRoute("r1", "x-beta", "1")), want: map[[2]int]int64{{0, 0}: 95, {0, 1}: 5}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -204,7 +171,7 @@ func TestSyncWeights(t *testing.T) {
 				t.Fatalf("Sync: %v", err)
 			}
 			got := get(t, c, httpRouteKind, ns, "web")
-			if want := withWeights(t, orig, tt.want); !sameExceptVersion(got, want) {
+			if want := withWeights(t, orig, tt.want); !routertest.SameExceptVersion(got, want) {
 				t.Errorf("route =\n%v\nwant\n%v", got.Object, want.Object)
 			}
 			rv := got.GetResourceVersion()
@@ -275,7 +242,7 @@ spec:
 	if err := r.Check(context.Background()); err != nil {
 		t.Fatalf("Check: %v", err)
 	}
-	if err := r.Sync(context.Background(), desired(20, exact("beta", "x-beta", "on"))); err != nil {
+	if err := r.Sync(context.Background(), desired(20, routertest.ExactHeaderRoute("beta", "x-beta", "on"))); err != nil {
 		t.Fatalf("Sync: %v", err)
 	}
 
@@ -296,7 +263,7 @@ spec:
 	if got := rules(t, get(t, c, httpRouteKind, "edge", "multi")); !equality.Semantic.DeepEqual(got, wantMulti) {
 		t.Errorf("multi rules =\n%v\nwant\n%v", got, wantMulti)
 	}
-	if got := get(t, c, httpRouteKind, "edge", "plain"); !sameExceptVersion(got, withWeights(t, plain, map[[2]int]int64{{0, 0}: 80, {0, 1}: 20})) {
+	if got := get(t, c, httpRouteKind, "edge", "plain"); !routertest.SameExceptVersion(got, withWeights(t, plain, map[[2]int]int64{{0, 0}: 80, {0, 1}: 20})) {
 		t.Errorf("plain = %v", got.Object)
 	}
 	wantGRPC := fromYAML(t, `
@@ -309,10 +276,10 @@ spec:
 	if got := rules(t, get(t, c, grpcRouteKind, "edge", "rpc")); !equality.Semantic.DeepEqual(got, wantGRPC) {
 		t.Errorf("grpc rules =\n%v\nwant\n%v", got, wantGRPC)
 	}
-	if got := get(t, c, tcpRouteKind, "edge", "raw"); !sameExceptVersion(got, withWeights(t, tcp, map[[2]int]int64{{0, 0}: 80, {0, 1}: 20})) {
+	if got := get(t, c, tcpRouteKind, "edge", "raw"); !routertest.SameExceptVersion(got, withWeights(t, tcp, map[[2]int]int64{{0, 0}: 80, {0, 1}: 20})) {
 		t.Errorf("tcp = %v", got.Object)
 	}
-	if got := get(t, c, tlsRouteKind, "edge", "sni"); !sameExceptVersion(got, withWeights(t, tls, map[[2]int]int64{{0, 0}: 80, {0, 1}: 20})) {
+	if got := get(t, c, tlsRouteKind, "edge", "sni"); !routertest.SameExceptVersion(got, withWeights(t, tls, map[[2]int]int64{{0, 0}: 80, {0, 1}: 20})) {
 		t.Errorf("tls = %v", got.Object)
 	}
 	if err := r.Check(context.Background()); err != nil {
@@ -324,10 +291,10 @@ spec:
 	if err := r.Sync(context.Background(), desired(0)); err != nil {
 		t.Fatalf("Sync: %v", err)
 	}
-	if got := get(t, c, httpRouteKind, "edge", "multi"); !sameExceptVersion(got, withWeights(t, multi, map[[2]int]int64{{0, 0}: 100, {0, 1}: 0, {1, 0}: 0, {1, 1}: 100})) {
+	if got := get(t, c, httpRouteKind, "edge", "multi"); !routertest.SameExceptVersion(got, withWeights(t, multi, map[[2]int]int64{{0, 0}: 100, {0, 1}: 0, {1, 0}: 0, {1, 1}: 100})) {
 		t.Errorf("multi after removal = %v", got.Object)
 	}
-	if got := get(t, c, grpcRouteKind, "edge", "rpc"); !sameExceptVersion(got, withWeights(t, grpc, map[[2]int]int64{{0, 0}: 100, {0, 1}: 0})) {
+	if got := get(t, c, grpcRouteKind, "edge", "rpc"); !routertest.SameExceptVersion(got, withWeights(t, grpc, map[[2]int]int64{{0, 0}: 100, {0, 1}: 0})) {
 		t.Errorf("grpc after removal = %v", got.Object)
 	}
 }
@@ -369,7 +336,7 @@ func TestHeaderRoutes(t *testing.T) {
 	r2 := headerRule("r2", r2Conds+`]`)
 	// Here the /api match keeps both of its own header conditions.
 	r2 = strings.Replace(r2, r2Conds+`]`, r2Conds+`, {name: x-canary, type: Exact, value: "no"}, {name: x-tenant, type: Exact, value: acme}]`, 1)
-	hr1 := exact("r1", "X-Canary", "yes")
+	hr1 := routertest.ExactHeaderRoute("r1", "X-Canary", "yes")
 	hr2 := trafficrouting.HeaderRoute{Name: "r2", Match: []v1alpha1.HeaderRoutingMatch{
 		{HeaderName: "x-version", HeaderValue: &v1alpha1.StringMatch{Prefix: "v1.2"}},
 		{HeaderName: "x-user", HeaderValue: &v1alpha1.StringMatch{Regex: "^qa-[0-9]+$"}},
@@ -438,7 +405,7 @@ func TestHeaderRoutes(t *testing.T) {
 		if err := unstructured.SetNestedSlice(trimmed.Object, rules(t, orig), "spec", "rules"); err != nil {
 			t.Fatal(err)
 		}
-		if !sameExceptVersion(trimmed, orig) {
+		if !routertest.SameExceptVersion(trimmed, orig) {
 			t.Errorf("%s: route outside its rules changed: %v", s.name, got.Object)
 		}
 		if len(s.wantRec) == 0 {
@@ -512,7 +479,7 @@ spec:
 	}
 
 	// Adding our route records it beside the other Rollout's.
-	if err := r.Sync(context.Background(), desired(50, exact("r1", "x", "1"))); err != nil {
+	if err := r.Sync(context.Background(), desired(50, routertest.ExactHeaderRoute("r1", "x", "1"))); err != nil {
 		t.Fatalf("Sync: %v", err)
 	}
 	recs, err := readRecords(get(t, c, httpRouteKind, ns, "web"))
@@ -587,20 +554,8 @@ spec: {rules: [{backendRefs: [{name: guestbook-stable, port: 1}, {name: guestboo
 				ro.Spec.Strategy.Canary.StableService = ""
 			}
 			r := newRouter(t, c, ro)
-			expect := func(op string, err error, want []string) {
-				t.Helper()
-				ces := trafficrouting.ConfigErrors(err)
-				if len(ces) != len(want) {
-					t.Fatalf("%s: error = %v, want %d ConfigErrors %q", op, err, len(want), want)
-				}
-				for i, ce := range ces {
-					if ce.Router != "gatewayapi" || !strings.Contains(ce.Msg, want[i]) {
-						t.Errorf("%s: error %d = %q, want it to contain %q", op, i, ce.Msg, want[i])
-					}
-				}
-			}
-			expect("Check", r.Check(context.Background()), tt.check)
-			expect("Sync", r.Sync(context.Background(), tt.d), tt.sync)
+			routertest.CheckConfigErrors(t, r.Check(context.Background()), "gatewayapi", tt.check)
+			routertest.CheckConfigErrors(t, r.Sync(context.Background(), tt.d), "gatewayapi", tt.sync)
 			for _, b := range before {
 				kind := routeKind{gvk: b.GroupVersionKind()}
 				if len(tt.kinds) < len(allKinds) {
@@ -629,18 +584,10 @@ func TestNewErrors(t *testing.T) {
 
 func TestReadFailureIsNotConfigError(t *testing.T) {
 	boom := errors.New("connection refused")
-	c := fake.NewClientBuilder().WithScheme(runtime.NewScheme()).WithInterceptorFuncs(interceptor.Funcs{
-		Get: func(context.Context, client.WithWatch, client.ObjectKey, client.Object, ...client.GetOption) error {
-			return boom
-		},
-	}).Build()
+	c := routertest.Cluster{Scheme: runtime.NewScheme(), Funcs: routertest.FailGets(boom)}.Client()
 	r := newRouter(t, c, newRollout(t, `{"httpRoute":"web","tcpRoute":"raw"}`))
-	if err := r.Check(context.Background()); !errors.Is(err, boom) || trafficrouting.ConfigErrors(err) != nil {
-		t.Errorf("Check = %v, want the read error and no ConfigError", err)
-	}
-	if err := r.Sync(context.Background(), desired(1)); !errors.Is(err, boom) {
-		t.Errorf("Sync = %v, want the read error", err)
-	}
+	routertest.CheckNotConfigError(t, "Check", r.Check(context.Background()), boom, "")
+	routertest.CheckNotConfigError(t, "Sync", r.Sync(context.Background(), desired(1)), boom, "")
 }
 
 func TestType(t *testing.T) {
@@ -655,7 +602,7 @@ func TestType(t *testing.T) {
 func TestPrunedRuleName(t *testing.T) {
 	c := newClient(t, allKinds, object(t, webRoute))
 	r := newRouter(t, c, newRollout(t, `{"httpRoute":"web"}`, "r1"))
-	if err := r.Sync(context.Background(), desired(10, exact("r1", "x", "1"))); err != nil {
+	if err := r.Sync(context.Background(), desired(10, routertest.ExactHeaderRoute("r1", "x", "1"))); err != nil {
 		t.Fatalf("Sync: %v", err)
 	}
 	u := get(t, c, httpRouteKind, ns, "web")
@@ -668,7 +615,7 @@ func TestPrunedRuleName(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 2 {
-		if err := r.Sync(context.Background(), desired(10, exact("r1", "x", "1"))); err != nil {
+		if err := r.Sync(context.Background(), desired(10, routertest.ExactHeaderRoute("r1", "x", "1"))); err != nil {
 			t.Fatalf("Sync: %v", err)
 		}
 	}

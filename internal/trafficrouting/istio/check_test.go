@@ -12,7 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
-	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting"
+	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting/routertest"
 )
 
 func vsWithHTTP(routes string) string {
@@ -257,36 +257,15 @@ spec:
 		t.Run(c.name, func(t *testing.T) {
 			f := newFixture(t, c.ro, objs(t, c.objs...), notServed(c.notServed...))
 			err := f.router.Check(context.Background())
-			assertConfigErrors(t, err, c.want)
+			routertest.CheckConfigErrors(t, err, "istio", c.want)
 
 			// Sync meets the same problems and then writes nothing.
 			err = f.router.Sync(context.Background(), desired(50))
-			assertConfigErrors(t, err, c.want)
+			routertest.CheckConfigErrors(t, err, "istio", c.want)
 			if c.want != nil && len(f.writes.updates) != 0 {
 				t.Fatalf("Sync with a bad configuration wrote %q", f.writes.updates)
 			}
 		})
-	}
-}
-
-// assertConfigErrors checks that err is exactly the ConfigErrors described
-// by want, one substring each.
-func assertConfigErrors(t *testing.T, err error, want []string) {
-	t.Helper()
-	if want == nil {
-		if err != nil {
-			t.Fatalf("unexpected error: %v", err)
-		}
-		return
-	}
-	ces := trafficrouting.ConfigErrors(err)
-	if len(ces) != len(want) {
-		t.Fatalf("got %d ConfigErrors, want %d: %v", len(ces), len(want), err)
-	}
-	for i, w := range want {
-		if ces[i].Router != "istio" || !strings.Contains(ces[i].Msg, w) {
-			t.Errorf("ConfigError %d = %q, want it to contain %q", i, ces[i].Error(), w)
-		}
 	}
 }
 
@@ -299,7 +278,7 @@ func TestSyncBadConfigInOneObjectWritesNothing(t *testing.T) {
 	})
 	f := newFixture(t, ro, objs(t, subsetDR("", "", ""), subsetVS(0, 100), gatewayVS(0)))
 	err := f.router.Sync(context.Background(), desired(50))
-	assertConfigErrors(t, err, []string{
+	routertest.CheckConfigErrors(t, err, "istio", []string{
 		`VirtualService gateways/edge: http route "web" has no destination for the canary subset "canary" or the stable subset "stable"`,
 	})
 	if len(f.writes.updates) != 0 {
@@ -312,7 +291,7 @@ func TestSyncDesiredRouteNotManaged(t *testing.T) {
 	d := desired(10)
 	d.HeaderRoutes = headerRoutes("header-b")
 	err := f.router.Sync(context.Background(), d)
-	assertConfigErrors(t, err, []string{`route "header-b" is not listed in trafficRouting.managedRoutes`})
+	routertest.CheckConfigErrors(t, err, "istio", []string{`route "header-b" is not listed in trafficRouting.managedRoutes`})
 	if len(f.writes.updates) != 0 {
 		t.Fatalf("wrote %q", f.writes.updates)
 	}
@@ -321,21 +300,14 @@ func TestSyncDesiredRouteNotManaged(t *testing.T) {
 func TestReadErrorIsNotAConfigError(t *testing.T) {
 	boom := errors.New("connection refused")
 	fail := func(s *setup) {
-		s.funcs.Get = func(ctx context.Context, c client.WithWatch, key client.ObjectKey, o client.Object, opts ...client.GetOption) error {
-			return boom
-		}
+		s.funcs.Get = routertest.FailGets(boom).Get
 	}
 	f := newFixture(t, newRollout(), objs(t, hostVS("guestbook-canary", "guestbook-stable", 0, 100)), fail)
 	for name, err := range map[string]error{
 		"Check": f.router.Check(context.Background()),
 		"Sync":  f.router.Sync(context.Background(), desired(10)),
 	} {
-		if !errors.Is(err, boom) || trafficrouting.ConfigErrors(err) != nil {
-			t.Fatalf("%s = %v, want the wrapped read error and no ConfigError", name, err)
-		}
-		if !strings.Contains(err.Error(), "reading VirtualService shop/vs") {
-			t.Fatalf("%s = %v, want it to name the object", name, err)
-		}
+		routertest.CheckNotConfigError(t, name, err, boom, "reading VirtualService shop/vs")
 	}
 }
 

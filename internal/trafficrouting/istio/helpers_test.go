@@ -13,12 +13,12 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting"
+	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting/routertest"
 )
 
 const ns = "shop"
@@ -78,29 +78,11 @@ func obj(t *testing.T, manifest string) *unstructured.Unstructured {
 	return u
 }
 
-// mapper knows the Istio kinds in gvks, as discovery would on a cluster
-// with those CRDs.
-func mapper(gvks ...schema.GroupVersionKind) meta.RESTMapper {
-	m := meta.NewDefaultRESTMapper(nil)
-	for _, g := range gvks {
-		m.Add(g, meta.RESTScopeNamespace)
-	}
-	return m
-}
-
 // notServed makes the cluster lack the kinds gvks: reads of them fail the
-// way the REST mapper fails them on a cluster without the CRDs. (The fake
-// client itself never consults its mapper on reads.)
+// way the REST mapper fails them on a cluster without the CRDs.
 func notServed(gvks ...schema.GroupVersionKind) func(*setup) {
 	return func(s *setup) {
-		s.mapper = mapper(without(gvks, VirtualServiceGVK, DestinationRuleGVK)...)
-		s.funcs.Get = func(ctx context.Context, c client.WithWatch, key client.ObjectKey, o client.Object, opts ...client.GetOption) error {
-			gvk := o.GetObjectKind().GroupVersionKind()
-			if slices.Contains(gvks, gvk) {
-				return &meta.NoKindMatchError{GroupKind: gvk.GroupKind(), SearchedVersions: []string{gvk.Version}}
-			}
-			return c.Get(ctx, key, o, opts...)
-		}
+		s.mapper = routertest.Kinds(without(gvks, VirtualServiceGVK, DestinationRuleGVK)...)
 	}
 }
 
@@ -134,6 +116,8 @@ type fixture struct {
 	writes *recorder
 }
 
+// setup is the cluster newFixture builds: mapper decides which kinds it
+// serves, funcs intercept its calls.
 type setup struct {
 	mapper meta.RESTMapper
 	funcs  interceptor.Funcs
@@ -141,7 +125,7 @@ type setup struct {
 
 func newFixture(t *testing.T, ro *v1alpha1.Rollout, objs []*unstructured.Unstructured, opts ...func(*setup)) *fixture {
 	t.Helper()
-	s := &setup{mapper: mapper(VirtualServiceGVK, DestinationRuleGVK)}
+	s := &setup{mapper: routertest.Kinds(VirtualServiceGVK, DestinationRuleGVK)}
 	for _, o := range opts {
 		o(s)
 	}
@@ -154,11 +138,11 @@ func newFixture(t *testing.T, ro *v1alpha1.Rollout, objs []*unstructured.Unstruc
 		}
 		return c.Update(ctx, o, opts...)
 	}
-	b := fake.NewClientBuilder().WithRESTMapper(s.mapper).WithInterceptorFuncs(s.funcs)
+	var copies []client.Object
 	for _, o := range objs {
-		b = b.WithObjects(o.DeepCopy())
+		copies = append(copies, o.DeepCopy())
 	}
-	c := b.Build()
+	c := routertest.Cluster{Serves: s.mapper, Funcs: &s.funcs}.Client(copies...)
 	return &fixture{
 		c:      c,
 		router: New(trafficrouting.Env{Rollout: ro, Reader: c, Writer: c}),
@@ -168,12 +152,7 @@ func newFixture(t *testing.T, ro *v1alpha1.Rollout, objs []*unstructured.Unstruc
 
 func (f *fixture) get(t *testing.T, gvk schema.GroupVersionKind, namespace, name string) *unstructured.Unstructured {
 	t.Helper()
-	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(gvk)
-	if err := f.c.Get(context.Background(), client.ObjectKey{Namespace: namespace, Name: name}, u); err != nil {
-		t.Fatalf("getting %s %s/%s: %v", gvk.Kind, namespace, name, err)
-	}
-	return u
+	return routertest.Get(t, f.c, gvk, namespace, name)
 }
 
 // assertContent compares everything but the fields the API server sets

@@ -12,13 +12,12 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting"
+	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting/routertest"
 )
 
 const (
@@ -44,19 +43,7 @@ func rollout(mod func(n *v1alpha1.NginxTrafficRouting)) *v1alpha1.Rollout {
 }
 
 func path(p, svc string, port int32) networkingv1.HTTPIngressPath {
-	pt := networkingv1.PathTypePrefix
-	return networkingv1.HTTPIngressPath{
-		Path: p, PathType: &pt,
-		Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{
-			Name: svc, Port: networkingv1.ServiceBackendPort{Number: port},
-		}},
-	}
-}
-
-func rule(host string, paths ...networkingv1.HTTPIngressPath) networkingv1.IngressRule {
-	return networkingv1.IngressRule{Host: host, IngressRuleValue: networkingv1.IngressRuleValue{
-		HTTP: &networkingv1.HTTPIngressRuleValue{Paths: paths},
-	}}
+	return routertest.IngressPath(p, networkingv1.PathTypePrefix, svc, networkingv1.ServiceBackendPort{Number: port})
 }
 
 // stableIngress routes / and /api of shop.example.com to the stable
@@ -76,20 +63,11 @@ func stableIngress(name string) *networkingv1.Ingress {
 			IngressClassName: &class,
 			TLS:              []networkingv1.IngressTLS{{Hosts: []string{"shop.example.com"}, SecretName: "shop-tls"}},
 			Rules: []networkingv1.IngressRule{
-				rule("shop.example.com", path("/", stableSvc, 80), path("/admin", "admin", 8080), path("/api", stableSvc, 80)),
-				rule("other.example.com", path("/", "other", 80)),
+				routertest.IngressRule("shop.example.com", path("/", stableSvc, 80), path("/admin", "admin", 8080), path("/api", stableSvc, 80)),
+				routertest.IngressRule("other.example.com", path("/", "other", 80)),
 			},
 		},
 	}
-}
-
-func newClient(t *testing.T, funcs *interceptor.Funcs, objs ...client.Object) client.WithWatch {
-	t.Helper()
-	b := fake.NewClientBuilder().WithScheme(clientgoscheme.Scheme).WithObjects(objs...)
-	if funcs != nil {
-		b = b.WithInterceptorFuncs(*funcs)
-	}
-	return b.Build()
 }
 
 func newRouter(ro *v1alpha1.Rollout, c client.Client) *Router {
@@ -98,20 +76,13 @@ func newRouter(ro *v1alpha1.Rollout, c client.Client) *Router {
 
 func getIngress(t *testing.T, c client.Client, name string) *networkingv1.Ingress {
 	t.Helper()
-	ing := &networkingv1.Ingress{}
-	if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, ing); err != nil {
-		t.Fatalf("reading Ingress %s: %v", name, err)
-	}
-	return ing
+	return routertest.Read(t, c, ns, name, &networkingv1.Ingress{})
 }
 
 func exists(t *testing.T, c client.Client, name string) bool {
 	t.Helper()
-	err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &networkingv1.Ingress{})
-	if err != nil && !apierrors.IsNotFound(err) {
-		t.Fatalf("reading Ingress %s: %v", name, err)
-	}
-	return err == nil
+	_, ok := routertest.ReadIfExists(t, c, ns, name, &networkingv1.Ingress{})
+	return ok
 }
 
 func desired(w int32) trafficrouting.Desired {
@@ -120,7 +91,7 @@ func desired(w int32) trafficrouting.Desired {
 
 func wantCanarySpec() networkingv1.IngressSpec {
 	s := stableIngress("web").Spec
-	s.Rules = []networkingv1.IngressRule{rule("shop.example.com", path("/", canarySvc, 80), path("/api", canarySvc, 80))}
+	s.Rules = []networkingv1.IngressRule{routertest.IngressRule("shop.example.com", path("/", canarySvc, 80), path("/api", canarySvc, 80))}
 	return s
 }
 
@@ -136,7 +107,7 @@ func TestCanaryIngressName(t *testing.T) {
 
 func TestSyncCreatesCanary(t *testing.T) {
 	ctx := context.Background()
-	c := newClient(t, nil, stableIngress("web"))
+	c := routertest.NewClient(nil, stableIngress("web"))
 	stableBefore := getIngress(t, c, "web")
 	ro := rollout(nil)
 
@@ -232,7 +203,7 @@ func TestSyncAnnotations(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newClient(t, nil, stableIngress("web"))
+			c := routertest.NewClient(nil, stableIngress("web"))
 			d := desired(10)
 			d.MaxWeight = tc.max
 			if err := newRouter(rollout(tc.mod), c).Sync(context.Background(), d); err != nil {
@@ -249,7 +220,7 @@ func TestSyncMultipleIngresses(t *testing.T) {
 	second := stableIngress("web-internal")
 	second.Spec.IngressClassName = nil
 	delete(second.Annotations, "kubernetes.io/ingress.class")
-	c := newClient(t, nil, stableIngress("web"), second)
+	c := routertest.NewClient(nil, stableIngress("web"), second)
 	ro := rollout(func(n *v1alpha1.NginxTrafficRouting) {
 		n.StableIngress = ""
 		n.StableIngresses = []string{"web", "web-internal"}
@@ -285,7 +256,7 @@ func TestSyncMultipleIngresses(t *testing.T) {
 
 func TestSyncUpdatesAndCorrects(t *testing.T) {
 	ctx := context.Background()
-	c := newClient(t, nil, stableIngress("web"))
+	c := routertest.NewClient(nil, stableIngress("web"))
 	r := newRouter(rollout(nil), c)
 	if err := r.Sync(ctx, desired(10)); err != nil {
 		t.Fatal(err)
@@ -341,7 +312,7 @@ func TestSyncUpdatesAndCorrects(t *testing.T) {
 
 func TestSyncFollowsStableIngress(t *testing.T) {
 	ctx := context.Background()
-	c := newClient(t, nil, stableIngress("web"))
+	c := routertest.NewClient(nil, stableIngress("web"))
 	r := newRouter(rollout(nil), c)
 	if err := r.Sync(ctx, desired(10)); err != nil {
 		t.Fatal(err)
@@ -378,7 +349,7 @@ func TestSyncEndAndAbort(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			c := newClient(t, nil, stableIngress("web"))
+			c := routertest.NewClient(nil, stableIngress("web"))
 			stableBefore := getIngress(t, c, "web")
 			r := newRouter(rollout(nil), c)
 			if err := r.Sync(ctx, desired(20)); err != nil {
@@ -408,8 +379,8 @@ func TestSyncEndAndAbort(t *testing.T) {
 
 func TestSyncIgnoresHeaderAndMirrorRoutes(t *testing.T) {
 	ctx := context.Background()
-	plain := newClient(t, nil, stableIngress("web"))
-	routed := newClient(t, nil, stableIngress("web"))
+	plain := routertest.NewClient(nil, stableIngress("web"))
+	routed := routertest.NewClient(nil, stableIngress("web"))
 	ro := rollout(nil)
 	d := desired(10)
 	if err := newRouter(ro, plain).Sync(ctx, d); err != nil {
@@ -436,14 +407,12 @@ func foreignCanary() *networkingv1.Ingress {
 
 func TestSyncLeavesForeignCanaryAlone(t *testing.T) {
 	ctx := context.Background()
-	c := newClient(t, nil, stableIngress("web"), foreignCanary())
+	c := routertest.NewClient(nil, stableIngress("web"), foreignCanary())
 	before := getIngress(t, c, "guestbook-web-canary")
 	r := newRouter(rollout(nil), c)
 
 	err := r.Sync(ctx, desired(10))
-	if ces := trafficrouting.ConfigErrors(err); len(ces) != 1 || !strings.Contains(ces[0].Msg, "not controlled by Rollout guestbook") {
-		t.Errorf("Sync = %v, want a ConfigError about the foreign Ingress", err)
-	}
+	routertest.CheckConfigErrors(t, err, "nginx", []string{"not controlled by Rollout guestbook"})
 	if err := r.Sync(ctx, trafficrouting.Desired{MaxWeight: 100, CanaryHash: "a", StableHash: "a"}); err != nil {
 		t.Errorf("ending Sync = %v", err)
 	}
@@ -454,7 +423,7 @@ func TestSyncLeavesForeignCanaryAlone(t *testing.T) {
 
 func TestSyncStableIngressErrors(t *testing.T) {
 	noBackend := stableIngress("web")
-	noBackend.Spec.Rules = []networkingv1.IngressRule{rule("shop.example.com", path("/", "admin", 80))}
+	noBackend.Spec.Rules = []networkingv1.IngressRule{routertest.IngressRule("shop.example.com", path("/", "admin", 80))}
 	cases := []struct {
 		name string
 		objs []client.Object
@@ -465,11 +434,9 @@ func TestSyncStableIngressErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newClient(t, nil, tc.objs...)
+			c := routertest.NewClient(nil, tc.objs...)
 			err := newRouter(rollout(nil), c).Sync(context.Background(), desired(10))
-			if ces := trafficrouting.ConfigErrors(err); len(ces) != 1 || !strings.Contains(ces[0].Msg, tc.want) {
-				t.Errorf("Sync = %v, want a ConfigError containing %q", err, tc.want)
-			}
+			routertest.CheckConfigErrors(t, err, "nginx", []string{tc.want})
 			if exists(t, c, "guestbook-web-canary") {
 				t.Errorf("canary created")
 			}
@@ -479,7 +446,7 @@ func TestSyncStableIngressErrors(t *testing.T) {
 
 func TestCheck(t *testing.T) {
 	noBackend := stableIngress("web")
-	noBackend.Spec.Rules = []networkingv1.IngressRule{rule("shop.example.com", path("/", "admin", 80)), {Host: "bare.example.com"}}
+	noBackend.Spec.Rules = []networkingv1.IngressRule{routertest.IngressRule("shop.example.com", path("/", "admin", 80)), {Host: "bare.example.com"}}
 	ours := stableIngress("guestbook-web-canary")
 	ours.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(rollout(nil), v1alpha1.GroupVersion.WithKind("Rollout"))}
 
@@ -508,23 +475,9 @@ func TestCheck(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newClient(t, nil, tc.objs...)
+			c := routertest.NewClient(nil, tc.objs...)
 			err := newRouter(rollout(tc.mod), c).Check(context.Background())
-			ces := trafficrouting.ConfigErrors(err)
-			if len(tc.want) == 0 {
-				if err != nil {
-					t.Fatalf("Check = %v", err)
-				}
-				return
-			}
-			if len(ces) != len(tc.want) {
-				t.Fatalf("Check = %v, want %d ConfigErrors", err, len(tc.want))
-			}
-			for i, w := range tc.want {
-				if !strings.Contains(ces[i].Msg, w) || ces[i].Router != "nginx" {
-					t.Errorf("problem %d = %v, want %q", i, ces[i], w)
-				}
-			}
+			routertest.CheckConfigErrors(t, err, "nginx", tc.want)
 		})
 	}
 }
@@ -532,25 +485,19 @@ func TestCheck(t *testing.T) {
 func TestCheckMissingServices(t *testing.T) {
 	ro := rollout(nil)
 	ro.Spec.Strategy.Canary.CanaryService = ""
-	err := newRouter(ro, newClient(t, nil, stableIngress("web"))).Check(context.Background())
-	if ces := trafficrouting.ConfigErrors(err); len(ces) != 1 || !strings.Contains(ces[0].Msg, "canaryService") {
-		t.Errorf("Check = %v", err)
-	}
+	err := newRouter(ro, routertest.NewClient(nil, stableIngress("web"))).Check(context.Background())
+	routertest.CheckConfigErrors(t, err, "nginx", []string{"canaryService"})
 }
 
 func TestReadFailureIsNotAConfigError(t *testing.T) {
 	boom := errors.New("connection refused")
-	c := newClient(t, &interceptor.Funcs{Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-		return boom
-	}}, stableIngress("web"))
+	c := routertest.NewClient(routertest.FailGets(boom), stableIngress("web"))
 	r := newRouter(rollout(nil), c)
 	for name, err := range map[string]error{
 		"Check": r.Check(context.Background()),
 		"Sync":  r.Sync(context.Background(), desired(10)),
 	} {
-		if !errors.Is(err, boom) || trafficrouting.ConfigErrors(err) != nil || !strings.Contains(err.Error(), "shop/web") {
-			t.Errorf("%s = %v, want the read failure with context", name, err)
-		}
+		routertest.CheckNotConfigError(t, name, err, boom, "shop/web")
 	}
 }
 
@@ -558,7 +505,7 @@ func TestSyncCreateRace(t *testing.T) {
 	// Another worker creates the canary between our read and our create;
 	// ours then fails with AlreadyExists and must carry on with theirs.
 	ro := rollout(nil)
-	c := newClient(t, &interceptor.Funcs{Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+	c := routertest.NewClient(&interceptor.Funcs{Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
 		theirs := obj.DeepCopyObject().(*networkingv1.Ingress)
 		theirs.Annotations["nginx.ingress.kubernetes.io/canary-weight"] = "1"
 		if err := c.Create(ctx, theirs); err != nil {

@@ -3,21 +3,18 @@ package smi
 import (
 	"context"
 	"errors"
-	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
-	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting"
+	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting/routertest"
 )
 
 const (
@@ -40,36 +37,11 @@ func newRollout(smi *v1alpha1.SMITrafficRouting) *v1alpha1.Rollout {
 // stand for a cluster that lacks the kind or a version of it.
 func newClient(t *testing.T, versions []string, objs ...client.Object) client.WithWatch {
 	t.Helper()
-	var gvs []schema.GroupVersion
+	var served []schema.GroupVersionKind
 	for _, v := range versions {
-		gvs = append(gvs, schema.GroupVersion{Group: Group, Version: v})
+		served = append(served, schema.GroupVersionKind{Group: Group, Version: v, Kind: "TrafficSplit"})
 	}
-	m := meta.NewDefaultRESTMapper(gvs)
-	for _, gv := range gvs {
-		m.Add(gv.WithKind("TrafficSplit"), meta.RESTScopeNamespace)
-	}
-	// The fake client does not consult its RESTMapper on reads and writes,
-	// so the mapper is asked here, as the real client's would be.
-	served := func(obj client.Object) error {
-		gvk := obj.GetObjectKind().GroupVersionKind()
-		_, err := m.RESTMapping(gvk.GroupKind(), gvk.Version)
-		return err
-	}
-	return fake.NewClientBuilder().WithScheme(runtime.NewScheme()).WithRESTMapper(m).WithObjects(objs...).
-		WithInterceptorFuncs(interceptor.Funcs{
-			Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-				if err := served(obj); err != nil {
-					return err
-				}
-				return c.Get(ctx, key, obj, opts...)
-			},
-			Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
-				if err := served(obj); err != nil {
-					return err
-				}
-				return c.Create(ctx, obj, opts...)
-			},
-		}).Build()
+	return routertest.Cluster{Scheme: runtime.NewScheme(), Serves: routertest.Kinds(served...)}.Client(objs...)
 }
 
 var allVersions = []string{"v1alpha1", "v1alpha2", "v1alpha3"}
@@ -91,12 +63,7 @@ func ownRef() *metav1.OwnerReference {
 
 func read(t *testing.T, c client.Client, version, name string) *unstructured.Unstructured {
 	t.Helper()
-	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(schema.GroupVersionKind{Group: Group, Version: version, Kind: "TrafficSplit"})
-	if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, u); err != nil {
-		t.Fatalf("reading TrafficSplit %s: %v", name, err)
-	}
-	return u
+	return routertest.Get(t, c, schema.GroupVersionKind{Group: Group, Version: version, Kind: "TrafficSplit"}, ns, name)
 }
 
 func desired(canary int32) trafficrouting.Desired {
@@ -306,12 +273,8 @@ func TestConfigErrors(t *testing.T) {
 				ro.Spec.Strategy.Canary.CanaryService = ""
 			}
 			r := New(trafficrouting.Env{Rollout: ro, Reader: c, Writer: c}, tt.version)
-			for op, err := range map[string]error{"Check": r.Check(context.Background()), "Sync": r.Sync(context.Background(), desired(10))} {
-				ces := trafficrouting.ConfigErrors(err)
-				if len(ces) != 1 || !strings.Contains(ces[0].Msg, tt.wantMsg) || ces[0].Router != "smi" {
-					t.Errorf("%s: error = %v, want a smi ConfigError containing %q", op, err, tt.wantMsg)
-				}
-			}
+			routertest.CheckConfigErrors(t, r.Check(context.Background()), "smi", []string{tt.wantMsg})
+			routertest.CheckConfigErrors(t, r.Sync(context.Background(), desired(10)), "smi", []string{tt.wantMsg})
 			if tt.existing != nil {
 				got := read(t, c, tt.version, "guestbook")
 				if got.GetResourceVersion() != tt.existing.GetResourceVersion() {
@@ -324,19 +287,10 @@ func TestConfigErrors(t *testing.T) {
 
 func TestReadFailureIsNotConfigError(t *testing.T) {
 	boom := errors.New("connection refused")
-	c := fake.NewClientBuilder().WithScheme(runtime.NewScheme()).WithInterceptorFuncs(interceptor.Funcs{
-		Get: func(context.Context, client.WithWatch, client.ObjectKey, client.Object, ...client.GetOption) error {
-			return boom
-		},
-	}).Build()
+	c := routertest.Cluster{Scheme: runtime.NewScheme(), Funcs: routertest.FailGets(boom)}.Client()
 	r := New(trafficrouting.Env{Rollout: newRollout(nil), Reader: c, Writer: c}, "")
-	err := r.Check(context.Background())
-	if !errors.Is(err, boom) || trafficrouting.ConfigErrors(err) != nil {
-		t.Errorf("Check = %v, want the wrapped read error and no ConfigError", err)
-	}
-	if err := r.Sync(context.Background(), desired(1)); !errors.Is(err, boom) {
-		t.Errorf("Sync = %v, want the wrapped read error", err)
-	}
+	routertest.CheckNotConfigError(t, "Check", r.Check(context.Background()), boom, "")
+	routertest.CheckNotConfigError(t, "Sync", r.Sync(context.Background(), desired(1)), boom, "")
 }
 
 func TestType(t *testing.T) {

@@ -4,19 +4,16 @@ import (
 	"context"
 	"errors"
 	"reflect"
-	"strings"
 	"testing"
 
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
-	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting"
+	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting/routertest"
 )
 
 const ns = "shop"
@@ -68,40 +65,14 @@ func entry(name string, extra ...any) map[string]any {
 	return m
 }
 
-// fakeClient serves only the kinds in served, answering others as an API
-// server without the CustomResourceDefinition does, and counts writes.
-func fakeClient(served []schema.GroupVersionKind, writes *int, objs ...client.Object) client.Client {
-	isServed := func(o client.Object) error {
-		gvk := o.GetObjectKind().GroupVersionKind()
-		for _, s := range served {
-			if s == gvk {
-				return nil
-			}
-		}
-		return &meta.NoKindMatchError{GroupKind: gvk.GroupKind(), SearchedVersions: []string{gvk.Version}}
-	}
-	return fake.NewClientBuilder().WithObjects(objs...).WithInterceptorFuncs(interceptor.Funcs{
-		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-			if err := isServed(obj); err != nil {
-				return err
-			}
-			return c.Get(ctx, key, obj, opts...)
-		},
-		Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
-			*writes++
-			return c.Update(ctx, obj, opts...)
-		},
-	}).Build()
+// fakeClient serves only the kinds in served and counts writes in n.
+func fakeClient(served []schema.GroupVersionKind, n *routertest.Counts, objs ...client.Object) client.Client {
+	return routertest.Cluster{Serves: routertest.Kinds(served...), Writes: n}.Client(objs...)
 }
 
 func get(t *testing.T, c client.Client, gvk schema.GroupVersionKind) *unstructured.Unstructured {
 	t.Helper()
-	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(gvk)
-	if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "web-wrr"}, u); err != nil {
-		t.Fatalf("reading the TraefikService: %v", err)
-	}
-	return u
+	return routertest.Get(t, c, gvk, ns, "web-wrr")
 }
 
 func TestSync(t *testing.T) {
@@ -170,9 +141,9 @@ func TestSync(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			writes := 0
+			var n routertest.Counts
 			obj := traefikService(tc.gvk, tc.services...)
-			c := fakeClient(tc.served, &writes, obj)
+			c := fakeClient(tc.served, &n, obj)
 			before := get(t, c, tc.gvk)
 			r := New(trafficrouting.Env{Rollout: rollout("web-wrr"), Reader: c, Writer: c})
 			if err := r.Check(context.Background()); err != nil {
@@ -182,8 +153,8 @@ func TestSync(t *testing.T) {
 				t.Fatalf("Sync: %v", err)
 			}
 			after := get(t, c, tc.gvk)
-			if writes != tc.wantWrites {
-				t.Errorf("writes = %d, want %d", writes, tc.wantWrites)
+			if n.Writes() != tc.wantWrites {
+				t.Errorf("writes = %d, want %d", n.Writes(), tc.wantWrites)
 			}
 			if changed := after.GetResourceVersion() != before.GetResourceVersion(); changed != tc.wantRVChanged {
 				t.Errorf("resourceVersion changed = %v, want %v", changed, tc.wantRVChanged)
@@ -198,8 +169,8 @@ func TestSync(t *testing.T) {
 			if err := r.Sync(context.Background(), tc.d); err != nil {
 				t.Fatalf("second Sync: %v", err)
 			}
-			if writes != tc.wantWrites {
-				t.Errorf("second Sync wrote: writes = %d, want %d", writes, tc.wantWrites)
+			if n.Writes() != tc.wantWrites {
+				t.Errorf("second Sync wrote: writes = %d, want %d", n.Writes(), tc.wantWrites)
 			}
 		})
 	}
@@ -265,45 +236,39 @@ func TestCheckErrors(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			writes := 0
-			c := fakeClient(tc.served, &writes, tc.objs...)
+			var n routertest.Counts
+			c := fakeClient(tc.served, &n, tc.objs...)
 			r := New(trafficrouting.Env{Rollout: tc.ro, Reader: c, Writer: c})
-			checkConfigErrors(t, r.Check(context.Background()), tc.wantMsg)
+			routertest.CheckConfigErrors(t, r.Check(context.Background()), "traefik", tc.wantMsg)
 			// Sync refuses the same configuration without writing.
-			checkConfigErrors(t, r.Sync(context.Background(), trafficrouting.Desired{CanaryWeight: 10, MaxWeight: 100}), tc.wantMsg)
-			if writes != 0 {
-				t.Errorf("writes = %d, want 0", writes)
+			routertest.CheckConfigErrors(t, r.Sync(context.Background(), trafficrouting.Desired{CanaryWeight: 10, MaxWeight: 100}), "traefik", tc.wantMsg)
+			if n.Writes() != 0 {
+				t.Errorf("writes = %d, want 0", n.Writes())
 			}
 		})
 	}
 }
 
 func TestSyncRefusesHeaderAndMirrorRoutes(t *testing.T) {
-	writes := 0
-	c := fakeClient(GVKs, &writes, traefikService(containous, entry("web-stable"), entry("web-canary")))
+	var n routertest.Counts
+	c := fakeClient(GVKs, &n, traefikService(containous, entry("web-stable"), entry("web-canary")))
 	r := New(trafficrouting.Env{Rollout: rollout("web-wrr"), Reader: c, Writer: c})
 	for _, d := range []trafficrouting.Desired{
 		{MaxWeight: 100, HeaderRoutes: []trafficrouting.HeaderRoute{{Name: "h"}}},
 		{MaxWeight: 100, MirrorRoutes: []trafficrouting.MirrorRoute{{Name: "m"}}},
 	} {
-		checkConfigErrors(t, r.Sync(context.Background(), d), []string{"supports neither setHeaderRoute nor setMirrorRoute"})
+		routertest.CheckConfigErrors(t, r.Sync(context.Background(), d), "traefik", []string{"supports neither setHeaderRoute nor setMirrorRoute"})
 	}
-	if writes != 0 {
-		t.Errorf("writes = %d, want 0", writes)
+	if n.Writes() != 0 {
+		t.Errorf("writes = %d, want 0", n.Writes())
 	}
 }
 
 func TestReadErrorIsNotConfigError(t *testing.T) {
 	boom := errors.New("connection refused")
-	c := fake.NewClientBuilder().WithInterceptorFuncs(interceptor.Funcs{
-		Get: func(context.Context, client.WithWatch, client.ObjectKey, client.Object, ...client.GetOption) error {
-			return boom
-		},
-	}).Build()
+	c := routertest.NewClient(routertest.FailGets(boom))
 	err := New(trafficrouting.Env{Rollout: rollout("web-wrr"), Reader: c, Writer: c}).Check(context.Background())
-	if !errors.Is(err, boom) || trafficrouting.ConfigErrors(err) != nil {
-		t.Fatalf("Check = %v, want the read error, not a ConfigError", err)
-	}
+	routertest.CheckNotConfigError(t, "Check", err, boom, "")
 }
 
 func TestType(t *testing.T) {
@@ -319,22 +284,4 @@ func mirroring() *unstructured.Unstructured {
 	}}
 	u.SetGroupVersionKind(containous)
 	return u
-}
-
-// checkConfigErrors wants err to hold exactly one *ConfigError per message,
-// each containing its message.
-func checkConfigErrors(t *testing.T, err error, want []string) {
-	t.Helper()
-	got := trafficrouting.ConfigErrors(err)
-	if len(got) != len(want) {
-		t.Fatalf("got %d ConfigErrors (%v), want %d: %q", len(got), err, len(want), want)
-	}
-	for i, w := range want {
-		if !strings.Contains(got[i].Msg, w) {
-			t.Errorf("ConfigError %d = %q, want it to contain %q", i, got[i].Msg, w)
-		}
-		if got[i].Router != "traefik" {
-			t.Errorf("ConfigError %d router = %q", i, got[i].Router)
-		}
-	}
 }
