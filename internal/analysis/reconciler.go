@@ -144,7 +144,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			return ctrl.Result{}, fmt.Errorf("writing status: %w", err)
 		}
 		if run.ResourceVersion != orig.ResourceVersion {
-			r.fresh.Wrote(req.NamespacedName, orig.ResourceVersion)
+			r.fresh.Wrote(req.NamespacedName, orig.ResourceVersion, run.ResourceVersion)
 		}
 	}
 	for _, e := range events {

@@ -1,35 +1,63 @@
 // Package cachefresh tells a reconciler when its informer cache has not yet
 // seen the reconciler's own last write. Deciding on such a stale copy would
 // repeat decisions: create a second AnalysisRun, take a measurement twice,
-// record an Event twice.
+// record an Event twice, send a scale patch again.
 package cachefresh
 
 import (
+	"slices"
 	"sync"
 
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// Tracker remembers, per object, the resourceVersion the last write started
-// from. Resource versions are opaque, so it never orders them: a cached
-// copy is stale exactly when it still carries the version the write replaced.
+// maxChain bounds how many superseded versions of one object a Tracker
+// keeps; one reconcile writes an object at most a few times in a row.
+const maxChain = 4
+
+// Tracker remembers, per object, the resourceVersions its own writes
+// replaced. Resource versions are opaque, so it never orders them: a cached
+// copy is stale exactly when it still carries a version a write replaced.
+// Writes that follow each other (a status write, then a metadata patch of
+// the same object) form a chain, and every version in it is stale.
 type Tracker struct {
-	from sync.Map
+	entries sync.Map
 }
 
-// Wrote records that a write to key succeeded on top of resourceVersion from.
-func (t *Tracker) Wrote(key types.NamespacedName, from string) {
-	t.from.Store(key, from)
+type entry struct {
+	// replaced are the versions the chain of writes replaced.
+	replaced []string
+	// last is the version the last write produced, or "" when unknown.
+	last string
+}
+
+// Wrote records that a write to key succeeded on top of resourceVersion
+// from, producing resourceVersion to ("" when the caller does not know it).
+// A write on top of the previous write's result extends the chain; any
+// other write starts a new one.
+func (t *Tracker) Wrote(key types.NamespacedName, from, to string) {
+	e := entry{replaced: []string{from}, last: to}
+	if v, ok := t.entries.Load(key); ok {
+		prev := v.(entry)
+		if prev.last != "" && prev.last == from {
+			chain := prev.replaced
+			if len(chain) >= maxChain {
+				chain = chain[len(chain)-maxChain+1:]
+			}
+			e.replaced = append(slices.Clone(chain), from)
+		}
+	}
+	t.entries.Store(key, e)
 }
 
 // Stale reports whether a cached copy at resourceVersion rv predates the
-// last write to key.
+// last writes to key.
 func (t *Tracker) Stale(key types.NamespacedName, rv string) bool {
-	from, ok := t.from.Load(key)
-	return ok && from.(string) == rv
+	v, ok := t.entries.Load(key)
+	return ok && slices.Contains(v.(entry).replaced, rv)
 }
 
-// Forget drops what is known about key, e.g. when it was deleted.
+// Forget drops what the tracker knows of key, when the object is gone.
 func (t *Tracker) Forget(key types.NamespacedName) {
-	t.from.Delete(key)
+	t.entries.Delete(key)
 }

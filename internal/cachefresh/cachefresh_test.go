@@ -12,7 +12,7 @@ func TestTracker(t *testing.T) {
 	if tr.Stale(k, "1") {
 		t.Fatal("stale before any write")
 	}
-	tr.Wrote(k, "5")
+	tr.Wrote(k, "5", "6")
 	if !tr.Stale(k, "5") {
 		t.Fatal("the replaced version is not reported stale")
 	}
@@ -25,5 +25,58 @@ func TestTracker(t *testing.T) {
 	tr.Forget(k)
 	if tr.Stale(k, "5") {
 		t.Fatal("stale after Forget")
+	}
+}
+
+func TestTrackerChainsWritesThatFollowEachOther(t *testing.T) {
+	var tr Tracker
+	k := types.NamespacedName{Namespace: "ns", Name: "a"}
+	// A status write 5→6, then a metadata patch 6→7 in the same reconcile:
+	// a cache that has seen only the status write is still stale.
+	tr.Wrote(k, "5", "6")
+	tr.Wrote(k, "6", "7")
+	for _, rv := range []string{"5", "6"} {
+		if !tr.Stale(k, rv) {
+			t.Fatalf("version %s of the chain is not reported stale", rv)
+		}
+	}
+	if tr.Stale(k, "7") {
+		t.Fatal("the last written version is reported stale")
+	}
+	// A write on top of a version the tracker did not produce (someone
+	// else wrote in between) starts a new chain.
+	tr.Wrote(k, "9", "10")
+	if tr.Stale(k, "5") || tr.Stale(k, "6") {
+		t.Fatal("an old chain survives a write that does not follow it")
+	}
+	if !tr.Stale(k, "9") {
+		t.Fatal("the new chain's replaced version is not stale")
+	}
+}
+
+func TestTrackerChainIsBounded(t *testing.T) {
+	var tr Tracker
+	k := types.NamespacedName{Namespace: "ns", Name: "a"}
+	tr.Wrote(k, "1", "2")
+	for _, step := range [][2]string{{"2", "3"}, {"3", "4"}, {"4", "5"}, {"5", "6"}} {
+		tr.Wrote(k, step[0], step[1])
+	}
+	if tr.Stale(k, "1") {
+		t.Fatal("the chain keeps more than maxChain versions")
+	}
+	for _, rv := range []string{"2", "3", "4", "5"} {
+		if !tr.Stale(k, rv) {
+			t.Fatalf("recent version %s is not stale", rv)
+		}
+	}
+}
+
+func TestTrackerUnknownResultStartsNoChain(t *testing.T) {
+	var tr Tracker
+	k := types.NamespacedName{Namespace: "ns", Name: "a"}
+	tr.Wrote(k, "1", "")
+	tr.Wrote(k, "", "3")
+	if tr.Stale(k, "1") {
+		t.Fatal("a write whose result was unknown chained to the next one")
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/cachefresh"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/decide"
 	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting"
 )
@@ -25,6 +26,31 @@ type executor struct {
 	log logr.Logger
 	// routers are the Rollout's traffic routers, for SyncTraffic.
 	routers []trafficrouting.Router
+	// rsVersions are the cached resourceVersions of the Rollout's
+	// ReplicaSets, by name, that its patches start from.
+	rsVersions map[string]string
+	// rsWrites and fresh learn of each patch so the next reconcile can tell
+	// a cache that has not seen it yet.
+	rsWrites *rsWrites
+	fresh    *cachefresh.Tracker
+	// rolloutVersion is the Rollout's resourceVersion as of the last write
+	// of this reconcile (or as read, before any).
+	rolloutVersion string
+}
+
+// patchReplicaSet patches a ReplicaSet of the Rollout and records the
+// version the patch replaced.
+func (e *executor) patchReplicaSet(ctx context.Context, name string, body map[string]any) error {
+	patched := &appsv1.ReplicaSet{}
+	if err := e.patch(ctx, patched, e.ro.Namespace, name, body); err != nil {
+		return err
+	}
+	// A patch that changed nothing keeps the version; recording it would
+	// make the cached copy look stale for ever.
+	if from, ok := e.rsVersions[name]; ok && e.rsWrites != nil && patched.ResourceVersion != from {
+		e.rsWrites.wrote(client.ObjectKeyFromObject(e.ro), name, from)
+	}
+	return nil
 }
 
 // apply makes the writes in order and stops at the first failure: the next
@@ -50,7 +76,7 @@ func (e *executor) one(ctx context.Context, a decide.Action) error {
 		}
 		return err
 	case decide.ScaleReplicaSet:
-		return e.patch(ctx, &appsv1.ReplicaSet{}, ns, a.Name, map[string]any{"spec": map[string]any{"replicas": a.To}})
+		return e.patchReplicaSet(ctx, a.Name, map[string]any{"spec": map[string]any{"replicas": a.To}})
 	case decide.PatchReplicaSet:
 		body := map[string]any{}
 		if len(a.Annotations) > 0 {
@@ -66,7 +92,7 @@ func (e *executor) one(ctx context.Context, a decide.Action) error {
 		if len(tm) > 0 {
 			body["spec"] = map[string]any{"template": map[string]any{"metadata": tm}}
 		}
-		return e.patch(ctx, &appsv1.ReplicaSet{}, ns, a.Name, body)
+		return e.patchReplicaSet(ctx, a.Name, body)
 	case decide.AdoptReplicaSet:
 		ref := metav1.NewControllerRef(e.ro, v1alpha1.GroupVersion.WithKind("Rollout"))
 		// The uid makes the patch fail if the orphan was replaced meanwhile.
@@ -103,9 +129,19 @@ func (e *executor) one(ctx context.Context, a decide.Action) error {
 	case decide.ScaleDeployment:
 		return e.patch(ctx, &appsv1.Deployment{}, ns, a.Name, map[string]any{"spec": map[string]any{"replicas": a.To}})
 	case decide.SetRolloutRevision:
-		return e.patch(ctx, &v1alpha1.Rollout{}, ns, e.ro.Name, map[string]any{"metadata": map[string]any{
+		patched := &v1alpha1.Rollout{}
+		if err := e.patch(ctx, patched, ns, e.ro.Name, map[string]any{"metadata": map[string]any{
 			"annotations": map[string]string{v1alpha1.RevisionAnnotation: a.Revision},
-		}})
+		}}); err != nil {
+			return err
+		}
+		// Chained to the status write before it: a cache that has the
+		// status but not the annotation would patch the annotation again.
+		if e.fresh != nil && patched.ResourceVersion != e.rolloutVersion {
+			e.fresh.Wrote(client.ObjectKeyFromObject(e.ro), e.rolloutVersion, patched.ResourceVersion)
+			e.rolloutVersion = patched.ResourceVersion
+		}
+		return nil
 	case decide.CreateAnalysisRun:
 		err := e.c.Create(ctx, a.Run.DeepCopy())
 		if apierrors.IsAlreadyExists(err) {

@@ -68,6 +68,8 @@ type Reconciler struct {
 	fresh cachefresh.Tracker
 	// writes holds back status writes that only move Pod counts.
 	writes writeClock
+	// rsWrites tells cached ReplicaSets that predate our own patches.
+	rsWrites rsWrites
 	// Client reads from the manager's cache and writes to the API server.
 	Client client.Client
 	// APIReader reads straight from the API server; traffic routers read
@@ -191,6 +193,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.Client.Get(ctx, req.NamespacedName, &ro); err != nil {
 		r.fresh.Forget(req.NamespacedName)
 		r.writes.forget(req.NamespacedName)
+		r.rsWrites.forget(req.NamespacedName)
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if r.fresh.Stale(req.NamespacedName, ro.ResourceVersion) {
@@ -203,6 +206,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	snap, err := observe(ctx, r.Client, &ro, r.now())
 	if err != nil {
 		return ctrl.Result{}, err
+	}
+	if r.rsWrites.stale(req.NamespacedName, snap.ReplicaSets) {
+		// As above, for the ReplicaSets: their watch events bring the
+		// Rollout back once the cache has our last patches.
+		return ctrl.Result{RequeueAfter: 200 * time.Millisecond}, nil
 	}
 	trafficRouters, err := r.observeTraffic(ctx, &ro, &snap)
 	if err != nil {
@@ -220,7 +228,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			actions = append(actions, a)
 		}
 	}
-	exec := &executor{c: r.Client, ro: &ro, log: logger, routers: trafficRouters}
+	exec := &executor{
+		c: r.Client, ro: &ro, log: logger, routers: trafficRouters,
+		rsVersions: map[string]string{}, rsWrites: &r.rsWrites, fresh: &r.fresh, rolloutVersion: ro.ResourceVersion,
+	}
+	for _, rs := range snap.ReplicaSets {
+		exec.rsVersions[rs.Name] = rs.ResourceVersion
+	}
 	if err := exec.apply(ctx, actions); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -257,11 +271,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		// second status keeps) leaves the version as it was; recording it
 		// would make every later read look stale.
 		if updated.ResourceVersion != ro.ResourceVersion {
-			r.fresh.Wrote(req.NamespacedName, ro.ResourceVersion)
+			r.fresh.Wrote(req.NamespacedName, ro.ResourceVersion, updated.ResourceVersion)
+			exec.rolloutVersion = updated.ResourceVersion
 		}
 		r.writes.wrote(req.NamespacedName, r.now())
-		logger.V(1).Info("status written", "phase", plan.Status.Phase, "step", stepOf(plan.Status.CurrentStepIndex),
-			"available", plan.Status.AvailableReplicas, "message", plan.Status.Message)
+		if dbg := logger.V(1); dbg.Enabled() {
+			dbg.Info("status written", "phase", plan.Status.Phase, "step", stepOf(plan.Status.CurrentStepIndex),
+				"available", plan.Status.AvailableReplicas, "message", plan.Status.Message,
+				"changed", changedFields(&ro.Status, &plan.Status))
+		}
 	}
 	if err := exec.apply(ctx, after); err != nil {
 		return ctrl.Result{}, err

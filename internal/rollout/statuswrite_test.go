@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -32,6 +33,12 @@ func TestCountsOnly(t *testing.T) {
 		{"router weights", func(s *v1alpha1.RolloutStatus) { s.Canary.Weights.Canary.Weight = 50 }, true, false},
 		{"step index", func(s *v1alpha1.RolloutStatus) { s.CurrentStepIndex = ptrTo(int32(2)) }, false, false},
 		{"phase", func(s *v1alpha1.RolloutStatus) { s.Phase = v1alpha1.RolloutPhaseHealthy }, false, false},
+		{"message of a release still progressing", func(s *v1alpha1.RolloutStatus) {
+			s.Message, s.UpdatedReplicas = "updated replicas are still becoming available", 3
+		}, false, true},
+		{"message with a new phase", func(s *v1alpha1.RolloutStatus) {
+			s.Phase, s.Message = v1alpha1.RolloutPhasePaused, "CanaryPauseStep"
+		}, false, false},
 		{"condition status", func(s *v1alpha1.RolloutStatus) { s.Conditions[0].Status = corev1.ConditionFalse }, false, false},
 	}
 	for _, tc := range cases {
@@ -66,3 +73,27 @@ func TestWriteClockHolds(t *testing.T) {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+func TestChangedFieldsNamesFieldsAndConditions(t *testing.T) {
+	prev := &v1alpha1.RolloutStatus{
+		Replicas: 2, Phase: v1alpha1.RolloutPhaseProgressing,
+		Conditions: []v1alpha1.RolloutCondition{
+			{Type: v1alpha1.RolloutProgressing, Status: "True", Reason: "ReplicaSetUpdated"},
+			{Type: v1alpha1.RolloutPaused, Status: "True", Reason: "RolloutPaused"},
+		},
+	}
+	next := prev.DeepCopy()
+	next.Replicas = 3
+	next.CurrentStepIndex = ptrTo(int32(1))
+	next.Conditions[0].Reason = "RolloutResumed"
+	next.Conditions = next.Conditions[:1]
+	next.Conditions[0].LastUpdateTime = metav1.Now()
+	got := changedFields(prev, next)
+	want := []string{"currentStepIndex", "replicas", "condition/Progressing", "condition/Paused"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("changedFields = %v, want %v", got, want)
+	}
+	if got := changedFields(prev, prev.DeepCopy()); len(got) != 0 {
+		t.Fatalf("changedFields of equal statuses = %v, want none", got)
+	}
+}
