@@ -75,7 +75,10 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	for k, v := range jobCache {
 		byObject[k] = v
 	}
-	cacheOpts := cache.Options{ByObject: byObject}
+	// managedFields were a quarter of the heap at 10,000 Rollouts and no
+	// decision reads them; every write is a patch, so dropping them from
+	// the cached copies loses nothing on the server.
+	cacheOpts := cache.Options{ByObject: byObject, DefaultTransform: cache.TransformStripManagedFields()}
 	if opts.Namespace != "" {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{opts.Namespace: {}}
 	}
