@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -257,9 +258,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 	}
 	if write {
+		body, err := statusPatch(&ro, &plan.Status)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
 		updated := ro.DeepCopy()
-		updated.Status = plan.Status
-		if err := r.Client.Status().Patch(ctx, updated, client.MergeFromWithOptions(&ro, client.MergeFromWithOptimisticLock{})); err != nil {
+		if err := r.Client.Status().Patch(ctx, updated, client.RawPatch(types.MergePatchType, body)); err != nil {
 			if apierrors.IsConflict(err) {
 				// A client (promote, abort) changed the Rollout since we read
 				// it: decide again on the new state rather than overwrite it.

@@ -1,11 +1,14 @@
 package rollout
 
 import (
+	"encoding/json"
 	"reflect"
 	"testing"
 	"time"
 
+	jsonpatch "github.com/evanphx/json-patch/v5"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -95,5 +98,50 @@ func TestChangedFieldsNamesFieldsAndConditions(t *testing.T) {
 	}
 	if got := changedFields(prev, prev.DeepCopy()); len(got) != 0 {
 		t.Fatalf("changedFields of equal statuses = %v, want none", got)
+	}
+}
+
+func TestStatusPatchTurnsTheOldStatusIntoTheNew(t *testing.T) {
+	ro := &v1alpha1.Rollout{}
+	ro.ResourceVersion = "42"
+	ro.Spec.Template.Spec.Containers = []corev1.Container{{Name: "app", Image: "app:1"}}
+	ro.Status = v1alpha1.RolloutStatus{
+		Phase: v1alpha1.RolloutPhasePaused, Message: "CanaryPauseStep", CurrentStepIndex: ptrTo(int32(1)),
+		PauseConditions: []v1alpha1.PauseCondition{{Reason: v1alpha1.PauseReasonCanaryPauseStep, StartTime: metav1.Unix(100, 0)}},
+		ControllerPause: true, Replicas: 3,
+	}
+	next := ro.Status.DeepCopy()
+	next.Phase, next.Message, next.CurrentStepIndex = v1alpha1.RolloutPhaseProgressing, "more replicas need to be updated", ptrTo(int32(2))
+	next.PauseConditions, next.ControllerPause = nil, false
+
+	body, err := statusPatch(ro, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var patch struct {
+		Metadata map[string]string `json:"metadata"`
+		Status   json.RawMessage   `json:"status"`
+		Spec     json.RawMessage   `json:"spec"`
+	}
+	if err := json.Unmarshal(body, &patch); err != nil {
+		t.Fatalf("patch is not JSON: %v: %s", err, body)
+	}
+	if patch.Metadata["resourceVersion"] != "42" {
+		t.Fatalf("patch does not carry the read version: %s", body)
+	}
+	if patch.Spec != nil {
+		t.Fatalf("patch touches the spec: %s", body)
+	}
+	before, _ := json.Marshal(ro.Status)
+	merged, err := jsonpatch.MergePatch(before, patch.Status)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got v1alpha1.RolloutStatus
+	if err := json.Unmarshal(merged, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !equality.Semantic.DeepEqual(&got, next) {
+		t.Fatalf("old status + patch = %+v, want %+v", got, *next)
 	}
 }
