@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/rollout/decide"
 )
 
 // countsDebounce is how long a status change that only follows Pod counts
@@ -89,26 +90,17 @@ func changedFields(prev, next *v1alpha1.RolloutStatus) []string {
 		}
 	}
 	for _, c := range next.Conditions {
-		old := conditionOf(prev, c.Type)
+		old := decide.FindCondition(prev, c.Type)
 		if old == nil || old.Status != c.Status || old.Reason != c.Reason || old.Message != c.Message {
 			out = append(out, "condition/"+string(c.Type))
 		}
 	}
 	for _, c := range prev.Conditions {
-		if conditionOf(next, c.Type) == nil {
+		if decide.FindCondition(next, c.Type) == nil {
 			out = append(out, "condition/"+string(c.Type))
 		}
 	}
 	return out
-}
-
-func conditionOf(st *v1alpha1.RolloutStatus, t v1alpha1.RolloutConditionType) *v1alpha1.RolloutCondition {
-	for i := range st.Conditions {
-		if st.Conditions[i].Type == t {
-			return &st.Conditions[i]
-		}
-	}
-	return nil
 }
 
 func toJSONMap(st *v1alpha1.RolloutStatus) (map[string]any, error) {

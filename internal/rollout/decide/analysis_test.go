@@ -161,7 +161,7 @@ func TestCanaryMissingTemplateIsInvalidSpec(t *testing.T) {
 	if len(p.Actions) != 0 {
 		t.Fatalf("an invalid spec planned writes: %v", p.Actions)
 	}
-	c := findCondition(&s.ro.Status, v1alpha1.InvalidSpec)
+	c := FindCondition(&s.ro.Status, v1alpha1.InvalidSpec)
 	if c == nil || !strings.Contains(c.Message, `AnalysisTemplate "nope" not found`) {
 		t.Fatalf("InvalidSpec %+v", c)
 	}

@@ -483,7 +483,7 @@ func (d *decider) abortCause() string {
 	if msg := d.analysisAbortMessage(); msg != "" {
 		return ": " + msg
 	}
-	if c := findCondition(d.st, v1alpha1.RolloutProgressing); c != nil && c.Reason == ReasonProgressDeadline {
+	if c := FindCondition(d.st, v1alpha1.RolloutProgressing); c != nil && c.Reason == ReasonProgressDeadline {
 		return ": " + c.Message
 	}
 	return ""

@@ -27,7 +27,8 @@ const (
 	ReasonStepNotSupported = "StepNotSupported"
 )
 
-func findCondition(st *v1alpha1.RolloutStatus, t v1alpha1.RolloutConditionType) *v1alpha1.RolloutCondition {
+// FindCondition returns the condition of type t in st, or nil.
+func FindCondition(st *v1alpha1.RolloutStatus, t v1alpha1.RolloutConditionType) *v1alpha1.RolloutCondition {
 	for i := range st.Conditions {
 		if st.Conditions[i].Type == t {
 			return &st.Conditions[i]
@@ -53,7 +54,7 @@ func removeCondition(st *v1alpha1.RolloutStatus, t v1alpha1.RolloutConditionType
 // status changes; the update time only when anything changes, so an
 // unchanged condition does not cause a status write.
 func (d *decider) setCondition(t v1alpha1.RolloutConditionType, status corev1.ConditionStatus, reason, msg string) {
-	if c := findCondition(d.st, t); c != nil {
+	if c := FindCondition(d.st, t); c != nil {
 		if c.Status == status && c.Reason == reason && c.Message == msg {
 			return
 		}

@@ -142,7 +142,7 @@ func (d *decider) validate() field.ErrorList {
 // created or scaled and no Service is changed while the spec is invalid.
 func (d *decider) invalidSpec(errs field.ErrorList) {
 	msg := validation.Message(errs)
-	prev := findCondition(d.st, v1alpha1.InvalidSpec)
+	prev := FindCondition(d.st, v1alpha1.InvalidSpec)
 	d.setCondition(v1alpha1.InvalidSpec, corev1.ConditionTrue, ReasonInvalidSpec, msg)
 	d.st.Phase = v1alpha1.RolloutPhaseDegraded
 	d.st.Message = ReasonInvalidSpec + ": " + msg
@@ -152,7 +152,7 @@ func (d *decider) invalidSpec(errs field.ErrorList) {
 }
 
 func (d *decider) clearInvalidSpec() {
-	if c := findCondition(d.st, v1alpha1.InvalidSpec); c != nil {
+	if c := FindCondition(d.st, v1alpha1.InvalidSpec); c != nil {
 		removeCondition(d.st, v1alpha1.InvalidSpec)
 		d.event(corev1.EventTypeNormal, "SpecFixed", "the spec is valid again")
 	}

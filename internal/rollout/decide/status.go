@@ -125,7 +125,7 @@ func (d *decider) progress() {
 		d.setCondition(v1alpha1.RolloutProgressing, corev1.ConditionUnknown, ReasonPaused, "Rollout is paused")
 		return
 	}
-	cond := findCondition(st, v1alpha1.RolloutProgressing)
+	cond := FindCondition(st, v1alpha1.RolloutProgressing)
 	moved := d.changesCluster() || st.UpdatedReplicas != old.UpdatedReplicas ||
 		st.AvailableReplicas != old.AvailableReplicas || st.Replicas != old.Replicas ||
 		deref(st.CurrentStepIndex, -1) != deref(old.CurrentStepIndex, -1)
@@ -144,8 +144,8 @@ func (d *decider) progress() {
 			reason = ReasonResumed
 		}
 		d.setCondition(v1alpha1.RolloutProgressing, corev1.ConditionTrue, reason, msg)
-		findCondition(st, v1alpha1.RolloutProgressing).LastUpdateTime = d.now
-		cond = findCondition(st, v1alpha1.RolloutProgressing)
+		FindCondition(st, v1alpha1.RolloutProgressing).LastUpdateTime = d.now
+		cond = FindCondition(st, v1alpha1.RolloutProgressing)
 	}
 	if cond.Reason == ReasonProgressDeadline {
 		return
@@ -186,12 +186,12 @@ func (d *decider) phase() {
 	}
 	if d.paused() {
 		d.setCondition(v1alpha1.RolloutPaused, corev1.ConditionTrue, ReasonPaused, "Rollout is paused")
-	} else if findCondition(st, v1alpha1.RolloutPaused) != nil {
+	} else if FindCondition(st, v1alpha1.RolloutPaused) != nil {
 		d.setCondition(v1alpha1.RolloutPaused, corev1.ConditionFalse, ReasonResumed, "Rollout is resumed")
 	}
 
 	phase, msg := v1alpha1.RolloutPhaseHealthy, ""
-	progressing := findCondition(st, v1alpha1.RolloutProgressing)
+	progressing := FindCondition(st, v1alpha1.RolloutProgressing)
 	switch {
 	case st.Abort:
 		phase, msg = v1alpha1.RolloutPhaseDegraded, fmt.Sprintf("%s: Rollout aborted update to revision %d%s", ReasonAborted, d.currentRevision(), d.abortCause())
