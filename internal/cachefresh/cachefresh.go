@@ -47,6 +47,10 @@ func (t *Tracker) Wrote(key types.NamespacedName, from, to string) {
 			e.replaced = append(slices.Clone(chain), from)
 		}
 	}
+	// The version just written is the current one, never stale: this only
+	// matters for a caller that gives a deleted object the version "" it
+	// also gave the object before it was created.
+	e.replaced = slices.DeleteFunc(e.replaced, func(rv string) bool { return rv == to })
 	t.entries.Store(key, e)
 }
 

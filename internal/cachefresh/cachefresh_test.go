@@ -80,3 +80,22 @@ func TestTrackerUnknownResultStartsNoChain(t *testing.T) {
 		t.Fatal("a write whose result was unknown chained to the next one")
 	}
 }
+
+// TestTrackerTheLatestVersionIsNeverStale: a caller that writes "absent"
+// as "" for a create and again for a delete must see "" as current after
+// the delete.
+func TestTrackerTheLatestVersionIsNeverStale(t *testing.T) {
+	var tr Tracker
+	k := types.NamespacedName{Namespace: "ns", Name: "a"}
+	tr.Wrote(k, "", "1")  // created
+	tr.Wrote(k, "1", "2") // updated
+	tr.Wrote(k, "2", "")  // deleted
+	if tr.Stale(k, "") {
+		t.Fatal("the absence our delete produced is reported stale")
+	}
+	for _, rv := range []string{"1", "2"} {
+		if !tr.Stale(k, rv) {
+			t.Fatalf("version %s, before our delete, is not reported stale", rv)
+		}
+	}
+}

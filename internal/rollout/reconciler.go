@@ -27,6 +27,7 @@ import (
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/decide"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/validation"
 	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting"
+	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting/routerclient"
 	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting/routers"
 )
 
@@ -67,6 +68,9 @@ func CacheObjects() (map[client.Object]cache.ByObject, error) {
 type Reconciler struct {
 	// fresh tells a cached Rollout that predates our own last status write.
 	fresh cachefresh.Tracker
+	// freshIngresses does the same for the canary Ingresses the NGINX and
+	// ALB routers write.
+	freshIngresses cachefresh.Tracker
 	// writes holds back status writes that only move Pod counts.
 	writes writeClock
 	// rsWrites tells cached ReplicaSets that predate our own patches.
@@ -298,11 +302,12 @@ func (r *Reconciler) observeTraffic(ctx context.Context, ro *v1alpha1.Rollout, s
 	if ro.Spec.Strategy.Canary == nil || ro.Spec.Strategy.Canary.TrafficRouting == nil {
 		return nil, nil
 	}
-	reader := r.APIReader
-	if reader == nil {
-		reader = r.Client
+	api := r.APIReader
+	if api == nil {
+		api = r.Client
 	}
-	env := trafficrouting.Env{Rollout: ro, Reader: reader, Writer: r.Client}
+	rc := routerclient.New(r.Client, api, r.Client, &r.freshIngresses)
+	env := trafficrouting.Env{Rollout: ro, Reader: rc, Writer: rc}
 	rs, err := routers.For(env, r.Routers)
 	if err != nil {
 		ces := trafficrouting.ConfigErrors(err)

@@ -95,8 +95,10 @@ type Env struct {
 	// Rollout is the Rollout whose traffic is routed; its namespace, name,
 	// UID, spec.strategy.canary (services, trafficRouting) are read.
 	Rollout *v1alpha1.Rollout
-	// Reader reads straight from the API server: router objects are not
-	// cached, so no informer is started for kinds the cluster may lack.
+	// Reader reads router objects: Ingresses from the controller's cache,
+	// custom resources from the API server (no informer is started for a
+	// kind the cluster may lack), each at most once per reconcile unless
+	// written in between (see routerclient).
 	Reader client.Reader
 	// Writer creates, updates and deletes router objects.
 	Writer client.Writer
