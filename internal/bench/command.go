@@ -136,8 +136,15 @@ Scenarios:
   bluegreen  active and preview Services, automatic promotion, no scale-down delays
   abort      setWeight 50 then an indefinite pause; all aborted at once, timed until
              the stable Service selects the stable revision and the canary is at 0
+             (its ReplicaSet scaled to 0, or with --traffic-router its weight 0)
   analysis   canary with a background web analysis every 1s against an endpoint
              this command serves on 127.0.0.1 (the controller must reach it)
+
+--traffic-router nginx puts every canary (canary, abort and analysis scenarios)
+behind an NGINX canary Ingress: the benchmark creates a stable Ingress and the
+stable and canary Services per Rollout, the controller writes the canary
+Ingress's weight. Ingresses are a core API, so no ingress controller needs to
+run: the benchmark reads the weights the controller wrote.
 
 Unless --baseline=false, the same N×R runs first as plain Deployments, and each
 Rollout time is also shown as a ratio to the Deployment time. Progress goes to
@@ -163,6 +170,9 @@ scenario cannot churn.`,
 
   # abort latency without the Deployment baseline
   kanaria bench --scenario abort -n 100 -r 2 --baseline=false
+
+  # abort latency of the traffic, 200 canaries behind NGINX Ingresses, observed every 100ms
+  kanaria bench --scenario abort -n 200 -r 2 --baseline=false --traffic-router nginx --poll-interval 100ms
 
   # memory per Rollout, then 20 minutes of back-to-back releases of all 100 to watch for growth
   kanaria bench --scenario canary -n 100 -r 1 --controller-pid $(pgrep -f 'kanaria controller') --churn 20m --timeout 40m --json churn.json`,
@@ -213,6 +223,7 @@ scenario cannot churn.`,
 	fs.DurationVar(&o.PollInterval, "poll-interval", DefaultPollInterval, "how often to read the cluster while waiting: the resolution of the latencies")
 	fs.StringVar(&o.Image, "image", DefaultImage, "container image of the first revision")
 	fs.StringVar(&o.UpdateImage, "update-image", DefaultUpdateImage, "container image the template change sets")
+	fs.StringVar(&o.Router, "traffic-router", "", "route the canaries' traffic through this router instead of by Pod counts: "+strings.Join(Routers, ", "))
 	fs.DurationVar(&o.Churn, "churn", 0, "after the update, keep releasing all Rollouts round after round for this long, to watch the controller's memory and CPU (0 = off)")
 
 	// kubectl's connection flags, as the other commands bind them, except

@@ -29,6 +29,15 @@ const (
 // Scenarios lists every scenario, in the order help shows them.
 var Scenarios = []Scenario{ScenarioCanary, ScenarioBlueGreen, ScenarioAbort, ScenarioAnalysis}
 
+// RouterNginx puts each canary behind an NGINX canary Ingress: the router
+// whose objects are plain Ingresses, so the benchmark needs nothing but
+// core APIs and no ingress controller has to run for the weights to be
+// written and read back.
+const RouterNginx = "nginx"
+
+// Routers lists the traffic routers the canary scenarios can use.
+var Routers = []string{RouterNginx}
+
 // Defaults of Config's optional fields.
 const (
 	DefaultNamespace        = "bench"
@@ -78,6 +87,11 @@ type Config struct {
 	// round after round, until this long has passed, to show how the
 	// controller's memory and CPU develop over many revisions. Zero is off.
 	Churn time.Duration
+	// Router, when set, routes the canary scenarios' traffic through that
+	// router (one of Routers) instead of by Pod counts. The abort scenario
+	// then waits for the router's canary weight to reach 0, since that is
+	// when requests are back on the stable version.
+	Router string
 }
 
 // withDefaults fills the optional fields and checks the rest.
@@ -124,6 +138,14 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if _, _, err := net.SplitHostPort(c.AnalysisAddress); err != nil {
 		return c, fmt.Errorf("analysis address %q: %w", c.AnalysisAddress, err)
+	}
+	if c.Router != "" {
+		if !slices.Contains(Routers, c.Router) {
+			return c, fmt.Errorf("unknown traffic router %q: use one of %v", c.Router, Routers)
+		}
+		if c.Scenario == ScenarioBlueGreen {
+			return c, fmt.Errorf("a traffic router applies to the canary scenarios, not %s", c.Scenario)
+		}
 	}
 	if err := c.checkChurn(); err != nil {
 		return c, err

@@ -5,6 +5,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
@@ -72,14 +73,15 @@ func deployment(ns, name, image string, replicas int32) *appsv1.Deployment {
 
 func ptr[T any](v T) *T { return &v }
 
-// rollout is one Rollout of the scenario.
-func rollout(s Scenario, ns, name, image string, replicas int32) *v1alpha1.Rollout {
+// rollout is one Rollout of the run's scenario, at the first image.
+func rollout(cfg Config, name string) *v1alpha1.Rollout {
+	s, ns, replicas := cfg.Scenario, cfg.Namespace, cfg.Replicas
 	ro := &v1alpha1.Rollout{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: benchLabels(workloadRollout)},
 		Spec: v1alpha1.RolloutSpec{
 			Replicas: &replicas,
 			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}},
-			Template: podTemplate(name, workloadRollout, image),
+			Template: podTemplate(name, workloadRollout, cfg.Image),
 		},
 	}
 	timedPause := func() *v1alpha1.RolloutPause {
@@ -114,17 +116,22 @@ func rollout(s Scenario, ns, name, image string, replicas int32) *v1alpha1.Rollo
 			AbortScaleDownDelaySeconds: ptr(int32(0)),
 		}
 	}
+	if c := ro.Spec.Strategy.Canary; c != nil && cfg.Router == RouterNginx {
+		c.StableService, c.CanaryService = name+"-stable", name+"-canary"
+		c.TrafficRouting = &v1alpha1.RolloutTrafficRouting{Nginx: &v1alpha1.NginxTrafficRouting{StableIngress: name}}
+	}
 	return ro
 }
 
-// servicesFor returns the Services a scenario's Rollout refers to; the
+// servicesFor returns the Services a Rollout of the run refers to; the
 // controller adds the pod-template-hash to their selectors.
-func servicesFor(s Scenario, ns, name string) []*corev1.Service {
+func servicesFor(cfg Config, name string) []*corev1.Service {
+	ns := cfg.Namespace
 	var suffixes []string
-	switch s {
-	case ScenarioAbort:
+	switch {
+	case cfg.Scenario == ScenarioAbort || cfg.Router != "":
 		suffixes = []string{"-stable", "-canary"}
-	case ScenarioBlueGreen:
+	case cfg.Scenario == ScenarioBlueGreen:
 		suffixes = []string{"-active", "-preview"}
 	}
 	out := make([]*corev1.Service, 0, len(suffixes))
@@ -139,6 +146,31 @@ func servicesFor(s Scenario, ns, name string) []*corev1.Service {
 	}
 	return out
 }
+
+// stableIngress is the Ingress of one Rollout routed by NGINX: its one
+// rule sends everything to the stable Service, and the controller adds the
+// canary Ingress beside it.
+func stableIngress(ns, name string) *networkingv1.Ingress {
+	prefix := networkingv1.PathTypePrefix
+	return &networkingv1.Ingress{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: benchLabels(workloadRollout)},
+		Spec: networkingv1.IngressSpec{Rules: []networkingv1.IngressRule{{
+			Host: name + ".bench.example",
+			IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{
+				Paths: []networkingv1.HTTPIngressPath{{
+					Path: "/", PathType: &prefix,
+					Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{
+						Name: name + "-stable", Port: networkingv1.ServiceBackendPort{Number: 80},
+					}},
+				}},
+			}},
+		}}},
+	}
+}
+
+// nginxCanaryWeight is the annotation the NGINX router writes the canary's
+// share of requests to.
+const nginxCanaryWeight = "nginx.ingress.kubernetes.io/canary-weight"
 
 // analysisTemplate measures url every second for as long as the release
 // runs: no count, so the background analysis ends with the update.

@@ -6,6 +6,9 @@ import "time"
 type Result struct {
 	// Scenario is the scenario that ran.
 	Scenario Scenario `json:"scenario"`
+	// Router is the traffic router of the canary scenarios, empty for
+	// none (weights by Pod counts).
+	Router string `json:"router,omitempty"`
 	// Rollouts is N, the number of Rollouts (and baseline Deployments).
 	Rollouts int `json:"rollouts"`
 	// Replicas is R, the replicas of each.

@@ -15,6 +15,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -103,6 +104,7 @@ func (r *Runner) Run(ctx context.Context) (*Result, error) {
 	}
 	x.res = &Result{
 		Scenario:            cfg.Scenario,
+		Router:              cfg.Router,
 		Rollouts:            cfg.Rollouts,
 		Replicas:            cfg.Replicas,
 		Namespace:           cfg.Namespace,
@@ -233,6 +235,9 @@ func benchSelector(workload string) client.MatchingLabels {
 // Pods, the objects that would be in the way or skew the numbers.
 func (x *run) countObjects(ctx context.Context, workload string) (int, error) {
 	lists := []client.ObjectList{&v1alpha1.RolloutList{}, &appsv1.DeploymentList{}, &corev1.ServiceList{}, &corev1.PodList{}}
+	if x.cfg.Router != "" && workload != workloadDeployment {
+		lists = append(lists, &networkingv1.IngressList{})
+	}
 	n := 0
 	for _, l := range lists {
 		if err := x.Client.List(ctx, l, client.InNamespace(x.cfg.Namespace), benchSelector(workload)); err != nil {
@@ -246,6 +251,8 @@ func (x *run) countObjects(ctx context.Context, workload string) (int, error) {
 		case *corev1.ServiceList:
 			n += len(l.Items)
 		case *corev1.PodList:
+			n += len(l.Items)
+		case *networkingv1.IngressList:
 			n += len(l.Items)
 		}
 	}
@@ -261,6 +268,9 @@ func (x *run) deleteObjects(ctx context.Context, workload string) error {
 	kinds := []client.Object{&appsv1.Deployment{}}
 	if workload != workloadDeployment {
 		kinds = append(kinds, &v1alpha1.Rollout{}, &v1alpha1.AnalysisTemplate{})
+		if x.cfg.Router != "" {
+			kinds = append(kinds, &networkingv1.Ingress{})
+		}
 	}
 	for _, obj := range kinds {
 		if err := x.Client.DeleteAllOf(ctx, obj, opts...); err != nil && !apierrors.IsNotFound(err) {
@@ -393,9 +403,14 @@ func (x *run) setUpScenario(ctx context.Context) error {
 		}
 	}
 	return x.forEach(ctx, x.rollouts, func(ctx context.Context, name string) error {
-		for _, svc := range servicesFor(x.cfg.Scenario, x.cfg.Namespace, name) {
+		for _, svc := range servicesFor(x.cfg, name) {
 			if err := x.Client.Create(ctx, svc); err != nil {
 				return fmt.Errorf("creating Service %s: %w", svc.Name, err)
+			}
+		}
+		if x.cfg.Router == RouterNginx {
+			if err := x.Client.Create(ctx, stableIngress(x.cfg.Namespace, name)); err != nil {
+				return fmt.Errorf("creating Ingress %s: %w", name, err)
 			}
 		}
 		return nil
@@ -479,7 +494,7 @@ func (x *run) createRollouts(ctx context.Context) error {
 		name: "create", workload: "Rollout", waited: "Healthy", names: x.rollouts,
 		act: func(ctx context.Context) (map[string]time.Time, error) {
 			return nil, x.forEach(ctx, x.rollouts, func(ctx context.Context, name string) error {
-				ro := rollout(x.cfg.Scenario, x.cfg.Namespace, name, x.cfg.Image, x.cfg.Replicas)
+				ro := rollout(x.cfg, name)
 				if err := x.Client.Create(ctx, ro); err != nil {
 					return fmt.Errorf("creating Rollout %s: %w", name, err)
 				}
@@ -569,8 +584,12 @@ func (x *run) pauseRollouts(ctx context.Context) error {
 func (x *run) abortRollouts(ctx context.Context) error {
 	var mu sync.Mutex
 	sent := map[string]time.Time{}
+	waited := "stable Service on stable, canary scaled to 0"
+	if x.cfg.Router != "" {
+		waited = "stable Service on stable, canary weight 0 in the " + x.cfg.Router + " router"
+	}
 	p, err := x.measure(ctx, phaseSpec{
-		name: "abort", workload: "Rollout", waited: "stable Service on stable, canary scaled to 0", names: x.rollouts,
+		name: "abort", workload: "Rollout", waited: waited, names: x.rollouts,
 		act: func(ctx context.Context) (map[string]time.Time, error) {
 			err := x.forEach(ctx, x.rollouts, func(ctx context.Context, name string) error {
 				mu.Lock()
@@ -584,14 +603,18 @@ func (x *run) abortRollouts(ctx context.Context) error {
 			})
 			return sent, err
 		},
-		poll: x.pollAborted,
+		poll:            x.pollAborted,
+		pollWhileActing: true,
 	})
 	x.res.Phases = append(x.res.Phases, p)
 	return err
 }
 
 // pollAborted judges an abort done when the stable Service selects the
-// stable hash and the canary ReplicaSet is scaled to 0 (or gone).
+// stable hash and no request goes to the canary any more: without a router
+// that is when the canary ReplicaSet is scaled to 0 (or gone), with one when
+// the router's canary weight is 0 (the canary Pods then stay for the
+// abort's scale-down delay, idle).
 func (x *run) pollAborted(ctx context.Context) (map[string]observation, error) {
 	var svcs corev1.ServiceList
 	if err := x.Client.List(ctx, &svcs, client.InNamespace(x.cfg.Namespace), benchSelector(workloadRollout)); err != nil {
@@ -601,13 +624,62 @@ func (x *run) pollAborted(ctx context.Context) (map[string]observation, error) {
 	for _, s := range svcs.Items {
 		selects[s.Name] = s.Spec.Selector[v1alpha1.DefaultRolloutUniqueLabelKey]
 	}
+	canary, err := x.canaryShares(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]observation, len(x.rollouts))
+	for _, name := range x.rollouts {
+		sel := selects[name+"-stable"]
+		share, known := canary[name]
+		out[name] = observation{
+			done:  sel != "" && sel == x.stableHash[name] && (!known || share == "0"),
+			state: fmt.Sprintf("stable Service selects %q (stable %q), canary %q at %s", sel, x.stableHash[name], x.canaryHash[name], orDash(share)),
+		}
+	}
+	return out, nil
+}
+
+// canaryShares returns, by Rollout, what still sends requests to its
+// canary: the canary ReplicaSet's replicas without a router (a Rollout
+// whose canary ReplicaSet is gone is left out: nothing is sent), or the
+// router's canary weight. The values read "N replicas" or "weight N", with
+// the number alone when it is 0, so a caller compares with "0".
+func (x *run) canaryShares(ctx context.Context) (map[string]string, error) {
+	out := map[string]string{}
+	if x.cfg.Router == RouterNginx {
+		// The controller names the canary Ingress; its owner says whose it is.
+		var ings networkingv1.IngressList
+		if err := x.Client.List(ctx, &ings, client.InNamespace(x.cfg.Namespace)); err != nil {
+			return nil, fmt.Errorf("listing Ingresses: %w", err)
+		}
+		for i := range ings.Items {
+			ing := &ings.Items[i]
+			ref := metav1.GetControllerOf(ing)
+			if ref == nil || ref.Kind != "Rollout" {
+				continue
+			}
+			w, ok := ing.Annotations[nginxCanaryWeight]
+			if !ok {
+				w = "unset"
+			}
+			out[ref.Name] = shareText("weight", w)
+		}
+		// Until its canary Ingress shows up a Rollout's weight is unknown,
+		// which is not 0.
+		for _, name := range x.rollouts {
+			if _, ok := out[name]; !ok {
+				out[name] = "no canary Ingress"
+			}
+		}
+		return out, nil
+	}
 	// Every controller of this API labels its ReplicaSets with the hash the
 	// Services select by, so this selects exactly the Rollouts' ReplicaSets.
 	var rss appsv1.ReplicaSetList
 	if err := x.Client.List(ctx, &rss, client.InNamespace(x.cfg.Namespace), client.HasLabels{v1alpha1.DefaultRolloutUniqueLabelKey}); err != nil {
 		return nil, fmt.Errorf("listing ReplicaSets: %w", err)
 	}
-	canaryReplicas := map[string]int32{}
 	for i := range rss.Items {
 		rs := &rss.Items[i]
 		ref := metav1.GetControllerOf(rs)
@@ -619,18 +691,18 @@ func (x *run) pollAborted(ctx context.Context) (map[string]observation, error) {
 			if rs.Spec.Replicas != nil {
 				n = *rs.Spec.Replicas
 			}
-			canaryReplicas[ref.Name] = n
-		}
-	}
-	out := make(map[string]observation, len(x.rollouts))
-	for _, name := range x.rollouts {
-		sel, canary := selects[name+"-stable"], canaryReplicas[name]
-		out[name] = observation{
-			done:  sel != "" && sel == x.stableHash[name] && canary == 0,
-			state: fmt.Sprintf("stable Service selects %q (stable %q), canary %q has %d replicas", sel, x.stableHash[name], x.canaryHash[name], canary),
+			out[ref.Name] = shareText("replicas", strconv.Itoa(int(n)))
 		}
 	}
 	return out, nil
+}
+
+// shareText renders a canary share as canaryShares documents.
+func shareText(unit, v string) string {
+	if v == "0" {
+		return v
+	}
+	return unit + " " + v
 }
 
 // patchImage changes the template of one object to the update image.
@@ -701,6 +773,10 @@ type phaseSpec struct {
 	act func(ctx context.Context) (map[string]time.Time, error)
 	// poll reads the cluster once.
 	poll func(ctx context.Context) (map[string]observation, error)
+	// pollWhileActing starts polling as act starts, for per-object
+	// latencies that must not include the time act takes to reach the
+	// other objects (sending 200 aborts takes longer than one abort).
+	pollWhileActing bool
 	// onStart and onEnd run at the phase's first and last instant.
 	onStart func()
 	onEnd   func(time.Duration)
@@ -774,10 +850,22 @@ func (x *run) measure(ctx context.Context, spec phaseSpec) (Phase, error) {
 		spec.onStart()
 	}
 	x.logf("%s: %d %ss", label, len(spec.names), spec.workload)
-	starts, err := spec.act(ctx)
-	if err != nil {
-		return phase, fmt.Errorf("%s: %w", label, err)
+	var starts map[string]time.Time
+	acting := make(chan error, 1)
+	if spec.pollWhileActing {
+		go func() {
+			s, err := spec.act(ctx)
+			starts = s // read only once acting has delivered
+			acting <- err
+		}()
+	} else {
+		var err error
+		if starts, err = spec.act(ctx); err != nil {
+			return phase, fmt.Errorf("%s: %w", label, err)
+		}
+		close(acting)
 	}
+	actDone := false
 	done := make(map[string]time.Time, len(spec.names))
 	last := map[string]observation{}
 	lastLog := start
@@ -801,7 +889,17 @@ func (x *run) measure(ctx context.Context, spec phaseSpec) (Phase, error) {
 				peakRSS = max(peakRSS, p.RSSBytes)
 			}
 		}
-		if countIn(done, spec.names) == len(spec.names) {
+		if !actDone {
+			select {
+			case err := <-acting:
+				if err != nil {
+					return phase, fmt.Errorf("%s: %w", label, err)
+				}
+				actDone = true
+			default:
+			}
+		}
+		if actDone && countIn(done, spec.names) == len(spec.names) {
 			end = now
 			break
 		}

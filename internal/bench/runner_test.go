@@ -5,16 +5,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
@@ -93,7 +97,13 @@ func (f *fakeController) tick() {
 		hash := hashOf(ro.Spec.Template.Spec.Containers[0].Image) + ro.Spec.Template.Annotations[AnnotationRound]
 		switch {
 		case ro.Status.Abort && ro.Status.Phase != v1alpha1.RolloutPhaseDegraded:
-			f.scaleCanary(ro, 0)
+			if routedByNginx(ro) {
+				// A router takes the traffic back first and keeps the
+				// canary Pods for the abort's scale-down delay.
+				f.setCanaryWeight(ro, "0")
+			} else {
+				f.scaleCanary(ro, 0)
+			}
 			ro.Status.Phase = v1alpha1.RolloutPhaseDegraded
 			ro.Status.Message = "RolloutAborted"
 		case ro.Status.ObservedGeneration == gen:
@@ -107,6 +117,9 @@ func (f *fakeController) tick() {
 			ro.Status.ObservedGeneration, ro.Status.Phase, ro.Status.CurrentPodHash = gen, v1alpha1.RolloutPhasePaused, hash
 			ro.Status.CurrentStepIndex = ptr(int32(1))
 			f.createCanary(ro, hash)
+			if routedByNginx(ro) {
+				f.setCanaryWeight(ro, "50")
+			}
 		default:
 			if c := ro.Spec.Strategy.Canary; c != nil && c.Analysis != nil {
 				var at v1alpha1.AnalysisTemplate
@@ -142,6 +155,30 @@ func (f *fakeController) scaleCanary(ro *v1alpha1.Rollout, n int32) {
 	f.must(f.c.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: ro.Name + "-" + ro.Status.CurrentPodHash}, &rs))
 	rs.Spec.Replicas = &n
 	f.must(f.c.Update(context.Background(), &rs))
+}
+
+func routedByNginx(ro *v1alpha1.Rollout) bool {
+	c := ro.Spec.Strategy.Canary
+	return c != nil && c.TrafficRouting != nil && c.TrafficRouting.Nginx != nil
+}
+
+// setCanaryWeight writes the canary Ingress as an NGINX router does: its
+// own name, owned by the Rollout, the weight in an annotation.
+func (f *fakeController) setCanaryWeight(ro *v1alpha1.Rollout, weight string) {
+	ctx := context.Background()
+	name := ro.Name + "-" + ro.Spec.Strategy.Canary.TrafficRouting.Nginx.StableIngress + "-canary"
+	var ing networkingv1.Ingress
+	err := f.c.Get(ctx, client.ObjectKey{Namespace: f.ns, Name: name}, &ing)
+	if apierrors.IsNotFound(err) {
+		ing = networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: f.ns,
+			Annotations:     map[string]string{nginxCanaryWeight: weight},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "argoproj.io/v1alpha1", Kind: "Rollout", Name: ro.Name, UID: ro.UID, Controller: ptr(true)}}}}
+		f.must(f.c.Create(ctx, &ing))
+		return
+	}
+	f.must(err)
+	ing.Annotations[nginxCanaryWeight] = weight
+	f.must(f.c.Update(ctx, &ing))
 }
 
 func (f *fakeController) must(err error) {
@@ -319,7 +356,9 @@ func TestRunAbort(t *testing.T) {
 		t.Errorf("baseline ran although disabled: %+v %v", res.Baseline, res.Ratios)
 	}
 	wantPhases(t, res.Phases, "Rollout", "create", "pause", "abort")
-	if a := res.Phase("abort"); a.Completions != 3 || a.Latency != threeTicks {
+	// The aborts are sent while the fake controller already works, so
+	// the exact ticks vary; each latency lies within the phase.
+	if a := res.Phase("abort"); a.Completions != 3 || a.Latency.Max <= 0 || a.Latency.Max > a.Seconds {
 		t.Errorf("abort: %+v", a)
 	}
 	var rss appsv1.ReplicaSetList
@@ -334,6 +373,118 @@ func TestRunAbort(t *testing.T) {
 	var svc corev1.Service
 	if err := h.c.Get(context.Background(), client.ObjectKey{Namespace: "bench", Name: "bench-ro-00000-canary"}, &svc); err != nil {
 		t.Errorf("the canary Service was not created: %v", err)
+	}
+}
+
+// TestRunAbortRouted: behind a router an abort is done when the weight is
+// 0, while the canary Pods may stay for the scale-down delay.
+func TestRunAbortRouted(t *testing.T) {
+	h := newHarness(t, Config{Scenario: ScenarioAbort, Rollouts: 3, Replicas: 2, Router: RouterNginx})
+	res, err := h.runner.Run(context.Background())
+	if err != nil {
+		t.Fatalf("%v\nprogress:\n%s", err, h.progress)
+	}
+	if res.Router != RouterNginx {
+		t.Errorf("result router = %q", res.Router)
+	}
+	a := res.Phase("abort")
+	if a.Completions != 3 || a.Latency.Max <= 0 || a.Latency.Max > a.Seconds || !strings.Contains(a.Waited, "weight 0") {
+		t.Errorf("abort: %+v", a)
+	}
+	var ing networkingv1.Ingress
+	if err := h.c.Get(context.Background(), client.ObjectKey{Namespace: "bench", Name: "bench-ro-00001"}, &ing); err != nil {
+		t.Fatalf("the stable Ingress was not created: %v", err)
+	}
+	if b := ing.Spec.Rules[0].HTTP.Paths[0].Backend.Service; b.Name != "bench-ro-00001-stable" || b.Port.Number != 80 {
+		t.Errorf("stable Ingress backend = %+v", b)
+	}
+	var ro v1alpha1.Rollout
+	if err := h.c.Get(context.Background(), client.ObjectKey{Namespace: "bench", Name: "bench-ro-00001"}, &ro); err != nil {
+		t.Fatal(err)
+	}
+	if c := ro.Spec.Strategy.Canary; c.TrafficRouting.Nginx.StableIngress != "bench-ro-00001" || c.StableService != "bench-ro-00001-stable" || c.CanaryService != "bench-ro-00001-canary" {
+		t.Errorf("routed canary = %+v", c)
+	}
+	var rss appsv1.ReplicaSetList
+	if err := h.c.List(context.Background(), &rss); err != nil || len(rss.Items) != 3 {
+		t.Fatalf("want 3 canary ReplicaSets, have %d (%v)", len(rss.Items), err)
+	}
+	for _, rs := range rss.Items {
+		if *rs.Spec.Replicas != 1 {
+			t.Errorf("canary %s has %d replicas; the weight alone should have ended the wait", rs.Name, *rs.Spec.Replicas)
+		}
+	}
+}
+
+// TestPollAbortedRoutedWaitsForTheWeight: a canary Ingress still at 50, or
+// none yet, is not an abort done.
+func TestPollAbortedRoutedWaitsForTheWeight(t *testing.T) {
+	svc := func(name, hash string) *corev1.Service {
+		return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "bench", Labels: benchLabels(workloadRollout)},
+			Spec: corev1.ServiceSpec{Selector: map[string]string{v1alpha1.DefaultRolloutUniqueLabelKey: hash}}}
+	}
+	canaryIng := func(owner, weight string) *networkingv1.Ingress {
+		return &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: owner + "-x-canary", Namespace: "bench",
+			Annotations:     map[string]string{nginxCanaryWeight: weight},
+			OwnerReferences: []metav1.OwnerReference{{Kind: "Rollout", Name: owner, Controller: ptr(true)}}}}
+	}
+	c := newFakeClient(t, svc("a-stable", "s"), svc("b-stable", "s"), svc("c-stable", "s"), svc("d-stable", "other"),
+		canaryIng("a", "0"), canaryIng("b", "50"), canaryIng("d", "0"))
+	x := &run{Runner: &Runner{Client: c}, cfg: Config{Namespace: "bench", Router: RouterNginx},
+		rollouts: []string{"a", "b", "c", "d"}, stableHash: map[string]string{"a": "s", "b": "s", "c": "s", "d": "s"}, canaryHash: map[string]string{}}
+	got, err := x.pollAborted(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"a": true, "b": false, "c": false, "d": false}
+	for name, done := range want {
+		if got[name].done != done {
+			t.Errorf("%s: done = %v, want %v (%s)", name, got[name].done, done, got[name].state)
+		}
+	}
+}
+
+// TestMeasurePollsWhileActing: with pollWhileActing an object done right
+// after its own change is seen then, not after the changes of all the
+// others went out.
+func TestMeasurePollsWhileActing(t *testing.T) {
+	clock := &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	x := &run{Runner: &Runner{}, cfg: Config{PollInterval: time.Second, ProgressInterval: time.Hour},
+		clock: clock, progress: io.Discard, res: &Result{}, noted: map[string]bool{}}
+	aSent, polled := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	var bSent atomic.Bool
+	var sentAt time.Time
+	p, err := x.measure(context.Background(), phaseSpec{
+		name: "abort", workload: "Rollout", names: []string{"a", "b"}, pollWhileActing: true,
+		act: func(ctx context.Context) (map[string]time.Time, error) {
+			sentAt = clock.Now()
+			close(aSent)
+			// "b" takes until the first poll to send.
+			select {
+			case <-polled:
+			case <-time.After(10 * time.Second):
+				return nil, errors.New("no poll while the changes were still being sent")
+			}
+			bSent.Store(true)
+			return map[string]time.Time{"a": sentAt, "b": sentAt}, nil
+		},
+		poll: func(ctx context.Context) (map[string]observation, error) {
+			select {
+			case <-aSent:
+			case <-time.After(10 * time.Second):
+				return nil, errors.New("a was never sent")
+			}
+			b := bSent.Load()
+			once.Do(func() { close(polled) })
+			return map[string]observation{"a": {done: true}, "b": {done: b}}, nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Completions != 2 || p.Latency.P50 != 0 || p.Latency.Max < 1 {
+		t.Errorf("latencies %+v: want a at 0 (seen by the first poll), b after at least one interval", p.Latency)
 	}
 }
 
@@ -378,7 +529,7 @@ func TestRunBlueGreen(t *testing.T) {
 }
 
 func TestRunRefusesLeftoversUnlessCleanup(t *testing.T) {
-	left := rollout(ScenarioCanary, "bench", rolloutName(0), DefaultImage, 1)
+	left := rollout(Config{Scenario: ScenarioCanary, Namespace: "bench", Image: DefaultImage, Replicas: 1}, rolloutName(0))
 	h := newHarness(t, Config{Scenario: ScenarioCanary, Rollouts: 2, Replicas: 1}, left.DeepCopy())
 	if _, err := h.runner.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "--cleanup") {
 		t.Fatalf("err = %v, want advice to use --cleanup", err)
@@ -459,6 +610,8 @@ func TestConfigValidation(t *testing.T) {
 		{Config{Scenario: ScenarioCanary, Rollouts: 1, Replicas: 1, AnalysisAddress: "nope"}, "analysis address"},
 		{Config{Scenario: ScenarioCanary, Rollouts: 1, Replicas: 1, Churn: -time.Second}, "must not be negative"},
 		{Config{Scenario: ScenarioAbort, Rollouts: 1, Replicas: 1, Churn: time.Minute}, "indefinite pause"},
+		{Config{Scenario: ScenarioAbort, Rollouts: 1, Replicas: 1, Router: "istio"}, "unknown traffic router"},
+		{Config{Scenario: ScenarioBlueGreen, Rollouts: 1, Replicas: 1, Router: RouterNginx}, "canary scenarios"},
 		{Config{Scenario: ScenarioCanary, Rollouts: 1, Replicas: 1, Churn: time.Hour, Timeout: time.Hour}, "raise --timeout"},
 		{Config{Scenario: ScenarioCanary, Rollouts: 1, Replicas: 1, Churn: time.Hour}, "raise --timeout"},
 	} {

@@ -21,7 +21,11 @@ func WriteTable(w io.Writer, res *Result) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	p := func(format string, args ...any) { fmt.Fprintf(tw, format, args...) }
 
-	p("kanaria bench: scenario %s, %d × %d replicas, namespace %s\n\n", res.Scenario, res.Rollouts, res.Replicas, res.Namespace)
+	router := ""
+	if res.Router != "" {
+		router = ", traffic router " + res.Router
+	}
+	p("kanaria bench: scenario %s%s, %d × %d replicas, namespace %s\n\n", res.Scenario, router, res.Rollouts, res.Replicas, res.Namespace)
 	all := append(append([]Phase(nil), res.Baseline...), res.Phases...)
 	p("WORKLOAD\tPHASE\tWAITED FOR\tTIME\tVS DEPLOYMENT\tDONE\tP50\tP90\tP99\tMAX\tCONTROLLER REQ\tPER REVISION\tAPI SERVER REQ (ALL)\tOF WHICH BENCH\tCPU\tRSS START/END/PEAK\n")
 	for _, ph := range all {
