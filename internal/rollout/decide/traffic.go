@@ -179,8 +179,13 @@ func (d *decider) canaryRoutedUpdate(stable *appsv1.ReplicaSet, others []*appsv1
 		d.stepNote = fmt.Sprintf("waiting for %d available canary Pods before routing %d of %d to them", res.Canary, desired, maxW)
 	}
 
+	// A weight this plan sets counts as reached: the status that records
+	// the next step is written only after the routers took the weight, and
+	// if they fail the step runs again. Waiting for the next reconcile to
+	// see it in the status would cost a status write and a round trip per
+	// step.
 	if final {
-		if applied == maxW && canaryReady && specReplicas(d.newRS) >= d.replicas {
+		if weight == maxW && canaryReady && specReplicas(d.newRS) >= d.replicas {
 			d.promoteRouted(stable)
 		}
 		return
@@ -189,7 +194,7 @@ func (d *decider) canaryRoutedUpdate(stable *appsv1.ReplicaSet, others []*appsv1
 	advance := false
 	switch {
 	case step.SetWeight != nil:
-		advance = applied == desired && canaryReady && stableReady
+		advance = weight == desired && canaryReady && stableReady
 	case step.SetCanaryScale != nil:
 		advance = canaryReady && stableReady
 	case step.SetHeaderRoute != nil, step.SetMirrorRoute != nil:

@@ -87,6 +87,43 @@ func TestRoutedCanaryWalksWeightsAndKeepsStableFull(t *testing.T) {
 	wantPhase(t, s, v1alpha1.RolloutPhaseHealthy)
 }
 
+// TestRoutedWeightAndNextStepInOneWrite: the reconcile that routes a
+// step's weight also moves to the next step, and the one that routes all
+// traffic to the canary also promotes it, so a step costs one status write
+// rather than two.
+func TestRoutedWeightAndNextStepInOneWrite(t *testing.T) {
+	s := routedSim(t)
+	s.setImage("rails:6.1")
+	v2 := s.hashOf("rails:6.1")
+	var p Plan
+	for i := 0; i < 50 && (s.traffic == nil || s.traffic.CanaryWeight != 5); i++ {
+		p = s.reconcile()
+		s.tick(time.Second)
+	}
+	if s.traffic == nil || s.traffic.CanaryWeight != 5 {
+		t.Fatalf("the canary never got its 5%%: %+v", s.traffic)
+	}
+	if idx := p.Status.CurrentStepIndex; idx == nil || *idx != 1 || p.Status.Phase != v1alpha1.RolloutPhasePaused {
+		t.Fatalf("the plan that routed 5%% left step %v, phase %s; want the pause of step 1 in the same write", idx, p.Status.Phase)
+	}
+	s.promote()
+	s.settle()
+	s.promote()
+	s.settle()
+	s.promote()
+	sawPromotion := false
+	for i := 0; i < 50 && s.ro.Status.StableRS != v2; i++ {
+		p = s.reconcile()
+		if s.traffic.CanaryWeight == 100 && p.Status.StableRS == v2 {
+			sawPromotion = true
+		}
+		s.tick(time.Second)
+	}
+	if !sawPromotion {
+		t.Fatal("no plan both routed all traffic to the canary and promoted it")
+	}
+}
+
 func TestRoutedWeightWaitsForAvailableCanary(t *testing.T) {
 	s := routedSim(t)
 	v1 := s.ro.Status.StableRS
