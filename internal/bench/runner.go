@@ -655,15 +655,15 @@ func (x *run) canaryShares(ctx context.Context) (map[string]string, error) {
 		}
 		for i := range ings.Items {
 			ing := &ings.Items[i]
-			ref := metav1.GetControllerOf(ing)
-			if ref == nil || ref.Kind != "Rollout" {
+			owner, ok := ownerRollout(ing)
+			if !ok {
 				continue
 			}
 			w, ok := ing.Annotations[nginxCanaryWeight]
 			if !ok {
 				w = "unset"
 			}
-			out[ref.Name] = shareText("weight", w)
+			out[owner] = shareText("weight", w)
 		}
 		// Until its canary Ingress shows up a Rollout's weight is unknown,
 		// which is not 0.
@@ -682,19 +682,28 @@ func (x *run) canaryShares(ctx context.Context) (map[string]string, error) {
 	}
 	for i := range rss.Items {
 		rs := &rss.Items[i]
-		ref := metav1.GetControllerOf(rs)
-		if ref == nil || ref.Kind != "Rollout" {
+		owner, ok := ownerRollout(rs)
+		if !ok {
 			continue
 		}
-		if h := rs.Labels[v1alpha1.DefaultRolloutUniqueLabelKey]; h != "" && h == x.canaryHash[ref.Name] {
+		if h := rs.Labels[v1alpha1.DefaultRolloutUniqueLabelKey]; h != "" && h == x.canaryHash[owner] {
 			n := int32(1)
 			if rs.Spec.Replicas != nil {
 				n = *rs.Spec.Replicas
 			}
-			out[ref.Name] = shareText("replicas", strconv.Itoa(int(n)))
+			out[owner] = shareText("replicas", strconv.Itoa(int(n)))
 		}
 	}
 	return out, nil
+}
+
+// ownerRollout names the Rollout that controls obj, if one does.
+func ownerRollout(obj metav1.Object) (string, bool) {
+	ref := metav1.GetControllerOf(obj)
+	if ref == nil || ref.Kind != "Rollout" {
+		return "", false
+	}
+	return ref.Name, true
 }
 
 // shareText renders a canary share as canaryShares documents.
