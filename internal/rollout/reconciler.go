@@ -75,6 +75,8 @@ type Reconciler struct {
 	writes writeClock
 	// rsWrites tells cached ReplicaSets that predate our own patches.
 	rsWrites rsWrites
+	// workloads starts the Deployment watch when a Rollout first needs it.
+	workloads *workloadWatch
 	// Client reads from the manager's cache and writes to the API server.
 	Client client.Client
 	// APIReader reads straight from the API server; traffic routers read
@@ -130,7 +132,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, wor
 	}); err != nil {
 		return fmt.Errorf("indexing Pods by pod-template hash: %w", err)
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	c, err := ctrl.NewControllerManagedBy(mgr).
 		Named("rollout").
 		For(&v1alpha1.Rollout{}).
 		Owns(&appsv1.ReplicaSet{}).
@@ -138,9 +140,15 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, wor
 		Watches(&v1alpha1.AnalysisTemplate{}, handler.EnqueueRequestsFromMapFunc(r.byTemplate(false))).
 		Watches(&v1alpha1.ClusterAnalysisTemplate{}, handler.EnqueueRequestsFromMapFunc(r.byTemplate(true))).
 		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.byIndex(indexServices))).
-		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.byIndex(indexWorkload))).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
-		Complete(r)
+		Build(r)
+	if err != nil {
+		return fmt.Errorf("building the Rollout controller: %w", err)
+	}
+	// Deployments are watched from the first Rollout with a workloadRef on.
+	r.workloads = &workloadWatch{ctrl: c, cache: mgr.GetCache(),
+		handler: handler.EnqueueRequestsFromMapFunc(r.byIndex(indexWorkload))}
+	return nil
 }
 
 // byIndex maps an object to the Rollouts of its namespace that name it.
@@ -207,6 +215,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		// AnalysisRun, record an event twice); the write's watch event
 		// brings the Rollout back as soon as the cache catches up.
 		return ctrl.Result{RequeueAfter: 200 * time.Millisecond}, nil
+	}
+	if err := r.workloads.ensure(&ro); err != nil {
+		return ctrl.Result{}, err
 	}
 	snap, err := observe(ctx, r.Client, &ro, r.now())
 	if err != nil {
