@@ -323,7 +323,7 @@ func (x *run) baseline(ctx context.Context) error {
 	poll := func(image string) func(ctx context.Context) (map[string]observation, error) {
 		return func(ctx context.Context) (map[string]observation, error) {
 			var list appsv1.DeploymentList
-			if err := x.Client.List(ctx, &list, client.InNamespace(x.cfg.Namespace), benchSelector(workloadDeployment)); err != nil {
+			if err := x.Client.List(ctx, &list, client.InNamespace(x.cfg.Namespace), fromWatchCache(), benchSelector(workloadDeployment)); err != nil {
 				return nil, fmt.Errorf("listing Deployments: %w", err)
 			}
 			out := make(map[string]observation, len(list.Items))
@@ -477,7 +477,7 @@ func rolloutState(ro *v1alpha1.Rollout) string {
 func (x *run) pollRollouts(done func(ro *v1alpha1.Rollout) bool) func(ctx context.Context) (map[string]observation, error) {
 	return func(ctx context.Context) (map[string]observation, error) {
 		var list v1alpha1.RolloutList
-		if err := x.Client.List(ctx, &list, client.InNamespace(x.cfg.Namespace), benchSelector(workloadRollout)); err != nil {
+		if err := x.Client.List(ctx, &list, client.InNamespace(x.cfg.Namespace), fromWatchCache(), benchSelector(workloadRollout)); err != nil {
 			return nil, fmt.Errorf("listing Rollouts: %w", err)
 		}
 		out := make(map[string]observation, len(list.Items))
@@ -617,7 +617,7 @@ func (x *run) abortRollouts(ctx context.Context) error {
 // abort's scale-down delay, idle).
 func (x *run) pollAborted(ctx context.Context) (map[string]observation, error) {
 	var svcs corev1.ServiceList
-	if err := x.Client.List(ctx, &svcs, client.InNamespace(x.cfg.Namespace), benchSelector(workloadRollout)); err != nil {
+	if err := x.Client.List(ctx, &svcs, client.InNamespace(x.cfg.Namespace), fromWatchCache(), benchSelector(workloadRollout)); err != nil {
 		return nil, fmt.Errorf("listing Services: %w", err)
 	}
 	selects := map[string]string{}
@@ -650,7 +650,7 @@ func (x *run) canaryShares(ctx context.Context) (map[string]string, error) {
 	if x.cfg.Router == RouterNginx {
 		// The controller names the canary Ingress; its owner says whose it is.
 		var ings networkingv1.IngressList
-		if err := x.Client.List(ctx, &ings, client.InNamespace(x.cfg.Namespace)); err != nil {
+		if err := x.Client.List(ctx, &ings, client.InNamespace(x.cfg.Namespace), fromWatchCache()); err != nil {
 			return nil, fmt.Errorf("listing Ingresses: %w", err)
 		}
 		for i := range ings.Items {
@@ -677,7 +677,7 @@ func (x *run) canaryShares(ctx context.Context) (map[string]string, error) {
 	// Every controller of this API labels its ReplicaSets with the hash the
 	// Services select by, so this selects exactly the Rollouts' ReplicaSets.
 	var rss appsv1.ReplicaSetList
-	if err := x.Client.List(ctx, &rss, client.InNamespace(x.cfg.Namespace), client.HasLabels{v1alpha1.DefaultRolloutUniqueLabelKey}); err != nil {
+	if err := x.Client.List(ctx, &rss, client.InNamespace(x.cfg.Namespace), fromWatchCache(), client.HasLabels{v1alpha1.DefaultRolloutUniqueLabelKey}); err != nil {
 		return nil, fmt.Errorf("listing ReplicaSets: %w", err)
 	}
 	for i := range rss.Items {
@@ -695,6 +695,16 @@ func (x *run) canaryShares(ctx context.Context) (map[string]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// fromWatchCache makes a poll's list a read of the API server's watch cache
+// (resourceVersion 0) rather than a quorum read from etcd: polling hundreds
+// of objects several times a second would otherwise load the etcd that the
+// controller under test writes to. The watch cache lags etcd by the time a
+// watch event takes, so an observation can only come late, never early.
+// Each call returns a new option, as listing fills in the one it is given.
+func fromWatchCache() client.ListOption {
+	return &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: "0"}}
 }
 
 // ownerRollout names the Rollout that controls obj, if one does.
