@@ -16,9 +16,9 @@ import (
 
 // workloadWatch starts the Deployment watch that workloadRef needs the
 // first time a Rollout refers to a Deployment. Watching Deployments means
-// caching every one of them (about 9 KiB each: 89 MiB for a cluster of
-// 10,000), which a controller whose Rollouts carry their own template
-// should not pay.
+// caching every one of them (9 to 15 KiB each in docs/benchmarks.md: 89 MiB
+// for 10,000 small ones), which a controller whose Rollouts carry their own
+// template should not pay.
 type workloadWatch struct {
 	mu      sync.Mutex
 	started bool
