@@ -64,6 +64,11 @@ func CacheObjects() (map[client.Object]cache.ByObject, error) {
 	}, nil
 }
 
+// staleCacheRetry is when a reconcile that found the cache behind our own
+// last write looks again, should the watch event that normally brings the
+// Rollout back be lost.
+const staleCacheRetry = 200 * time.Millisecond
+
 // Reconciler reconciles Rollouts.
 type Reconciler struct {
 	// fresh tells a cached Rollout that predates our own last status write.
@@ -80,8 +85,9 @@ type Reconciler struct {
 	// Client reads from the manager's cache and writes to the API server.
 	Client client.Client
 	// APIReader reads straight from the API server; traffic routers read
-	// their objects with it so no informer starts for kinds a cluster may
-	// not serve. Nil means Client.
+	// their custom resources with it (and Ingresses our cache lags on) so
+	// no informer starts for kinds a cluster may not serve. Nil means
+	// Client.
 	APIReader client.Reader
 	// Routers are the controller-wide traffic router settings.
 	Routers routers.Options
@@ -214,7 +220,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		// the older status would repeat decisions (create a second
 		// AnalysisRun, record an event twice); the write's watch event
 		// brings the Rollout back as soon as the cache catches up.
-		return ctrl.Result{RequeueAfter: 200 * time.Millisecond}, nil
+		return ctrl.Result{RequeueAfter: staleCacheRetry}, nil
 	}
 	if err := r.workloads.ensure(&ro); err != nil {
 		return ctrl.Result{}, err
@@ -226,7 +232,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if r.rsWrites.stale(req.NamespacedName, snap.ReplicaSets) {
 		// As above, for the ReplicaSets: their watch events bring the
 		// Rollout back once the cache has our last patches.
-		return ctrl.Result{RequeueAfter: 200 * time.Millisecond}, nil
+		return ctrl.Result{RequeueAfter: staleCacheRetry}, nil
 	}
 	trafficRouters, err := r.observeTraffic(ctx, &ro, &snap)
 	if err != nil {
