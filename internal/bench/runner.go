@@ -631,22 +631,30 @@ func (x *run) pollAborted(ctx context.Context) (map[string]observation, error) {
 	out := make(map[string]observation, len(x.rollouts))
 	for _, name := range x.rollouts {
 		sel := selects[name+"-stable"]
+		// A Rollout without a share has no canary left to send to.
 		share, known := canary[name]
 		out[name] = observation{
-			done:  sel != "" && sel == x.stableHash[name] && (!known || share == "0"),
-			state: fmt.Sprintf("stable Service selects %q (stable %q), canary %q at %s", sel, x.stableHash[name], x.canaryHash[name], orDash(share)),
+			done:  sel != "" && sel == x.stableHash[name] && (!known || share.none),
+			state: fmt.Sprintf("stable Service selects %q (stable %q), canary %q at %s", sel, x.stableHash[name], x.canaryHash[name], orDash(share.text)),
 		}
 	}
 	return out, nil
 }
 
+// canaryShare is what still sends requests to a Rollout's canary.
+type canaryShare struct {
+	// none is true when nothing does any more.
+	none bool
+	// text says what it is, for progress lines: "2 replicas", "weight 50".
+	text string
+}
+
 // canaryShares returns, by Rollout, what still sends requests to its
 // canary: the canary ReplicaSet's replicas without a router (a Rollout
 // whose canary ReplicaSet is gone is left out: nothing is sent), or the
-// router's canary weight. The values read "N replicas" or "weight N", with
-// the number alone when it is 0, so a caller compares with "0".
-func (x *run) canaryShares(ctx context.Context) (map[string]string, error) {
-	out := map[string]string{}
+// router's canary weight.
+func (x *run) canaryShares(ctx context.Context) (map[string]canaryShare, error) {
+	out := map[string]canaryShare{}
 	if x.cfg.Router == RouterNginx {
 		// The controller names the canary Ingress; its owner says whose it is.
 		var ings networkingv1.IngressList
@@ -661,15 +669,16 @@ func (x *run) canaryShares(ctx context.Context) (map[string]string, error) {
 			}
 			w, ok := ing.Annotations[nginxCanaryWeight]
 			if !ok {
-				w = "unset"
+				out[owner] = canaryShare{text: "weight unset"}
+				continue
 			}
-			out[owner] = shareText("weight", w)
+			out[owner] = canaryShare{none: w == "0", text: "weight " + w}
 		}
 		// Until its canary Ingress shows up a Rollout's weight is unknown,
 		// which is not 0.
 		for _, name := range x.rollouts {
 			if _, ok := out[name]; !ok {
-				out[name] = "no canary Ingress"
+				out[name] = canaryShare{text: "no canary Ingress"}
 			}
 		}
 		return out, nil
@@ -691,7 +700,7 @@ func (x *run) canaryShares(ctx context.Context) (map[string]string, error) {
 			if rs.Spec.Replicas != nil {
 				n = *rs.Spec.Replicas
 			}
-			out[owner] = shareText("replicas", strconv.Itoa(int(n)))
+			out[owner] = canaryShare{none: n == 0, text: fmt.Sprintf("%d replicas", n)}
 		}
 	}
 	return out, nil
@@ -714,14 +723,6 @@ func ownerRollout(obj metav1.Object) (string, bool) {
 		return "", false
 	}
 	return ref.Name, true
-}
-
-// shareText renders a canary share as canaryShares documents.
-func shareText(unit, v string) string {
-	if v == "0" {
-		return v
-	}
-	return unit + " " + v
 }
 
 // patchImage changes the template of one object to the update image.
