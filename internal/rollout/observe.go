@@ -152,14 +152,11 @@ func observeAnalysis(ctx context.Context, c client.Reader, ro *v1alpha1.Rollout,
 		refs = append(refs, template.Nested(spec)...)
 	}
 	var runs v1alpha1.AnalysisRunList
-	if err := c.List(ctx, &runs, client.InNamespace(ro.Namespace)); err != nil {
+	if err := c.List(ctx, &runs, client.InNamespace(ro.Namespace), client.MatchingFields{indexRunOwner: string(ro.UID)}); err != nil {
 		return fmt.Errorf("listing AnalysisRuns: %w", err)
 	}
 	for i := range runs.Items {
-		r := &runs.Items[i]
-		if owner := metav1.GetControllerOf(r); owner != nil && owner.UID == ro.UID {
-			s.AnalysisRuns = append(s.AnalysisRuns, r)
-		}
+		s.AnalysisRuns = append(s.AnalysisRuns, &runs.Items[i])
 	}
 	return nil
 }
