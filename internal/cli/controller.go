@@ -58,7 +58,8 @@ Inside a cluster it uses the Pod's service account; outside, the kubeconfig
 			}
 			log.Info("starting controller", "version", version.Version, "namespace", namespaceOrAll(opts.Namespace),
 				"leaderElection", opts.LeaderElection.Enabled, "metricsAddr", opts.MetricsAddr, "probeAddr", opts.ProbeAddr,
-				"rolloutWorkers", opts.Workers.Rollout, "analysisWorkers", opts.Workers.Analysis, "experimentWorkers", opts.Workers.Experiment)
+				"rolloutWorkers", opts.Workers.Rollout, "analysisWorkers", opts.Workers.Analysis, "experimentWorkers", opts.Workers.Experiment,
+				"clientRateLimit", clientRateLimit(opts.QPS, opts.Burst))
 			ctx := ctrl.SetupSignalHandler()
 			go func() {
 				select {
@@ -93,13 +94,21 @@ Inside a cluster it uses the Pod's service account; outside, the kubeconfig
 	f.IntVar(&opts.Workers.Rollout, "rollout-workers", opts.Workers.Rollout, "concurrent Rollout reconciles")
 	f.IntVar(&opts.Workers.Analysis, "analysis-workers", opts.Workers.Analysis, "concurrent AnalysisRun reconciles")
 	f.IntVar(&opts.Workers.Experiment, "experiment-workers", opts.Workers.Experiment, "concurrent Experiment reconciles")
-	f.Float32Var(&opts.QPS, "kube-api-qps", opts.QPS, "sustained requests per second to the API server")
-	f.IntVar(&opts.Burst, "kube-api-burst", opts.Burst, "request burst to the API server")
+	f.Float32Var(&opts.QPS, "kube-api-qps", opts.QPS, "client-side bound on requests per second to the API server; a negative value sets none and leaves it to the server's priority and fairness")
+	f.IntVar(&opts.Burst, "kube-api-burst", opts.Burst, "request burst above kube-api-qps, when that is positive")
 	f.StringVar(&opts.TrafficSplitAPIVersion, "traffic-split-api-version", opts.TrafficSplitAPIVersion, "split.smi-spec.io version of the SMI TrafficSplits the controller writes (v1alpha1, v1alpha2, v1alpha3)")
 	f.DurationVar(&opts.GracefulShutdownTimeout, "graceful-shutdown-timeout", opts.GracefulShutdownTimeout, "how long in-flight work may take to finish after SIGTERM")
 	f.StringVar(&logLevel, "log-level", "info", "log level: "+strings.Join(logging.Levels, ", "))
 	f.StringVar(&logFormat, "log-format", "text", "log format: "+strings.Join(logging.Formats, ", "))
 	return cmd
+}
+
+// clientRateLimit says in words what bounds the controller's requests.
+func clientRateLimit(qps float32, burst int) string {
+	if qps < 0 {
+		return "none (the API server's priority and fairness)"
+	}
+	return fmt.Sprintf("%v/s, burst %d", qps, burst)
 }
 
 func namespaceOrAll(ns string) string {

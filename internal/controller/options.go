@@ -29,7 +29,10 @@ type Options struct {
 	LeaderElection LeaderElectionOptions
 	// Workers is the number of concurrent reconciles per resource kind.
 	Workers WorkerOptions
-	// QPS and Burst bound the controller's requests to the API server.
+	// QPS and Burst bound the controller's requests to the API server on
+	// the client side. A negative QPS sets no client-side bound: the API
+	// server's priority and fairness then decides what a busy controller
+	// gets. Burst only counts when QPS is positive.
 	QPS   float32
 	Burst int
 	// TrafficSplitAPIVersion is the split.smi-spec.io version of the SMI
@@ -91,7 +94,9 @@ func DefaultOptions() Options {
 		// second (client-go's usual controller setting) 200 Rollouts
 		// changed at once would wait a minute on the client's own limiter
 		// while the API server sat idle. The server's priority and fairness
-		// still protects it from a busy controller.
+		// still protects it from a busy controller. Turning the client-side
+		// limit off (a negative QPS) measured no faster on the local cluster
+		// for 200 Rollouts, so the default keeps a bound.
 		QPS:                     100,
 		Burst:                   200,
 		GracefulShutdownTimeout: 30 * time.Second,
@@ -106,8 +111,13 @@ func (o Options) Validate() error {
 		errs = append(errs, fmt.Errorf("worker counts must be at least 1 (rollout %d, analysis %d, experiment %d)",
 			o.Workers.Rollout, o.Workers.Analysis, o.Workers.Experiment))
 	}
-	if o.QPS <= 0 || o.Burst < 1 {
-		errs = append(errs, fmt.Errorf("kube-api-qps (%v) and kube-api-burst (%d) must be positive", o.QPS, o.Burst))
+	// client-go reads a QPS of 0 as its own default of 5 per second, far
+	// too few for a controller; saying so beats a silently slow one.
+	if o.QPS == 0 {
+		errs = append(errs, errors.New("kube-api-qps must not be 0: give a positive rate, or a negative one for no client-side limit"))
+	}
+	if o.QPS > 0 && o.Burst < 1 {
+		errs = append(errs, fmt.Errorf("kube-api-burst (%d) must be positive when kube-api-qps (%v) is", o.Burst, o.QPS))
 	}
 	switch o.TrafficSplitAPIVersion {
 	case "", "v1alpha1", "v1alpha2", "v1alpha3":
