@@ -30,9 +30,12 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/kanaria-rollouts/kanaria/internal/controller"
+	"github.com/kanaria-rollouts/kanaria/internal/logging"
 	"github.com/kanaria-rollouts/kanaria/internal/version"
 )
 
@@ -81,8 +84,34 @@ func Run(ctx context.Context, rc *rest.Config, o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating Kubernetes client: %w", err)
 	}
+	ns := o.Config.Namespace
+	if ns == "" {
+		ns = DefaultNamespace
+	}
+	// Waiting phases read a cache of the benchmark's namespace that watches
+	// keep current: the API server then sends each change once, instead of
+	// serialising every object for every poll, and the load the benchmark
+	// adds while it measures is the watch events alone.
+	observer, err := cache.New(rc, cache.Options{
+		Scheme:            scheme,
+		DefaultNamespaces: map[string]cache.Config{ns: {}},
+		DefaultTransform:  cache.TransformStripManagedFields(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating the benchmark's watch cache: %w", err)
+	}
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		// Start returns when ctx ends; an error before that means no watch
+		// could run, and the polls that need it report their own errors.
+		if err := observer.Start(ctx); err != nil && ctx.Err() == nil && o.Progress != nil {
+			fmt.Fprintf(o.Progress, "the benchmark's watch cache stopped: %v\n", err)
+		}
+	}()
 	r := &Runner{
 		Client:           c,
+		Observer:         observer,
 		Config:           o.Config,
 		APIServerMetrics: APIServerScraper(kube.Discovery().RESTClient()),
 		OwnRequests:      own.Load,
@@ -172,7 +201,7 @@ scenario cannot churn.`,
   kanaria bench --scenario abort -n 100 -r 2 --baseline=false
 
   # abort latency of the traffic, 200 canaries behind NGINX Ingresses, observed every 100ms
-  kanaria bench --scenario abort -n 200 -r 2 --baseline=false --traffic-router nginx --poll-interval 100ms
+  kanaria bench --scenario abort -n 200 -r 2 --baseline=false --traffic-router nginx
 
   # memory per Rollout, then 20 minutes of back-to-back releases of all 100 to watch for growth
   kanaria bench --scenario canary -n 100 -r 1 --controller-pid $(pgrep -f 'kanaria controller') --churn 20m --timeout 40m --json churn.json`,
@@ -194,6 +223,14 @@ scenario cannot churn.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			o.Progress = os.Stderr
+			// The watches behind the waiting phases log through
+			// controller-runtime; only their errors (a watch the cluster
+			// refuses, say) are worth a line among the progress.
+			watchLog, err := logging.New(os.Stderr, "error", "text")
+			if err != nil {
+				return err
+			}
+			ctrllog.SetLogger(watchLog)
 			res, runErr := Run(ctx, rc, o)
 			if res == nil {
 				return runErr
@@ -220,7 +257,7 @@ scenario cannot churn.`,
 	fs.BoolVar(&o.Cleanup, "cleanup", false, "delete the benchmark's objects at the end (and an earlier run's at the start)")
 	fs.DurationVar(&o.Timeout, "timeout", DefaultTimeout, "give up after this long")
 	fs.BoolVar(&o.Baseline, "baseline", true, "first run the same N×R with plain Deployments for comparison")
-	fs.DurationVar(&o.PollInterval, "poll-interval", DefaultPollInterval, "how often to read the cluster while waiting: the resolution of the latencies")
+	fs.DurationVar(&o.PollInterval, "poll-interval", DefaultPollInterval, "how often a waiting phase checks what its watches have seen of the cluster: the resolution of the latencies")
 	fs.StringVar(&o.Image, "image", DefaultImage, "container image of the first revision")
 	fs.StringVar(&o.UpdateImage, "update-image", DefaultUpdateImage, "container image the template change sets")
 	fs.StringVar(&o.Router, "traffic-router", "", "route the canaries' traffic through this router instead of by Pod counts: "+strings.Join(Routers, ", "))

@@ -42,7 +42,7 @@ var Routers = []string{RouterNginx}
 const (
 	DefaultNamespace        = "bench"
 	DefaultTimeout          = 30 * time.Minute
-	DefaultPollInterval     = 500 * time.Millisecond
+	DefaultPollInterval     = 100 * time.Millisecond
 	DefaultProgressInterval = 5 * time.Second
 	DefaultConcurrency      = 50
 	DefaultImage            = "registry.k8s.io/pause:3.10"
@@ -67,8 +67,8 @@ type Config struct {
 	Cleanup bool
 	// Timeout bounds the whole run.
 	Timeout time.Duration
-	// PollInterval is how often the cluster is read while waiting; it is
-	// the resolution of the latencies.
+	// PollInterval is how often a waiting phase checks what it has seen of
+	// the cluster; it is the resolution of the latencies.
 	PollInterval time.Duration
 	// ProgressInterval is how often progress is written while waiting.
 	ProgressInterval time.Duration

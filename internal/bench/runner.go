@@ -49,6 +49,12 @@ type Runner struct {
 	// Progress receives a line now and then while the runner waits; nil
 	// discards it.
 	Progress io.Writer
+	// Observer is what a phase reads while it waits: a cache of the
+	// benchmark's namespace that the API server's watches keep current, so
+	// waiting costs the API server only the watch events of what changed,
+	// and a change is seen as soon as its event arrives. Nil lists through
+	// Client from the API server's watch cache at every poll.
+	Observer client.Reader
 }
 
 // run is the state of one Run.
@@ -137,7 +143,11 @@ func (x *run) run(ctx context.Context) error {
 	}
 	x.note("API server requests count every client (apiserver_request_total has no user or user-agent label): " +
 		"the controller, this benchmark (its changes, polling and scrapes, shown as \"bench\"), kube-controller-manager and any other")
-	x.note(fmt.Sprintf("latencies are observed by polling every %s, which is their resolution", x.cfg.PollInterval))
+	if x.Observer != nil {
+		x.note(fmt.Sprintf("latencies are observed through watches of the namespace, checked every %s, which is their resolution", x.cfg.PollInterval))
+	} else {
+		x.note(fmt.Sprintf("latencies are observed by polling every %s, which is their resolution", x.cfg.PollInterval))
+	}
 	if x.cfg.Baseline {
 		if err := x.baseline(ctx); err != nil {
 			return fmt.Errorf("baseline with Deployments: %w", err)
@@ -323,7 +333,7 @@ func (x *run) baseline(ctx context.Context) error {
 	poll := func(image string) func(ctx context.Context) (map[string]observation, error) {
 		return func(ctx context.Context) (map[string]observation, error) {
 			var list appsv1.DeploymentList
-			if err := x.Client.List(ctx, &list, client.InNamespace(x.cfg.Namespace), fromWatchCache(), benchSelector(workloadDeployment)); err != nil {
+			if err := x.observe(ctx, &list, client.InNamespace(x.cfg.Namespace), benchSelector(workloadDeployment)); err != nil {
 				return nil, fmt.Errorf("listing Deployments: %w", err)
 			}
 			out := make(map[string]observation, len(list.Items))
@@ -477,7 +487,7 @@ func rolloutState(ro *v1alpha1.Rollout) string {
 func (x *run) pollRollouts(done func(ro *v1alpha1.Rollout) bool) func(ctx context.Context) (map[string]observation, error) {
 	return func(ctx context.Context) (map[string]observation, error) {
 		var list v1alpha1.RolloutList
-		if err := x.Client.List(ctx, &list, client.InNamespace(x.cfg.Namespace), fromWatchCache(), benchSelector(workloadRollout)); err != nil {
+		if err := x.observe(ctx, &list, client.InNamespace(x.cfg.Namespace), benchSelector(workloadRollout)); err != nil {
 			return nil, fmt.Errorf("listing Rollouts: %w", err)
 		}
 		out := make(map[string]observation, len(list.Items))
@@ -617,7 +627,7 @@ func (x *run) abortRollouts(ctx context.Context) error {
 // abort's scale-down delay, idle).
 func (x *run) pollAborted(ctx context.Context) (map[string]observation, error) {
 	var svcs corev1.ServiceList
-	if err := x.Client.List(ctx, &svcs, client.InNamespace(x.cfg.Namespace), fromWatchCache(), benchSelector(workloadRollout)); err != nil {
+	if err := x.observe(ctx, &svcs, client.InNamespace(x.cfg.Namespace), benchSelector(workloadRollout)); err != nil {
 		return nil, fmt.Errorf("listing Services: %w", err)
 	}
 	selects := map[string]string{}
@@ -658,7 +668,7 @@ func (x *run) canaryShares(ctx context.Context) (map[string]canaryShare, error) 
 	if x.cfg.Router == RouterNginx {
 		// The controller names the canary Ingress; its owner says whose it is.
 		var ings networkingv1.IngressList
-		if err := x.Client.List(ctx, &ings, client.InNamespace(x.cfg.Namespace), fromWatchCache()); err != nil {
+		if err := x.observe(ctx, &ings, client.InNamespace(x.cfg.Namespace)); err != nil {
 			return nil, fmt.Errorf("listing Ingresses: %w", err)
 		}
 		for i := range ings.Items {
@@ -686,7 +696,7 @@ func (x *run) canaryShares(ctx context.Context) (map[string]canaryShare, error) 
 	// Every controller of this API labels its ReplicaSets with the hash the
 	// Services select by, so this selects exactly the Rollouts' ReplicaSets.
 	var rss appsv1.ReplicaSetList
-	if err := x.Client.List(ctx, &rss, client.InNamespace(x.cfg.Namespace), fromWatchCache(), client.HasLabels{v1alpha1.DefaultRolloutUniqueLabelKey}); err != nil {
+	if err := x.observe(ctx, &rss, client.InNamespace(x.cfg.Namespace), client.HasLabels{v1alpha1.DefaultRolloutUniqueLabelKey}); err != nil {
 		return nil, fmt.Errorf("listing ReplicaSets: %w", err)
 	}
 	for i := range rss.Items {
@@ -706,14 +716,18 @@ func (x *run) canaryShares(ctx context.Context) (map[string]canaryShare, error) 
 	return out, nil
 }
 
-// fromWatchCache makes a poll's list a read of the API server's watch cache
-// (resourceVersion 0) rather than a quorum read from etcd: polling hundreds
-// of objects several times a second would otherwise load the etcd that the
-// controller under test writes to. The watch cache lags etcd by the time a
-// watch event takes, so an observation can only come late, never early.
-// Each call returns a new option, as listing fills in the one it is given.
-func fromWatchCache() client.ListOption {
-	return &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: "0"}}
+// observe lists what a waiting phase judges: from Observer when there is
+// one, else from the API server's watch cache (resourceVersion 0) rather
+// than a quorum read of etcd, as polling hundreds of objects several times
+// a second would otherwise load the etcd the controller under test writes
+// to. Both lag etcd by the time a watch event takes, so an observation can
+// only come late, never early.
+func (x *run) observe(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	if x.Observer != nil {
+		// The items are only read, never changed or kept past the poll.
+		return x.Observer.List(ctx, list, append(opts, client.UnsafeDisableDeepCopy)...)
+	}
+	return x.Client.List(ctx, list, append(opts, &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: "0"}})...)
 }
 
 // ownerRollout names the Rollout that controls obj, if one does.

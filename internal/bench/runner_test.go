@@ -256,6 +256,10 @@ func newHarness(t *testing.T, cfg Config, objs ...client.Object) *harness {
 	if cfg.Namespace == "" {
 		cfg.Namespace = "bench"
 	}
+	if cfg.PollInterval == 0 {
+		// The expected latencies below count in ticks of 500ms.
+		cfg.PollInterval = 500 * time.Millisecond
+	}
 	fc := &fakeController{t: t, c: c, ns: cfg.Namespace, httpGet: func(url string) {
 		resp, err := http.Get(url)
 		if err != nil {
@@ -430,17 +434,31 @@ func TestPollAbortedRoutedWaitsForTheWeight(t *testing.T) {
 	}
 	c := newFakeClient(t, svc("a-stable", "s"), svc("b-stable", "s"), svc("c-stable", "s"), svc("d-stable", "other"),
 		canaryIng("a", "0"), canaryIng("b", "50"), canaryIng("d", "0"))
-	x := &run{Runner: &Runner{Client: c}, cfg: Config{Namespace: "bench", Router: RouterNginx},
-		rollouts: []string{"a", "b", "c", "d"}, stableHash: map[string]string{"a": "s", "b": "s", "c": "s", "d": "s"}, canaryHash: map[string]string{}}
-	got, err := x.pollAborted(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]bool{"a": true, "b": false, "c": false, "d": false}
-	for name, done := range want {
-		if got[name].done != done {
-			t.Errorf("%s: done = %v, want %v (%s)", name, got[name].done, done, got[name].state)
-		}
+	// Polls read the Observer when there is one, and never the API server
+	// through Client then.
+	noLists := interceptor.NewClient(newFakeClient(t), interceptor.Funcs{
+		List: func(context.Context, client.WithWatch, client.ObjectList, ...client.ListOption) error {
+			return errors.New("a poll listed from the API server despite an Observer")
+		},
+	})
+	for name, runner := range map[string]*Runner{
+		"from the API server's watch cache": {Client: c},
+		"from the Observer":                 {Client: noLists, Observer: c},
+	} {
+		t.Run(name, func(t *testing.T) {
+			x := &run{Runner: runner, cfg: Config{Namespace: "bench", Router: RouterNginx},
+				rollouts: []string{"a", "b", "c", "d"}, stableHash: map[string]string{"a": "s", "b": "s", "c": "s", "d": "s"}, canaryHash: map[string]string{}}
+			got, err := x.pollAborted(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]bool{"a": true, "b": false, "c": false, "d": false}
+			for name, done := range want {
+				if got[name].done != done {
+					t.Errorf("%s: done = %v, want %v (%s)", name, got[name].done, done, got[name].state)
+				}
+			}
+		})
 	}
 }
 
