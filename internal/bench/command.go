@@ -257,7 +257,7 @@ scenario cannot churn.`,
 	fs.BoolVar(&o.Cleanup, "cleanup", false, "delete the benchmark's objects at the end (and an earlier run's at the start)")
 	fs.DurationVar(&o.Timeout, "timeout", DefaultTimeout, "give up after this long")
 	fs.BoolVar(&o.Baseline, "baseline", true, "first run the same N×R with plain Deployments for comparison")
-	fs.DurationVar(&o.PollInterval, "poll-interval", DefaultPollInterval, "how often a waiting phase checks what its watches have seen of the cluster: the resolution of the latencies")
+	fs.DurationVar(&o.PollInterval, "poll-interval", 0, "how often a waiting phase checks what its watches have seen of the cluster: the resolution of the latencies (default 100ms per started 1,000 Rollouts)")
 	fs.StringVar(&o.Image, "image", DefaultImage, "container image of the first revision")
 	fs.StringVar(&o.UpdateImage, "update-image", DefaultUpdateImage, "container image the template change sets")
 	fs.StringVar(&o.Router, "traffic-router", "", "route the canaries' traffic through this router instead of by Pod counts: "+strings.Join(Routers, ", "))

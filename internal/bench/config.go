@@ -50,6 +50,14 @@ const (
 	DefaultAnalysisAddress  = "127.0.0.1:0"
 )
 
+// defaultPollInterval is DefaultPollInterval for every started 1,000
+// Rollouts: each check reads every object of the phase, and at 10,000 ten
+// checks a second would cost this machine, shared with the cluster under
+// test, a noticeable part of a core.
+func defaultPollInterval(rollouts int) time.Duration {
+	return DefaultPollInterval * time.Duration(max(1, (rollouts+999)/1000))
+}
+
 // Config is what to run. Zero optional fields take the defaults above.
 type Config struct {
 	// Scenario to run.
@@ -68,7 +76,8 @@ type Config struct {
 	// Timeout bounds the whole run.
 	Timeout time.Duration
 	// PollInterval is how often a waiting phase checks what it has seen of
-	// the cluster; it is the resolution of the latencies.
+	// the cluster; it is the resolution of the latencies. Zero means
+	// DefaultPollInterval per started 1,000 Rollouts.
 	PollInterval time.Duration
 	// ProgressInterval is how often progress is written while waiting.
 	ProgressInterval time.Duration
@@ -116,7 +125,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.Timeout = DefaultTimeout
 	}
 	if c.PollInterval <= 0 {
-		c.PollInterval = DefaultPollInterval
+		c.PollInterval = defaultPollInterval(c.Rollouts)
 	}
 	if c.ProgressInterval <= 0 {
 		c.ProgressInterval = DefaultProgressInterval

@@ -639,3 +639,28 @@ func TestConfigValidation(t *testing.T) {
 		}
 	}
 }
+
+// TestDefaultPollIntervalGrowsWithN: every check reads every object, so
+// the default slows down by 100ms per started 1,000 Rollouts, and a given
+// interval is kept.
+func TestDefaultPollIntervalGrowsWithN(t *testing.T) {
+	for _, tc := range []struct {
+		rollouts int
+		given    time.Duration
+		want     time.Duration
+	}{
+		{rollouts: 1, want: 100 * time.Millisecond},
+		{rollouts: 1000, want: 100 * time.Millisecond},
+		{rollouts: 1001, want: 200 * time.Millisecond},
+		{rollouts: 10000, want: time.Second},
+		{rollouts: 10000, given: 50 * time.Millisecond, want: 50 * time.Millisecond},
+	} {
+		cfg, err := Config{Scenario: ScenarioCanary, Rollouts: tc.rollouts, Replicas: 1, PollInterval: tc.given}.withDefaults()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.PollInterval != tc.want {
+			t.Errorf("N=%d, given %s: poll interval %s, want %s", tc.rollouts, tc.given, cfg.PollInterval, tc.want)
+		}
+	}
+}
