@@ -1,10 +1,15 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"strings"
+	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -52,6 +57,10 @@ Inside a cluster it uses the Pod's service account; outside, the kubeconfig
 			if err != nil {
 				return fmt.Errorf("loading Kubernetes client configuration: %w", err)
 			}
+			ctx := ctrl.SetupSignalHandler()
+			if err := waitForAPI(ctx, cfg, opts.ProbeAddr, log); err != nil {
+				return err
+			}
 			mgr, err := controller.NewManager(cfg, opts)
 			if err != nil {
 				return err
@@ -60,7 +69,6 @@ Inside a cluster it uses the Pod's service account; outside, the kubeconfig
 				"leaderElection", opts.LeaderElection.Enabled, "metricsAddr", opts.MetricsAddr, "probeAddr", opts.ProbeAddr,
 				"rolloutWorkers", opts.Workers.Rollout, "analysisWorkers", opts.Workers.Analysis, "experimentWorkers", opts.Workers.Experiment,
 				"clientRateLimit", clientRateLimit(opts.QPS, opts.Burst))
-			ctx := ctrl.SetupSignalHandler()
 			go func() {
 				select {
 				case <-mgr.Elected():
@@ -101,6 +109,25 @@ Inside a cluster it uses the Pod's service account; outside, the kubeconfig
 	f.StringVar(&logLevel, "log-level", "info", "log level: "+strings.Join(logging.Levels, ", "))
 	f.StringVar(&logFormat, "log-format", "text", "log format: "+strings.Join(logging.Formats, ", "))
 	return cmd
+}
+
+// apiCheckInterval is how often a controller started before its
+// CustomResourceDefinitions looks for them again.
+const apiCheckInterval = 2 * time.Second
+
+// waitForAPI holds the start until the cluster serves the controller's
+// resources, answering the probes meanwhile.
+func waitForAPI(ctx context.Context, cfg *rest.Config, probeAddr string, log logr.Logger) error {
+	disco, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("creating the discovery client: %w", err)
+	}
+	stop, err := controller.ServeWaitingProbes(probeAddr)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	return controller.WaitForAPI(ctx, disco, log, apiCheckInterval)
 }
 
 // clientRateLimit says in words what bounds the controller's requests.
