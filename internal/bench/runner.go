@@ -142,7 +142,7 @@ func (x *run) run(ctx context.Context) error {
 		return err
 	}
 	x.note("API server requests count every client (apiserver_request_total has no user or user-agent label): " +
-		"the controller, this benchmark (its changes, polling and scrapes, shown as \"bench\"), kube-controller-manager and any other")
+		"the controller, this benchmark (its changes, reads and scrapes, shown as \"bench\"), kube-controller-manager and any other")
 	if x.Observer != nil {
 		x.note(fmt.Sprintf("latencies are observed through watches of the namespace, checked every %s, which is their resolution", x.cfg.PollInterval))
 	} else {
