@@ -64,6 +64,10 @@ const (
 // Run runs a benchmark against the cluster of rc with the clients, scrapers
 // and /proc reader the options call for.
 func Run(ctx context.Context, rc *rest.Config, o Options) (*Result, error) {
+	cfg, err := o.Config.withDefaults()
+	if err != nil {
+		return nil, err
+	}
 	rc = rest.CopyConfig(rc)
 	rc.QPS, rc.Burst = benchQPS, benchBurst
 	rc.UserAgent = "kanaria-bench/" + version.Version
@@ -84,17 +88,13 @@ func Run(ctx context.Context, rc *rest.Config, o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating Kubernetes client: %w", err)
 	}
-	ns := o.Config.Namespace
-	if ns == "" {
-		ns = DefaultNamespace
-	}
 	// Waiting phases read a cache of the benchmark's namespace that watches
 	// keep current: the API server then sends each change once, instead of
 	// serialising every object for every poll, and the load the benchmark
 	// adds while it measures is the watch events alone.
 	observer, err := cache.New(rc, cache.Options{
 		Scheme:            scheme,
-		DefaultNamespaces: map[string]cache.Config{ns: {}},
+		DefaultNamespaces: map[string]cache.Config{cfg.Namespace: {}},
 		DefaultTransform:  cache.TransformStripManagedFields(),
 	})
 	if err != nil {
