@@ -122,6 +122,10 @@ func waitForAPI(ctx context.Context, cfg *rest.Config, probeAddr string, log log
 	if err != nil {
 		return fmt.Errorf("creating the discovery client: %w", err)
 	}
+	// Nearly every start finds the API served and needs no probes of its own.
+	if missing, err := controller.MissingResources(disco); err == nil && len(missing) == 0 {
+		return nil
+	}
 	stop, err := controller.ServeWaitingProbes(probeAddr)
 	if err != nil {
 		return err

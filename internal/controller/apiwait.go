@@ -32,7 +32,7 @@ func WaitForAPI(ctx context.Context, disco discovery.DiscoveryInterface, log log
 	gv := v1alpha1.GroupVersion.String()
 	var lastLog time.Time
 	for {
-		missing, err := missingResources(disco, gv)
+		missing, err := MissingResources(disco)
 		if err == nil && len(missing) == 0 {
 			if !lastLog.IsZero() {
 				log.Info("the cluster serves the API now", "groupVersion", gv)
@@ -55,8 +55,10 @@ func WaitForAPI(ctx context.Context, disco discovery.DiscoveryInterface, log log
 	}
 }
 
-// missingResources lists the required resources that gv does not serve.
-func missingResources(disco discovery.DiscoveryInterface, gv string) ([]string, error) {
+// MissingResources lists the argoproj.io/v1alpha1 resources the controller
+// watches that the cluster does not serve.
+func MissingResources(disco discovery.DiscoveryInterface) ([]string, error) {
+	gv := v1alpha1.GroupVersion.String()
 	list, err := disco.ServerResourcesForGroupVersion(gv)
 	if err != nil {
 		return nil, fmt.Errorf("discovering %s: %w", gv, err)
