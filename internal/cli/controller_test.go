@@ -13,7 +13,20 @@ import (
 	"github.com/go-logr/logr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
+
+	"github.com/kanaria-rollouts/kanaria/internal/testutil/freeaddr"
 )
+
+// writeResources answers a discovery request for argoproj.io/v1alpha1
+// with the given resources, as an API server does.
+func writeResources(w http.ResponseWriter, names ...string) {
+	list := metav1.APIResourceList{GroupVersion: "argoproj.io/v1alpha1"}
+	for _, name := range names {
+		list.APIResources = append(list.APIResources, metav1.APIResource{Name: name})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(list)
+}
 
 // TestWaitForAPIOverHTTP drives the start-up wait through a real discovery
 // client against a server that answers like an API server whose CRDs
@@ -26,21 +39,11 @@ func TestWaitForAPIOverHTTP(t *testing.T) {
 			http.NotFound(w, r)
 			return
 		}
-		list := metav1.APIResourceList{GroupVersion: "argoproj.io/v1alpha1"}
-		for _, name := range []string{"rollouts", "analysisruns", "analysistemplates", "clusteranalysistemplates", "experiments"} {
-			list.APIResources = append(list.APIResources, metav1.APIResource{Name: name, Namespaced: name != "clusteranalysistemplates"})
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(list)
+		writeResources(w, "rollouts", "analysisruns", "analysistemplates", "clusteranalysistemplates", "experiments")
 	}))
 	defer api.Close()
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	probeAddr := ln.Addr().String()
-	_ = ln.Close()
+	probeAddr := freeaddr.Loopback(t)
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -82,7 +85,7 @@ func TestWaitForAPIOverHTTP(t *testing.T) {
 		t.Fatal("the wait did not end once the CRDs were served")
 	}
 	// The probe server is gone, so the manager can bind the address.
-	ln, err = net.Listen("tcp", probeAddr)
+	ln, err := net.Listen("tcp", probeAddr)
 	if err != nil {
 		t.Fatalf("the probe address is still taken after the wait: %v", err)
 	}
@@ -95,12 +98,7 @@ func TestWaitForAPIServedAtOnce(t *testing.T) {
 	var requests atomic.Int32
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		requests.Add(1)
-		list := metav1.APIResourceList{GroupVersion: "argoproj.io/v1alpha1"}
-		for _, name := range []string{"rollouts", "analysisruns", "analysistemplates", "clusteranalysistemplates"} {
-			list.APIResources = append(list.APIResources, metav1.APIResource{Name: name})
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(list)
+		writeResources(w, "rollouts", "analysisruns", "analysistemplates", "clusteranalysistemplates")
 	}))
 	defer api.Close()
 	// A probe address already in use: serving probes there would fail.

@@ -15,6 +15,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
+
+	"github.com/kanaria-rollouts/kanaria/internal/testutil/freeaddr"
 )
 
 // scriptedDiscovery answers ServerResourcesForGroupVersion with the n-th
@@ -84,14 +86,7 @@ func TestWaitForAPIEndsWithItsContext(t *testing.T) {
 }
 
 func TestServeWaitingProbes(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
+	addr := freeaddr.Loopback(t)
 	stop, err := ServeWaitingProbes(addr)
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +109,7 @@ func TestServeWaitingProbes(t *testing.T) {
 	}
 	stop()
 	// The manager binds the same address next.
-	ln, err = net.Listen("tcp", addr)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatalf("the address is still taken after stop: %v", err)
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kanaria-rollouts/kanaria/internal/testutil/freeaddr"
 )
 
 var kanariaBinary struct {
@@ -73,21 +74,11 @@ type controllerProcess struct {
 	exitErr    error
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // startController runs the kanaria binary's controller against the test
 // cluster with its probes and metrics on free local ports.
 func startController(t *testing.T, name, kubeconfig string, args ...string) *controllerProcess {
 	t.Helper()
-	p := &controllerProcess{name: name, log: &syncBuffer{}, probeAddr: freeAddr(t), metricAddr: freeAddr(t), exited: make(chan struct{})}
+	p := &controllerProcess{name: name, log: &syncBuffer{}, probeAddr: freeaddr.Loopback(t), metricAddr: freeaddr.Loopback(t), exited: make(chan struct{})}
 	all := append([]string{"controller", "--kubeconfig", kubeconfig,
 		"--health-probe-bind-address", p.probeAddr, "--metrics-bind-address", p.metricAddr}, args...)
 	p.cmd = exec.Command(buildKanaria(t), all...)
