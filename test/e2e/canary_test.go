@@ -15,7 +15,8 @@ import (
 // TestCanaryManualGates drives canary-manual-gates.yaml through the life its
 // README describes: first version straight to stable, an update that pauses
 // at 1 of 6 Pods until promoted, 3 and 3 with a timed pause, completion, and
-// an abort with a retry; while the Pods never exceed 6 nor drop below 5 ready.
+// an abort with a retry; while the ReplicaSets never want more than 6 Pods
+// and never fewer than 5 are ready.
 func TestCanaryManualGates(t *testing.T) {
 	ensureCRDs(t)
 	c := newClients(t)

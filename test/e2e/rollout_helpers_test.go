@@ -159,9 +159,23 @@ type podWatch struct {
 	samples    int
 }
 
-// watchPods checks, until stopped, that at most maxPods Pods with the
-// selector's labels exist and at least minReady of them are ready.
+// watchPods checks, until stopped, that the ReplicaSets with the selector's
+// labels never want more than maxPods replicas in all and that at least
+// minReady of their Pods are ready. maxSurge bounds the desired replicas, as
+// for Deployments: a Pod that is already terminating does not count.
 func watchPods(t *testing.T, c clients, ns string, selector map[string]string, maxPods, minReady int) *podWatch {
+	t.Helper()
+	return watchBounds(t, c, ns, selector, maxPods, minReady, false)
+}
+
+// watchExistingPods is watchPods for a Rollout under the strict surge count:
+// at most maxPods Pods may exist, terminating ones included.
+func watchExistingPods(t *testing.T, c clients, ns string, selector map[string]string, maxPods, minReady int) *podWatch {
+	t.Helper()
+	return watchBounds(t, c, ns, selector, maxPods, minReady, true)
+}
+
+func watchBounds(t *testing.T, c clients, ns string, selector map[string]string, maxPods, minReady int, existing bool) *podWatch {
 	t.Helper()
 	w := &podWatch{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
@@ -178,6 +192,14 @@ func watchPods(t *testing.T, c clients, ns string, selector map[string]string, m
 			if err := c.ctrl.List(context.Background(), &pods, client.InNamespace(ns), client.MatchingLabels(selector)); err != nil {
 				continue
 			}
+			var rss appsv1.ReplicaSetList
+			if err := c.ctrl.List(context.Background(), &rss, client.InNamespace(ns), client.MatchingLabels(selector)); err != nil {
+				continue
+			}
+			desired := 0
+			for _, rs := range rss.Items {
+				desired += int(derefOr(rs.Spec.Replicas, 1))
+			}
 			total, ready := 0, 0
 			for _, p := range pods.Items {
 				total++
@@ -187,7 +209,10 @@ func watchPods(t *testing.T, c clients, ns string, selector map[string]string, m
 			}
 			w.mu.Lock()
 			w.samples++
-			if total > maxPods {
+			if desired > maxPods {
+				w.violations = append(w.violations, fmt.Sprintf("the ReplicaSets want %d Pods (max %d)", desired, maxPods))
+			}
+			if existing && total > maxPods {
 				w.violations = append(w.violations, fmt.Sprintf("%d Pods exist (max %d)", total, maxPods))
 			}
 			if ready < minReady {

@@ -87,13 +87,32 @@ func hashOf(rs *appsv1.ReplicaSet) string {
 	return rs.Labels[v1alpha1.DefaultRolloutUniqueLabelKey]
 }
 
-// podsNow counts the Rollout's Pods that exist, terminating ones included
-// while they are within their grace period: they still run, so maxSurge
-// must leave room for them. A Pod past its grace period is not counted, so
-// one stuck terminating (a lost node) cannot stall the rollout. While any
-// counted Pod terminates, the decision looks again shortly, since Pod
-// deletions themselves trigger no reconcile.
+// StrictSurgeAnnotation, set to "true" on a Rollout, makes a canary without
+// a traffic router count the Pods that still terminate against maxSurge. By
+// default Kanaria bounds the ReplicaSets' desired replicas, as the
+// Deployment controller and Argo Rollouts do, so a removed Pod's room is
+// reused at once; a team whose nodes cannot hold one more Pod than
+// replicas + maxSurge opts into the strict count instead.
+const StrictSurgeAnnotation = "rollouts.kanaria.dev/strict-surge"
+
+// strictSurge reports whether the Rollout opted into the strict Pod count.
+func (d *decider) strictSurge() bool {
+	return d.ro.Annotations[StrictSurgeAnnotation] == "true"
+}
+
+// podsNow is the Pod count the surge room is measured against. By default
+// it is 0, so the room follows the ReplicaSets' desired replicas alone
+// (Deployment semantics: a terminating Pod does not count). Under the
+// strict count it is the Rollout's Pods that exist, terminating ones
+// included while they are within their grace period: they still run, so
+// maxSurge must leave room for them. A Pod past its grace period is not
+// counted, so one stuck terminating (a lost node) cannot stall the rollout.
+// While any counted Pod terminates, the decision looks again shortly, since
+// Pod deletions themselves trigger no reconcile.
 func (d *decider) podsNow() int32 {
+	if !d.strictSurge() {
+		return 0
+	}
 	var n int32
 	for _, p := range d.s.Pods {
 		if p.DeletionTimestamp == nil {

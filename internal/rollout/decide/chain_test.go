@@ -98,7 +98,7 @@ func TestTimedPauseEndIsCrashSafe(t *testing.T) {
 	}
 }
 
-func TestPodsNowCountsTerminatingPodsWithinGrace(t *testing.T) {
+func TestStrictPodsNowCountsTerminatingPodsWithinGrace(t *testing.T) {
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	pod := func(name string, deleteBy *time.Time) *corev1.Pod {
 		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}}
@@ -108,11 +108,27 @@ func TestPodsNowCountsTerminatingPodsWithinGrace(t *testing.T) {
 		return p
 	}
 	soon, past := now.Add(20*time.Second), now.Add(-time.Second)
-	d := &decider{s: Snapshot{Now: now, Pods: []*corev1.Pod{pod("running", nil), pod("terminating", &soon), pod("stuck", &past)}}}
+	strict := &v1alpha1.Rollout{}
+	strict.Annotations = map[string]string{StrictSurgeAnnotation: "true"}
+	d := &decider{ro: strict, s: Snapshot{Now: now, Pods: []*corev1.Pod{pod("running", nil), pod("terminating", &soon), pod("stuck", &past)}}}
 	if got := d.podsNow(); got != 2 {
 		t.Fatalf("podsNow = %d, want 2 (running and terminating within grace; not the stuck one)", got)
 	}
 	if d.plan.RequeueAfter == 0 {
 		t.Fatal("no requeue while a Pod terminates: its disappearance triggers no reconcile")
+	}
+}
+
+func TestPodsNowFollowsDesiredReplicasByDefault(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	soon := metav1.NewTime(now.Add(20 * time.Second))
+	terminating := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "terminating", DeletionTimestamp: &soon}}
+	running := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "running"}}
+	d := &decider{ro: &v1alpha1.Rollout{}, s: Snapshot{Now: now, Pods: []*corev1.Pod{running, terminating}}}
+	if got := d.podsNow(); got != 0 {
+		t.Fatalf("podsNow = %d, want 0: by default only the ReplicaSets' desired replicas bound the surge", got)
+	}
+	if d.plan.RequeueAfter != 0 {
+		t.Fatalf("requeue after %v: nothing waits for a terminating Pod by default", d.plan.RequeueAfter)
 	}
 }
