@@ -57,10 +57,16 @@ type Options struct {
 	// DefaultNamespace is the namespace the rollouts page opens with; empty
 	// means "default".
 	DefaultNamespace string
-	// AllowAnyHost accepts requests for any Host header. Otherwise only
-	// "localhost" and IP addresses are accepted, which keeps web pages on
-	// other sites from reaching the dashboard through DNS rebinding.
-	AllowAnyHost bool
+	// AllowedHosts are host names, besides "localhost" and IP addresses,
+	// that a request's Host header may name. Refusing every other name
+	// keeps web pages on other sites from reaching the dashboard through
+	// DNS rebinding, wherever it listens.
+	AllowedHosts []string
+	// Token, when not empty, is required of every request except for the
+	// static assets: as "Authorization: Bearer <token>", or as the session
+	// cookie the dashboard sets when a browser opens a URL that carries
+	// ?token=<token>.
+	Token string
 	// Debounce is how long changes are gathered before a snapshot is
 	// pushed; zero means DefaultDebounce.
 	Debounce time.Duration
@@ -133,14 +139,17 @@ func NewServer(c client.WithWatch, opts Options) *Server {
 
 // ServeHTTP serves the dashboard.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !s.opts.AllowAnyHost && !localHost(r.Host) {
-		http.Error(w, "this dashboard answers only requests for localhost or an IP address", http.StatusMisdirectedRequest)
+	if !localHost(r.Host) && !allowedHost(r.Host, s.opts.AllowedHosts) {
+		http.Error(w, "this dashboard answers only requests for localhost, an IP address or a host named by --allowed-host", http.StatusMisdirectedRequest)
 		return
 	}
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("X-Frame-Options", "DENY")
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'")
 	w.Header().Set("Referrer-Policy", "no-referrer")
+	if !s.authenticate(w, r) {
+		return
+	}
 	s.mux.ServeHTTP(w, r)
 }
 

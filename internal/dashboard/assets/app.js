@@ -201,11 +201,13 @@
 
   const ACTIONS = [
     {action: 'promote', label: 'Promote', title: 'Go on past the current pause', cls: 'primary'},
-    {action: 'promote-full', label: 'Promote full', title: 'Skip every remaining step, pause and analysis'},
+    {action: 'promote-full', label: 'Promote full', title: 'Skip every remaining step, pause and analysis',
+      confirm: (name) => 'Promote ' + name + ' fully? Every remaining step, pause and analysis is skipped and the new version takes all traffic.'},
     {action: 'abort', label: 'Abort', title: 'Send traffic and Pods back to the stable version', cls: 'danger',
       confirm: (name) => 'Abort ' + name + '? Traffic and Pods go back to the stable version.'},
     {action: 'retry', label: 'Retry', title: 'Run the steps again after an abort'},
-    {action: 'restart', label: 'Restart', title: 'Restart every Pod, a few at a time'},
+    {action: 'restart', label: 'Restart', title: 'Restart every Pod, a few at a time',
+      confirm: (name) => 'Restart every Pod of ' + name + '? They are replaced a few at a time.'},
   ];
 
   function detailPage(info, ns, name) {
@@ -234,7 +236,10 @@
       const image = h('input', {type: 'text', name: 'image', placeholder: 'new image, e.g. registry.example/app:1.2', 'data-testid': 'image', required: true});
       const form = h('form', {class: 'set-image', onsubmit: (e) => {
         e.preventDefault();
-        run('set-image', {container: containerSelect.value, image: image.value.trim()}).then((ok) => { if (ok) image.value = ''; });
+        const req = {container: containerSelect.value, image: image.value.trim()};
+        confirmDialog('Set the image of container ' + req.container + ' of ' + name + ' to ' + req.image + '? This starts a new release.', 'Set image')
+          .then((yes) => yes && run('set-image', req))
+          .then((ok) => { if (ok) image.value = ''; });
       }}, containerSelect, image, h('button', {type: 'submit', 'data-action': 'set-image'}, 'Set image'));
       const bar = h('section', {class: 'card', 'data-testid': 'actions'},
         h('div', {class: 'actions'}, buttons, h('span', {class: 'sep'}), form));
