@@ -13,7 +13,10 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
+	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
@@ -26,12 +29,16 @@ type watchKey struct {
 	detail    bool // Pods and AnalysisRuns too, for the rollout page
 }
 
-// watchSet is the watches of one key, shared by every stream that needs
-// them and stopped when the last one leaves.
+// watchSet is the watch-fed cache of one key, shared by every stream that
+// needs it and stopped when the last one leaves. Streams build their pages
+// from its stores, so a hundred open tabs cost the API server one list and
+// one watch per kind, as one tab does.
 type watchSet struct {
 	cancel context.CancelFunc
 	kick   chan struct{}
 	subs   map[chan struct{}]struct{}
+	reader storeReader
+	synced []toolscache.InformerSynced
 }
 
 // hub runs the watches the open event streams need and tells each stream,
@@ -49,40 +56,49 @@ func newHub(c client.WithWatch, debounce time.Duration, log logr.Logger) *hub {
 	return &hub{c: c, debounce: debounce, log: log, sets: map[watchKey]*watchSet{}}
 }
 
+// watchedKind is one kind a page shows: a new object and a new list of it.
+type watchedKind struct {
+	object func() client.Object
+	list   func() client.ObjectList
+}
+
 // kindsFor lists the kinds a page shows.
-func kindsFor(detail bool) []func() client.ObjectList {
-	kinds := []func() client.ObjectList{
-		func() client.ObjectList { return &v1alpha1.RolloutList{} },
-		func() client.ObjectList { return &appsv1.ReplicaSetList{} },
+func kindsFor(detail bool) []watchedKind {
+	kinds := []watchedKind{
+		{func() client.Object { return &v1alpha1.Rollout{} }, func() client.ObjectList { return &v1alpha1.RolloutList{} }},
+		{func() client.Object { return &appsv1.ReplicaSet{} }, func() client.ObjectList { return &appsv1.ReplicaSetList{} }},
 	}
 	if detail {
 		kinds = append(kinds,
-			func() client.ObjectList { return &corev1.PodList{} },
-			func() client.ObjectList { return &v1alpha1.AnalysisRunList{} })
+			watchedKind{func() client.Object { return &corev1.Pod{} }, func() client.ObjectList { return &corev1.PodList{} }},
+			watchedKind{func() client.Object { return &v1alpha1.AnalysisRun{} }, func() client.ObjectList { return &v1alpha1.AnalysisRunList{} }})
 	}
 	return kinds
 }
 
-// subscribe returns a channel that receives a value, at most one pending,
-// after each debounced burst of changes, and the function that ends the
-// subscription.
-func (h *hub) subscribe(key watchKey) (<-chan struct{}, func()) {
+// subscribe returns the key's shared watch set, a channel that receives a
+// value, at most one pending, after each debounced burst of changes, and
+// the function that ends the subscription.
+func (h *hub) subscribe(key watchKey) (*watchSet, <-chan struct{}, func()) {
 	ch := make(chan struct{}, 1)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	ws := h.sets[key]
 	if ws == nil {
 		ctx, cancel := context.WithCancel(context.Background())
-		ws = &watchSet{cancel: cancel, kick: make(chan struct{}, 1), subs: map[chan struct{}]struct{}{}}
+		ws = &watchSet{cancel: cancel, kick: make(chan struct{}, 1), subs: map[chan struct{}]struct{}{}, reader: storeReader{}}
 		h.sets[key] = ws
 		go h.debounceLoop(ctx, ws)
-		for _, newList := range kindsFor(key.detail) {
-			go h.watchLoop(ctx, key.namespace, newList, ws)
+		for _, k := range kindsFor(key.detail) {
+			store, informer := h.informer(ctx, key.namespace, k, ws)
+			ws.reader[fmt.Sprintf("%T", k.object())] = store
+			ws.synced = append(ws.synced, informer.HasSynced)
+			go informer.Run(ctx.Done())
 		}
 	}
 	ws.subs[ch] = struct{}{}
 	var once sync.Once
-	return ch, func() {
+	return ws, ch, func() {
 		once.Do(func() {
 			h.mu.Lock()
 			defer h.mu.Unlock()
@@ -101,6 +117,45 @@ func (h *hub) activeWatchSets() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.sets)
+}
+
+// informer lists and watches one kind into a store, starting the watch
+// again (and listing again when it must) whenever the API server ends it,
+// and kicks the set at every change.
+func (h *hub) informer(ctx context.Context, ns string, k watchedKind, ws *watchSet) (toolscache.Store, toolscache.Controller) {
+	kind := fmt.Sprintf("%T", k.object())
+	lw := &toolscache.ListWatch{
+		ListFunc: func(opts metav1.ListOptions) (runtime.Object, error) {
+			list := k.list()
+			if err := h.c.List(ctx, list, client.InNamespace(ns), &client.ListOptions{Raw: &opts}); err != nil {
+				h.log.Error(err, "dashboard: cannot list", "kind", kind, "namespace", ns)
+				return nil, err
+			}
+			return list, nil
+		},
+		WatchFunc: func(opts metav1.ListOptions) (watch.Interface, error) {
+			w, err := h.c.Watch(ctx, k.list(), client.InNamespace(ns), &client.ListOptions{Raw: &opts})
+			if err != nil && ctx.Err() == nil {
+				h.log.Error(err, "dashboard: cannot watch", "kind", kind, "namespace", ns)
+			}
+			return w, err
+		},
+	}
+	kick := func() {
+		select {
+		case ws.kick <- struct{}{}:
+		default:
+		}
+	}
+	return toolscache.NewInformerWithOptions(toolscache.InformerOptions{
+		ListerWatcher: lw,
+		ObjectType:    k.object(),
+		Handler: toolscache.ResourceEventHandlerFuncs{
+			AddFunc:    func(any) { kick() },
+			UpdateFunc: func(any, any) { kick() },
+			DeleteFunc: func(any) { kick() },
+		},
+	})
 }
 
 // debounceLoop waits for a change, gathers the changes of the next
@@ -136,55 +191,23 @@ func (h *hub) debounceLoop(ctx context.Context, ws *watchSet) {
 	}
 }
 
-// watchLoop watches one kind until ctx ends, starting the watch again
-// whenever the API server ends it. A new watch first lists what exists as
-// added events, so a change missed in between still reaches the page.
-func (h *hub) watchLoop(ctx context.Context, ns string, newList func() client.ObjectList, ws *watchSet) {
-	const minBackoff, maxBackoff = 500 * time.Millisecond, 30 * time.Second
-	backoff := minBackoff
-	kind := fmt.Sprintf("%T", newList())
-	for ctx.Err() == nil {
-		started := time.Now()
-		w, err := h.c.Watch(ctx, newList(), client.InNamespace(ns))
-		if err != nil {
-			if ctx.Err() == nil {
-				h.log.Error(err, "dashboard: cannot watch", "kind", kind, "namespace", ns)
-			}
-		} else {
-			h.drain(ctx, w, ws, kind, ns)
-			if time.Since(started) > 10*time.Second {
-				backoff = minBackoff
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, maxBackoff)
-	}
-}
+// syncWait bounds how long a new stream waits for the shared cache to fill
+// before it reads the API server instead, so a kind the user may not list
+// shows its error on the page rather than a page that never loads.
+const syncWait = 5 * time.Second
 
-func (h *hub) drain(ctx context.Context, w watch.Interface, ws *watchSet, kind, ns string) {
-	defer w.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case ev, ok := <-w.ResultChan():
-			if !ok {
-				return
-			}
-			if ev.Type == watch.Error {
-				h.log.Info("dashboard: watch ended with an error", "kind", kind, "namespace", ns, "error", apierrors.FromObject(ev.Object).Error())
-				return
-			}
-			select {
-			case ws.kick <- struct{}{}:
-			default:
-			}
-		}
+// readerFor returns what a stream builds its pages from: the set's stores
+// once every informer has listed, or the API server until then.
+func (s *Server) readerFor(ctx context.Context, ws *watchSet) client.Reader {
+	if ws == nil {
+		return s.c
 	}
+	wait, cancel := context.WithTimeout(ctx, syncWait)
+	defer cancel()
+	if toolscache.WaitForCacheSync(wait.Done(), ws.synced...) {
+		return ws.reader
+	}
+	return s.c
 }
 
 // events streams snapshots of a page as server-sent events: one named
@@ -209,7 +232,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, fmt.Errorf("streaming is not supported by this connection"))
 		return
 	}
-	changed, unsubscribe := s.hub.subscribe(watchKey{namespace: ns, detail: name != ""})
+	ws, changed, unsubscribe := s.hub.subscribe(watchKey{namespace: ns, detail: name != ""})
 	defer unsubscribe()
 
 	h := w.Header()
@@ -224,13 +247,21 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 
 	ctx := r.Context()
 	var last []byte
+	var reader client.Reader
+	cached := false
 	send := func() error {
+		if !cached {
+			// Until the shared cache has filled, each snapshot asks
+			// again whether it has.
+			reader = s.readerFor(ctx, ws)
+			_, cached = reader.(storeReader)
+		}
 		var v any
 		var err error
 		if name != "" {
-			v, err = s.rolloutDetail(ctx, ns, name)
+			v, err = s.rolloutDetail(ctx, reader, ns, name)
 		} else {
-			v, err = s.rolloutList(ctx, ns)
+			v, err = s.rolloutList(ctx, reader, ns)
 		}
 		event := "snapshot"
 		if err != nil {

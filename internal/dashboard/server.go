@@ -255,7 +255,7 @@ func (s *Server) listRollouts(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	list, err := s.rolloutList(r.Context(), ns)
+	list, err := s.rolloutList(r.Context(), s.c, ns)
 	if err != nil {
 		writeAPIError(w, err)
 		return
@@ -269,7 +269,7 @@ func (s *Server) getRollout(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("a rollout needs a namespace, not %q", r.PathValue("ns")))
 		return
 	}
-	d, err := s.rolloutDetail(r.Context(), ns, r.PathValue("name"))
+	d, err := s.rolloutDetail(r.Context(), s.c, ns, r.PathValue("name"))
 	if err != nil {
 		writeAPIError(w, err)
 		return
@@ -277,14 +277,15 @@ func (s *Server) getRollout(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, d)
 }
 
-// rolloutList reads the rollouts page of a namespace ("" for all).
-func (s *Server) rolloutList(ctx context.Context, ns string) (*RolloutList, error) {
+// rolloutList reads the rollouts page of a namespace ("" for all) through
+// c: the API server, or a stream's shared cache.
+func (s *Server) rolloutList(ctx context.Context, c client.Reader, ns string) (*RolloutList, error) {
 	var ros v1alpha1.RolloutList
-	if err := s.c.List(ctx, &ros, client.InNamespace(ns)); err != nil {
+	if err := c.List(ctx, &ros, client.InNamespace(ns)); err != nil {
 		return nil, fmt.Errorf("listing Rollouts: %w", err)
 	}
 	var rss appsv1.ReplicaSetList
-	if err := s.c.List(ctx, &rss, client.InNamespace(ns)); err != nil {
+	if err := c.List(ctx, &rss, client.InNamespace(ns)); err != nil {
 		return nil, fmt.Errorf("listing ReplicaSets: %w", err)
 	}
 	byNS := map[string][]appsv1.ReplicaSet{}
@@ -306,22 +307,23 @@ func (s *Server) rolloutList(ctx context.Context, ns string) (*RolloutList, erro
 	return out, nil
 }
 
-// rolloutDetail reads the rollout page of one Rollout.
-func (s *Server) rolloutDetail(ctx context.Context, ns, name string) (*RolloutDetail, error) {
+// rolloutDetail reads the rollout page of one Rollout through c: the API
+// server, or a stream's shared cache.
+func (s *Server) rolloutDetail(ctx context.Context, c client.Reader, ns, name string) (*RolloutDetail, error) {
 	var ro v1alpha1.Rollout
-	if err := s.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &ro); err != nil {
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &ro); err != nil {
 		return nil, err
 	}
 	var rss appsv1.ReplicaSetList
-	if err := s.c.List(ctx, &rss, client.InNamespace(ns)); err != nil {
+	if err := c.List(ctx, &rss, client.InNamespace(ns)); err != nil {
 		return nil, fmt.Errorf("listing ReplicaSets: %w", err)
 	}
 	var pods corev1.PodList
-	if err := s.c.List(ctx, &pods, client.InNamespace(ns)); err != nil {
+	if err := c.List(ctx, &pods, client.InNamespace(ns)); err != nil {
 		return nil, fmt.Errorf("listing Pods: %w", err)
 	}
 	var runs v1alpha1.AnalysisRunList
-	if err := s.c.List(ctx, &runs, client.InNamespace(ns)); err != nil {
+	if err := c.List(ctx, &runs, client.InNamespace(ns)); err != nil {
 		return nil, fmt.Errorf("listing AnalysisRuns: %w", err)
 	}
 	d := detail(&ro, rss.Items, pods.Items, runs.Items)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"github.com/kanaria-rollouts/kanaria/internal/controller"
 	"io"
 	"net/http"
@@ -172,6 +173,7 @@ type testEnv struct {
 	srv     *Server
 	mu      sync.Mutex
 	patches []recorded
+	lists   int // List calls that reached the client
 }
 
 func newEnv(t *testing.T, opts Options, objs ...client.Object) *testEnv {
@@ -197,6 +199,12 @@ func newEnv(t *testing.T, opts Options, objs ...client.Object) *testEnv {
 	e.c = fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).
 		WithStatusSubresource(&v1alpha1.Rollout{}, &v1alpha1.AnalysisRun{}).
 		WithInterceptorFuncs(interceptor.Funcs{
+			List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+				e.mu.Lock()
+				e.lists++
+				e.mu.Unlock()
+				return c.List(ctx, list, opts...)
+			},
 			Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
 				if err := record("", patch, obj); err != nil {
 					return err
@@ -755,5 +763,43 @@ func TestNewCommandFlags(t *testing.T) {
 	cmd.SetErr(io.Discard)
 	if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), "--port") {
 		t.Errorf("bad port: %v", err)
+	}
+}
+
+// TestOpenTabsShareOneCache opens many streams of the same rollout page and
+// changes what it shows: the API server sees one list per kind, however
+// many tabs are open and however often the page is rebuilt.
+func TestOpenTabsShareOneCache(t *testing.T) {
+	e := newEnv(t, Options{Debounce: 20 * time.Millisecond})
+	ts := httptest.NewServer(e.srv)
+	defer ts.Close()
+
+	const tabs = 25
+	var streams []<-chan sseEvent
+	for range tabs {
+		events, stop := openStream(t, ts, "namespace=shop&rollout=web")
+		defer stop()
+		streams = append(streams, events)
+	}
+	for i, events := range streams {
+		if ev := next(t, events, 10*time.Second); ev.name != "snapshot" {
+			t.Fatalf("tab %d: first event %s %s", i, ev.name, jsonOf(t, ev.data))
+		}
+	}
+	for round := range 3 {
+		name := fmt.Sprintf("web-%s-new%d", canaryH, round)
+		if err := e.c.Create(context.Background(), pod(name, "web-"+canaryH, canaryID, true)); err != nil {
+			t.Fatal(err)
+		}
+		for _, events := range streams {
+			for !strings.Contains(jsonOf(t, next(t, events, 10*time.Second).data["revisions"]), name) {
+			}
+		}
+	}
+	e.mu.Lock()
+	lists := e.lists
+	e.mu.Unlock()
+	if kinds := len(kindsFor(true)); lists != kinds {
+		t.Errorf("%d tabs and 3 changes cost %d lists, want %d (one per kind of the shared cache)", tabs, lists, kinds)
 	}
 }
