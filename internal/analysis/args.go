@@ -2,10 +2,14 @@ package analysis
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"regexp"
+	"sort"
 	"strings"
+	"sync"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders"
@@ -81,8 +85,104 @@ func substitute(m v1alpha1.Metric, args resolvedArgs) (v1alpha1.Metric, error) {
 
 // mask hides secret values in text that goes to status, events or logs.
 func (a resolvedArgs) mask(s string) string {
-	for _, v := range a.secrets {
-		s = strings.ReplaceAll(s, v, "*****")
+	return maskSecrets(s, a.secrets)
+}
+
+// withSecrets returns a copy of a that also masks more, e.g. credentials a
+// provider read from Secrets for one measurement.
+func (a resolvedArgs) withSecrets(more []string) resolvedArgs {
+	if len(more) == 0 {
+		return a
+	}
+	out := a
+	out.secrets = append(append([]string(nil), a.secrets...), more...)
+	return out
+}
+
+// maskMetadata masks every value of a measurement's metadata, e.g. the
+// resolved query a provider records, which holds any argument it used.
+func (a resolvedArgs) maskMetadata(md map[string]string) map[string]string {
+	if len(md) == 0 || len(a.secrets) == 0 {
+		return md
+	}
+	out := make(map[string]string, len(md))
+	for k, v := range md {
+		out[a.mask(k)] = a.mask(v)
+	}
+	return out
+}
+
+// secretMask replaces a secret value wherever it shows.
+const secretMask = "*****"
+
+// maskSecrets replaces each secret in s, in every form a provider may have
+// written it into a query, a URL, a request body or an error: as is,
+// URL-escaped (query and path), JSON-escaped and base64-encoded. Longer
+// forms go first, so a form that contains another is masked whole.
+func maskSecrets(s string, secrets []string) string {
+	if len(secrets) == 0 || s == "" {
+		return s
+	}
+	var forms []string
+	for _, v := range secrets {
+		forms = append(forms, secretForms(v)...)
+	}
+	sort.Slice(forms, func(i, j int) bool { return len(forms[i]) > len(forms[j]) })
+	for _, f := range forms {
+		s = strings.ReplaceAll(s, f, secretMask)
 	}
 	return s
+}
+
+// secretForms lists the encodings of a secret value that text may hold.
+func secretForms(v string) []string {
+	if v == "" {
+		return nil
+	}
+	q, _ := json.Marshal(v)
+	forms := []string{
+		v,
+		url.QueryEscape(v),
+		url.PathEscape(v),
+		string(q[1 : len(q)-1]),
+		base64.StdEncoding.EncodeToString([]byte(v)),
+		base64.URLEncoding.EncodeToString([]byte(v)),
+		base64.RawStdEncoding.EncodeToString([]byte(v)),
+		base64.RawURLEncoding.EncodeToString([]byte(v)),
+	}
+	seen := map[string]bool{}
+	out := forms[:0]
+	for _, f := range forms {
+		if f != "" && !seen[f] {
+			seen[f] = true
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// recordingSecrets reads Secrets for a provider and remembers every value
+// it handed out, so the measurement's text can be masked of them too.
+type recordingSecrets struct {
+	inner metricproviders.SecretReader
+	mu    sync.Mutex
+	seen  []string
+}
+
+// SecretValue reads a key and records its value.
+func (r *recordingSecrets) SecretValue(ctx context.Context, namespace, name, key string) (string, error) {
+	v, err := r.inner.SecretValue(ctx, namespace, name, key)
+	if err == nil && v != "" {
+		r.mu.Lock()
+		r.seen = append(r.seen, v)
+		r.mu.Unlock()
+	}
+	return v, err
+}
+
+// values returns what was read so far.
+func (r *recordingSecrets) values() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.seen...)
 }

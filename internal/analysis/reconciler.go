@@ -258,12 +258,16 @@ func (r *Reconciler) takeMeasurement(ctx context.Context, run *v1alpha1.Analysis
 	if q == nil {
 		return done(v1alpha1.AnalysisPhaseError, fmt.Sprintf("the %s metric provider is not supported by this version of Kanaria", name))
 	}
-	v, err := q.Query(ctx, metricproviders.Request{Namespace: run.Namespace, RunName: run.Name, Metric: sm, Secrets: r.Secrets})
+	read := &recordingSecrets{inner: r.Secrets}
+	v, err := q.Query(ctx, metricproviders.Request{Namespace: run.Namespace, RunName: run.Name, Metric: sm, Secrets: read})
+	// Credentials the provider read (an API key, a token) are masked like
+	// the run's secret arguments.
+	args = args.withSecrets(read.values())
 	if err != nil {
 		return done(v1alpha1.AnalysisPhaseError, err.Error())
 	}
 	meas.Value = args.mask(v.Raw)
-	meas.Metadata = v.Metadata
+	meas.Metadata = args.maskMetadata(v.Metadata)
 	phase, err := r.Conditions.Evaluate(sm.SuccessCondition, sm.FailureCondition, v.Result)
 	if err != nil {
 		return done(v1alpha1.AnalysisPhaseError, err.Error())
