@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -59,6 +60,18 @@ type Reconciler struct {
 	Conditions *condition.Evaluator
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// EndpointConcurrency is how many measurements may wait on one
+	// provider endpoint at once; zero means DefaultEndpointConcurrency.
+	EndpointConcurrency int
+
+	endpoints     bulkhead
+	endpointsOnce sync.Once
+}
+
+// bulkhead returns the per-endpoint limit of measurements in flight.
+func (r *Reconciler) bulkhead() *bulkhead {
+	r.endpointsOnce.Do(func() { r.endpoints.limit = r.EndpointConcurrency })
+	return &r.endpoints
 }
 
 // SetupWithManager registers the reconciler with mgr.
@@ -103,12 +116,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	wasPhase := run.Status.Phase
 
 	var events []event
+	deferred := false
 	if err := r.check(run); err != nil {
 		r.fail(run, now, err.Error())
 	} else if args, err := resolveArgs(ctx, run, r.Secrets); err != nil {
 		r.fail(run, now, err.Error())
 	} else {
-		r.measure(ctx, run, args, now)
+		deferred = r.measure(ctx, run, args, now)
 		for _, m := range assessRun(run, now) {
 			res := findResult(&run.Status, m)
 			if res.Phase.Completed() {
@@ -154,6 +168,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if run.Status.Phase.Completed() {
 		return r.expire(ctx, run, now)
 	}
+	if deferred {
+		logger.V(1).Info("measurement deferred: its provider endpoint has every place taken by slower measurements", "retryIn", deferredRetry)
+		return ctrl.Result{RequeueAfter: deferredRetry}, nil
+	}
 	if next := nextDue(run, r.now()); !next.IsZero() {
 		return ctrl.Result{RequeueAfter: max(next.Sub(r.now()), time.Millisecond)}, nil
 	}
@@ -197,7 +215,9 @@ func (r *Reconciler) fail(run *v1alpha1.AnalysisRun, now time.Time, msg string) 
 }
 
 // measure takes, resumes or terminates every metric's measurement as due.
-func (r *Reconciler) measure(ctx context.Context, run *v1alpha1.AnalysisRun, args resolvedArgs, now time.Time) {
+// It reports whether a due measurement was put off because its provider
+// endpoint already has every place taken.
+func (r *Reconciler) measure(ctx context.Context, run *v1alpha1.AnalysisRun, args resolvedArgs, now time.Time) (deferred bool) {
 	term := terminating(run)
 	for i := range run.Spec.Metrics {
 		m := run.Spec.Metrics[i]
@@ -229,10 +249,22 @@ func (r *Reconciler) measure(ctx context.Context, run *v1alpha1.AnalysisRun, arg
 			continue
 		}
 		index := int(res.Count + res.Error)
+		var endpoint string
+		if m.Provider.Job == nil {
+			endpoint = endpointOf(m, args)
+			if !r.bulkhead().acquire(endpoint) {
+				deferred = true
+				continue
+			}
+		}
 		meas := r.takeMeasurement(ctx, run, m, args, index, now)
+		if endpoint != "" {
+			r.bulkhead().release(endpoint)
+		}
 		recordMeasurement(res, meas, false)
 		trim(res, retention(run, m.Name))
 	}
+	return deferred
 }
 
 // takeMeasurement runs one measurement of m.
@@ -259,7 +291,9 @@ func (r *Reconciler) takeMeasurement(ctx context.Context, run *v1alpha1.Analysis
 		return done(v1alpha1.AnalysisPhaseError, fmt.Sprintf("the %s metric provider is not supported by this version of Kanaria", name))
 	}
 	read := &recordingSecrets{inner: r.Secrets}
-	v, err := q.Query(ctx, metricproviders.Request{Namespace: run.Namespace, RunName: run.Name, Metric: sm, Secrets: read})
+	callCtx, cancel := context.WithTimeout(ctx, MaxProviderCall)
+	v, err := q.Query(callCtx, metricproviders.Request{Namespace: run.Namespace, RunName: run.Name, Metric: sm, Secrets: read})
+	cancel()
 	// Credentials the provider read (an API key, a token) are masked like
 	// the run's secret arguments.
 	args = args.withSecrets(read.values())

@@ -1,0 +1,91 @@
+package analysis
+
+import (
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+)
+
+// MaxProviderCall bounds one measurement's call to a metric provider,
+// whatever timeout the metric asks for: a worker waiting on a backend that
+// never answers serves no other run meanwhile.
+const MaxProviderCall = 30 * time.Second
+
+// DefaultEndpointConcurrency is how many measurements may wait on one
+// provider endpoint at once by default. A blackholed endpoint then holds at
+// most that many analysis workers; the other workers keep measuring every
+// other run on time.
+const DefaultEndpointConcurrency = 2
+
+// deferredRetry is how soon a measurement that found its endpoint busy is
+// tried again.
+const deferredRetry = time.Second
+
+// bulkhead limits the measurements in flight per provider endpoint.
+type bulkhead struct {
+	limit int
+	mu    sync.Mutex
+	busy  map[string]int
+}
+
+// acquire takes a place for endpoint, or reports that every place is taken.
+func (b *bulkhead) acquire(endpoint string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.busy == nil {
+		b.busy = map[string]int{}
+	}
+	limit := b.limit
+	if limit <= 0 {
+		limit = DefaultEndpointConcurrency
+	}
+	if b.busy[endpoint] >= limit {
+		return false
+	}
+	b.busy[endpoint]++
+	return true
+}
+
+// release gives back a place taken by acquire.
+func (b *bulkhead) release(endpoint string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.busy[endpoint]--; b.busy[endpoint] <= 0 {
+		delete(b.busy, endpoint)
+	}
+}
+
+// inFlight is how many places of endpoint are taken.
+func (b *bulkhead) inFlight(endpoint string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.busy[endpoint]
+}
+
+// endpointOf names the backend a synchronous metric's measurement waits on:
+// the provider and, where the metric names one, the host it talks to. The
+// metric's arguments are substituted first, since a host may come from one.
+func endpointOf(m v1alpha1.Metric, args resolvedArgs) string {
+	if sm, err := substitute(m, args); err == nil {
+		m = sm
+	}
+	name := providerName(&m.Provider)
+	var address string
+	switch p := m.Provider; {
+	case p.Prometheus != nil:
+		address = p.Prometheus.Address
+	case p.Web != nil:
+		address = p.Web.URL
+	}
+	if address == "" {
+		return name
+	}
+	u, err := url.Parse(address)
+	if err != nil || u.Host == "" {
+		return name
+	}
+	return name + "/" + strings.ToLower(u.Host)
+}

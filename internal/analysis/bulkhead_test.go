@@ -1,0 +1,130 @@
+package analysis
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/analysis/condition"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders"
+)
+
+// blackholeQuerier never answers a request for the blackholed host until
+// the call's context ends, and answers every other host at once.
+type blackholeQuerier struct {
+	waiting   atomic.Int32
+	deadlines chan time.Duration
+}
+
+func (b *blackholeQuerier) Query(ctx context.Context, req metricproviders.Request) (metricproviders.Value, error) {
+	if strings.Contains(req.Metric.Provider.Web.URL, "blackhole.example") {
+		b.waiting.Add(1)
+		defer b.waiting.Add(-1)
+		if d, ok := ctx.Deadline(); ok {
+			b.deadlines <- time.Until(d)
+		}
+		<-ctx.Done()
+		return metricproviders.Value{}, ctx.Err()
+	}
+	return metricproviders.Value{Result: 1.0, Raw: "1"}, nil
+}
+
+func webRun(name, url string) *v1alpha1.AnalysisRun {
+	return &v1alpha1.AnalysisRun{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name},
+		Spec: v1alpha1.AnalysisRunSpec{Metrics: []v1alpha1.Metric{{
+			Name:             "m",
+			SuccessCondition: "result == 1",
+			Provider:         v1alpha1.MetricProvider{Web: &v1alpha1.WebMetric{URL: url, TimeoutSeconds: 3600}},
+		}}},
+	}
+}
+
+// TestBlackholedEndpointHoldsFewWorkers measures 100 runs whose endpoint
+// never answers, from as many workers at once, beside a run whose endpoint
+// is healthy: at most the endpoint's limit of calls wait on the blackhole,
+// every other call is put off at once instead of holding a worker, the
+// healthy run is measured meanwhile, and no call may wait longer than
+// MaxProviderCall however long the metric's own timeout is.
+func TestBlackholedEndpointHoldsFewWorkers(t *testing.T) {
+	q := &blackholeQuerier{deadlines: make(chan time.Duration, 100)}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	r := &Reconciler{
+		Queriers:   map[string]metricproviders.Querier{"web": q},
+		Conditions: condition.NewEvaluator(),
+		Now:        func() time.Time { return now },
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	const runs = 100
+	var wg sync.WaitGroup
+	var deferred atomic.Int32
+	for i := range runs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			run := webRun("slow-"+string(rune('a'+i%26))+string(rune('a'+i/26)), "http://blackhole.example:8080/health")
+			if r.measure(ctx, run, resolvedArgs{}, now) {
+				deferred.Add(1)
+			}
+		}()
+	}
+	// Wait until every call that got a place is waiting on the blackhole
+	// and every other one was put off.
+	deadline := time.Now().Add(10 * time.Second)
+	for deferred.Load()+q.waiting.Load() < runs {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d deferred and %d waiting of %d", deferred.Load(), q.waiting.Load(), runs)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if w := q.waiting.Load(); w != DefaultEndpointConcurrency {
+		t.Errorf("%d calls wait on the blackholed endpoint, want %d", w, DefaultEndpointConcurrency)
+	}
+	if got := r.bulkhead().inFlight("web/blackhole.example:8080"); got != DefaultEndpointConcurrency {
+		t.Errorf("bulkhead counts %d in flight", got)
+	}
+
+	healthy := webRun("healthy", "http://ok.example/health")
+	if r.measure(ctx, healthy, resolvedArgs{}, now) {
+		t.Fatal("the healthy run's measurement was put off behind the blackholed endpoint")
+	}
+	if res := findResult(&healthy.Status, "m"); res == nil || res.Count != 1 || res.Measurements[0].Phase != v1alpha1.AnalysisPhaseSuccessful {
+		t.Fatalf("healthy run not measured: %+v", healthy.Status.MetricResults)
+	}
+
+	for range DefaultEndpointConcurrency {
+		if d := <-q.deadlines; d > MaxProviderCall {
+			t.Errorf("a call may wait %s, beyond the cap of %s (the metric asked for 3600s)", d, MaxProviderCall)
+		}
+	}
+	cancel()
+	wg.Wait()
+	if got := r.bulkhead().inFlight("web/blackhole.example:8080"); got != 0 {
+		t.Errorf("%d places still taken after the calls ended", got)
+	}
+}
+
+func TestEndpointOf(t *testing.T) {
+	args := resolvedArgs{values: map[string]string{"host": "Metrics.Example:9090"}}
+	for _, tc := range []struct {
+		provider v1alpha1.MetricProvider
+		want     string
+	}{
+		{v1alpha1.MetricProvider{Prometheus: &v1alpha1.PrometheusMetric{Address: "http://{{args.host}}/prom"}}, "prometheus/metrics.example:9090"},
+		{v1alpha1.MetricProvider{Prometheus: &v1alpha1.PrometheusMetric{}}, "prometheus"},
+		{v1alpha1.MetricProvider{Web: &v1alpha1.WebMetric{URL: "https://a.example/x"}}, "web/a.example"},
+		{v1alpha1.MetricProvider{Datadog: &v1alpha1.DatadogMetric{}}, "datadog"},
+	} {
+		if got := endpointOf(v1alpha1.Metric{Name: "m", Provider: tc.provider}, args); got != tc.want {
+			t.Errorf("endpointOf = %q, want %q", got, tc.want)
+		}
+	}
+}
