@@ -9,6 +9,12 @@ out=$2
 cd "$(dirname "$0")/.."
 "$controller_gen" object paths=./api/... output:object:dir="$out/api/v1alpha1"
 "$controller_gen" crd:crdVersions=v1 paths=./api/... output:crd:dir="$out/config/crd/bases"
+# The API server does not hold an int32 field to its range by its format
+# alone; a number beyond it would be stored and then fail to decode in every
+# client. Bounds on every int32 make the API server refuse it, naming the field.
+for f in "$out"/config/crd/bases/*.yaml; do
+  sed -E -i 's/^( *)format: int32$/\1format: int32\n\1maximum: 2147483647\n\1minimum: -2147483648/' "$f"
+done
 mkdir -p "$out/charts/kanaria/crds" "$out/charts/kanaria/files"
 rm -f "$out"/charts/kanaria/crds/*.yaml
 cp "$out"/config/crd/bases/*.yaml "$out/charts/kanaria/crds/"

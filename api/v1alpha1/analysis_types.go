@@ -620,6 +620,10 @@ type AnalysisRun struct {
 
 	Spec   AnalysisRunSpec   `json:"spec"`
 	Status AnalysisRunStatus `json:"status,omitempty"`
+
+	// DecodeError is set, on this side of the API only, when the stored
+	// object could not be decoded into these types; see Rollout.DecodeError.
+	DecodeError string `json:"-"`
 }
 
 // AnalysisRunList is a list of AnalysisRuns.

@@ -69,6 +69,15 @@ type Rollout struct {
 
 	Spec   RolloutSpec   `json:"spec"`
 	Status RolloutStatus `json:"status,omitempty"`
+
+	// DecodeError is set, on this side of the API only, when the stored
+	// object could not be decoded into these types: a value the schema let
+	// through, such as a number beyond int32 or a string where a number
+	// belongs in the open Pod template. The object then holds only what
+	// could be read (its metadata, and its status when that decodes), and
+	// the controller reports the error instead of acting on it, so one such
+	// object cannot stop the controller from reading all the others.
+	DecodeError string `json:"-"`
 }
 
 // RolloutList is a list of Rollouts.

@@ -183,6 +183,9 @@ type event struct{ typ, reason, msg string }
 // check refuses runs that cannot be measured: duplicate metric names and
 // conditions that do not compile.
 func (r *Reconciler) check(run *v1alpha1.AnalysisRun) error {
+	if run.DecodeError != "" {
+		return fmt.Errorf("the stored run cannot be read: %s", run.DecodeError)
+	}
 	seen := map[string]bool{}
 	var errs []error
 	for _, m := range run.Spec.Metrics {

@@ -169,7 +169,9 @@ func lintObject(path string, js []byte, ev *condition.Evaluator) []string {
 	var spec *v1alpha1.AnalysisTemplateSpec
 	switch head.Kind {
 	case "Rollout":
-		obj = &v1alpha1.Rollout{}
+		// Decoded without Rollout's own lenient UnmarshalJSON, so strict
+		// decoding reports unknown fields and wrong types by their path.
+		obj = &strictRollout{}
 	case "AnalysisTemplate":
 		t := &v1alpha1.AnalysisTemplate{}
 		obj, spec = t, &t.Spec
@@ -201,13 +203,18 @@ func lintObject(path string, js []byte, ev *condition.Evaluator) []string {
 	if spec != nil {
 		errs = lintTemplateSpec(spec, ev)
 	} else {
-		errs = validation.Spec(obj.(*v1alpha1.Rollout))
+		ro := v1alpha1.Rollout(*obj.(*strictRollout))
+		errs = validation.Spec(&ro)
 	}
 	for _, e := range errs {
 		out = append(out, prefix+e.Error())
 	}
 	return out
 }
+
+// strictRollout has Rollout's fields but not its lenient UnmarshalJSON,
+// which a live controller needs and a linter must not have.
+type strictRollout v1alpha1.Rollout
 
 // decodeError words a decoding error with the path of the field.
 func decodeError(err error) string {

@@ -26,6 +26,7 @@ import (
 	metavalidation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	k8svalidation "k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
@@ -49,6 +50,11 @@ func Spec(ro *v1alpha1.Rollout) field.ErrorList {
 	spec := &ro.Spec
 	p := field.NewPath("spec")
 	var errs field.ErrorList
+	if ro.DecodeError != "" {
+		// Nothing of the spec was read; checking the empty one would only
+		// add errors that are not the user's.
+		return field.ErrorList{DecodeError(ro.DecodeError)}
+	}
 
 	if spec.Replicas != nil && *spec.Replicas < 0 {
 		errs = append(errs, field.Invalid(p.Child("replicas"), *spec.Replicas, "must be 0 or more"))
@@ -298,7 +304,8 @@ func validateAntiAffinity(a *v1alpha1.AntiAffinity, p *field.Path) field.ErrorLi
 
 // validateEphemeralMetadata refuses the pod-template-hash label in
 // per-role metadata: the controller owns that label, and overriding it
-// would make Services and ReplicaSets select the wrong Pods.
+// would make Services and ReplicaSets select the wrong Pods. Keys and values
+// must be ones Pods can carry, or every patch of a Pod would fail.
 func validateEphemeralMetadata(m *v1alpha1.PodTemplateMetadata, p *field.Path) field.ErrorList {
 	if m == nil {
 		return nil
@@ -307,7 +314,13 @@ func validateEphemeralMetadata(m *v1alpha1.PodTemplateMetadata, p *field.Path) f
 		return field.ErrorList{field.Forbidden(p.Child("labels").Key(v1alpha1.DefaultRolloutUniqueLabelKey),
 			"is set by the controller to tell ReplicaSets apart and must not be set here")}
 	}
-	return nil
+	errs := metavalidation.ValidateLabels(m.Labels, p.Child("labels"))
+	for _, k := range sortedKeys(m.Annotations) {
+		for _, msg := range k8svalidation.IsQualifiedName(strings.ToLower(k)) {
+			errs = append(errs, field.Invalid(p.Child("annotations").Key(k), k, msg))
+		}
+	}
+	return errs
 }
 
 // validateAnalysis checks an analysis block: which templates it runs and the
@@ -386,4 +399,26 @@ func Message(errs field.ErrorList) string {
 // and the condition message does not flap between reconciles.
 func sortedKeys[V any](m map[string]V) []string {
 	return slices.Sorted(maps.Keys(m))
+}
+
+// DecodeError turns the error of an object that could not be decoded into a
+// field error that names the offending field as the decoder saw it, e.g.
+// "spec.strategy.canary.steps.setWeight: a number beyond int32".
+func DecodeError(msg string) *field.Error {
+	path := field.NewPath("spec")
+	detail := msg
+	// encoding/json says: cannot unmarshal X into Go struct field T.a.b.c of type Y
+	if i := strings.Index(msg, "Go struct field "); i >= 0 {
+		rest := msg[i+len("Go struct field "):]
+		if j := strings.Index(rest, " of type "); j >= 0 {
+			name := rest[:j]
+			if k := strings.Index(name, "."); k >= 0 {
+				name = name[k+1:]
+			}
+			if name != "" {
+				path = field.NewPath(name)
+			}
+		}
+	}
+	return field.Invalid(path, field.OmitValueType{}, "the stored object cannot be read: "+detail+"; nothing is changed until it is fixed")
 }
