@@ -84,6 +84,7 @@ func Decide(s Snapshot) Plan {
 	switch {
 	case d.ro.Spec.Strategy.Canary != nil:
 		d.canary()
+		d.followPingPong()
 	case d.ro.Spec.Strategy.BlueGreen != nil:
 		d.blueGreen()
 	}

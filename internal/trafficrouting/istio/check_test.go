@@ -69,7 +69,7 @@ func TestCheck(t *testing.T) {
 		{
 			name: "host-level without services",
 			ro:   newRollout(func(ro *v1alpha1.Rollout) { ro.Spec.Strategy.Canary.CanaryService = "" }),
-			want: []string{"canaryService and stableService must both be set"},
+			want: []string{"canaryService and stableService (or pingPong) must both be set"},
 		},
 		{
 			name: "subset names equal",

@@ -195,8 +195,8 @@ func (r *Router) config() (*v1alpha1.IstioTrafficRouting, error) {
 		} else if dr.CanarySubsetName == dr.StableSubsetName {
 			problems = append(problems, trafficrouting.Errorf(Type, "trafficRouting.istio.destinationRule: canarySubsetName and stableSubsetName are both %q", dr.CanarySubsetName))
 		}
-	} else if c.CanaryService == "" || c.StableService == "" {
-		problems = append(problems, trafficrouting.Errorf(Type, "canaryService and stableService must both be set to split traffic by host (or set trafficRouting.istio.destinationRule to split by subset)"))
+	} else if stable, canary := r.env.Services(false); canary == "" || stable == "" {
+		problems = append(problems, trafficrouting.Errorf(Type, "canaryService and stableService (or pingPong) must both be set to split traffic by host (or set trafficRouting.istio.destinationRule to split by subset)"))
 	}
 	if len(problems) > 0 {
 		return nil, errors.Join(problems...)

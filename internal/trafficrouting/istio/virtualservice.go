@@ -280,12 +280,12 @@ func (r *Router) findDestinations(ref vsRef, cfg *v1alpha1.IstioTrafficRouting, 
 			missing = append(missing, fmt.Sprintf("the stable subset %q", dr.StableSubsetName))
 		}
 	} else {
-		c := r.env.Canary()
+		stable, canary := r.env.Services(false)
 		if w.canary == nil {
-			missing = append(missing, fmt.Sprintf("the canary Service %q", c.CanaryService))
+			missing = append(missing, fmt.Sprintf("the canary Service %q", canary))
 		}
 		if w.stable == nil {
-			missing = append(missing, fmt.Sprintf("the stable Service %q", c.StableService))
+			missing = append(missing, fmt.Sprintf("the stable Service %q", stable))
 		}
 	}
 	if len(missing) > 0 {
@@ -309,8 +309,10 @@ func (r *Router) matchers(cfg *v1alpha1.IstioTrafficRouting) (canary, stable fun
 			return hostIsService(host, svc, ns)
 		}
 	}
-	c := r.env.Canary()
-	return byHost(c.CanaryService), byHost(c.StableService)
+	// With pingPong (and no canaryService or stableService) the hosts are
+	// the ping and pong Services, in their current roles.
+	stableSvc, canarySvc := r.env.Services(false)
+	return byHost(canarySvc), byHost(stableSvc)
 }
 
 // hostIsService reports whether host names Service svc of namespace ns in
