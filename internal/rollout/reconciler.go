@@ -252,6 +252,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	if err := r.observeRouterLeftovers(ctx, &ro, &snap); err != nil {
+		return ctrl.Result{}, err
+	}
 	plan := decide.Decide(snap)
 
 	// The revision annotation is a metadata write on the Rollout itself; it

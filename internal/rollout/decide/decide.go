@@ -98,6 +98,7 @@ func Decide(s Snapshot) Plan {
 
 // finish fills the plan's status.
 func (d *decider) finish() Plan {
+	d.cleanUpRouterLeftovers()
 	d.plan.Status = *d.st
 	return d.plan
 }

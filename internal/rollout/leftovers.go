@@ -1,0 +1,51 @@
+package rollout
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/rollout/decide"
+	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting"
+	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting/routers"
+)
+
+// observeRouterLeftovers looks for router state the Rollout left in objects
+// it no longer routes through. Such state appears only when the spec
+// changes (trafficRouting removed or pointed elsewhere), so the objects
+// are listed only while the status has not yet caught up with the spec's
+// generation: once per change, and again until the clean-up's writes and
+// the status that follows them have succeeded. The objects are marked by
+// the router (a managed-by annotation, a managed-annotations record, an
+// owner reference), so no other memory of past routers is kept.
+func (r *Reconciler) observeRouterLeftovers(ctx context.Context, ro *v1alpha1.Rollout, snap *decide.Snapshot) error {
+	if ro.Spec.Strategy.Canary == nil || ro.Status.ObservedGeneration == strconv.FormatInt(ro.Generation, 10) {
+		return nil
+	}
+	api := r.APIReader
+	if api == nil {
+		api = r.Client
+	}
+	found, err := routers.Leftovers(ctx, api, ro)
+	if err != nil {
+		return fmt.Errorf("looking for traffic routing state left behind: %w", err)
+	}
+	snap.RouterLeftovers = found
+	return nil
+}
+
+// cleanUpRouterObject applies one clean-up: the object without the
+// router's state, written with the resourceVersion read so a concurrent
+// edit fails it (the next reconcile looks again), or the router's own
+// object deleted.
+func (e *executor) cleanUpRouterObject(ctx context.Context, l trafficrouting.Leftover) error {
+	if l.After == nil {
+		uid := l.Before.GetUID()
+		return ignoreNotFound(e.c.Delete(ctx, l.Before, client.Preconditions{UID: &uid}))
+	}
+	_, err := trafficrouting.UpdateIfChanged(ctx, e.c, l.Before, l.After)
+	return ignoreNotFound(err)
+}
