@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	networkingv1 "k8s.io/api/networking/v1"
-
 )
 
 func TestLeftovers(t *testing.T) {
