@@ -20,9 +20,12 @@ import (
 // generation: once per change, and again until the clean-up's writes and
 // the status that follows them have succeeded. The objects are marked by
 // the router (a managed-by annotation, a managed-annotations record, an
-// owner reference), so no other memory of past routers is kept.
+// owner reference), so no other memory of past routers is kept. A Rollout
+// never reconciled before (no observedGeneration) has routed nothing yet,
+// so creating many Rollouts costs no lists.
 func (r *Reconciler) observeRouterLeftovers(ctx context.Context, ro *v1alpha1.Rollout, snap *decide.Snapshot) error {
-	if ro.Spec.Strategy.Canary == nil || ro.Status.ObservedGeneration == strconv.FormatInt(ro.Generation, 10) {
+	og := ro.Status.ObservedGeneration
+	if ro.Spec.Strategy.Canary == nil || og == "" || og == strconv.FormatInt(ro.Generation, 10) {
 		return nil
 	}
 	api := r.APIReader
