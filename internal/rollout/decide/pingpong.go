@@ -27,19 +27,25 @@ func (d *decider) pingPongServices() (stable, canary string) {
 }
 
 // pointPingPong points the ping-pong Services while an update runs or is
-// aborted. The canary Service selects the canary ReplicaSet as soon as it
-// exists, before its Pods are available, as Argo Rollouts does: the AWS
-// load balancer controller registers a Pod (and gates its readiness) by
-// the Services that select it when it starts, and a router sends that
-// Service nothing until the canary's Pods are available. The stable
-// Service keeps the stable version.
+// aborted. With a router the canary Service selects the canary ReplicaSet
+// as soon as it exists, before its Pods are available, as Argo Rollouts
+// does: the AWS load balancer controller registers a Pod (and gates its
+// readiness) by the Services that select it when it starts, and the router
+// sends that Service nothing until the canary's Pods are available.
+// Without a router the Service itself carries traffic, so it waits for an
+// available canary Pod like any other. The stable Service keeps the stable
+// version.
 func (d *decider) pointPingPong(stable *appsv1.ReplicaSet) {
 	stableSvc, canarySvc := d.pingPongServices()
 	if stableSvc == "" {
 		return
 	}
 	d.pointService(stableSvc, stable, nil)
-	d.pointServiceAt(canarySvc, d.newRS)
+	if d.routed() {
+		d.pointServiceAt(canarySvc, d.newRS)
+	} else {
+		d.pointService(canarySvc, d.newRS, stable)
+	}
 }
 
 // pointPingPongAtStable points the stable ping-pong Service at the stable

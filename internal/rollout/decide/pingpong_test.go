@@ -132,3 +132,24 @@ func TestPingPongAbortKeepsRoles(t *testing.T) {
 		t.Fatalf("canary weight %d after abort, want 0", s.traffic.CanaryWeight)
 	}
 }
+
+// TestPingPongWithoutRouterKeepsServicesOnAvailablePods: without a router
+// the ping-pong Services carry traffic themselves, so the canary's waits
+// for an available canary Pod, and the full sim invariants hold.
+func TestPingPongWithoutRouterKeepsServicesOnAvailablePods(t *testing.T) {
+	s := pingPongSim(t)
+	s.ro.Spec.Strategy.Canary.TrafficRouting = nil
+	s.settle()
+	v1 := s.ro.Status.StableRS
+	wantPP(t, s, v1alpha1.PPPing, v1, "")
+	s.setImage("rails:6.1")
+	v2 := s.hashOf("rails:6.1")
+	s.broken[v2] = true
+	s.settle()
+	// The canary has no available Pod: its Service selects the stable
+	// version meanwhile, as a canaryService does.
+	wantPP(t, s, v1alpha1.PPPing, v1, v1)
+	delete(s.broken, v2)
+	s.settle()
+	wantPP(t, s, v1alpha1.PPPing, v1, v2)
+}
