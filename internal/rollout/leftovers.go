@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/go-logr/logr"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
@@ -51,4 +54,27 @@ func (e *executor) cleanUpRouterObject(ctx context.Context, l trafficrouting.Lef
 	}
 	_, err := trafficrouting.UpdateIfChanged(ctx, e.c, l.Before, l.After)
 	return ignoreNotFound(err)
+}
+
+// cleanUpAfterDeletion removes the router state a deleted Rollout left:
+// Argo Rollouts cleans a DestinationRule whose managing Rollout does not
+// exist, and resets the ALB actions of a Rollout no Ingress user is left
+// for. The objects carry the Rollout's name, so its name is all that is
+// needed; the canary Ingresses and TrafficSplits it owned go with it by
+// garbage collection.
+func (r *Reconciler) cleanUpAfterDeletion(ctx context.Context, key types.NamespacedName, log logr.Logger) error {
+	api := r.APIReader
+	if api == nil {
+		api = r.Client
+	}
+	gone := &v1alpha1.Rollout{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
+	found, err := routers.Leftovers(ctx, api, gone)
+	if err != nil {
+		return fmt.Errorf("looking for traffic routing state left by a deleted Rollout: %w", err)
+	}
+	actions := decide.CleanUpAfterDeletion(found)
+	if len(actions) == 0 {
+		return nil
+	}
+	return (&executor{c: r.Client, ro: gone, log: log}).apply(ctx, actions)
 }

@@ -364,8 +364,12 @@ spec:
 	if dr.GetAnnotations()["argo-rollouts.argoproj.io/managed-by-rollouts"] != "shop" {
 		t.Fatalf("the DestinationRule is not marked as managed: %v", dr.GetAnnotations())
 	}
-	vsBefore := getObject(t, c, gvrVirtualService, ns, "shop")
 	waitTargetGroups(t, c, ns, "shop-alb", "shop-stable", map[string]int64{"shop-canary": 0, "shop-stable": 100})
+	eventually(t, 30*time.Second, "VirtualService back to the stable subset", func() (bool, error) {
+		got := subsetWeights(getObject(t, c, gvrVirtualService, ns, "shop"))
+		return fmt.Sprint(got) == fmt.Sprint(map[string]int64{"canary": 0, "stable": 100}), fmt.Errorf("weights %v", got)
+	})
+	vsBefore := getObject(t, c, gvrVirtualService, ns, "shop")
 	// The previous version waits out scaleDownDelaySeconds.
 	var v1 string
 	for h, rs := range replicaSetsOf(t, c, ns, ro) {
@@ -416,4 +420,86 @@ spec:
 	if cond := findCondition(ro, v1alpha1.InvalidSpec); cond != nil {
 		t.Fatalf("InvalidSpec: %s", cond.Message)
 	}
+}
+
+// TestParityDeletedRolloutCleansDestinationRule: deleting a Rollout that
+// split by Istio subsets takes its labels and annotation out of the
+// DestinationRule, as Argo Rollouts does.
+func TestParityDeletedRolloutCleansDestinationRule(t *testing.T) {
+	ensureRouterCRDs(t)
+	c := newClients(t)
+	ns := newNamespace(t, c, "pr-delete")
+	runController(t, ns)
+	applyYAML(t, ns, `
+apiVersion: networking.istio.io/v1alpha3
+kind: DestinationRule
+metadata: {name: shop}
+spec:
+  host: shop
+  subsets:
+  - {name: canary, labels: {app: shop}}
+  - {name: stable, labels: {app: shop}}
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: VirtualService
+metadata: {name: shop}
+spec:
+  hosts: [shop]
+  http:
+  - name: primary
+    route:
+    - destination: {host: shop, subset: stable}
+      weight: 100
+    - destination: {host: shop, subset: canary}
+      weight: 0
+`)
+	applyYAML(t, ns, fmt.Sprintf(parityRollout, `      trafficRouting:
+        istio:
+          virtualService: {name: shop, routes: [primary]}
+          destinationRule: {name: shop, canarySubsetName: canary, stableSubsetName: stable}`))
+	ro := waitRollout(t, c, ns, "shop", "Healthy", 2*time.Minute, phaseIs(v1alpha1.RolloutPhaseHealthy))
+	eventually(t, 30*time.Second, "DestinationRule subsets labelled", func() (bool, error) {
+		subsets, _, _ := unstructured.NestedSlice(getObject(t, c, gvrDestinationRule, ns, "shop").Object, "spec", "subsets")
+		for _, s := range subsets {
+			labels, _ := s.(map[string]any)["labels"].(map[string]any)
+			if labels[v1alpha1.DefaultRolloutUniqueLabelKey] != ro.Status.StableRS {
+				return false, fmt.Errorf("subsets %v", subsets)
+			}
+		}
+		return true, nil
+	})
+
+	mustKubectl(t, "-n", ns, "delete", "rollout", "shop", "--wait=false")
+	eventually(t, 30*time.Second, "DestinationRule cleaned after the Rollout's deletion", func() (bool, error) {
+		dr := getObject(t, c, gvrDestinationRule, ns, "shop")
+		if _, ok := dr.GetAnnotations()["argo-rollouts.argoproj.io/managed-by-rollouts"]; ok {
+			return false, fmt.Errorf("annotations %v", dr.GetAnnotations())
+		}
+		subsets, _, _ := unstructured.NestedSlice(dr.Object, "spec", "subsets")
+		for _, s := range subsets {
+			labels, _ := s.(map[string]any)["labels"].(map[string]any)
+			if _, ok := labels[v1alpha1.DefaultRolloutUniqueLabelKey]; ok {
+				return false, fmt.Errorf("subsets %v", subsets)
+			}
+		}
+		return true, nil
+	})
+}
+
+// subsetWeights reads the weights of the first http route's destinations
+// by subset.
+func subsetWeights(u *unstructured.Unstructured) map[string]int64 {
+	routes, _, _ := unstructured.NestedSlice(u.Object, "spec", "http")
+	out := map[string]int64{}
+	if len(routes) == 0 {
+		return out
+	}
+	dests, _ := routes[0].(map[string]any)["route"].([]any)
+	for _, d := range dests {
+		m, _ := d.(map[string]any)
+		subset, _, _ := unstructured.NestedString(m, "destination", "subset")
+		w, _, _ := unstructured.NestedInt64(m, "weight")
+		out[subset] = w
+	}
+	return out
 }

@@ -40,3 +40,17 @@ func (d *decider) cleanUpRouterLeftovers() {
 		d.note(ReasonRouterCleanedUp, fmt.Sprintf("%s router no longer used: %s", l.Router, a.Describe()))
 	}
 }
+
+// CleanUpAfterDeletion plans the removal of the router state a deleted
+// Rollout left in objects that carry its name; there is no Rollout left to
+// decide anything else about.
+func CleanUpAfterDeletion(leftovers []trafficrouting.Leftover) []Action {
+	var out []Action
+	for _, l := range leftovers {
+		// An object the Rollout owned goes by garbage collection.
+		if l.Before != nil && l.After != nil {
+			out = append(out, CleanUpRouterObject{Leftover: l})
+		}
+	}
+	return out
+}

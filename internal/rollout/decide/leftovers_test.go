@@ -70,3 +70,18 @@ func describeAll(as []Action) []string {
 	}
 	return out
 }
+
+func TestCleanUpAfterDeletion(t *testing.T) {
+	owned := leftoverDR("canary-ingress")
+	owned.After = nil
+	got := CleanUpAfterDeletion([]trafficrouting.Leftover{leftoverDR("dr"), owned})
+	if len(got) != 1 {
+		t.Fatalf("plan %v, want the DestinationRule's clean-up only (owned objects go by garbage collection)", describeAll(got))
+	}
+	if c, ok := got[0].(CleanUpRouterObject); !ok || c.Leftover.Before.GetName() != "dr" {
+		t.Fatalf("plan %v", describeAll(got))
+	}
+	if got := CleanUpAfterDeletion(nil); len(got) != 0 {
+		t.Fatalf("plan with nothing left = %v", describeAll(got))
+	}
+}
