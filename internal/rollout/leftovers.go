@@ -6,9 +6,11 @@ import (
 	"strconv"
 
 	"github.com/go-logr/logr"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/decide"
@@ -37,6 +39,13 @@ func (r *Reconciler) observeRouterLeftovers(ctx context.Context, ro *v1alpha1.Ro
 	}
 	found, err := routers.Leftovers(ctx, api, ro)
 	if err != nil {
+		if apierrors.IsForbidden(err) {
+			// A role that may not list these objects cannot clean them
+			// either; the clean-up is a courtesy, not worth holding the
+			// Rollout back for.
+			log.FromContext(ctx).Info("not looking for traffic routing state left behind", "rollout", client.ObjectKeyFromObject(ro).String(), "reason", err.Error())
+			return nil
+		}
 		return fmt.Errorf("looking for traffic routing state left behind: %w", err)
 	}
 	snap.RouterLeftovers = found
@@ -69,6 +78,10 @@ func (r *Reconciler) cleanUpAfterDeletion(ctx context.Context, key types.Namespa
 	}
 	gone := &v1alpha1.Rollout{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
 	found, err := routers.Leftovers(ctx, api, gone)
+	if apierrors.IsForbidden(err) {
+		log.Info("not looking for traffic routing state left by a deleted Rollout", "reason", err.Error())
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("looking for traffic routing state left by a deleted Rollout: %w", err)
 	}
