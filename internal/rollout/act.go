@@ -109,6 +109,8 @@ func (e *executor) one(ctx context.Context, a decide.Action) error {
 			}
 		}
 		return nil
+	case decide.CleanUpRouterObject:
+		return e.cleanUpRouterObject(ctx, a.Leftover)
 	case decide.SetServiceSelector:
 		return e.patch(ctx, &corev1.Service{}, ns, a.Service, map[string]any{
 			"metadata": map[string]any{"annotations": map[string]string{v1alpha1.ManagedByRolloutsKey: e.ro.Name}},

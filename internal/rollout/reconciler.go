@@ -227,7 +227,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.fresh.Forget(req.NamespacedName)
 		r.writes.forget(req.NamespacedName)
 		r.rsWrites.forget(req.NamespacedName)
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+		if apierrors.IsNotFound(err) {
+			return ctrl.Result{}, r.cleanUpAfterDeletion(ctx, req.NamespacedName, logger)
+		}
+		return ctrl.Result{}, err
 	}
 	if r.fresh.Stale(req.NamespacedName, ro.ResourceVersion) {
 		// The cache has not seen our own last status write yet. Deciding on
@@ -250,6 +253,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	trafficRouters, err := r.observeTraffic(ctx, &ro, &snap)
 	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.observeRouterLeftovers(ctx, &ro, &snap); err != nil {
 		return ctrl.Result{}, err
 	}
 	plan := decide.Decide(snap)

@@ -178,6 +178,7 @@ func (d *decider) canaryAtStable() {
 	d.createNewRSIfPlanned()
 	d.pointService(c.StableService, d.newRS, nil)
 	d.pointService(c.CanaryService, d.newRS, nil)
+	d.pointPingPongAtStable()
 	d.scaleEvents()
 }
 
@@ -485,6 +486,7 @@ func (d *decider) abortCanary(stable *appsv1.ReplicaSet, others []*appsv1.Replic
 	// any canary Pod is removed.
 	d.pointService(c.StableService, stable, nil)
 	d.pointService(c.CanaryService, stable, nil)
+	d.pointPingPong(stable)
 	in.Aborted = true
 	res := replicas.BasicCanary(in)
 	d.scale(d.newRS, res.Canary)
@@ -520,6 +522,7 @@ func (d *decider) pointCanaryServices(stable *appsv1.ReplicaSet, final bool) {
 		d.pointService(c.StableService, stable, d.newRS)
 	}
 	d.pointService(c.CanaryService, d.newRS, stable)
+	d.pointPingPong(stable)
 }
 
 func findPause(st *v1alpha1.RolloutStatus, r v1alpha1.PauseReason) *v1alpha1.PauseCondition {

@@ -84,6 +84,7 @@ func Decide(s Snapshot) Plan {
 	switch {
 	case d.ro.Spec.Strategy.Canary != nil:
 		d.canary()
+		d.followPingPong()
 	case d.ro.Spec.Strategy.BlueGreen != nil:
 		d.blueGreen()
 	}
@@ -97,6 +98,7 @@ func Decide(s Snapshot) Plan {
 
 // finish fills the plan's status.
 func (d *decider) finish() Plan {
+	d.cleanUpRouterLeftovers()
 	d.plan.Status = *d.st
 	return d.plan
 }

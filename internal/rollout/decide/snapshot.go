@@ -8,6 +8,7 @@ import (
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/analysis/template"
+	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting"
 )
 
 // Snapshot is everything a decision may look at, read from the informer
@@ -41,4 +42,8 @@ type Snapshot struct {
 	// not exist, a Service the route does not send to). They make the spec
 	// invalid: no weight moves until they are fixed.
 	TrafficErrors []string
+	// RouterLeftovers is state routers put into objects the Rollout no
+	// longer routes through (found after a change of its spec); the
+	// decision cleans them up.
+	RouterLeftovers []trafficrouting.Leftover
 }

@@ -238,6 +238,7 @@ func (d *decider) routedAtStable() {
 	st.PromoteFull = false
 	d.pointService(c.StableService, d.newRS, nil)
 	d.pointService(c.CanaryService, d.newRS, nil)
+	d.pointPingPongAtStable()
 	d.syncTraffic(0, d.newHash, d.newHash, nil, nil)
 	d.scale(d.newRS, d.replicas)
 	d.scaleDownOld(d.others(d.newRS), c.ScaleDownDelayRevisionLimit)
@@ -272,6 +273,7 @@ func (d *decider) abortRouted(stable *appsv1.ReplicaSet, others []*appsv1.Replic
 	}
 	d.syncTraffic(weight, d.newHash, hashOf(stable), nil, nil)
 	d.pointService(c.StableService, stable, nil)
+	d.pointPingPong(stable)
 
 	in.Aborted = true
 	in.DynamicStableScale = c.DynamicStableScale

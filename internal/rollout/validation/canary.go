@@ -105,9 +105,12 @@ func validateCanaryServices(c *v1alpha1.CanaryStrategy, p *field.Path) field.Err
 			errs = append(errs, field.Invalid(ppPath.Child("pongService"), pp.PongService, "must differ from pingService: the two Services take turns as stable and canary"))
 		}
 		if tr != nil {
-			if tr.ALB == nil {
-				errs = append(errs, field.Forbidden(ppPath, "ping-pong works only with the alb traffic router"))
-			} else if tr.ALB.RootService == "" {
+			// Argo Rollouts takes ping-pong with ALB only; Kanaria also
+			// splits by host between the ping and pong Services with Istio.
+			if tr.ALB == nil && tr.Istio == nil {
+				errs = append(errs, field.Forbidden(ppPath, "ping-pong works only with the alb or istio traffic router"))
+			}
+			if tr.ALB != nil && tr.ALB.RootService == "" {
 				errs = append(errs, field.Required(p.Child("trafficRouting", "alb", "rootService"), "is required with ping-pong: it is the Service the Ingress rules name"))
 			}
 		}
@@ -117,12 +120,12 @@ func validateCanaryServices(c *v1alpha1.CanaryStrategy, p *field.Path) field.Err
 
 // routerNeedsServices reports whether the configured routers split traffic
 // between the stable and canary Services. Istio subset routing (a
-// destinationRule), ALB ping-pong and plugin-only routing address Pods by
+// destinationRule), ping-pong and plugin-only routing address Pods by
 // other means, so upstream does not require the two Services there.
 func routerNeedsServices(c *v1alpha1.CanaryStrategy) bool {
 	tr := c.TrafficRouting
 	return (tr.ALB != nil && c.PingPong == nil) ||
-		(tr.Istio != nil && tr.Istio.DestinationRule == nil) ||
+		(tr.Istio != nil && tr.Istio.DestinationRule == nil && c.PingPong == nil) ||
 		tr.SMI != nil || tr.Apisix != nil || tr.Ambassador != nil ||
 		tr.Nginx != nil || tr.AppMesh != nil || tr.Traefik != nil
 }

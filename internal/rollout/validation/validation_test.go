@@ -297,10 +297,15 @@ func TestSpec(t *testing.T) {
 		{name: "ping and pong alike", mut: func(ro *v1alpha1.Rollout) {
 			canary(ro).PingPong = &v1alpha1.PingPongSpec{PingService: "web-ping", PongService: "web-ping"}
 		}, field: "spec.strategy.canary.pingPong.pongService", msg: "must differ from pingService"},
-		{name: "ping-pong on istio", mut: func(ro *v1alpha1.Rollout) {
+		{name: "ping-pong on istio without canary and stable services", mut: func(ro *v1alpha1.Rollout) {
 			istio(ro)
+			canary(ro).CanaryService, canary(ro).StableService = "", ""
 			canary(ro).PingPong = &v1alpha1.PingPongSpec{PingService: "web-ping", PongService: "web-pong"}
-		}, field: "spec.strategy.canary.pingPong", msg: "works only with the alb traffic router"},
+		}},
+		{name: "ping-pong on nginx", mut: func(ro *v1alpha1.Rollout) {
+			canary(ro).TrafficRouting = &v1alpha1.RolloutTrafficRouting{Nginx: &v1alpha1.NginxTrafficRouting{StableIngress: "web"}}
+			canary(ro).PingPong = &v1alpha1.PingPongSpec{PingService: "web-ping", PongService: "web-pong"}
+		}, field: "spec.strategy.canary.pingPong", msg: "works only with the alb or istio traffic router"},
 
 		// Traffic routing.
 		{name: "istio virtualService and virtualServices", mut: func(ro *v1alpha1.Rollout) {

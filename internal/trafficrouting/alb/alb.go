@@ -116,9 +116,12 @@ func (r *Router) config() (*config, error) {
 		return nil, trafficrouting.Errorf(Type, "spec.strategy.canary.trafficRouting.alb is not set")
 	}
 	a := c.TrafficRouting.ALB
+	// With pingPong the two target groups are the ping and pong Services,
+	// in the roles status.canary.stablePingPong gives them.
+	stable, canary := r.env.Services(true)
 	cfg := &config{
 		ns: ro.Namespace, rollout: ro.Name,
-		stable: c.StableService, canary: c.CanaryService,
+		stable: stable, canary: canary,
 		actionName: a.RootService,
 		prefix:     a.AnnotationPrefix,
 		port:       strconv.Itoa(int(a.ServicePort)),
@@ -144,7 +147,7 @@ func (r *Router) config() (*config, error) {
 		errs = append(errs, trafficrouting.Errorf(Type, "set trafficRouting.alb.ingress or ingresses"))
 	}
 	if cfg.stable == "" || cfg.canary == "" {
-		errs = append(errs, trafficrouting.Errorf(Type, "canary.stableService and canary.canaryService must both be set"))
+		errs = append(errs, trafficrouting.Errorf(Type, "canary.stableService and canary.canaryService (or canary.pingPong) must both be set"))
 	}
 	if a.ServicePort <= 0 {
 		errs = append(errs, trafficrouting.Errorf(Type, "trafficRouting.alb.servicePort must be set to the Services' port"))

@@ -69,7 +69,7 @@ func TestCheck(t *testing.T) {
 		{
 			name: "host-level without services",
 			ro:   newRollout(func(ro *v1alpha1.Rollout) { ro.Spec.Strategy.Canary.CanaryService = "" }),
-			want: []string{"canaryService and stableService must both be set"},
+			want: []string{"canaryService and stableService (or pingPong) must both be set"},
 		},
 		{
 			name: "subset names equal",
@@ -136,7 +136,7 @@ func TestCheck(t *testing.T) {
 			name: "no routes listed and no http route",
 			ro:   newRollout(noRoutes),
 			objs: []string{l4VS(100, 100, 100, 100)},
-			want: []string{"VirtualService shop/vs: it has 0 http routes"},
+			want: []string{"VirtualService shop/vs: it has no http route, and no single tls or tcp route"},
 		},
 		{
 			name: "weighted route is also managed",

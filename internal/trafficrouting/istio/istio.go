@@ -17,6 +17,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting"
@@ -58,8 +59,14 @@ func (r *Router) Type() string { return Type }
 
 // Check reads the VirtualServices and the DestinationRule and reports every
 // configuration problem found, so a user fixes them all in one go.
+// What Argo Rollouts passes over (a route list the VirtualService lacks)
+// is logged here, once per reconcile.
 func (r *Router) Check(ctx context.Context) error {
-	_, err := r.plan(ctx, nil)
+	var ignored []string
+	_, err := r.plan(ctx, nil, &ignored)
+	if len(ignored) > 0 {
+		log.FromContext(ctx).Info("istio: parts of the configuration ignored", "rollout", r.env.Rollout.Namespace+"/"+r.env.Rollout.Name, "ignored", ignored)
+	}
 	return err
 }
 
@@ -72,7 +79,7 @@ func (r *Router) Sync(ctx context.Context, d trafficrouting.Desired) error {
 		// Istio rejects; the documented default is what a caller meant.
 		d.MaxWeight = trafficrouting.DefaultMaxWeight
 	}
-	p, err := r.plan(ctx, &d)
+	p, err := r.plan(ctx, &d, new([]string))
 	if err != nil {
 		return err
 	}
@@ -112,8 +119,8 @@ func (v vsRef) String() string { return v.namespace + "/" + v.name }
 
 // plan reads every object and computes its desired copy; with d nil it only
 // validates. Configuration problems are collected and joined; any other
-// error stops at once.
-func (r *Router) plan(ctx context.Context, d *trafficrouting.Desired) (*plan, error) {
+// error stops at once. What is passed over is added to ignored.
+func (r *Router) plan(ctx context.Context, d *trafficrouting.Desired, ignored *[]string) (*plan, error) {
 	cfg, err := r.config()
 	if err != nil {
 		return nil, err
@@ -155,7 +162,7 @@ func (r *Router) plan(ctx context.Context, d *trafficrouting.Desired) (*plan, er
 			continue
 		}
 		after := obj.DeepCopy()
-		problems = append(problems, r.editVirtualService(after, ref, cfg, d)...)
+		problems = append(problems, r.editVirtualService(after, ref, cfg, d, ignored)...)
 		p.virtualServices = append(p.virtualServices, edit{before: obj, after: after})
 	}
 
@@ -188,8 +195,8 @@ func (r *Router) config() (*v1alpha1.IstioTrafficRouting, error) {
 		} else if dr.CanarySubsetName == dr.StableSubsetName {
 			problems = append(problems, trafficrouting.Errorf(Type, "trafficRouting.istio.destinationRule: canarySubsetName and stableSubsetName are both %q", dr.CanarySubsetName))
 		}
-	} else if c.CanaryService == "" || c.StableService == "" {
-		problems = append(problems, trafficrouting.Errorf(Type, "canaryService and stableService must both be set to split traffic by host (or set trafficRouting.istio.destinationRule to split by subset)"))
+	} else if stable, canary := r.env.Services(false); canary == "" || stable == "" {
+		problems = append(problems, trafficrouting.Errorf(Type, "canaryService and stableService (or pingPong) must both be set to split traffic by host (or set trafficRouting.istio.destinationRule to split by subset)"))
 	}
 	if len(problems) > 0 {
 		return nil, errors.Join(problems...)

@@ -32,8 +32,9 @@ type weighted struct {
 
 // editVirtualService checks the routes ref names in obj and, when d is set,
 // weights them and rewrites the managed http routes. Anything not weighted
-// or managed is left as it was read.
-func (r *Router) editVirtualService(obj *unstructured.Unstructured, ref vsRef, cfg *v1alpha1.IstioTrafficRouting, d *trafficrouting.Desired) []error {
+// or managed is left as it was read. What the Rollout names but obj gives
+// no section for is added to ignored, as Argo Rollouts passes over it.
+func (r *Router) editVirtualService(obj *unstructured.Unstructured, ref vsRef, cfg *v1alpha1.IstioTrafficRouting, d *trafficrouting.Desired, ignored *[]string) []error {
 	spec, ok := obj.Object["spec"].(map[string]any)
 	if !ok {
 		return []error{vsErrorf(ref, "it has no spec")}
@@ -75,10 +76,14 @@ func (r *Router) editVirtualService(obj *unstructured.Unstructured, ref vsRef, c
 			routes = append(routes, w)
 		}
 	}
-	onlyHTTP := len(ref.spec.TLSRoutes) == 0 && len(ref.spec.TCPRoutes) == 0
-	add(selectHTTP(ref, lists[httpKey], onlyHTTP, managed))
-	add(selectTLS(ref, lists[tlsKey]))
-	add(selectTCP(ref, lists[tcpKey]))
+	sendsToBoth := func(kind string, i int, route map[string]any) bool {
+		_, err := r.findDestinations(ref, cfg, kind, i, route)
+		return err == nil
+	}
+	sel := r.selectRoutes(ref, sendsToBoth, lists, managed, ignored)
+	add(httpKey, sel.http, sel.httpProblems)
+	add(tlsKey, sel.tls, sel.tlsProblems)
+	add(tcpKey, sel.tcp, sel.tcpProblems)
 	if len(problems) > 0 || d == nil {
 		return problems
 	}
@@ -104,7 +109,7 @@ func (r *Router) editVirtualService(obj *unstructured.Unstructured, ref vsRef, c
 	return nil
 }
 
-// selectHTTP returns the indexes of the http routes ref weights. Without
+// selectHTTP returns the indexes of the http routes ref names. Without
 // any named route, tls route or tcp route the VirtualService must have a
 // single http route of its own (managed routes do not count), since
 // guessing among several could shift traffic nobody meant to shift.
@@ -275,12 +280,12 @@ func (r *Router) findDestinations(ref vsRef, cfg *v1alpha1.IstioTrafficRouting, 
 			missing = append(missing, fmt.Sprintf("the stable subset %q", dr.StableSubsetName))
 		}
 	} else {
-		c := r.env.Canary()
+		stable, canary := r.env.Services(false)
 		if w.canary == nil {
-			missing = append(missing, fmt.Sprintf("the canary Service %q", c.CanaryService))
+			missing = append(missing, fmt.Sprintf("the canary Service %q", canary))
 		}
 		if w.stable == nil {
-			missing = append(missing, fmt.Sprintf("the stable Service %q", c.StableService))
+			missing = append(missing, fmt.Sprintf("the stable Service %q", stable))
 		}
 	}
 	if len(missing) > 0 {
@@ -304,8 +309,10 @@ func (r *Router) matchers(cfg *v1alpha1.IstioTrafficRouting) (canary, stable fun
 			return hostIsService(host, svc, ns)
 		}
 	}
-	c := r.env.Canary()
-	return byHost(c.CanaryService), byHost(c.StableService)
+	// With pingPong (and no canaryService or stableService) the hosts are
+	// the ping and pong Services, in their current roles.
+	stableSvc, canarySvc := r.env.Services(false)
+	return byHost(canarySvc), byHost(stableSvc)
 }
 
 // hostIsService reports whether host names Service svc of namespace ns in

@@ -4,9 +4,16 @@
 package routers
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sort"
+
+	networkingv1 "k8s.io/api/networking/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 
 	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting"
 	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting/alb"
@@ -84,4 +91,23 @@ func pluginNames(p map[string]json.RawMessage) []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// Leftovers finds the router state a Rollout left in objects it no longer
+// routes through: DestinationRule subsets and annotations (Istio), ALB
+// action annotations, NGINX canary Ingresses. It lists DestinationRules
+// and Ingresses of the Rollout's namespace with r, so it is meant for the
+// reconciles that follow a change of the Rollout's spec, not for every one.
+func Leftovers(ctx context.Context, r client.Reader, ro *v1alpha1.Rollout) ([]trafficrouting.Leftover, error) {
+	out, err := istio.Leftovers(ctx, r, ro)
+	if err != nil {
+		return nil, err
+	}
+	var ings networkingv1.IngressList
+	if err := r.List(ctx, &ings, client.InNamespace(ro.Namespace)); err != nil {
+		return nil, fmt.Errorf("listing Ingresses: %w", err)
+	}
+	out = append(out, alb.Leftovers(ro, ings.Items)...)
+	out = append(out, nginx.Leftovers(ro, ings.Items)...)
+	return out, nil
 }
