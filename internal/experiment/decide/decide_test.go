@@ -96,7 +96,9 @@ func (w *world) step(now time.Time) Plan {
 		case ScaleReplicaSet:
 			for _, rs := range w.s.ReplicaSets {
 				if rs.Name == a.Name {
+					// New Pods are not ready yet; removed ones are gone.
 					rs.Spec.Replicas = ptr(a.To)
+					rs.Status = appsv1.ReplicaSetStatus{}
 				}
 			}
 		case SetScaleDownDeadline:
@@ -494,5 +496,36 @@ func TestArgumentPlaceholders(t *testing.T) {
 	if len(actionsOf[CreateAnalysisRun](p)) != 0 || p.Status.Phase != v1alpha1.AnalysisPhaseError ||
 		!strings.Contains(p.Status.Message, "{{templates.nope.podTemplateHash}}") {
 		t.Errorf("%v %s %q", p.Actions, p.Status.Phase, p.Status.Message)
+	}
+}
+
+func TestRetryAfterTheEndStartsAfresh(t *testing.T) {
+	w := newWorld(t, newExperiment())
+	w.step(t0)
+	w.ready()
+	w.step(t0.Add(time.Second))
+	w.runPhase("exp-compare", v1alpha1.AnalysisPhaseFailed, "bad")
+	w.step(t0.Add(2 * time.Second))
+	w.step(t0.Add(3 * time.Second))
+	w.step(t0.Add(time.Minute))
+	for _, rs := range w.s.ReplicaSets {
+		if *rs.Spec.Replicas != 0 {
+			t.Fatalf("%s not scaled down: %d", rs.Name, *rs.Spec.Replicas)
+		}
+	}
+	// kanaria retry experiment clears the status.
+	w.s.Experiment.Status = v1alpha1.ExperimentStatus{}
+	p := w.step(t0.Add(2 * time.Minute))
+	if len(actionsOf[ScaleReplicaSet](p)) != 2 || len(actionsOf[SetScaleDownDeadline](p)) != 2 || len(actionsOf[CreateService](p)) != 2 {
+		t.Fatalf("retry: %v", p.Actions)
+	}
+	if p.Status.Phase != v1alpha1.AnalysisPhasePending || len(p.Status.AnalysisRuns) != 0 {
+		t.Fatalf("retry took over the failed run: %+v", p.Status)
+	}
+	w.ready()
+	p = w.step(t0.Add(2*time.Minute + time.Second))
+	runs := actionsOf[CreateAnalysisRun](p)
+	if len(runs) != 1 || runs[0].Run.Name != "exp-compare.1" || p.Status.Phase != v1alpha1.AnalysisPhaseRunning {
+		t.Fatalf("second run %v, phase %s", p.Actions, p.Status.Phase)
 	}
 }
