@@ -13,7 +13,6 @@ import (
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/analysis/template"
-	"github.com/kanaria-rollouts/kanaria/internal/rollout/podhash"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/validation"
 )
 
@@ -286,7 +285,7 @@ func (d *decider) pastProgressDeadline(ts *v1alpha1.TemplateStatus) bool {
 func newReplicaSet(ex *v1alpha1.Experiment, t *v1alpha1.TemplateSpec, collisionCount *int32, replicas int32) *appsv1.ReplicaSet {
 	tmpl := t.Template.DeepCopy()
 	delete(tmpl.Labels, v1alpha1.DefaultRolloutUniqueLabelKey)
-	hash := podhash.Template(tmpl, collisionCount)
+	hash := templateHash(ex, t.Name, tmpl, collisionCount)
 	if tmpl.Labels == nil {
 		tmpl.Labels = map[string]string{}
 	}

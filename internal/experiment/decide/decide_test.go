@@ -11,6 +11,7 @@ import (
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/analysis/template"
+	"github.com/kanaria-rollouts/kanaria/internal/rollout/podhash"
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -442,6 +443,38 @@ func TestInvalidSpecCreatesNothing(t *testing.T) {
 				t.Errorf("second look changed something: %v %v", again.Actions, again.Events)
 			}
 		})
+	}
+}
+
+func TestTemplateCopiedWithAHashGetsItsOwn(t *testing.T) {
+	ex := newExperiment()
+	ex.Spec.Templates[0].Selector.MatchLabels[v1alpha1.DefaultRolloutUniqueLabelKey] = "old"
+	p := newWorld(t, ex).step(t0)
+	rss := actionsOf[CreateReplicaSet](p)
+	if len(rss) != 2 {
+		t.Fatalf("actions %v, status %+v", p.Actions, p.Status)
+	}
+	rs := rss[0].ReplicaSet
+	h := rs.Labels[v1alpha1.DefaultRolloutUniqueLabelKey]
+	if h == "old" || rs.Spec.Selector.MatchLabels[v1alpha1.DefaultRolloutUniqueLabelKey] != h || rs.Spec.Template.Labels[v1alpha1.DefaultRolloutUniqueLabelKey] != h {
+		t.Errorf("hash %s, selector %v, template labels %v", h, rs.Spec.Selector.MatchLabels, rs.Spec.Template.Labels)
+	}
+}
+
+func TestHashDiffersFromTheRollouts(t *testing.T) {
+	ex := newExperiment()
+	ex.Spec.Templates[1].Template = *ex.Spec.Templates[0].Template.DeepCopy()
+	ex.Spec.Templates[1].Selector = ex.Spec.Templates[0].Selector.DeepCopy()
+	rss := actionsOf[CreateReplicaSet](newWorld(t, ex).step(t0))
+	a, b := rss[0].ReplicaSet.Labels[v1alpha1.DefaultRolloutUniqueLabelKey], rss[1].ReplicaSet.Labels[v1alpha1.DefaultRolloutUniqueLabelKey]
+	if a == b {
+		t.Errorf("two templates with the same Pod template share the hash %s", a)
+	}
+	if rollout := podhash.Template(&ex.Spec.Templates[0].Template, nil); rollout == a {
+		t.Errorf("the template has the hash a Rollout gives the same Pod template: %s", a)
+	}
+	if again := templateHash(ex, "baseline", &ex.Spec.Templates[0].Template, nil); again != a {
+		t.Errorf("the hash is not stable: %s then %s", a, again)
 	}
 }
 

@@ -168,11 +168,24 @@ func validateSelector(p *field.Path, t *v1alpha1.TemplateSpec) field.ErrorList {
 	if len(t.Selector.MatchLabels) == 0 && len(t.Selector.MatchExpressions) == 0 {
 		return field.ErrorList{field.Invalid(p.Child("selector"), "{}", "an empty selector selects every Pod; give labels")}
 	}
-	sel, err := metav1.LabelSelectorAsSelector(t.Selector)
+	// The pod-template hash is set on both by the controller, whatever a
+	// template copied from elsewhere (a Rollout's) carried.
+	own := t.Selector.DeepCopy()
+	delete(own.MatchLabels, v1alpha1.DefaultRolloutUniqueLabelKey)
+	sel, err := metav1.LabelSelectorAsSelector(own)
 	if err != nil {
 		return field.ErrorList{field.Invalid(p.Child("selector"), t.Selector.String(), err.Error())}
 	}
-	if !sel.Matches(labels.Set(t.Template.Labels)) {
+	if len(own.MatchLabels) == 0 && len(own.MatchExpressions) == 0 {
+		return field.ErrorList{field.Invalid(p.Child("selector"), t.Selector.String(), "a selector of the pod-template hash alone selects every Pod of the template; give labels")}
+	}
+	tmplLabels := labels.Set{}
+	for k, v := range t.Template.Labels {
+		if k != v1alpha1.DefaultRolloutUniqueLabelKey {
+			tmplLabels[k] = v
+		}
+	}
+	if !sel.Matches(tmplLabels) {
 		return field.ErrorList{field.Invalid(p.Child("template", "metadata", "labels"), labels.Set(t.Template.Labels).String(),
 			"the template's labels do not match its selector "+sel.String())}
 	}
