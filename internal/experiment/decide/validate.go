@@ -77,8 +77,30 @@ func replicasOf(t *v1alpha1.TemplateSpec) int32 {
 }
 
 // Validate lists what is wrong with the Experiment's spec, each error
-// naming its field. Nothing is created while the list is not empty.
+// naming its field, its analysis templates included. Nothing is created
+// while the list is not empty.
 func Validate(ex *v1alpha1.Experiment, templates template.Lookup) field.ErrorList {
+	errs := ValidateSpec(ex)
+	for i := range ex.Spec.Analyses {
+		a := &ex.Spec.Analyses[i]
+		if a.TemplateName == "" {
+			continue
+		}
+		p := field.NewPath("spec", "analyses").Index(i).Child("templateName")
+		if _, err := template.Merge([]template.Ref{template.ExperimentRef(a)}, templates); err != nil {
+			if strings.HasSuffix(err.Error(), "not found") {
+				errs = append(errs, field.NotFound(p, a.TemplateName))
+			} else {
+				errs = append(errs, field.Invalid(p, a.TemplateName, err.Error()))
+			}
+		}
+	}
+	return errs
+}
+
+// ValidateSpec lists what is wrong with the Experiment's spec on its own,
+// without the objects it names; kanaria lint uses it offline.
+func ValidateSpec(ex *v1alpha1.Experiment) field.ErrorList {
 	var errs field.ErrorList
 	spec := field.NewPath("spec")
 	if ex.Spec.Duration != "" {
@@ -146,14 +168,6 @@ func Validate(ex *v1alpha1.Experiment, templates template.Lookup) field.ErrorLis
 		}
 		if a.TemplateName == "" {
 			errs = append(errs, field.Required(p.Child("templateName"), "name the AnalysisTemplate (or, with clusterScope, the ClusterAnalysisTemplate) to run"))
-			continue
-		}
-		if _, err := template.Merge([]template.Ref{template.ExperimentRef(a)}, templates); err != nil {
-			if strings.HasSuffix(err.Error(), "not found") {
-				errs = append(errs, field.NotFound(p.Child("templateName"), a.TemplateName))
-			} else {
-				errs = append(errs, field.Invalid(p.Child("templateName"), a.TemplateName, err.Error()))
-			}
 		}
 	}
 	return errs
