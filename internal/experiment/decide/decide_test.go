@@ -562,3 +562,20 @@ func TestRetryAfterTheEndStartsAfresh(t *testing.T) {
 		t.Fatalf("second run %v, phase %s", p.Actions, p.Status.Phase)
 	}
 }
+
+func TestAnalysesAloneRunAtOnce(t *testing.T) {
+	ex := newExperiment()
+	ex.Spec.Templates = nil
+	ex.Spec.Analyses[0].Args = nil
+	ex.Spec.Analyses[0].RequiredForCompletion = true
+	ex.Spec.Duration = ""
+	w := newWorld(t, ex)
+	p := w.step(t0)
+	if p.Status.Phase != v1alpha1.AnalysisPhaseRunning || p.Status.AvailableAt == nil || len(actionsOf[CreateAnalysisRun](p)) != 1 {
+		t.Fatalf("%s %v %v", p.Status.Phase, p.Status.AvailableAt, p.Actions)
+	}
+	w.runPhase("exp-compare", v1alpha1.AnalysisPhaseSuccessful, "")
+	if p := w.step(t0.Add(time.Minute)); p.Status.Phase != v1alpha1.AnalysisPhaseSuccessful || p.Status.Message != MessageRequiredRunsCompleted {
+		t.Fatalf("%s %q", p.Status.Phase, p.Status.Message)
+	}
+}
