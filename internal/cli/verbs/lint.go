@@ -18,14 +18,15 @@ import (
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/analysis/condition"
+	"github.com/kanaria-rollouts/kanaria/internal/experiment/decide"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/validation"
 )
 
 func lintCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "lint FILE...",
-		Short: "Check Rollout and AnalysisTemplate manifests without a cluster",
-		Long: `Check the Rollouts, AnalysisTemplates and ClusterAnalysisTemplates in YAML
+		Short: "Check Rollout, Experiment and AnalysisTemplate manifests without a cluster",
+		Long: `Check the Rollouts, Experiments, AnalysisTemplates and ClusterAnalysisTemplates in YAML
 files (several documents per file are fine) with the rules the controller
 applies, without connecting to a cluster. Other objects in the files are
 skipped.
@@ -172,6 +173,8 @@ func lintObject(path string, js []byte, ev *condition.Evaluator) []string {
 		// Decoded without Rollout's own lenient UnmarshalJSON, so strict
 		// decoding reports unknown fields and wrong types by their path.
 		obj = &strictRollout{}
+	case "Experiment":
+		obj = &v1alpha1.Experiment{}
 	case "AnalysisTemplate":
 		t := &v1alpha1.AnalysisTemplate{}
 		obj, spec = t, &t.Spec
@@ -200,11 +203,14 @@ func lintObject(path string, js []byte, ev *condition.Evaluator) []string {
 		out = append(out, prefix+strictError(e))
 	}
 	var errs field.ErrorList
-	if spec != nil {
-		errs = lintTemplateSpec(spec, ev)
-	} else {
-		ro := v1alpha1.Rollout(*obj.(*strictRollout))
+	switch o := obj.(type) {
+	case *strictRollout:
+		ro := v1alpha1.Rollout(*o)
 		errs = validation.Spec(&ro)
+	case *v1alpha1.Experiment:
+		errs = decide.ValidateSpec(o)
+	default:
+		errs = lintTemplateSpec(spec, ev)
 	}
 	for _, e := range errs {
 		out = append(out, prefix+e.Error())
