@@ -53,6 +53,15 @@ type decider struct {
 
 // Decide returns the plan for one reconcile of s.Rollout.
 func Decide(s Snapshot) Plan {
+	p := decideOnce(s)
+	if abortUnacted(s, p) {
+		return decideAbort(s, p)
+	}
+	return p
+}
+
+// decideOnce is one pass of the decision over s.
+func decideOnce(s Snapshot) Plan {
 	// Status keeps times to the second; deciding with the same precision
 	// keeps an unchanged status equal to the stored one.
 	d := &decider{s: s, ro: s.Rollout, now: metav1.NewTime(s.Now.Truncate(time.Second))}
@@ -87,8 +96,10 @@ func Decide(s Snapshot) Plan {
 	case d.ro.Spec.Strategy.BlueGreen != nil:
 		d.blueGreen()
 	}
+	d.dropMetadataOfOthers()
 	d.terminateStrayRuns()
 	d.cleanUpHistory()
+	d.clearScaleDownDeadlines()
 	d.restart()
 	d.scaleDownWorkload()
 	d.computeCounts()
