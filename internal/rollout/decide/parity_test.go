@@ -324,3 +324,51 @@ func TestScaleDownDeadlinesFollowTheReplicaSet(t *testing.T) {
 	}
 	wantCounts(t, s, []string{v2, v3, v1}, 10, 10, 0)
 }
+
+// progressDeadlineAbort acts in the decision that finds the deadline passed:
+// the plan whose status first carries the abort also scales the canary
+// that never became available down, and records why.
+func TestProgressDeadlineAbortActsInOneDecision(t *testing.T) {
+	s := newManualGatesSim(t)
+	s.ro.Spec.ProgressDeadlineSeconds = ptr(int32(30))
+	s.ro.Spec.ProgressDeadlineAbort = true
+	s.settle()
+	s.setImage("rails:broken")
+	v2 := s.hashOf("rails:broken")
+	s.broken[v2] = true
+	var first *Plan
+	for i := 0; i < 10 && first == nil; i++ {
+		p := s.reconcile()
+		if p.Status.Abort {
+			first = &p
+		}
+		s.tick(10 * time.Second)
+	}
+	if first == nil {
+		t.Fatal("the progress deadline never aborted the update")
+	}
+	if first.Status.AbortedAt == nil || first.Status.Phase != v1alpha1.RolloutPhaseDegraded {
+		t.Fatalf("first aborted status: abortedAt %v phase %s, want the abort acted on", first.Status.AbortedAt, first.Status.Phase)
+	}
+	scaled := false
+	for _, a := range first.Actions {
+		if sc, ok := a.(ScaleReplicaSet); ok && sc.Name == s.rsByHash(v2).Name && sc.To == 0 {
+			scaled = true
+		}
+	}
+	if !scaled {
+		t.Errorf("actions %v: want the unavailable canary scaled to 0 in the same plan", describeAll(first.Actions))
+	}
+	var deadlineEv, abortedEv int
+	for _, e := range first.Events {
+		switch e.Reason {
+		case ReasonProgressDeadline:
+			deadlineEv++
+		case ReasonAborted:
+			abortedEv++
+		}
+	}
+	if deadlineEv != 1 || abortedEv != 1 {
+		t.Errorf("events %s: want one ProgressDeadlineExceeded and one RolloutAborted", joinEvents(first.Events))
+	}
+}
