@@ -96,6 +96,8 @@ func decideOnce(s Snapshot) Plan {
 	case d.ro.Spec.Strategy.BlueGreen != nil:
 		d.blueGreen()
 	}
+	d.syncRoleMetadata(d.newRS)
+	d.syncRoleMetadata(d.rsByHash[d.st.StableRS])
 	d.dropMetadataOfOthers()
 	d.terminateStrayRuns()
 	d.cleanUpHistory()
@@ -362,6 +364,7 @@ func (d *decider) scale(rs *appsv1.ReplicaSet, to int32) {
 // with whatever size and metadata the strategy gave it.
 func (d *decider) createNewRSIfPlanned() {
 	if d.newRSPlanned {
+		d.syncRoleMetadata(d.newRS)
 		d.plan.Actions = append([]Action{CreateReplicaSet{ReplicaSet: d.newRS.DeepCopy()}}, d.plan.Actions...)
 		d.newRSPlanned = false
 		d.note(ReasonNewRSCreated,

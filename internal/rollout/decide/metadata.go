@@ -71,6 +71,36 @@ func (d *decider) applyMetadata(rs *appsv1.ReplicaSet, want, drop *v1alpha1.PodT
 	}
 }
 
+// syncRoleMetadata gives rs the ephemeral metadata of the role it plays
+// after this decision, whatever path the decision took (a person's pause,
+// an inconclusive analysis, an abort, post-promotion analysis): the current
+// version is the canary (preview) until it is stable, or, in blue-green,
+// until the active Service selects it; the stable version is the stable
+// (active) one. Where the strategy applied the metadata already this
+// changes nothing.
+func (d *decider) syncRoleMetadata(rs *appsv1.ReplicaSet) {
+	if rs == nil {
+		return
+	}
+	current := rs == d.newRS && hashOf(rs) != d.st.StableRS
+	switch {
+	case d.ro.Spec.Strategy.Canary != nil:
+		c := d.ro.Spec.Strategy.Canary
+		if current {
+			d.applyMetadata(rs, c.CanaryMetadata, c.StableMetadata)
+		} else {
+			d.applyMetadata(rs, c.StableMetadata, c.CanaryMetadata)
+		}
+	case d.ro.Spec.Strategy.BlueGreen != nil:
+		b := d.ro.Spec.Strategy.BlueGreen
+		if current && d.plannedSelector(b.ActiveService) != d.newHash {
+			d.applyMetadata(rs, b.PreviewMetadata, b.ActiveMetadata)
+		} else {
+			d.applyMetadata(rs, b.ActiveMetadata, b.PreviewMetadata)
+		}
+	}
+}
+
 // dropMetadataOfOthers takes the recorded ephemeral metadata out of the Pod
 // templates of ReplicaSets that play no role any more (neither current nor
 // stable), so a scale-up of an old revision does not bring back Pods

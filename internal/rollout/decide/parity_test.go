@@ -372,3 +372,39 @@ func TestProgressDeadlineAbortActsInOneDecision(t *testing.T) {
 		t.Errorf("events %s: want one ProgressDeadlineExceeded and one RolloutAborted", joinEvents(first.Events))
 	}
 }
+
+// A Rollout a person paused still gets metadata changes on its running
+// Pods: a pause holds counts, not labels.
+func TestMetadataChangeWhilePausedByAPerson(t *testing.T) {
+	s := newManualGatesSim(t)
+	c := s.ro.Spec.Strategy.Canary
+	c.CanaryMetadata = &v1alpha1.PodTemplateMetadata{Labels: map[string]string{"role": "canary"}}
+	c.StableMetadata = &v1alpha1.PodTemplateMetadata{Labels: map[string]string{"role": "stable"}}
+	v1 := s.hashOf("rails:6.0")
+	s.settle()
+	s.setImage("rails:6.1")
+	v2 := s.hashOf("rails:6.1")
+	s.settle()
+	s.ro.Spec.Paused = true
+	s.settle()
+	c.CanaryMetadata = &v1alpha1.PodTemplateMetadata{Labels: map[string]string{"role": "canary", "track": "beta"}}
+	c.StableMetadata = &v1alpha1.PodTemplateMetadata{Labels: map[string]string{"role": "production"}}
+	s.reconcile()
+	if n := s.podsLabelled(v2, "track", "beta"); n != s.podsOf(v2) || n == 0 {
+		t.Errorf("%d of %d canary Pods labelled track=beta while paused", n, s.podsOf(v2))
+	}
+	if n := s.podsLabelled(v1, "role", "production"); n != 5 {
+		t.Errorf("%d of 5 stable Pods labelled role=production while paused", n)
+	}
+	wantPhase(t, s, v1alpha1.RolloutPhasePaused)
+
+	// A new template while paused: its ReplicaSet is created carrying the
+	// canary metadata and its record.
+	s.setImage("rails:6.2")
+	v3 := s.hashOf("rails:6.2")
+	s.reconcile()
+	rs := s.rsByHash(v3)
+	if rs == nil || rs.Spec.Template.Labels["track"] != "beta" || recordOf(t, s, v3) == nil {
+		t.Fatalf("ReplicaSet created while paused: %v", rs)
+	}
+}
