@@ -242,6 +242,40 @@ func TestJobWithFailLabelFails(t *testing.T) {
 	}
 }
 
+func TestJobWithRunForeverLabelKeepsRunning(t *testing.T) {
+	needCluster(t)
+	cs := clientFor(t, cluster.RESTConfig())
+	ns := testNamespace(t, cs)
+	ctx := context.Background()
+	job := newJob("hang", map[string]string{SimulateLabel: SimulateRunForever})
+	if _, err := cs.BatchV1().Jobs(ns).Create(ctx, job, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pod := waitJobPod(t, cs, ns, "hang", corev1.PodRunning)
+	if !podReady(&pod) {
+		t.Errorf("the Pod of a run-forever Job runs but is not ready: %s", describePods([]corev1.Pod{pod}))
+	}
+	// Other Job Pods end a second after they start; this one must not.
+	deadline := time.Now().Add(8 * time.Second)
+	for time.Now().Before(deadline) {
+		j, err := cs.BatchV1().Jobs(ns).Get(ctx, "hang", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if jobCondition(j, batchv1.JobComplete) || jobCondition(j, batchv1.JobFailed) {
+			t.Fatalf("the run-forever Job finished: %+v", j.Status)
+		}
+		p, err := cs.CoreV1().Pods(ns).Get(ctx, pod.Name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Status.Phase != corev1.PodRunning {
+			t.Fatalf("the run-forever Pod left Running: %s", describePods([]corev1.Pod{*p}))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
 func TestNeverReadyPods(t *testing.T) {
 	needCluster(t)
 	cs := clientFor(t, cluster.RESTConfig())

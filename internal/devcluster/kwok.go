@@ -23,6 +23,11 @@ const (
 	// Running with its containers started but never ready, forever, like a
 	// failing readiness probe.
 	SimulateNeverReady = "never-ready"
+	// SimulateRunForever, as the value of SimulateLabel on a Pod owned by a
+	// Job, keeps the Pod Running and ready forever, like a test that hangs
+	// or runs far longer than anything waits for it; its Job never
+	// finishes. On a Pod not owned by a Job it behaves like any other.
+	SimulateRunForever = "run-forever"
 	// NeverReadyImageMarker in the image of a Pod's first container has the
 	// same effect as SimulateNeverReady, so that a rollout to a "bad image"
 	// (e.g. registry.example/app:never-ready) can be simulated without
@@ -49,17 +54,20 @@ const (
 	modeNormal     = "normal"
 	modeFail       = "fail"
 	modeNeverReady = "never-ready"
+	modeRunForever = "run-forever"
 )
 
 // modeExpression is a jq program that classifies a Pod. Never-ready wins
-// over fail so that a Pod carrying both markers cannot flip between stages.
+// over the other markers so that a Pod carrying several cannot flip between
+// stages.
 var modeExpression = fmt.Sprintf(
 	`(.metadata.labels[%s] // "") as $sim`+
 		` | ((.spec.containers[0].image // "") | contains(%s)) as $image`+
-		` | if $sim == %s or $image then %s elif $sim == %s then %s else %s end`,
+		` | if $sim == %s or $image then %s elif $sim == %s then %s elif $sim == %s then %s else %s end`,
 	strconv.Quote(SimulateLabel), strconv.Quote(NeverReadyImageMarker),
 	strconv.Quote(SimulateNeverReady), strconv.Quote(modeNeverReady),
-	strconv.Quote(SimulateFail), strconv.Quote(modeFail), strconv.Quote(modeNormal))
+	strconv.Quote(SimulateFail), strconv.Quote(modeFail),
+	strconv.Quote(SimulateRunForever), strconv.Quote(modeRunForever), strconv.Quote(modeNormal))
 
 // The types below mirror the parts of kwok's Stage API
 // (kwok.x-k8s.io/v1alpha1) that this package uses.
@@ -337,10 +345,11 @@ func kwokStages(podsPerNode int) []kwokStage {
 			jq(readyStatus, "In", "True")),
 
 		// Job Pods that will fail or succeed start ready too, as a real
-		// container that runs for a second would.
+		// container that runs for a second would; a run-forever Pod has no
+		// stage after this one, so it stays Running.
 		stage("pod-ready", "Pod", nil,
 			kwokNext{Patches: statusPatch(fill(podStartedTemplate, "@READY@", "true", "@STATUS@", "True", "@REASON@", ""))},
-			notDeleted, notStarted, mode(modeNormal, modeFail)),
+			notDeleted, notStarted, mode(modeNormal, modeFail, modeRunForever)),
 		stage("pod-never-ready", "Pod", nil,
 			kwokNext{Patches: statusPatch(fill(podStartedTemplate, "@READY@", "false", "@STATUS@", "False", "@REASON@", "ContainersNotReady"))},
 			notDeleted, notStarted, mode(modeNeverReady)),

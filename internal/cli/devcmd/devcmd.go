@@ -31,6 +31,7 @@ ordinary Pods become Running and Ready, Job Pods succeed.
 Simulated failures for experiments:
   label ` + devcluster.SimulateLabel + `=` + devcluster.SimulateFail + `          a Job's Pod exits with code 1
   label ` + devcluster.SimulateLabel + `=` + devcluster.SimulateNeverReady + `   the Pod runs but never becomes ready
+  label ` + devcluster.SimulateLabel + `=` + devcluster.SimulateRunForever + `   a Job's Pod keeps running, so the Job never ends
   an image containing "` + devcluster.NeverReadyImageMarker + `"      same, e.g. registry.example/app:never-ready
 
 The first run builds the control plane from source (several minutes); later

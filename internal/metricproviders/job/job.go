@@ -163,8 +163,10 @@ func (p *Provider) Check(ctx context.Context, run *v1alpha1.AnalysisRun, meas v1
 }
 
 // Terminate stops an in-flight measurement: its Job and Pods are deleted and
-// the measurement ends as Successful ("metric terminated"), as the run was
-// stopped on purpose.
+// the measurement ends Inconclusive, since the test never finished (the
+// release it measured was over, or another metric had already decided).
+// This is what the reference documents for a Job cut short; its code
+// records such a measurement as Successful.
 func (p *Provider) Terminate(ctx context.Context, run *v1alpha1.AnalysisRun, meas v1alpha1.Measurement, now time.Time) v1alpha1.Measurement {
 	name := meas.Metadata[MetadataJobName]
 	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: run.Namespace, Name: name}}
@@ -174,7 +176,7 @@ func (p *Provider) Terminate(ctx context.Context, run *v1alpha1.AnalysisRun, mea
 	if err != nil {
 		return finish(meas, now, v1alpha1.AnalysisPhaseError, fmt.Sprintf("deleting Job %s: %v", name, err))
 	}
-	return finish(meas, now, v1alpha1.AnalysisPhaseSuccessful, "metric terminated")
+	return finish(meas, now, v1alpha1.AnalysisPhaseInconclusive, fmt.Sprintf("Job %s deleted before it finished: the run was terminated", name))
 }
 
 func finish(m v1alpha1.Measurement, now time.Time, phase v1alpha1.AnalysisPhase, msg string) v1alpha1.Measurement {

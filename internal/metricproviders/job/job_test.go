@@ -262,8 +262,9 @@ func TestTerminate(t *testing.T) {
 			c := b.Build()
 			in := v1alpha1.Measurement{Phase: running, Metadata: map[string]string{MetadataJobName: name}, ResumeAt: &metav1.Time{Time: t0}}
 			got := (&Provider{Client: c}).Terminate(context.Background(), run, in, t0.Add(time.Minute))
-			if got.Phase != successful || got.Message != "metric terminated" || got.FinishedAt == nil || got.ResumeAt != nil {
-				t.Errorf("measurement = %+v, want Successful \"metric terminated\"", got)
+			if got.Phase != v1alpha1.AnalysisPhaseInconclusive || !strings.Contains(got.Message, name) || !strings.Contains(got.Message, "before it finished") ||
+				got.FinishedAt == nil || !got.FinishedAt.Time.Equal(t0.Add(time.Minute)) || got.ResumeAt != nil {
+				t.Errorf("measurement = %+v, want Inconclusive naming Job %s, finished at the given time", got, name)
 			}
 			var j batchv1.Job
 			err := c.Get(context.Background(), types.NamespacedName{Namespace: "shop", Name: name}, &j)

@@ -53,6 +53,15 @@ type decider struct {
 
 // Decide returns the plan for one reconcile of s.Rollout.
 func Decide(s Snapshot) Plan {
+	p := decideOnce(s)
+	if abortUnacted(s, p) {
+		return decideAbort(s, p)
+	}
+	return p
+}
+
+// decideOnce is one pass of the decision over s.
+func decideOnce(s Snapshot) Plan {
 	// Status keeps times to the second; deciding with the same precision
 	// keeps an unchanged status equal to the stored one.
 	d := &decider{s: s, ro: s.Rollout, now: metav1.NewTime(s.Now.Truncate(time.Second))}
@@ -88,8 +97,12 @@ func Decide(s Snapshot) Plan {
 	case d.ro.Spec.Strategy.BlueGreen != nil:
 		d.blueGreen()
 	}
+	d.syncRoleMetadata(d.newRS)
+	d.syncRoleMetadata(d.rsByHash[d.st.StableRS])
+	d.dropMetadataOfOthers()
 	d.terminateStrayRuns()
 	d.cleanUpHistory()
+	d.clearScaleDownDeadlines()
 	d.restart()
 	d.scaleDownWorkload()
 	d.computeCounts()
@@ -353,6 +366,7 @@ func (d *decider) scale(rs *appsv1.ReplicaSet, to int32) {
 // with whatever size and metadata the strategy gave it.
 func (d *decider) createNewRSIfPlanned() {
 	if d.newRSPlanned {
+		d.syncRoleMetadata(d.newRS)
 		d.plan.Actions = append([]Action{CreateReplicaSet{ReplicaSet: d.newRS.DeepCopy()}}, d.plan.Actions...)
 		d.newRSPlanned = false
 		d.note(ReasonNewRSCreated,

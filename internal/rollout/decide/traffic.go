@@ -274,6 +274,12 @@ func (d *decider) abortRouted(stable *appsv1.ReplicaSet, others []*appsv1.Replic
 	d.syncTraffic(weight, d.newHash, hashOf(stable), nil, nil)
 	d.pointService(c.StableService, stable, nil)
 	d.pointPingPong(stable)
+	if weight == 0 {
+		// As the reference does: once the routers send the canary nothing,
+		// its Service goes back to the stable version in the same decision,
+		// before the status shows the abort.
+		d.pointService(c.CanaryService, stable, nil)
+	}
 
 	in.Aborted = true
 	in.DynamicStableScale = c.DynamicStableScale
