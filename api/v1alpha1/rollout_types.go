@@ -916,7 +916,55 @@ type RolloutStatus struct {
 	// ALBs holds them for several Ingresses.
 	// +optional
 	ALBs []ALBStatus `json:"albs,omitempty"`
+	// Duration times the most recent release, in progress or finished; nil
+	// until the first release after the initial deploy.
+	// +optional
+	Duration *RolloutDuration `json:"duration,omitempty"`
 }
+
+// RolloutDuration times one release: from the moment the desired version
+// differs from the stable one until it is promoted, aborted or replaced,
+// with the time it spent waiting for a person counted apart.
+type RolloutDuration struct {
+	// RolloutStartedAt is when the release started.
+	// +optional
+	RolloutStartedAt *metav1.Time `json:"rolloutStartedAt,omitempty"`
+	// ManualPauseStartedAt is when the wait for a person now under way
+	// began (spec.paused, an indefinite pause step, a blue-green promotion
+	// without autoPromotion, an inconclusive analysis); nil when none is.
+	// +optional
+	ManualPauseStartedAt *metav1.Time `json:"manualPauseStartedAt,omitempty"`
+	// TotalManualPauseDurationSeconds adds up the waits for a person that
+	// have ended.
+	// +optional
+	TotalManualPauseDurationSeconds int64 `json:"totalManualPauseDurationSeconds,omitempty"`
+	// FinishedAt is when the release ended; nil while it runs.
+	// +optional
+	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
+	// CompletionStatus is how the release ended; empty while it runs.
+	// +optional
+	CompletionStatus RolloutCompletionStatus `json:"completionStatus,omitempty"`
+}
+
+// RolloutCompletionStatus is how a release ended.
+type RolloutCompletionStatus string
+
+// The ways a release ends.
+const (
+	// CompletionStatusPromoted means the new version became stable after its steps.
+	CompletionStatusPromoted RolloutCompletionStatus = "Promoted"
+	// CompletionStatusFastPromoted means a full promotion skipped the remaining steps.
+	CompletionStatusFastPromoted RolloutCompletionStatus = "FastPromoted"
+	// CompletionStatusAborted means the release was aborted and the stable version kept.
+	CompletionStatusAborted RolloutCompletionStatus = "Aborted"
+	// CompletionStatusSuperseded means another template replaced the one being released.
+	CompletionStatusSuperseded RolloutCompletionStatus = "Superseded"
+	// CompletionStatusRolledBack means an earlier template became stable again.
+	CompletionStatusRolledBack RolloutCompletionStatus = "RolledBack"
+	// CompletionStatusFastRolledBack means an earlier template within
+	// spec.rollbackWindow became stable again.
+	CompletionStatusFastRolledBack RolloutCompletionStatus = "FastRolledBack"
+)
 
 // BlueGreenStatus is the state of a blue-green release.
 type BlueGreenStatus struct {

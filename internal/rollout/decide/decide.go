@@ -92,6 +92,7 @@ func Decide(s Snapshot) Plan {
 	d.restart()
 	d.scaleDownWorkload()
 	d.computeCounts()
+	d.trackDuration()
 	return d.finish()
 }
 
