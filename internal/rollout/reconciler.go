@@ -227,6 +227,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.fresh.Forget(req.NamespacedName)
 		r.writes.forget(req.NamespacedName)
 		r.rsWrites.forget(req.NamespacedName)
+		if apierrors.IsNotFound(err) {
+			forgetReleases(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if r.fresh.Stale(req.NamespacedName, ro.ResourceVersion) {
@@ -314,6 +317,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			exec.rolloutVersion = updated.ResourceVersion
 		}
 		r.writes.wrote(req.NamespacedName, r.now())
+		observeReleases(req.NamespacedName, plan.Releases)
+		for _, rel := range plan.Releases {
+			logger.Info("release ended", "completionStatus", rel.CompletionStatus,
+				"seconds", int64(rel.Duration.Seconds()), "manualPauseSeconds", int64(rel.ManualPause.Seconds()))
+		}
 		if dbg := logger.V(1); dbg.Enabled() {
 			dbg.Info("status written", "phase", plan.Status.Phase, "step", stepOf(plan.Status.CurrentStepIndex),
 				"available", plan.Status.AvailableReplicas, "message", plan.Status.Message,
