@@ -43,18 +43,69 @@ func releaseCount(t *testing.T, p *controllerProcess, ns, name string, how v1alp
 	return "0"
 }
 
-// TestDurationCanary walks canary-manual-gates.yaml: the initial deploy is
-// no release; an update waits for a person at the indefinite pause (counted
-// as manual pause time), runs out its 20 s pause on its own (not counted)
-// and ends Promoted; the next update is aborted and ends Aborted. Both show
-// on /metrics.
+// durationCanary has the shape of canary-manual-gates.yaml, smaller: a
+// weight, a pause for a person, a weight, a timed pause.
+const durationCanary = `apiVersion: v1
+kind: Service
+metadata:
+  name: rails-stable
+spec:
+  selector:
+    app: rails
+  ports:
+    - port: 80
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: rails-canary
+spec:
+  selector:
+    app: rails
+  ports:
+    - port: 80
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata:
+  name: rails
+spec:
+  replicas: 3
+  selector:
+    matchLabels:
+      app: rails
+  template:
+    metadata:
+      labels:
+        app: rails
+    spec:
+      containers:
+        - name: rails
+          image: registry.example/rails:6.0
+  strategy:
+    canary:
+      canaryService: rails-canary
+      stableService: rails-stable
+      steps:
+        - setWeight: 34
+        - pause: {}
+        - setWeight: 67
+        - pause:
+            duration: 10s
+`
+
+// TestDurationCanary walks a canary with both kinds of pause: the initial
+// deploy is no release; an update waits for a person at the indefinite
+// pause (counted as manual pause time), runs out its 10 s pause on its own
+// (not counted) and ends Promoted; the next update is aborted and ends
+// Aborted. Both show on /metrics.
 func TestDurationCanary(t *testing.T) {
 	ensureCRDs(t)
 	c := newClients(t)
 	ns := newNamespace(t, c, "duration")
 	ctl := runController(t, ns)
 
-	applySeed(t, ns, "canary-manual-gates.yaml")
+	applyYAML(t, ns, durationCanary)
 	ro := waitRollout(t, c, ns, "rails", "Healthy", 2*time.Minute, phaseIs(v1alpha1.RolloutPhaseHealthy))
 	if ro.Status.Duration != nil {
 		t.Fatalf("the initial deploy recorded a release: %+v", ro.Status.Duration)
@@ -73,7 +124,7 @@ func TestDurationCanary(t *testing.T) {
 	const waited = 3 * time.Second
 	time.Sleep(waited)
 	promote(t, ns, "rails")
-	ro = waitRollout(t, c, ns, "rails", "the timed pause at 50%", 2*time.Minute, func(ro *v1alpha1.Rollout) bool {
+	ro = waitRollout(t, c, ns, "rails", "the timed pause at 67%", 2*time.Minute, func(ro *v1alpha1.Rollout) bool {
 		return ro.Status.Phase == v1alpha1.RolloutPhasePaused && derefOr(ro.Status.CurrentStepIndex, -1) == 3
 	})
 	d = durationOf(t, ro)
@@ -91,8 +142,8 @@ func TestDurationCanary(t *testing.T) {
 		t.Fatalf("finished release %+v (stable %s current %s), want started %v and %d s manual pause",
 			d, ro.Status.StableRS, ro.Status.CurrentPodHash, started, total)
 	}
-	if span := d.FinishedAt.Sub(d.RolloutStartedAt.Time); span < 20*time.Second {
-		t.Fatalf("release lasted %s, less than its 20 s pause", span)
+	if span := d.FinishedAt.Sub(d.RolloutStartedAt.Time); span < 10*time.Second {
+		t.Fatalf("release lasted %s, less than its 10 s pause", span)
 	}
 	promotedAt := d.FinishedAt.Time
 
