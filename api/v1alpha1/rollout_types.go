@@ -916,16 +916,17 @@ type RolloutStatus struct {
 	// ALBs holds them for several Ingresses.
 	// +optional
 	ALBs []ALBStatus `json:"albs,omitempty"`
-	// Duration times the most recent release, in progress or finished; nil
-	// until the first release after the initial deploy.
+	// Duration times the most recent release, the initial deploy included,
+	// in progress or finished.
 	// +optional
-	Duration *RolloutDuration `json:"duration,omitempty"`
+	Duration *RolloutDurationStatus `json:"duration,omitempty"`
 }
 
-// RolloutDuration times one release: from the moment the desired version
-// differs from the stable one until it is promoted, aborted or replaced,
-// with the time it spent waiting for a person counted apart.
-type RolloutDuration struct {
+// RolloutDurationStatus times one release: from the moment the controller
+// starts moving to a new template until it is promoted, aborted, rolled
+// back or replaced, with the time it spent waiting for a person counted
+// apart.
+type RolloutDurationStatus struct {
 	// RolloutStartedAt is when the release started.
 	// +optional
 	RolloutStartedAt *metav1.Time `json:"rolloutStartedAt,omitempty"`
@@ -934,36 +935,50 @@ type RolloutDuration struct {
 	// without autoPromotion, an inconclusive analysis); nil when none is.
 	// +optional
 	ManualPauseStartedAt *metav1.Time `json:"manualPauseStartedAt,omitempty"`
-	// TotalManualPauseDurationSeconds adds up the waits for a person that
-	// have ended.
+	// TotalManualPauseDuration adds up, in seconds, the waits for a person
+	// that have ended; nil when the release has not waited for one.
 	// +optional
-	TotalManualPauseDurationSeconds int64 `json:"totalManualPauseDurationSeconds,omitempty"`
+	TotalManualPauseDuration *int64 `json:"totalManualPauseDuration,omitempty"`
 	// FinishedAt is when the release ended; nil while it runs.
 	// +optional
 	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
-	// CompletionStatus is how the release ended; empty while it runs.
+	// CompletionStatus is how the release ended. A rollback carries its
+	// kind already while it runs, since it is known from the moment the
+	// template goes back.
 	// +optional
-	CompletionStatus RolloutCompletionStatus `json:"completionStatus,omitempty"`
+	CompletionStatus *CompletionStatus `json:"completionStatus,omitempty"`
 }
 
-// RolloutCompletionStatus is how a release ended.
-type RolloutCompletionStatus string
+// GetCompletionStatus returns how the release ended, or "" when it has not
+// or there is no release, so callers need not check each pointer.
+func (d *RolloutDurationStatus) GetCompletionStatus() CompletionStatus {
+	if d == nil || d.CompletionStatus == nil {
+		return ""
+	}
+	return *d.CompletionStatus
+}
+
+// CompletionStatus is how a release ended; the values are the ones the
+// reference's duration metrics carry in their status label.
+type CompletionStatus string
 
 // The ways a release ends.
 const (
 	// CompletionStatusPromoted means the new version became stable after its steps.
-	CompletionStatusPromoted RolloutCompletionStatus = "Promoted"
+	CompletionStatusPromoted CompletionStatus = "promoted"
 	// CompletionStatusFastPromoted means a full promotion skipped the remaining steps.
-	CompletionStatusFastPromoted RolloutCompletionStatus = "FastPromoted"
+	CompletionStatusFastPromoted CompletionStatus = "fast-promoted"
 	// CompletionStatusAborted means the release was aborted and the stable version kept.
-	CompletionStatusAborted RolloutCompletionStatus = "Aborted"
-	// CompletionStatusSuperseded means another template replaced the one being released.
-	CompletionStatusSuperseded RolloutCompletionStatus = "Superseded"
-	// CompletionStatusRolledBack means an earlier template became stable again.
-	CompletionStatusRolledBack RolloutCompletionStatus = "RolledBack"
-	// CompletionStatusFastRolledBack means an earlier template within
-	// spec.rollbackWindow became stable again.
-	CompletionStatusFastRolledBack RolloutCompletionStatus = "FastRolledBack"
+	CompletionStatusAborted CompletionStatus = "aborted"
+	// CompletionStatusSuperseded means a newer template replaced the one being released.
+	CompletionStatusSuperseded CompletionStatus = "superseded"
+	// CompletionStatusRollbacked means a template older than the stable
+	// version, outside spec.rollbackWindow, became stable again after its steps.
+	CompletionStatusRollbacked CompletionStatus = "rollbacked"
+	// CompletionStatusFastRollbacked means the stable template came back
+	// in the middle of a release, or an older one within
+	// spec.rollbackWindow became stable without its steps.
+	CompletionStatusFastRollbacked CompletionStatus = "fast-rollbacked"
 )
 
 // BlueGreenStatus is the state of a blue-green release.

@@ -2,51 +2,46 @@ package rollout
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
-	"k8s.io/apimachinery/pkg/types"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/decide"
 )
 
-// releaseBuckets span a release from a quarter of a minute to about eight
-// and a half hours, doubling: releases range from an unpaused canary to one
-// that waits overnight for a person.
-var releaseBuckets = prometheus.ExponentialBuckets(15, 2, 12)
-
-// The release metrics carry the Rollout and how its release ended, never a
-// ReplicaSet, Pod or revision, so a Rollout has at most one series per
-// completion status however many releases it makes.
+// The release histograms carry the reference's names, buckets and single
+// status label (how the release ended), so dashboards built for it read
+// Kanaria unchanged. They name no Rollout: a label per Rollout would
+// multiply every bucket by the number of Rollouts; status.duration holds
+// the per-Rollout figures.
 var (
-	releaseDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "kanaria_rollout_release_duration_seconds",
-		Help:    "Wall-clock time of each release of a Rollout, from the desired version differing from the stable one until it was promoted, aborted or replaced (status.duration).",
-		Buckets: releaseBuckets,
-	}, []string{"namespace", "name", "completion_status"})
+	releaseTotal = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "rollout_duration_seconds_total",
+		Help:    "Wall-clock time of each release from its start to its end (status.duration).",
+		Buckets: []float64{30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 28800},
+	}, []string{"status"})
+	releaseProgression = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "rollout_duration_seconds_progression",
+		Help:    "Time each release spent progressing: its total duration less the time it waited for a person.",
+		Buckets: []float64{30, 60, 120, 300, 600, 900, 1800, 3600},
+	}, []string{"status"})
 	releaseManualPause = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "kanaria_rollout_release_manual_pause_seconds",
-		Help:    "Time each release of a Rollout spent waiting for a person: spec.paused, indefinite pauses, manual blue-green promotion, inconclusive analysis (status.duration.totalManualPauseDurationSeconds).",
-		Buckets: releaseBuckets,
-	}, []string{"namespace", "name", "completion_status"})
+		Name:    "rollout_duration_seconds_manual_pause",
+		Help:    "Time each release waited for a person: spec.paused, indefinite pauses, manual blue-green promotion, inconclusive analysis.",
+		Buckets: []float64{0, 60, 300, 600, 1800, 3600, 7200, 14400, 28800},
+	}, []string{"status"})
 )
 
 func init() {
-	crmetrics.Registry.MustRegister(releaseDuration, releaseManualPause)
+	crmetrics.Registry.MustRegister(releaseTotal, releaseProgression, releaseManualPause)
 }
 
 // observeReleases records the releases a decision ended, once the status
 // that records them is written: a write that fails is decided again and
 // would otherwise count the same release twice.
-func observeReleases(key types.NamespacedName, releases []decide.ReleaseTiming) {
+func observeReleases(releases []decide.ReleaseTiming) {
 	for _, r := range releases {
-		labels := prometheus.Labels{"namespace": key.Namespace, "name": key.Name, "completion_status": string(r.CompletionStatus)}
-		releaseDuration.With(labels).Observe(r.Duration.Seconds())
-		releaseManualPause.With(labels).Observe(r.ManualPause.Seconds())
+		status := string(r.CompletionStatus)
+		releaseTotal.WithLabelValues(status).Observe(r.Duration.Seconds())
+		releaseProgression.WithLabelValues(status).Observe(max(r.Duration-r.ManualPause, 0).Seconds())
+		releaseManualPause.WithLabelValues(status).Observe(r.ManualPause.Seconds())
 	}
-}
-
-// forgetReleases drops a deleted Rollout's series.
-func forgetReleases(key types.NamespacedName) {
-	labels := prometheus.Labels{"namespace": key.Namespace, "name": key.Name}
-	releaseDuration.DeletePartialMatch(labels)
-	releaseManualPause.DeletePartialMatch(labels)
 }

@@ -227,9 +227,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.fresh.Forget(req.NamespacedName)
 		r.writes.forget(req.NamespacedName)
 		r.rsWrites.forget(req.NamespacedName)
-		if apierrors.IsNotFound(err) {
-			forgetReleases(req.NamespacedName)
-		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if r.fresh.Stale(req.NamespacedName, ro.ResourceVersion) {
@@ -317,7 +314,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			exec.rolloutVersion = updated.ResourceVersion
 		}
 		r.writes.wrote(req.NamespacedName, r.now())
-		observeReleases(req.NamespacedName, plan.Releases)
+		observeReleases(plan.Releases)
 		for _, rel := range plan.Releases {
 			logger.Info("release ended", "completionStatus", rel.CompletionStatus,
 				"seconds", int64(rel.Duration.Seconds()), "manualPauseSeconds", int64(rel.ManualPause.Seconds()))

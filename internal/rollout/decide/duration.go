@@ -15,7 +15,7 @@ import (
 // keeps only the most recent release, cannot tell the controller about it.
 type ReleaseTiming struct {
 	// CompletionStatus is how the release ended.
-	CompletionStatus v1alpha1.RolloutCompletionStatus
+	CompletionStatus v1alpha1.CompletionStatus
 	// Duration is the wall-clock time from its start to its end.
 	Duration time.Duration
 	// ManualPause is the part of Duration spent waiting for a person.
@@ -23,36 +23,68 @@ type ReleaseTiming struct {
 }
 
 // trackDuration maintains status.duration from the status this decision
-// started from and the one it produced: a release starts when the desired
-// version differs from the stable one (never at the initial deploy, which
-// has no stable version to differ from), counts the time it waits for a
-// person, and ends when it is promoted, aborted or replaced by another
-// template. It runs last, once every other part of the status is decided.
+// started from and the one it produced. A release starts with the first
+// decision about a new Rollout (the initial deploy) and whenever the
+// desired version differs from the stable one; it counts the time it waits
+// for a person, and ends when its version is stable and fully available,
+// when it is aborted, or when a newer template replaces it. A return to the
+// stable or an older template is the same release going back, so it keeps
+// its start. It runs last, once every other part of the status is decided.
 func (d *decider) trackDuration() {
 	old, st := &d.ro.Status, d.st
+	if st.CurrentPodHash == "" {
+		return
+	}
 	dur := st.Duration
 	active := dur != nil && dur.RolloutStartedAt != nil && dur.FinishedAt == nil
-	if active {
-		switch {
-		case old.CurrentPodHash != "" && st.CurrentPodHash != old.CurrentPodHash:
+	if active && old.CurrentPodHash != "" && st.CurrentPodHash != old.CurrentPodHash {
+		if back := d.rollbackKind(); back != "" {
+			dur.CompletionStatus = ptr(back)
+		} else {
 			d.finishRelease(v1alpha1.CompletionStatusSuperseded)
-			active = false
-		case st.Abort:
-			d.finishRelease(v1alpha1.CompletionStatusAborted)
-			active = false
-		case st.StableRS == st.CurrentPodHash:
-			d.finishRelease(d.promotedAs())
 			active = false
 		}
 	}
-	inRelease := st.StableRS != "" && st.CurrentPodHash != "" && st.StableRS != st.CurrentPodHash && !st.Abort
-	if !active && inRelease {
-		st.Duration = &v1alpha1.RolloutDuration{RolloutStartedAt: ptr(d.now)}
+	if !active && d.startsRelease() {
+		st.Duration = &v1alpha1.RolloutDurationStatus{RolloutStartedAt: ptr(d.now)}
+		if back := d.rollbackKind(); back != "" {
+			st.Duration.CompletionStatus = ptr(back)
+		}
 		active = true
 	}
-	if active {
-		d.trackManualPause()
+	if !active {
+		return
 	}
+	d.trackManualPause()
+	switch {
+	case st.Abort:
+		d.finishRelease(v1alpha1.CompletionStatusAborted)
+	case d.released():
+		how := st.Duration.GetCompletionStatus()
+		if how == "" {
+			how = d.promotedAs()
+		}
+		d.finishRelease(how)
+	}
+}
+
+// startsRelease reports whether a release begins in this decision when none
+// is under way: the first decision about a Rollout deploys its first
+// version, and a desired version other than the stable one is an update
+// (after an abort, once a client retries it).
+func (d *decider) startsRelease() bool {
+	st := d.st
+	if st.Abort {
+		return false
+	}
+	return d.ro.Status.CurrentPodHash == "" || st.StableRS != st.CurrentPodHash
+}
+
+// released reports whether the desired version is stable and fully
+// available: the release reached what it was started for.
+func (d *decider) released() bool {
+	st := d.st
+	return st.StableRS == st.CurrentPodHash && !d.newRSPlanned && available(d.newRS) >= d.replicas
 }
 
 // trackManualPause opens or closes the current wait for a person.
@@ -66,28 +98,31 @@ func (d *decider) trackManualPause() {
 	}
 }
 
-// closeManualPause adds the wait under way to the total.
+// closeManualPause adds the wait under way to the total, which exists from
+// the first wait on so a release that never waited shows none.
 func (d *decider) closeManualPause() {
 	dur := d.st.Duration
 	if dur.ManualPauseStartedAt == nil {
 		return
 	}
+	total := deref(dur.TotalManualPauseDuration, 0)
 	if waited := d.now.Sub(dur.ManualPauseStartedAt.Time); waited > 0 {
-		dur.TotalManualPauseDurationSeconds += int64(waited / time.Second)
+		total += int64(waited / time.Second)
 	}
+	dur.TotalManualPauseDuration = ptr(total)
 	dur.ManualPauseStartedAt = nil
 }
 
 // finishRelease ends the release under way and reports it to the plan.
-func (d *decider) finishRelease(how v1alpha1.RolloutCompletionStatus) {
+func (d *decider) finishRelease(how v1alpha1.CompletionStatus) {
 	d.closeManualPause()
 	dur := d.st.Duration
 	dur.FinishedAt = ptr(d.now)
-	dur.CompletionStatus = how
+	dur.CompletionStatus = ptr(how)
 	d.plan.Releases = append(d.plan.Releases, ReleaseTiming{
 		CompletionStatus: how,
 		Duration:         max(dur.FinishedAt.Sub(dur.RolloutStartedAt.Time), 0),
-		ManualPause:      time.Duration(dur.TotalManualPauseDurationSeconds) * time.Second,
+		ManualPause:      time.Duration(deref(dur.TotalManualPauseDuration, 0)) * time.Second,
 	})
 }
 
@@ -128,36 +163,65 @@ func (d *decider) atTimedPause() bool {
 	return idx >= 0 && idx < len(c.Steps) && c.Steps[idx].Pause != nil && c.Steps[idx].Pause.Duration != nil
 }
 
-// promotedAs classifies a release whose version just became stable: a
-// return to a template older than the stable it replaced is a rollback
-// (fast inside spec.rollbackWindow), and a release a client fully promoted
-// is a fast promotion.
-func (d *decider) promotedAs() v1alpha1.RolloutCompletionStatus {
-	old := &d.ro.Status
-	if prev := d.rsByHash[old.StableRS]; prev != nil && prev != d.newRS && !d.newRSPlanned &&
-		d.newRS.CreationTimestamp.Before(&prev.CreationTimestamp) {
-		if d.withinRollbackWindow(prev) {
-			return v1alpha1.CompletionStatusFastRolledBack
-		}
-		return v1alpha1.CompletionStatusRolledBack
-	}
-	if old.PromoteFull {
+// promotedAs classifies a release that reached its version without going
+// back: one a client fully promoted is a fast promotion.
+func (d *decider) promotedAs() v1alpha1.CompletionStatus {
+	if d.ro.Status.PromoteFull {
 		return v1alpha1.CompletionStatusFastPromoted
 	}
 	return v1alpha1.CompletionStatusPromoted
 }
 
-// withinRollbackWindow reports whether the new version, older than prev, is
-// among the spec.rollbackWindow.revisions versions before it: fewer
-// ReplicaSets than that were created between the two.
-func (d *decider) withinRollbackWindow(prev *appsv1.ReplicaSet) bool {
+// rollbackKind classifies a desired version against the stable one this
+// decision started from: the stable template itself comes back at once
+// (fast), an older one within spec.rollbackWindow skips its steps (fast),
+// any other older one is rolled back through its steps; "" when the
+// desired version is not older.
+func (d *decider) rollbackKind() v1alpha1.CompletionStatus {
+	stableHash := d.ro.Status.StableRS
+	switch {
+	case stableHash == "":
+		return ""
+	case d.newHash == stableHash:
+		return v1alpha1.CompletionStatusFastRollbacked
+	}
+	stable := d.rsByHash[stableHash]
+	if stable == nil || !d.olderThan(stable) {
+		return ""
+	}
+	if d.withinRollbackWindow(stable) {
+		return v1alpha1.CompletionStatusFastRollbacked
+	}
+	return v1alpha1.CompletionStatusRollbacked
+}
+
+// olderThan reports whether newRS existed before stable: the desired
+// template is a previous version. A ReplicaSet this decision creates has
+// no creation time yet and is the newest of all.
+func (d *decider) olderThan(stable *appsv1.ReplicaSet) bool {
+	created := d.newRS.CreationTimestamp
+	return stable != nil && stable != d.newRS && !d.newRSPlanned && !created.IsZero() &&
+		created.Before(&stable.CreationTimestamp)
+}
+
+// isRollbackWithinWindow reports whether newRS is a previous version of
+// stable within spec.rollbackWindow, which returns without steps, pauses
+// or analysis.
+func (d *decider) isRollbackWithinWindow(stable *appsv1.ReplicaSet) bool {
+	return d.olderThan(stable) && d.withinRollbackWindow(stable)
+}
+
+// withinRollbackWindow reports whether newRS, older than stable, is among
+// the spec.rollbackWindow.revisions versions before it: fewer ReplicaSets
+// than that were created between the two.
+func (d *decider) withinRollbackWindow(stable *appsv1.ReplicaSet) bool {
 	w := d.ro.Spec.RollbackWindow
 	if w == nil || w.Revisions <= 0 {
 		return false
 	}
 	var between int32
 	for _, rs := range d.rsByHash {
-		if createdBetween(rs, d.newRS.CreationTimestamp, prev.CreationTimestamp) {
+		if createdBetween(rs, d.newRS.CreationTimestamp, stable.CreationTimestamp) {
 			between++
 		}
 	}

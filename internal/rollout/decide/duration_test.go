@@ -11,14 +11,14 @@ import (
 )
 
 // wantFinished checks the last release the status records.
-func wantFinished(t *testing.T, s *sim, how v1alpha1.RolloutCompletionStatus) *v1alpha1.RolloutDuration {
+func wantFinished(t *testing.T, s *sim, how v1alpha1.CompletionStatus) *v1alpha1.RolloutDurationStatus {
 	t.Helper()
 	dur := s.ro.Status.Duration
 	if dur == nil || dur.RolloutStartedAt == nil || dur.FinishedAt == nil {
 		t.Fatalf("duration %+v, want a finished release", dur)
 	}
-	if dur.CompletionStatus != how {
-		t.Fatalf("completionStatus %q, want %q", dur.CompletionStatus, how)
+	if got := dur.GetCompletionStatus(); got != how {
+		t.Fatalf("completionStatus %q, want %q", got, how)
 	}
 	if dur.ManualPauseStartedAt != nil {
 		t.Fatalf("a finished release still waits for a person since %v", dur.ManualPauseStartedAt)
@@ -30,9 +30,9 @@ func wantFinished(t *testing.T, s *sim, how v1alpha1.RolloutCompletionStatus) *v
 }
 
 // wantReleases checks the completion statuses the plans reported, in order.
-func wantReleases(t *testing.T, s *sim, want ...v1alpha1.RolloutCompletionStatus) {
+func wantReleases(t *testing.T, s *sim, want ...v1alpha1.CompletionStatus) {
 	t.Helper()
-	var got []v1alpha1.RolloutCompletionStatus
+	var got []v1alpha1.CompletionStatus
 	for _, r := range s.releases {
 		got = append(got, r.CompletionStatus)
 	}
@@ -46,49 +46,83 @@ func wantReleases(t *testing.T, s *sim, want ...v1alpha1.RolloutCompletionStatus
 	}
 }
 
-func wantInProgress(t *testing.T, s *sim) *v1alpha1.RolloutDuration {
+func wantInProgress(t *testing.T, s *sim) *v1alpha1.RolloutDurationStatus {
 	t.Helper()
 	dur := s.ro.Status.Duration
-	if dur == nil || dur.RolloutStartedAt == nil || dur.FinishedAt != nil || dur.CompletionStatus != "" {
+	if dur == nil || dur.RolloutStartedAt == nil || dur.FinishedAt != nil {
 		t.Fatalf("duration %+v, want a release in progress", dur)
 	}
 	return dur
 }
 
-func TestDurationInitialDeployIsNotARelease(t *testing.T) {
-	s := newManualGatesSim(t)
-	s.settle()
-	wantPhase(t, s, v1alpha1.RolloutPhaseHealthy)
-	if s.ro.Status.Duration != nil {
-		t.Fatalf("duration after the initial deploy: %+v", s.ro.Status.Duration)
+func wantNoManualPause(t *testing.T, dur *v1alpha1.RolloutDurationStatus) {
+	t.Helper()
+	if dur.TotalManualPauseDuration != nil {
+		t.Fatalf("totalManualPauseDuration %d, want none: the release never waited for a person", *dur.TotalManualPauseDuration)
 	}
-	wantReleases(t, s)
+}
+
+// deployed settles the first version of a Rollout and forgets its release.
+func deployed(s *sim) *sim {
+	s.settle()
+	s.releases = nil
+	return s
+}
+
+// TestDurationInitialDeploy: the first version is a release too, promoted
+// once it is stable and fully available.
+func TestDurationInitialDeploy(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		s    func(t *testing.T) *sim
+	}{
+		{"canary", func(t *testing.T) *sim { return newManualGatesSim(t) }},
+		{"blue-green", func(t *testing.T) *sim { return newBlueGreenSim(t, false) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := tc.s(t)
+			started := metav1.NewTime(s.now)
+			s.reconcile()
+			dur := wantInProgress(t, s)
+			if !dur.RolloutStartedAt.Equal(&started) || dur.CompletionStatus != nil {
+				t.Fatalf("first decision: %+v, want a release started at %v", dur, started)
+			}
+			s.settle()
+			wantPhase(t, s, v1alpha1.RolloutPhaseHealthy)
+			dur = wantFinished(t, s, v1alpha1.CompletionStatusPromoted)
+			if !dur.FinishedAt.After(started.Time) {
+				t.Fatalf("finished %v, not after the Pods came up", dur.FinishedAt)
+			}
+			wantNoManualPause(t, dur)
+			wantReleases(t, s, v1alpha1.CompletionStatusPromoted)
+		})
+	}
 }
 
 // TestDurationCanaryPauses walks the canary-manual-gates steps: the
 // indefinite pause counts as waiting for a person, the 20 s pause does not.
 func TestDurationCanaryPauses(t *testing.T) {
-	s := newManualGatesSim(t)
-	s.settle()
+	s := deployed(newManualGatesSim(t))
 	s.setImage("rails:6.1")
 	started := metav1.NewTime(s.now)
 	s.reconcile()
 	dur := wantInProgress(t, s)
-	if !dur.RolloutStartedAt.Equal(&started) {
-		t.Fatalf("rolloutStartedAt %v, want %v", dur.RolloutStartedAt, started)
+	if !dur.RolloutStartedAt.Equal(&started) || dur.CompletionStatus != nil {
+		t.Fatalf("rolloutStartedAt %v, want %v; completionStatus %v", dur.RolloutStartedAt, started, dur.CompletionStatus)
 	}
 	s.settle() // at the indefinite pause of step 1
 	dur = wantInProgress(t, s)
 	if dur.ManualPauseStartedAt == nil {
 		t.Fatalf("no manual pause at the indefinite pause step: %+v", dur)
 	}
+	wantNoManualPause(t, dur)
 	pauseStart := dur.ManualPauseStartedAt.Time
 	s.tick(time.Hour)
 	s.promote()
 	s.reconcile()
 	dur = wantInProgress(t, s)
 	waited := int64(s.now.Sub(pauseStart) / time.Second)
-	if dur.ManualPauseStartedAt != nil || dur.TotalManualPauseDurationSeconds != waited {
+	if dur.ManualPauseStartedAt != nil || deref(dur.TotalManualPauseDuration, -1) != waited {
 		t.Fatalf("after promote: %+v, want %d s waited", dur, waited)
 	}
 	// The 20 s pause at step 3 ends by itself.
@@ -101,8 +135,8 @@ func TestDurationCanaryPauses(t *testing.T) {
 	}
 	s.settle()
 	dur = wantFinished(t, s, v1alpha1.CompletionStatusPromoted)
-	if dur.TotalManualPauseDurationSeconds != waited {
-		t.Fatalf("total manual pause %d, want %d", dur.TotalManualPauseDurationSeconds, waited)
+	if deref(dur.TotalManualPauseDuration, -1) != waited {
+		t.Fatalf("total manual pause %v, want %d", dur.TotalManualPauseDuration, waited)
 	}
 	wantReleases(t, s, v1alpha1.CompletionStatusPromoted)
 	r := s.releases[0]
@@ -113,57 +147,77 @@ func TestDurationCanaryPauses(t *testing.T) {
 	before := dur.DeepCopy()
 	s.ro.Spec.Replicas = ptr(int32(7))
 	s.settle()
-	if got := s.ro.Status.Duration; !got.FinishedAt.Equal(before.FinishedAt) || got.CompletionStatus != before.CompletionStatus {
+	if got := s.ro.Status.Duration; !got.RolloutStartedAt.Equal(before.RolloutStartedAt) || !got.FinishedAt.Equal(before.FinishedAt) ||
+		got.GetCompletionStatus() != before.GetCompletionStatus() {
 		t.Fatalf("scaling changed the release record: %+v -> %+v", before, got)
 	}
 	wantReleases(t, s, v1alpha1.CompletionStatusPromoted)
 }
 
-func TestDurationSpecPausedCountsAsManual(t *testing.T) {
-	s := newManualGatesSim(t)
-	s.settle()
+// TestDurationTimedPausesOnly: a release that only waits for time never
+// waited for a person, so it shows no manual pause total at all.
+func TestDurationTimedPausesOnly(t *testing.T) {
+	ro := manualGates()
+	ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{
+		{SetWeight: ptr(int32(50))},
+		{Pause: &v1alpha1.RolloutPause{Duration: ptr(intstr.FromString("10s"))}},
+	}
+	s := newSim(t, ro)
+	s.addService("rails-stable", map[string]string{"app": "rails"})
+	s.addService("rails-canary", map[string]string{"app": "rails"})
+	deployed(s)
 	s.setImage("rails:6.1")
+	s.settle() // at the timed pause
+	if d := wantInProgress(t, s); d.ManualPauseStartedAt != nil {
+		t.Fatalf("a timed pause counted as manual: %+v", d)
+	}
+	s.tick(11 * time.Second)
 	s.settle()
-	s.promote()
+	wantNoManualPause(t, wantFinished(t, s, v1alpha1.CompletionStatusPromoted))
+}
+
+func TestDurationSpecPausedCountsAsManual(t *testing.T) {
+	s := deployed(newManualGatesSim(t))
 	s.ro.Spec.Paused = true
+	s.setImage("rails:6.1")
 	s.reconcile()
 	dur := wantInProgress(t, s)
 	if dur.ManualPauseStartedAt == nil {
 		t.Fatal("spec.paused did not start a manual pause")
 	}
-	total := dur.TotalManualPauseDurationSeconds
 	from := dur.ManualPauseStartedAt.Time
 	s.tick(10 * time.Minute)
 	s.reconcile()
 	s.ro.Spec.Paused = false
 	s.reconcile()
 	dur = wantInProgress(t, s)
-	if want := total + int64(s.now.Sub(from)/time.Second); dur.ManualPauseStartedAt != nil || dur.TotalManualPauseDurationSeconds != want {
+	if want := int64(s.now.Sub(from) / time.Second); dur.ManualPauseStartedAt != nil || deref(dur.TotalManualPauseDuration, -1) != want {
 		t.Fatalf("after resume %+v, want total %d", dur, want)
 	}
 }
 
 func TestDurationPromoteFull(t *testing.T) {
-	s := newManualGatesSim(t)
-	s.settle()
+	s := deployed(newManualGatesSim(t))
 	s.setImage("rails:6.1")
 	s.settle()
 	s.ro.Status.PromoteFull = true
 	s.settle()
-	wantFinished(t, s, v1alpha1.CompletionStatusFastPromoted)
+	dur := wantFinished(t, s, v1alpha1.CompletionStatusFastPromoted)
+	if dur.TotalManualPauseDuration == nil {
+		t.Fatal("the wait at the indefinite pause before promote --full was not counted")
+	}
 	wantReleases(t, s, v1alpha1.CompletionStatusFastPromoted)
 }
 
 func TestDurationAbortAndRetry(t *testing.T) {
-	s := newManualGatesSim(t)
-	s.settle()
+	s := deployed(newManualGatesSim(t))
 	s.setImage("rails:6.1")
 	s.settle() // waiting for a person at step 1
 	s.tick(time.Minute)
 	s.ro.Status.Abort = true
 	s.reconcile()
 	dur := wantFinished(t, s, v1alpha1.CompletionStatusAborted)
-	if dur.TotalManualPauseDurationSeconds < 60 {
+	if deref(dur.TotalManualPauseDuration, 0) < 60 {
 		t.Fatalf("the wait before the abort was not counted: %+v", dur)
 	}
 	finished := *dur.FinishedAt
@@ -176,7 +230,7 @@ func TestDurationAbortAndRetry(t *testing.T) {
 	retried := metav1.NewTime(s.now)
 	s.reconcile()
 	dur = wantInProgress(t, s)
-	if !dur.RolloutStartedAt.Equal(&retried) || dur.TotalManualPauseDurationSeconds != 0 {
+	if !dur.RolloutStartedAt.Equal(&retried) || dur.TotalManualPauseDuration != nil || dur.CompletionStatus != nil {
 		t.Fatalf("after retry %+v, want a fresh release started at %v", dur, retried)
 	}
 	s.ro.Status.PromoteFull = true
@@ -185,83 +239,135 @@ func TestDurationAbortAndRetry(t *testing.T) {
 	wantReleases(t, s, v1alpha1.CompletionStatusAborted, v1alpha1.CompletionStatusFastPromoted)
 }
 
-func TestDurationSupersededMidRelease(t *testing.T) {
-	s := newManualGatesSim(t)
-	s.settle()
+// TestDurationSuperseded: a newer template mid-release ends the release
+// and starts another; going back to the stable template mid-release is
+// the same release rolled back at once.
+func TestDurationSuperseded(t *testing.T) {
+	s := deployed(newManualGatesSim(t))
 	s.setImage("rails:6.1")
 	s.settle()
 	first := wantInProgress(t, s).RolloutStartedAt.DeepCopy()
 	s.tick(time.Minute)
 	s.setImage("rails:6.2")
 	s.reconcile()
-	// The first release ended and the next one started at once.
 	wantReleases(t, s, v1alpha1.CompletionStatusSuperseded)
 	dur := wantInProgress(t, s)
-	if !dur.RolloutStartedAt.After(first.Time) {
-		t.Fatalf("the new release started %v, not after the first %v", dur.RolloutStartedAt, first)
+	if !dur.RolloutStartedAt.After(first.Time) || dur.CompletionStatus != nil {
+		t.Fatalf("the new release %+v, want one started after %v", dur, first)
 	}
 	if s.releases[0].Duration < time.Minute {
 		t.Fatalf("superseded release reported %v, want at least a minute", s.releases[0].Duration)
 	}
-	// Going back to the stable template mid-release replaces the release
-	// too, and no new one starts.
-	s.settle()
+	second := dur.RolloutStartedAt.DeepCopy()
+	s.settle() // waiting at the indefinite pause
+	s.tick(time.Minute)
 	s.setImage("rails:6.0")
 	s.settle()
-	wantFinished(t, s, v1alpha1.CompletionStatusSuperseded)
-	wantReleases(t, s, v1alpha1.CompletionStatusSuperseded, v1alpha1.CompletionStatusSuperseded)
+	wantPhase(t, s, v1alpha1.RolloutPhaseHealthy)
+	dur = wantFinished(t, s, v1alpha1.CompletionStatusFastRollbacked)
+	if !dur.RolloutStartedAt.Equal(second) || dur.TotalManualPauseDuration == nil {
+		t.Fatalf("rolled back release %+v, want the one started at %v with its wait counted", dur, second)
+	}
+	wantReleases(t, s, v1alpha1.CompletionStatusSuperseded, v1alpha1.CompletionStatusFastRollbacked)
 }
 
-// releaseTo walks a release of image to the end with promote --full.
-func releaseTo(s *sim, image string) {
+// completeRelease walks a release of image to the end past its pauses.
+func completeRelease(t *testing.T, s *sim, image string) {
+	t.Helper()
 	s.setImage(image)
-	s.settle()
-	if s.ro.Status.StableRS != s.hashOf(image) {
-		s.ro.Status.PromoteFull = true
+	for range 10 {
 		s.settle()
+		if s.ro.Status.StableRS == s.hashOf(image) {
+			return
+		}
+		s.promote()
+		s.tick(30 * time.Second)
 	}
+	t.Fatalf("release of %s did not complete: %+v", image, s.ro.Status)
 }
 
+// TestDurationRollback follows the reference's rollbackWindow cases: a
+// return to a version outside the window walks its steps and ends
+// rollbacked, keeping the start of the release it interrupted; one inside
+// the window skips steps, pauses and analysis and ends fast-rollbacked.
 func TestDurationRollback(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		window *v1alpha1.RollbackWindowSpec
-		want   v1alpha1.RolloutCompletionStatus
-	}{
-		{"no window", nil, v1alpha1.CompletionStatusRolledBack},
-		// 6.1 was created between 6.0 and 6.2: one revision in between.
-		{"inside the window", &v1alpha1.RollbackWindowSpec{Revisions: 2}, v1alpha1.CompletionStatusFastRolledBack},
-		{"outside the window", &v1alpha1.RollbackWindowSpec{Revisions: 1}, v1alpha1.CompletionStatusRolledBack},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			s := newManualGatesSim(t)
-			s.ro.Spec.RollbackWindow = tc.window
+	t.Run("outside the window", func(t *testing.T) {
+		s := newManualGatesSim(t)
+		s.ro.Spec.RollbackWindow = &v1alpha1.RollbackWindowSpec{Revisions: 1}
+		deployed(s)
+		completeRelease(t, s, "rails:6.1")
+		completeRelease(t, s, "rails:6.2")
+		s.setImage("rails:6.3")
+		s.settle()
+		started := wantInProgress(t, s).RolloutStartedAt.DeepCopy()
+		s.releases = nil
+		s.setImage("rails:6.0")
+		s.settle()
+		wantPhase(t, s, v1alpha1.RolloutPhasePaused)
+		dur := wantInProgress(t, s)
+		if !dur.RolloutStartedAt.Equal(started) || dur.GetCompletionStatus() != v1alpha1.CompletionStatusRollbacked {
+			t.Fatalf("rollback in progress %+v, want the release started at %v marked rollbacked", dur, started)
+		}
+		s.promote()
+		for range 4 {
+			s.tick(30 * time.Second)
 			s.settle()
-			releaseTo(s, "rails:6.1")
-			releaseTo(s, "rails:6.2")
-			s.releases = nil
-			// Back to the first version, whose ReplicaSet is kept in history.
-			s.setImage("rails:6.0")
-			s.settle()
-			s.ro.Status.PromoteFull = false
-			for range 4 {
-				s.promote()
-				s.tick(30 * time.Second)
-				s.settle()
+		}
+		wantPhase(t, s, v1alpha1.RolloutPhaseHealthy)
+		wantFinished(t, s, v1alpha1.CompletionStatusRollbacked)
+		wantReleases(t, s, v1alpha1.CompletionStatusRollbacked)
+	})
+	t.Run("from a finished release", func(t *testing.T) {
+		s := deployed(newManualGatesSim(t))
+		completeRelease(t, s, "rails:6.1")
+		s.releases = nil
+		s.setImage("rails:6.0")
+		started := metav1.NewTime(s.now)
+		s.settle()
+		dur := wantInProgress(t, s)
+		if !dur.RolloutStartedAt.Equal(&started) || dur.GetCompletionStatus() != v1alpha1.CompletionStatusRollbacked {
+			t.Fatalf("rollback %+v, want a release started at %v marked rollbacked", dur, started)
+		}
+		completeRelease(t, s, "rails:6.0")
+		wantFinished(t, s, v1alpha1.CompletionStatusRollbacked)
+		wantReleases(t, s, v1alpha1.CompletionStatusRollbacked)
+	})
+	t.Run("inside the window", func(t *testing.T) {
+		s := newManualGatesSim(t)
+		s.ro.Spec.RollbackWindow = &v1alpha1.RollbackWindowSpec{Revisions: 1}
+		deployed(s)
+		completeRelease(t, s, "rails:6.1")
+		s.setImage("rails:6.2")
+		s.settle()
+		started := wantInProgress(t, s).RolloutStartedAt.DeepCopy()
+		s.releases = nil
+		s.setImage("rails:6.0")
+		for range 100 {
+			s.reconcile()
+			if len(s.ro.Status.PauseConditions) > 0 {
+				t.Fatalf("a rollback within the window paused: %+v", s.ro.Status.PauseConditions)
 			}
-			if s.ro.Status.StableRS != s.hashOf("rails:6.0") {
-				t.Fatalf("rollback not finished: %+v", s.ro.Status)
+			if s.ro.Status.Duration.FinishedAt != nil {
+				break
 			}
-			wantFinished(t, s, tc.want)
-			wantReleases(t, s, tc.want)
-		})
-	}
+			s.tick(time.Second)
+		}
+		s.settle()
+		wantPhase(t, s, v1alpha1.RolloutPhaseHealthy)
+		if s.ro.Status.StableRS != s.hashOf("rails:6.0") {
+			t.Fatalf("stable %s after the rollback", s.ro.Status.StableRS)
+		}
+		dur := wantFinished(t, s, v1alpha1.CompletionStatusFastRollbacked)
+		if !dur.RolloutStartedAt.Equal(started) {
+			t.Fatalf("rollback %+v, want the release started at %v", dur, started)
+		}
+		wantReleases(t, s, v1alpha1.CompletionStatusFastRollbacked)
+	})
 }
 
 func TestDurationBlueGreen(t *testing.T) {
 	t.Run("manual promotion waits for a person", func(t *testing.T) {
-		s := newBlueGreenSim(t, false)
-		s.settle()
+		s := deployed(newBlueGreenSim(t, false))
 		s.setImage("api:2")
 		s.settle()
 		dur := wantInProgress(t, s)
@@ -275,14 +381,14 @@ func TestDurationBlueGreen(t *testing.T) {
 		waited := int64(s.now.Sub(from) / time.Second)
 		s.settle()
 		dur = wantFinished(t, s, v1alpha1.CompletionStatusPromoted)
-		if dur.TotalManualPauseDurationSeconds != waited {
-			t.Fatalf("total manual pause %d, want %d", dur.TotalManualPauseDurationSeconds, waited)
+		if deref(dur.TotalManualPauseDuration, -1) != waited {
+			t.Fatalf("total manual pause %v, want %d", dur.TotalManualPauseDuration, waited)
 		}
 	})
 	t.Run("autoPromotionSeconds is not a manual pause", func(t *testing.T) {
 		s := newBlueGreenSim(t, true)
 		s.ro.Spec.Strategy.BlueGreen.AutoPromotionSeconds = 20
-		s.settle()
+		deployed(s)
 		s.setImage("api:2")
 		for range 40 {
 			s.reconcile()
@@ -292,14 +398,10 @@ func TestDurationBlueGreen(t *testing.T) {
 			s.tick(time.Second)
 		}
 		s.settle()
-		dur := wantFinished(t, s, v1alpha1.CompletionStatusPromoted)
-		if dur.TotalManualPauseDurationSeconds != 0 {
-			t.Fatalf("manual pause %d s", dur.TotalManualPauseDurationSeconds)
-		}
+		wantNoManualPause(t, wantFinished(t, s, v1alpha1.CompletionStatusPromoted))
 	})
 	t.Run("promote full", func(t *testing.T) {
-		s := newBlueGreenSim(t, false)
-		s.settle()
+		s := deployed(newBlueGreenSim(t, false))
 		s.setImage("api:2")
 		s.settle()
 		s.ro.Status.PromoteFull = true
@@ -307,14 +409,31 @@ func TestDurationBlueGreen(t *testing.T) {
 		wantFinished(t, s, v1alpha1.CompletionStatusFastPromoted)
 	})
 	t.Run("abort", func(t *testing.T) {
-		s := newBlueGreenSim(t, false)
-		s.settle()
+		s := deployed(newBlueGreenSim(t, false))
 		s.setImage("api:2")
 		s.settle()
 		s.ro.Status.Abort = true
 		s.settle()
 		wantFinished(t, s, v1alpha1.CompletionStatusAborted)
 		wantReleases(t, s, v1alpha1.CompletionStatusAborted)
+	})
+	t.Run("rollback inside the window skips the pause", func(t *testing.T) {
+		s := newBlueGreenSim(t, false)
+		s.ro.Spec.RollbackWindow = &v1alpha1.RollbackWindowSpec{Revisions: 1}
+		deployed(s)
+		completeRelease(t, s, "api:2")
+		s.setImage("api:3")
+		s.settle()
+		wantPhase(t, s, v1alpha1.RolloutPhasePaused)
+		s.releases = nil
+		s.setImage("api:1")
+		s.settle()
+		wantPhase(t, s, v1alpha1.RolloutPhaseHealthy)
+		if svcHash(s, "api-active") != s.hashOf("api:1") {
+			t.Fatalf("active selects %s after the rollback", svcHash(s, "api-active"))
+		}
+		wantFinished(t, s, v1alpha1.CompletionStatusFastRollbacked)
+		wantReleases(t, s, v1alpha1.CompletionStatusFastRollbacked)
 	})
 }
 
