@@ -925,7 +925,70 @@ type RolloutStatus struct {
 	// ALBs holds them for several Ingresses.
 	// +optional
 	ALBs []ALBStatus `json:"albs,omitempty"`
+	// Duration times the most recent release, the initial deploy included,
+	// in progress or finished.
+	// +optional
+	Duration *RolloutDurationStatus `json:"duration,omitempty"`
 }
+
+// RolloutDurationStatus times one release: from the moment the controller
+// starts moving to a new template until it is promoted, aborted, rolled
+// back or replaced, with the time it spent waiting for a person counted
+// apart.
+type RolloutDurationStatus struct {
+	// RolloutStartedAt is when the release started.
+	// +optional
+	RolloutStartedAt *metav1.Time `json:"rolloutStartedAt,omitempty"`
+	// ManualPauseStartedAt is when the wait for a person now under way
+	// began (spec.paused, an indefinite pause step, a blue-green promotion
+	// without autoPromotion, an inconclusive analysis); nil when none is.
+	// +optional
+	ManualPauseStartedAt *metav1.Time `json:"manualPauseStartedAt,omitempty"`
+	// TotalManualPauseDuration adds up, in seconds, the waits for a person
+	// that have ended; nil when the release has not waited for one.
+	// +optional
+	TotalManualPauseDuration *int64 `json:"totalManualPauseDuration,omitempty"`
+	// FinishedAt is when the release ended; nil while it runs.
+	// +optional
+	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
+	// CompletionStatus is how the release ended. A rollback carries its
+	// kind already while it runs, since it is known from the moment the
+	// template goes back.
+	// +optional
+	CompletionStatus *CompletionStatus `json:"completionStatus,omitempty"`
+}
+
+// GetCompletionStatus returns how the release ended, or "" when it has not
+// or there is no release, so callers need not check each pointer.
+func (d *RolloutDurationStatus) GetCompletionStatus() CompletionStatus {
+	if d == nil || d.CompletionStatus == nil {
+		return ""
+	}
+	return *d.CompletionStatus
+}
+
+// CompletionStatus is how a release ended; the values are the ones the
+// reference's duration metrics carry in their status label.
+type CompletionStatus string
+
+// The ways a release ends.
+const (
+	// CompletionStatusPromoted means the new version became stable after its steps.
+	CompletionStatusPromoted CompletionStatus = "promoted"
+	// CompletionStatusFastPromoted means a full promotion skipped the remaining steps.
+	CompletionStatusFastPromoted CompletionStatus = "fast-promoted"
+	// CompletionStatusAborted means the release was aborted and the stable version kept.
+	CompletionStatusAborted CompletionStatus = "aborted"
+	// CompletionStatusSuperseded means a newer template replaced the one being released.
+	CompletionStatusSuperseded CompletionStatus = "superseded"
+	// CompletionStatusRollbacked means a template older than the stable
+	// version, outside spec.rollbackWindow, became stable again after its steps.
+	CompletionStatusRollbacked CompletionStatus = "rollbacked"
+	// CompletionStatusFastRollbacked means the stable template came back
+	// in the middle of a release, or an older one within
+	// spec.rollbackWindow became stable without its steps.
+	CompletionStatusFastRollbacked CompletionStatus = "fast-rollbacked"
+)
 
 // BlueGreenStatus is the state of a blue-green release.
 type BlueGreenStatus struct {

@@ -320,6 +320,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			exec.rolloutVersion = updated.ResourceVersion
 		}
 		r.writes.wrote(req.NamespacedName, r.now())
+		observeReleases(plan.Releases)
+		for _, rel := range plan.Releases {
+			logger.Info("release ended", "completionStatus", rel.CompletionStatus,
+				"seconds", int64(rel.Duration.Seconds()), "manualPauseSeconds", int64(rel.ManualPause.Seconds()))
+		}
 		if dbg := logger.V(1); dbg.Enabled() {
 			dbg.Info("status written", "phase", plan.Status.Phase, "step", stepOf(plan.Status.CurrentStepIndex),
 				"available", plan.Status.AvailableReplicas, "message", plan.Status.Message,

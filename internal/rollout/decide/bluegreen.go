@@ -40,6 +40,7 @@ func (d *decider) blueGreen() {
 	if stable == d.newRS {
 		d.blueGreenAtStable()
 	} else {
+		d.rollbackInWindow = d.isRollbackWithinWindow(stable)
 		d.blueGreenUpdate(stable)
 	}
 	d.blueGreenStatus()
@@ -140,7 +141,7 @@ func (d *decider) blueGreenUpdate(stable *appsv1.ReplicaSet) {
 		return
 	}
 	previewCount := d.replicas
-	if b.PreviewReplicaCount != nil && !st.BlueGreen.ScaleUpPreviewCheckPoint && !st.PromoteFull {
+	if b.PreviewReplicaCount != nil && !st.BlueGreen.ScaleUpPreviewCheckPoint && !d.promotesAtOnce() {
 		previewCount = min(*b.PreviewReplicaCount, d.replicas)
 	}
 	d.scale(d.newRS, previewCount)
@@ -155,7 +156,7 @@ func (d *decider) blueGreenUpdate(stable *appsv1.ReplicaSet) {
 	if !d.reached(d.newRS, previewCount) {
 		return
 	}
-	if pre := b.PrePromotionAnalysis; pre != nil && len(pre.Templates) > 0 && !st.PromoteFull {
+	if pre := b.PrePromotionAnalysis; pre != nil && len(pre.Templates) > 0 && !d.promotesAtOnce() {
 		switch d.analysisRun(kindPre, pre, 0) {
 		case v1alpha1.AnalysisPhaseSuccessful:
 		case v1alpha1.AnalysisPhaseFailed, v1alpha1.AnalysisPhaseError:
@@ -175,7 +176,7 @@ func (d *decider) blueGreenUpdate(stable *appsv1.ReplicaSet) {
 	}
 	// The checkpoint records an approval already given for a reduced preview
 	// that is now being scaled to full size.
-	if !st.PromoteFull && !st.BlueGreen.ScaleUpPreviewCheckPoint && !d.mayPromote() {
+	if !d.promotesAtOnce() && !st.BlueGreen.ScaleUpPreviewCheckPoint && !d.mayPromote() {
 		return
 	}
 	if specReplicas(d.newRS) < d.replicas {
@@ -189,6 +190,13 @@ func (d *decider) blueGreenUpdate(stable *appsv1.ReplicaSet) {
 		return
 	}
 	d.promoteBlueGreen(stable)
+}
+
+// promotesAtOnce reports whether the new version goes active without a
+// reduced preview, pauses or analysis: a client asked for a full promotion,
+// or it is a previous version within spec.rollbackWindow.
+func (d *decider) promotesAtOnce() bool {
+	return d.st.PromoteFull || d.rollbackInWindow
 }
 
 // mayPromote applies the promotion gates: a pause for a person when
@@ -247,7 +255,7 @@ func (d *decider) promoteBlueGreen(stable *appsv1.ReplicaSet) {
 	d.applyMetadata(d.newRS, b.ActiveMetadata, b.PreviewMetadata)
 	st.PauseConditions, st.ControllerPause = nil, false
 	st.BlueGreen.ScaleUpPreviewCheckPoint = false
-	if post := b.PostPromotionAnalysis; post != nil && len(post.Templates) > 0 && !st.PromoteFull {
+	if post := b.PostPromotionAnalysis; post != nil && len(post.Templates) > 0 && !d.promotesAtOnce() {
 		d.event(corev1.EventTypeNormal, "SwitchedActive", fmt.Sprintf("Service %s now selects revision %d (%s); post-promotion analysis decides whether it stays", b.ActiveService, d.currentRevision(), d.newHash))
 		d.requeue(time.Millisecond)
 		return
@@ -269,11 +277,10 @@ func (d *decider) switched() bool {
 // goes straight back to the previous version, which never went away.
 func (d *decider) postPromotion(stable *appsv1.ReplicaSet) {
 	b := d.ro.Spec.Strategy.BlueGreen
-	st := d.st
 	d.scale(d.newRS, d.replicas)
 	d.pointService(b.PreviewService, d.newRS, nil)
 	post := b.PostPromotionAnalysis
-	if post == nil || len(post.Templates) == 0 || st.PromoteFull {
+	if post == nil || len(post.Templates) == 0 || d.promotesAtOnce() {
 		d.completeBlueGreen(stable)
 		return
 	}

@@ -48,6 +48,10 @@ func (d *decider) canary() {
 		d.canaryAtStable()
 		return
 	}
+	d.rollbackInWindow = d.isRollbackWithinWindow(stable)
+	if d.rollbackInWindow && d.ro.Status.CurrentPodHash != d.newHash && specReplicas(d.newRS) > 0 {
+		d.event(corev1.EventTypeNormal, "SkipSteps", "Rollback to active ReplicaSets within RollbackWindow")
+	}
 	d.canaryUpdate(stable)
 }
 
@@ -201,7 +205,9 @@ func (d *decider) canaryUpdate(stable *appsv1.ReplicaSet) {
 		d.resetUpdate(steps)
 		d.event(corev1.EventTypeNormal, "RolloutRetry", fmt.Sprintf("retrying the update to revision %d from the first step", d.currentRevision()))
 	}
-	if st.PromoteFull {
+	if st.PromoteFull || d.rollbackInWindow {
+		// A full promotion, or a return to a version within the rollback
+		// window, skips the remaining steps, pauses and analysis.
 		st.CurrentStepIndex = ptr(int32(len(steps)))
 		st.PauseConditions, st.ControllerPause = nil, false
 		d.clearRuns()
@@ -211,7 +217,7 @@ func (d *decider) canaryUpdate(stable *appsv1.ReplicaSet) {
 		idx = len(steps)
 		st.CurrentStepIndex = ptr(int32(idx))
 	}
-	if bg := c.Analysis; !st.Abort && !st.PromoteFull && bg != nil && len(bg.Templates) > 0 && idx >= int(deref(bg.StartingStep, 0)) {
+	if bg := c.Analysis; !st.Abort && !st.PromoteFull && !d.rollbackInWindow && bg != nil && len(bg.Templates) > 0 && idx >= int(deref(bg.StartingStep, 0)) {
 		switch d.analysisRun(kindBackground, &bg.RolloutAnalysis, 0) {
 		case v1alpha1.AnalysisPhaseFailed, v1alpha1.AnalysisPhaseError:
 			d.analysisFailed(kindBackground)

@@ -49,6 +49,10 @@ type decider struct {
 	newRSPlanned bool
 	// stepNote explains in status.message why the rollout waits at a step.
 	stepNote string
+	// rollbackInWindow is true when newRS is a previous version within
+	// spec.rollbackWindow of the stable one: it returns without steps,
+	// pauses or analysis.
+	rollbackInWindow bool
 }
 
 // Decide returns the plan for one reconcile of s.Rollout.
@@ -106,6 +110,7 @@ func decideOnce(s Snapshot) Plan {
 	d.restart()
 	d.scaleDownWorkload()
 	d.computeCounts()
+	d.trackDuration()
 	return d.finish()
 }
 

@@ -33,6 +33,9 @@ type Plan struct {
 	// RequeueAfter asks for another reconcile after this long even if
 	// nothing changes (a timed pause, a progress deadline); 0 means none.
 	RequeueAfter time.Duration
+	// Releases are the releases that ended in this decision, reported once
+	// the status that records them is written.
+	Releases []ReleaseTiming
 }
 
 // Event is a Kubernetes Event about the Rollout.

@@ -36,7 +36,9 @@ type sim struct {
 	// deleted records ReplicaSets removed for revisionHistoryLimit.
 	deleted []string
 	events  []Event
-	uid     int
+	// releases are the ended releases every plan reported, in order.
+	releases []ReleaseTiming
+	uid      int
 	// runs are the AnalysisRuns the plans created, by name; tests set
 	// their phase as the analysis controller would.
 	runs      map[string]*v1alpha1.AnalysisRun
@@ -104,6 +106,7 @@ func (s *sim) reconcile() Plan {
 		s.apply(a)
 	}
 	s.events = append(s.events, p.Events...)
+	s.releases = append(s.releases, p.Releases...)
 	s.ro.Status = p.Status
 	s.checkInvariants()
 	return p
@@ -119,6 +122,7 @@ func (s *sim) apply(a Action) {
 		s.uid++
 		rs.UID = types.UID(fmt.Sprint("rs-", s.uid))
 		rs.Generation = 1
+		rs.CreationTimestamp = metav1.NewTime(s.now)
 		s.rs[rs.Name] = rs
 	case ScaleReplicaSet:
 		rs := s.rs[a.Name]

@@ -30,9 +30,12 @@ func (d *decider) computeCounts() {
 	st.HPAReplicas = total
 	sel := d.sel.DeepCopy()
 	if d.ro.Spec.Strategy.BlueGreen != nil {
-		// Only the active version counts for an HPA of a blue-green Rollout.
+		// Only the active version counts for an HPA of a blue-green Rollout,
+		// and its Pods alone are the ready and available ones the status
+		// reports, as the reference does: a preview is not serving.
 		if active := d.rsByHash[st.BlueGreen.ActiveSelector]; active != nil && sel != nil {
 			st.HPAReplicas = active.Status.Replicas
+			st.ReadyReplicas, st.AvailableReplicas = active.Status.ReadyReplicas, active.Status.AvailableReplicas
 			if sel.MatchLabels == nil {
 				sel.MatchLabels = map[string]string{}
 			}
