@@ -189,9 +189,12 @@ func (d *decider) adoptOrphans() {
 // It returns false when the decision must stop here (a hash collision was
 // recorded and the next reconcile retries with a new name).
 func (d *decider) ensureNewReplicaSet() bool {
-	d.newHash = podhash.Template(&d.templ, d.st.CollisionCount)
+	hashes := podhash.TemplateHashes(&d.templ, d.st.CollisionCount)
+	d.newHash = hashes.Null
 	name := d.ro.Name + "-" + d.newHash
-	if rs := d.rsByHash[d.newHash]; rs != nil {
+	if rs := d.templateReplicaSet(hashes); rs != nil {
+		// Its hash names the version from now on, whoever computed it.
+		d.newHash = hashOf(rs)
 		d.newRS = rs
 		d.bumpRevisionIfOld()
 		return true
@@ -209,6 +212,34 @@ func (d *decider) ensureNewReplicaSet() bool {
 	d.newRS = d.buildReplicaSet(name)
 	d.newRSPlanned = true
 	return true
+}
+
+// templateReplicaSet returns the controlled ReplicaSet that runs the current
+// template, nil when there is none. A ReplicaSet labelled with either hash
+// encoding comes first; failing that, one whose template equals the current
+// one, the status's current version preferred, then the newest revision. So
+// a ReplicaSet that Argo Rollouts, or a Kanaria built on another k8s.io/api
+// version, named with a hash computed differently is kept rather than
+// doubled by a second one with the same Pods.
+func (d *decider) templateReplicaSet(h podhash.Hashes) *appsv1.ReplicaSet {
+	for _, hash := range []string{h.Null, h.Omitted} {
+		if rs := d.rsByHash[hash]; rs != nil {
+			return rs
+		}
+	}
+	if rs := d.rsByHash[d.st.CurrentPodHash]; rs != nil && podhash.SameTemplate(&rs.Spec.Template, &d.templ) {
+		return rs
+	}
+	var best *appsv1.ReplicaSet
+	for _, rs := range d.rsByHash {
+		if !podhash.SameTemplate(&rs.Spec.Template, &d.templ) {
+			continue
+		}
+		if best == nil || revision(rs) > revision(best) || revision(rs) == revision(best) && rs.Name < best.Name {
+			best = rs
+		}
+	}
+	return best
 }
 
 func (d *decider) nameTakenByOther(name string) bool {

@@ -1,0 +1,189 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/rollout/podhash"
+)
+
+// trustRollout is a canary of five Pods that walks 10%, an indefinite pause,
+// 50% and a second indefinite pause.
+func trustRollout(ns, name, image string) *v1alpha1.Rollout {
+	one, zero := intstr.FromInt32(1), intstr.FromInt32(0)
+	labels := map[string]string{"app": name}
+	return &v1alpha1.Rollout{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: v1alpha1.RolloutSpec{
+			Replicas: ptrTo(int32(5)),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: image}}},
+			},
+			Strategy: v1alpha1.RolloutStrategy{Canary: &v1alpha1.CanaryStrategy{
+				MaxSurge: &one, MaxUnavailable: &zero,
+				Steps: []v1alpha1.CanaryStep{
+					{SetWeight: ptrTo(int32(10))},
+					{Pause: &v1alpha1.RolloutPause{}},
+					{SetWeight: ptrTo(int32(50))},
+					{Pause: &v1alpha1.RolloutPause{}},
+				},
+			}},
+		},
+	}
+}
+
+// referenceReplicaSet creates the ReplicaSet Argo Rollouts built on
+// k8s.io/api v0.34 creates for ro's template with image: named after the
+// hash over metadata without "creationTimestamp":null, with the labels,
+// annotations and owner reference that controller writes. It returns the
+// hash.
+func referenceReplicaSet(t *testing.T, c clients, ro *v1alpha1.Rollout, image, revision string, replicas int32) string {
+	t.Helper()
+	tmpl := ro.Spec.Template.DeepCopy()
+	tmpl.Spec.Containers[0].Image = image
+	h := podhash.TemplateHashes(tmpl, nil).Omitted
+	if h == podhash.Template(tmpl, nil) {
+		t.Fatalf("both encodings hash to %s; the test proves nothing", h)
+	}
+	withHash := func(m map[string]string) map[string]string {
+		out := map[string]string{v1alpha1.DefaultRolloutUniqueLabelKey: h}
+		for k, v := range m {
+			out[k] = v
+		}
+		return out
+	}
+	tmpl.Labels = withHash(tmpl.Labels)
+	rs := &appsv1.ReplicaSet{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: ro.Name + "-" + h, Namespace: ro.Namespace,
+			Labels: withHash(ro.Spec.Template.Labels),
+			Annotations: map[string]string{
+				v1alpha1.RevisionAnnotation:            revision,
+				"rollout.argoproj.io/desired-replicas": fmt.Sprint(*ro.Spec.Replicas),
+			},
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(ro, v1alpha1.GroupVersion.WithKind("Rollout"))},
+		},
+		Spec: appsv1.ReplicaSetSpec{
+			Replicas: &replicas,
+			Selector: &metav1.LabelSelector{MatchLabels: withHash(ro.Spec.Selector.MatchLabels)},
+			Template: *tmpl,
+		},
+	}
+	if err := c.ctrl.Create(context.Background(), rs); err != nil {
+		t.Fatalf("creating ReplicaSet %s: %v", rs.Name, err)
+	}
+	return h
+}
+
+// allReplicaSets lists every ReplicaSet of the namespace by name.
+func allReplicaSets(t *testing.T, c clients, ns string) []string {
+	t.Helper()
+	var list appsv1.ReplicaSetList
+	if err := c.ctrl.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, rs := range list.Items {
+		names = append(names, rs.Name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// TestTakesOverReleaseOfReferenceOnNewerLibrary starts Kanaria on a canary
+// that Argo Rollouts built on k8s.io/api v0.34 left paused at its first
+// pause, with ReplicaSets named by that controller's hash: Kanaria keeps
+// both ReplicaSets and every Pod, and a promote carries the release on.
+func TestTakesOverReleaseOfReferenceOnNewerLibrary(t *testing.T) {
+	ensureCRDs(t)
+	c := newClients(t)
+	ns := newNamespace(t, c, "trust-hash")
+	ctx := context.Background()
+
+	ro := trustRollout(ns, "web", "registry.example/web:2.0")
+	if err := c.ctrl.Create(ctx, ro); err != nil {
+		t.Fatal(err)
+	}
+	v1 := referenceReplicaSet(t, c, ro, "registry.example/web:1.0", "1", 5)
+	v2 := referenceReplicaSet(t, c, ro, "registry.example/web:2.0", "2", 1)
+	// The status as the reference writes it at the first pause. The
+	// observed generation is left out so the test can tell Kanaria's first
+	// status write.
+	ro.Annotations = map[string]string{v1alpha1.RevisionAnnotation: "2"}
+	if err := c.ctrl.Update(ctx, ro); err != nil {
+		t.Fatal(err)
+	}
+	start := metav1.NewTime(time.Now().Add(-time.Minute).Truncate(time.Second))
+	ro.Status = v1alpha1.RolloutStatus{
+		CurrentPodHash: v2, StableRS: v1, CurrentStepHash: podhash.Steps(ro.Spec.Strategy.Canary.Steps),
+		CurrentStepIndex: ptrTo(int32(1)), ControllerPause: true,
+		PauseConditions: []v1alpha1.PauseCondition{{Reason: v1alpha1.PauseReasonCanaryPauseStep, StartTime: start}},
+		Phase:           v1alpha1.RolloutPhasePaused, Message: "CanaryPauseStep",
+		Replicas: 6, UpdatedReplicas: 1, ReadyReplicas: 6, AvailableReplicas: 6, HPAReplicas: 6,
+		Selector: "app=web",
+		Conditions: []v1alpha1.RolloutCondition{
+			{Type: v1alpha1.RolloutProgressing, Status: corev1.ConditionUnknown, Reason: "RolloutPaused", Message: "Rollout is paused", LastUpdateTime: start, LastTransitionTime: start},
+			{Type: v1alpha1.RolloutPaused, Status: corev1.ConditionTrue, Reason: "RolloutPaused", Message: "Rollout is paused", LastUpdateTime: start, LastTransitionTime: start},
+		},
+	}
+	if err := c.ctrl.Status().Update(ctx, ro); err != nil {
+		t.Fatalf("writing the reference's status: %v", err)
+	}
+	eventually(t, 2*time.Minute, "six ready Pods of the reference's ReplicaSets", func() (bool, error) {
+		n := len(strings.Split(podUIDs(t, c, ns, "app=web"), ","))
+		var list appsv1.ReplicaSetList
+		if err := c.ctrl.List(ctx, &list, client.InNamespace(ns)); err != nil {
+			return false, err
+		}
+		avail := int32(0)
+		for _, rs := range list.Items {
+			avail += rs.Status.AvailableReplicas
+		}
+		return n == 6 && avail == 6, fmt.Errorf("%d Pods, %d available", n, avail)
+	})
+	pods := podUIDs(t, c, ns, "app=web")
+	rss := allReplicaSets(t, c, ns)
+
+	runController(t, ns)
+	got := waitRollout(t, c, ns, "web", "Kanaria's first status write", 2*time.Minute, func(*v1alpha1.Rollout) bool { return true })
+	// Give the controller a few more reconciles to do something wrong.
+	time.Sleep(3 * time.Second)
+	got = getRollout(t, c, ns, "web")
+	if got.Status.CurrentPodHash != v2 || got.Status.StableRS != v1 || derefOr(got.Status.CurrentStepIndex, -1) != 1 || got.Status.Phase != v1alpha1.RolloutPhasePaused {
+		t.Fatalf("status current %q stable %q step %d phase %s; want %q, %q, 1, Paused",
+			got.Status.CurrentPodHash, got.Status.StableRS, derefOr(got.Status.CurrentStepIndex, -1), got.Status.Phase, v2, v1)
+	}
+	if now := allReplicaSets(t, c, ns); strings.Join(now, " ") != strings.Join(rss, " ") {
+		t.Fatalf("ReplicaSets %v, want only the reference's %v", now, rss)
+	}
+	if now := podUIDs(t, c, ns, "app=web"); now != pods {
+		t.Fatalf("Pods changed when Kanaria took over: before %v, after %v", pods, now)
+	}
+
+	promote(t, ns, "web")
+	waitRollout(t, c, ns, "web", "the second pause at 50%", 2*time.Minute, func(ro *v1alpha1.Rollout) bool {
+		return ro.Status.Phase == v1alpha1.RolloutPhasePaused && derefOr(ro.Status.CurrentStepIndex, -1) == 3
+	})
+	waitCounts(t, c, ns, "web", map[string]int32{v2: 3, v1: 3})
+	promote(t, ns, "web")
+	waitRollout(t, c, ns, "web", "Healthy on the reference's canary", 2*time.Minute, func(ro *v1alpha1.Rollout) bool {
+		return ro.Status.Phase == v1alpha1.RolloutPhaseHealthy && ro.Status.StableRS == v2 && ro.Status.CurrentPodHash == v2
+	})
+	waitCounts(t, c, ns, "web", map[string]int32{v2: 5, v1: 0})
+	if now := allReplicaSets(t, c, ns); strings.Join(now, " ") != strings.Join(rss, " ") {
+		t.Fatalf("ReplicaSets %v at the end, want only the reference's %v", now, rss)
+	}
+}
