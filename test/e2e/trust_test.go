@@ -187,3 +187,102 @@ func TestTakesOverReleaseOfReferenceOnNewerLibrary(t *testing.T) {
 		t.Fatalf("ReplicaSets %v at the end, want only the reference's %v", now, rss)
 	}
 }
+
+// eventsOf returns "Reason: message" of the Events about a Rollout.
+func eventsOf(t *testing.T, c clients, ns, name string) []string {
+	t.Helper()
+	list, err := c.kube.CoreV1().Events(ns).List(context.Background(), metav1.ListOptions{FieldSelector: "involvedObject.name=" + name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range list.Items {
+		out = append(out, e.Reason+": "+e.Message)
+	}
+	return out
+}
+
+// TestAdoptionRespectsOtherOwners covers the two ways a ReplicaSet may
+// already stand where a Rollout wants one: one controlled by another object
+// holds the name (the Rollout says so and takes another name, leaving it
+// alone), and an orphan with an owner that is not its controller (the
+// Rollout adopts it and the owner stays).
+func TestAdoptionRespectsOtherOwners(t *testing.T) {
+	ensureCRDs(t)
+	c := newClients(t)
+	ns := newNamespace(t, c, "trust-adopt")
+	ctx := context.Background()
+	holder := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "holder", Namespace: ns}}
+	if err := c.ctrl.Create(ctx, holder); err != nil {
+		t.Fatal(err)
+	}
+	isController := true
+	holderRef := func(controller bool) metav1.OwnerReference {
+		return metav1.OwnerReference{APIVersion: "v1", Kind: "ConfigMap", Name: holder.Name, UID: holder.UID, Controller: &controller}
+	}
+	replicaSet := func(ro *v1alpha1.Rollout, replicas int32, owner metav1.OwnerReference) *appsv1.ReplicaSet {
+		h := podhash.Template(&ro.Spec.Template, nil)
+		labels := map[string]string{"app": ro.Name, v1alpha1.DefaultRolloutUniqueLabelKey: h}
+		rs := &appsv1.ReplicaSet{
+			ObjectMeta: metav1.ObjectMeta{Name: ro.Name + "-" + h, Namespace: ns, Labels: labels,
+				Annotations: map[string]string{v1alpha1.RevisionAnnotation: "1"}, OwnerReferences: []metav1.OwnerReference{owner}},
+			Spec: appsv1.ReplicaSetSpec{Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: labels},
+				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: ro.Spec.Template.Spec}},
+		}
+		if err := c.ctrl.Create(ctx, rs); err != nil {
+			t.Fatalf("creating ReplicaSet %s: %v", rs.Name, err)
+		}
+		return rs
+	}
+
+	taken := trustRollout(ns, "taken", "registry.example/web:1.0")
+	if err := c.ctrl.Create(ctx, taken); err != nil {
+		t.Fatal(err)
+	}
+	foreign := replicaSet(taken, 0, holderRef(isController))
+	orphaned := trustRollout(ns, "orphaned", "registry.example/web:1.0")
+	if err := c.ctrl.Create(ctx, orphaned); err != nil {
+		t.Fatal(err)
+	}
+	orphan := replicaSet(orphaned, 5, holderRef(false))
+
+	runController(t, ns)
+	ro := waitRollout(t, c, ns, "taken", "Healthy under another name", 2*time.Minute, phaseIs(v1alpha1.RolloutPhaseHealthy))
+	if derefOr(ro.Status.CollisionCount, 0) != 1 {
+		t.Fatalf("collision count %v, want 1", ro.Status.CollisionCount)
+	}
+	rss := replicaSetsOf(t, c, ns, ro)
+	if len(rss) != 1 || rss[ro.Status.StableRS] == nil || rss[ro.Status.StableRS].Name == foreign.Name {
+		t.Fatalf("the Rollout's ReplicaSets %s, want one not named %s", specCounts(rss), foreign.Name)
+	}
+	var got appsv1.ReplicaSet
+	if err := c.ctrl.Get(ctx, client.ObjectKeyFromObject(foreign), &got); err != nil {
+		t.Fatal(err)
+	}
+	if ref := metav1.GetControllerOf(&got); ref == nil || ref.UID != holder.UID || len(got.OwnerReferences) != 1 {
+		t.Fatalf("the foreign ReplicaSet's owners became %+v", got.OwnerReferences)
+	}
+	eventually(t, time.Minute, "a Warning that names who holds the name", func() (bool, error) {
+		evs := eventsOf(t, c, ns, "taken")
+		for _, e := range evs {
+			if strings.Contains(e, foreign.Name) && strings.Contains(e, "controlled by ConfigMap holder") {
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("events %v", evs)
+	})
+
+	ro = waitRollout(t, c, ns, "orphaned", "Healthy on the adopted ReplicaSet", 2*time.Minute, phaseIs(v1alpha1.RolloutPhaseHealthy))
+	if err := c.ctrl.Get(ctx, client.ObjectKeyFromObject(orphan), &got); err != nil {
+		t.Fatal(err)
+	}
+	if ref := metav1.GetControllerOf(&got); ref == nil || ref.UID != ro.UID {
+		t.Fatalf("the orphan's controller is %+v, want the Rollout", ref)
+	}
+	if len(got.OwnerReferences) != 2 {
+		t.Fatalf("the orphan's owners after adoption %+v, want the ConfigMap kept beside the Rollout", got.OwnerReferences)
+	}
+	if ro.Status.StableRS != orphan.Labels[v1alpha1.DefaultRolloutUniqueLabelKey] || len(replicaSetsOf(t, c, ns, ro)) != 1 {
+		t.Fatalf("stable %q with ReplicaSets %s, want only the adopted one", ro.Status.StableRS, specCounts(replicaSetsOf(t, c, ns, ro)))
+	}
+}

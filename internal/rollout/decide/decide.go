@@ -180,7 +180,7 @@ func (d *decider) adoptOrphans() {
 		if h == "" || d.rsByHash[h] != nil {
 			continue
 		}
-		d.add(AdoptReplicaSet{Name: rs.Name, UID: rs.UID})
+		d.add(AdoptReplicaSet{Name: rs.Name, UID: rs.UID, ResourceVersion: rs.ResourceVersion, OwnerReferences: rs.OwnerReferences})
 		d.rsByHash[h] = rs.DeepCopy()
 	}
 }
@@ -208,6 +208,12 @@ func (d *decider) ensureNewReplicaSet() bool {
 	}
 	if d.nameTakenByOther(name) {
 		return d.collision(name)
+	}
+	if rs := d.s.NameTaken; rs != nil && rs.Name == name {
+		// As the reference does: another name, from the next collision
+		// count. Creating into the taken name would fail unseen until the
+		// progress deadline.
+		return d.collision(name + " (" + takenBy(rs) + ", so the Rollout cannot adopt it)")
 	}
 	d.newRS = d.buildReplicaSet(name)
 	d.newRSPlanned = true
@@ -249,6 +255,14 @@ func (d *decider) nameTakenByOther(name string) bool {
 		}
 	}
 	return false
+}
+
+// takenBy says who holds a ReplicaSet the Rollout cannot adopt.
+func takenBy(rs *appsv1.ReplicaSet) string {
+	if ref := metav1.GetControllerOf(rs); ref != nil {
+		return fmt.Sprintf("controlled by %s %s", ref.Kind, ref.Name)
+	}
+	return "its labels do not match the Rollout's selector"
 }
 
 func (d *decider) collision(name string) bool {

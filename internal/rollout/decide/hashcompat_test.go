@@ -1,6 +1,7 @@
 package decide
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -115,5 +116,45 @@ func TestKeepsReplicaSetWithEqualTemplateWhateverItsName(t *testing.T) {
 	s.settle()
 	if len(s.rs) != 2 || s.ro.Status.CurrentPodHash != s.hashOf("rails:6.1") {
 		t.Fatalf("%d ReplicaSets, current %q after a new image", len(s.rs), s.ro.Status.CurrentPodHash)
+	}
+}
+
+// TestNameTakenByAnotherControllerPicksAnotherName meets a ReplicaSet that
+// holds the current template's name but belongs to another controller: the
+// decision does not create into it, says who holds it, and takes the next
+// collision count, as the reference does.
+func TestNameTakenByAnotherControllerPicksAnotherName(t *testing.T) {
+	s := newManualGatesSim(t)
+	h := s.hashOf("rails:6.0")
+	isController := true
+	taken := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "rails-" + h, Namespace: "default", UID: "foreign",
+		Labels:          map[string]string{"app": "rails", v1alpha1.DefaultRolloutUniqueLabelKey: h},
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "argoproj.io/v1alpha1", Kind: "Rollout", Name: "rails-old", UID: "old-uid", Controller: &isController}},
+	}}
+	snap := s.snapshot()
+	snap.NameTaken = taken
+	p := Decide(snap)
+	for _, a := range p.Actions {
+		if _, ok := a.(CreateReplicaSet); ok {
+			t.Fatalf("planned %s into a name another controller holds", a.Describe())
+		}
+	}
+	if deref(p.Status.CollisionCount, 0) != 1 {
+		t.Fatalf("collision count %v, want 1", p.Status.CollisionCount)
+	}
+	found := false
+	for _, e := range p.Events {
+		if e.Type == corev1.EventTypeWarning && strings.Contains(e.Message, "controlled by Rollout rails-old") {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("no Warning naming the holder:\n%s", joinEvents(p.Events))
+	}
+	s.ro.Status = p.Status
+	s.settle()
+	wantPhase(t, s, v1alpha1.RolloutPhaseHealthy)
+	if rs := s.rsByHash(s.ro.Status.StableRS); rs == nil || rs.Name == taken.Name {
+		t.Fatalf("stable ReplicaSet %v, want one under another name than %s", rs, taken.Name)
 	}
 }

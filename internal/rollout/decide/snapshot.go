@@ -41,4 +41,9 @@ type Snapshot struct {
 	// not exist, a Service the route does not send to). They make the spec
 	// invalid: no weight moves until they are fixed.
 	TrafficErrors []string
+	// NameTaken is a ReplicaSet that holds the name the current template's
+	// ReplicaSet takes (the Rollout's name and the template's hash) but is
+	// neither one of ReplicaSets nor one of Orphans: controlled by another
+	// object, or not matching the selector. The Rollout cannot adopt it.
+	NameTaken *appsv1.ReplicaSet
 }
