@@ -286,3 +286,49 @@ func TestAdoptionRespectsOtherOwners(t *testing.T) {
 		t.Fatalf("stable %q with ReplicaSets %s, want only the adopted one", ro.Status.StableRS, specCounts(replicaSetsOf(t, c, ns, ro)))
 	}
 }
+
+// TestInstanceIDSplitsRollouts runs two controllers side by side on one
+// namespace: one with --instance-id a handles only the Rollout labelled for
+// instance a, one without the flag only the Rollout without the label, and
+// neither ever reconciles the other's.
+func TestInstanceIDSplitsRollouts(t *testing.T) {
+	ensureCRDs(t)
+	c := newClients(t)
+	ns := newNamespace(t, c, "trust-instance")
+	ctx := context.Background()
+
+	mine := trustRollout(ns, "labelled", "registry.example/web:1.0")
+	mine.Labels = map[string]string{v1alpha1.LabelKeyControllerInstanceID: "a"}
+	if err := c.ctrl.Create(ctx, mine); err != nil {
+		t.Fatal(err)
+	}
+	plain := trustRollout(ns, "plain", "registry.example/web:1.0")
+	if err := c.ctrl.Create(ctx, plain); err != nil {
+		t.Fatal(err)
+	}
+
+	a := runController(t, ns, "--instance-id", "a")
+	waitRollout(t, c, ns, "labelled", "Healthy under instance a", 2*time.Minute, phaseIs(v1alpha1.RolloutPhaseHealthy))
+	time.Sleep(2 * time.Second)
+	if ro := getRollout(t, c, ns, "plain"); ro.Status.Phase != "" || len(replicaSetsOf(t, c, ns, ro)) != 0 {
+		t.Fatalf("instance a acted on the unlabelled Rollout: phase %q", ro.Status.Phase)
+	}
+
+	other := runController(t, ns)
+	waitRollout(t, c, ns, "plain", "Healthy under the controller without an instance", 2*time.Minute, phaseIs(v1alpha1.RolloutPhaseHealthy))
+
+	// A new version of each: each controller moves only its own.
+	setImage(t, ns, "labelled", "registry.example/web:2.0")
+	setImage(t, ns, "plain", "registry.example/web:2.0")
+	for _, name := range []string{"labelled", "plain"} {
+		waitRollout(t, c, ns, name, "paused at the first pause", 2*time.Minute, func(ro *v1alpha1.Rollout) bool {
+			return ro.Status.Phase == v1alpha1.RolloutPhasePaused && derefOr(ro.Status.CurrentStepIndex, -1) == 1
+		})
+	}
+	if log := a.log.String(); strings.Contains(log, ns+"/plain") || !strings.Contains(log, ns+"/labelled") {
+		t.Fatalf("instance a's log names the unlabelled Rollout, or not its own:\n%s", log)
+	}
+	if log := other.log.String(); strings.Contains(log, ns+"/labelled") || !strings.Contains(log, ns+"/plain") {
+		t.Fatalf("the controller without an instance names the labelled Rollout, or not its own:\n%s", log)
+	}
+}
