@@ -332,3 +332,40 @@ func TestInstanceIDSplitsRollouts(t *testing.T) {
 		t.Fatalf("the controller without an instance names the labelled Rollout, or not its own:\n%s", log)
 	}
 }
+
+// TestNegativeStepIndexRestartsSteps writes a negative
+// status.currentStepIndex into a paused canary through the status
+// subresource, as anyone with status-patch rights can: the controller does
+// not fail its reconciles for ever but starts the steps again, says so in a
+// Warning, and stops at the first pause.
+func TestNegativeStepIndexRestartsSteps(t *testing.T) {
+	ensureCRDs(t)
+	c := newClients(t)
+	ns := newNamespace(t, c, "trust-index")
+	if err := c.ctrl.Create(context.Background(), trustRollout(ns, "web", "registry.example/web:1.0")); err != nil {
+		t.Fatal(err)
+	}
+	runController(t, ns)
+	waitRollout(t, c, ns, "web", "Healthy", 2*time.Minute, phaseIs(v1alpha1.RolloutPhaseHealthy))
+	setImage(t, ns, "web", "registry.example/web:2.0")
+	waitRollout(t, c, ns, "web", "paused at the first pause", 2*time.Minute, func(ro *v1alpha1.Rollout) bool {
+		return ro.Status.Phase == v1alpha1.RolloutPhasePaused && derefOr(ro.Status.CurrentStepIndex, -1) == 1
+	})
+	mustKubectl(t, "-n", ns, "patch", "rollout", "web", "--subresource", "status", "--type", "merge", "-p", `{"status":{"currentStepIndex":-1}}`)
+	eventually(t, time.Minute, "a Warning about the step index", func() (bool, error) {
+		evs := eventsOf(t, c, ns, "web")
+		for _, e := range evs {
+			if strings.HasPrefix(e, "InvalidStepIndex: ") && strings.Contains(e, "-1") {
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("events %v", evs)
+	})
+	waitRollout(t, c, ns, "web", "back at the first pause", 2*time.Minute, func(ro *v1alpha1.Rollout) bool {
+		return ro.Status.Phase == v1alpha1.RolloutPhasePaused && derefOr(ro.Status.CurrentStepIndex, -1) == 1
+	})
+	promote(t, ns, "web")
+	waitRollout(t, c, ns, "web", "the second pause", 2*time.Minute, func(ro *v1alpha1.Rollout) bool {
+		return ro.Status.Phase == v1alpha1.RolloutPhasePaused && derefOr(ro.Status.CurrentStepIndex, -1) == 3
+	})
+}

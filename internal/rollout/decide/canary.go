@@ -186,11 +186,7 @@ func (d *decider) canaryUpdate(stable *appsv1.ReplicaSet) {
 		st.PauseConditions, st.ControllerPause = nil, false
 		d.clearRuns()
 	}
-	idx := int(deref(st.CurrentStepIndex, 0))
-	if idx > len(steps) {
-		idx = len(steps)
-		st.CurrentStepIndex = ptr(int32(idx))
-	}
+	idx := d.stepIndex(steps)
 	if bg := c.Analysis; !st.Abort && !st.PromoteFull && bg != nil && len(bg.Templates) > 0 && idx >= int(deref(bg.StartingStep, 0)) {
 		switch d.analysisRun(kindBackground, &bg.RolloutAnalysis, 0) {
 		case v1alpha1.AnalysisPhaseFailed, v1alpha1.AnalysisPhaseError:
@@ -276,6 +272,32 @@ func (d *decider) canaryUpdate(stable *appsv1.ReplicaSet) {
 	if advance {
 		d.advanceStep(idx)
 	}
+}
+
+// stepIndex returns the step the status names, brought within the steps.
+// Anyone who may patch the status can write any number there: an index past
+// the last step reads as past the last step, as in the reference; a negative
+// one (which makes the reference fail the reconcile for ever) starts the steps
+// again from the first, the safe reading, and a Warning Event says so.
+func (d *decider) stepIndex(steps []v1alpha1.CanaryStep) int {
+	st := d.st
+	raw := deref(st.CurrentStepIndex, 0)
+	idx := int(raw)
+	switch {
+	case idx < 0:
+		idx = 0
+		st.PauseConditions, st.ControllerPause = nil, false
+		st.Canary.CurrentStepAnalysisRunStatus = nil
+		d.event(corev1.EventTypeWarning, "InvalidStepIndex",
+			fmt.Sprintf("status.currentStepIndex %d is out of range (0 to %d); the steps start again from the first", raw, len(steps)))
+	case idx > len(steps):
+		idx = len(steps)
+		d.note("InvalidStepIndex", fmt.Sprintf("status.currentStepIndex %d is past the last step (%d); reading it as %d", raw, len(steps), idx))
+	default:
+		return idx
+	}
+	st.CurrentStepIndex = ptr(int32(idx))
+	return idx
 }
 
 // waitStep runs the steps that wait the same way with or without a traffic
