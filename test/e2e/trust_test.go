@@ -369,3 +369,42 @@ func TestNegativeStepIndexRestartsSteps(t *testing.T) {
 		return ro.Status.Phase == v1alpha1.RolloutPhasePaused && derefOr(ro.Status.CurrentStepIndex, -1) == 3
 	})
 }
+
+// TestArgoCDSkipCurrentStep applies what Argo CD's skip-current-step action
+// for argoproj.io/Rollout writes (the next currentStepIndex and no
+// pauseConditions, through the status subresource) to a canary paused at its
+// first pause: the release stops at the second pause, as after a promote.
+func TestArgoCDSkipCurrentStep(t *testing.T) {
+	ensureCRDs(t)
+	c := newClients(t)
+	ns := newNamespace(t, c, "trust-skip")
+	ro := trustRollout(ns, "web", "registry.example/web:1.0")
+	ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{
+		{SetWeight: ptrTo(int32(25))}, {Pause: &v1alpha1.RolloutPause{}},
+		{SetWeight: ptrTo(int32(50))}, {Pause: &v1alpha1.RolloutPause{}},
+		{SetWeight: ptrTo(int32(75))},
+	}
+	if err := c.ctrl.Create(context.Background(), ro); err != nil {
+		t.Fatal(err)
+	}
+	runController(t, ns)
+	waitRollout(t, c, ns, "web", "Healthy", 2*time.Minute, phaseIs(v1alpha1.RolloutPhaseHealthy))
+	setImage(t, ns, "web", "registry.example/web:2.0")
+	waitRollout(t, c, ns, "web", "paused at the first pause", 2*time.Minute, func(ro *v1alpha1.Rollout) bool {
+		return ro.Status.Phase == v1alpha1.RolloutPhasePaused && derefOr(ro.Status.CurrentStepIndex, -1) == 1
+	})
+
+	mustKubectl(t, "-n", ns, "patch", "rollout", "web", "--subresource", "status", "--type", "merge",
+		"-p", `{"status":{"currentStepIndex":2,"pauseConditions":null}}`)
+	ro = waitRollout(t, c, ns, "web", "paused at the second pause", 2*time.Minute, func(ro *v1alpha1.Rollout) bool {
+		return ro.Status.Phase == v1alpha1.RolloutPhasePaused && derefOr(ro.Status.CurrentStepIndex, -1) == 3
+	})
+	time.Sleep(3 * time.Second)
+	if ro = getRollout(t, c, ns, "web"); derefOr(ro.Status.CurrentStepIndex, -1) != 3 || ro.Status.Phase != v1alpha1.RolloutPhasePaused {
+		t.Fatalf("the second pause did not hold: step %d phase %s", derefOr(ro.Status.CurrentStepIndex, -1), ro.Status.Phase)
+	}
+	promote(t, ns, "web")
+	waitRollout(t, c, ns, "web", "Healthy on the new version", 2*time.Minute, func(r *v1alpha1.Rollout) bool {
+		return r.Status.Phase == v1alpha1.RolloutPhaseHealthy && r.Status.StableRS == ro.Status.CurrentPodHash
+	})
+}

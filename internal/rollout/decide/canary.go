@@ -221,6 +221,7 @@ func (d *decider) canaryUpdate(stable *appsv1.ReplicaSet) {
 		return
 	}
 	idx = d.passFinishedPauses(idx)
+	d.dropStaleControllerPause(steps, idx)
 	if d.routed() {
 		d.canaryRoutedUpdate(stable, others, in, idx)
 		return
@@ -351,6 +352,26 @@ func (d *decider) passFinishedPauses(idx int) int {
 		d.requeue(time.Millisecond)
 	}
 	return idx
+}
+
+// dropStaleControllerPause forgets a controller pause whose condition a
+// client removed while moving the step index itself, as Argo CD's
+// skip-current-step action does (currentStepIndex+1 and no pauseConditions).
+// Left set, it would read as a promote at the next pause step and skip that
+// one too. It is kept while the current step is one that reads it (a pause,
+// or an analysis or experiment step, which pause for a person): there it is
+// the promote itself.
+func (d *decider) dropStaleControllerPause(steps []v1alpha1.CanaryStep, idx int) {
+	st := d.st
+	if !st.ControllerPause || len(st.PauseConditions) > 0 {
+		return
+	}
+	if idx < len(steps) {
+		if s := steps[idx]; s.Pause != nil || s.Analysis != nil || s.Experiment != nil {
+			return
+		}
+	}
+	st.ControllerPause = false
 }
 
 // effectiveWeight is the weight of the last setWeight at or before step idx,
