@@ -25,7 +25,8 @@ import (
 // that key out: the hash, and with it every ReplicaSet's name, must not
 // change when the library is upgraded.
 func Template(template *corev1.PodTemplateSpec, collisionCount *int32) string {
-	return hashBytes(encodeTemplate(template, true), collisionCount)
+	null, _ := encodings(template)
+	return hashBytes(null, collisionCount)
 }
 
 // Hashes are the names a template may carry, depending on which encoding
@@ -41,10 +42,8 @@ type Hashes struct {
 
 // TemplateHashes returns both candidate hashes of template.
 func TemplateHashes(template *corev1.PodTemplateSpec, collisionCount *int32) Hashes {
-	return Hashes{
-		Null:    hashBytes(encodeTemplate(template, true), collisionCount),
-		Omitted: hashBytes(encodeTemplate(template, false), collisionCount),
-	}
+	null, omitted := encodings(template)
+	return Hashes{Null: hashBytes(null, collisionCount), Omitted: hashBytes(omitted, collisionCount)}
 }
 
 func hashBytes(b []byte, collisionCount *int32) string {
@@ -61,39 +60,78 @@ func hashBytes(b []byte, collisionCount *int32) string {
 // metaBeforeCreation are the ObjectMeta fields encoded before
 // creationTimestamp, in the order of the type's declaration.
 var metaBeforeCreation = map[string]bool{
-	"name": true, "generateName": true, "namespace": true, "selfLink": true,
-	"uid": true, "resourceVersion": true, "generation": true,
+	`"name"`: true, `"generateName"`: true, `"namespace"`: true, `"selfLink"`: true,
+	`"uid"`: true, `"resourceVersion"`: true, `"generation"`: true,
 }
 
-// encodeTemplate returns template's JSON with an empty creation time either
-// written as null (nullTime) or left out, whichever the library does.
-func encodeTemplate(template *corev1.PodTemplateSpec, nullTime bool) []byte {
+// creationKey is the creationTimestamp member's key as encoded.
+const creationKey = `"creationTimestamp"`
+
+// metadataPrefix is how encoding/json starts a PodTemplateSpec that has
+// metadata: it is the type's first field.
+const metadataPrefix = `{"metadata":`
+
+// encodings returns template's JSON with an empty creation time written as
+// null, and with it left out, whichever of the two the library writes. Only
+// the metadata is rewritten; the spec's bytes are the library's.
+func encodings(template *corev1.PodTemplateSpec) (null, omitted []byte) {
 	b, err := json.Marshal(template)
 	if err != nil {
 		// A PodTemplateSpec is plain data; failing to encode one is a bug.
 		panic(fmt.Sprintf("encoding a pod template: %v", err))
 	}
-	top, err := objectFields(b)
+	if !bytes.HasPrefix(b, []byte(metadataPrefix)) {
+		// An encoder that leaves empty metadata out altogether.
+		rest := b[1:]
+		if len(rest) > 1 {
+			rest = append([]byte(","), rest...)
+		}
+		null = append([]byte(metadataPrefix+`{"creationTimestamp":null}`), rest...)
+		omitted = append([]byte(metadataPrefix+`{}`), rest...)
+		return null, omitted
+	}
+	end := objectEnd(b, len(metadataPrefix))
+	meta, err := objectFields(b[len(metadataPrefix):end])
 	if err != nil {
-		panic(fmt.Sprintf("reading the encoded pod template: %v", err))
+		panic(fmt.Sprintf("reading the encoded pod template metadata: %v", err))
 	}
-	hasMeta := false
-	for i := range top {
-		if top[i].key != "metadata" {
-			continue
+	join := func(m []byte) []byte {
+		out := make([]byte, 0, len(b)+len(`"creationTimestamp":null,`))
+		out = append(out, metadataPrefix...)
+		out = append(out, m...)
+		return append(out, b[end:]...)
+	}
+	return join(encodeObject(setNullCreation(meta, true))), join(encodeObject(setNullCreation(meta, false)))
+}
+
+// objectEnd returns the index just past the JSON object that starts at
+// b[start], which must be '{'; b is valid JSON from encoding/json.
+func objectEnd(b []byte, start int) int {
+	depth, inString, escaped := 0, false, false
+	for i := start; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			depth++
+		case c == '}' || c == ']':
+			depth--
+			if depth == 0 {
+				return i + 1
+			}
 		}
-		hasMeta = true
-		meta, err := objectFields(top[i].value)
-		if err != nil {
-			panic(fmt.Sprintf("reading the encoded pod template metadata: %v", err))
-		}
-		top[i].value = encodeObject(setNullCreation(meta, nullTime))
 	}
-	if !hasMeta && nullTime {
-		// An encoder that leaves out empty metadata altogether.
-		top = append([]field{{key: "metadata", value: []byte(`{"creationTimestamp":null}`)}}, top...)
-	}
-	return encodeObject(top)
+	panic("unterminated JSON object in an encoded pod template")
 }
 
 // setNullCreation puts a null creationTimestamp at its place among meta's
@@ -102,7 +140,7 @@ func setNullCreation(meta []field, nullTime bool) []field {
 	out := make([]field, 0, len(meta)+1)
 	placed := false
 	for _, f := range meta {
-		if f.key == "creationTimestamp" {
+		if f.key == creationKey {
 			if bytes.Equal(f.value, []byte("null")) && !nullTime {
 				placed = true
 				continue
@@ -112,63 +150,97 @@ func setNullCreation(meta []field, nullTime bool) []field {
 			continue
 		}
 		if !placed && nullTime && !metaBeforeCreation[f.key] {
-			out = append(out, field{key: "creationTimestamp", value: []byte("null")})
+			out = append(out, field{key: creationKey, value: []byte("null")})
 			placed = true
 		}
 		out = append(out, f)
 	}
 	if !placed && nullTime {
-		out = append(out, field{key: "creationTimestamp", value: []byte("null")})
+		out = append(out, field{key: creationKey, value: []byte("null")})
 	}
 	return out
 }
 
-// field is one member of a JSON object, its value as encoded.
+// field is one member of a JSON object as encoded: its key with the quotes
+// and its value.
 type field struct {
 	key   string
-	value json.RawMessage
+	value []byte
 }
 
-// objectFields splits a JSON object into its members, in order.
+// objectFields splits a JSON object written by encoding/json (compact, valid)
+// into its members, in order.
 func objectFields(b []byte) ([]field, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return nil, fmt.Errorf("not a JSON object (%v)", err)
+	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
+		return nil, fmt.Errorf("not a JSON object: %.40q", b)
 	}
 	var out []field
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return nil, err
+	i := 1
+	for i < len(b)-1 {
+		if b[i] != '"' {
+			return nil, fmt.Errorf("expected a key at offset %d of %.40q", i, b)
 		}
-		key, ok := t.(string)
-		if !ok {
-			return nil, fmt.Errorf("object key %v is not a string", t)
+		k := valueEnd(b, i)
+		if k >= len(b) || b[k] != ':' {
+			return nil, fmt.Errorf("expected ':' at offset %d of %.40q", k, b)
 		}
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return nil, err
+		v := valueEnd(b, k+1)
+		out = append(out, field{key: string(b[i:k]), value: b[k+1 : v]})
+		i = v
+		if i < len(b)-1 {
+			if b[i] != ',' {
+				return nil, fmt.Errorf("expected ',' at offset %d of %.40q", i, b)
+			}
+			i++
 		}
-		out = append(out, field{key: key, value: v})
 	}
 	return out, nil
 }
 
+// valueEnd returns the index just past the JSON value that starts at b[i].
+func valueEnd(b []byte, i int) int {
+	switch b[i] {
+	case '{', '[':
+		return objectEnd(b, i)
+	case '"':
+		escaped := false
+		for j := i + 1; j < len(b); j++ {
+			switch {
+			case escaped:
+				escaped = false
+			case b[j] == '\\':
+				escaped = true
+			case b[j] == '"':
+				return j + 1
+			}
+		}
+		return len(b)
+	default:
+		j := i
+		for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' {
+			j++
+		}
+		return j
+	}
+}
+
 // encodeObject writes fields back as compact JSON, as encoding/json does.
 func encodeObject(fields []field) []byte {
-	var buf bytes.Buffer
-	buf.WriteByte('{')
+	n := 2
+	for _, f := range fields {
+		n += len(f.key) + len(f.value) + 2
+	}
+	buf := make([]byte, 0, n)
+	buf = append(buf, '{')
 	for i, f := range fields {
 		if i > 0 {
-			buf.WriteByte(',')
+			buf = append(buf, ',')
 		}
-		k, _ := json.Marshal(f.key) // a string always encodes
-		buf.Write(k)
-		buf.WriteByte(':')
-		buf.Write(f.value)
+		buf = append(buf, f.key...)
+		buf = append(buf, ':')
+		buf = append(buf, f.value...)
 	}
-	buf.WriteByte('}')
-	return buf.Bytes()
+	return append(buf, '}')
 }
 
 // Steps returns a hash of a canary's steps; it changes whenever a user edits

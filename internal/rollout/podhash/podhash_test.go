@@ -1,6 +1,8 @@
 package podhash
 
 import (
+	"encoding/json"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -123,9 +125,23 @@ func TestEncodingIsPinnedWhateverTheLibraryWrites(t *testing.T) {
 	// the labels.
 	named := template("web:1")
 	named.Name = "web"
-	got := string(encodeTemplate(named, true))
+	null, _ := encodings(named)
+	got := string(null)
 	if want := `{"metadata":{"name":"web","creationTimestamp":null,"labels":{"app":"web"}}`; got[:len(want)] != want {
 		t.Fatalf("encoding starts %s, want %s", got, want)
+	}
+	// Braces and quotes inside strings do not end the metadata early.
+	tricky := template("web:1")
+	tricky.Annotations = map[string]string{"note": `a "}" and a \ {`}
+	null, omitted := encodings(tricky)
+	for _, enc := range [][]byte{null, omitted} {
+		var back corev1.PodTemplateSpec
+		if err := json.Unmarshal(enc, &back); err != nil || back.Annotations["note"] != tricky.Annotations["note"] || back.Spec.Containers[0].Image != "web:1" {
+			t.Fatalf("encoding %s does not read back: %v", enc, err)
+		}
+	}
+	if !strings.Contains(string(null), `"creationTimestamp":null`) || strings.Contains(string(omitted), "creationTimestamp") {
+		t.Fatalf("encodings\n%s\n%s", null, omitted)
 	}
 	// A set creation time is the same in both encodings.
 	stamped := template("web:1")
