@@ -2,6 +2,7 @@ package podhash
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -198,4 +199,41 @@ func TestSameTemplate(t *testing.T) {
 	if tag := imageTag("registry:5000/web"); tag != "latest" {
 		t.Fatalf("untagged image on a registry with a port has tag %q", tag)
 	}
+}
+
+// FuzzEncodings checks that rewriting the metadata keeps every byte of the
+// template readable and equal, whatever its names and strings hold.
+func FuzzEncodings(f *testing.F) {
+	f.Add("web", "note", `a "}" and a \ {`, "img:1")
+	f.Add("", "", "", "")
+	f.Fuzz(func(t *testing.T, name, key, value, image string) {
+		tmpl := template(image)
+		tmpl.Name = name
+		if key != "" {
+			tmpl.Annotations = map[string]string{key: value}
+		}
+		plain, err := json.Marshal(tmpl)
+		if err != nil {
+			t.Skip()
+		}
+		// Compared as read back: the encoder replaces invalid UTF-8.
+		var want corev1.PodTemplateSpec
+		if err := json.Unmarshal(plain, &want); err != nil {
+			t.Fatal(err)
+		}
+		null, omitted := encodings(tmpl)
+		for _, enc := range [][]byte{null, omitted} {
+			var back corev1.PodTemplateSpec
+			if err := json.Unmarshal(enc, &back); err != nil {
+				t.Fatalf("%s: %v", enc, err)
+			}
+			if !reflect.DeepEqual(back, want) {
+				t.Fatalf("%s reads back as %+v, want %+v", enc, back, want)
+			}
+		}
+		// Strings are quoted, so only the member itself can read so.
+		if !strings.Contains(string(null), `"creationTimestamp":null`) || strings.Contains(string(omitted), `"creationTimestamp":null`) {
+			t.Fatalf("encodings\n%s\n%s", null, omitted)
+		}
+	})
 }
