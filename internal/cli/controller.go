@@ -14,6 +14,7 @@ import (
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/controller"
 	"github.com/kanaria-rollouts/kanaria/internal/logging"
 	"github.com/kanaria-rollouts/kanaria/internal/version"
@@ -89,6 +90,7 @@ Inside a cluster it uses the Pod's service account; outside, the kubeconfig
 	f.StringVar(&kubeconfig, "kubeconfig", "", "path to a kubeconfig file; empty uses $KUBECONFIG, ~/.kube/config or the in-cluster service account")
 	f.StringVar(&kubeContext, "context", "", "kubeconfig context to use")
 	f.StringVarP(&opts.Namespace, "namespace", "n", opts.Namespace, "watch only this namespace; empty watches all")
+	f.StringVar(&opts.InstanceID, "instance-id", "", "handle only the Rollouts, AnalysisRuns and Experiments labelled "+v1alpha1.LabelKeyControllerInstanceID+" with this value; empty handles only those without the label")
 	f.StringVar(&opts.ControllerNamespace, "controller-namespace", "", "namespace of controller-wide Secrets (e.g. datadog credentials); empty uses the controller's own namespace, or kanaria outside a cluster")
 	f.BoolVar(&opts.LeaderElection.Enabled, "leader-elect", opts.LeaderElection.Enabled, "elect one acting replica through a Lease")
 	f.StringVar(&opts.LeaderElection.Namespace, "leader-election-namespace", "", "namespace of the Lease; empty uses the controller's own namespace, or kube-system outside a cluster")

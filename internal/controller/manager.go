@@ -76,6 +76,9 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	for k, v := range jobCache {
 		byObject[k] = v
 	}
+	if err := instanceCache(opts.InstanceID, byObject); err != nil {
+		return nil, err
+	}
 	// managedFields were a quarter of the heap at 10,000 Rollouts and no
 	// decision reads them; every write is a patch, so dropping them from
 	// the cached copies loses nothing on the server.
@@ -84,6 +87,11 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{opts.Namespace: {}}
 	}
 	le := opts.LeaderElection
+	if opts.InstanceID != "" && le.ID == DefaultOptions().LeaderElection.ID {
+		// Instances act side by side; sharing one Lease would leave all
+		// but one idle.
+		le.ID += "-" + opts.InstanceID
+	}
 	leNamespace := le.Namespace
 	if le.Enabled && leNamespace == "" {
 		leNamespace = defaultLeaderElectionNamespace()

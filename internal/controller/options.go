@@ -14,6 +14,11 @@ import (
 type Options struct {
 	// Namespace restricts every watch to one namespace; empty watches all.
 	Namespace string
+	// InstanceID makes this controller handle only the Rollouts,
+	// AnalysisRuns and Experiments labelled
+	// argo-rollouts.argoproj.io/controller-instance-id with it; empty
+	// handles only those without the label.
+	InstanceID string
 	// ControllerNamespace holds controller-wide Secrets such as the datadog
 	// credentials; empty means the Pod's namespace, or kanaria outside a
 	// cluster.
@@ -123,6 +128,9 @@ func (o Options) Validate() error {
 	case "", "v1alpha1", "v1alpha2", "v1alpha3":
 	default:
 		errs = append(errs, fmt.Errorf("traffic-split-api-version %q is not one of v1alpha1, v1alpha2, v1alpha3", o.TrafficSplitAPIVersion))
+	}
+	if _, err := InstanceSelector(o.InstanceID); err != nil {
+		errs = append(errs, fmt.Errorf("instance-id must be a label value: %w", err))
 	}
 	le := o.LeaderElection
 	if le.Enabled {

@@ -21,7 +21,9 @@ import (
 
 // executor applies a plan's writes, each as one patch, create or delete.
 type executor struct {
-	c   client.Client
+	c client.Client
+	// api reads from the API server what the cache does not hold.
+	api client.Reader
 	ro  *v1alpha1.Rollout
 	log logr.Logger
 	// routers are the Rollout's traffic routers, for SyncTraffic.
@@ -71,8 +73,7 @@ func (e *executor) one(ctx context.Context, a decide.Action) error {
 	case decide.CreateReplicaSet:
 		err := e.c.Create(ctx, a.ReplicaSet)
 		if apierrors.IsAlreadyExists(err) {
-			// The cache had not seen our own earlier create yet.
-			return nil
+			return e.alreadyExists(ctx, a.ReplicaSet.Name)
 		}
 		return err
 	case decide.ScaleReplicaSet:
@@ -94,11 +95,7 @@ func (e *executor) one(ctx context.Context, a decide.Action) error {
 		}
 		return e.patchReplicaSet(ctx, a.Name, body)
 	case decide.AdoptReplicaSet:
-		ref := metav1.NewControllerRef(e.ro, v1alpha1.GroupVersion.WithKind("Rollout"))
-		// The uid makes the patch fail if the orphan was replaced meanwhile.
-		return e.patch(ctx, &appsv1.ReplicaSet{}, ns, a.Name, map[string]any{"metadata": map[string]any{
-			"uid": a.UID, "ownerReferences": []metav1.OwnerReference{*ref},
-		}})
+		return e.adopt(ctx, a)
 	case decide.DeleteReplicaSet:
 		rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: a.Name}}
 		return ignoreNotFound(e.c.Delete(ctx, rs, client.Preconditions{UID: &a.UID}))
@@ -158,6 +155,45 @@ func (e *executor) one(ctx context.Context, a decide.Action) error {
 	default:
 		return fmt.Errorf("unknown action %T", a)
 	}
+}
+
+// alreadyExists tells a ReplicaSet the cache had not shown yet from our own
+// earlier create (fine) from one that is not the Rollout's: the cache holds
+// only ReplicaSets with a pod-template hash, so the decision cannot see one
+// without it, and retrying the create in silence would wait for ever.
+func (e *executor) alreadyExists(ctx context.Context, name string) error {
+	if e.api == nil {
+		return nil
+	}
+	var rs appsv1.ReplicaSet
+	if err := e.api.Get(ctx, client.ObjectKey{Namespace: e.ro.Namespace, Name: name}, &rs); err != nil {
+		return fmt.Errorf("reading the existing ReplicaSet %s: %w", name, err)
+	}
+	if ref := metav1.GetControllerOf(&rs); ref != nil && ref.UID == e.ro.UID {
+		return nil
+	}
+	return fmt.Errorf("ReplicaSet %s exists and is not this Rollout's; rename or delete it", name)
+}
+
+// adopt makes the Rollout the controller of an orphan. A merge patch replaces
+// the whole owner list, so the patch carries the orphan's other owners as
+// observed and its uid and resourceVersion as preconditions: the API server
+// refuses it (Conflict) if anything changed since, such as another
+// controller adopting it, rather than overwriting that change.
+func (e *executor) adopt(ctx context.Context, a decide.AdoptReplicaSet) error {
+	refs := make([]metav1.OwnerReference, 0, len(a.OwnerReferences)+1)
+	for _, r := range a.OwnerReferences {
+		if r.Controller != nil && *r.Controller {
+			return fmt.Errorf("ReplicaSet %s already has a controller (%s %s)", a.Name, r.Kind, r.Name)
+		}
+		refs = append(refs, r)
+	}
+	refs = append(refs, *metav1.NewControllerRef(e.ro, v1alpha1.GroupVersion.WithKind("Rollout")))
+	md := map[string]any{"uid": a.UID, "ownerReferences": refs}
+	if a.ResourceVersion != "" {
+		md["resourceVersion"] = a.ResourceVersion
+	}
+	return e.patch(ctx, &appsv1.ReplicaSet{}, e.ro.Namespace, a.Name, map[string]any{"metadata": md})
 }
 
 // patch sends a JSON merge patch; nil map values in body remove keys.

@@ -18,6 +18,7 @@ import (
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/analysis/template"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/decide"
+	"github.com/kanaria-rollouts/kanaria/internal/rollout/podhash"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/validation"
 )
 
@@ -88,6 +89,9 @@ func observe(ctx context.Context, c client.Reader, ro *v1alpha1.Rollout, now tim
 			hashes = append(hashes, rs.Labels[v1alpha1.DefaultRolloutUniqueLabelKey])
 		}
 	}
+	if err := observeNameTaken(ctx, c, ro, &s); err != nil {
+		return s, err
+	}
 	seen := map[string]bool{}
 	for _, h := range hashes {
 		if seen[h] {
@@ -107,6 +111,39 @@ func observe(ctx context.Context, c client.Reader, ro *v1alpha1.Rollout, now tim
 		}
 	}
 	return s, nil
+}
+
+// observeNameTaken looks up the name the current template's ReplicaSet takes
+// when neither the Rollout's ReplicaSets nor its orphans hold it: a
+// ReplicaSet of that name controlled by another object must be seen, or the
+// create would fail unnoticed at every reconcile. The read is from the cache,
+// which holds every ReplicaSet that carries a pod-template hash.
+func observeNameTaken(ctx context.Context, c client.Reader, ro *v1alpha1.Rollout, s *decide.Snapshot) error {
+	tmpl := &ro.Spec.Template
+	if ro.Spec.WorkloadRef != nil {
+		if s.Workload == nil {
+			return nil
+		}
+		tmpl = &s.Workload.Spec.Template
+	}
+	name := ro.Name + "-" + podhash.Template(tmpl, ro.Status.CollisionCount)
+	for _, rs := range append(append([]*appsv1.ReplicaSet(nil), s.ReplicaSets...), s.Orphans...) {
+		if rs.Name == name {
+			return nil
+		}
+	}
+	var rs appsv1.ReplicaSet
+	switch err := c.Get(ctx, client.ObjectKey{Namespace: ro.Namespace, Name: name}, &rs); {
+	case err == nil:
+		if ref := metav1.GetControllerOf(&rs); ref == nil || ref.UID != ro.UID {
+			s.NameTaken = &rs
+		}
+		return nil
+	case apierrors.IsNotFound(err):
+		return nil
+	default:
+		return fmt.Errorf("reading ReplicaSet %s: %w", name, err)
+	}
 }
 
 // observeAnalysis reads the Rollout's AnalysisRuns and every template its

@@ -168,6 +168,11 @@ func (d *decider) analysisRun(k runKind, a *v1alpha1.RolloutAnalysis, step int) 
 	if k == kindStep {
 		labels[v1alpha1.RolloutCanaryStepIndexLabel] = strconv.Itoa(step)
 	}
+	if id := d.ro.Labels[v1alpha1.LabelKeyControllerInstanceID]; id != "" {
+		// The run belongs to the Rollout's controller instance, whose
+		// caches see only its own objects.
+		labels[v1alpha1.LabelKeyControllerInstanceID] = id
+	}
 	run, err := template.Build(template.Input{
 		Rollout: d.ro, Analysis: a, Name: name, Labels: labels,
 		StableHash: d.st.StableRS, LatestHash: d.newHash,

@@ -212,11 +212,7 @@ func (d *decider) canaryUpdate(stable *appsv1.ReplicaSet) {
 		st.PauseConditions, st.ControllerPause = nil, false
 		d.clearRuns()
 	}
-	idx := int(deref(st.CurrentStepIndex, 0))
-	if idx > len(steps) {
-		idx = len(steps)
-		st.CurrentStepIndex = ptr(int32(idx))
-	}
+	idx := d.stepIndex(steps)
 	if bg := c.Analysis; !st.Abort && !st.PromoteFull && !d.rollbackInWindow && bg != nil && len(bg.Templates) > 0 && idx >= int(deref(bg.StartingStep, 0)) {
 		switch d.analysisRun(kindBackground, &bg.RolloutAnalysis, 0) {
 		case v1alpha1.AnalysisPhaseFailed, v1alpha1.AnalysisPhaseError:
@@ -251,6 +247,7 @@ func (d *decider) canaryUpdate(stable *appsv1.ReplicaSet) {
 		return
 	}
 	idx = d.passFinishedPauses(idx)
+	d.dropStaleControllerPause(steps, idx)
 	if d.routed() {
 		d.canaryRoutedUpdate(stable, others, in, idx)
 		return
@@ -304,6 +301,32 @@ func (d *decider) canaryUpdate(stable *appsv1.ReplicaSet) {
 	}
 }
 
+// stepIndex returns the step the status names, brought within the steps.
+// Anyone who may patch the status can write any number there: an index past
+// the last step reads as past the last step, as in the reference; a negative
+// one (which makes the reference fail the reconcile for ever) starts the steps
+// again from the first, the safe reading, and a Warning Event says so.
+func (d *decider) stepIndex(steps []v1alpha1.CanaryStep) int {
+	st := d.st
+	raw := deref(st.CurrentStepIndex, 0)
+	idx := int(raw)
+	switch {
+	case idx < 0:
+		idx = 0
+		st.PauseConditions, st.ControllerPause = nil, false
+		st.Canary.CurrentStepAnalysisRunStatus = nil
+		d.event(corev1.EventTypeWarning, "InvalidStepIndex",
+			fmt.Sprintf("status.currentStepIndex %d is out of range (0 to %d); the steps start again from the first", raw, len(steps)))
+	case idx > len(steps):
+		idx = len(steps)
+		d.note("InvalidStepIndex", fmt.Sprintf("status.currentStepIndex %d is past the last step (%d); reading it as %d", raw, len(steps), idx))
+	default:
+		return idx
+	}
+	st.CurrentStepIndex = ptr(int32(idx))
+	return idx
+}
+
 // waitStep runs the steps that wait the same way with or without a traffic
 // router (pause, analysis, experiment) and reports whether step idx is over.
 func (d *decider) waitStep(idx int, step v1alpha1.CanaryStep) bool {
@@ -355,6 +378,26 @@ func (d *decider) passFinishedPauses(idx int) int {
 		d.requeue(time.Millisecond)
 	}
 	return idx
+}
+
+// dropStaleControllerPause forgets a controller pause whose condition a
+// client removed while moving the step index itself, as Argo CD's
+// skip-current-step action does (currentStepIndex+1 and no pauseConditions).
+// Left set, it would read as a promote at the next pause step and skip that
+// one too. It is kept while the current step is one that reads it (a pause,
+// or an analysis or experiment step, which pause for a person): there it is
+// the promote itself.
+func (d *decider) dropStaleControllerPause(steps []v1alpha1.CanaryStep, idx int) {
+	st := d.st
+	if !st.ControllerPause || len(st.PauseConditions) > 0 {
+		return
+	}
+	if idx < len(steps) {
+		if s := steps[idx]; s.Pause != nil || s.Analysis != nil || s.Experiment != nil {
+			return
+		}
+	}
+	st.ControllerPause = false
 }
 
 // effectiveWeight is the weight of the last setWeight at or before step idx,

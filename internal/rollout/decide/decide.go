@@ -200,7 +200,7 @@ func (d *decider) adoptOrphans() {
 		if h == "" || d.rsByHash[h] != nil {
 			continue
 		}
-		d.add(AdoptReplicaSet{Name: rs.Name, UID: rs.UID})
+		d.add(AdoptReplicaSet{Name: rs.Name, UID: rs.UID, ResourceVersion: rs.ResourceVersion, OwnerReferences: rs.OwnerReferences})
 		d.rsByHash[h] = rs.DeepCopy()
 	}
 }
@@ -209,9 +209,12 @@ func (d *decider) adoptOrphans() {
 // It returns false when the decision must stop here (a hash collision was
 // recorded and the next reconcile retries with a new name).
 func (d *decider) ensureNewReplicaSet() bool {
-	d.newHash = podhash.Template(&d.templ, d.st.CollisionCount)
+	hashes := podhash.TemplateHashes(&d.templ, d.st.CollisionCount)
+	d.newHash = hashes.Null
 	name := d.ro.Name + "-" + d.newHash
-	if rs := d.rsByHash[d.newHash]; rs != nil {
+	if rs := d.templateReplicaSet(hashes); rs != nil {
+		// Its hash names the version from now on, whoever computed it.
+		d.newHash = hashOf(rs)
 		d.newRS = rs
 		d.bumpRevisionIfOld()
 		return true
@@ -226,9 +229,43 @@ func (d *decider) ensureNewReplicaSet() bool {
 	if d.nameTakenByOther(name) {
 		return d.collision(name)
 	}
+	if rs := d.s.NameTaken; rs != nil && rs.Name == name {
+		// As the reference does: another name, from the next collision
+		// count. Creating into the taken name would fail unseen until the
+		// progress deadline.
+		return d.collision(name + " (" + takenBy(rs) + ", so the Rollout cannot adopt it)")
+	}
 	d.newRS = d.buildReplicaSet(name)
 	d.newRSPlanned = true
 	return true
+}
+
+// templateReplicaSet returns the controlled ReplicaSet that runs the current
+// template, nil when there is none. A ReplicaSet labelled with either hash
+// encoding comes first; failing that, one whose template equals the current
+// one, the status's current version preferred, then the newest revision. So
+// a ReplicaSet that Argo Rollouts, or a Kanaria built on another k8s.io/api
+// version, named with a hash computed differently is kept rather than
+// doubled by a second one with the same Pods.
+func (d *decider) templateReplicaSet(h podhash.Hashes) *appsv1.ReplicaSet {
+	for _, hash := range []string{h.Null, h.Omitted} {
+		if rs := d.rsByHash[hash]; rs != nil {
+			return rs
+		}
+	}
+	if rs := d.rsByHash[d.st.CurrentPodHash]; rs != nil && podhash.SameTemplate(&rs.Spec.Template, &d.templ) {
+		return rs
+	}
+	var best *appsv1.ReplicaSet
+	for _, rs := range d.rsByHash {
+		if !podhash.SameTemplate(&rs.Spec.Template, &d.templ) {
+			continue
+		}
+		if best == nil || revision(rs) > revision(best) || revision(rs) == revision(best) && rs.Name < best.Name {
+			best = rs
+		}
+	}
+	return best
 }
 
 func (d *decider) nameTakenByOther(name string) bool {
@@ -238,6 +275,14 @@ func (d *decider) nameTakenByOther(name string) bool {
 		}
 	}
 	return false
+}
+
+// takenBy says who holds a ReplicaSet the Rollout cannot adopt.
+func takenBy(rs *appsv1.ReplicaSet) string {
+	if ref := metav1.GetControllerOf(rs); ref != nil {
+		return fmt.Sprintf("controlled by %s %s", ref.Kind, ref.Name)
+	}
+	return "its labels do not match the Rollout's selector"
 }
 
 func (d *decider) collision(name string) bool {

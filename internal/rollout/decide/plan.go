@@ -15,6 +15,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
@@ -82,9 +83,16 @@ type PatchReplicaSet struct {
 }
 
 // AdoptReplicaSet makes the Rollout the controller of an orphaned ReplicaSet.
+// The write is conditional on the orphan being as observed (its UID and
+// resourceVersion), so a concurrent adoption by another controller, or any
+// other change, makes it fail and the next reconcile look again.
 type AdoptReplicaSet struct {
-	Name string
-	UID  types.UID
+	Name            string
+	UID             types.UID
+	ResourceVersion string
+	// OwnerReferences are the orphan's owners as observed, none of them its
+	// controller; adopting keeps them and adds the Rollout.
+	OwnerReferences []metav1.OwnerReference
 }
 
 // DeleteReplicaSet removes an old ReplicaSet beyond revisionHistoryLimit.

@@ -27,6 +27,11 @@ type Snapshot struct {
 	// Rollout's selector and that carry a pod-template hash; the Rollout
 	// adopts them.
 	Orphans []*appsv1.ReplicaSet
+	// NameTaken is a ReplicaSet that holds the name the current template's
+	// ReplicaSet takes (the Rollout's name and the template's hash) but is
+	// neither one of ReplicaSets nor one of Orphans: controlled by another
+	// object, or not matching the selector. The Rollout cannot adopt it.
+	NameTaken *appsv1.ReplicaSet
 	// Pods are the Pods of the controlled ReplicaSets.
 	Pods []*corev1.Pod
 	// Services holds every Service the spec names, by name; a name with a
