@@ -14,7 +14,7 @@ CONTROLLER_GEN := $(BIN)/controller-gen
 TEST_TIMEOUT ?= 45m
 TEST_FLAGS ?=
 
-.PHONY: all build generate verify-generate fmt-check vet lint tools browser-deps test unit-test demo demo-down clean
+.PHONY: all build generate verify-generate fmt-check vet lint tools browser-deps fuzz test unit-test demo demo-down clean
 
 all: build
 
@@ -50,7 +50,16 @@ browser-deps: ## playwright-core for the dashboard's browser test (skipped witho
 	@if command -v npm >/dev/null 2>&1 && [ ! -d test/browser/node_modules/playwright-core ]; then \
 		cd test/browser && npm ci --no-audit --no-fund --loglevel=error; fi
 
-test: lint verify-generate tools browser-deps ## Everything CI runs: checks, unit and end-to-end tests.
+# Each fuzz target runs for a bounded time on every test run; a crasher it
+# finds is written under the package's testdata/fuzz and fails the run, and
+# the kept corpus runs again as plain tests in `go test`.
+FUZZ_TIME ?= 15s
+
+fuzz: ## Fuzz the decision and the pod-template hash for FUZZ_TIME each.
+	$(GO) test -run '^$$' -fuzz '^FuzzDecide$$' -fuzztime $(FUZZ_TIME) ./internal/rollout/decide
+	$(GO) test -run '^$$' -fuzz '^FuzzEncodings$$' -fuzztime $(FUZZ_TIME) ./internal/rollout/podhash
+
+test: lint verify-generate tools browser-deps fuzz ## Everything CI runs: checks, fuzzing, unit and end-to-end tests.
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./...
 
 demo: build tools ## Start the local cluster, the controller and an example rollout.
