@@ -126,7 +126,20 @@ func (d *decider) scaleDownWorkload() {
 	var target int32
 	switch ref.ScaleDown {
 	case v1alpha1.ScaleDownProgressively:
-		target = max(d.replicas-d.st.AvailableReplicas, 0)
+		// As in the reference, the migration is over once the Rollout has
+		// been Healthy: the Deployment then stays at zero. Until then it
+		// keeps what the Rollout's own Pods do not yet cover, counted from
+		// the ReplicaSets as the cache shows them now (the status' counts
+		// may lag), and grows back if the Rollout's Pods are lost.
+		target = 0
+		if d.s.Rollout.Status.Phase != v1alpha1.RolloutPhaseHealthy {
+			target = max(d.replicas-d.liveAvailable(), 0)
+		}
+		if target > cur {
+			d.add(ScaleDeployment{Name: dep.Name, From: cur, To: target})
+			d.note("ScalingDeployment", fmt.Sprintf("Scaled Deployment %s back up from %d to %d: the Rollout's Pods cover only %d of %d before its first release completed", dep.Name, cur, target, d.replicas-target, d.replicas))
+			return
+		}
 	case v1alpha1.ScaleDownOnSuccess:
 		if d.st.Phase != v1alpha1.RolloutPhaseHealthy {
 			return
@@ -139,6 +152,16 @@ func (d *decider) scaleDownWorkload() {
 	}
 	d.add(ScaleDeployment{Name: dep.Name, From: cur, To: target})
 	d.note("ScalingDeployment", fmt.Sprintf("Scaled down Deployment %s from %d to %d as the Rollout took over", dep.Name, cur, target))
+}
+
+// liveAvailable counts the available Pods of the Rollout's ReplicaSets as
+// the snapshot shows them.
+func (d *decider) liveAvailable() int32 {
+	var n int32
+	for _, rs := range d.rsByHash {
+		n += rs.Status.AvailableReplicas
+	}
+	return n
 }
 
 // pauseDuration reads a pause duration: a number of seconds, or a string
