@@ -53,6 +53,9 @@ func observe(ctx context.Context, c client.Reader, ro *v1alpha1.Rollout, now tim
 	if err := observeAnalysis(ctx, c, ro, &s); err != nil {
 		return s, err
 	}
+	if err := observeExperiments(ctx, c, ro, &s); err != nil {
+		return s, err
+	}
 
 	// The cache holds only ReplicaSets and Pods that carry a pod-template
 	// hash (see CacheObjects), and the indexes below narrow them to this
@@ -157,6 +160,20 @@ func observeAnalysis(ctx context.Context, c client.Reader, ro *v1alpha1.Rollout,
 	}
 	for i := range runs.Items {
 		s.AnalysisRuns = append(s.AnalysisRuns, &runs.Items[i])
+	}
+	return nil
+}
+
+// observeExperiments reads the Experiments the Rollout controls. Only a
+// canary with an experiment step, or one that still owns Experiments of an
+// earlier spec, has any; the index keeps the read to the Rollout's own.
+func observeExperiments(ctx context.Context, c client.Reader, ro *v1alpha1.Rollout, s *decide.Snapshot) error {
+	var exs v1alpha1.ExperimentList
+	if err := c.List(ctx, &exs, client.InNamespace(ro.Namespace), client.MatchingFields{indexExperimentOwner: string(ro.UID)}); err != nil {
+		return fmt.Errorf("listing Experiments: %w", err)
+	}
+	for i := range exs.Items {
+		s.Experiments = append(s.Experiments, &exs.Items[i])
 	}
 	return nil
 }

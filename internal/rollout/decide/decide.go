@@ -47,6 +47,9 @@ type decider struct {
 	newRS *appsv1.ReplicaSet
 	// newRSPlanned is true when this plan creates newRS.
 	newRSPlanned bool
+	// stableRS is a canary's stable ReplicaSet, whose Pod template an
+	// experiment step's stable templates run.
+	stableRS *appsv1.ReplicaSet
 	// stepNote explains in status.message why the rollout waits at a step.
 	stepNote string
 }
@@ -88,6 +91,7 @@ func Decide(s Snapshot) Plan {
 		d.blueGreen()
 	}
 	d.terminateStrayRuns()
+	d.reconcileExperiments()
 	d.cleanUpHistory()
 	d.restart()
 	d.scaleDownWorkload()

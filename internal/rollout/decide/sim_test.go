@@ -41,6 +41,9 @@ type sim struct {
 	// their phase as the analysis controller would.
 	runs      map[string]*v1alpha1.AnalysisRun
 	templates template.Lookup
+	// exps are the Experiments the plans created, by name; tests set their
+	// phase and template statuses as the Experiment controller would.
+	exps map[string]*v1alpha1.Experiment
 	// traffic is what the routers show: the last synced desired state.
 	traffic *trafficrouting.Desired
 	// trafficErrors are the router problems observe would report.
@@ -53,7 +56,7 @@ func newSim(t testing.TB, ro *v1alpha1.Rollout) *sim {
 	ro.Generation = 1
 	s := &sim{t: t, now: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC), ro: ro, rs: map[string]*appsv1.ReplicaSet{},
 		pods: map[string]*corev1.Pod{}, services: map[string]*corev1.Service{}, broken: map[string]bool{},
-		runs: map[string]*v1alpha1.AnalysisRun{}, templates: template.Lookup{Templates: map[string]*v1alpha1.AnalysisTemplate{}}}
+		runs: map[string]*v1alpha1.AnalysisRun{}, exps: map[string]*v1alpha1.Experiment{}, templates: template.Lookup{Templates: map[string]*v1alpha1.AnalysisTemplate{}}}
 	return s
 }
 
@@ -66,6 +69,9 @@ func (s *sim) snapshot() Snapshot {
 		Templates: s.templates, TrafficErrors: s.trafficErrors}
 	for _, name := range sortedKeys(s.runs) {
 		snap.AnalysisRuns = append(snap.AnalysisRuns, s.runs[name].DeepCopy())
+	}
+	for _, name := range sortedKeys(s.exps) {
+		snap.Experiments = append(snap.Experiments, s.exps[name].DeepCopy())
 	}
 	for _, rs := range s.sortedRS() {
 		snap.ReplicaSets = append(snap.ReplicaSets, rs.DeepCopy())
@@ -175,6 +181,24 @@ func (s *sim) apply(a Action) {
 		}
 	case DeleteAnalysisRun:
 		delete(s.runs, a.Name)
+	case CreateExperiment:
+		if _, exists := s.exps[a.Experiment.Name]; exists {
+			s.t.Fatalf("create of existing Experiment %s", a.Experiment.Name)
+		}
+		ex := a.Experiment.DeepCopy()
+		s.uid++
+		ex.UID = types.UID(fmt.Sprint("ex-", s.uid))
+		ex.CreationTimestamp = metav1.NewTime(s.now)
+		ex.Status.Phase = v1alpha1.AnalysisPhasePending
+		s.exps[ex.Name] = ex
+	case TerminateExperiment:
+		ex := s.exps[a.Name]
+		ex.Spec.Terminate = true
+		if !ex.Status.Phase.Completed() {
+			ex.Status.Phase = v1alpha1.AnalysisPhaseSuccessful
+		}
+	case DeleteExperiment:
+		delete(s.exps, a.Name)
 	case SyncTraffic:
 		d := a.Desired
 		s.traffic = &d
