@@ -279,3 +279,45 @@ func describeAll(actions []Action) []string {
 	}
 	return out
 }
+
+func TestRoutedExperimentTrafficLeavesFirstOnAbortAndPromoteFull(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		act  func(*sim)
+	}{
+		{"abort", func(s *sim) { s.ro.Status.Abort = true }},
+		{"promote full", func(s *sim) { s.ro.Status.PromoteFull = true }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := routedSim(t)
+			c := s.ro.Spec.Strategy.Canary
+			c.Steps = []v1alpha1.CanaryStep{{SetWeight: ptr(int32(5))}, {Experiment: experimentStep(ptr(int32(10)))}}
+			s.settle()
+			s.setImage("rails:6.1")
+			s.settle()
+			ex := s.liveExperiment()
+			ex.Status.Phase = v1alpha1.AnalysisPhaseRunning
+			ex.Status.TemplateStatuses = []v1alpha1.TemplateStatus{{Name: "canary", ServiceName: "rails-exp-canary", PodTemplateHash: "c1"}}
+			s.settle()
+			if len(s.traffic.Additional) != 1 {
+				t.Fatalf("no experiment traffic while it runs: %+v", s.traffic)
+			}
+			tc.act(s)
+			p := s.reconcile()
+			sync, term := -1, -1
+			for i, a := range p.Actions {
+				switch a := a.(type) {
+				case SyncTraffic:
+					if len(a.Desired.Additional) == 0 {
+						sync = i
+					}
+				case TerminateExperiment:
+					term = i
+				}
+			}
+			if sync < 0 || term < 0 || sync > term {
+				t.Fatalf("want the experiment's traffic removed before it is terminated: %v", describeAll(p.Actions))
+			}
+		})
+	}
+}

@@ -328,6 +328,27 @@ func (s *sim) checkTrafficInvariants() {
 			s.t.Fatalf("%d of %d of the traffic goes to %s, which has %d available Pods (needs %d)", d.CanaryWeight, d.MaxWeight, h, rs.Status.AvailableReplicas, need)
 		}
 	}
+	// An experiment's Service gets traffic only while its Experiment runs
+	// (its Pods are available and not about to be scaled down), and the
+	// shares never exceed the whole.
+	sum := d.CanaryWeight
+	for _, a := range d.Additional {
+		sum += a.Weight
+		running := false
+		for _, ex := range s.exps {
+			for _, ts := range ex.Status.TemplateStatuses {
+				if ts.ServiceName == a.ServiceName && ex.Status.Phase == v1alpha1.AnalysisPhaseRunning && !ex.Spec.Terminate {
+					running = true
+				}
+			}
+		}
+		if !running {
+			s.t.Fatalf("%d of %d of the traffic goes to %s, whose Experiment is not running", a.Weight, d.MaxWeight, a.ServiceName)
+		}
+	}
+	if sum > d.MaxWeight {
+		s.t.Fatalf("the canary and experiment shares add up to %d of %d", sum, d.MaxWeight)
+	}
 	if d.StableWeight() > 0 && !c.DynamicStableScale {
 		h := s.services[c.StableService].Spec.Selector[v1alpha1.DefaultRolloutUniqueLabelKey]
 		// Before the first version is up the Service selects nothing yet.
