@@ -58,10 +58,10 @@ func (d *decider) experimentByName(name string) *v1alpha1.Experiment {
 // when it is inconclusive.
 func (d *decider) experimentStep(idx int, step *v1alpha1.RolloutExperimentStep) bool {
 	st := d.st
-	ex := d.currentExperiment(idx)
+	ex, missing := d.currentExperiment(idx)
 	if ex == nil {
 		var err error
-		ex, err = d.buildExperiment(idx, step)
+		ex, err = d.buildExperiment(idx, step, missing)
 		if err != nil {
 			// Validation checked the step; an argument whose fieldRef does
 			// not resolve ends up here and stops the update like a failed
@@ -98,22 +98,23 @@ func (d *decider) experimentStep(idx int, step *v1alpha1.RolloutExperimentStep) 
 // currentExperiment finds the Experiment of step idx of this attempt: the
 // one the status names, or a live one an earlier reconcile created before
 // its status write was seen. An Experiment the status names but the cache
-// does not hold yet is created again under the same name, which the API
-// server answers with AlreadyExists when it only is the cache lagging.
-func (d *decider) currentExperiment(idx int) *v1alpha1.Experiment {
+// does not hold is returned as missing: it is created again under the same
+// name, which the API server answers with AlreadyExists when it only is
+// the cache lagging.
+func (d *decider) currentExperiment(idx int) (ex *v1alpha1.Experiment, missing string) {
 	base := d.experimentBase(idx)
 	if cur := d.st.Canary.CurrentExperiment; cur != "" && isExperimentAttempt(cur, base) {
 		if ex := d.experimentByName(cur); ex != nil {
-			return ex
+			return ex, ""
 		}
-		return nil
+		return nil, cur
 	}
 	for _, ex := range d.s.Experiments {
 		if isExperimentAttempt(ex.Name, base) && !ex.Status.Phase.Completed() && !ex.Spec.Terminate && ex.DeletionTimestamp.IsZero() {
-			return ex
+			return ex, ""
 		}
 	}
-	return nil
+	return nil, ""
 }
 
 // inconclusiveExperiment pauses the rollout for a person to judge an
@@ -141,10 +142,12 @@ func (d *decider) inconclusiveExperiment(ex *v1alpha1.Experiment) bool {
 // duration and analyses with arguments resolved against the Rollout, the
 // Rollout's labels and the pod-template hash as labels, and the revision
 // as an annotation.
-func (d *decider) buildExperiment(idx int, step *v1alpha1.RolloutExperimentStep) (*v1alpha1.Experiment, error) {
-	name := d.experimentBase(idx)
-	for n := 1; d.experimentByName(name) != nil; n++ {
-		name = fmt.Sprintf("%s-%d", d.experimentBase(idx), n)
+func (d *decider) buildExperiment(idx int, step *v1alpha1.RolloutExperimentStep, name string) (*v1alpha1.Experiment, error) {
+	if name == "" {
+		name = d.experimentBase(idx)
+		for n := 1; d.experimentByName(name) != nil; n++ {
+			name = fmt.Sprintf("%s-%d", d.experimentBase(idx), n)
+		}
 	}
 	labels := map[string]string{}
 	for k, v := range d.ro.Labels {

@@ -321,3 +321,23 @@ func TestRoutedExperimentTrafficLeavesFirstOnAbortAndPromoteFull(t *testing.T) {
 		})
 	}
 }
+
+func TestExperimentMissingFromTheCacheIsCreatedUnderTheSameName(t *testing.T) {
+	s, _, _ := experimentSim(t)
+	ex := s.liveExperiment()
+	ex.Status.Phase = v1alpha1.AnalysisPhaseRunning
+	s.settle()
+	// The cache has not seen the Experiment the status names (or someone
+	// deleted it): the next decision asks for the same name, not a new one.
+	delete(s.exps, ex.Name)
+	p := s.reconcile()
+	var created []string
+	for _, a := range p.Actions {
+		if c, ok := a.(CreateExperiment); ok {
+			created = append(created, c.Experiment.Name)
+		}
+	}
+	if len(created) != 1 || created[0] != ex.Name || s.ro.Status.Canary.CurrentExperiment != ex.Name {
+		t.Fatalf("created %v, current %q; want %s again", created, s.ro.Status.Canary.CurrentExperiment, ex.Name)
+	}
+}
