@@ -23,6 +23,7 @@ import (
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/analysis"
 	"github.com/kanaria-rollouts/kanaria/internal/analysis/condition"
+	"github.com/kanaria-rollouts/kanaria/internal/experiment"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/cloudwatch"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/datadog"
@@ -131,6 +132,14 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	}
 	if err := rollouts.SetupWithManager(context.Background(), mgr, opts.Workers.Rollout); err != nil {
 		return nil, fmt.Errorf("setting up the Rollout controller: %w", err)
+	}
+	experiments := &experiment.Reconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Recorder:  mgr.GetEventRecorderFor(experiment.EventSource),
+	}
+	if err := experiments.SetupWithManager(context.Background(), mgr, opts.Workers.Experiment); err != nil {
+		return nil, fmt.Errorf("setting up the Experiment controller: %w", err)
 	}
 	runs := &analysis.Reconciler{
 		Client:     mgr.GetClient(),

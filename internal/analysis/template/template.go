@@ -263,22 +263,34 @@ var mapKeyPath = regexp.MustCompile(`^\.?metadata\.(labels|annotations)\[['"](.+
 // fieldValue reads a field of the Rollout by a path such as
 // metadata.labels['env'] or spec.template.spec.containers[0].image.
 func fieldValue(ro *v1alpha1.Rollout, path string) (string, error) {
+	return objectFieldValue(ro, "Rollout", path)
+}
+
+// fieldOwner is an object whose fields a fieldRef argument may read.
+type fieldOwner interface {
+	runtime.Object
+	GetLabels() map[string]string
+	GetAnnotations() map[string]string
+}
+
+// objectFieldValue reads a field of obj, a kind, by a fieldRef path.
+func objectFieldValue(o fieldOwner, kind, path string) (string, error) {
 	// Label and annotation keys hold dots and slashes that jsonpath would
 	// split on; read them directly, as the downward API does.
 	if m := mapKeyPath.FindStringSubmatch(path); m != nil {
-		src := ro.Labels
+		src := o.GetLabels()
 		if m[1] == "annotations" {
-			src = ro.Annotations
+			src = o.GetAnnotations()
 		}
 		v, ok := src[m[2]]
 		if !ok {
-			return "", fmt.Errorf("fieldRef %q: the Rollout has no such %s", path, strings.TrimSuffix(m[1], "s"))
+			return "", fmt.Errorf("fieldRef %q: the %s has no such %s", path, kind, strings.TrimSuffix(m[1], "s"))
 		}
 		return v, nil
 	}
-	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(ro)
+	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(o)
 	if err != nil {
-		return "", fmt.Errorf("reading the Rollout: %w", err)
+		return "", fmt.Errorf("reading the %s: %w", kind, err)
 	}
 	jp := jsonpath.New("fieldRef")
 	expr := path

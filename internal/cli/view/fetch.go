@@ -501,7 +501,13 @@ func experimentHeader(ex *v1alpha1.Experiment) Experiment {
 func (idx *index) experiment(ex *v1alpha1.Experiment) Experiment {
 	node := experimentHeader(ex)
 	for _, rs := range idx.rsByOwner[ex.UID] {
-		node.ReplicaSets = append(node.ReplicaSets, idx.replicaSet(rs))
+		n := idx.replicaSet(rs)
+		for _, ts := range ex.Status.TemplateStatuses {
+			if ts.Name == n.Template {
+				n.TemplateStatus, n.Service = string(ts.Status), ts.ServiceName
+			}
+		}
+		node.ReplicaSets = append(node.ReplicaSets, n)
 	}
 	for _, run := range idx.runsByOwner[ex.UID] {
 		node.AnalysisRuns = append(node.AnalysisRuns, idx.analysisRun(run))

@@ -140,7 +140,9 @@ func canaryObjects() []client.Object {
 			Labels:          map[string]string{v1alpha1.DefaultRolloutUniqueLabelKey: "new"},
 			OwnerReferences: controlledBy(ro, rolloutGVK),
 		},
-		Status: v1alpha1.ExperimentStatus{Phase: v1alpha1.AnalysisPhaseRunning},
+		Status: v1alpha1.ExperimentStatus{Phase: v1alpha1.AnalysisPhaseRunning, TemplateStatuses: []v1alpha1.TemplateStatus{
+			{Name: "baseline", Status: v1alpha1.TemplateStatusRunning, ServiceName: "checkout-baseline"},
+		}},
 	}
 	expRS := replicaSet("checkout-new-2-3-baseline", "base", "", experimentRSID, exp, experimentGVK, 1, "app:1", 2*time.Minute)
 	expRS.Annotations[v1alpha1.ExperimentTemplateNameAnnotationKey] = "baseline"
@@ -289,7 +291,7 @@ func TestFetchExperiment(t *testing.T) {
 	if err := RenderExperiment(&b, ex, RenderOptions{Now: now}); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"◌ Running", "└─ Pod checkout-new-2-3-baseline-a", "template baseline"} {
+	for _, want := range []string{"◌ Running", "└─ Pod checkout-new-2-3-baseline-a", "template baseline (Running), service checkout-baseline"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("experiment view lacks %q:\n%s", want, b.String())
 		}

@@ -385,7 +385,14 @@ func replicaSetNode(rs ReplicaSet, opts RenderOptions) node {
 		if len(info) > 0 {
 			info = append(info, span{text: " "})
 		}
-		info = append(info, span{text: "template " + rs.Template})
+		text := "template " + rs.Template
+		if rs.TemplateStatus != "" {
+			text += " (" + rs.TemplateStatus + ")"
+		}
+		if rs.Service != "" {
+			text += ", service " + rs.Service
+		}
+		info = append(info, span{text: text})
 	}
 	n := node{
 		label:  plain("ReplicaSet " + rs.Name),

@@ -145,6 +145,11 @@ type ReplicaSet struct {
 	Roles []string
 	// Template is the experiment template the ReplicaSet runs, for experiments.
 	Template string
+	// TemplateStatus is that template's state in the Experiment's status
+	// (Progressing, Running, Successful, Failed, Error), empty elsewhere.
+	TemplateStatus string
+	// Service is the template's Service while it exists, for experiments.
+	Service string
 	// Images are the container images of its Pod template.
 	Images []string
 	// Desired is spec.replicas.

@@ -1,0 +1,125 @@
+package experiment
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
+	"github.com/go-logr/logr"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/experiment/decide"
+)
+
+// executor applies a plan's writes, each as one create, patch or delete.
+type executor struct {
+	c client.Client
+	// api reads straight from the API server, to tell whose an object is
+	// when a create finds one.
+	api client.Reader
+	ex  *v1alpha1.Experiment
+	log logr.Logger
+}
+
+// apply makes the writes in order and stops at the first failure: the next
+// reconcile observes what did happen and decides again.
+func (e *executor) apply(ctx context.Context, actions []decide.Action) error {
+	for _, a := range actions {
+		if err := e.one(ctx, a); err != nil {
+			return fmt.Errorf("%s: %w", a.Describe(), err)
+		}
+		e.log.Info("applied", "action", a.Describe())
+	}
+	return nil
+}
+
+func (e *executor) one(ctx context.Context, a decide.Action) error {
+	ns := e.ex.Namespace
+	switch a := a.(type) {
+	case decide.CreateReplicaSet:
+		return e.create(ctx, a.ReplicaSet.DeepCopy(), &appsv1.ReplicaSet{})
+	case decide.ScaleReplicaSet:
+		return e.patch(ctx, &appsv1.ReplicaSet{}, a.Name, map[string]any{"spec": map[string]any{"replicas": a.To}})
+	case decide.SetScaleDownDeadline:
+		var v any
+		if a.Deadline != "" {
+			v = a.Deadline
+		}
+		return e.patch(ctx, &appsv1.ReplicaSet{}, a.Name, map[string]any{"metadata": map[string]any{
+			"annotations": map[string]any{v1alpha1.DefaultReplicaSetScaleDownDeadlineAnnotationKey: v},
+		}})
+	case decide.CreateService:
+		return e.create(ctx, a.Service.DeepCopy(), &corev1.Service{})
+	case decide.DeleteService:
+		svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: a.Name}}
+		return client.IgnoreNotFound(e.c.Delete(ctx, svc, client.Preconditions{UID: &a.UID}))
+	case decide.CreateAnalysisRun:
+		return e.create(ctx, a.Run.DeepCopy(), &v1alpha1.AnalysisRun{})
+	case decide.TerminateAnalysisRun:
+		return client.IgnoreNotFound(e.patch(ctx, &v1alpha1.AnalysisRun{}, a.Name, map[string]any{"spec": map[string]any{"terminate": true}}))
+	default:
+		return fmt.Errorf("unknown action %T", a)
+	}
+}
+
+// create creates obj. One that already exists is fine when the Experiment
+// controls it (the cache had not shown our own earlier create); anyone
+// else's is an error that names it.
+func (e *executor) create(ctx context.Context, obj, existing client.Object) error {
+	err := e.c.Create(ctx, obj)
+	if !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	if err := e.api.Get(ctx, client.ObjectKeyFromObject(obj), existing); err != nil {
+		return fmt.Errorf("reading the existing %s: %w", obj.GetName(), err)
+	}
+	if ref := metav1.GetControllerOf(existing); ref != nil && ref.UID == e.ex.UID {
+		return nil
+	}
+	return fmt.Errorf("%s already exists and does not belong to Experiment %s", obj.GetName(), e.ex.Name)
+}
+
+// patch sends a JSON merge patch; nil map values in body remove keys.
+func (e *executor) patch(ctx context.Context, obj client.Object, name string, body map[string]any) error {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return fmt.Errorf("encoding patch: %w", err)
+	}
+	obj.SetNamespace(e.ex.Namespace)
+	obj.SetName(name)
+	return e.c.Patch(ctx, obj, client.RawPatch(types.MergePatchType, b))
+}
+
+// statusPatch is the JSON merge patch that turns ex's status into next,
+// guarded by ex's resourceVersion so a client's write meanwhile (a
+// terminate, a retry clearing the status) makes it fail with a conflict
+// instead of being overwritten.
+func statusPatch(ex *v1alpha1.Experiment, next *v1alpha1.ExperimentStatus) ([]byte, error) {
+	before, err := json.Marshal(ex.Status)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the current status: %w", err)
+	}
+	after, err := json.Marshal(next)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the new status: %w", err)
+	}
+	diff, err := jsonpatch.CreateMergePatch(before, after)
+	if err != nil {
+		return nil, fmt.Errorf("diffing the status: %w", err)
+	}
+	body, err := json.Marshal(map[string]any{
+		"metadata": map[string]string{"resourceVersion": ex.ResourceVersion},
+		"status":   json.RawMessage(diff),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("encoding the status patch: %w", err)
+	}
+	return body, nil
+}
