@@ -38,6 +38,7 @@ spec:
       containers:
       - name: shop
         image: registry.example/shop:1.0
+        ports: [{name: http, containerPort: 8080}]
   strategy:
     canary:
       canaryService: shop-canary
