@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -269,51 +270,103 @@ func TestExperimentStepEndsWithPromoteFullAndAbort(t *testing.T) {
 	}
 }
 
-// TestExperimentStepRoutedWeightSMI: with an SMI router a template's weight
-// becomes a TrafficSplit backend at the Service the Experiment made, taken
-// from the stable's share, and status.canary.weights.additional reports it;
-// after the step the TrafficSplit has the canary and stable only.
-func TestExperimentStepRoutedWeightSMI(t *testing.T) {
+// TestExperimentStepRoutedWeight: with an SMI or Istio router a template's
+// weight sends that share to the Service the Experiment made, taken from the
+// stable's share, and status.canary.weights.additional reports it; after
+// the step the router object sends to the canary and stable only.
+func TestExperimentStepRoutedWeight(t *testing.T) {
 	ensureRouterCRDs(t)
-	c := newClients(t)
-	routing := `      trafficRouting:
-        smi: {trafficSplitName: shop-split}
-`
-	manifest := strings.Replace(stepRollout("20s", "", routing), "            metadata:\n              labels: {role: exp-canary}\n",
-		"            weight: 10\n            metadata:\n              labels: {role: exp-canary}\n", 1)
-	ns, _, _, ex := stepStart(t, c, "exstep-smi", manifest)
-	ro := waitRollout(t, c, ns, "shop", "experiment weight in the status", 3*time.Minute, func(ro *v1alpha1.Rollout) bool {
-		w := ro.Status.Canary.Weights
-		return w != nil && len(w.Additional) == 1
-	})
-	w := ro.Status.Canary.Weights
-	svc := w.Additional[0].ServiceName
-	if w.Additional[0].Weight != 10 || w.Canary.Weight != 50 || w.Stable.Weight != 40 || svc == "" {
-		t.Fatalf("status.canary.weights %+v, want canary 50, stable 40 and 10 to the experiment's Service", w)
-	}
-	backends := func() map[string]string {
-		u, err := c.dynamic.Resource(gvrTrafficSplit).Namespace(ns).Get(context.Background(), "shop-split", metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		list, _, _ := unstructured.NestedSlice(u.Object, "spec", "backends")
-		out := map[string]string{}
-		for _, b := range list {
-			m, _ := b.(map[string]any)
-			out[fmt.Sprint(m["service"])] = fmt.Sprint(m["weight"])
-		}
-		return out
-	}
-	if b := backends(); len(b) != 3 || b[svc] != "10" || b["shop-stable"] != "40" || b["shop-canary"] != "50" {
-		t.Fatalf("TrafficSplit backends %v, want shop-canary 50, shop-stable 40, %s 10", b, svc)
-	}
-	waitRollout(t, c, ns, "shop", "past the experiment", 3*time.Minute, func(ro *v1alpha1.Rollout) bool {
-		return derefOr(ro.Status.CurrentStepIndex, -1) == 2 && ro.Status.Canary.Weights != nil && len(ro.Status.Canary.Weights.Additional) == 0
-	})
-	if b := backends(); len(b) != 2 || b["shop-stable"] != "50" {
-		t.Fatalf("TrafficSplit backends %v after the experiment, want canary and stable at 50", b)
-	}
-	if got := stepExperiment(t, c, ns, ex.Name); got.Status.Phase != v1alpha1.AnalysisPhaseSuccessful {
-		t.Fatalf("Experiment phase %s", got.Status.Phase)
+	for _, tc := range []struct {
+		name, objects, routing string
+		// shares reads the router object's destinations: Service name to
+		// weight.
+		shares func(t *testing.T, c clients, ns string) map[string]int64
+	}{
+		{
+			name:    "smi",
+			routing: "        smi: {trafficSplitName: shop-split}\n",
+			shares: func(t *testing.T, c clients, ns string) map[string]int64 {
+				u, err := c.dynamic.Resource(gvrTrafficSplit).Namespace(ns).Get(context.Background(), "shop-split", metav1.GetOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				list, _, _ := unstructured.NestedSlice(u.Object, "spec", "backends")
+				out := map[string]int64{}
+				for _, b := range list {
+					m, _ := b.(map[string]any)
+					w, err := strconv.ParseInt(fmt.Sprint(m["weight"]), 10, 64)
+					if err != nil {
+						t.Fatalf("backend %v: %v", m, err)
+					}
+					out[fmt.Sprint(m["service"])] = w
+				}
+				return out
+			},
+		},
+		{
+			name: "istio",
+			objects: `apiVersion: networking.istio.io/v1alpha3
+kind: VirtualService
+metadata: {name: shop}
+spec:
+  hosts: [shop.example.com]
+  http:
+  - name: primary
+    route:
+    - destination: {host: shop-stable, port: {number: 80}}
+      weight: 100
+    - destination: {host: shop-canary, port: {number: 80}}
+      weight: 0
+`,
+			routing: "        istio:\n          virtualService: {name: shop, routes: [primary]}\n",
+			shares: func(t *testing.T, c clients, ns string) map[string]int64 {
+				u, err := c.dynamic.Resource(gvrVirtualService).Namespace(ns).Get(context.Background(), "shop", metav1.GetOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				out := map[string]int64{}
+				dests, _ := istioRoute(u, "primary")["route"].([]any)
+				for _, d := range dests {
+					m, _ := d.(map[string]any)
+					host, _, _ := unstructured.NestedString(m, "destination", "host")
+					w, _, _ := unstructured.NestedInt64(m, "weight")
+					out[host] = w
+				}
+				return out
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newClients(t)
+			manifest := strings.Replace(stepRollout("20s", "", "      trafficRouting:\n"+tc.routing),
+				"            metadata:\n              labels: {role: exp-canary}\n",
+				"            weight: 10\n            metadata:\n              labels: {role: exp-canary}\n", 1)
+			var extra []string
+			if tc.objects != "" {
+				extra = append(extra, tc.objects)
+			}
+			ns, _, _, ex := stepStart(t, c, "exstep-"+tc.name, manifest, extra...)
+			ro := waitRollout(t, c, ns, "shop", "experiment weight in the status", 3*time.Minute, func(ro *v1alpha1.Rollout) bool {
+				w := ro.Status.Canary.Weights
+				return w != nil && len(w.Additional) == 1
+			})
+			w := ro.Status.Canary.Weights
+			svc := w.Additional[0].ServiceName
+			if w.Additional[0].Weight != 10 || w.Canary.Weight != 50 || w.Stable.Weight != 40 || svc == "" {
+				t.Fatalf("status.canary.weights %+v, want canary 50, stable 40 and 10 to the experiment's Service", w)
+			}
+			if got := tc.shares(t, c, ns); len(got) != 3 || got[svc] != 10 || got["shop-stable"] != 40 || got["shop-canary"] != 50 {
+				t.Fatalf("router shares %v, want shop-canary 50, shop-stable 40, %s 10", got, svc)
+			}
+			waitRollout(t, c, ns, "shop", "past the experiment", 3*time.Minute, func(ro *v1alpha1.Rollout) bool {
+				return derefOr(ro.Status.CurrentStepIndex, -1) == 2 && ro.Status.Canary.Weights != nil && len(ro.Status.Canary.Weights.Additional) == 0
+			})
+			if got := tc.shares(t, c, ns); len(got) != 2 || got["shop-stable"] != 50 || got["shop-canary"] != 50 {
+				t.Fatalf("router shares %v after the experiment, want canary and stable at 50", got)
+			}
+			if got := stepExperiment(t, c, ns, ex.Name); got.Status.Phase != v1alpha1.AnalysisPhaseSuccessful {
+				t.Fatalf("Experiment phase %s", got.Status.Phase)
+			}
+		})
 	}
 }
