@@ -26,6 +26,10 @@ type executor struct {
 	api client.Reader
 	ex  *v1alpha1.Experiment
 	log logr.Logger
+	// rsVersions are the cached resourceVersions of the Experiment's
+	// ReplicaSets by name; rsWrites learns of each patch that replaced one.
+	rsVersions map[string]string
+	rsWrites   *rsWrites
 }
 
 // apply makes the writes in order and stops at the first failure: the next
@@ -46,13 +50,13 @@ func (e *executor) one(ctx context.Context, a decide.Action) error {
 	case decide.CreateReplicaSet:
 		return e.create(ctx, a.ReplicaSet.DeepCopy(), &appsv1.ReplicaSet{})
 	case decide.ScaleReplicaSet:
-		return e.patch(ctx, &appsv1.ReplicaSet{}, a.Name, map[string]any{"spec": map[string]any{"replicas": a.To}})
+		return e.patchReplicaSet(ctx, a.Name, map[string]any{"spec": map[string]any{"replicas": a.To}})
 	case decide.SetScaleDownDeadline:
 		var v any
 		if a.Deadline != "" {
 			v = a.Deadline
 		}
-		return e.patch(ctx, &appsv1.ReplicaSet{}, a.Name, map[string]any{"metadata": map[string]any{
+		return e.patchReplicaSet(ctx, a.Name, map[string]any{"metadata": map[string]any{
 			"annotations": map[string]any{v1alpha1.DefaultReplicaSetScaleDownDeadlineAnnotationKey: v},
 		}})
 	case decide.CreateService:
@@ -84,6 +88,21 @@ func (e *executor) create(ctx context.Context, obj, existing client.Object) erro
 		return nil
 	}
 	return fmt.Errorf("%s already exists and does not belong to Experiment %s", obj.GetName(), e.ex.Name)
+}
+
+// patchReplicaSet patches one of the Experiment's ReplicaSets and records
+// the version the patch replaced.
+func (e *executor) patchReplicaSet(ctx context.Context, name string, body map[string]any) error {
+	patched := &appsv1.ReplicaSet{}
+	if err := e.patch(ctx, patched, name, body); err != nil {
+		return err
+	}
+	// A patch that changed nothing keeps the version; recording it would
+	// make the cached copy look stale for ever.
+	if from, ok := e.rsVersions[name]; ok && e.rsWrites != nil && patched.ResourceVersion != from {
+		e.rsWrites.wrote(types.NamespacedName{Namespace: e.ex.Namespace, Name: name}, from)
+	}
+	return nil
 }
 
 // patch sends a JSON merge patch; nil map values in body remove keys.

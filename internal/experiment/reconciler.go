@@ -48,6 +48,8 @@ const staleCacheRetry = 200 * time.Millisecond
 type Reconciler struct {
 	// fresh tells a cached Experiment that predates our own status write.
 	fresh cachefresh.Tracker
+	// rsWrites tells cached ReplicaSets that predate our own patches.
+	rsWrites rsWrites
 	// Client reads from the manager's cache and writes to the API server.
 	Client client.Client
 	// APIReader reads straight from the API server; nil means Client.
@@ -146,8 +148,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	if r.rsWrites.stale(snap.ReplicaSets) {
+		// As above, for our patches of the ReplicaSets: their watch
+		// events bring the Experiment back once the cache has them.
+		return ctrl.Result{RequeueAfter: staleCacheRetry}, nil
+	}
 	plan := decide.Decide(snap)
-	exec := &executor{c: r.Client, api: api, ex: &ex, log: logger}
+	exec := &executor{c: r.Client, api: api, ex: &ex, log: logger, rsVersions: map[string]string{}, rsWrites: &r.rsWrites}
+	for _, rs := range snap.ReplicaSets {
+		exec.rsVersions[rs.Name] = rs.ResourceVersion
+	}
 	if err := exec.apply(ctx, plan.Actions); err != nil {
 		return ctrl.Result{}, err
 	}

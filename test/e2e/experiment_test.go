@@ -435,4 +435,18 @@ func TestExperimentInvalidSpec(t *testing.T) {
 	if len(rss.Items)+len(svcs.Items)+len(runs.Items) != 0 {
 		t.Errorf("created %d ReplicaSets, %d Services, %d AnalysisRuns for invalid Experiments", len(rss.Items), len(svcs.Items), len(runs.Items))
 	}
+
+	// Once the missing template exists, a retry runs the Experiment.
+	target := newWebTarget(t)
+	applyYAML(t, ns, strings.Replace(webCheckTemplate, "name: web-check", "name: nowhere", 1))
+	mustKubectl(t, "patch", "experiment", "missing-template", "-n", ns, "--type", "merge",
+		"-p", fmt.Sprintf(`{"spec":{"analyses":[{"name":"a","templateName":"nowhere","args":[{"name":"url","value":"%s/ok"},{"name":"hash","value":"x"}]}]}}`, target.URL))
+	mustKanaria(t, "retry", "experiment", "missing-template", "-n", ns)
+	ex := waitExperiment(t, c, ns, "missing-template", v1alpha1.AnalysisPhaseRunning, time.Minute)
+	if conditionOf(ex, v1alpha1.InvalidExperimentSpec) != nil {
+		t.Errorf("conditions %+v after the fix", ex.Status.Conditions)
+	}
+	if run := waitRun(t, c, ns, "missing-template-a", time.Minute); run.Status.Phase != v1alpha1.AnalysisPhaseSuccessful {
+		t.Errorf("run after the fix: %s %q", run.Status.Phase, run.Status.Message)
+	}
 }

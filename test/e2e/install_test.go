@@ -56,7 +56,11 @@ func TestInstallManifestsGiveTheControllerWhatItNeeds(t *testing.T) {
 		{"watch", "secrets", false},
 		{"delete", "deployments.apps", false},
 		{"create", "clusterroles.rbac.authorization.k8s.io", false},
-		{"delete", "services", false},
+		// An Experiment template's Service is created and deleted with it.
+		{"create", "services", true},
+		{"delete", "services", true},
+		{"update", "experiments.argoproj.io/finalizers", true},
+		{"patch", "experiments.argoproj.io/status", true},
 		{"delete", "analysistemplates.argoproj.io", false},
 	} {
 		r := kubectl(t, "auth", "can-i", check.verb, check.resource, "--as", sa, "-A")

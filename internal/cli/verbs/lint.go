@@ -18,14 +18,15 @@ import (
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/analysis/condition"
+	"github.com/kanaria-rollouts/kanaria/internal/experiment/decide"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/validation"
 )
 
 func lintCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "lint FILE...",
-		Short: "Check Rollout and AnalysisTemplate manifests without a cluster",
-		Long: `Check the Rollouts, AnalysisTemplates and ClusterAnalysisTemplates in YAML
+		Short: "Check Rollout, Experiment and AnalysisTemplate manifests without a cluster",
+		Long: `Check the Rollouts, Experiments, AnalysisTemplates and ClusterAnalysisTemplates in YAML
 files (several documents per file are fine) with the rules the controller
 applies, without connecting to a cluster. Other objects in the files are
 skipped.
@@ -168,8 +169,11 @@ func lintObject(path string, js []byte, ev *condition.Evaluator) []string {
 	var obj any
 	var spec *v1alpha1.AnalysisTemplateSpec
 	switch head.Kind {
-	case "Rollout":
+	case "Rollout", "Experiment":
 		obj = &v1alpha1.Rollout{}
+		if head.Kind == "Experiment" {
+			obj = &v1alpha1.Experiment{}
+		}
 	case "AnalysisTemplate":
 		t := &v1alpha1.AnalysisTemplate{}
 		obj, spec = t, &t.Spec
@@ -198,10 +202,13 @@ func lintObject(path string, js []byte, ev *condition.Evaluator) []string {
 		out = append(out, prefix+strictError(e))
 	}
 	var errs field.ErrorList
-	if spec != nil {
+	switch o := obj.(type) {
+	case *v1alpha1.Rollout:
+		errs = validation.Spec(o)
+	case *v1alpha1.Experiment:
+		errs = decide.ValidateSpec(o)
+	default:
 		errs = lintTemplateSpec(spec, ev)
-	} else {
-		errs = validation.Spec(obj.(*v1alpha1.Rollout))
 	}
 	for _, e := range errs {
 		out = append(out, prefix+e.Error())

@@ -28,6 +28,12 @@ func TestLintBadManifests(t *testing.T) {
 			"Rollout (unnamed): metadata.name: Required value: every object needs a name",
 			"Rollout (unnamed): spec.strategy.blueGreen.scaleDownDelaySeconds: Invalid value: -5: must be 0 or more",
 		},
+		"experiment-bad.yaml": {
+			`Experiment shop: spec.duration: Invalid value: "5 minutes": not a duration such as 30s, 5m or 1h`,
+			`Experiment shop: spec.templates[1].name: Duplicate value: "baseline"`,
+			`Experiment shop: spec.templates[1].template.metadata.labels: Invalid value: "app=shop": the template's labels do not match its selector app=other`,
+			`Experiment shop: spec.templates[1].service: Invalid value: "{}": the Pod template declares no container ports for the Service to expose`,
+		},
 		"templates-bad.yaml": {
 			"AnalysisTemplate success-rate: spec.metrics[0].count: Invalid value: 3: more than one measurement needs an interval between them; set interval, e.g. 30s",
 			`AnalysisTemplate success-rate: spec.metrics[1].name: Duplicate value: "success-rate"`,

@@ -13,7 +13,6 @@ import (
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/analysis/template"
-	"github.com/kanaria-rollouts/kanaria/internal/rollout/podhash"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/validation"
 )
 
@@ -286,7 +285,7 @@ func (d *decider) pastProgressDeadline(ts *v1alpha1.TemplateStatus) bool {
 func newReplicaSet(ex *v1alpha1.Experiment, t *v1alpha1.TemplateSpec, collisionCount *int32, replicas int32) *appsv1.ReplicaSet {
 	tmpl := t.Template.DeepCopy()
 	delete(tmpl.Labels, v1alpha1.DefaultRolloutUniqueLabelKey)
-	hash := podhash.Template(tmpl, collisionCount)
+	hash := templateHash(ex, t.Name, tmpl, collisionCount)
 	if tmpl.Labels == nil {
 		tmpl.Labels = map[string]string{}
 	}
@@ -327,7 +326,7 @@ func (d *decider) createReplicaSet(t *v1alpha1.TemplateSpec, ts *v1alpha1.Templa
 	d.add(CreateReplicaSet{ReplicaSet: rs})
 	d.planned[t.Name] = rs
 	ts.LastTransitionTime = &d.stamp
-	d.event(corev1.EventTypeNormal, ReasonNewReplicaSet, fmt.Sprintf("Created ReplicaSet %s with size %d", name, replicas))
+	d.event(corev1.EventTypeNormal, ReasonNewReplicaSet, fmt.Sprintf("Created new replica set %q with size %d", name, replicas))
 	return rs
 }
 
@@ -483,15 +482,31 @@ func (d *decider) analysis(a *v1alpha1.ExperimentAnalysisTemplateRef) {
 		}
 	}()
 
-	name := RunName(d.ex, a)
-	run := d.s.AnalysisRuns[name]
-	if rs.AnalysisRun == "" && run != nil {
-		// Created by a reconcile whose status write was lost: take it over.
-		rs.AnalysisRun = name
+	base := RunName(d.ex, a)
+	if rs.AnalysisRun == "" {
+		// A live run the status does not name was created by a reconcile
+		// whose status write was lost: take it over. A finished one is
+		// from before a retry cleared the status, and a new run is made
+		// beside it, as the reference does, under the next free name.
+		for n := 0; ; n++ {
+			name := runAttempt(base, n)
+			r := d.s.AnalysisRuns[name]
+			if r == nil {
+				break
+			}
+			if !r.Status.Phase.Completed() && !r.Spec.Terminate {
+				rs.AnalysisRun = name
+				break
+			}
+		}
 	}
 	if rs.AnalysisRun == "" {
 		if d.terminating || d.st.AvailableAt == nil || d.st.Phase.Completed() {
 			return
+		}
+		name := base
+		for n := 1; d.s.AnalysisRuns[name] != nil; n++ {
+			name = runAttempt(base, n)
 		}
 		ar, err := template.BuildForExperiment(template.ExperimentInput{
 			Experiment: d.ex, Analysis: a, Name: name, Values: d.argValues(),
@@ -509,6 +524,7 @@ func (d *decider) analysis(a *v1alpha1.ExperimentAnalysisTemplateRef) {
 	if rs.Phase.Completed() {
 		return
 	}
+	run := d.s.AnalysisRuns[rs.AnalysisRun]
 	if run == nil {
 		// A run just created may not be in the cache yet; one that was
 		// seen running and is gone was deleted.
@@ -531,6 +547,15 @@ func (d *decider) analysis(a *v1alpha1.ExperimentAnalysisTemplateRef) {
 	if rs.Phase == "" {
 		rs.Phase = v1alpha1.AnalysisPhasePending
 	}
+}
+
+// runAttempt is the name of the nth run of an analysis: base, then base.1,
+// base.2, ...
+func runAttempt(base string, n int) string {
+	if n == 0 {
+		return base
+	}
+	return fmt.Sprintf("%s.%d", base, n)
 }
 
 // templatesPhase is the worst state of the templates as an Experiment

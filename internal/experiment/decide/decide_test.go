@@ -11,6 +11,7 @@ import (
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/analysis/template"
+	"github.com/kanaria-rollouts/kanaria/internal/rollout/podhash"
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -96,7 +97,9 @@ func (w *world) step(now time.Time) Plan {
 		case ScaleReplicaSet:
 			for _, rs := range w.s.ReplicaSets {
 				if rs.Name == a.Name {
+					// New Pods are not ready yet; removed ones are gone.
 					rs.Spec.Replicas = ptr(a.To)
+					rs.Status = appsv1.ReplicaSetStatus{}
 				}
 			}
 		case SetScaleDownDeadline:
@@ -443,6 +446,38 @@ func TestInvalidSpecCreatesNothing(t *testing.T) {
 	}
 }
 
+func TestTemplateCopiedWithAHashGetsItsOwn(t *testing.T) {
+	ex := newExperiment()
+	ex.Spec.Templates[0].Selector.MatchLabels[v1alpha1.DefaultRolloutUniqueLabelKey] = "old"
+	p := newWorld(t, ex).step(t0)
+	rss := actionsOf[CreateReplicaSet](p)
+	if len(rss) != 2 {
+		t.Fatalf("actions %v, status %+v", p.Actions, p.Status)
+	}
+	rs := rss[0].ReplicaSet
+	h := rs.Labels[v1alpha1.DefaultRolloutUniqueLabelKey]
+	if h == "old" || rs.Spec.Selector.MatchLabels[v1alpha1.DefaultRolloutUniqueLabelKey] != h || rs.Spec.Template.Labels[v1alpha1.DefaultRolloutUniqueLabelKey] != h {
+		t.Errorf("hash %s, selector %v, template labels %v", h, rs.Spec.Selector.MatchLabels, rs.Spec.Template.Labels)
+	}
+}
+
+func TestHashDiffersFromTheRollouts(t *testing.T) {
+	ex := newExperiment()
+	ex.Spec.Templates[1].Template = *ex.Spec.Templates[0].Template.DeepCopy()
+	ex.Spec.Templates[1].Selector = ex.Spec.Templates[0].Selector.DeepCopy()
+	rss := actionsOf[CreateReplicaSet](newWorld(t, ex).step(t0))
+	a, b := rss[0].ReplicaSet.Labels[v1alpha1.DefaultRolloutUniqueLabelKey], rss[1].ReplicaSet.Labels[v1alpha1.DefaultRolloutUniqueLabelKey]
+	if a == b {
+		t.Errorf("two templates with the same Pod template share the hash %s", a)
+	}
+	if rollout := podhash.Template(&ex.Spec.Templates[0].Template, nil); rollout == a {
+		t.Errorf("the template has the hash a Rollout gives the same Pod template: %s", a)
+	}
+	if again := templateHash(ex, "baseline", &ex.Spec.Templates[0].Template, nil); again != a {
+		t.Errorf("the hash is not stable: %s then %s", a, again)
+	}
+}
+
 func TestSomeoneElsesReplicaSetNameIsAnError(t *testing.T) {
 	w := newWorld(t, newExperiment())
 	w.s.TakenNames["ReplicaSet/exp-canary"] = true
@@ -494,5 +529,53 @@ func TestArgumentPlaceholders(t *testing.T) {
 	if len(actionsOf[CreateAnalysisRun](p)) != 0 || p.Status.Phase != v1alpha1.AnalysisPhaseError ||
 		!strings.Contains(p.Status.Message, "{{templates.nope.podTemplateHash}}") {
 		t.Errorf("%v %s %q", p.Actions, p.Status.Phase, p.Status.Message)
+	}
+}
+
+func TestRetryAfterTheEndStartsAfresh(t *testing.T) {
+	w := newWorld(t, newExperiment())
+	w.step(t0)
+	w.ready()
+	w.step(t0.Add(time.Second))
+	w.runPhase("exp-compare", v1alpha1.AnalysisPhaseFailed, "bad")
+	w.step(t0.Add(2 * time.Second))
+	w.step(t0.Add(3 * time.Second))
+	w.step(t0.Add(time.Minute))
+	for _, rs := range w.s.ReplicaSets {
+		if *rs.Spec.Replicas != 0 {
+			t.Fatalf("%s not scaled down: %d", rs.Name, *rs.Spec.Replicas)
+		}
+	}
+	// kanaria retry experiment clears the status.
+	w.s.Experiment.Status = v1alpha1.ExperimentStatus{}
+	p := w.step(t0.Add(2 * time.Minute))
+	if len(actionsOf[ScaleReplicaSet](p)) != 2 || len(actionsOf[SetScaleDownDeadline](p)) != 2 || len(actionsOf[CreateService](p)) != 2 {
+		t.Fatalf("retry: %v", p.Actions)
+	}
+	if p.Status.Phase != v1alpha1.AnalysisPhasePending || len(p.Status.AnalysisRuns) != 0 {
+		t.Fatalf("retry took over the failed run: %+v", p.Status)
+	}
+	w.ready()
+	p = w.step(t0.Add(2*time.Minute + time.Second))
+	runs := actionsOf[CreateAnalysisRun](p)
+	if len(runs) != 1 || runs[0].Run.Name != "exp-compare.1" || p.Status.Phase != v1alpha1.AnalysisPhaseRunning {
+		t.Fatalf("second run %v, phase %s", p.Actions, p.Status.Phase)
+	}
+}
+
+func TestAnalysesAloneRunAtOnce(t *testing.T) {
+	ex := newExperiment()
+	ex.Spec.Templates = nil
+	ex.Spec.Analyses[0].Args = nil
+	ex.Spec.Analyses[0].RequiredForCompletion = true
+	ex.Spec.Duration = ""
+	w := newWorld(t, ex)
+	p := w.step(t0)
+	if p.Status.Phase != v1alpha1.AnalysisPhaseRunning || p.Status.AvailableAt == nil || len(actionsOf[CreateAnalysisRun](p)) != 1 {
+		t.Fatalf("%s %v %v", p.Status.Phase, p.Status.AvailableAt, p.Actions)
+	}
+	w.runPhase("exp-compare", v1alpha1.AnalysisPhaseSuccessful, "")
+	if p := w.step(t0.Add(time.Minute)); p.Status.Phase != v1alpha1.AnalysisPhaseSuccessful || p.Status.Message != MessageRequiredRunsCompleted {
+		t.Fatalf("%s %q", p.Status.Phase, p.Status.Message)
 	}
 }

@@ -77,8 +77,30 @@ func replicasOf(t *v1alpha1.TemplateSpec) int32 {
 }
 
 // Validate lists what is wrong with the Experiment's spec, each error
-// naming its field. Nothing is created while the list is not empty.
+// naming its field, its analysis templates included. Nothing is created
+// while the list is not empty.
 func Validate(ex *v1alpha1.Experiment, templates template.Lookup) field.ErrorList {
+	errs := ValidateSpec(ex)
+	for i := range ex.Spec.Analyses {
+		a := &ex.Spec.Analyses[i]
+		if a.TemplateName == "" {
+			continue
+		}
+		p := field.NewPath("spec", "analyses").Index(i).Child("templateName")
+		if _, err := template.Merge([]template.Ref{template.ExperimentRef(a)}, templates); err != nil {
+			if strings.HasSuffix(err.Error(), "not found") {
+				errs = append(errs, field.NotFound(p, a.TemplateName))
+			} else {
+				errs = append(errs, field.Invalid(p, a.TemplateName, err.Error()))
+			}
+		}
+	}
+	return errs
+}
+
+// ValidateSpec lists what is wrong with the Experiment's spec on its own,
+// without the objects it names; kanaria lint uses it offline.
+func ValidateSpec(ex *v1alpha1.Experiment) field.ErrorList {
 	var errs field.ErrorList
 	spec := field.NewPath("spec")
 	if ex.Spec.Duration != "" {
@@ -146,14 +168,6 @@ func Validate(ex *v1alpha1.Experiment, templates template.Lookup) field.ErrorLis
 		}
 		if a.TemplateName == "" {
 			errs = append(errs, field.Required(p.Child("templateName"), "name the AnalysisTemplate (or, with clusterScope, the ClusterAnalysisTemplate) to run"))
-			continue
-		}
-		if _, err := template.Merge([]template.Ref{template.ExperimentRef(a)}, templates); err != nil {
-			if strings.HasSuffix(err.Error(), "not found") {
-				errs = append(errs, field.NotFound(p.Child("templateName"), a.TemplateName))
-			} else {
-				errs = append(errs, field.Invalid(p.Child("templateName"), a.TemplateName, err.Error()))
-			}
 		}
 	}
 	return errs
@@ -168,11 +182,24 @@ func validateSelector(p *field.Path, t *v1alpha1.TemplateSpec) field.ErrorList {
 	if len(t.Selector.MatchLabels) == 0 && len(t.Selector.MatchExpressions) == 0 {
 		return field.ErrorList{field.Invalid(p.Child("selector"), "{}", "an empty selector selects every Pod; give labels")}
 	}
-	sel, err := metav1.LabelSelectorAsSelector(t.Selector)
+	// The pod-template hash is set on both by the controller, whatever a
+	// template copied from elsewhere (a Rollout's) carried.
+	own := t.Selector.DeepCopy()
+	delete(own.MatchLabels, v1alpha1.DefaultRolloutUniqueLabelKey)
+	sel, err := metav1.LabelSelectorAsSelector(own)
 	if err != nil {
 		return field.ErrorList{field.Invalid(p.Child("selector"), t.Selector.String(), err.Error())}
 	}
-	if !sel.Matches(labels.Set(t.Template.Labels)) {
+	if len(own.MatchLabels) == 0 && len(own.MatchExpressions) == 0 {
+		return field.ErrorList{field.Invalid(p.Child("selector"), t.Selector.String(), "a selector of the pod-template hash alone selects every Pod of the template; give labels")}
+	}
+	tmplLabels := labels.Set{}
+	for k, v := range t.Template.Labels {
+		if k != v1alpha1.DefaultRolloutUniqueLabelKey {
+			tmplLabels[k] = v
+		}
+	}
+	if !sel.Matches(tmplLabels) {
 		return field.ErrorList{field.Invalid(p.Child("template", "metadata", "labels"), labels.Set(t.Template.Labels).String(),
 			"the template's labels do not match its selector "+sel.String())}
 	}

@@ -1,0 +1,138 @@
+package experiment
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/record"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+)
+
+func newFakeClient(t *testing.T, objs ...client.Object) client.Client {
+	t.Helper()
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := v1alpha1.AddToScheme(s); err != nil {
+		t.Fatal(err)
+	}
+	return fake.NewClientBuilder().WithScheme(s).
+		WithStatusSubresource(&v1alpha1.Experiment{}, &v1alpha1.AnalysisRun{}).
+		WithIndex(&appsv1.ReplicaSet{}, indexReplicaSetOwner, controllerUID).
+		WithIndex(&corev1.Service{}, indexServiceOwner, controllerUID).
+		WithIndex(&v1alpha1.AnalysisRun{}, indexRunOwner, controllerUID).
+		WithObjects(objs...).Build()
+}
+
+func testExperiment() *v1alpha1.Experiment {
+	return &v1alpha1.Experiment{
+		ObjectMeta: metav1.ObjectMeta{Name: "exp", Namespace: "ns", UID: "exp-uid"},
+		Spec: v1alpha1.ExperimentSpec{
+			Duration: "1m",
+			Templates: []v1alpha1.TemplateSpec{{
+				Name:     "canary",
+				Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "c"}},
+				Template: corev1.PodTemplateSpec{
+					ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "c"}},
+					Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "c:1",
+						Ports: []corev1.ContainerPort{{ContainerPort: 80}}}}},
+				},
+				Service: &v1alpha1.TemplateService{},
+			}},
+		},
+	}
+}
+
+func reconcileOnce(t *testing.T, r *Reconciler) {
+	t.Helper()
+	if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKey{Namespace: "ns", Name: "exp"}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestReconcileCreatesAndWritesStatus(t *testing.T) {
+	c := newFakeClient(t, testExperiment())
+	rec := record.NewFakeRecorder(50)
+	r := &Reconciler{Client: c, Recorder: rec, Now: func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }}
+	reconcileOnce(t, r)
+
+	var rs appsv1.ReplicaSet
+	if err := c.Get(context.Background(), client.ObjectKey{Namespace: "ns", Name: "exp-canary"}, &rs); err != nil {
+		t.Fatalf("ReplicaSet: %v", err)
+	}
+	var svc corev1.Service
+	if err := c.Get(context.Background(), client.ObjectKey{Namespace: "ns", Name: "exp-canary"}, &svc); err != nil {
+		t.Fatalf("Service: %v", err)
+	}
+	var ex v1alpha1.Experiment
+	if err := c.Get(context.Background(), client.ObjectKey{Namespace: "ns", Name: "exp"}, &ex); err != nil {
+		t.Fatal(err)
+	}
+	if ex.Status.Phase != v1alpha1.AnalysisPhasePending || len(ex.Status.TemplateStatuses) != 1 || ex.Status.TemplateStatuses[0].ServiceName != "exp-canary" {
+		t.Fatalf("status %+v", ex.Status)
+	}
+	if len(rec.Events) == 0 {
+		t.Error("no Events recorded")
+	}
+
+	// The next reconcile finds what the first made and creates nothing more.
+	rs.Status = appsv1.ReplicaSetStatus{Replicas: 1, ReadyReplicas: 1, AvailableReplicas: 1}
+	if err := c.Status().Update(context.Background(), &rs); err != nil {
+		t.Fatal(err)
+	}
+	reconcileOnce(t, r)
+	if err := c.Get(context.Background(), client.ObjectKey{Namespace: "ns", Name: "exp"}, &ex); err != nil {
+		t.Fatal(err)
+	}
+	if ex.Status.Phase != v1alpha1.AnalysisPhaseRunning || ex.Status.AvailableAt == nil {
+		t.Errorf("after the Pods are up: %+v", ex.Status)
+	}
+}
+
+func TestReconcileReportsSomeoneElsesReplicaSet(t *testing.T) {
+	other := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "exp-canary", Namespace: "ns"}}
+	c := newFakeClient(t, testExperiment(), other)
+	r := &Reconciler{Client: c, Recorder: record.NewFakeRecorder(50)}
+	reconcileOnce(t, r)
+	var ex v1alpha1.Experiment
+	if err := c.Get(context.Background(), client.ObjectKey{Namespace: "ns", Name: "exp"}, &ex); err != nil {
+		t.Fatal(err)
+	}
+	if ex.Status.Phase != v1alpha1.AnalysisPhaseError || !strings.Contains(ex.Status.Message, "exp-canary already exists") {
+		t.Errorf("phase %s message %q", ex.Status.Phase, ex.Status.Message)
+	}
+	var svcs corev1.ServiceList
+	if err := c.List(context.Background(), &svcs); err != nil || len(svcs.Items) != 0 {
+		t.Errorf("Services %v (%v)", svcs.Items, err)
+	}
+}
+
+func TestCreateOfAnObjectThatExists(t *testing.T) {
+	ex := testExperiment()
+	mine := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "mine", Namespace: "ns",
+		OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(ex, v1alpha1.GroupVersion.WithKind("Experiment"))}}}
+	theirs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "theirs", Namespace: "ns"}}
+	c := newFakeClient(t, mine, theirs)
+	e := &executor{c: c, api: c, ex: ex}
+	fresh := func(rs *appsv1.ReplicaSet) *appsv1.ReplicaSet {
+		return &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: rs.Name, Namespace: rs.Namespace, OwnerReferences: rs.OwnerReferences}}
+	}
+	if err := e.create(context.Background(), fresh(mine), &appsv1.ReplicaSet{}); err != nil {
+		t.Errorf("our own ReplicaSet: %v", err)
+	}
+	if err := e.create(context.Background(), fresh(theirs), &appsv1.ReplicaSet{}); err == nil || !strings.Contains(err.Error(), "does not belong") {
+		t.Errorf("someone else's ReplicaSet: %v", err)
+	}
+}
