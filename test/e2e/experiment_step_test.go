@@ -19,8 +19,8 @@ import (
 )
 
 // stepRollout is a canary "shop" of two Pods whose second step runs an
-// Experiment of a baseline (the stable's Pod template) and a canary (the
-// new one) for the given duration, with the given analyses; a pause
+// Experiment of a baseline (the stable's Pod template, unchanged) and a
+// canary (the new one, with a label of its own) for the given duration, with the given analyses; a pause
 // follows so a test can see the Rollout move past the experiment.
 func stepRollout(duration, analyses, routing string) string {
 	return `apiVersion: argoproj.io/v1alpha1
@@ -51,8 +51,6 @@ spec:
           templates:
           - name: baseline
             specRef: stable
-            metadata:
-              labels: {role: baseline}
           - name: canary
             specRef: canary
             metadata:
@@ -203,6 +201,12 @@ func TestExperimentStepProgressesOnSuccess(t *testing.T) {
 	waitCounts(t, c, ns, "shop", map[string]int32{v1: 1, v2: 1})
 	if s := serviceHash(t, c, ns, "shop-stable"); s != v1 {
 		t.Errorf("shop-stable selects %q during the experiment, want %q", s, v1)
+	}
+	// The baseline runs the stable's Pod template unchanged, yet its Pods
+	// do not carry the stable's hash: the stable Service selects only the
+	// Rollout's own stable Pod.
+	if n := countPods(t, c, ns, v1, func(*corev1.Pod) bool { return true }); n != 1 {
+		t.Errorf("%d Pods carry the stable hash %s during the experiment, want the Rollout's 1", n, v1)
 	}
 
 	out := mustKanaria(t, "get", "rollout", "shop", "-n", ns)
