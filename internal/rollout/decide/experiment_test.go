@@ -341,3 +341,18 @@ func TestExperimentMissingFromTheCacheIsCreatedUnderTheSameName(t *testing.T) {
 		t.Fatalf("created %v, current %q; want %s again", created, s.ro.Status.Canary.CurrentExperiment, ex.Name)
 	}
 }
+
+func TestExperimentStepLongerThanTheProgressDeadline(t *testing.T) {
+	s, _, _ := experimentSim(t)
+	s.ro.Spec.ProgressDeadlineSeconds = ptr(int32(60))
+	s.ro.Spec.ProgressDeadlineAbort = true
+	s.liveExperiment().Status.Phase = v1alpha1.AnalysisPhaseRunning
+	for i := 0; i < 10; i++ {
+		s.tick(time.Minute)
+		s.reconcile()
+	}
+	if c := FindCondition(&s.ro.Status, v1alpha1.RolloutProgressing); c == nil || c.Reason == ReasonProgressDeadline || s.ro.Status.Abort {
+		t.Fatalf("progressing %+v abort %v: an experiment step must not run out of progress deadline", c, s.ro.Status.Abort)
+	}
+	wantPhase(t, s, v1alpha1.RolloutPhaseProgressing)
+}
