@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -274,9 +275,9 @@ func TestExperimentStepEndsWithPromoteFullAndAbort(t *testing.T) {
 	}
 }
 
-// TestExperimentStepRoutedWeight: with an SMI or Istio router a template's
-// weight sends that share to the Service the Experiment made, taken from the
-// stable's share, and status.canary.weights.additional reports it; after
+// TestExperimentStepRoutedWeight: with an SMI, Istio or ALB router a
+// template's weight sends that share to the Service the Experiment made,
+// taken from the stable's share, and status.canary.weights.additional reports it; after
 // the step the router object sends to the canary and stable only.
 func TestExperimentStepRoutedWeight(t *testing.T) {
 	ensureRouterCRDs(t)
@@ -335,6 +336,51 @@ spec:
 					host, _, _ := unstructured.NestedString(m, "destination", "host")
 					w, _, _ := unstructured.NestedInt64(m, "weight")
 					out[host] = w
+				}
+				return out
+			},
+		},
+		{
+			name: "alb",
+			objects: `apiVersion: v1
+kind: Service
+metadata: {name: shop-root}
+spec: {selector: {app: shop}, ports: [{port: 80, targetPort: 8080}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: shop-alb}
+spec:
+  ingressClassName: alb
+  rules:
+  - http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: shop-root, port: {name: use-annotation}}}}
+`,
+			routing: "        alb: {ingress: shop-alb, rootService: shop-root, servicePort: 80}\n",
+			shares: func(t *testing.T, c clients, ns string) map[string]int64 {
+				ing, err := c.kube.NetworkingV1().Ingresses(ns).Get(context.Background(), "shop-alb", metav1.GetOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var action struct {
+					ForwardConfig struct {
+						TargetGroups []struct {
+							ServiceName string
+							ServicePort string
+							Weight      int64
+						}
+					}
+				}
+				if err := json.Unmarshal([]byte(ing.Annotations["alb.ingress.kubernetes.io/actions.shop-root"]), &action); err != nil {
+					t.Fatalf("forward action: %v", err)
+				}
+				out := map[string]int64{}
+				for _, tg := range action.ForwardConfig.TargetGroups {
+					if tg.ServicePort != "80" {
+						t.Fatalf("target group %+v, want port 80", tg)
+					}
+					out[tg.ServiceName] = tg.Weight
 				}
 				return out
 			},
