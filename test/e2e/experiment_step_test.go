@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/dashboard"
 	"github.com/kanaria-rollouts/kanaria/internal/devcluster"
 )
 
@@ -213,6 +215,33 @@ func TestExperimentStepProgressesOnSuccess(t *testing.T) {
 	out := mustKanaria(t, "get", "rollout", "shop", "-n", ns)
 	if !strings.Contains(out, "Experiment "+ex.Name) {
 		t.Errorf("get rollout does not show the Experiment:\n%s", out)
+	}
+	// The dashboard's rollout page lists it under revision 2.
+	resp, err := http.Get(startDashboard(t, dashboard.Options{}) + "/api/namespaces/" + ns + "/rollouts/shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var page struct {
+		Revisions []struct {
+			Number      int
+			Experiments []struct {
+				Name    string
+				Current bool
+			}
+		}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
+		t.Fatal(err)
+	}
+	shown := false
+	for _, rev := range page.Revisions {
+		for _, e := range rev.Experiments {
+			shown = shown || rev.Number == 2 && e.Name == ex.Name && e.Current
+		}
+	}
+	if !shown {
+		t.Errorf("the dashboard does not list Experiment %s as current under revision 2: %+v", ex.Name, page.Revisions)
 	}
 
 	ro := waitRollout(t, c, ns, "shop", "past the experiment, paused", 3*time.Minute, func(ro *v1alpha1.Rollout) bool {
