@@ -216,6 +216,7 @@ func (d *decider) canaryUpdate(stable *appsv1.ReplicaSet) {
 		// ReplicaSet is still created (at zero) so the status names it.
 		d.createNewRSIfPlanned()
 		d.pointCanaryServices(stable, false)
+		d.releaseEndedExperimentTraffic(stable)
 		return
 	}
 
@@ -223,6 +224,7 @@ func (d *decider) canaryUpdate(stable *appsv1.ReplicaSet) {
 		// Hold every count while a person judges an inconclusive analysis.
 		d.createNewRSIfPlanned()
 		d.pointCanaryServices(stable, false)
+		d.releaseEndedExperimentTraffic(stable)
 		return
 	}
 	idx = d.passFinishedPauses(idx)

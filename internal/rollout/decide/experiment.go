@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -281,6 +282,29 @@ func (d *decider) experimentDestinations(idx int) []trafficrouting.Destination {
 		out = append(out, trafficrouting.Destination{ServiceName: ts.ServiceName, PodTemplateHash: ts.PodTemplateHash, Weight: w})
 	}
 	return out
+}
+
+// releaseEndedExperimentTraffic takes an experiment's share away from the
+// routers while every count is held (a person paused the Rollout, an
+// inconclusive analysis waits): the Experiment may end meanwhile and scale
+// its Pods down, and its Service must not keep a share of the requests.
+// The canary keeps the weight the routers show.
+func (d *decider) releaseEndedExperimentTraffic(stable *appsv1.ReplicaSet) {
+	prev := d.ro.Status.Canary.Weights
+	if !d.routed() || prev == nil || len(prev.Additional) == 0 {
+		return
+	}
+	idx := int(deref(d.st.CurrentStepIndex, 0))
+	additional := d.experimentDestinations(idx)
+	if len(additional) == len(prev.Additional) {
+		return
+	}
+	var headers []trafficrouting.HeaderRoute
+	var mirrors []trafficrouting.MirrorRoute
+	if idx < len(d.ro.Spec.Strategy.Canary.Steps) {
+		headers, mirrors = managedRoutesAt(d.ro.Spec.Strategy.Canary, idx)
+	}
+	d.syncTraffic(d.appliedWeight(), d.newHash, hashOf(stable), headers, mirrors, additional)
 }
 
 // reconcileExperiments terminates every running Experiment of the Rollout

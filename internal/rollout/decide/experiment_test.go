@@ -356,3 +356,41 @@ func TestExperimentStepLongerThanTheProgressDeadline(t *testing.T) {
 	}
 	wantPhase(t, s, v1alpha1.RolloutPhaseProgressing)
 }
+
+func TestRoutedExperimentTrafficLeavesWhenItEndsWhileHeld(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		hold func(*sim)
+	}{
+		{"paused by a person", func(s *sim) { s.ro.Spec.Paused = true }},
+		{"inconclusive background analysis", func(s *sim) {
+			s.ro.Status.PauseConditions = []v1alpha1.PauseCondition{{Reason: v1alpha1.PauseReasonInconclusiveAnalysis, StartTime: metav1.NewTime(s.now)}}
+			s.ro.Status.ControllerPause = true
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := routedSim(t)
+			c := s.ro.Spec.Strategy.Canary
+			c.Steps = []v1alpha1.CanaryStep{{SetWeight: ptr(int32(5))}, {Experiment: experimentStep(ptr(int32(10)))}}
+			s.settle()
+			s.setImage("rails:6.1")
+			s.settle()
+			ex := s.liveExperiment()
+			ex.Status.Phase = v1alpha1.AnalysisPhaseRunning
+			ex.Status.TemplateStatuses = []v1alpha1.TemplateStatus{{Name: "canary", ServiceName: "rails-exp-canary", PodTemplateHash: "c1"}}
+			s.settle()
+			tc.hold(s)
+			s.reconcile()
+			if len(s.traffic.Additional) != 1 {
+				t.Fatalf("the experiment's share went while it still runs: %+v", s.traffic)
+			}
+			// The Experiment ends while the counts are held; its Pods go
+			// after its scale-down delay, so its share must go now.
+			ex.Status.Phase = v1alpha1.AnalysisPhaseSuccessful
+			s.reconcile()
+			if len(s.traffic.Additional) != 0 || s.traffic.CanaryWeight != 5 || len(s.ro.Status.Canary.Weights.Additional) != 0 {
+				t.Fatalf("routers show %+v, status %+v; want the canary's 5 and no experiment share", s.traffic, s.ro.Status.Canary.Weights)
+			}
+		})
+	}
+}
