@@ -26,7 +26,7 @@ import (
 // namespace ("" for all).
 type watchKey struct {
 	namespace string
-	detail    bool // Pods and AnalysisRuns too, for the rollout page
+	detail    bool // Pods, AnalysisRuns and Experiments too, for the rollout page
 }
 
 // watchSet is the watch-fed cache of one key, shared by every stream that
@@ -71,7 +71,8 @@ func kindsFor(detail bool) []watchedKind {
 	if detail {
 		kinds = append(kinds,
 			watchedKind{func() client.Object { return &corev1.Pod{} }, func() client.ObjectList { return &corev1.PodList{} }},
-			watchedKind{func() client.Object { return &v1alpha1.AnalysisRun{} }, func() client.ObjectList { return &v1alpha1.AnalysisRunList{} }})
+			watchedKind{func() client.Object { return &v1alpha1.AnalysisRun{} }, func() client.ObjectList { return &v1alpha1.AnalysisRunList{} }},
+			watchedKind{func() client.Object { return &v1alpha1.Experiment{} }, func() client.ObjectList { return &v1alpha1.ExperimentList{} }})
 	}
 	return kinds
 }

@@ -159,6 +159,55 @@ type Revision struct {
 	ReplicaSets []ReplicaSet `json:"replicaSets"`
 	// AnalysisRuns made for the revision, newest first.
 	AnalysisRuns []AnalysisRun `json:"analysisRuns"`
+	// Experiments made for the revision by experiment steps, newest first.
+	Experiments []Experiment `json:"experiments"`
+}
+
+// Experiment is one Experiment an experiment step of the Rollout made.
+type Experiment struct {
+	// Name of the Experiment.
+	Name string `json:"name"`
+	// Phase of the Experiment; Pending before its controller set one.
+	Phase string `json:"phase"`
+	// Message explains the phase.
+	Message string `json:"message,omitempty"`
+	// Current is true for the Experiment the Rollout waits on
+	// (status.canary.currentExperiment).
+	Current bool `json:"current,omitempty"`
+	// Hash is the pod-template hash of the version it tests.
+	Hash string `json:"hash,omitempty"`
+	// Created is the Experiment's creation time.
+	Created metav1.Time `json:"created"`
+	// Templates are the states of its templates.
+	Templates []ExperimentTemplate `json:"templates"`
+	// AnalysisRuns are the states of its analyses.
+	AnalysisRuns []ExperimentAnalysis `json:"analysisRuns"`
+}
+
+// ExperimentTemplate is the state of one template of an Experiment.
+type ExperimentTemplate struct {
+	// Name of the template.
+	Name string `json:"name"`
+	// Status is Progressing, Running, Successful, Failed or Error.
+	Status string `json:"status"`
+	// Replicas is the number of Pods.
+	Replicas int32 `json:"replicas"`
+	// Available is the number of available Pods.
+	Available int32 `json:"available"`
+	// ServiceName is the Service made for the template, if any.
+	ServiceName string `json:"serviceName,omitempty"`
+}
+
+// ExperimentAnalysis is the state of one analysis of an Experiment.
+type ExperimentAnalysis struct {
+	// Name of the analysis within the Experiment.
+	Name string `json:"name"`
+	// AnalysisRun is the run's name.
+	AnalysisRun string `json:"analysisRun"`
+	// Phase of the run.
+	Phase string `json:"phase"`
+	// Message of the run.
+	Message string `json:"message,omitempty"`
 }
 
 // ReplicaSet is one ReplicaSet of the Rollout and its Pods.
@@ -695,9 +744,40 @@ func revisionOf(obj metav1.Object) int {
 	return n
 }
 
-// detail describes a Rollout with its ReplicaSets, their Pods and its
-// AnalysisRuns (all of the namespace; those of other owners are left out).
-func detail(ro *v1alpha1.Rollout, allRS []appsv1.ReplicaSet, pods []corev1.Pod, runs []v1alpha1.AnalysisRun) RolloutDetail {
+// describeExperiment is the dashboard's view of an Experiment.
+func describeExperiment(ro *v1alpha1.Rollout, ex *v1alpha1.Experiment) Experiment {
+	out := Experiment{
+		Name: ex.Name, Phase: string(ex.Status.Phase), Message: ex.Status.Message,
+		Current: ro.Status.Canary.CurrentExperiment == ex.Name, Hash: hashOf(ex), Created: ex.CreationTimestamp,
+		Templates: []ExperimentTemplate{}, AnalysisRuns: []ExperimentAnalysis{},
+	}
+	if out.Phase == "" {
+		out.Phase = string(v1alpha1.AnalysisPhasePending)
+	}
+	status := map[string]v1alpha1.TemplateStatus{}
+	for _, ts := range ex.Status.TemplateStatuses {
+		status[ts.Name] = ts
+	}
+	// Spec order, so a template shows before its controller reported on it.
+	for _, t := range ex.Spec.Templates {
+		ts := status[t.Name]
+		st := string(ts.Status)
+		if st == "" {
+			st = string(v1alpha1.TemplateStatusProgressing)
+		}
+		out.Templates = append(out.Templates, ExperimentTemplate{Name: t.Name, Status: st,
+			Replicas: ts.Replicas, Available: ts.AvailableReplicas, ServiceName: ts.ServiceName})
+	}
+	for _, r := range ex.Status.AnalysisRuns {
+		out.AnalysisRuns = append(out.AnalysisRuns, ExperimentAnalysis{Name: r.Name, AnalysisRun: r.AnalysisRun, Phase: string(r.Phase), Message: r.Message})
+	}
+	return out
+}
+
+// detail describes a Rollout with its ReplicaSets, their Pods, its
+// AnalysisRuns and its Experiments (all of the namespace; those of other
+// owners are left out).
+func detail(ro *v1alpha1.Rollout, allRS []appsv1.ReplicaSet, pods []corev1.Pod, runs []v1alpha1.AnalysisRun, exps []v1alpha1.Experiment) RolloutDetail {
 	rss := ownedBy(ro, allRS)
 	d := RolloutDetail{
 		RolloutSummary:    summarize(ro, rss),
@@ -725,7 +805,7 @@ func detail(ro *v1alpha1.Rollout, allRS []appsv1.ReplicaSet, pods []corev1.Pod, 
 		n := revisionOf(rs)
 		rev := byNumber[n]
 		if rev == nil {
-			rev = &Revision{Number: n, Roles: []string{}, ReplicaSets: []ReplicaSet{}, AnalysisRuns: []AnalysisRun{}}
+			rev = &Revision{Number: n, Roles: []string{}, ReplicaSets: []ReplicaSet{}, AnalysisRuns: []AnalysisRun{}, Experiments: []Experiment{}}
 			byNumber[n] = rev
 		}
 		h := hashOf(rs)
@@ -758,6 +838,27 @@ func detail(ro *v1alpha1.Rollout, allRS []appsv1.ReplicaSet, pods []corev1.Pod, 
 			continue
 		}
 		byNumber[n].AnalysisRuns = append(byNumber[n].AnalysisRuns, describeAnalysisRun(run))
+	}
+
+	var ownedExps []*v1alpha1.Experiment
+	for i := range exps {
+		if ref := metav1.GetControllerOf(&exps[i]); ref != nil && ref.UID == ro.UID {
+			ownedExps = append(ownedExps, &exps[i])
+		}
+	}
+	sort.Slice(ownedExps, func(i, j int) bool {
+		a, b := ownedExps[i].CreationTimestamp, ownedExps[j].CreationTimestamp
+		if !a.Equal(&b) {
+			return b.Before(&a)
+		}
+		return ownedExps[i].Name > ownedExps[j].Name
+	})
+	for _, ex := range ownedExps {
+		// An Experiment of a version whose ReplicaSets are gone is about to
+		// be deleted by the controller; it is not shown.
+		if n, ok := revOfHash[hashOf(ex)]; ok {
+			byNumber[n].Experiments = append(byNumber[n].Experiments, describeExperiment(ro, ex))
+		}
 	}
 
 	for _, rev := range byNumber {

@@ -3,6 +3,7 @@ package dashboard
 import (
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -98,5 +99,46 @@ func TestPodStatus(t *testing.T) {
 		if got := podStatus(p); got != want {
 			t.Errorf("got %q, want %q", got, want)
 		}
+	}
+}
+
+func TestDetailListsTheRolloutsExperimentsUnderTheirRevision(t *testing.T) {
+	ro := webRollout()
+	ro.Status.Canary.CurrentExperiment = "web-" + canaryH + "-2-1"
+	rss := []appsv1.ReplicaSet{
+		*replicaSet("web-"+stableH, stableH, "1", "registry.example/web:1", stableID, 5),
+		*replicaSet("web-"+canaryH, canaryH, "2", "registry.example/web:2", canaryID, 1),
+	}
+	owner := []metav1.OwnerReference{*metav1.NewControllerRef(ro, v1alpha1.GroupVersion.WithKind("Rollout"))}
+	exp := func(name, hash string, owners []metav1.OwnerReference) v1alpha1.Experiment {
+		return v1alpha1.Experiment{
+			ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: name, OwnerReferences: owners, CreationTimestamp: created,
+				Labels: map[string]string{v1alpha1.DefaultRolloutUniqueLabelKey: hash}},
+			Spec: v1alpha1.ExperimentSpec{Templates: []v1alpha1.TemplateSpec{{Name: "baseline"}, {Name: "canary"}}},
+		}
+	}
+	current := exp("web-"+canaryH+"-2-1", canaryH, owner)
+	current.Status = v1alpha1.ExperimentStatus{Phase: v1alpha1.AnalysisPhaseRunning,
+		TemplateStatuses: []v1alpha1.TemplateStatus{{Name: "canary", Status: v1alpha1.TemplateStatusRunning, Replicas: 1, AvailableReplicas: 1, ServiceName: "exp-canary"}},
+		AnalysisRuns:     []v1alpha1.ExperimentAnalysisRunStatus{{Name: "smoke", AnalysisRun: "web-smoke", Phase: v1alpha1.AnalysisPhaseRunning}}}
+	someoneElses := exp("other", canaryH, nil)
+	d := detail(ro, rss, nil, nil, []v1alpha1.Experiment{current, someoneElses})
+	var got []Experiment
+	for _, rev := range d.Revisions {
+		if rev.Number == 2 {
+			got = rev.Experiments
+		} else if len(rev.Experiments) > 0 {
+			t.Errorf("revision %d has Experiments %+v", rev.Number, rev.Experiments)
+		}
+	}
+	if len(got) != 1 {
+		t.Fatalf("revision 2 Experiments %+v, want the Rollout's one", got)
+	}
+	ex := got[0]
+	if ex.Name != current.Name || !ex.Current || ex.Phase != "Running" || len(ex.Templates) != 2 || len(ex.AnalysisRuns) != 1 {
+		t.Fatalf("experiment %+v", ex)
+	}
+	if b, c := ex.Templates[0], ex.Templates[1]; b.Status != "Progressing" || c.Status != "Running" || c.Available != 1 || c.ServiceName != "exp-canary" {
+		t.Fatalf("templates %+v, want the unreported baseline Progressing and the canary as reported", ex.Templates)
 	}
 }

@@ -326,7 +326,11 @@ func (s *Server) rolloutDetail(ctx context.Context, c client.Reader, ns, name st
 	if err := c.List(ctx, &runs, client.InNamespace(ns)); err != nil {
 		return nil, fmt.Errorf("listing AnalysisRuns: %w", err)
 	}
-	d := detail(&ro, rss.Items, pods.Items, runs.Items)
+	var exps v1alpha1.ExperimentList
+	if err := c.List(ctx, &exps, client.InNamespace(ns)); err != nil {
+		return nil, fmt.Errorf("listing Experiments: %w", err)
+	}
+	d := detail(&ro, rss.Items, pods.Items, runs.Items, exps.Items)
 	d.ReadOnly = s.opts.ReadOnly
 	return &d, nil
 }

@@ -58,6 +58,8 @@ func (r storeReader) List(_ context.Context, list client.ObjectList, opts ...cli
 		l.Items = copyItems[corev1.Pod](r, ns)
 	case *v1alpha1.AnalysisRunList:
 		l.Items = copyItems[v1alpha1.AnalysisRun](r, ns)
+	case *v1alpha1.ExperimentList:
+		l.Items = copyItems[v1alpha1.Experiment](r, ns)
 	default:
 		return fmt.Errorf("the dashboard's cache lists no %T", list)
 	}

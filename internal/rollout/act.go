@@ -100,6 +100,13 @@ func (e *executor) one(ctx context.Context, a decide.Action) error {
 		rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: a.Name}}
 		return ignoreNotFound(e.c.Delete(ctx, rs, client.Preconditions{UID: &a.UID}))
 	case decide.SyncTraffic:
+		if len(a.Desired.Additional) > 0 {
+			for _, r := range e.routers {
+				if _, ok := r.(trafficrouting.AdditionalDestinations); !ok {
+					return trafficrouting.Errorf(r.Type(), "cannot send traffic to an experiment's Services; only the alb, smi and istio routers can")
+				}
+			}
+		}
 		for _, r := range e.routers {
 			if err := r.Sync(ctx, a.Desired); err != nil {
 				return fmt.Errorf("%s router: %w", r.Type(), err)
@@ -152,6 +159,18 @@ func (e *executor) one(ctx context.Context, a decide.Action) error {
 	case decide.DeleteAnalysisRun:
 		run := &v1alpha1.AnalysisRun{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: a.Name}}
 		return ignoreNotFound(e.c.Delete(ctx, run, client.Preconditions{UID: &a.UID}))
+	case decide.CreateExperiment:
+		err := e.c.Create(ctx, a.Experiment.DeepCopy())
+		if apierrors.IsAlreadyExists(err) {
+			// The cache had not seen our own earlier create yet.
+			return nil
+		}
+		return err
+	case decide.TerminateExperiment:
+		return ignoreNotFound(e.patch(ctx, &v1alpha1.Experiment{}, ns, a.Name, map[string]any{"spec": map[string]any{"terminate": true}}))
+	case decide.DeleteExperiment:
+		ex := &v1alpha1.Experiment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: a.Name}}
+		return ignoreNotFound(e.c.Delete(ctx, ex, client.Preconditions{UID: &a.UID}))
 	default:
 		return fmt.Errorf("unknown action %T", a)
 	}

@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
@@ -54,6 +55,9 @@ func observe(ctx context.Context, c client.Reader, ro *v1alpha1.Rollout, now tim
 	if err := observeAnalysis(ctx, c, ro, &s); err != nil {
 		return s, err
 	}
+	if err := observeExperiments(ctx, c, ro, &s); err != nil {
+		return s, err
+	}
 
 	// The cache holds only ReplicaSets and Pods that carry a pod-template
 	// hash (see CacheObjects), and the indexes below narrow them to this
@@ -77,16 +81,22 @@ func observe(ctx context.Context, c client.Reader, ro *v1alpha1.Rollout, now tim
 		}
 	}
 	var hashes []string
+	// rsUIDs are the ReplicaSets whose Pods count as the Rollout's: an
+	// experiment step's ReplicaSet may run the same Pod template, and its
+	// Pods must not count against the Rollout's surge.
+	rsUIDs := map[types.UID]bool{}
 	for i := range owned.Items {
 		rs := &owned.Items[i]
 		s.ReplicaSets = append(s.ReplicaSets, rs)
 		hashes = append(hashes, rs.Labels[v1alpha1.DefaultRolloutUniqueLabelKey])
+		rsUIDs[rs.UID] = true
 	}
 	for i := range orphans.Items {
 		rs := &orphans.Items[i]
 		if rs.DeletionTimestamp.IsZero() && selector.Matches(labels.Set(rs.Labels)) {
 			s.Orphans = append(s.Orphans, rs)
 			hashes = append(hashes, rs.Labels[v1alpha1.DefaultRolloutUniqueLabelKey])
+			rsUIDs[rs.UID] = true
 		}
 	}
 	if err := observeNameTaken(ctx, c, ro, &s); err != nil {
@@ -104,10 +114,16 @@ func observe(ctx context.Context, c client.Reader, ro *v1alpha1.Rollout, now tim
 		}
 		for i := range pods.Items {
 			// Two Rollouts with the same template share a hash; the
-			// selector tells their Pods apart.
-			if p := &pods.Items[i]; selector.Matches(labels.Set(p.Labels)) {
-				s.Pods = append(s.Pods, p)
+			// selector tells their Pods apart, and the owner tells them
+			// from an Experiment's.
+			p := &pods.Items[i]
+			if !selector.Matches(labels.Set(p.Labels)) {
+				continue
 			}
+			if ref := metav1.GetControllerOf(p); ref != nil && ref.Kind == "ReplicaSet" && !rsUIDs[ref.UID] {
+				continue
+			}
+			s.Pods = append(s.Pods, p)
 		}
 	}
 	return s, nil
@@ -194,6 +210,20 @@ func observeAnalysis(ctx context.Context, c client.Reader, ro *v1alpha1.Rollout,
 	}
 	for i := range runs.Items {
 		s.AnalysisRuns = append(s.AnalysisRuns, &runs.Items[i])
+	}
+	return nil
+}
+
+// observeExperiments reads the Experiments the Rollout controls. Only a
+// canary with an experiment step, or one that still owns Experiments of an
+// earlier spec, has any; the index keeps the read to the Rollout's own.
+func observeExperiments(ctx context.Context, c client.Reader, ro *v1alpha1.Rollout, s *decide.Snapshot) error {
+	var exs v1alpha1.ExperimentList
+	if err := c.List(ctx, &exs, client.InNamespace(ro.Namespace), client.MatchingFields{indexExperimentOwner: string(ro.UID)}); err != nil {
+		return fmt.Errorf("listing Experiments: %w", err)
+	}
+	for i := range exs.Items {
+		s.Experiments = append(s.Experiments, &exs.Items[i])
 	}
 	return nil
 }

@@ -45,6 +45,8 @@ const (
 	indexOwner = "kanaria.replicaset.owner"
 	// indexRunOwner keys an AnalysisRun by its controller's UID.
 	indexRunOwner = "kanaria.analysisrun.owner"
+	// indexExperimentOwner keys an Experiment by its controller's UID.
+	indexExperimentOwner = "kanaria.experiment.owner"
 	// indexPodHash keys a Pod by its pod-template hash.
 	indexPodHash = "kanaria.pod.hash"
 	// ownerNone is the indexOwner key of ReplicaSets without a controller,
@@ -144,6 +146,14 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, wor
 	}); err != nil {
 		return fmt.Errorf("indexing AnalysisRuns by owner: %w", err)
 	}
+	if err := idx.IndexField(ctx, &v1alpha1.Experiment{}, indexExperimentOwner, func(o client.Object) []string {
+		if ref := metav1.GetControllerOf(o); ref != nil {
+			return []string{string(ref.UID)}
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("indexing Experiments by owner: %w", err)
+	}
 	if err := idx.IndexField(ctx, &corev1.Pod{}, indexPodHash, func(o client.Object) []string {
 		if h, ok := o.GetLabels()[v1alpha1.DefaultRolloutUniqueLabelKey]; ok {
 			return []string{h}
@@ -157,6 +167,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, wor
 		For(&v1alpha1.Rollout{}).
 		Owns(&appsv1.ReplicaSet{}).
 		Owns(&v1alpha1.AnalysisRun{}, builder.WithPredicates(runDecisionChanged)).
+		Owns(&v1alpha1.Experiment{}, builder.WithPredicates(experimentDecisionChanged)).
 		Watches(&v1alpha1.AnalysisTemplate{}, handler.EnqueueRequestsFromMapFunc(r.byTemplate(false))).
 		Watches(&v1alpha1.ClusterAnalysisTemplate{}, handler.EnqueueRequestsFromMapFunc(r.byTemplate(true))).
 		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.byIndex(indexServices))).

@@ -39,3 +39,41 @@ func runChangeMatters(prev, next *v1alpha1.AnalysisRun) bool {
 		!maps.Equal(prev.Annotations, next.Annotations) ||
 		!equality.Semantic.DeepEqual(prev.OwnerReferences, next.OwnerReferences)
 }
+
+// experimentDecisionChanged passes the Experiment events a Rollout's
+// decision can depend on. An Experiment writes its status as its Pods come
+// up and its analyses measure; the Rollout reads only its phase and
+// message, and the Services of its templates (for traffic weights).
+var experimentDecisionChanged = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		prev, ok1 := e.ObjectOld.(*v1alpha1.Experiment)
+		next, ok2 := e.ObjectNew.(*v1alpha1.Experiment)
+		if !ok1 || !ok2 {
+			return true
+		}
+		return experimentChangeMatters(prev, next)
+	},
+}
+
+// experimentChangeMatters reports whether next differs from prev in
+// anything the Rollout's decision reads: the phase and message, the
+// templates' Services and hashes, the spec (a terminate request), its
+// deletion, or the labels and owners that say whose Experiment it is.
+func experimentChangeMatters(prev, next *v1alpha1.Experiment) bool {
+	if prev.Generation != next.Generation ||
+		prev.Status.Phase != next.Status.Phase ||
+		prev.Status.Message != next.Status.Message ||
+		!prev.DeletionTimestamp.Equal(next.DeletionTimestamp) ||
+		!maps.Equal(prev.Labels, next.Labels) ||
+		!equality.Semantic.DeepEqual(prev.OwnerReferences, next.OwnerReferences) ||
+		len(prev.Status.TemplateStatuses) != len(next.Status.TemplateStatuses) {
+		return true
+	}
+	for i := range prev.Status.TemplateStatuses {
+		p, n := prev.Status.TemplateStatuses[i], next.Status.TemplateStatuses[i]
+		if p.Name != n.Name || p.ServiceName != n.ServiceName || p.PodTemplateHash != n.PodTemplateHash {
+			return true
+		}
+	}
+	return false
+}

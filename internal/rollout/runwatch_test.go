@@ -50,3 +50,42 @@ func TestRunDecisionChanged(t *testing.T) {
 		t.Error("a create or delete event was filtered out")
 	}
 }
+
+func TestExperimentDecisionChanged(t *testing.T) {
+	base := func() *v1alpha1.Experiment {
+		return &v1alpha1.Experiment{
+			ObjectMeta: metav1.ObjectMeta{Name: "e", Namespace: "ns", Generation: 1,
+				Labels:          map[string]string{v1alpha1.DefaultRolloutUniqueLabelKey: "abc"},
+				OwnerReferences: []metav1.OwnerReference{{UID: "ro-1", Controller: ptrTo(true)}}},
+			Status: v1alpha1.ExperimentStatus{Phase: v1alpha1.AnalysisPhaseRunning,
+				TemplateStatuses: []v1alpha1.TemplateStatus{{Name: "canary", Replicas: 1, ServiceName: "e-canary", PodTemplateHash: "h1"}}},
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(e *v1alpha1.Experiment)
+		want   bool
+	}{
+		{"a Pod count", func(e *v1alpha1.Experiment) {
+			e.Status.TemplateStatuses[0].ReadyReplicas, e.Status.TemplateStatuses[0].AvailableReplicas = 1, 1
+			e.Status.AnalysisRuns = []v1alpha1.ExperimentAnalysisRunStatus{{Name: "smoke", AnalysisRun: "e-smoke", Phase: v1alpha1.AnalysisPhaseRunning}}
+		}, false},
+		{"the phase", func(e *v1alpha1.Experiment) { e.Status.Phase = v1alpha1.AnalysisPhaseFailed }, true},
+		{"the message", func(e *v1alpha1.Experiment) { e.Status.Message = "analysis smoke failed" }, true},
+		{"a template's Service", func(e *v1alpha1.Experiment) { e.Status.TemplateStatuses[0].ServiceName = "other" }, true},
+		{"a new template status", func(e *v1alpha1.Experiment) {
+			e.Status.TemplateStatuses = append(e.Status.TemplateStatuses, v1alpha1.TemplateStatus{Name: "baseline"})
+		}, true},
+		{"a terminate request", func(e *v1alpha1.Experiment) { e.Spec.Terminate, e.Generation = true, 2 }, true},
+		{"its deletion", func(e *v1alpha1.Experiment) { e.DeletionTimestamp = &metav1.Time{} }, true},
+		{"its owner", func(e *v1alpha1.Experiment) { e.OwnerReferences = nil }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			prev, next := base(), base()
+			tc.change(next)
+			if got := experimentDecisionChanged.Update(event.UpdateEvent{ObjectOld: prev, ObjectNew: next}); got != tc.want {
+				t.Errorf("passes = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

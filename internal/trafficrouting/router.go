@@ -45,10 +45,43 @@ type Desired struct {
 	// MirrorRoutes are the managed mirror routes that must exist, in the
 	// order of trafficRouting.managedRoutes.
 	MirrorRoutes []MirrorRoute
+	// Additional are destinations beside the canary and stable: the
+	// Services of a running experiment step's templates that have a
+	// weight. Their weights come out of the stable's share. A router that
+	// cannot send to a third destination refuses a non-empty list (see
+	// AdditionalDestinations); validation keeps such a spec from reaching
+	// it.
+	Additional []Destination
 }
 
-// StableWeight is the stable's share.
-func (d Desired) StableWeight() int32 { return d.MaxWeight - d.CanaryWeight }
+// Destination is one extra weighted destination.
+type Destination struct {
+	// ServiceName is the Service that receives the share.
+	ServiceName string
+	// PodTemplateHash is the hash of the ReplicaSet behind the Service.
+	PodTemplateHash string
+	// Weight is the share, out of MaxWeight.
+	Weight int32
+}
+
+// StableWeight is the stable's share: what the canary and the additional
+// destinations leave.
+func (d Desired) StableWeight() int32 {
+	w := d.MaxWeight - d.CanaryWeight
+	for _, a := range d.Additional {
+		w -= a.Weight
+	}
+	return max(w, 0)
+}
+
+// AdditionalDestinations is implemented by routers that can send traffic
+// to destinations beside the canary and stable (Desired.Additional). A
+// router without it is never handed any: the controller refuses such a
+// sync rather than leave the experiment's share silently unrouted.
+type AdditionalDestinations interface {
+	// CarriesAdditionalDestinations is a marker; it always returns true.
+	CarriesAdditionalDestinations() bool
+}
 
 // HeaderRoute sends every request whose headers match to the canary.
 type HeaderRoute struct {

@@ -191,6 +191,35 @@ func Build(in Input, l Lookup) (*v1alpha1.AnalysisRun, error) {
 	return run, nil
 }
 
+// ResolveRolloutArgs turns the arguments a Rollout's experiment step gives
+// an analysis into the Experiment's: literal values stay, pod-template
+// hashes (stable or latest) and fields of the Rollout are resolved now, as
+// the reference does, since the Experiment does not know its Rollout's
+// status.
+func ResolveRolloutArgs(given []v1alpha1.AnalysisRunArgument, ro *v1alpha1.Rollout, stableHash, latestHash string) ([]v1alpha1.Argument, error) {
+	var out []v1alpha1.Argument
+	for _, g := range given {
+		var v string
+		switch {
+		case g.ValueFrom != nil && g.ValueFrom.PodTemplateHashValue != nil:
+			v = latestHash
+			if *g.ValueFrom.PodTemplateHashValue == v1alpha1.Stable {
+				v = stableHash
+			}
+		case g.ValueFrom != nil && g.ValueFrom.FieldRef != nil:
+			fv, err := fieldValue(ro, g.ValueFrom.FieldRef.FieldPath)
+			if err != nil {
+				return nil, fmt.Errorf("argument %q: %w", g.Name, err)
+			}
+			v = fv
+		default:
+			v = g.Value
+		}
+		out = append(out, v1alpha1.Argument{Name: g.Name, Value: &v})
+	}
+	return out, nil
+}
+
 // resolveArgs fills the templates' arguments from the Rollout's: literal
 // values, pod-template hashes and fields of the Rollout are resolved now;
 // Secret references stay references, read by the run at measurement time so

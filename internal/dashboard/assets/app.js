@@ -305,10 +305,24 @@
         fill(revisions, h('h2', {}, 'Revisions'), d.revisions.map((rev) => h('div', {class: 'revision', 'data-revision': rev.number},
           h('h3', {}, 'Revision ' + (rev.number || '?'), roles(rev.roles)),
           rev.replicaSets.map(renderReplicaSet),
-          rev.analysisRuns.map(renderRun))));
+          rev.analysisRuns.map(renderRun),
+          (rev.experiments || []).map(renderExperiment))));
       }
       fill(others, d.otherAnalysisRuns.length ? h('section', {class: 'card'},
         h('h2', {}, 'Other AnalysisRuns'), d.otherAnalysisRuns.map(renderRun)) : null);
+    }
+
+    function renderExperiment(ex) {
+      return h('div', {class: 'rs', 'data-testid': 'experiment', 'data-experiment': ex.name},
+        h('div', {class: 'rs-head'}, 'Experiment ', h('code', {}, ex.name), badge(ex.phase, 'st'),
+          ex.current ? h('span', {class: 'muted'}, 'current step') : null,
+          ex.message ? h('span', {class: 'muted'}, ex.message) : null),
+        h('ul', {}, ex.templates.map((t) => h('li', {},
+          'template ', h('code', {}, t.name), ' ', t.status, ' · ' + t.available + '/' + t.replicas + ' available',
+          t.serviceName ? [' · Service ', h('code', {}, t.serviceName)] : null)),
+        ex.analysisRuns.map((r) => h('li', {},
+          'analysis ', h('code', {}, r.name), ' (', h('code', {}, r.analysisRun), ') ', r.phase,
+          r.message ? ': ' + r.message : ''))));
     }
 
     function renderReplicaSet(rs) {

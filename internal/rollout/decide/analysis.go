@@ -254,6 +254,7 @@ func (d *decider) clearRuns() {
 	d.st.Canary.CurrentStepAnalysisRunStatus = nil
 	d.st.BlueGreen.PrePromotionAnalysisRunStatus = nil
 	d.st.BlueGreen.PostPromotionAnalysisRunStatus = nil
+	d.st.Canary.CurrentExperiment = ""
 }
 
 // terminateStrayRuns stops every run still measuring that the status does
@@ -285,12 +286,7 @@ func (d *decider) terminateStrayRuns() {
 			bad = append(bad, r)
 		}
 	}
-	limits := d.ro.Spec.Analysis
-	okLimit, badLimit := int32(defaultSuccessfulRunHistory), int32(defaultUnsuccessfulRunHistory)
-	if limits != nil {
-		okLimit = deref(limits.SuccessfulRunHistoryLimit, okLimit)
-		badLimit = deref(limits.UnsuccessfulRunHistoryLimit, badLimit)
-	}
+	okLimit, badLimit := d.historyLimits()
 	for _, set := range []struct {
 		runs  []*v1alpha1.AnalysisRun
 		limit int32

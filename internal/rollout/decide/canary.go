@@ -44,6 +44,7 @@ func (d *decider) canary() {
 		stable = d.pickStable()
 		st.StableRS = hashOf(stable)
 	}
+	d.stableRS = stable
 	if stable == d.newRS {
 		d.canaryAtStable()
 		return
@@ -237,6 +238,7 @@ func (d *decider) canaryUpdate(stable *appsv1.ReplicaSet) {
 		// ReplicaSet is still created (at zero) so the status names it.
 		d.createNewRSIfPlanned()
 		d.pointCanaryServices(stable, false)
+		d.releaseEndedExperimentTraffic(stable)
 		return
 	}
 
@@ -244,6 +246,7 @@ func (d *decider) canaryUpdate(stable *appsv1.ReplicaSet) {
 		// Hold every count while a person judges an inconclusive analysis.
 		d.createNewRSIfPlanned()
 		d.pointCanaryServices(stable, false)
+		d.releaseEndedExperimentTraffic(stable)
 		return
 	}
 	idx = d.passFinishedPauses(idx)
@@ -345,7 +348,7 @@ func (d *decider) waitStep(idx int, step v1alpha1.CanaryStep) bool {
 		}
 		return false
 	case step.Experiment != nil:
-		return d.unsupportedStep(idx, "experiment")
+		return d.experimentStep(idx, step.Experiment)
 	}
 	return true
 }
@@ -356,6 +359,7 @@ func (d *decider) waitStep(idx int, step v1alpha1.CanaryStep) bool {
 func (d *decider) advanceStep(idx int) {
 	d.st.CurrentStepIndex = ptr(int32(idx + 1))
 	d.st.Canary.CurrentStepAnalysisRunStatus = nil
+	d.st.Canary.CurrentExperiment = ""
 	d.requeue(time.Millisecond)
 	// A pause that follows starts in the same status write: it changes no
 	// Pod count, so the two together are as safe as the index alone, and
@@ -493,19 +497,6 @@ func (d *decider) pauseStep(idx int, p *v1alpha1.RolloutPause) bool {
 	return true
 }
 
-// unsupportedStep stops at a step kind this version of Kanaria does not run
-// yet. It never skips the step silently: the Rollout pauses with a message
-// and a Warning event, and a person promotes past it.
-func (d *decider) unsupportedStep(idx int, kind string) bool {
-	st := d.st
-	if findPause(st, v1alpha1.PauseReasonCanaryPauseStep) == nil && !st.ControllerPause {
-		d.event(corev1.EventTypeWarning, ReasonStepNotSupported,
-			fmt.Sprintf("step %d is an %s step, which this version of Kanaria does not run; the rollout is paused there: promote to skip the step", idx+1, kind))
-	}
-	d.stepNote = fmt.Sprintf("step %d (%s) is not run by this version of Kanaria; promote to skip it", idx+1, kind)
-	return d.pauseStep(idx, &v1alpha1.RolloutPause{})
-}
-
 // promote makes the canary the stable version. The next reconcile points the
 // Services at it and scales the previous stable down, in that order.
 func (d *decider) promote() {
@@ -551,6 +542,9 @@ func (d *decider) abortCanary(stable *appsv1.ReplicaSet, others []*appsv1.Replic
 // abortCause names why the rollout aborted when the controller did it.
 func (d *decider) abortCause() string {
 	if msg := d.analysisAbortMessage(); msg != "" {
+		return ": " + msg
+	}
+	if msg := d.experimentAbortMessage(); msg != "" {
 		return ": " + msg
 	}
 	if c := FindCondition(d.st, v1alpha1.RolloutProgressing); c != nil && c.Reason == ReasonProgressDeadline {

@@ -24,7 +24,6 @@ const (
 	ReasonAvailable        = "AvailableReason"
 	ReasonNotAvailable     = "NotAvailableReason"
 	ReasonReplicaFailure   = "ReplicaSetCreateError"
-	ReasonStepNotSupported = "StepNotSupported"
 )
 
 // FindCondition returns the condition of type t in st, or nil.

@@ -47,6 +47,9 @@ type decider struct {
 	newRS *appsv1.ReplicaSet
 	// newRSPlanned is true when this plan creates newRS.
 	newRSPlanned bool
+	// stableRS is a canary's stable ReplicaSet, whose Pod template an
+	// experiment step's stable templates run.
+	stableRS *appsv1.ReplicaSet
 	// stepNote explains in status.message why the rollout waits at a step.
 	stepNote string
 	// rollbackInWindow is true when newRS is a previous version within
@@ -105,6 +108,7 @@ func decideOnce(s Snapshot) Plan {
 	d.syncRoleMetadata(d.rsByHash[d.st.StableRS])
 	d.dropMetadataOfOthers()
 	d.terminateStrayRuns()
+	d.reconcileExperiments()
 	d.cleanUpHistory()
 	d.clearScaleDownDeadlines()
 	d.restart()

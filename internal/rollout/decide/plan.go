@@ -156,11 +156,42 @@ type DeleteAnalysisRun struct {
 	UID  types.UID
 }
 
+// CreateExperiment starts the Experiment of an experiment step.
+type CreateExperiment struct {
+	Experiment *v1alpha1.Experiment
+}
+
+// TerminateExperiment stops a running Experiment (spec.terminate): the
+// release moved past its step, was promoted fully or aborted.
+type TerminateExperiment struct {
+	Name string
+}
+
+// DeleteExperiment removes a finished Experiment beyond the history limits,
+// or one whose version's ReplicaSet is gone.
+type DeleteExperiment struct {
+	Name string
+	UID  types.UID
+}
+
+// Describe implements Action.
+func (a CreateExperiment) Describe() string { return "create Experiment " + a.Experiment.Name }
+
+// Describe implements Action.
+func (a TerminateExperiment) Describe() string { return "terminate Experiment " + a.Name }
+
+// Describe implements Action.
+func (a DeleteExperiment) Describe() string { return "delete old Experiment " + a.Name }
+
 // Describe implements Action.
 func (a SyncTraffic) Describe() string {
 	d := a.Desired
-	return fmt.Sprintf("route %d/%d of traffic to the canary %s (stable %s), %d header and %d mirror routes",
+	s := fmt.Sprintf("route %d/%d of traffic to the canary %s (stable %s), %d header and %d mirror routes",
 		d.CanaryWeight, d.MaxWeight, d.CanaryHash, d.StableHash, len(d.HeaderRoutes), len(d.MirrorRoutes))
+	for _, a := range d.Additional {
+		s += fmt.Sprintf(", %d to Service %s", a.Weight, a.ServiceName)
+	}
+	return s
 }
 
 func (a CreateAnalysisRun) Describe() string { return "create AnalysisRun " + a.Run.Name }

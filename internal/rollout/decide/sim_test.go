@@ -43,6 +43,9 @@ type sim struct {
 	// their phase as the analysis controller would.
 	runs      map[string]*v1alpha1.AnalysisRun
 	templates template.Lookup
+	// exps are the Experiments the plans created, by name; tests set their
+	// phase and template statuses as the Experiment controller would.
+	exps map[string]*v1alpha1.Experiment
 	// traffic is what the routers show: the last synced desired state.
 	traffic *trafficrouting.Desired
 	// trafficErrors are the router problems observe would report.
@@ -55,7 +58,7 @@ func newSim(t testing.TB, ro *v1alpha1.Rollout) *sim {
 	ro.Generation = 1
 	s := &sim{t: t, now: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC), ro: ro, rs: map[string]*appsv1.ReplicaSet{},
 		pods: map[string]*corev1.Pod{}, services: map[string]*corev1.Service{}, broken: map[string]bool{},
-		runs: map[string]*v1alpha1.AnalysisRun{}, templates: template.Lookup{Templates: map[string]*v1alpha1.AnalysisTemplate{}}}
+		runs: map[string]*v1alpha1.AnalysisRun{}, exps: map[string]*v1alpha1.Experiment{}, templates: template.Lookup{Templates: map[string]*v1alpha1.AnalysisTemplate{}}}
 	return s
 }
 
@@ -68,6 +71,9 @@ func (s *sim) snapshot() Snapshot {
 		Templates: s.templates, TrafficErrors: s.trafficErrors}
 	for _, name := range sortedKeys(s.runs) {
 		snap.AnalysisRuns = append(snap.AnalysisRuns, s.runs[name].DeepCopy())
+	}
+	for _, name := range sortedKeys(s.exps) {
+		snap.Experiments = append(snap.Experiments, s.exps[name].DeepCopy())
 	}
 	for _, rs := range s.sortedRS() {
 		snap.ReplicaSets = append(snap.ReplicaSets, rs.DeepCopy())
@@ -179,6 +185,24 @@ func (s *sim) apply(a Action) {
 		}
 	case DeleteAnalysisRun:
 		delete(s.runs, a.Name)
+	case CreateExperiment:
+		if _, exists := s.exps[a.Experiment.Name]; exists {
+			s.t.Fatalf("create of existing Experiment %s", a.Experiment.Name)
+		}
+		ex := a.Experiment.DeepCopy()
+		s.uid++
+		ex.UID = types.UID(fmt.Sprint("ex-", s.uid))
+		ex.CreationTimestamp = metav1.NewTime(s.now)
+		ex.Status.Phase = v1alpha1.AnalysisPhasePending
+		s.exps[ex.Name] = ex
+	case TerminateExperiment:
+		ex := s.exps[a.Name]
+		ex.Spec.Terminate = true
+		if !ex.Status.Phase.Completed() {
+			ex.Status.Phase = v1alpha1.AnalysisPhaseSuccessful
+		}
+	case DeleteExperiment:
+		delete(s.exps, a.Name)
 	case SyncTraffic:
 		d := a.Desired
 		s.traffic = &d
@@ -307,6 +331,27 @@ func (s *sim) checkTrafficInvariants() {
 		if h != s.ro.Status.StableRS && !c.DynamicStableScale && canaryScaleAt(c.Steps, len(c.Steps)-1) == nil && rs.Status.AvailableReplicas < need {
 			s.t.Fatalf("%d of %d of the traffic goes to %s, which has %d available Pods (needs %d)", d.CanaryWeight, d.MaxWeight, h, rs.Status.AvailableReplicas, need)
 		}
+	}
+	// An experiment's Service gets traffic only while its Experiment runs
+	// (its Pods are available and not about to be scaled down), and the
+	// shares never exceed the whole.
+	sum := d.CanaryWeight
+	for _, a := range d.Additional {
+		sum += a.Weight
+		running := false
+		for _, ex := range s.exps {
+			for _, ts := range ex.Status.TemplateStatuses {
+				if ts.ServiceName == a.ServiceName && ex.Status.Phase == v1alpha1.AnalysisPhaseRunning && !ex.Spec.Terminate {
+					running = true
+				}
+			}
+		}
+		if !running {
+			s.t.Fatalf("%d of %d of the traffic goes to %s, whose Experiment is not running", a.Weight, d.MaxWeight, a.ServiceName)
+		}
+	}
+	if sum > d.MaxWeight {
+		s.t.Fatalf("the canary and experiment shares add up to %d of %d", sum, d.MaxWeight)
 	}
 	if d.StableWeight() > 0 && !c.DynamicStableScale {
 		h := s.services[c.StableService].Spec.Selector[v1alpha1.DefaultRolloutUniqueLabelKey]

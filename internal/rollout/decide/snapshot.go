@@ -39,6 +39,9 @@ type Snapshot struct {
 	Services map[string]*corev1.Service
 	// AnalysisRuns are the AnalysisRuns the Rollout controls.
 	AnalysisRuns []*v1alpha1.AnalysisRun
+	// Experiments are the Experiments the Rollout controls (experiment
+	// steps of this and earlier updates).
+	Experiments []*v1alpha1.Experiment
 	// Templates holds every analysis template the spec names, nested ones
 	// included; a name with a nil value does not exist.
 	Templates template.Lookup

@@ -150,7 +150,7 @@ func (d *decider) progress() {
 		FindCondition(st, v1alpha1.RolloutProgressing).LastUpdateTime = d.now
 		cond = FindCondition(st, v1alpha1.RolloutProgressing)
 	}
-	if cond.Reason == ReasonProgressDeadline {
+	if cond.Reason == ReasonProgressDeadline || d.indefiniteStep() {
 		return
 	}
 	deadline := time.Duration(deref(d.ro.Spec.ProgressDeadlineSeconds, defaultProgressDeadlineSeconds)) * time.Second
@@ -227,4 +227,17 @@ func (d *decider) phase() {
 	} else {
 		d.setCondition(v1alpha1.RolloutHealthy, corev1.ConditionFalse, ReasonNotHealthy, "Rollout is not healthy")
 	}
+}
+
+// indefiniteStep reports whether a canary waits at a step that takes as
+// long as it takes (an experiment or an analysis): as in the reference,
+// progressDeadlineSeconds does not run out there, or every Experiment
+// longer than the deadline would fail its release.
+func (d *decider) indefiniteStep() bool {
+	c := d.ro.Spec.Strategy.Canary
+	if c == nil || d.st.StableRS == d.newHash {
+		return false
+	}
+	idx := int(deref(d.st.CurrentStepIndex, 0))
+	return idx < len(c.Steps) && (c.Steps[idx].Experiment != nil || c.Steps[idx].Analysis != nil)
 }

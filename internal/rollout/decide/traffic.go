@@ -53,20 +53,30 @@ func percentOf(w, maxW int32) int32 {
 
 // syncTraffic asks every router to show weight w for the canary, and
 // records the split in the status the plan writes after the sync.
-func (d *decider) syncTraffic(w int32, canaryHash, stableHash string, headers []trafficrouting.HeaderRoute, mirrors []trafficrouting.MirrorRoute) {
+func (d *decider) syncTraffic(w int32, canaryHash, stableHash string, headers []trafficrouting.HeaderRoute, mirrors []trafficrouting.MirrorRoute, additional []trafficrouting.Destination) {
 	c := d.ro.Spec.Strategy.Canary
 	maxW := d.maxWeight()
-	d.add(SyncTraffic{Desired: trafficrouting.Desired{
+	desired := trafficrouting.Desired{
 		CanaryWeight: w, MaxWeight: maxW, CanaryHash: canaryHash, StableHash: stableHash,
-		HeaderRoutes: headers, MirrorRoutes: mirrors,
-	}})
+		HeaderRoutes: headers, MirrorRoutes: mirrors, Additional: additional,
+	}
+	d.add(SyncTraffic{Desired: desired})
 	d.st.Canary.Weights = &v1alpha1.TrafficWeights{
 		Canary: v1alpha1.WeightDestination{Weight: w, ServiceName: c.CanaryService, PodTemplateHash: canaryHash},
-		Stable: v1alpha1.WeightDestination{Weight: maxW - w, ServiceName: c.StableService, PodTemplateHash: stableHash},
+		Stable: v1alpha1.WeightDestination{Weight: desired.StableWeight(), ServiceName: c.StableService, PodTemplateHash: stableHash},
+	}
+	for _, a := range additional {
+		d.st.Canary.Weights.Additional = append(d.st.Canary.Weights.Additional,
+			v1alpha1.WeightDestination{Weight: a.Weight, ServiceName: a.ServiceName, PodTemplateHash: a.PodTemplateHash})
 	}
 	if applied := d.appliedWeight(); applied != w || d.ro.Status.Canary.Weights == nil {
 		d.note(ReasonTrafficWeightUpdated,
 			fmt.Sprintf("traffic to the canary (%s) set to %d of %d, was %d", canaryHash, w, maxW, applied))
+	}
+	if prev := d.ro.Status.Canary.Weights; prev == nil || len(prev.Additional) != len(additional) {
+		for _, a := range additional {
+			d.note(ReasonTrafficWeightUpdated, fmt.Sprintf("traffic to the experiment Service %s set to %d of %d", a.ServiceName, a.Weight, maxW))
+		}
 	}
 }
 
@@ -164,7 +174,7 @@ func (d *decider) canaryRoutedUpdate(stable *appsv1.ReplicaSet, others []*appsv1
 	}
 
 	d.pointCanaryServices(stable, false)
-	d.syncTraffic(weight, d.newHash, hashOf(stable), headers, mirrors)
+	d.syncTraffic(weight, d.newHash, hashOf(stable), headers, mirrors, d.experimentDestinations(idx))
 	d.scale(d.newRS, res.Canary)
 	d.scale(stable, res.Stable)
 	// Older versions get no traffic (both Services select the stable or
@@ -239,7 +249,7 @@ func (d *decider) routedAtStable() {
 	d.pointService(c.StableService, d.newRS, nil)
 	d.pointService(c.CanaryService, d.newRS, nil)
 	d.pointPingPongAtStable()
-	d.syncTraffic(0, d.newHash, d.newHash, nil, nil)
+	d.syncTraffic(0, d.newHash, d.newHash, nil, nil, nil)
 	d.scale(d.newRS, d.replicas)
 	d.scaleDownOld(d.others(d.newRS), c.ScaleDownDelayRevisionLimit)
 	d.applyMetadata(d.newRS, c.StableMetadata, c.CanaryMetadata)
@@ -271,7 +281,7 @@ func (d *decider) abortRouted(stable *appsv1.ReplicaSet, others []*appsv1.Replic
 		covered := int32(int64(maxW) * int64(available(stable)) / int64(d.replicas))
 		weight = min(d.appliedWeight(), maxW-covered)
 	}
-	d.syncTraffic(weight, d.newHash, hashOf(stable), nil, nil)
+	d.syncTraffic(weight, d.newHash, hashOf(stable), nil, nil, nil)
 	d.pointService(c.StableService, stable, nil)
 	d.pointPingPong(stable)
 	if weight == 0 {

@@ -331,7 +331,7 @@ func validateStep(c *v1alpha1.CanaryStrategy, i int, p *field.Path) field.ErrorL
 		errs = append(errs, validateAnalysis(s.Analysis, p.Child("analysis"))...)
 	}
 	if s.Experiment != nil {
-		errs = append(errs, validateExperiment(c, s.Experiment, p.Child("experiment"))...)
+		errs = append(errs, validateExperiment(c, i, s.Experiment, p.Child("experiment"))...)
 	}
 	return errs
 }
@@ -391,9 +391,10 @@ func matchSummary(m *v1alpha1.StringMatch) string {
 }
 
 // validateExperiment checks an experiment step.
-func validateExperiment(c *v1alpha1.CanaryStrategy, e *v1alpha1.RolloutExperimentStep, p *field.Path) field.ErrorList {
+func validateExperiment(c *v1alpha1.CanaryStrategy, idx int, e *v1alpha1.RolloutExperimentStep, p *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	tr := c.TrafficRouting
+	var weights int32
 	if len(e.Templates) == 0 {
 		errs = append(errs, field.Required(p.Child("templates"), "at least one template is required"))
 	}
@@ -414,12 +415,33 @@ func validateExperiment(c *v1alpha1.CanaryStrategy, e *v1alpha1.RolloutExperimen
 		if t.Weight != nil {
 			wp := tp.Child("weight")
 			errs = append(errs, validateRange(*t.Weight, 0, 100, wp)...)
+			weights += *t.Weight
 			switch {
 			case tr == nil:
 				errs = append(errs, field.Forbidden(wp, "needs spec.strategy.canary.trafficRouting: without a router an experiment's Pods get no traffic share"))
 			case tr.ALB == nil && tr.SMI == nil && tr.Istio == nil:
 				errs = append(errs, field.Forbidden(wp, "is supported only with the alb, smi or istio router"))
+			default:
+				if others := routersWithoutExtraDestinations(tr); len(others) > 0 {
+					errs = append(errs, field.Forbidden(wp, fmt.Sprintf("is supported only with the alb, smi or istio router; %s cannot send traffic to a third destination", strings.Join(others, ", "))))
+				}
 			}
+		}
+	}
+	if tr != nil && weights > 0 {
+		maxW := int32(100)
+		if tr.MaxTrafficWeight != nil && *tr.MaxTrafficWeight > 0 {
+			maxW = *tr.MaxTrafficWeight
+		}
+		var canary int32
+		for i := 0; i <= idx && i < len(c.Steps); i++ {
+			if w := c.Steps[i].SetWeight; w != nil {
+				canary = *w
+			}
+		}
+		if canary+weights > maxW {
+			errs = append(errs, field.Invalid(p.Child("templates"), weights,
+				fmt.Sprintf("the templates' weights and the canary's weight at this step (%d) add up to more than %d, leaving the stable a negative share", canary, maxW)))
 		}
 	}
 	errs = append(errs, validateDurationString(e.Duration, p.Child("duration"))...)
@@ -439,4 +461,22 @@ func validateExperiment(c *v1alpha1.CanaryStrategy, e *v1alpha1.RolloutExperimen
 		errs = append(errs, validateArgs(a.Args, ap.Child("args"))...)
 	}
 	return errs
+}
+
+// routersWithoutExtraDestinations names the configured routers that cannot
+// send traffic to an experiment's Services beside the canary and stable.
+func routersWithoutExtraDestinations(tr *v1alpha1.RolloutTrafficRouting) []string {
+	var out []string
+	for _, r := range []struct {
+		name string
+		set  bool
+	}{
+		{"nginx", tr.Nginx != nil}, {"traefik", tr.Traefik != nil}, {"apisix", tr.Apisix != nil},
+		{"ambassador", tr.Ambassador != nil}, {"appMesh", tr.AppMesh != nil}, {"plugins", len(tr.Plugins) > 0},
+	} {
+		if r.set {
+			out = append(out, r.name)
+		}
+	}
+	return out
 }

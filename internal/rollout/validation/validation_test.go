@@ -238,6 +238,23 @@ func TestSpec(t *testing.T) {
 				Templates: []v1alpha1.RolloutExperimentTemplate{{Name: "exp", SpecRef: v1alpha1.CanarySpecRef, Weight: i32(10)}},
 			}}
 		}, field: "spec.strategy.canary.steps[1].experiment.templates[0].weight", msg: "needs spec.strategy.canary.trafficRouting"},
+		{name: "experiment weight with a router that cannot carry it", mut: func(ro *v1alpha1.Rollout) {
+			istio(ro)
+			canary(ro).TrafficRouting.Nginx = &v1alpha1.NginxTrafficRouting{StableIngress: "web"}
+			canary(ro).Steps[1] = v1alpha1.CanaryStep{Experiment: &v1alpha1.RolloutExperimentStep{
+				Templates: []v1alpha1.RolloutExperimentTemplate{{Name: "exp", SpecRef: v1alpha1.CanarySpecRef, Weight: i32(10)}},
+			}}
+		}, field: "spec.strategy.canary.steps[1].experiment.templates[0].weight", msg: "nginx cannot send traffic to a third destination"},
+		{name: "experiment weights beyond the stable's share", mut: func(ro *v1alpha1.Rollout) {
+			istio(ro)
+			canary(ro).Steps[0] = v1alpha1.CanaryStep{SetWeight: i32(60)}
+			canary(ro).Steps[1] = v1alpha1.CanaryStep{Experiment: &v1alpha1.RolloutExperimentStep{
+				Templates: []v1alpha1.RolloutExperimentTemplate{
+					{Name: "a", SpecRef: v1alpha1.CanarySpecRef, Weight: i32(30)},
+					{Name: "b", SpecRef: v1alpha1.StableSpecRef, Weight: i32(30)},
+				},
+			}}
+		}, field: "spec.strategy.canary.steps[1].experiment.templates", msg: "add up to more than 100"},
 		{name: "experiment bad duration", mut: func(ro *v1alpha1.Rollout) {
 			canary(ro).Steps[1] = v1alpha1.CanaryStep{Experiment: &v1alpha1.RolloutExperimentStep{
 				Templates: []v1alpha1.RolloutExperimentTemplate{{Name: "exp", SpecRef: v1alpha1.StableSpecRef}},

@@ -2,7 +2,8 @@
 // user's Ingress has a rule path whose backend is the action name (the root
 // or stable Service) with port name "use-annotation"; the controller writes
 // the forward action that path means into an annotation, with the canary
-// and stable Services as weighted target groups. Header routes add one
+// and stable Services (and a running experiment step's Services) as
+// weighted target groups. Header routes add one
 // annotation-backed path each, with a condition annotation, ahead of it.
 package alb
 
@@ -58,11 +59,20 @@ type Router struct {
 	env trafficrouting.Env
 }
 
+var (
+	_ trafficrouting.Router                 = (*Router)(nil)
+	_ trafficrouting.AdditionalDestinations = (*Router)(nil)
+)
+
 // New returns the ALB router of env.Rollout.
 func New(env trafficrouting.Env) *Router { return &Router{env: env} }
 
 // Type returns "alb".
 func (r *Router) Type() string { return Type }
+
+// CarriesAdditionalDestinations reports that a forward action can send to
+// an experiment's Services: each is one more target group.
+func (r *Router) CarriesAdditionalDestinations() bool { return true }
 
 // The JSON the load balancer controller reads. Field order and names are
 // those Argo Rollouts writes, so an Ingress it managed does not change
@@ -212,10 +222,17 @@ func (r *Router) Sync(ctx context.Context, d trafficrouting.Desired) error {
 	}
 	// Everything derived from d alone is built before the first write, so
 	// a header route ALB cannot express leaves every Ingress as it was.
-	weighted, err := forwardJSON(cfg, []targetGroup{
+	groups := []targetGroup{
 		{ServiceName: cfg.canary, ServicePort: cfg.port, Weight: weight(d.CanaryWeight)},
 		{ServiceName: cfg.stable, ServicePort: cfg.port, Weight: weight(d.StableWeight())},
-	})
+	}
+	// An experiment's Services are further target groups on the same
+	// port, as the reference writes them; their weights come out of the
+	// stable's.
+	for _, a := range d.Additional {
+		groups = append(groups, targetGroup{ServiceName: a.ServiceName, ServicePort: cfg.port, Weight: weight(a.Weight)})
+	}
+	weighted, err := forwardJSON(cfg, groups)
 	if err != nil {
 		return err
 	}

@@ -162,6 +162,14 @@ func TestSyncWeights(t *testing.T) {
 			wantAct: `{"Type":"forward","ForwardConfig":{"TargetGroups":[{"ServiceName":"guestbook-canary","ServicePort":"8443","Weight":25},{"ServiceName":"guestbook-stable","ServicePort":"8443","Weight":75}],"TargetGroupStickinessConfig":{"Enabled":true,"DurationSeconds":3600}}}`,
 		},
 		{
+			name: "experiment Services are further target groups, out of the stable's weight",
+			d: trafficrouting.Desired{CanaryWeight: 10, MaxWeight: 100, Additional: []trafficrouting.Destination{
+				{ServiceName: "exp-baseline", Weight: 5}, {ServiceName: "exp-canary", Weight: 5},
+			}},
+			key:     actionKey,
+			wantAct: `{"Type":"forward","ForwardConfig":{"TargetGroups":[{"ServiceName":"guestbook-canary","ServicePort":"80","Weight":10},{"ServiceName":"guestbook-stable","ServicePort":"80","Weight":80},{"ServiceName":"exp-baseline","ServicePort":"80","Weight":5},{"ServiceName":"exp-canary","ServicePort":"80","Weight":5}]}}`,
+		},
+		{
 			name: "disabled stickiness is left out",
 			mod: func(a *v1alpha1.ALBTrafficRouting, _ *v1alpha1.RolloutTrafficRouting) {
 				a.StickinessConfig = &v1alpha1.StickinessConfig{}

@@ -92,6 +92,9 @@ func (r *Router) editVirtualService(obj *unstructured.Unstructured, ref vsRef, c
 		setWeight(w.canary, d.CanaryWeight)
 		setWeight(w.stable, d.StableWeight())
 	}
+	if err := syncExperimentDestinations(obj, routes, d.Additional); err != nil {
+		return []error{vsErrorf(ref, "%v", err)}
+	}
 	var primary *weighted
 	for i := range routes {
 		if routes[i].kind == httpKey {

@@ -1,7 +1,8 @@
 // Package smi splits traffic with a Service Mesh Interface TrafficSplit
 // (group split.smi-spec.io), the way Argo Rollouts does: the controller owns
 // the TrafficSplit, creates it when it is missing and rewrites its root
-// Service and its two backends (canary, then stable) on every weight change.
+// Service and its backends (canary, then stable, then the Services of a
+// running experiment step) on every weight change.
 //
 // The TrafficSplit is handled as unstructured data so that the three API
 // versions Argo Rollouts speaks (v1alpha1, v1alpha2, v1alpha3) need no
@@ -38,7 +39,10 @@ type Router struct {
 	version string
 }
 
-var _ trafficrouting.Router = (*Router)(nil)
+var (
+	_ trafficrouting.Router                 = (*Router)(nil)
+	_ trafficrouting.AdditionalDestinations = (*Router)(nil)
+)
 
 // New returns the SMI router for env. apiVersion is the version of
 // split.smi-spec.io to speak ("" means DefaultAPIVersion); an unsupported
@@ -188,14 +192,23 @@ func (r *Router) create(ctx context.Context, backends []any) error {
 }
 
 // backends lists the canary then the stable Service, the order Argo
-// Rollouts writes them in.
+// Rollouts writes them in, then an experiment's Services with their
+// weights (taken out of the stable's).
 func (r *Router) backends(d trafficrouting.Desired) []any {
 	c := r.env.Canary()
-	return []any{
+	out := []any{
 		map[string]any{"service": c.CanaryService, "weight": r.weight(d.CanaryWeight)},
 		map[string]any{"service": c.StableService, "weight": r.weight(d.StableWeight())},
 	}
+	for _, a := range d.Additional {
+		out = append(out, map[string]any{"service": a.ServiceName, "weight": r.weight(a.Weight)})
+	}
+	return out
 }
+
+// CarriesAdditionalDestinations reports that a TrafficSplit can send to an
+// experiment's Services: each is one more backend.
+func (r *Router) CarriesAdditionalDestinations() bool { return true }
 
 // weight writes w as v1alpha1 declares it, a resource.Quantity (which
 // serialises as a string such as "25"), and as an integer in later

@@ -199,6 +199,37 @@ func TestSyncUpdatesInPlace(t *testing.T) {
 			wantWrite: true,
 		},
 		{
+			name: "experiment Services are backends with their weights, out of the stable's", version: "v1alpha2",
+			existing: map[string]any{"service": "guestbook-stable", "backends": []any{
+				map[string]any{"service": "guestbook-canary", "weight": int64(5)},
+				map[string]any{"service": "guestbook-stable", "weight": int64(95)},
+			}},
+			d: trafficrouting.Desired{CanaryWeight: 5, MaxWeight: 100, Additional: []trafficrouting.Destination{
+				{ServiceName: "exp-baseline", Weight: 10}, {ServiceName: "exp-canary", Weight: 10},
+			}},
+			want: map[string]any{"service": "guestbook-stable", "backends": []any{
+				map[string]any{"service": "guestbook-canary", "weight": int64(5)},
+				map[string]any{"service": "guestbook-stable", "weight": int64(75)},
+				map[string]any{"service": "exp-baseline", "weight": int64(10)},
+				map[string]any{"service": "exp-canary", "weight": int64(10)},
+			}},
+			wantWrite: true,
+		},
+		{
+			name: "experiment backends go once the experiment ends", version: "v1alpha1",
+			existing: map[string]any{"service": "guestbook-stable", "backends": []any{
+				map[string]any{"service": "guestbook-canary", "weight": "5"},
+				map[string]any{"service": "guestbook-stable", "weight": "85"},
+				map[string]any{"service": "exp-canary", "weight": "10"},
+			}},
+			d: desired(5),
+			want: map[string]any{"service": "guestbook-stable", "backends": []any{
+				map[string]any{"service": "guestbook-canary", "weight": "5"},
+				map[string]any{"service": "guestbook-stable", "weight": "95"},
+			}},
+			wantWrite: true,
+		},
+		{
 			name: "v1alpha2 unchanged", version: "v1alpha2",
 			existing: map[string]any{"service": "guestbook-stable", "backends": []any{
 				map[string]any{"service": "guestbook-canary", "weight": int64(5)},
