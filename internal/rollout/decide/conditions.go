@@ -25,6 +25,7 @@ const (
 	ReasonNotAvailable     = "NotAvailableReason"
 	ReasonReplicaFailure   = "ReplicaSetCreateError"
 	ReasonStepNotSupported = "StepNotSupported"
+	ReasonStepCompleted    = "RolloutStepCompleted"
 )
 
 // FindCondition returns the condition of type t in st, or nil.
