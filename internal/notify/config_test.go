@@ -13,10 +13,10 @@ func TestParseLeavesOutBadEntriesOnly(t *testing.T) {
 	cm := &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Name: ConfigMapName, Namespace: "kanaria"},
 		Data: map[string]string{
-			"service.webhook.hook":   "url: $hook-url\n",
-			"service.carrier-pigeon": "coop: roof\n",
-			"template.good":          "message: Rollout {{.rollout.metadata.name}} updated\n",
-			"template.broken":        "message: '{{.rollout.metadata.name'\n",
+			"service.webhook.hook":       "url: $hook-url\n",
+			"service.carrier-pigeon":     "coop: roof\n",
+			"template.good":              "message: Rollout {{.rollout.metadata.name}} updated\n",
+			"template.broken":            "message: '{{.rollout.metadata.name'\n",
 			"trigger.on-rollout-updated": "- send: [good]\n",
 			"trigger.on-rollout-paused":  "- send: [missing]\n",
 			"trigger.on-bad-when":        "- when: rollout.status.phase ==\n  send: [good]\n",
