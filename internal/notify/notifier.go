@@ -86,9 +86,13 @@ type Notifier struct {
 
 	configMaps, secrets cache.SharedIndexInformer
 
-	mu      sync.Mutex
-	configs map[string]*Config
-	warned  map[string]bool
+	// reloading serialises reloads: the ConfigMap's and the Secret's
+	// informers call reload from their own goroutines, and a slower parse
+	// of older contents must not overwrite a newer one.
+	reloading sync.Mutex
+	mu        sync.Mutex
+	configs   map[string]*Config
+	warned    map[string]bool
 	// anyGlobal is whether some configuration subscribes by label
 	// selector; without it only annotated objects need looking at.
 	anyGlobal atomic.Bool
@@ -197,6 +201,8 @@ func (n *Notifier) Start(ctx context.Context) error {
 
 // reload parses namespace's configuration again after a change.
 func (n *Notifier) reload(namespace string) {
+	n.reloading.Lock()
+	defer n.reloading.Unlock()
 	key := namespace + "/"
 	cmObj, cmOK, _ := n.configMaps.GetIndexer().GetByKey(key + ConfigMapName)
 	secObj, secOK, _ := n.secrets.GetIndexer().GetByKey(key + SecretName)
