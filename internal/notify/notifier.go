@@ -188,6 +188,7 @@ func (n *Notifier) Start(ctx context.Context) error {
 			for {
 				select {
 				case <-ctx.Done():
+					n.drain(q)
 					return
 				case j := <-q:
 					n.process(ctx, j)
@@ -197,6 +198,28 @@ func (n *Notifier) Start(ctx context.Context) error {
 	}
 	wg.Wait()
 	return nil
+}
+
+// drainTimeout bounds how long a stopping controller keeps sending what
+// its queues still hold; it stays well inside the manager's graceful
+// shutdown period.
+const drainTimeout = 10 * time.Second
+
+// drain sends what q still holds when the controller stops (SIGTERM, or
+// leadership lost): those decisions are written and no other replica will
+// announce them. Each is still recorded on its object before it is sent,
+// so a replica that took over never repeats one.
+func (n *Notifier) drain(q chan job) {
+	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
+	for {
+		select {
+		case j := <-q:
+			n.process(ctx, j)
+		default:
+			return
+		}
+	}
 }
 
 // reload parses namespace's configuration again after a change.

@@ -239,3 +239,152 @@ func TestNotifyCanaryRelease(t *testing.T) {
 		t.Fatalf("the dedupe record lists %q, want the 8 announced decisions", rec)
 	}
 }
+
+// TestNotifyAnalysisFailure: a step analysis fails and the update aborts;
+// Slack hears the run start, fail and the abort. A subscription to a
+// service the ConfigMap cannot build is reported as a Warning Event on the
+// Rollout while the others keep working.
+func TestNotifyAnalysisFailure(t *testing.T) {
+	ensureCRDs(t)
+	c := newClients(t)
+	ns := newNamespace(t, c, "notifyan")
+	slack, hook := newFakeSlack(t), newFakeWebhook(t)
+	target := newWebTarget(t)
+	applyNotificationConfig(t, ns, slack, hook, "  service.carrier-pigeon: |\n    coop: roof\n")
+	runController(t, ns, "--controller-namespace", ns)
+
+	applyYAML(t, ns, fmt.Sprintf(`apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata:
+  name: health
+spec:
+  metrics:
+  - name: check
+    successCondition: result.ok == true
+    failureCondition: result.ok == false
+    provider:
+      web:
+        url: %s/bad
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata:
+  name: api
+  annotations:
+    notifications.argoproj.io/subscribe.on-analysis-run-running.slack: alerts
+    notifications.argoproj.io/subscribe.on-analysis-run-failed.slack: alerts
+    notifications.argoproj.io/subscribe.on-rollout-aborted.slack: alerts
+    notifications.argoproj.io/subscribe.on-rollout-aborted.carrier-pigeon: roof
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: api}
+  template:
+    metadata:
+      labels: {app: api}
+    spec:
+      containers:
+      - name: api
+        image: registry.example/api:1
+  strategy:
+    canary:
+      steps:
+      - setWeight: 50
+      - analysis:
+          templates:
+          - templateName: health
+`, target.URL))
+	waitRollout(t, c, ns, "api", "Healthy", 2*time.Minute, phaseIs(v1alpha1.RolloutPhaseHealthy))
+	setImage(t, ns, "api", "registry.example/api:2")
+	waitRollout(t, c, ns, "api", "aborted", 2*time.Minute, func(ro *v1alpha1.Rollout) bool { return ro.Status.Abort })
+	msgs := waitSlack(t, slack, "alerts", []string{
+		"analysis-run-running api step 1",
+		"analysis-run-failed api step 1",
+		// An abort sends the Rollout back to its first step.
+		"rollout-aborted api step 0",
+	})
+	for _, m := range msgs {
+		name := strings.Fields(m.Text)[0]
+		if want := fmt.Sprintf(`[{"title":"api","text":"%s","blocks":null}]`, name); m.Path != "/api/chat.postMessage" || m.Attachments != want {
+			t.Errorf("Slack request %+v, want path /api/chat.postMessage and attachments %s", m, want)
+		}
+	}
+	assertEvents(t, c, ns, "api", "AnalysisRunFailed", "RolloutAborted", "NotificationConfigError")
+	if calls := hook.received(); len(calls) != 0 {
+		t.Fatalf("the unsubscribed webhook received %+v", calls)
+	}
+}
+
+// TestNotifyControllerCrash kills the controller at every stage of an
+// update, as TestCanaryResumesAfterControllerCrash does, and checks that no
+// notification arrives twice. A crash between a decision's status write
+// and its send may lose that one notification (at most once); the
+// completion, decided after the last crash, must arrive.
+func TestNotifyControllerCrash(t *testing.T) {
+	ensureCRDs(t)
+	c := newClients(t)
+	ns := newNamespace(t, c, "notifycrash")
+	slack, hook := newFakeSlack(t), newFakeWebhook(t)
+	applyNotificationConfig(t, ns, slack, hook, "")
+	p := runController(t, ns, "--controller-namespace", ns)
+	crash := func() {
+		t.Helper()
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+		p = runController(t, ns, "--controller-namespace", ns)
+	}
+
+	applySeed(t, ns, "canary-manual-gates.yaml")
+	waitRollout(t, c, ns, "rails", "Healthy", 2*time.Minute, phaseIs(v1alpha1.RolloutPhaseHealthy))
+	var subs []string
+	for _, tr := range []string{"on-rollout-updated", "on-rollout-step-completed", "on-rollout-paused", "on-rollout-completed"} {
+		subs = append(subs, "notifications.argoproj.io/subscribe."+tr+".slack=crash")
+	}
+	mustKubectl(t, append([]string{"annotate", "-n", ns, "rollout", "rails"}, subs...)...)
+
+	setImage(t, ns, "rails", "registry.example/rails:6.1")
+	crash() // while the update starts
+	waitRollout(t, c, ns, "rails", "paused at the first pause", 2*time.Minute, func(ro *v1alpha1.Rollout) bool {
+		return ro.Status.Phase == v1alpha1.RolloutPhasePaused && derefOr(ro.Status.CurrentStepIndex, -1) == 1
+	})
+	crash() // during the indefinite pause
+	promote(t, ns, "rails")
+	crash() // while scaling to 50%
+	waitRollout(t, c, ns, "rails", "the timed pause", 2*time.Minute, func(ro *v1alpha1.Rollout) bool {
+		return ro.Status.Phase == v1alpha1.RolloutPhasePaused && derefOr(ro.Status.CurrentStepIndex, -1) == 3
+	})
+	crash() // during the timed pause
+	waitRollout(t, c, ns, "rails", "Healthy on the new version", 3*time.Minute, phaseIs(v1alpha1.RolloutPhaseHealthy))
+	eventually(t, time.Minute, "the completion on Slack", func() (bool, error) {
+		got := slackTexts(slack.messages(), "crash")
+		for _, m := range got {
+			if m == "rollout-completed rails step 4" {
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("have %q", got)
+	})
+	time.Sleep(3 * time.Second)
+	msgs := slack.messages()
+	expected := map[string]bool{
+		"rollout-updated rails step 0": true, "rollout-step-completed rails step 1": true, "rollout-paused rails step 1": true,
+		"rollout-step-completed rails step 2": true, "rollout-step-completed rails step 3": true, "rollout-paused rails step 3": true,
+		"rollout-step-completed rails step 4": true, "rollout-completed rails step 4": true,
+	}
+	seen := map[string]int{}
+	for _, m := range msgs {
+		seen[m.Text]++
+		if !expected[m.Text] {
+			t.Errorf("unexpected notification %q", m.Text)
+		}
+	}
+	for text, n := range seen {
+		if n > 1 {
+			t.Errorf("%q arrived %d times", text, n)
+		}
+	}
+	if t.Failed() {
+		t.Fatalf("Slack received:\n  %s", strings.Join(slackTexts(msgs, "crash"), "\n  "))
+	}
+	t.Logf("Slack received across 4 crashes:\n  %s", strings.Join(slackTexts(msgs, "crash"), "\n  "))
+}
