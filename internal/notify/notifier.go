@@ -29,8 +29,12 @@ import (
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 )
 
-// subscribePrefix starts every subscription annotation.
-const subscribePrefix = "notifications.argoproj.io/subscribe"
+// subscribePrefix and subscriptionsKey are the engine's two forms of
+// subscription annotation: subscribe.<trigger>.<service>, and a YAML list.
+const (
+	subscribePrefix  = "notifications.argoproj.io/subscribe."
+	subscriptionsKey = "notifications.argoproj.io/subscriptions"
+)
 
 // Notice is one decision to announce.
 type Notice struct {
@@ -289,7 +293,7 @@ func (n *Notifier) Notify(obj client.Object, notices []Notice) {
 	annots := obj.GetAnnotations()
 	subscribed := n.anyGlobal.Load()
 	for k := range annots {
-		if strings.HasPrefix(k, subscribePrefix) {
+		if strings.HasPrefix(k, subscribePrefix) || k == subscriptionsKey {
 			subscribed = true
 			break
 		}

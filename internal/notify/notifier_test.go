@@ -186,3 +186,33 @@ func TestNotifierWhenConditionAndConfigWarnings(t *testing.T) {
 		t.Fatalf("warnings %q, want one: %q", warnings, want)
 	}
 }
+
+func TestNotifierSkipsUnsubscribedObjects(t *testing.T) {
+	f := newFixture(t, map[string]string{
+		"template.updated":           updatedTemplate,
+		"trigger.on-rollout-updated": "- send: [updated]\n",
+	}, nil)
+	var cur v1alpha1.Rollout
+	_ = f.c.Get(context.Background(), client.ObjectKeyFromObject(f.ro), &cur)
+	f.n.Notify(&cur, []Notice{{Type: corev1.EventTypeNormal, Reason: "RolloutUpdated", Message: "r2"}})
+	for _, q := range f.n.queues {
+		if len(q) != 0 {
+			t.Fatal("a Rollout nobody subscribed was queued")
+		}
+	}
+	_ = f.c.Get(context.Background(), client.ObjectKeyFromObject(f.ro), &cur)
+	if _, ok := cur.Annotations[SentAnnotation]; ok {
+		t.Fatal("a Rollout nobody subscribed got a record")
+	}
+}
+
+func TestNotifierReadsTheSubscriptionsAnnotation(t *testing.T) {
+	f := newFixture(t, map[string]string{
+		"template.updated":           updatedTemplate,
+		"trigger.on-rollout-updated": "- send: [updated]\n",
+	}, map[string]string{"notifications.argoproj.io/subscriptions": "- trigger: [on-rollout-updated]\n  destinations:\n  - service: hook\n    recipients: ['']\n"})
+	f.run(t, Notice{Type: corev1.EventTypeNormal, Reason: "RolloutUpdated", Message: "r2"})
+	if got := f.hook.got(); len(got) != 1 {
+		t.Fatalf("webhook got %q", got)
+	}
+}
