@@ -250,8 +250,10 @@ func TestNotifyAnalysisFailure(t *testing.T) {
 	ns := newNamespace(t, c, "notifyan")
 	slack, hook := newFakeSlack(t), newFakeWebhook(t)
 	target := newWebTarget(t)
+	// The configuration arrives after the controller started: it is
+	// watched, not read once.
+	p := runController(t, ns, "--controller-namespace", ns)
 	applyNotificationConfig(t, ns, slack, hook, "  service.carrier-pigeon: |\n    coop: roof\n")
-	runController(t, ns, "--controller-namespace", ns)
 
 	applyYAML(t, ns, fmt.Sprintf(`apiVersion: argoproj.io/v1alpha1
 kind: AnalysisTemplate
@@ -312,6 +314,20 @@ spec:
 	assertEvents(t, c, ns, "api", "AnalysisRunFailed", "RolloutAborted", "NotificationConfigError")
 	if calls := hook.received(); len(calls) != 0 {
 		t.Fatalf("the unsubscribed webhook received %+v", calls)
+	}
+	_, body, err := p.get("/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{
+		fmt.Sprintf(`notification_send_success{name="api",namespace="%s",reason="AnalysisRunFailed",type="Warning"} 1`, ns),
+		fmt.Sprintf(`notification_send_success{name="api",namespace="%s",reason="RolloutAborted",type="Warning"} 1`, ns),
+		// The subscription to the service the ConfigMap cannot build.
+		fmt.Sprintf(`notification_send_error{name="api",namespace="%s",reason="RolloutAborted",type="Warning"} 1`, ns),
+	} {
+		if !containsLine(body, line) {
+			t.Errorf("/metrics lacks %s", line)
+		}
 	}
 }
 
