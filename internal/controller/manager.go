@@ -168,8 +168,10 @@ func newNotifier(cfg *rest.Config, mgr manager.Manager, opts Options) (*notify.N
 	}
 	nopts := notify.DefaultOptions(controllerNamespace(opts.ControllerNamespace))
 	nopts.SelfService = opts.SelfServiceNotifications
+	logger := mgr.GetLogger().WithName("notify")
+	notify.RouteEngineLogs(logger.WithName("engine"))
 	n := notify.New(kube, mgr.GetClient(), mgr.GetAPIReader(), mgr.GetEventRecorderFor(rollout.EventSource),
-		metrics, mgr.GetLogger().WithName("notify"), nopts)
+		metrics, logger, nopts)
 	if err := mgr.Add(n); err != nil {
 		return nil, fmt.Errorf("adding the notifier: %w", err)
 	}

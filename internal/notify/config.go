@@ -51,6 +51,17 @@ type Config struct {
 	API api.API
 	// Problems are the entries left out, sorted by key.
 	Problems []Problem
+	// secrets are the Secret's values, masked out of what is logged or
+	// reported: a service's error may quote its URL or token.
+	secrets []string
+}
+
+// mask replaces the Secret's values in s.
+func (c *Config) mask(s string) string {
+	for _, v := range c.secrets {
+		s = strings.ReplaceAll(s, v, "*****")
+	}
+	return s
 }
 
 // problemFor returns the problems that make trigger unusable for service:
@@ -166,7 +177,16 @@ func Parse(cm *corev1.ConfigMap, secret *corev1.Secret) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building notification engine: %w", err)
 	}
-	return &Config{Namespace: cm.Namespace, API: engine, Problems: problems}, nil
+	var values []string
+	for _, v := range secret.Data {
+		// Very short values would mask ordinary words.
+		if len(v) >= 4 {
+			values = append(values, string(v))
+		}
+	}
+	// Longer first, so a value that contains another is masked whole.
+	sort.Slice(values, func(i, j int) bool { return len(values[i]) > len(values[j]) })
+	return &Config{Namespace: cm.Namespace, API: engine, Problems: problems, secrets: values}, nil
 }
 
 // missingTemplates reports a trigger condition that sends a template the

@@ -66,3 +66,19 @@ func TestParseWithoutSecret(t *testing.T) {
 		t.Fatalf("err %v problems %v", err, cfg.Problems)
 	}
 }
+
+func TestConfigMasksSecretValues(t *testing.T) {
+	cfg, err := Parse(&corev1.ConfigMap{Data: map[string]string{"service.webhook.hook": "url: $hook-url\n"}},
+		&corev1.Secret{Data: map[string][]byte{
+			"hook-url": []byte("https://hooks.example/T0/B0/abcdef"),
+			"part":     []byte("abcdef"),
+			"short":    []byte("no"),
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := cfg.mask("POST https://hooks.example/T0/B0/abcdef failed; token abcdef; no")
+	if want := "POST ***** failed; token *****; no"; got != want {
+		t.Fatalf("masked %q, want %q", got, want)
+	}
+}

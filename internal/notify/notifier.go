@@ -246,7 +246,7 @@ func (n *Notifier) reload(namespace string) {
 		} else {
 			cfg = parsed
 			for _, p := range parsed.Problems {
-				n.log.Info("notification configuration entry left out", "namespace", namespace, "key", p.Key, "error", p.Err.Error())
+				n.log.Info("notification configuration entry left out", "namespace", namespace, "key", p.Key, "error", parsed.mask(p.Err.Error()))
 			}
 		}
 	}
@@ -428,7 +428,7 @@ func (n *Notifier) plan(j job, cfg *Config, log logr.Logger) []delivery {
 	}
 	results, err := cfg.API.RunTrigger(j.trigger, j.obj)
 	if err != nil {
-		log.Error(err, "cannot run the trigger")
+		log.Info("cannot run the trigger", "error", cfg.mask(err.Error()))
 		n.metrics.failed(j)
 		return nil
 	}
@@ -449,7 +449,7 @@ func (n *Notifier) plan(j job, cfg *Config, log logr.Logger) []delivery {
 // once per object and problem until the configuration changes.
 func (n *Notifier) warn(j job, cfg *Config, probs []Problem) {
 	for _, p := range probs {
-		msg := fmt.Sprintf("notification configuration in namespace %s: %s (trigger %s)", cfg.Namespace, p, j.trigger)
+		msg := cfg.mask(fmt.Sprintf("notification configuration in namespace %s: %s (trigger %s)", cfg.Namespace, p, j.trigger))
 		n.mu.Lock()
 		seen := n.warned[string(j.uid)+msg]
 		if !seen {
@@ -459,7 +459,7 @@ func (n *Notifier) warn(j job, cfg *Config, probs []Problem) {
 			n.warned[string(j.uid)+msg] = true
 		}
 		n.mu.Unlock()
-		n.log.Info("notification configuration problem", "kind", j.kind, "namespace", j.namespace, "name", j.name, "trigger", j.trigger, "key", p.Key, "error", p.Err.Error())
+		n.log.Info("notification configuration problem", "kind", j.kind, "namespace", j.namespace, "name", j.name, "trigger", j.trigger, "key", p.Key, "error", cfg.mask(p.Err.Error()))
 		if !seen && n.recorder != nil {
 			n.recorder.Event(j.event, corev1.EventTypeWarning, "NotificationConfigError", msg)
 		}
@@ -524,10 +524,10 @@ func (n *Notifier) deliver(ctx context.Context, j job, d delivery, log logr.Logg
 		}
 		if attempt >= n.opts.Attempts {
 			n.metrics.failed(j)
-			log.Error(err, "notification failed; giving up", "attempts", attempt)
+			log.Info("notification failed; giving up", "error", d.cfg.mask(err.Error()), "attempts", attempt)
 			return
 		}
-		log.Info("notification failed; retrying", "error", err.Error(), "attempt", attempt, "after", wait.String())
+		log.Info("notification failed; retrying", "error", d.cfg.mask(err.Error()), "attempt", attempt, "after", wait.String())
 		select {
 		case <-ctx.Done():
 			n.metrics.failed(j)
