@@ -216,3 +216,22 @@ func TestNotifierReadsTheSubscriptionsAnnotation(t *testing.T) {
 		t.Fatalf("webhook got %q", got)
 	}
 }
+
+func TestSelfServiceConfigurations(t *testing.T) {
+	f := newFixture(t, nil, nil)
+	own, err := Parse(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "shop"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.n.configs["shop"] = own
+	if got := f.n.configsFor("shop"); len(got) != 1 || got[0].Namespace != "kanaria" {
+		t.Fatalf("without self-service: %d configurations", len(got))
+	}
+	f.n.opts.SelfService = true
+	if got := f.n.configsFor("shop"); len(got) != 2 || got[0].Namespace != "kanaria" || got[1].Namespace != "shop" {
+		t.Fatalf("with self-service: %d configurations", len(got))
+	}
+	if got := f.n.configsFor("kanaria"); len(got) != 1 {
+		t.Fatalf("the controller's own namespace counted %d times", len(got))
+	}
+}
