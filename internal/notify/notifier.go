@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -285,7 +286,8 @@ func (n *Notifier) configsFor(namespace string) []*Config {
 }
 
 // Notify queues the notices for obj, the object as the decision left it.
-// It never blocks: a full queue drops the notice, logged and counted.
+// It reads obj only while it runs, so a caller may pass a shallow copy. It
+// never blocks: a full queue drops the notice, logged and counted.
 func (n *Notifier) Notify(obj client.Object, notices []Notice) {
 	if n == nil || len(notices) == 0 {
 		return
@@ -317,7 +319,7 @@ func (n *Notifier) Notify(obj client.Object, notices []Notice) {
 		trigger := TriggerFor(nc.Reason)
 		j := job{
 			gvk: gvk, kind: kind, namespace: obj.GetNamespace(), name: obj.GetName(), uid: obj.GetUID(),
-			labels: obj.GetLabels(), annots: annots, obj: runtime.DeepCopyJSON(m), event: obj,
+			labels: maps.Clone(obj.GetLabels()), annots: maps.Clone(annots), obj: runtime.DeepCopyJSON(m), event: eventRef(obj),
 			notice: nc, trigger: trigger, key: decisionKey(trigger, obj.GetUID(), position, nc.Message), clear: clear,
 		}
 		h := fnv.New32a()
@@ -351,6 +353,19 @@ func identify(obj client.Object) (gvk, kind, position string) {
 	}
 	k := obj.GetObjectKind().GroupVersionKind()
 	return k.GroupVersion().String(), k.Kind, ""
+}
+
+// eventRef is what a Warning Event about obj needs, detached from the
+// caller's object.
+func eventRef(obj client.Object) client.Object {
+	meta := metav1.ObjectMeta{Name: obj.GetName(), Namespace: obj.GetNamespace(), UID: obj.GetUID(), ResourceVersion: obj.GetResourceVersion()}
+	switch obj.(type) {
+	case *v1alpha1.Rollout:
+		return &v1alpha1.Rollout{ObjectMeta: meta}
+	case *v1alpha1.AnalysisRun:
+		return &v1alpha1.AnalysisRun{ObjectMeta: meta}
+	}
+	return obj.DeepCopyObject().(client.Object)
 }
 
 // delivery is one notification to one destination.

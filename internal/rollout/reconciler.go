@@ -342,9 +342,11 @@ func (r *Reconciler) notify(ro *v1alpha1.Rollout, plan *decide.Plan) {
 	for _, e := range plan.Events {
 		notices = append(notices, notify.Notice{Type: e.Type, Reason: e.Reason, Message: e.Message})
 	}
-	decided := ro.DeepCopy()
+	// Notify reads the Rollout only while it runs: a shallow copy with the
+	// decided status is enough.
+	decided := *ro
 	decided.Status = plan.Status
-	r.Notifier.Notify(decided, notices)
+	r.Notifier.Notify(&decided, notices)
 }
 
 // observeTraffic builds the Rollout's traffic routers and lets each check
