@@ -26,6 +26,7 @@ import (
 	"github.com/kanaria-rollouts/kanaria/internal/cachefresh"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/job"
+	"github.com/kanaria-rollouts/kanaria/internal/notify"
 )
 
 // EventSource is the component name on the Events of AnalysisRuns.
@@ -52,6 +53,9 @@ type Reconciler struct {
 	Secrets metricproviders.SecretReader
 	// Recorder records the Events of every verdict.
 	Recorder record.EventRecorder
+	// Notifier announces verdicts to the notification services users
+	// subscribed to; nil sends none.
+	Notifier notify.Sink
 	// Queriers are the synchronous providers by name (prometheus, web, ...).
 	Queriers map[string]metricproviders.Querier
 	// Jobs runs Job measurements.
@@ -165,6 +169,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.Recorder.Event(run, e.typ, e.reason, e.msg)
 		logger.Info("decided", "reason", e.reason, "message", e.msg)
 	}
+	r.notify(run, wasPhase, events)
 	if run.Status.Phase.Completed() {
 		return r.expire(ctx, run, now)
 	}
@@ -179,6 +184,23 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 }
 
 type event struct{ typ, reason, msg string }
+
+// notify hands the verdicts of a reconcile whose status write landed to the
+// notifier. A run that starts measuring is announced as AnalysisRunRunning,
+// the reference's reason, without a Kubernetes Event of its own.
+func (r *Reconciler) notify(run *v1alpha1.AnalysisRun, wasPhase v1alpha1.AnalysisPhase, events []event) {
+	if r.Notifier == nil {
+		return
+	}
+	var notices []notify.Notice
+	if run.Status.Phase == v1alpha1.AnalysisPhaseRunning && wasPhase != v1alpha1.AnalysisPhaseRunning {
+		notices = append(notices, notify.Notice{Type: corev1.EventTypeNormal, Reason: "AnalysisRunRunning", Message: "AnalysisRun started running"})
+	}
+	for _, e := range events {
+		notices = append(notices, notify.Notice{Type: e.typ, Reason: e.reason, Message: e.msg})
+	}
+	r.Notifier.Notify(run, notices)
+}
 
 // check refuses runs that cannot be measured: duplicate metric names and
 // conditions that do not compile.

@@ -107,6 +107,7 @@ Inside a cluster it uses the Pod's service account; outside, the kubeconfig
 	f.Float32Var(&opts.QPS, "kube-api-qps", opts.QPS, "client-side bound on requests per second to the API server; a negative value sets none and leaves it to the server's priority and fairness")
 	f.IntVar(&opts.Burst, "kube-api-burst", opts.Burst, "request burst above kube-api-qps, when that is positive")
 	f.StringVar(&opts.TrafficSplitAPIVersion, "traffic-split-api-version", opts.TrafficSplitAPIVersion, "split.smi-spec.io version of the SMI TrafficSplits the controller writes (v1alpha1, v1alpha2, v1alpha3)")
+	f.BoolVar(&opts.SelfServiceNotifications, "self-service-notification-enabled", false, "also read argo-rollouts-notification-configmap and argo-rollouts-notification-secret from each Rollout's own namespace, not only the controller's")
 	f.DurationVar(&opts.GracefulShutdownTimeout, "graceful-shutdown-timeout", opts.GracefulShutdownTimeout, "how long in-flight work may take to finish after SIGTERM")
 	f.StringVar(&logLevel, "log-level", "info", "log level: "+strings.Join(logging.Levels, ", "))
 	f.StringVar(&logFormat, "log-format", "text", "log format: "+strings.Join(logging.Formats, ", "))

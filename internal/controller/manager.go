@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -30,6 +31,7 @@ import (
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/job"
 	promprovider "github.com/kanaria-rollouts/kanaria/internal/metricproviders/prometheus"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/web"
+	"github.com/kanaria-rollouts/kanaria/internal/notify"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout"
 	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting/routers"
 	"github.com/kanaria-rollouts/kanaria/internal/version"
@@ -132,11 +134,16 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	}
 	registerBuildInfo()
 
+	notifier, err := newNotifier(cfg, mgr, opts)
+	if err != nil {
+		return nil, err
+	}
 	rollouts := &rollout.Reconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Routers:   routers.Options{SMIAPIVersion: opts.TrafficSplitAPIVersion},
 		Recorder:  mgr.GetEventRecorderFor(rollout.EventSource),
+		Notifier:  notifier,
 	}
 	if err := rollouts.SetupWithManager(context.Background(), mgr, opts.Workers.Rollout); err != nil {
 		return nil, fmt.Errorf("setting up the Rollout controller: %w", err)
@@ -156,11 +163,36 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		Queriers:   newQueriers(controllerNamespace(opts.ControllerNamespace)),
 		Jobs:       &job.Provider{Client: mgr.GetClient()},
 		Conditions: condition.NewEvaluator(),
+		Notifier:   notifier,
 	}
 	if err := runs.SetupWithManager(mgr, opts.Workers.Analysis); err != nil {
 		return nil, fmt.Errorf("setting up the AnalysisRun controller: %w", err)
 	}
 	return mgr, nil
+}
+
+// newNotifier builds the notification sender and adds it to the manager: it
+// watches only the notification ConfigMap and Secret by name, in the
+// controller's namespace, or in every namespace with self-service on.
+func newNotifier(cfg *rest.Config, mgr manager.Manager, opts Options) (*notify.Notifier, error) {
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating the notifications' Kubernetes client: %w", err)
+	}
+	metrics, err := notify.NewMetrics(crmetrics.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("registering notification metrics: %w", err)
+	}
+	nopts := notify.DefaultOptions(controllerNamespace(opts.ControllerNamespace))
+	nopts.SelfService = opts.SelfServiceNotifications
+	logger := mgr.GetLogger().WithName("notify")
+	notify.RouteEngineLogs(logger.WithName("engine"))
+	n := notify.New(kube, mgr.GetClient(), mgr.GetAPIReader(), mgr.GetEventRecorderFor(rollout.EventSource),
+		metrics, logger, nopts)
+	if err := mgr.Add(n); err != nil {
+		return nil, fmt.Errorf("adding the notifier: %w", err)
+	}
+	return n, nil
 }
 
 // newQueriers returns the synchronous metric providers by name.

@@ -46,6 +46,9 @@ type Options struct {
 	// GracefulShutdownTimeout bounds how long in-flight reconciles may take to
 	// finish after SIGTERM.
 	GracefulShutdownTimeout time.Duration
+	// SelfServiceNotifications also reads the notification ConfigMap and
+	// Secret of each Rollout's own namespace, besides the controller's.
+	SelfServiceNotifications bool
 }
 
 // LeaderElectionOptions configure the Lease that elects the acting replica.

@@ -58,9 +58,10 @@ func TestChartLintsClean(t *testing.T) {
 	for name, values := range map[string]map[string]any{
 		"defaults": nil,
 		"everything": {
-			"controller": map[string]any{"namespaceScoped": true, "instanceID": "blue"},
-			"metrics":    map[string]any{"serviceMonitor": map[string]any{"enabled": true}},
-			"dashboard":  map[string]any{"enabled": true, "readOnly": false, "allowedHosts": []any{"dash.example"}},
+			"controller":    map[string]any{"namespaceScoped": true, "instanceID": "blue"},
+			"metrics":       map[string]any{"serviceMonitor": map[string]any{"enabled": true}},
+			"dashboard":     map[string]any{"enabled": true, "readOnly": false, "allowedHosts": []any{"dash.example"}},
+			"notifications": map[string]any{"selfService": true, "configMap": map[string]any{"create": true, "data": map[string]any{"defaultTriggers": "- on-rollout-aborted"}}},
 		},
 	} {
 		if msgs := Lint(chartDir(t), values); len(msgs) != 0 {
@@ -213,4 +214,52 @@ func toYAML(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+func TestNotificationSettings(t *testing.T) {
+	r := render(t, nil)
+	role := mustFind(t, r, "Role", "kanaria-notifications")
+	if role.GetNamespace() != "kanaria" {
+		t.Errorf("notification Role in %q, want the controller's namespace", role.GetNamespace())
+	}
+	rules := toYAML(t, role.Object["rules"])
+	for _, want := range []string{"argo-rollouts-notification-configmap", "argo-rollouts-notification-secret"} {
+		if !strings.Contains(rules, want) {
+			t.Errorf("notification Role does not name %s:\n%s", want, rules)
+		}
+	}
+	mustFind(t, r, "RoleBinding", "kanaria-notifications")
+	if r.Find("ConfigMap", "argo-rollouts-notification-configmap") != nil {
+		t.Error("a notification ConfigMap is rendered without being asked for")
+	}
+	for _, x := range args(t, mustFind(t, r, "Deployment", "kanaria-controller")) {
+		if x == "--self-service-notification-enabled" {
+			t.Error("self-service notifications are on by default")
+		}
+	}
+
+	// The controller's namespace elsewhere moves the Role with it.
+	elsewhere := render(t, map[string]any{"controller": map[string]any{"controllerNamespace": "ops"}})
+	if ns := mustFind(t, elsewhere, "Role", "kanaria-notifications").GetNamespace(); ns != "ops" {
+		t.Errorf("notification Role in %q, want ops", ns)
+	}
+
+	self := render(t, map[string]any{"notifications": map[string]any{
+		"selfService": true,
+		"configMap":   map[string]any{"create": true, "data": map[string]any{"service.webhook.hook": "url: http://hook"}},
+	}})
+	if self.Find("Role", "kanaria-notifications") != nil {
+		t.Error("self-service keeps a namespaced Role: other namespaces' configuration cannot be read")
+	}
+	if !strings.Contains(toYAML(t, mustFind(t, self, "ClusterRole", "kanaria-notifications").Object["rules"]), "resourceNames") {
+		t.Error("the self-service ClusterRole is not limited to the two names")
+	}
+	mustFind(t, self, "ClusterRoleBinding", "kanaria-notifications")
+	if !slices.Contains(args(t, mustFind(t, self, "Deployment", "kanaria-controller")), "--self-service-notification-enabled") {
+		t.Error("selfService does not turn on --self-service-notification-enabled")
+	}
+	cm := mustFind(t, self, "ConfigMap", "argo-rollouts-notification-configmap")
+	if v, _, _ := unstructured.NestedString(cm.Object, "data", "service.webhook.hook"); v != "url: http://hook" {
+		t.Errorf("ConfigMap data %v", cm.Object["data"])
+	}
 }

@@ -25,6 +25,7 @@ import (
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/cachefresh"
+	"github.com/kanaria-rollouts/kanaria/internal/notify"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/decide"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/validation"
 	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting"
@@ -98,6 +99,9 @@ type Reconciler struct {
 	Routers routers.Options
 	// Recorder records the Events of every decision.
 	Recorder record.EventRecorder
+	// Notifier announces decisions to the notification services users
+	// subscribed to; nil sends none.
+	Notifier notify.Sink
 	// Now is the clock; time.Now when nil. Tests replace it.
 	Now func() time.Time
 }
@@ -342,10 +346,29 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 				"changed", changedFields(&ro.Status, &plan.Status))
 		}
 	}
+	r.notify(&ro, &plan)
 	if err := exec.apply(ctx, after); err != nil {
 		return ctrl.Result{}, err
 	}
 	return ctrl.Result{RequeueAfter: requeue}, nil
+}
+
+// notify hands the plan's decisions, routine ones included, to the
+// notifier once the writes they describe have landed: a decision whose
+// writes failed is made again by the next reconcile and announced then.
+func (r *Reconciler) notify(ro *v1alpha1.Rollout, plan *decide.Plan) {
+	if r.Notifier == nil || len(plan.Events) == 0 {
+		return
+	}
+	notices := make([]notify.Notice, 0, len(plan.Events))
+	for _, e := range plan.Events {
+		notices = append(notices, notify.Notice{Type: e.Type, Reason: e.Reason, Message: e.Message})
+	}
+	// Notify reads the Rollout only while it runs: a shallow copy with the
+	// decided status is enough.
+	decided := *ro
+	decided.Status = plan.Status
+	r.Notifier.Notify(&decided, notices)
 }
 
 // observeTraffic builds the Rollout's traffic routers and lets each check

@@ -69,6 +69,24 @@ func TestInstallManifestsGiveTheControllerWhatItNeeds(t *testing.T) {
 			t.Errorf("can %s %s %s: %v, want %v", sa, check.verb, check.resource, got, check.allowed)
 		}
 	}
+	// The notification ConfigMap and Secret are watched by name in the
+	// controller's namespace; no other Secret there is listed.
+	for _, check := range []struct {
+		verb, resource string
+		allowed        bool
+	}{
+		{"watch", "secrets/argo-rollouts-notification-secret", true},
+		{"list", "configmaps/argo-rollouts-notification-configmap", true},
+		{"list", "secrets", false},
+		{"get", "secrets/some-other-secret", true},
+		{"watch", "configmaps", false},
+	} {
+		r := kubectl(t, "auth", "can-i", check.verb, check.resource, "--as", sa, "-n", "kanaria")
+		got := strings.TrimSpace(r.stdout) == "yes"
+		if got != check.allowed {
+			t.Errorf("can %s %s %s in kanaria: %v, want %v", sa, check.verb, check.resource, got, check.allowed)
+		}
+	}
 }
 
 // kubeconfigWithToken writes a kubeconfig for the test cluster that

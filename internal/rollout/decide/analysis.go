@@ -207,7 +207,8 @@ func (d *decider) analysisFailed(k runKind) {
 	cur := *d.runStatusField(k)
 	if !d.st.Abort {
 		d.st.Abort = true
-		d.event(corev1.EventTypeWarning, "AnalysisRunFailed", fmt.Sprintf("%s AnalysisRun %s %s: %s", k, cur.Name, cur.Status, cur.Message))
+		// AnalysisRunFailed or AnalysisRunError, as the reference names them.
+		d.event(corev1.EventTypeWarning, "AnalysisRun"+string(cur.Status), fmt.Sprintf("%s AnalysisRun %s %s: %s", k, cur.Name, cur.Status, cur.Message))
 	}
 }
 

@@ -357,6 +357,7 @@ func (d *decider) waitStep(idx int, step v1alpha1.CanaryStep) bool {
 // the next one acts on the new step. Were the two written together, a crash
 // between the scaling and the status write would undo the scaling.
 func (d *decider) advanceStep(idx int) {
+	d.stepCompleted(idx)
 	d.st.CurrentStepIndex = ptr(int32(idx + 1))
 	d.st.Canary.CurrentStepAnalysisRunStatus = nil
 	d.st.Canary.CurrentExperiment = ""
@@ -365,6 +366,13 @@ func (d *decider) advanceStep(idx int) {
 	// Pod count, so the two together are as safe as the index alone, and
 	// the release costs one write less.
 	d.passFinishedPauses(idx + 1)
+}
+
+// stepCompleted notes that step idx is over. It is routine (no Kubernetes
+// Event, as each step would cost one) but it is what the
+// on-rollout-step-completed notification announces.
+func (d *decider) stepCompleted(idx int) {
+	d.note(ReasonStepCompleted, fmt.Sprintf("Rollout step %d/%d completed", idx+1, len(d.ro.Spec.Strategy.Canary.Steps)))
 }
 
 // passFinishedPauses starts the pause step at idx, or moves past it and any
@@ -377,6 +385,7 @@ func (d *decider) advanceStep(idx int) {
 func (d *decider) passFinishedPauses(idx int) int {
 	steps := d.ro.Spec.Strategy.Canary.Steps
 	for idx < len(steps) && steps[idx].Pause != nil && d.pauseStep(idx, steps[idx].Pause) {
+		d.stepCompleted(idx)
 		idx++
 		d.st.CurrentStepIndex = ptr(int32(idx))
 		d.requeue(time.Millisecond)

@@ -24,6 +24,7 @@ const (
 	ReasonAvailable        = "AvailableReason"
 	ReasonNotAvailable     = "NotAvailableReason"
 	ReasonReplicaFailure   = "ReplicaSetCreateError"
+	ReasonStepCompleted    = "RolloutStepCompleted"
 )
 
 // FindCondition returns the condition of type t in st, or nil.
