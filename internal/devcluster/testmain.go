@@ -40,6 +40,16 @@ func RunTests(m *testing.M, opts Options, cluster **Cluster) int {
 			fmt.Fprintf(os.Stderr, "devcluster: cannot use %s=%s: %v\n", EnvTestKubeconfig, path, err)
 			return 1
 		}
+		// Tests run kubectl and other tools of the cluster's build, so an
+		// attached cluster carries the same binaries a started one would.
+		bins := opts.Binaries
+		if bins == nil {
+			if bins, err = EnsureBinaries(context.Background(), opts.Build); err != nil {
+				fmt.Fprintf(os.Stderr, "devcluster: binaries for the tests: %v\n", err)
+				return 1
+			}
+		}
+		c.bins = bins
 		fmt.Fprintf(os.Stderr, "devcluster: using the existing cluster of %s\n", path)
 		*cluster = c
 		return m.Run()
