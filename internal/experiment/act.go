@@ -15,7 +15,6 @@ import (
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/experiment/decide"
-	"github.com/kanaria-rollouts/kanaria/internal/statuspatch"
 )
 
 // executor applies a plan's writes, each as one create, patch or delete.
@@ -114,9 +113,4 @@ func (e *executor) patch(ctx context.Context, obj client.Object, name string, bo
 	obj.SetNamespace(e.ex.Namespace)
 	obj.SetName(name)
 	return e.c.Patch(ctx, obj, client.RawPatch(types.MergePatchType, b))
-}
-
-// statusPatch is the guarded merge patch that turns ex's status into next.
-func statusPatch(ex *v1alpha1.Experiment, next *v1alpha1.ExperimentStatus) ([]byte, error) {
-	return statuspatch.Guarded(ex.ResourceVersion, ex.Status, next)
 }

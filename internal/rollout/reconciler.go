@@ -12,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -28,6 +27,7 @@ import (
 	"github.com/kanaria-rollouts/kanaria/internal/notify"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/decide"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/validation"
+	"github.com/kanaria-rollouts/kanaria/internal/statuspatch"
 	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting"
 	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting/routerclient"
 	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting/routers"
@@ -314,25 +314,21 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 	}
 	if write {
-		body, err := statusPatch(&ro, &plan.Status)
+		version, conflict, err := statuspatch.Write(ctx, r.Client, ro.DeepCopy(), ro.Status, &plan.Status)
 		if err != nil {
 			return ctrl.Result{}, err
 		}
-		updated := ro.DeepCopy()
-		if err := r.Client.Status().Patch(ctx, updated, client.RawPatch(types.MergePatchType, body)); err != nil {
-			if apierrors.IsConflict(err) {
-				// A client (promote, abort) changed the Rollout since we read
-				// it: decide again on the new state rather than overwrite it.
-				return ctrl.Result{Requeue: true}, nil
-			}
-			return ctrl.Result{}, fmt.Errorf("writing status: %w", err)
+		if conflict {
+			// A client (promote, abort) changed the Rollout since we read
+			// it: decide again on the new state rather than overwrite it.
+			return ctrl.Result{Requeue: true}, nil
 		}
 		// A patch that changed nothing (times that differ only below the
 		// second status keeps) leaves the version as it was; recording it
 		// would make every later read look stale.
-		if updated.ResourceVersion != ro.ResourceVersion {
-			r.fresh.Wrote(req.NamespacedName, ro.ResourceVersion, updated.ResourceVersion)
-			exec.rolloutVersion = updated.ResourceVersion
+		if version != ro.ResourceVersion {
+			r.fresh.Wrote(req.NamespacedName, ro.ResourceVersion, version)
+			exec.rolloutVersion = version
 		}
 		r.writes.wrote(req.NamespacedName, r.now())
 		observeReleases(plan.Releases)

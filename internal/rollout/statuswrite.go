@@ -13,7 +13,6 @@ import (
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/decide"
-	"github.com/kanaria-rollouts/kanaria/internal/statuspatch"
 )
 
 // countsDebounce is how long a status change that only follows Pod counts
@@ -128,9 +127,4 @@ func unionKeys(a, b map[string]any) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-// statusPatch is the guarded merge patch that turns ro's status into next.
-func statusPatch(ro *v1alpha1.Rollout, next *v1alpha1.RolloutStatus) ([]byte, error) {
-	return statuspatch.Guarded(ro.ResourceVersion, ro.Status, next)
 }

@@ -4,10 +4,14 @@
 package statuspatch
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // Guarded returns the merge patch that turns status current into next,
@@ -37,4 +41,24 @@ func Guarded(resourceVersion string, current, next any) ([]byte, error) {
 		return nil, fmt.Errorf("encoding the status patch: %w", err)
 	}
 	return body, nil
+}
+
+// Write patches the status subresource of obj, a copy of the object as it
+// was read, from current to next with Guarded. It returns the object's
+// resourceVersion after the write (unchanged when the patch changed
+// nothing), and conflict true, with no error, when a client wrote the
+// object since it was read: the caller should decide again on the new
+// state rather than overwrite it.
+func Write(ctx context.Context, c client.StatusClient, obj client.Object, current, next any) (version string, conflict bool, err error) {
+	body, err := Guarded(obj.GetResourceVersion(), current, next)
+	if err != nil {
+		return "", false, err
+	}
+	if err := c.Status().Patch(ctx, obj, client.RawPatch(types.MergePatchType, body)); err != nil {
+		if apierrors.IsConflict(err) {
+			return "", true, nil
+		}
+		return "", false, fmt.Errorf("writing status: %w", err)
+	}
+	return obj.GetResourceVersion(), false, nil
 }
