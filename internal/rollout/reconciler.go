@@ -356,15 +356,29 @@ func (r *Reconciler) notify(ro *v1alpha1.Rollout, plan *decide.Plan) {
 	if r.Notifier == nil || len(plan.Events) == 0 {
 		return
 	}
-	notices := make([]notify.Notice, 0, len(plan.Events))
+	// What a run did is told with the Rollout as it was when the run
+	// ended, as the reference does: a failed step analysis names the step
+	// it failed at, although the same decision aborts and resets the step.
+	// Everything else is told with the Rollout as decided.
+	var observed, decisions []notify.Notice
 	for _, e := range plan.Events {
-		notices = append(notices, notify.Notice{Type: e.Type, Reason: e.Reason, Message: e.Message})
+		n := notify.Notice{Type: e.Type, Reason: e.Reason, Message: e.Message}
+		if e.Reason == "AnalysisRunFailed" || e.Reason == "AnalysisRunError" {
+			observed = append(observed, n)
+		} else {
+			decisions = append(decisions, n)
+		}
 	}
-	// Notify reads the Rollout only while it runs: a shallow copy with the
-	// decided status is enough.
-	decided := *ro
-	decided.Status = plan.Status
-	r.Notifier.Notify(&decided, notices)
+	if len(observed) > 0 {
+		r.Notifier.Notify(ro, observed)
+	}
+	if len(decisions) > 0 {
+		// Notify reads the Rollout only while it runs: a shallow copy with
+		// the decided status is enough.
+		decided := *ro
+		decided.Status = plan.Status
+		r.Notifier.Notify(&decided, decisions)
+	}
 }
 
 // observeTraffic builds the Rollout's traffic routers and lets each check
