@@ -28,8 +28,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -110,6 +112,25 @@ func Run(ctx context.Context, rc *rest.Config, o Options) (*Result, error) {
 			fmt.Fprintf(o.Progress, "the benchmark's watch cache stopped: %v\n", err)
 		}
 	}()
+	if cfg.FakeReplicaSets > 0 {
+		faker := &ReplicaSetFaker{Client: c, Delay: cfg.FakeReplicaSets, Workers: cfg.Concurrency}
+		inf, err := observer.GetInformer(ctx, &appsv1.ReplicaSet{})
+		if err != nil {
+			return nil, fmt.Errorf("watching ReplicaSets for --fake-replicasets: %w", err)
+		}
+		observe := func(o any) {
+			if rs, ok := o.(*appsv1.ReplicaSet); ok {
+				faker.Observe(rs)
+			}
+		}
+		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+			AddFunc:    observe,
+			UpdateFunc: func(_, o any) { observe(o) },
+		}); err != nil {
+			return nil, fmt.Errorf("watching ReplicaSets for --fake-replicasets: %w", err)
+		}
+		go faker.Run(ctx)
+	}
 	r := &Runner{
 		Client:           c,
 		Observer:         observer,
@@ -124,7 +145,11 @@ func Run(ctx context.Context, rc *rest.Config, o Options) (*Result, error) {
 	if o.ControllerPID > 0 {
 		r.Process = ProcFS{PID: o.ControllerPID}
 	}
-	return r.Run(ctx)
+	res, err := r.Run(ctx)
+	if res != nil && cfg.FakeReplicaSets > 0 {
+		res.Notes = append(res.Notes, describeFaker(cfg.FakeReplicaSets))
+	}
+	return res, err
 }
 
 // countingTransport counts the requests that go through it.
@@ -185,6 +210,12 @@ With --controller-pid, the controller's RSS is also read just before the
 Rollouts are created and just after all are Healthy (each point the median of
 5 readings 200ms apart, as Go's garbage collector makes one reading noisy), and
 the difference divided by N is reported as the memory per Rollout.
+
+--fake-replicasets DELAY measures the controller without Pod churn: on a
+cluster started with "kanaria dev up --no-pods" (no ReplicaSet controller, so
+no Pod is ever created) the benchmark itself gives each ReplicaSet of its
+namespace its desired replicas as ready and available DELAY after each change.
+The Deployment baseline then measures the Deployment controller the same way.
 
 --repeat K runs the whole benchmark K times, baseline and Rollouts
 alternating on the same cluster, deleting the objects after each run, and
@@ -299,6 +330,7 @@ scenario cannot churn.`,
 	fs.StringVar(&o.UpdateImage, "update-image", DefaultUpdateImage, "container image the template change sets")
 	fs.StringVar(&o.Router, "traffic-router", "", "route the canaries' traffic through this router instead of by Pod counts: "+strings.Join(Routers, ", "))
 	fs.IntVar(&repeat, "repeat", 1, "run the whole benchmark this many times, baseline and Rollouts alternating, and report each phase's median ratio to the baseline and its spread")
+	fs.DurationVar(&o.FakeReplicaSets, "fake-replicasets", 0, "on a cluster without the ReplicaSet controller (kanaria dev up --no-pods), give each ReplicaSet its desired replicas as available this long after each change, so no Pod exists (0 = off)")
 	fs.DurationVar(&o.Churn, "churn", 0, "after the update, keep releasing all Rollouts round after round for this long, to watch the controller's memory and CPU (0 = off)")
 
 	// kubectl's connection flags, as the other commands bind them, except
