@@ -16,8 +16,8 @@ import (
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/analysis/template"
-	"github.com/kanaria-rollouts/kanaria/internal/rollout/podhash"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/configsnap"
+	"github.com/kanaria-rollouts/kanaria/internal/rollout/podhash"
 	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting"
 )
 
