@@ -233,3 +233,52 @@ func TestConfigSnapshotsKeptSourcesAreNotCopied(t *testing.T) {
 		t.Fatalf("copies %v, want the ConfigMap's only", s.copies)
 	}
 }
+
+// TestConfigSnapshotsBlueGreen: a configuration change of a blue-green
+// Rollout is a preview version on the new copy while active stays on the
+// old one, until promotion.
+func TestConfigSnapshotsBlueGreen(t *testing.T) {
+	s := newBlueGreenSim(t, false)
+	s.ro.Annotations = map[string]string{configsnap.EnabledAnnotation: "true"}
+	s.ro.Spec.Template.Spec.Volumes = []corev1.Volume{{Name: "secret", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: apiSecret.Name}}}}
+	s.configs = map[configsnap.Ref]configsnap.Source{apiSecret: {Hash: configHash(apiSecret, "old")}}
+	s.settle()
+	v1 := s.ro.Status.StableRS
+	oldCopy := configsnap.CopyName(apiSecret.Name, configHash(apiSecret, "old"))
+	newCopy := configsnap.CopyName(apiSecret.Name, configHash(apiSecret, "new"))
+
+	s.configs[apiSecret] = configsnap.Source{Hash: configHash(apiSecret, "new")}
+	s.settle()
+	v2 := s.ro.Status.CurrentPodHash
+	wantPhase(t, s, v1alpha1.RolloutPhasePaused)
+	if v2 == v1 || svcHash(s, "api-active") != v1 || svcHash(s, "api-preview") != v2 {
+		t.Fatalf("current %s active %s preview %s", v2, svcHash(s, "api-active"), svcHash(s, "api-preview"))
+	}
+	if mountedSecret(s.rsByHash(v1)) != oldCopy || mountedSecret(s.rsByHash(v2)) != newCopy {
+		t.Fatalf("active mounts %s, preview %s", mountedSecret(s.rsByHash(v1)), mountedSecret(s.rsByHash(v2)))
+	}
+	s.promote()
+	s.settle()
+	if svcHash(s, "api-active") != v2 || s.ro.Status.StableRS != v2 {
+		t.Fatalf("not promoted: active %s stable %s", svcHash(s, "api-active"), s.ro.Status.StableRS)
+	}
+}
+
+// TestConfigSnapshotsWorkloadRef: the template a workloadRef names is the
+// one pointed at copies; the Deployment itself is left as it is.
+func TestConfigSnapshotsWorkloadRef(t *testing.T) {
+	s := snapshotSim(t, true)
+	tmpl := s.ro.Spec.Template
+	s.ro.Spec.Template = corev1.PodTemplateSpec{}
+	s.ro.Spec.WorkloadRef = &v1alpha1.ObjectRef{APIVersion: "apps/v1", Kind: "Deployment", Name: "rails"}
+	s.workload = &appsv1.Deployment{Spec: appsv1.DeploymentSpec{Replicas: ptr(int32(0)), Template: tmpl, Selector: s.ro.Spec.Selector}}
+	s.workload.Name, s.workload.Namespace = "rails", "default"
+	s.settle()
+	rs := s.rsByHash(s.ro.Status.StableRS)
+	if rs == nil || mountedSecret(rs) != configsnap.CopyName(apiSecret.Name, configHash(apiSecret, "old")) {
+		t.Fatalf("stable %v does not run the copy", rs)
+	}
+	if s.workload.Spec.Template.Spec.Volumes[0].Secret.SecretName != apiSecret.Name {
+		t.Fatal("the Deployment's template was rewritten")
+	}
+}
