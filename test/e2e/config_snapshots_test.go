@@ -234,3 +234,64 @@ func TestConfigSnapshotsConfigMapEnvFrom(t *testing.T) {
 		return n == 0, fmt.Errorf("%d Pods elsewhere", n)
 	})
 }
+
+// TestConfigSnapshotsBlueGreenWorkloadRef: a blue-green Rollout with a
+// workloadRef whose template reads a Secret key. A change of the Secret
+// brings up a preview version on the new copy while the active Service
+// keeps the old one; promotion switches it. The Deployment is not changed.
+func TestConfigSnapshotsBlueGreenWorkloadRef(t *testing.T) {
+	ensureCRDs(t)
+	c := newClients(t)
+	ns := newNamespace(t, c, "cfgsnapbg")
+	runController(t, ns)
+
+	mustKubectl(t, "apply", "-n", ns, "-f", "testdata/bluegreen-config-snapshots-workloadref.yaml")
+	ro := waitRollout(t, c, ns, "shop", "Healthy", 2*time.Minute, phaseIs(v1alpha1.RolloutPhaseHealthy))
+	v1 := ro.Status.StableRS
+	keyRef := func(p *corev1.Pod) string {
+		for _, e := range p.Spec.Containers[0].Env {
+			if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+				return e.ValueFrom.SecretKeyRef.Name
+			}
+		}
+		return ""
+	}
+	var copy1 string
+	eventually(t, time.Minute, "active Pods reading a copy of db", func() (bool, error) {
+		pods, err := c.kube.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: v1alpha1.DefaultRolloutUniqueLabelKey + "=" + v1})
+		if err != nil || len(pods.Items) != 2 {
+			return false, err
+		}
+		copy1 = keyRef(&pods.Items[0])
+		return strings.HasPrefix(copy1, "db-"), fmt.Errorf("secretKeyRef %q", copy1)
+	})
+
+	mustKubectl(t, "-n", ns, "patch", "secret", "db", "--type", "merge", "-p", `{"stringData":{"password":"second"}}`)
+	ro = waitRollout(t, c, ns, "shop", "a preview version paused", 2*time.Minute, func(ro *v1alpha1.Rollout) bool {
+		return ro.Status.Phase == v1alpha1.RolloutPhasePaused && ro.Status.CurrentPodHash != v1
+	})
+	v2 := ro.Status.CurrentPodHash
+	if got := serviceHash(t, c, ns, "shop-active"); got != v1 {
+		t.Fatalf("active Service selects %s before promotion, want %s", got, v1)
+	}
+	eventually(t, time.Minute, "preview Pods on the new copy, active on the old", func() (bool, error) {
+		preview := countPods(t, c, ns, v2, func(p *corev1.Pod) bool { return keyRef(p) != copy1 && strings.HasPrefix(keyRef(p), "db-") })
+		active := countPods(t, c, ns, v1, func(p *corev1.Pod) bool { return keyRef(p) == copy1 })
+		return preview == 2 && active == 2 && serviceHash(t, c, ns, "shop-preview") == v2, fmt.Errorf("preview %d, active %d", preview, active)
+	})
+
+	promote(t, ns, "shop")
+	waitRollout(t, c, ns, "shop", "Healthy on the new copy", 2*time.Minute, func(ro *v1alpha1.Rollout) bool {
+		return ro.Status.Phase == v1alpha1.RolloutPhaseHealthy && ro.Status.StableRS == v2
+	})
+	if got := serviceHash(t, c, ns, "shop-active"); got != v2 {
+		t.Fatalf("active Service selects %s after promotion, want %s", got, v2)
+	}
+	dep, err := c.kube.AppsV1().Deployments(ns).Get(context.Background(), "shop", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := dep.Spec.Template.Spec.Containers[0].Env[0].ValueFrom.SecretKeyRef.Name; got != "db" {
+		t.Fatalf("the Deployment's template was rewritten to %s", got)
+	}
+}
