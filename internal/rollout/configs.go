@@ -3,6 +3,7 @@ package rollout
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -131,7 +132,7 @@ func observeConfigs(ctx context.Context, api client.Reader, ro *v1alpha1.Rollout
 			uids = append(uids, o.UID)
 		}
 		cs.CopyOwners[ref] = uids
-		if !hasOwner(uids, current.UID) || hasOwner(uids, ro.UID) {
+		if !slices.Contains(uids, current.UID) || slices.Contains(uids, ro.UID) {
 			all = false
 		}
 	}
@@ -139,15 +140,6 @@ func observeConfigs(ctx context.Context, api client.Reader, ro *v1alpha1.Rollout
 		owned.add(current.UID)
 	}
 	return rewritten, nil
-}
-
-func hasOwner(uids []types.UID, u types.UID) bool {
-	for _, x := range uids {
-		if x == u {
-			return true
-		}
-	}
-	return false
 }
 
 // createConfigCopy makes the immutable copy a new ReplicaSet's Pods run. It

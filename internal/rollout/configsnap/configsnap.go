@@ -144,9 +144,11 @@ func walk(spec *corev1.PodSpec, f func(kind string, name *string, optional *bool
 
 // ContentHash identifies a source's content: its kind, its name (so two
 // sources whose names share a long prefix never share a copy), its Secret
-// type and every key and value. Keys are sorted and every part is length
-// prefixed, so no two different contents encode alike. It is hex SHA-256.
-func ContentHash(ref Ref, secretType string, data map[string][]byte, stringData map[string]string) string {
+// type and every key and value: bin holds a Secret's data or a
+// ConfigMap's binaryData, text a ConfigMap's data. Keys are sorted and every
+// part is length prefixed, so no two different contents encode alike. It is
+// hex SHA-256.
+func ContentHash(ref Ref, secretType string, bin map[string][]byte, text map[string]string) string {
 	h := sha256.New()
 	part := func(b []byte) {
 		var n [8]byte
@@ -165,16 +167,16 @@ func ContentHash(ref Ref, secretType string, data map[string][]byte, stringData 
 			part(value(k))
 		}
 	}
-	keys := make([]string, 0, len(data))
-	for k := range data {
+	keys := make([]string, 0, len(bin))
+	for k := range bin {
 		keys = append(keys, k)
 	}
-	section("data", keys, func(k string) []byte { return data[k] })
-	keys = make([]string, 0, len(stringData))
-	for k := range stringData {
+	section("binary", keys, func(k string) []byte { return bin[k] })
+	keys = make([]string, 0, len(text))
+	for k := range text {
 		keys = append(keys, k)
 	}
-	section("string", keys, func(k string) []byte { return []byte(stringData[k]) })
+	section("text", keys, func(k string) []byte { return []byte(text[k]) })
 	return hex.EncodeToString(h.Sum(nil))
 }
 

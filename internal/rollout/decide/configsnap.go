@@ -2,6 +2,7 @@ package decide
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -136,19 +137,10 @@ func (d *decider) ownConfigCopies() {
 			if !ok {
 				continue
 			}
-			if hasUID(owners, rs.UID) && !hasUID(owners, d.ro.UID) {
+			if slices.Contains(owners, rs.UID) && !slices.Contains(owners, d.ro.UID) {
 				continue
 			}
 			d.add(OwnConfigCopy{Copy: ref, ReplicaSet: rs.Name, ReplicaSetUID: rs.UID, RolloutUID: d.ro.UID})
 		}
 	}
-}
-
-func hasUID(uids []types.UID, u types.UID) bool {
-	for _, x := range uids {
-		if x == u {
-			return true
-		}
-	}
-	return false
 }

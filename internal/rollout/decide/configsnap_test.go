@@ -1,6 +1,7 @@
 package decide
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -164,7 +165,7 @@ func wantOwners(t *testing.T, s *sim, copy configsnap.Ref, want ...types.UID) {
 		t.Fatalf("owners of %s: %v, want %v", copy, got, want)
 	}
 	for _, u := range want {
-		if !hasUID(got, u) {
+		if !slices.Contains(got, u) {
 			t.Fatalf("owners of %s: %v, want %v", copy, got, want)
 		}
 	}
