@@ -87,7 +87,8 @@ func contentHash(ref configsnap.Ref, obj client.Object) string {
 // into the snapshot. It returns the template pointed at the copies (tmpl
 // itself when a required source is missing), which names that ReplicaSet.
 func observeConfigs(ctx context.Context, api client.Reader, ro *v1alpha1.Rollout, tmpl *corev1.PodTemplateSpec, s *decide.Snapshot, owned *ownedCopies) (*corev1.PodTemplateSpec, error) {
-	cs := &decide.ConfigSnapshots{Sources: map[configsnap.Ref]configsnap.Source{}, CopyOwners: map[configsnap.Ref][]types.UID{}}
+	cs := &decide.ConfigSnapshots{Sources: map[configsnap.Ref]configsnap.Source{}, CopyOwners: map[configsnap.Ref][]types.UID{},
+		MissingCopies: map[configsnap.Ref]bool{}}
 	s.Configs = cs
 	for ref := range configsnap.References(&tmpl.Spec) {
 		obj, hash, found, err := readSource(ctx, api, ro.Namespace, ref)
@@ -122,6 +123,7 @@ func observeConfigs(ctx context.Context, api client.Reader, ro *v1alpha1.Rollout
 		meta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind(ref.Kind))
 		if err := api.Get(ctx, client.ObjectKey{Namespace: ro.Namespace, Name: ref.Name}, meta); err != nil {
 			if apierrors.IsNotFound(err) {
+				cs.MissingCopies[ref] = true
 				all = false
 				continue
 			}

@@ -32,6 +32,10 @@ type ConfigSnapshots struct {
 	// ReplicaSets names in its copies annotation and that exists, the UIDs
 	// of its owners.
 	CopyOwners map[configsnap.Ref][]types.UID
+	// MissingCopies are copies a ReplicaSet names that do not exist
+	// (deleted by hand, or collected just as a new revision came to share
+	// them).
+	MissingCopies map[configsnap.Ref]bool
 }
 
 // CreateConfigCopy creates the immutable copy of a ConfigMap or Secret that
@@ -120,9 +124,18 @@ func (d *decider) annotateCopies(rs *appsv1.ReplicaSet) {
 // ownConfigCopies hands every copy an existing ReplicaSet runs to that
 // ReplicaSet, whichever ReplicaSet created it: a copy shared by two
 // revisions (same configuration, different image) stays while either does.
+// A copy the current ReplicaSet runs that has gone is made again, from the
+// source whose content its name was computed from.
 func (d *decider) ownConfigCopies() {
 	if d.s.Configs == nil {
 		return
+	}
+	if !d.newRSPlanned {
+		for _, c := range d.configCopies {
+			if d.s.Configs.MissingCopies[c.Ref()] {
+				d.add(CreateConfigCopy{Copy: c})
+			}
+		}
 	}
 	rss := make([]*appsv1.ReplicaSet, 0, len(d.rsByHash))
 	for _, rs := range d.rsByHash {

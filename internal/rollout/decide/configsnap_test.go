@@ -283,3 +283,19 @@ func TestConfigSnapshotsWorkloadRef(t *testing.T) {
 		t.Fatal("the Deployment's template was rewritten")
 	}
 }
+
+// TestConfigSnapshotsMissingCopyIsMadeAgain: a copy the current revision
+// runs that was deleted is copied again and handed back to its ReplicaSet,
+// without a new revision.
+func TestConfigSnapshotsMissingCopyIsMadeAgain(t *testing.T) {
+	s := snapshotSim(t, true)
+	s.settle()
+	v1 := s.ro.Status.StableRS
+	copy := configsnap.Ref{Kind: configsnap.KindSecret, Name: configsnap.CopyName(apiSecret.Name, configHash(apiSecret, "old"))}
+	delete(s.copies, copy)
+	s.settle()
+	if s.ro.Status.CurrentPodHash != v1 || len(s.rs) != 1 {
+		t.Fatalf("a deleted copy made a new revision: current %s", s.ro.Status.CurrentPodHash)
+	}
+	wantOwners(t, s, copy, s.rsByHash(v1).UID)
+}

@@ -99,6 +99,14 @@ func (s *sim) snapshot() Snapshot {
 		for r, owners := range s.copies {
 			snap.Configs.CopyOwners[r] = append([]types.UID(nil), owners...)
 		}
+		snap.Configs.MissingCopies = map[configsnap.Ref]bool{}
+		for _, rs := range s.rs {
+			for _, r := range configsnap.ParseCopies(rs.Annotations[configsnap.CopiesAnnotation]) {
+				if _, ok := s.copies[r]; !ok {
+					snap.Configs.MissingCopies[r] = true
+				}
+			}
+		}
 	}
 	return snap
 }
