@@ -299,3 +299,15 @@ func TestConfigSnapshotsMissingCopyIsMadeAgain(t *testing.T) {
 	}
 	wantOwners(t, s, copy, s.rsByHash(v1).UID)
 }
+
+// TestConfigSnapshotsWithoutReferencesKeepTheHash: the annotation on a
+// template that references no configuration changes nothing.
+func TestConfigSnapshotsWithoutReferencesKeepTheHash(t *testing.T) {
+	s := newManualGatesSim(t)
+	s.ro.Annotations = map[string]string{configsnap.EnabledAnnotation: "true"}
+	s.configs = map[configsnap.Ref]configsnap.Source{}
+	s.settle()
+	if want := podhash.Template(&s.ro.Spec.Template, nil); s.ro.Status.StableRS != want {
+		t.Fatalf("stable %s, want the template's own hash %s", s.ro.Status.StableRS, want)
+	}
+}
