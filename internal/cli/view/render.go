@@ -396,7 +396,7 @@ func replicaSetNode(rs ReplicaSet, opts RenderOptions) node {
 	}
 	if len(rs.Config) > 0 {
 		if len(info) > 0 {
-			info = append(info, span{text: " "})
+			info = append(info, span{text: ", "})
 		}
 		info = append(info, span{text: "config " + strings.Join(rs.Config, ", ")})
 	}
