@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/rollout/configsnap"
 )
 
 // The statuses a Rollout is shown with, as the kubectl plugin shows them.
@@ -220,6 +221,9 @@ type ReplicaSet struct {
 	Status string `json:"status"`
 	// Images its Pods run.
 	Images []string `json:"images"`
+	// Config are the configuration copies its Pods run ("Secret/name-hash"),
+	// for a Rollout with config snapshots on.
+	Config []string `json:"config,omitempty"`
 	// Desired is spec.replicas.
 	Desired int32 `json:"desired"`
 	// Current is status.replicas.
@@ -655,6 +659,9 @@ func describeReplicaSet(rs *appsv1.ReplicaSet, pods []corev1.Pod) ReplicaSet {
 		Ready:     rs.Status.ReadyReplicas,
 		Available: rs.Status.AvailableReplicas,
 		Pods:      []Pod{},
+	}
+	for _, ref := range configsnap.ParseCopies(rs.Annotations[configsnap.CopiesAnnotation]) {
+		out.Config = append(out.Config, ref.String())
 	}
 	switch {
 	case out.Desired == 0 && out.Current == 0:

@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/rollout/configsnap"
 )
 
 func TestDescribeStep(t *testing.T) {
@@ -140,5 +141,20 @@ func TestDetailListsTheRolloutsExperimentsUnderTheirRevision(t *testing.T) {
 	}
 	if b, c := ex.Templates[0], ex.Templates[1]; b.Status != "Progressing" || c.Status != "Running" || c.Available != 1 || c.ServiceName != "exp-canary" {
 		t.Fatalf("templates %+v, want the unreported baseline Progressing and the canary as reported", ex.Templates)
+	}
+}
+
+// TestDescribeReplicaSetConfig: the dashboard names the configuration
+// copies a ReplicaSet's Pods run, read from its annotation.
+func TestDescribeReplicaSetConfig(t *testing.T) {
+	rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "api-abc", Annotations: map[string]string{
+		configsnap.CopiesAnnotation: "Secret/api-secret-5f6a7b8c9d",
+	}}}
+	got := describeReplicaSet(rs, nil).Config
+	if len(got) != 1 || got[0] != "Secret/api-secret-5f6a7b8c9d" {
+		t.Errorf("Config = %v", got)
+	}
+	if got := describeReplicaSet(&appsv1.ReplicaSet{}, nil).Config; got != nil {
+		t.Errorf("Config without snapshots = %v", got)
 	}
 }

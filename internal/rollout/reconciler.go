@@ -27,6 +27,7 @@ import (
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/cachefresh"
 	"github.com/kanaria-rollouts/kanaria/internal/notify"
+	"github.com/kanaria-rollouts/kanaria/internal/rollout/configsnap"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/decide"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/validation"
 	"github.com/kanaria-rollouts/kanaria/internal/statuspatch"
@@ -88,6 +89,9 @@ type Reconciler struct {
 	writes writeClock
 	// rsWrites tells cached ReplicaSets that predate our own patches.
 	rsWrites rsWrites
+	// ownedCopies are the ReplicaSets whose configuration copies are known
+	// to be theirs.
+	ownedCopies ownedCopies
 	// workloads starts the Deployment watch when a Rollout first needs it.
 	workloads *workloadWatch
 	// Client reads from the manager's cache and writes to the API server.
@@ -262,7 +266,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.workloads.ensure(&ro); err != nil {
 		return ctrl.Result{}, err
 	}
-	snap, err := observe(ctx, r.Client, &ro, r.now())
+	var api client.Reader
+	if configsnap.Enabled(ro.Annotations) {
+		api = r.APIReader
+		if api == nil {
+			api = r.Client
+		}
+	}
+	snap, err := observe(ctx, r.Client, api, &r.ownedCopies, &ro, r.now())
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -307,6 +318,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		logger.Info("decided", "reason", e.Reason, "message", e.Message)
 	}
 	requeue := plan.RequeueAfter
+	if snap.Configs != nil && (requeue == 0 || requeue > configRecheck) {
+		requeue = configRecheck
+	}
 	write := !equality.Semantic.DeepEqual(ro.Status, plan.Status)
 	// A plan's writes never depend on the counts in the status, so a
 	// counts-only change may wait even when the plan scales something.

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/rollout/configsnap"
 )
 
 // NotFoundError says that the named object does not exist and how to look
@@ -419,6 +420,9 @@ func (idx *index) replicaSet(rs *appsv1.ReplicaSet) ReplicaSet {
 	}
 	for _, c := range rs.Spec.Template.Spec.Containers {
 		node.Images = append(node.Images, c.Image)
+	}
+	for _, ref := range configsnap.ParseCopies(rs.Annotations[configsnap.CopiesAnnotation]) {
+		node.Config = append(node.Config, ref.String())
 	}
 	for _, p := range idx.podsByOwner[rs.UID] {
 		node.Pods = append(node.Pods, pod(p))

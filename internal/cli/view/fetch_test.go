@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/rollout/configsnap"
 )
 
 const ns = "shop"
@@ -373,4 +374,17 @@ func podNames(rs ReplicaSet) []string {
 
 func equalImages(a, b []Image) bool {
 	return slices.EqualFunc(a, b, func(x, y Image) bool { return x.Name == y.Name && slices.Equal(x.Roles, y.Roles) })
+}
+
+// TestFetchConfigCopies reads the copies a ReplicaSet's Pods run from its
+// annotation.
+func TestFetchConfigCopies(t *testing.T) {
+	ro := rollout("checkout", rolloutUID)
+	rs := replicaSet("checkout-new", "new", "2", canaryRSUID, ro, rolloutGVK, 1, "app:2", time.Minute)
+	rs.Annotations[configsnap.CopiesAnnotation] = "ConfigMap/app-config-0a1b2c3d4e,Secret/api-secret-5f6a7b8c9d"
+	got := (&index{}).replicaSet(rs).Config
+	want := []string{"ConfigMap/app-config-0a1b2c3d4e", "Secret/api-secret-5f6a7b8c9d"}
+	if !slices.Equal(got, want) {
+		t.Errorf("Config = %v, want %v", got, want)
+	}
 }

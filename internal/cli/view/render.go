@@ -394,6 +394,12 @@ func replicaSetNode(rs ReplicaSet, opts RenderOptions) node {
 		}
 		info = append(info, span{text: text})
 	}
+	if len(rs.Config) > 0 {
+		if len(info) > 0 {
+			info = append(info, span{text: ", "})
+		}
+		info = append(info, span{text: "config " + strings.Join(rs.Config, ", ")})
+	}
 	n := node{
 		label:  plain("ReplicaSet " + rs.Name),
 		status: toned(tn, icon+" "+rs.Status),

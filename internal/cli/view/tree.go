@@ -152,6 +152,9 @@ type ReplicaSet struct {
 	Service string
 	// Images are the container images of its Pod template.
 	Images []string
+	// Config are the configuration copies its Pods run ("Secret/name-hash"),
+	// for a Rollout with config snapshots on.
+	Config []string
 	// Desired is spec.replicas.
 	Desired int32
 	// Ready is status.readyReplicas.
