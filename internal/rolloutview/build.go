@@ -63,7 +63,7 @@ func Build(ro *v1alpha1.Rollout, owned Owned, now time.Time) Rollout {
 			Available: st.AvailableReplicas,
 		},
 	}
-	v.Status, v.StatusMessage, v.Stale = status(ro)
+	v.Status, v.StatusMessage, v.Stale = StatusOf(ro)
 	for _, pc := range st.PauseConditions {
 		v.PauseReasons = append(v.PauseReasons, string(pc.Reason))
 	}
@@ -85,12 +85,12 @@ func Build(ro *v1alpha1.Rollout, owned Owned, now time.Time) Rollout {
 	return v
 }
 
-// status is the phase readers show and why, and whether the status lags
-// the spec. A status written for an older generation says nothing about
+// StatusOf is the phase readers show for ro and why, and whether the
+// status lags the spec; Build puts the same into Rollout.Status. A status written for an older generation says nothing about
 // the current spec; an abort counts from the moment it is asked for, since
 // it is a status write that does not change the generation. Objects never
 // stored (generation 0, as offline readers build them) are never stale.
-func status(ro *v1alpha1.Rollout) (v1alpha1.RolloutPhase, string, bool) {
+func StatusOf(ro *v1alpha1.Rollout) (phase v1alpha1.RolloutPhase, message string, stale bool) {
 	st := &ro.Status
 	switch {
 	case ro.Generation > 0 && st.ObservedGeneration != strconv.FormatInt(ro.Generation, 10):
