@@ -73,7 +73,8 @@ type Options struct {
 	// Heartbeat is the interval of keep-alive comments on event streams;
 	// zero means 15 seconds.
 	Heartbeat time.Duration
-	// Now tells the time of a restart; nil means time.Now.
+	// Now tells the time of a restart and the time pages are built for;
+	// nil means time.Now.
 	Now func() time.Time
 	// Log receives errors of watches and requests; the zero value discards.
 	Log logr.Logger
@@ -293,9 +294,10 @@ func (s *Server) rolloutList(ctx context.Context, c client.Reader, ns string) (*
 		byNS[rs.Namespace] = append(byNS[rs.Namespace], rs)
 	}
 	out := &RolloutList{Namespace: ns, ReadOnly: s.opts.ReadOnly, Rollouts: []RolloutSummary{}}
+	now := s.opts.Now()
 	for i := range ros.Items {
 		ro := &ros.Items[i]
-		out.Rollouts = append(out.Rollouts, summarize(ro, ownedBy(ro, byNS[ro.Namespace])))
+		out.Rollouts = append(out.Rollouts, summarize(view(ro, byNS[ro.Namespace], nil, nil, nil, now)))
 	}
 	sort.Slice(out.Rollouts, func(i, j int) bool {
 		a, b := out.Rollouts[i], out.Rollouts[j]
@@ -330,7 +332,7 @@ func (s *Server) rolloutDetail(ctx context.Context, c client.Reader, ns, name st
 	if err := c.List(ctx, &exps, client.InNamespace(ns)); err != nil {
 		return nil, fmt.Errorf("listing Experiments: %w", err)
 	}
-	d := detail(&ro, rss.Items, pods.Items, runs.Items, exps.Items)
+	d := detail(&ro, view(&ro, rss.Items, pods.Items, runs.Items, exps.Items, s.opts.Now()))
 	d.ReadOnly = s.opts.ReadOnly
 	return &d, nil
 }
