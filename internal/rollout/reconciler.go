@@ -28,6 +28,7 @@ import (
 	"github.com/kanaria-rollouts/kanaria/internal/notify"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/decide"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/validation"
+	"github.com/kanaria-rollouts/kanaria/internal/rolloutview"
 	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting"
 	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting/routerclient"
 	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting/routers"
@@ -346,7 +347,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 				"changed", changedFields(&ro.Status, &plan.Status))
 		}
 	}
-	r.notify(&ro, &plan)
+	r.notify(&ro, &snap, &plan)
 	if err := exec.apply(ctx, after); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -356,7 +357,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 // notify hands the plan's decisions, routine ones included, to the
 // notifier once the writes they describe have landed: a decision whose
 // writes failed is made again by the next reconcile and announced then.
-func (r *Reconciler) notify(ro *v1alpha1.Rollout, plan *decide.Plan) {
+func (r *Reconciler) notify(ro *v1alpha1.Rollout, snap *decide.Snapshot, plan *decide.Plan) {
 	if r.Notifier == nil || len(plan.Events) == 0 {
 		return
 	}
@@ -368,7 +369,8 @@ func (r *Reconciler) notify(ro *v1alpha1.Rollout, plan *decide.Plan) {
 	// decided status is enough.
 	decided := *ro
 	decided.Status = plan.Status
-	r.Notifier.Notify(&decided, notices)
+	owned := rolloutview.Owned{ReplicaSets: snap.ReplicaSets, Pods: snap.Pods, AnalysisRuns: snap.AnalysisRuns, Experiments: snap.Experiments}
+	r.Notifier.Notify(&decided, owned, notices)
 }
 
 // observeTraffic builds the Rollout's traffic routers and lets each check

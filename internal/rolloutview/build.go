@@ -79,6 +79,9 @@ func Build(ro *v1alpha1.Rollout, owned Owned, now time.Time) Rollout {
 	for _, rev := range v.Revisions {
 		for _, rs := range rev.ReplicaSets {
 			v.Pods.add(rs.PodCounts)
+			if rs.Hash != "" && rs.Hash == st.CurrentPodHash {
+				v.CurrentRevision = rs.Revision
+			}
 		}
 	}
 	v.Images = images(ro, v.Revisions)

@@ -125,6 +125,9 @@ func TestBuildCanaryMidStep(t *testing.T) {
 	if len(v.Revisions) != 2 || v.Revisions[0].Number != 2 || v.Revisions[1].Number != 1 {
 		t.Fatalf("revisions %+v", v.Revisions)
 	}
+	if v.CurrentRevision != 2 || v.Revision(2) != &v.Revisions[0] || v.Revision(3) != nil {
+		t.Errorf("current revision %d", v.CurrentRevision)
+	}
 	if got := v.Revisions[1].ReplicaSets[0]; len(got.Pods) != 2 || got.PodCounts.Ready != 2 || got.Status != RSHealthy {
 		t.Errorf("stable ReplicaSet %+v", got)
 	}
@@ -336,6 +339,9 @@ func TestMissingReplicaSets(t *testing.T) {
 	v := Build(ro, Owned{AnalysisRuns: runs}, now)
 	if len(v.Revisions) != 2 || v.Revisions[0].Number != 2 || v.Revisions[1].Number != 0 {
 		t.Fatalf("revisions %+v", v.Revisions)
+	}
+	if v.CurrentRevision != 0 {
+		t.Errorf("current revision %d without its ReplicaSet", v.CurrentRevision)
 	}
 	r2 := v.Revisions[0]
 	if len(r2.ReplicaSets) != 0 || len(r2.AnalysisRuns) != 1 || r2.AnalysisRuns[0].Kind != "Step" || *r2.AnalysisRuns[0].StepIndex != 1 || r2.AnalysisRuns[0].Phase != v1alpha1.AnalysisPhasePending {

@@ -145,9 +145,22 @@ type Rollout struct {
 	Pods PodCounts `json:"pods"`
 	// Images are the images that run or are about to, with the roles of their versions.
 	Images []Image `json:"images,omitempty"`
+	// CurrentRevision is the revision of the desired version's ReplicaSet
+	// (status.currentPodHash); 0 while it does not exist.
+	CurrentRevision int64 `json:"currentRevision"`
 	// Revisions newest first; revision 0 (objects whose revision could not
 	// be told) comes last.
 	Revisions []Revision `json:"revisions,omitempty"`
+}
+
+// Revision returns the revision numbered n, or nil when the view has none.
+func (v *Rollout) Revision(n int64) *Revision {
+	for i := range v.Revisions {
+		if v.Revisions[i].Number == n {
+			return &v.Revisions[i]
+		}
+	}
+	return nil
 }
 
 // Step is a canary's position in its steps.
