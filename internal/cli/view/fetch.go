@@ -230,6 +230,9 @@ func summary(v rolloutview.Rollout) RolloutSummary {
 	}
 	if v.Step != nil {
 		s.Step = &Step{Current: v.Step.Index, Total: v.Step.Total}
+		if v.Step.OutOfRange {
+			s.Step.Written = v.Step.Written
+		}
 	}
 	if w := v.Weights; w != nil {
 		set := w.Set

@@ -3,6 +3,7 @@ package view
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -338,7 +339,14 @@ func TestSummarizeRolloutOutOfRangeStep(t *testing.T) {
 		r.Status.CurrentStepIndex = i32(tc.index)
 		s := SummarizeRollout(r)
 		if s.Step == nil || s.Step.Current != tc.current || s.Step.Total != 4 || *s.SetWeight != tc.set {
-			t.Errorf("index %d: step %+v set %d, want %d/4 set %d", tc.index, s.Step, *s.SetWeight, tc.current, tc.set)
+			t.Fatalf("index %d: step %+v set %d, want %d/4 set %d", tc.index, s.Step, *s.SetWeight, tc.current, tc.set)
+		}
+		var b strings.Builder
+		if err := Render(&b, Tree{RolloutSummary: s}, RenderOptions{Now: now}); err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("%d/4 (status.currentStepIndex is %d)", tc.current, tc.index); !strings.Contains(b.String(), want) {
+			t.Errorf("header lacks %q:\n%s", want, b.String())
 		}
 	}
 }

@@ -84,7 +84,11 @@ func Render(w io.Writer, t Tree, opts RenderOptions) error {
 	}
 	h.add("Strategy", cmp.Or(t.Strategy, "-"))
 	if t.Step != nil {
-		h.add("Step", fmt.Sprintf("%d/%d", t.Step.Current, t.Step.Total))
+		text := fmt.Sprintf("%d/%d", t.Step.Current, t.Step.Total)
+		if w := t.Step.Written; w != nil {
+			text += p.paint(toneBad, fmt.Sprintf(" (status.currentStepIndex is %d)", *w))
+		}
+		h.add("Step", text)
 	}
 	if t.SetWeight != nil {
 		h.add("SetWeight", strconv.Itoa(int(*t.SetWeight)))

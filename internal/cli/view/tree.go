@@ -90,6 +90,10 @@ type Step struct {
 	Current int32
 	// Total is the number of steps.
 	Total int32
+	// Written is status.currentStepIndex when it was out of range (negative
+	// or past Total) and Current is the controller's reading of it; nil
+	// otherwise.
+	Written *int32
 }
 
 // Replicas are the Pod counts of a Rollout.
