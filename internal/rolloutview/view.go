@@ -443,8 +443,9 @@ type Experiment struct {
 	Duration string `json:"duration,omitempty"`
 	// AvailableAt is when every template became available; the duration counts from it.
 	AvailableAt *time.Time `json:"availableAt,omitempty"`
-	// Remaining is how much of Duration is left at the view's time; nil
-	// without a duration, before it counts or once the Experiment ended.
+	// Remaining is how much of Duration is left at the view's time (in
+	// nanoseconds in JSON); nil without a duration, before it counts or once
+	// the Experiment ended.
 	Remaining *time.Duration `json:"remaining,omitempty"`
 	// CreatedAt is its creation time.
 	CreatedAt time.Time `json:"createdAt"`
