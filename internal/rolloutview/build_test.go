@@ -500,3 +500,35 @@ func TestBuildDoesNotModifyItsInputs(t *testing.T) {
 		t.Errorf("Build changed its inputs")
 	}
 }
+
+// TestEveryStepIndexReadsWithinTheSteps writes every index from well below
+// zero to well past the end, with and without steps: the view never fails
+// and always names a step within them, as the controller reads it.
+func TestEveryStepIndexReadsWithinTheSteps(t *testing.T) {
+	for n := 0; n <= 4; n++ {
+		for w := int32(-10); w <= 10; w++ {
+			ro := canaryRollout()
+			ro.Spec.Strategy.Canary.Steps = ro.Spec.Strategy.Canary.Steps[:n]
+			ro.Status.CurrentStepIndex = ptr(w)
+			v := Build(ro, canaryOwned(), now)
+			if n == 0 {
+				if v.Step != nil || v.Weights.Set != 100 {
+					t.Errorf("no steps, index %d: step %+v set %d", w, v.Step, v.Weights.Set)
+				}
+				continue
+			}
+			want, inRange := w, w >= 0 && w <= int32(n)
+			if w < 0 {
+				want = 0
+			} else if w > int32(n) {
+				want = int32(n)
+			}
+			if v.Step.Index != want || v.Step.OutOfRange == inRange || len(v.Step.Steps) != n {
+				t.Errorf("%d steps, index %d: read as %d (out of range %v), want %d", n, w, v.Step.Index, v.Step.OutOfRange, want)
+			}
+			if i, ok := StepIndex(&w, n); int32(i) != want || ok != inRange {
+				t.Errorf("StepIndex(%d, %d) = %d %v", w, n, i, ok)
+			}
+		}
+	}
+}
