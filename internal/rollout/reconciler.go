@@ -30,6 +30,7 @@ import (
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/configsnap"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/decide"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/validation"
+	"github.com/kanaria-rollouts/kanaria/internal/rolloutview"
 	"github.com/kanaria-rollouts/kanaria/internal/statuspatch"
 	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting"
 	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting/routerclient"
@@ -361,7 +362,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 				"changed", changedFields(&ro.Status, &plan.Status))
 		}
 	}
-	r.notify(&ro, &plan)
+	r.notify(&ro, &snap, &plan)
 	if err := exec.apply(ctx, after); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -371,7 +372,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 // notify hands the plan's decisions, routine ones included, to the
 // notifier once the writes they describe have landed: a decision whose
 // writes failed is made again by the next reconcile and announced then.
-func (r *Reconciler) notify(ro *v1alpha1.Rollout, plan *decide.Plan) {
+func (r *Reconciler) notify(ro *v1alpha1.Rollout, snap *decide.Snapshot, plan *decide.Plan) {
 	if r.Notifier == nil || len(plan.Events) == 0 {
 		return
 	}
@@ -388,15 +389,16 @@ func (r *Reconciler) notify(ro *v1alpha1.Rollout, plan *decide.Plan) {
 			decisions = append(decisions, n)
 		}
 	}
+	owned := rolloutview.Owned{ReplicaSets: snap.ReplicaSets, Pods: snap.Pods, AnalysisRuns: snap.AnalysisRuns, Experiments: snap.Experiments}
 	if len(observed) > 0 {
-		r.Notifier.Notify(ro, observed)
+		r.Notifier.Notify(ro, owned, observed)
 	}
 	if len(decisions) > 0 {
 		// Notify reads the Rollout only while it runs: a shallow copy with
 		// the decided status is enough.
 		decided := *ro
 		decided.Status = plan.Status
-		r.Notifier.Notify(&decided, decisions)
+		r.Notifier.Notify(&decided, owned, decisions)
 	}
 }
 

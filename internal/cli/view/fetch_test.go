@@ -3,6 +3,7 @@ package view
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -21,7 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
-	"github.com/kanaria-rollouts/kanaria/internal/rollout/configsnap"
+	"github.com/kanaria-rollouts/kanaria/internal/rolloutview"
 )
 
 const ns = "shop"
@@ -161,7 +162,7 @@ func canaryObjects() []client.Object {
 
 func TestFetchRolloutCanary(t *testing.T) {
 	c := fakeClient(t, canaryObjects()...)
-	tree, err := FetchRollout(context.Background(), c, ns, "checkout")
+	tree, err := FetchRollout(context.Background(), c, ns, "checkout", now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +236,7 @@ func TestFetchRolloutBlueGreenRoles(t *testing.T) {
 	old.Status = appsv1.ReplicaSetStatus{}
 	c := fakeClient(t, ro, preview, active, old)
 
-	tree, err := FetchRollout(context.Background(), c, ns, "payments")
+	tree, err := FetchRollout(context.Background(), c, ns, "payments", now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +266,7 @@ func TestFetchRolloutBlueGreenRoles(t *testing.T) {
 
 func TestFetchRolloutNotFound(t *testing.T) {
 	c := fakeClient(t)
-	_, err := FetchRollout(context.Background(), c, "staging", "checkout")
+	_, err := FetchRollout(context.Background(), c, "staging", "checkout", now)
 	if err == nil {
 		t.Fatal("no error for a missing rollout")
 	}
@@ -281,7 +282,7 @@ func TestFetchRolloutNotFound(t *testing.T) {
 
 func TestFetchExperiment(t *testing.T) {
 	c := fakeClient(t, canaryObjects()...)
-	ex, err := FetchExperiment(context.Background(), c, ns, "checkout-new-2-3")
+	ex, err := FetchExperiment(context.Background(), c, ns, "checkout-new-2-3", now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,6 +329,28 @@ func TestSummarizeRolloutWeights(t *testing.T) {
 	}
 }
 
+// TestSummarizeRolloutOutOfRangeStep shows a step index a client wrote out
+// of range the way the controller reads it, instead of failing the command.
+func TestSummarizeRolloutOutOfRangeStep(t *testing.T) {
+	for _, tc := range []struct {
+		index, current, set int32
+	}{{-7, 0, 20}, {-1, 0, 20}, {40, 4, 100}} {
+		r := rollout("checkout", rolloutUID)
+		r.Status.CurrentStepIndex = i32(tc.index)
+		s := SummarizeRollout(r)
+		if s.Step == nil || s.Step.Current != tc.current || s.Step.Total != 4 || *s.SetWeight != tc.set {
+			t.Fatalf("index %d: step %+v set %d, want %d/4 set %d", tc.index, s.Step, *s.SetWeight, tc.current, tc.set)
+		}
+		var b strings.Builder
+		if err := Render(&b, Tree{RolloutSummary: s}, RenderOptions{Now: now}); err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("%d/4 (status.currentStepIndex is %d)", tc.current, tc.index); !strings.Contains(b.String(), want) {
+			t.Errorf("header lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
 func TestPodStatus(t *testing.T) {
 	waiting := func(reason string) corev1.ContainerState {
 		return corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason}}
@@ -347,7 +370,7 @@ func TestPodStatus(t *testing.T) {
 		{"no phase", corev1.Pod{}, "Unknown", iconInconclusive},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := pod(&tc.pod)
+			p := fromPod(rolloutview.DescribePod(&tc.pod))
 			icon, _ := podIcon(p)
 			if p.Status != tc.want || icon != tc.icon {
 				t.Errorf("status = %q %s, want %q %s", p.Status, icon, tc.want, tc.icon)
@@ -374,17 +397,4 @@ func podNames(rs ReplicaSet) []string {
 
 func equalImages(a, b []Image) bool {
 	return slices.EqualFunc(a, b, func(x, y Image) bool { return x.Name == y.Name && slices.Equal(x.Roles, y.Roles) })
-}
-
-// TestFetchConfigCopies reads the copies a ReplicaSet's Pods run from its
-// annotation.
-func TestFetchConfigCopies(t *testing.T) {
-	ro := rollout("checkout", rolloutUID)
-	rs := replicaSet("checkout-new", "new", "2", canaryRSUID, ro, rolloutGVK, 1, "app:2", time.Minute)
-	rs.Annotations[configsnap.CopiesAnnotation] = "ConfigMap/app-config-0a1b2c3d4e,Secret/api-secret-5f6a7b8c9d"
-	got := (&index{}).replicaSet(rs).Config
-	want := []string{"ConfigMap/app-config-0a1b2c3d4e", "Secret/api-secret-5f6a7b8c9d"}
-	if !slices.Equal(got, want) {
-		t.Errorf("Config = %v, want %v", got, want)
-	}
 }
