@@ -134,6 +134,13 @@ type SetRolloutRevision struct {
 	Revision string
 }
 
+// SetPausedStep writes PausedStepAnnotation on the Rollout: the index of
+// the step whose pause the controller set. Like SetRolloutRevision it goes
+// after the status write.
+type SetPausedStep struct {
+	Step string
+}
+
 // SyncTraffic makes every traffic router of the Rollout show Desired: the
 // canary's weight and the managed header and mirror routes.
 type SyncTraffic struct {
@@ -243,6 +250,11 @@ func (a ScaleDeployment) Describe() string {
 
 // Describe implements Action.
 func (a SetRolloutRevision) Describe() string { return "set the Rollout's revision to " + a.Revision }
+
+// Describe implements Action.
+func (a SetPausedStep) Describe() string {
+	return "record the controller's pause at step index " + a.Step
+}
 
 func describeChanges(maps ...map[string]*string) string {
 	var parts []string

@@ -165,6 +165,11 @@ func (s *sim) apply(a Action) {
 		s.deleted = append(s.deleted, a.Name)
 	case ScaleDeployment:
 		s.workload.Spec.Replicas = ptr(a.To)
+	case SetPausedStep:
+		if s.ro.Annotations == nil {
+			s.ro.Annotations = map[string]string{}
+		}
+		s.ro.Annotations[PausedStepAnnotation] = a.Step
 	case SetRolloutRevision:
 		if s.ro.Annotations == nil {
 			s.ro.Annotations = map[string]string{}
