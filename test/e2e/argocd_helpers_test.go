@@ -241,6 +241,39 @@ var argoActions = map[string]argoAction{
 	"restart": func(obj map[string]any, now time.Time) {
 		ensureMap(obj, "spec")["restartAt"] = now.UTC().Format("2006-01-02T15:04:05Z")
 	},
+	// promote is the newer Argo CD's action: at a pause it only clears the
+	// pause (and an inconclusive analysis's controller pause with its step),
+	// elsewhere it moves the canary on by one step.
+	"promote": func(obj map[string]any, _ time.Time) {
+		spec := ensureMap(obj, "spec")
+		if paused, _ := spec["paused"].(bool); paused {
+			spec["paused"] = false
+		}
+		status := ensureMap(obj, "status")
+		steps, isCanary := canarySteps(obj)
+		next := func() {
+			if !isCanary || len(steps) == 0 {
+				return
+			}
+			idx := numberOr(status["currentStepIndex"], 0)
+			if idx < float64(len(steps)) {
+				idx++
+			}
+			delete(status, "pauseConditions")
+			status["currentStepIndex"] = int64(idx)
+		}
+		inconclusive := isCanary && field(status, "canary", "currentStepAnalysisRunStatus", "status") == "Inconclusive"
+		controllerPause, _ := status["controllerPause"].(bool)
+		switch {
+		case inconclusive && nonEmptyList(status["pauseConditions"]) && controllerPause:
+			next()
+			status["controllerPause"] = false
+		case nonEmptyList(status["pauseConditions"]):
+			delete(status, "pauseConditions")
+		default:
+			next()
+		}
+	},
 	"skip-current-step": func(obj map[string]any, _ time.Time) {
 		status, _ := obj["status"].(map[string]any)
 		if status == nil {
@@ -343,8 +376,9 @@ func liveObject(t *testing.T, c clients, gvk schema.GroupVersionKind, ns, name s
 	return u
 }
 
-// waitHealth waits until Argo CD would show want for the live object.
-func waitHealth(t *testing.T, c clients, gvk schema.GroupVersionKind, ns, name string, timeout time.Duration, want string) argoHealth {
+// waitHealth waits until Argo CD would show want for the live object, with
+// the message msg when one is given.
+func waitHealth(t *testing.T, c clients, gvk schema.GroupVersionKind, ns, name string, timeout time.Duration, want string, msg ...string) argoHealth {
 	t.Helper()
 	health := map[string]func(map[string]any) argoHealth{
 		"Rollout": rolloutHealth, "AnalysisRun": analysisRunHealth, "Experiment": experimentHealth,
@@ -357,7 +391,7 @@ func waitHealth(t *testing.T, c clients, gvk schema.GroupVersionKind, ns, name s
 			return false, err
 		}
 		got = health(u.Object)
-		return got.Status == want, fmt.Errorf("health %s", got)
+		return got.Status == want && (len(msg) == 0 || got.Message == msg[0]), fmt.Errorf("health %s", got)
 	})
 	return got
 }

@@ -3,6 +3,8 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,11 +61,13 @@ func TestArgoCDModel(t *testing.T) {
 	}{
 		"skip moves one step": {"skip-current-step", map[string]any{"observedGeneration": "3", "currentStepIndex": int64(1), "pauseConditions": []any{map[string]any{"reason": "CanaryPauseStep"}}},
 			`{"status":{"currentStepIndex":2,"pauseConditions":null}}`},
-		"skip stops at the end": {"skip-current-step", map[string]any{"observedGeneration": "3", "currentStepIndex": int64(2)}, `{}`},
-		"resume":                {"resume", map[string]any{"pauseConditions": []any{map[string]any{"reason": "CanaryPauseStep"}}}, `{"status":{"pauseConditions":null}}`},
-		"promote-full":          {"promote-full", map[string]any{"observedGeneration": "3"}, `{"status":{"promoteFull":true}}`},
-		"retry":                 {"retry", map[string]any{"abort": true, "canary": map[string]any{"currentStepAnalysisRunStatus": map[string]any{"name": "r"}}}, `{"status":{"abort":null,"canary":{"currentStepAnalysisRunStatus":null}}}`},
-		"retry without abort":   {"retry", map[string]any{"canary": map[string]any{}}, `{}`},
+		"skip stops at the end":  {"skip-current-step", map[string]any{"observedGeneration": "3", "currentStepIndex": int64(2)}, `{}`},
+		"resume":                 {"resume", map[string]any{"pauseConditions": []any{map[string]any{"reason": "CanaryPauseStep"}}}, `{"status":{"pauseConditions":null}}`},
+		"promote-full":           {"promote-full", map[string]any{"observedGeneration": "3"}, `{"status":{"promoteFull":true}}`},
+		"retry":                  {"retry", map[string]any{"abort": true, "canary": map[string]any{"currentStepAnalysisRunStatus": map[string]any{"name": "r"}}}, `{"status":{"abort":null,"canary":{"currentStepAnalysisRunStatus":null}}}`},
+		"retry without abort":    {"retry", map[string]any{"canary": map[string]any{}}, `{}`},
+		"promote at a pause":     {"promote", map[string]any{"currentStepIndex": int64(1), "pauseConditions": []any{map[string]any{"reason": "CanaryPauseStep"}}}, `{"status":{"pauseConditions":null}}`},
+		"promote between pauses": {"promote", map[string]any{"currentStepIndex": int64(0)}, `{"status":{"currentStepIndex":1}}`},
 	} {
 		live := ro(tc.status)
 		edited := deepCopyJSON(t, live)
@@ -243,7 +247,7 @@ func TestArgoCDCanary(t *testing.T) {
 }
 
 // TestArgoCDBlueGreen checks a blue-green release: the preview version up
-// and awaiting promotion shows Suspended, Argo CD's resume promotes it, and
+// and awaiting promotion shows Suspended, Argo CD's promote promotes it, and
 // the Rollout is Healthy on the new version.
 func TestArgoCDBlueGreen(t *testing.T) {
 	ensureCRDs(t)
@@ -296,11 +300,11 @@ spec:
 	}
 	v2 := ro.Status.CurrentPodHash
 
-	runArgoAction(t, c, ns, "shop", "resume")
+	runArgoAction(t, c, ns, "shop", "promote")
 	waitHealth(t, c, rolloutGVK, ns, "shop", 2*time.Minute, "Healthy")
 	ro = getRollout(t, c, ns, "shop")
 	if ro.Status.StableRS != v2 || ro.Status.BlueGreen.ActiveSelector != v2 {
-		t.Fatalf("after resume: stable %s active %s, want %s", ro.Status.StableRS, ro.Status.BlueGreen.ActiveSelector, v2)
+		t.Fatalf("after promote: stable %s active %s, want %s", ro.Status.StableRS, ro.Status.BlueGreen.ActiveSelector, v2)
 	}
 }
 
@@ -379,17 +383,14 @@ spec:
         containers:
         - {name: trial, image: registry.example/trial:1}
 `)
-	runController(t, ns)
+	ctl := runController(t, ns)
 
-	waitHealth(t, c, experimentGVK, ns, "trial", time.Minute, "Progressing")
-	h := waitHealth(t, c, analysisRunGVK, ns, "soak", time.Minute, "Progressing")
-	if h.Message != "Analysis run is running" {
-		t.Errorf("running run message %q", h.Message)
-	}
+	waitHealth(t, c, experimentGVK, ns, "trial", time.Minute, "Progressing", "Experiment is running")
+	waitHealth(t, c, analysisRunGVK, ns, "soak", time.Minute, "Progressing", "Analysis run is running")
 
 	waitHealth(t, c, rolloutGVK, ns, "api", 2*time.Minute, "Healthy")
 	setImage(t, ns, "api", "registry.example/api:2")
-	h = waitHealth(t, c, rolloutGVK, ns, "api", 2*time.Minute, "Degraded")
+	h := waitHealth(t, c, rolloutGVK, ns, "api", 2*time.Minute, "Degraded")
 	ro := getRollout(t, c, ns, "api")
 	if ro.Status.Canary.CurrentStepAnalysisRunStatus == nil {
 		t.Fatalf("Degraded (%s) with no step analysis run recorded", h)
@@ -407,4 +408,35 @@ spec:
 	if h := analysisRunHealth(liveObject(t, c, analysisRunGVK, ns, "soak").Object); h.Status != "Progressing" {
 		t.Errorf("the run that never finishes shows %s", h)
 	}
+
+	// The reference's metric names, labels and values for the same objects,
+	// as its public dashboards query them.
+	want := []string{
+		fmt.Sprintf(`rollout_info{name="api",namespace=%q,phase="Abort",strategy="canary",traffic_router=""} 1`, ns),
+		fmt.Sprintf(`rollout_phase{name="api",namespace=%q,phase="Abort",strategy="canary"} 1`, ns),
+		fmt.Sprintf(`rollout_info_replicas_desired{name="api",namespace=%q} 1`, ns),
+		fmt.Sprintf(`analysis_run_info{name="soak",namespace=%q,phase="Running"} 1`, ns),
+		fmt.Sprintf(`analysis_run_metric_phase{dry_run="false",metric="soak",name="soak",namespace=%q,phase="Running",type="Job"} 1`, ns),
+		fmt.Sprintf(`analysis_run_info{name=%q,namespace=%q,phase="Failed"} 1`, run, ns),
+		fmt.Sprintf(`experiment_info{name="trial",namespace=%q,phase="Successful"} 1`, ns),
+		fmt.Sprintf(`experiment_phase{name="trial",namespace=%q,phase="Successful"} 1`, ns),
+		fmt.Sprintf(`rollout_reconcile_count{name="api",namespace=%q}`, ns),
+		fmt.Sprintf(`analysis_run_reconcile_count{name="soak",namespace=%q}`, ns),
+		fmt.Sprintf(`experiment_reconcile_count{name="trial",namespace=%q}`, ns),
+		fmt.Sprintf(`rollout_events_total{name="api",namespace=%q,reason="RolloutAborted",type="Warning"}`, ns),
+		fmt.Sprintf(`controller_clientset_k8s_request_total{kind="rollouts",name="api",namespace=%q,status_code="200",verb="Patch"}`, ns),
+	}
+	eventually(t, 30*time.Second, "the reference's metrics on /metrics", func() (bool, error) {
+		code, body, err := ctl.get("/metrics")
+		if err != nil || code != http.StatusOK {
+			return false, fmt.Errorf("GET /metrics: %d %v", code, err)
+		}
+		var missing []string
+		for _, w := range want {
+			if !strings.Contains(body, w) {
+				missing = append(missing, w)
+			}
+		}
+		return len(missing) == 0, fmt.Errorf("missing %v", missing)
+	})
 }

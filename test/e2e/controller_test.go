@@ -174,7 +174,8 @@ func TestControllerServesProbesAndMetricsAndFailsOver(t *testing.T) {
 		if err != nil || code != http.StatusOK {
 			t.Fatalf("%s /metrics: %d %v", p.name, code, err)
 		}
-		for _, metric := range []string{"kanaria_build_info{", "rest_client_requests_total{", "leader_election_master_status{"} {
+		for _, metric := range []string{"kanaria_build_info{", "rest_client_requests_total{", "leader_election_master_status{",
+			"argo_rollouts_controller_info{", "controller_clientset_k8s_request_total{"} {
 			if !strings.Contains(body, metric) {
 				t.Errorf("%s /metrics lacks %s", p.name, metric)
 			}
