@@ -136,8 +136,8 @@ func (e *executor) one(ctx context.Context, a decide.Action) error {
 		return e.patch(ctx, &appsv1.Deployment{}, ns, a.Name, map[string]any{"spec": map[string]any{"replicas": a.To}})
 	case decide.SetRolloutRevision:
 		return e.annotateRollout(ctx, v1alpha1.RevisionAnnotation, a.Revision)
-	case decide.SetPausedStep:
-		return e.annotateRollout(ctx, decide.PausedStepAnnotation, a.Step)
+	case decide.AnnotateRollout:
+		return e.annotateRollout(ctx, a.Key, a.Value)
 	case decide.CreateAnalysisRun:
 		err := e.c.Create(ctx, a.Run.DeepCopy())
 		if apierrors.IsAlreadyExists(err) {

@@ -278,13 +278,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	plan := decide.Decide(snap)
 
-	// The revision and paused-step annotations are metadata writes on the
+	// The revision and other annotations are metadata writes on the
 	// Rollout itself; they go after the status write, whose optimistic lock
 	// they would break.
 	var actions, after []decide.Action
 	for _, a := range plan.Actions {
 		switch a.(type) {
-		case decide.SetRolloutRevision, decide.SetPausedStep:
+		case decide.SetRolloutRevision, decide.AnnotateRollout:
 			after = append(after, a)
 		default:
 			actions = append(actions, a)

@@ -440,3 +440,66 @@ spec:
 		return len(missing) == 0, fmt.Errorf("missing %v", missing)
 	})
 }
+
+// TestArgoCDWorkloadRef checks a Rollout whose template comes from a
+// Deployment: Argo CD shows it Progressing until the Deployment's
+// generation in the Rollout's annotation and in
+// status.workloadObservedGeneration agree, so it must reach Healthy, and
+// Suspended at the pause of a release the Deployment starts.
+func TestArgoCDWorkloadRef(t *testing.T) {
+	ensureCRDs(t)
+	c := newClients(t)
+	ns := newNamespace(t, c, "argocd-ref")
+	applyYAML(t, ns, `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: cart}
+spec:
+  replicas: 0
+  selector:
+    matchLabels: {app: cart}
+  template:
+    metadata:
+      labels: {app: cart}
+    spec:
+      containers:
+      - {name: cart, image: registry.example/cart:1}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: cart}
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: cart}
+  workloadRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: cart
+  strategy:
+    canary:
+      steps:
+      - setWeight: 50
+      - pause: {}
+`)
+	runController(t, ns)
+	waitHealth(t, c, rolloutGVK, ns, "cart", 2*time.Minute, "Healthy")
+	dep, err := c.kube.AppsV1().Deployments(ns).Get(t.Context(), "cart", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ro := getRollout(t, c, ns, "cart")
+	if gen := fmt.Sprint(dep.Generation); ro.Annotations[v1alpha1.WorkloadGenerationAnnotation] != gen || ro.Status.WorkloadObservedGeneration != gen {
+		t.Fatalf("Deployment generation %s, annotation %q, workloadObservedGeneration %q", gen,
+			ro.Annotations[v1alpha1.WorkloadGenerationAnnotation], ro.Status.WorkloadObservedGeneration)
+	}
+
+	patchJSON(t, ns, "deployment", "cart", `{"op":"replace","path":"/spec/template/spec/containers/0/image","value":"registry.example/cart:2"}`)
+	waitHealth(t, c, rolloutGVK, ns, "cart", 2*time.Minute, "Suspended")
+	runArgoAction(t, c, ns, "cart", "resume")
+	waitHealth(t, c, rolloutGVK, ns, "cart", 2*time.Minute, "Healthy")
+	ro = getRollout(t, c, ns, "cart")
+	if ro.Status.StableRS != ro.Status.CurrentPodHash || ro.Annotations[v1alpha1.WorkloadGenerationAnnotation] != ro.Status.WorkloadObservedGeneration {
+		t.Fatalf("after the release: stable %s current %s, annotation %q, observed %q", ro.Status.StableRS, ro.Status.CurrentPodHash,
+			ro.Annotations[v1alpha1.WorkloadGenerationAnnotation], ro.Status.WorkloadObservedGeneration)
+	}
+}

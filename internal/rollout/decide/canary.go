@@ -626,6 +626,6 @@ func (d *decider) skippedInto(idx int) bool {
 // failed write is written again by the next decision at the pause.
 func (d *decider) recordPausedStep(idx int) {
 	if at := strconv.Itoa(idx); d.ro.Annotations[PausedStepAnnotation] != at {
-		d.add(SetPausedStep{Step: at})
+		d.add(AnnotateRollout{Key: PausedStepAnnotation, Value: at})
 	}
 }

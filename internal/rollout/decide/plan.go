@@ -134,11 +134,13 @@ type SetRolloutRevision struct {
 	Revision string
 }
 
-// SetPausedStep writes PausedStepAnnotation on the Rollout: the index of
-// the step whose pause the controller set. Like SetRolloutRevision it goes
-// after the status write.
-type SetPausedStep struct {
-	Step string
+// AnnotateRollout sets one annotation on the Rollout itself: the record of
+// the step whose pause the controller set (PausedStepAnnotation), or the
+// referenced workload's generation that Argo CD compares with
+// status.workloadObservedGeneration. Like SetRolloutRevision it goes after
+// the status write.
+type AnnotateRollout struct {
+	Key, Value string
 }
 
 // SyncTraffic makes every traffic router of the Rollout show Desired: the
@@ -252,8 +254,8 @@ func (a ScaleDeployment) Describe() string {
 func (a SetRolloutRevision) Describe() string { return "set the Rollout's revision to " + a.Revision }
 
 // Describe implements Action.
-func (a SetPausedStep) Describe() string {
-	return "record the controller's pause at step index " + a.Step
+func (a AnnotateRollout) Describe() string {
+	return "annotate the Rollout with " + a.Key + "=" + a.Value
 }
 
 func describeChanges(maps ...map[string]*string) string {

@@ -165,11 +165,11 @@ func (s *sim) apply(a Action) {
 		s.deleted = append(s.deleted, a.Name)
 	case ScaleDeployment:
 		s.workload.Spec.Replicas = ptr(a.To)
-	case SetPausedStep:
+	case AnnotateRollout:
 		if s.ro.Annotations == nil {
 			s.ro.Annotations = map[string]string{}
 		}
-		s.ro.Annotations[PausedStepAnnotation] = a.Step
+		s.ro.Annotations[a.Key] = a.Value
 	case SetRolloutRevision:
 		if s.ro.Annotations == nil {
 			s.ro.Annotations = map[string]string{}
