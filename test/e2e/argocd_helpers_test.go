@@ -291,6 +291,13 @@ var argoActions = map[string]argoAction{
 	},
 }
 
+// argoRunActions are Argo CD's AnalysisRun actions.
+var argoRunActions = map[string]argoAction{
+	"terminate": func(obj map[string]any, _ time.Time) {
+		ensureMap(obj, "spec")["terminate"] = true
+	},
+}
+
 // mergeDiff is the JSON merge patch (RFC 7386) that turns from into to:
 // changed and added keys with their new value, removed keys as null.
 func mergeDiff(from, to map[string]any) map[string]any {
@@ -326,11 +333,21 @@ func mergeDiff(from, to map[string]any) map[string]any {
 // through the main resource. It returns the patches it sent.
 func runArgoAction(t *testing.T, c clients, ns, name, action string) (statusPatch, mainPatch []byte) {
 	t.Helper()
-	act, ok := argoActions[action]
-	if !ok {
-		t.Fatalf("no Argo CD action %q", action)
+	return runArgoActionOn(t, c, rolloutGVK, ns, name, action)
+}
+
+// runArgoActionOn is runArgoAction for any kind with Argo CD actions.
+func runArgoActionOn(t *testing.T, c clients, gvk schema.GroupVersionKind, ns, name, action string) (statusPatch, mainPatch []byte) {
+	t.Helper()
+	actions := argoActions
+	if gvk == analysisRunGVK {
+		actions = argoRunActions
 	}
-	live := liveObject(t, c, rolloutGVK, ns, name)
+	act, ok := actions[action]
+	if !ok {
+		t.Fatalf("no Argo CD action %q for %s", action, gvk.Kind)
+	}
+	live := liveObject(t, c, gvk, ns, name)
 	edited := live.DeepCopy()
 	act(edited.Object, time.Now())
 	diff := mergeDiff(live.Object, edited.Object)
@@ -338,7 +355,7 @@ func runArgoAction(t *testing.T, c clients, ns, name, action string) (statusPatc
 		return nil, nil
 	}
 	obj := &unstructured.Unstructured{}
-	obj.SetGroupVersionKind(rolloutGVK)
+	obj.SetGroupVersionKind(gvk)
 	obj.SetNamespace(ns)
 	obj.SetName(name)
 	if _, ok := diff["status"]; ok {

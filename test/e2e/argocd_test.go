@@ -439,6 +439,11 @@ spec:
 		}
 		return len(missing) == 0, fmt.Errorf("missing %v", missing)
 	})
+
+	// Argo CD's terminate action on the run that would measure forever: its
+	// Job is cut short, which leaves the run Inconclusive, shown as Unknown.
+	runArgoActionOn(t, c, analysisRunGVK, ns, "soak", "terminate")
+	waitHealth(t, c, analysisRunGVK, ns, "soak", time.Minute, "Unknown")
 }
 
 // TestArgoCDWorkloadRef checks a Rollout whose template comes from a
