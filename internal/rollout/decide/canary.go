@@ -614,18 +614,41 @@ func ptr[T any](v T) *T { return &v }
 
 // skippedInto reports whether the controller's pause belongs to another
 // step than idx: a client moved the index on from that pause, so nobody
-// promoted the pause at idx yet. A Rollout without the record (paused by
-// an older controller) reads as promoted, as before.
+// promoted the pause at idx yet. Only a pause right after a step that
+// pauses for a person can be skipped into with the controller pause still
+// set; elsewhere, and for a Rollout without the record (paused by an older
+// controller), a cleared condition reads as a promote, as before.
 func (d *decider) skippedInto(idx int) bool {
+	if !d.followsPausingStep(idx) {
+		return false
+	}
 	at, ok := d.ro.Annotations[PausedStepAnnotation]
 	return ok && at != strconv.Itoa(idx)
 }
 
 // recordPausedStep plans the write of PausedStepAnnotation for a
-// controller pause at idx, unless it already says so; a record lost to a
-// failed write is written again by the next decision at the pause.
+// controller pause at idx where skippedInto may read it: at idx itself, or
+// at the pause that follows. Elsewhere the record costs a write for
+// nothing. A record lost to a failed write is written again by the next
+// decision at the pause.
 func (d *decider) recordPausedStep(idx int) {
+	steps := d.ro.Spec.Strategy.Canary.Steps
+	nextIsPause := idx+1 < len(steps) && steps[idx+1].Pause != nil
+	if !nextIsPause && !d.followsPausingStep(idx) {
+		return
+	}
 	if at := strconv.Itoa(idx); d.ro.Annotations[PausedStepAnnotation] != at {
 		d.add(AnnotateRollout{Key: PausedStepAnnotation, Value: at})
 	}
+}
+
+// followsPausingStep reports whether the step before idx is one that sets
+// the controller pause: a pause, an analysis or an experiment step.
+func (d *decider) followsPausingStep(idx int) bool {
+	steps := d.ro.Spec.Strategy.Canary.Steps
+	if idx < 1 || idx > len(steps) {
+		return false
+	}
+	s := steps[idx-1]
+	return s.Pause != nil || s.Analysis != nil || s.Experiment != nil
 }

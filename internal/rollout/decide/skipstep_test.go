@@ -91,3 +91,31 @@ func TestArgoCDSkipFromAPauseIntoAPause(t *testing.T) {
 	s.settle()
 	wantPhase(t, s, v1alpha1.RolloutPhaseHealthy)
 }
+
+// TestPausedStepRecordOnlyWherePausesMeet checks that a release whose
+// pauses each follow and precede other steps writes no record, so it
+// costs no write, and that a stale record from another release does not
+// block a promote there.
+func TestPausedStepRecordOnlyWherePausesMeet(t *testing.T) {
+	s := newManualGatesSim(t)
+	s.settle()
+	s.ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{
+		{SetWeight: ptr(int32(25))}, {Pause: &v1alpha1.RolloutPause{}},
+		{SetWeight: ptr(int32(50))}, {Pause: &v1alpha1.RolloutPause{}},
+	}
+	s.settle()
+	if s.ro.Annotations == nil {
+		s.ro.Annotations = map[string]string{}
+	}
+	s.ro.Annotations[PausedStepAnnotation] = "7"
+	s.setImage("rails:6.1")
+	s.settle()
+	if stepIndex(s) != 1 || s.ro.Annotations[PausedStepAnnotation] != "7" {
+		t.Fatalf("step %d, paused-step %q, want paused at 1 with the record untouched", stepIndex(s), s.ro.Annotations[PausedStepAnnotation])
+	}
+	s.promote()
+	s.settle()
+	if stepIndex(s) != 3 || s.ro.Status.Phase != v1alpha1.RolloutPhasePaused {
+		t.Fatalf("after a promote at 1: step %d phase %s, want paused at 3", stepIndex(s), s.ro.Status.Phase)
+	}
+}
