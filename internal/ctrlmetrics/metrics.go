@@ -163,8 +163,11 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), listTimeout)
 	defer cancel()
 	live := map[Kind]map[types.NamespacedName]struct{}{}
+	// The lists are read without copying the cached objects: the collector
+	// only reads them, and copying every Rollout at every scrape would
+	// cost as much memory again as the cache holds.
 	var rollouts v1alpha1.RolloutList
-	if err := reader.List(ctx, &rollouts); err != nil {
+	if err := reader.List(ctx, &rollouts, client.UnsafeDisableDeepCopy); err != nil {
 		m.log.V(1).Info("metrics: listing Rollouts from the cache", "error", err.Error())
 	} else {
 		live[KindRollout] = map[types.NamespacedName]struct{}{}
@@ -175,7 +178,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	var runs v1alpha1.AnalysisRunList
-	if err := reader.List(ctx, &runs); err != nil {
+	if err := reader.List(ctx, &runs, client.UnsafeDisableDeepCopy); err != nil {
 		m.log.V(1).Info("metrics: listing AnalysisRuns from the cache", "error", err.Error())
 	} else {
 		live[KindAnalysisRun] = map[types.NamespacedName]struct{}{}
@@ -186,7 +189,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	var experiments v1alpha1.ExperimentList
-	if err := reader.List(ctx, &experiments); err != nil {
+	if err := reader.List(ctx, &experiments, client.UnsafeDisableDeepCopy); err != nil {
 		m.log.V(1).Info("metrics: listing Experiments from the cache", "error", err.Error())
 	} else {
 		live[KindExperiment] = map[types.NamespacedName]struct{}{}
