@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	goruntime "runtime"
 	"strings"
 	"sync/atomic"
 
@@ -70,7 +71,9 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	cfg.UserAgent = "kanaria-controller/" + version.Version
 	// The reference's controller metrics count every request to the API
 	// server, so the clients are wrapped before the manager builds them.
-	refMetrics := ctrlmetrics.New(ctrl.Log.WithName("metrics"), version.Version)
+	v := version.Get()
+	refMetrics := ctrlmetrics.New(ctrl.Log.WithName("metrics"),
+		ctrlmetrics.Build{Version: v.Version, GoVersion: v.GoVersion, GoArch: goruntime.GOARCH, Commit: v.Commit})
 	cfg.Wrap(refMetrics.WrapTransport)
 
 	byObject, err := rollout.CacheObjects()

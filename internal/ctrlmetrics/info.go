@@ -43,9 +43,15 @@ var (
 		"Information on the state of the experiment (DEPRECATED - use experiment_info)",
 		[]string{"namespace", "name", "phase"}, nil)
 
+	descTemplateInfo = prometheus.NewDesc("analysis_template_info", "Information about analysis templates.",
+		[]string{"namespace", "name"}, nil)
+	descTemplateMetricInfo = prometheus.NewDesc("analysis_template_metric_info", "Information on metrics in analysis templates.",
+		[]string{"namespace", "name", "type", "metric"}, nil)
+
 	infoDescs = []*prometheus.Desc{descRolloutInfo, descReplicasAvailable, descReplicasUnavailable,
 		descReplicasDesired, descReplicasUpdated, descRolloutPhase, descRunInfo, descRunPhase,
-		descRunMetricType, descRunMetricPhase, descExperimentInfo, descExperimentPhase}
+		descRunMetricType, descRunMetricPhase, descExperimentInfo, descExperimentPhase,
+		descTemplateInfo, descTemplateMetricInfo}
 )
 
 // The values of rollout_info's and rollout_phase's phase label: the
@@ -260,5 +266,14 @@ func collectExperiment(ch chan<- prometheus.Metric, ex *v1alpha1.Experiment) {
 	gauge(ch, descExperimentInfo, 1, ns, name, string(phase))
 	for _, p := range experimentPhases {
 		gauge(ch, descExperimentPhase, boolValue(isPhase(phase, p)), ns, name, string(p))
+	}
+}
+
+// collectTemplate emits the gauges of one analysis template; a cluster
+// template has an empty namespace.
+func collectTemplate(ch chan<- prometheus.Metric, namespace, name string, spec *v1alpha1.AnalysisTemplateSpec) {
+	gauge(ch, descTemplateInfo, 1, namespace, name)
+	for _, m := range spec.Metrics {
+		gauge(ch, descTemplateMetricInfo, 1, namespace, name, providerType(m), m.Name)
 	}
 }

@@ -53,17 +53,23 @@ type Metrics struct {
 	events    *prometheus.CounterVec
 	requests  *prometheus.CounterVec
 	version   prometheus.Gauge
+	build     *prometheus.GaugeVec
 
 	mu     sync.Mutex
 	seen   map[Kind]map[types.NamespacedName]struct{}
 	forget []func(namespace, name string)
 }
 
-// New returns the metrics; version is the value of
-// argo_rollouts_controller_info's version label. They exist before the
-// manager does, since its clients are built with WrapTransport; ReadFrom
-// then names the cache the gauges are read from.
-func New(log logr.Logger, version string) *Metrics {
+// Build describes the running binary for build_info.
+type Build struct {
+	Version, GoVersion, GoArch, Commit string
+}
+
+// New returns the metrics; b labels argo_rollouts_controller_info and
+// build_info. They exist before the manager does, since its clients are
+// built with WrapTransport; ReadFrom then names the cache the gauges are
+// read from.
+func New(log logr.Logger, b Build) *Metrics {
 	nn := []string{"namespace", "name"}
 	m := &Metrics{
 		log: log,
@@ -91,10 +97,14 @@ func New(log logr.Logger, version string) *Metrics {
 			[]string{"kind", "namespace", "name", "verb", "status_code"}),
 		version: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "argo_rollouts_controller_info", Help: "Running Argo-rollouts version",
-			ConstLabels: prometheus.Labels{"version": version}}),
+			ConstLabels: prometheus.Labels{"version": b.Version}}),
+		build: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "build_info", Help: "A metric with a constant '1' value labeled by version from which the controller was built."},
+			[]string{"version", "goversion", "goarch", "commit"}),
 		seen: map[Kind]map[types.NamespacedName]struct{}{},
 	}
 	m.version.Set(1)
+	m.build.WithLabelValues(b.Version, b.GoVersion, b.GoArch, b.Commit).Set(1)
 	return m
 }
 
@@ -130,7 +140,7 @@ func (m *Metrics) OnForget(f func(namespace, name string)) {
 }
 
 func (m *Metrics) vecs() []prometheus.Collector {
-	out := []prometheus.Collector{m.events, m.requests, m.version}
+	out := []prometheus.Collector{m.events, m.requests, m.version, m.build}
 	for _, k := range []Kind{KindRollout, KindAnalysisRun, KindExperiment} {
 		out = append(out, m.reconcile[k], m.errors[k])
 	}
@@ -198,6 +208,22 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 			live[KindExperiment][types.NamespacedName{Namespace: ex.Namespace, Name: ex.Name}] = struct{}{}
 			collectExperiment(ch, ex)
 		}
+	}
+	var templates v1alpha1.AnalysisTemplateList
+	if err := reader.List(ctx, &templates, client.UnsafeDisableDeepCopy); err != nil {
+		m.log.V(1).Info("metrics: listing AnalysisTemplates from the cache", "error", err.Error())
+	}
+	for i := range templates.Items {
+		at := &templates.Items[i]
+		collectTemplate(ch, at.Namespace, at.Name, &at.Spec)
+	}
+	var clusterTemplates v1alpha1.ClusterAnalysisTemplateList
+	if err := reader.List(ctx, &clusterTemplates, client.UnsafeDisableDeepCopy); err != nil {
+		m.log.V(1).Info("metrics: listing ClusterAnalysisTemplates from the cache", "error", err.Error())
+	}
+	for i := range clusterTemplates.Items {
+		at := &clusterTemplates.Items[i]
+		collectTemplate(ch, "", at.Name, &at.Spec)
 	}
 	m.prune(live)
 	for _, c := range m.vecs() {

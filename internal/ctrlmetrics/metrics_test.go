@@ -2,6 +2,7 @@ package ctrlmetrics
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -74,13 +75,21 @@ func objects() []client.Object {
 		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "trial"},
 		Status:     v1alpha1.ExperimentStatus{Phase: v1alpha1.AnalysisPhaseFailed},
 	}
-	return []client.Object{canary, bg, run, ex}
+	at := &v1alpha1.AnalysisTemplate{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "errors"},
+		Spec:       v1alpha1.AnalysisTemplateSpec{Metrics: []v1alpha1.Metric{{Name: "rate", Provider: v1alpha1.MetricProvider{Web: &v1alpha1.WebMetric{}}}}},
+	}
+	cat := &v1alpha1.ClusterAnalysisTemplate{
+		ObjectMeta: metav1.ObjectMeta{Name: "smoke"},
+		Spec:       v1alpha1.AnalysisTemplateSpec{Metrics: []v1alpha1.Metric{{Name: "smoke", Provider: v1alpha1.MetricProvider{Plugin: map[string]json.RawMessage{"x/y": json.RawMessage(`{}`)}}}}},
+	}
+	return []client.Object{canary, bg, run, ex, at, cat}
 }
 
 func newMetrics(t *testing.T, objs ...client.Object) (*Metrics, client.Client, *prometheus.Registry) {
 	t.Helper()
 	c := fake.NewClientBuilder().WithScheme(scheme(t)).WithObjects(objs...).WithStatusSubresource(objs...).Build()
-	m := New(logr.Discard(), "v9.9.9")
+	m := New(logr.Discard(), Build{Version: "v9.9.9", GoVersion: "go1.26", GoArch: "amd64", Commit: "abc"})
 	m.ReadFrom(c)
 	reg := prometheus.NewRegistry()
 	if err := m.Register(reg); err != nil {
@@ -146,10 +155,22 @@ experiment_phase{name="trial",namespace="shop",phase="Successful"} 0
 # HELP argo_rollouts_controller_info Running Argo-rollouts version
 # TYPE argo_rollouts_controller_info gauge
 argo_rollouts_controller_info{version="v9.9.9"} 1
+# HELP build_info A metric with a constant '1' value labeled by version from which the controller was built.
+# TYPE build_info gauge
+build_info{commit="abc",goarch="amd64",goversion="go1.26",version="v9.9.9"} 1
+# HELP analysis_template_info Information about analysis templates.
+# TYPE analysis_template_info gauge
+analysis_template_info{name="errors",namespace="shop"} 1
+analysis_template_info{name="smoke",namespace=""} 1
+# HELP analysis_template_metric_info Information on metrics in analysis templates.
+# TYPE analysis_template_metric_info gauge
+analysis_template_metric_info{metric="rate",name="errors",namespace="shop",type="Web"} 1
+analysis_template_metric_info{metric="smoke",name="smoke",namespace="",type="RPCPlugin"} 1
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "rollout_info", "rollout_info_replicas_available",
 		"rollout_info_replicas_desired", "rollout_info_replicas_unavailable", "rollout_info_replicas_updated", "rollout_phase",
-		"analysis_run_info", "analysis_run_metric_type", "experiment_info", "experiment_phase", "argo_rollouts_controller_info"); err != nil {
+		"analysis_run_info", "analysis_run_metric_type", "experiment_info", "experiment_phase", "argo_rollouts_controller_info",
+		"build_info", "analysis_template_info", "analysis_template_metric_info"); err != nil {
 		t.Error(err)
 	}
 
@@ -272,7 +293,7 @@ func TestRequestCounter(t *testing.T) {
 		}
 	}
 
-	m := New(logr.Discard(), "dev")
+	m := New(logr.Discard(), Build{Version: "dev"})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusConflict) }))
 	defer srv.Close()
 	hc := &http.Client{Transport: m.WrapTransport(http.DefaultTransport)}

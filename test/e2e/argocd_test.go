@@ -419,6 +419,7 @@ spec:
 		fmt.Sprintf(`analysis_run_metric_phase{dry_run="false",metric="soak",name="soak",namespace=%q,phase="Running",type="Job"} 1`, ns),
 		fmt.Sprintf(`analysis_run_info{name=%q,namespace=%q,phase="Failed"} 1`, run, ns),
 		fmt.Sprintf(`experiment_info{name="trial",namespace=%q,phase="Successful"} 1`, ns),
+		fmt.Sprintf(`analysis_template_metric_info{metric="smoke",name="smoke",namespace=%q,type="Job"} 1`, ns),
 		fmt.Sprintf(`experiment_phase{name="trial",namespace=%q,phase="Successful"} 1`, ns),
 		fmt.Sprintf(`rollout_reconcile_count{name="api",namespace=%q}`, ns),
 		fmt.Sprintf(`analysis_run_reconcile_count{name="soak",namespace=%q}`, ns),

@@ -175,7 +175,7 @@ func TestControllerServesProbesAndMetricsAndFailsOver(t *testing.T) {
 			t.Fatalf("%s /metrics: %d %v", p.name, code, err)
 		}
 		for _, metric := range []string{"kanaria_build_info{", "rest_client_requests_total{", "leader_election_master_status{",
-			"argo_rollouts_controller_info{", "controller_clientset_k8s_request_total{"} {
+			"argo_rollouts_controller_info{", "\nbuild_info{", "controller_clientset_k8s_request_total{"} {
 			if !strings.Contains(body, metric) {
 				t.Errorf("%s /metrics lacks %s", p.name, metric)
 			}
