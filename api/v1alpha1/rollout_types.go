@@ -28,6 +28,10 @@ const (
 	LabelKeyControllerInstanceID = "argo-rollouts.argoproj.io/controller-instance-id"
 	// RevisionAnnotation holds a ReplicaSet's (and the Rollout's) revision number.
 	RevisionAnnotation = "rollout.argoproj.io/revision"
+	// WorkloadGenerationAnnotation holds, on a Rollout with a workloadRef, the
+	// referenced workload's generation; Argo CD compares it with
+	// status.workloadObservedGeneration.
+	WorkloadGenerationAnnotation = "rollout.argoproj.io/workload-generation"
 	// RolloutTypeLabel tells on an AnalysisRun which part of a Rollout made it.
 	RolloutTypeLabel = "rollout-type"
 	// RolloutTypeStepLabel is the rollout-type value of a canary step analysis.

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/analysis/condition"
@@ -65,6 +66,9 @@ type Reconciler struct {
 	Conditions *condition.Evaluator
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Wrap, when set, wraps the reconciler the controller runs, so the
+	// manager can time each reconcile without this package knowing how.
+	Wrap func(reconcile.Reconciler) reconcile.Reconciler
 	// EndpointConcurrency is how many measurements may wait on one
 	// provider endpoint at once; zero means DefaultEndpointConcurrency.
 	EndpointConcurrency int
@@ -86,7 +90,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
 		For(&v1alpha1.AnalysisRun{}).
 		Owns(&batchv1.Job{}).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
-		Complete(r)
+		Complete(r.runnable())
 }
 
 func (r *Reconciler) now() time.Time {
@@ -406,4 +410,12 @@ func (r *Reconciler) expire(ctx context.Context, run *v1alpha1.AnalysisRun, now 
 	}
 	r.Recorder.Event(run, corev1.EventTypeNormal, "AnalysisRunExpired", "deleted by its ttlStrategy")
 	return ctrl.Result{}, nil
+}
+
+// runnable is what the controller runs: r, wrapped when Wrap is set.
+func (r *Reconciler) runnable() reconcile.Reconciler {
+	if r.Wrap != nil {
+		return r.Wrap(r)
+	}
+	return r
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	goruntime "runtime"
 	"strings"
 	"sync/atomic"
 
@@ -20,10 +21,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/analysis"
 	"github.com/kanaria-rollouts/kanaria/internal/analysis/condition"
+	"github.com/kanaria-rollouts/kanaria/internal/ctrlmetrics"
 	"github.com/kanaria-rollouts/kanaria/internal/experiment"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/cloudwatch"
@@ -66,6 +69,12 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = opts.QPS, opts.Burst
 	cfg.UserAgent = "kanaria-controller/" + version.Version
+	// The reference's controller metrics count every request to the API
+	// server, so the clients are wrapped before the manager builds them.
+	v := version.Get()
+	refMetrics := ctrlmetrics.New(ctrl.Log.WithName("metrics"),
+		ctrlmetrics.Build{Version: v.Version, GoVersion: v.GoVersion, GoArch: goruntime.GOARCH, Commit: v.Commit})
+	cfg.Wrap(refMetrics.WrapTransport)
 
 	byObject, err := rollout.CacheObjects()
 	if err != nil {
@@ -133,8 +142,12 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		return nil, fmt.Errorf("adding readiness check: %w", err)
 	}
 	registerBuildInfo()
+	refMetrics.ReadFrom(mgr.GetCache())
+	if err := refMetrics.Register(crmetrics.Registry); err != nil {
+		return nil, err
+	}
 
-	notifier, err := newNotifier(cfg, mgr, opts)
+	notifier, err := newNotifier(cfg, mgr, opts, refMetrics)
 	if err != nil {
 		return nil, err
 	}
@@ -142,8 +155,9 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Routers:   routers.Options{SMIAPIVersion: opts.TrafficSplitAPIVersion},
-		Recorder:  mgr.GetEventRecorderFor(rollout.EventSource),
+		Recorder:  refMetrics.Recorder(mgr.GetEventRecorderFor(rollout.EventSource)),
 		Notifier:  notifier,
+		Wrap:      timed(refMetrics, ctrlmetrics.KindRollout),
 	}
 	if err := rollouts.SetupWithManager(context.Background(), mgr, opts.Workers.Rollout); err != nil {
 		return nil, fmt.Errorf("setting up the Rollout controller: %w", err)
@@ -151,7 +165,8 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	experiments := &experiment.Reconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
-		Recorder:  mgr.GetEventRecorderFor(experiment.EventSource),
+		Recorder:  refMetrics.Recorder(mgr.GetEventRecorderFor(experiment.EventSource)),
+		Wrap:      timed(refMetrics, ctrlmetrics.KindExperiment),
 	}
 	if err := experiments.SetupWithManager(context.Background(), mgr, opts.Workers.Experiment); err != nil {
 		return nil, fmt.Errorf("setting up the Experiment controller: %w", err)
@@ -159,11 +174,12 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	runs := &analysis.Reconciler{
 		Client:     mgr.GetClient(),
 		Secrets:    analysis.SecretReader{Reader: mgr.GetAPIReader()},
-		Recorder:   mgr.GetEventRecorderFor(analysis.EventSource),
+		Recorder:   refMetrics.Recorder(mgr.GetEventRecorderFor(analysis.EventSource)),
 		Queriers:   newQueriers(controllerNamespace(opts.ControllerNamespace)),
 		Jobs:       &job.Provider{Client: mgr.GetClient()},
 		Conditions: condition.NewEvaluator(),
 		Notifier:   notifier,
+		Wrap:       timed(refMetrics, ctrlmetrics.KindAnalysisRun),
 	}
 	if err := runs.SetupWithManager(mgr, opts.Workers.Analysis); err != nil {
 		return nil, fmt.Errorf("setting up the AnalysisRun controller: %w", err)
@@ -174,7 +190,7 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 // newNotifier builds the notification sender and adds it to the manager: it
 // watches only the notification ConfigMap and Secret by name, in the
 // controller's namespace, or in every namespace with self-service on.
-func newNotifier(cfg *rest.Config, mgr manager.Manager, opts Options) (*notify.Notifier, error) {
+func newNotifier(cfg *rest.Config, mgr manager.Manager, opts Options, refMetrics *ctrlmetrics.Metrics) (*notify.Notifier, error) {
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("creating the notifications' Kubernetes client: %w", err)
@@ -183,16 +199,22 @@ func newNotifier(cfg *rest.Config, mgr manager.Manager, opts Options) (*notify.N
 	if err != nil {
 		return nil, fmt.Errorf("registering notification metrics: %w", err)
 	}
+	refMetrics.OnForget(metrics.Forget)
 	nopts := notify.DefaultOptions(controllerNamespace(opts.ControllerNamespace))
 	nopts.SelfService = opts.SelfServiceNotifications
 	logger := mgr.GetLogger().WithName("notify")
 	notify.RouteEngineLogs(logger.WithName("engine"))
-	n := notify.New(kube, mgr.GetClient(), mgr.GetAPIReader(), mgr.GetEventRecorderFor(rollout.EventSource),
+	n := notify.New(kube, mgr.GetClient(), mgr.GetAPIReader(), refMetrics.Recorder(mgr.GetEventRecorderFor(rollout.EventSource)),
 		metrics, logger, nopts)
 	if err := mgr.Add(n); err != nil {
 		return nil, fmt.Errorf("adding the notifier: %w", err)
 	}
 	return n, nil
+}
+
+// timed wraps a reconciler of kind in the reference's reconcile metrics.
+func timed(m *ctrlmetrics.Metrics, kind ctrlmetrics.Kind) func(reconcile.Reconciler) reconcile.Reconciler {
+	return func(r reconcile.Reconciler) reconcile.Reconciler { return m.Timed(kind, r) }
 }
 
 // newQueriers returns the synchronous metric providers by name.

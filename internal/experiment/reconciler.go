@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/cachefresh"
@@ -57,6 +58,9 @@ type Reconciler struct {
 	Recorder record.EventRecorder
 	// Now is the clock; time.Now when nil. Tests replace it.
 	Now func() time.Time
+	// Wrap, when set, wraps the reconciler the controller runs, so the
+	// manager can time each reconcile without this package knowing how.
+	Wrap func(reconcile.Reconciler) reconcile.Reconciler
 }
 
 func controllerUID(o client.Object) []string {
@@ -91,7 +95,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, wor
 		Owns(&corev1.Service{}).
 		Owns(&v1alpha1.AnalysisRun{}, builder.WithPredicates(runVerdictChanged)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
-		Complete(r)
+		Complete(r.runnable())
 	if err != nil {
 		return fmt.Errorf("building the Experiment controller: %w", err)
 	}
@@ -180,4 +184,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		logger.V(1).Info("status written", "phase", plan.Status.Phase, "message", plan.Status.Message)
 	}
 	return ctrl.Result{RequeueAfter: plan.RequeueAfter}, nil
+}
+
+// runnable is what the controller runs: r, wrapped when Wrap is set.
+func (r *Reconciler) runnable() reconcile.Reconciler {
+	if r.Wrap != nil {
+		return r.Wrap(r)
+	}
+	return r
 }

@@ -49,3 +49,13 @@ func (m *Metrics) failed(j job) {
 		m.failure.WithLabelValues(j.namespace, j.name, j.notice.Type, j.notice.Reason).Inc()
 	}
 }
+
+// Forget removes the counters of an object that is gone, so a deleted
+// Rollout's series leave /metrics instead of staying forever.
+func (m *Metrics) Forget(namespace, name string) {
+	if m != nil {
+		match := prometheus.Labels{"namespace": namespace, "name": name}
+		m.success.DeletePartialMatch(match)
+		m.failure.DeletePartialMatch(match)
+	}
+}

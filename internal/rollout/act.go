@@ -139,19 +139,9 @@ func (e *executor) one(ctx context.Context, a decide.Action) error {
 	case decide.ScaleDeployment:
 		return e.patch(ctx, &appsv1.Deployment{}, ns, a.Name, map[string]any{"spec": map[string]any{"replicas": a.To}})
 	case decide.SetRolloutRevision:
-		patched := &v1alpha1.Rollout{}
-		if err := e.patch(ctx, patched, ns, e.ro.Name, map[string]any{"metadata": map[string]any{
-			"annotations": map[string]string{v1alpha1.RevisionAnnotation: a.Revision},
-		}}); err != nil {
-			return err
-		}
-		// Chained to the status write before it: a cache that has the
-		// status but not the annotation would patch the annotation again.
-		if e.fresh != nil && patched.ResourceVersion != e.rolloutVersion {
-			e.fresh.Wrote(client.ObjectKeyFromObject(e.ro), e.rolloutVersion, patched.ResourceVersion)
-			e.rolloutVersion = patched.ResourceVersion
-		}
-		return nil
+		return e.annotateRollout(ctx, v1alpha1.RevisionAnnotation, a.Revision)
+	case decide.AnnotateRollout:
+		return e.annotateRollout(ctx, a.Key, a.Value)
 	case decide.CreateAnalysisRun:
 		err := e.c.Create(ctx, a.Run.DeepCopy())
 		if apierrors.IsAlreadyExists(err) {
@@ -235,4 +225,21 @@ func ignoreNotFound(err error) error {
 		return nil
 	}
 	return err
+}
+
+// annotateRollout patches one annotation of the Rollout, chained to the
+// status write before it: a cache that has the status but not the
+// annotation would patch the annotation again.
+func (e *executor) annotateRollout(ctx context.Context, key, value string) error {
+	patched := &v1alpha1.Rollout{}
+	if err := e.patch(ctx, patched, e.ro.Namespace, e.ro.Name, map[string]any{"metadata": map[string]any{
+		"annotations": map[string]string{key: value},
+	}}); err != nil {
+		return err
+	}
+	if e.fresh != nil && patched.ResourceVersion != e.rolloutVersion {
+		e.fresh.Wrote(client.ObjectKeyFromObject(e.ro), e.rolloutVersion, patched.ResourceVersion)
+		e.rolloutVersion = patched.ResourceVersion
+	}
+	return nil
 }

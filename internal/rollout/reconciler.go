@@ -111,6 +111,9 @@ type Reconciler struct {
 	Notifier notify.Sink
 	// Now is the clock; time.Now when nil. Tests replace it.
 	Now func() time.Time
+	// Wrap, when set, wraps the reconciler the controller runs, so the
+	// manager can time each reconcile without this package knowing how.
+	Wrap func(reconcile.Reconciler) reconcile.Reconciler
 }
 
 // SetupWithManager registers the reconciler and its watches with mgr.
@@ -186,7 +189,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, wor
 		WatchesRawSource(source.Kind(mgr.GetCache(), &v1alpha1.Rollout{}, urgentRolloutHandler)).
 		WatchesRawSource(source.Kind(mgr.GetCache(), &v1alpha1.AnalysisRun{}, urgentRunHandler)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers, UsePriorityQueue: ptr.To(true)}).
-		Build(r)
+		Build(r.runnable())
 	if err != nil {
 		return fmt.Errorf("building the Rollout controller: %w", err)
 	}
@@ -292,13 +295,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	plan := decide.Decide(snap)
 
-	// The revision annotation is a metadata write on the Rollout itself; it
-	// goes after the status write, whose optimistic lock it would break.
+	// The revision and other annotations are metadata writes on the
+	// Rollout itself; they go after the status write, whose optimistic lock
+	// they would break.
 	var actions, after []decide.Action
 	for _, a := range plan.Actions {
-		if _, ok := a.(decide.SetRolloutRevision); ok {
+		switch a.(type) {
+		case decide.SetRolloutRevision, decide.AnnotateRollout:
 			after = append(after, a)
-		} else {
+		default:
 			actions = append(actions, a)
 		}
 	}
@@ -447,4 +452,12 @@ func stepOf(idx *int32) int32 {
 		return -1
 	}
 	return *idx
+}
+
+// runnable is what the controller runs: r, wrapped when Wrap is set.
+func (r *Reconciler) runnable() reconcile.Reconciler {
+	if r.Wrap != nil {
+		return r.Wrap(r)
+	}
+	return r
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -30,7 +31,17 @@ var kanariaBinary struct {
 func buildKanaria(t *testing.T) string {
 	t.Helper()
 	kanariaBinary.Do(func() {
-		out := filepath.Join(cluster.Dir(), "bin", "kanaria")
+		dir := cluster.Dir()
+		if dir == "" {
+			// An attached cluster has no data directory of this run's.
+			tmp, err := os.MkdirTemp("", "kanaria-e2e-")
+			if err != nil {
+				kanariaBinary.err = err
+				return
+			}
+			dir = tmp
+		}
+		out := filepath.Join(dir, "bin", "kanaria")
 		cmd := exec.Command("go", "build", "-o", out, "./cmd/kanaria")
 		cmd.Dir = repoRoot(t)
 		if b, err := cmd.CombinedOutput(); err != nil {
@@ -163,7 +174,8 @@ func TestControllerServesProbesAndMetricsAndFailsOver(t *testing.T) {
 		if err != nil || code != http.StatusOK {
 			t.Fatalf("%s /metrics: %d %v", p.name, code, err)
 		}
-		for _, metric := range []string{"kanaria_build_info{", "rest_client_requests_total{", "leader_election_master_status{"} {
+		for _, metric := range []string{"kanaria_build_info{", "rest_client_requests_total{", "leader_election_master_status{",
+			"argo_rollouts_controller_info{", "\nbuild_info{", "controller_clientset_k8s_request_total{"} {
 			if !strings.Contains(body, metric) {
 				t.Errorf("%s /metrics lacks %s", p.name, metric)
 			}

@@ -2,6 +2,7 @@ package decide
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -100,6 +101,15 @@ func hashOf(rs *appsv1.ReplicaSet) string {
 // reused at once; a team whose nodes cannot hold one more Pod than
 // replicas + maxSurge opts into the strict count instead.
 const StrictSurgeAnnotation = "rollouts.kanaria.dev/strict-surge"
+
+// PausedStepAnnotation records the index of the step whose pause the
+// controller set last. A client that removes the pause conditions without
+// moving the index (a promote) and one that also moves the index on (Argo
+// CD's skip-current-step) leave the same status behind at a following
+// pause step, controllerPause included; the index the pause belonged to
+// tells them apart, so a skip into a pause stops there instead of reading
+// as its promote.
+const PausedStepAnnotation = "rollouts.kanaria.dev/paused-step"
 
 // strictSurge reports whether the Rollout opted into the strict Pod count.
 func (d *decider) strictSurge() bool {
@@ -473,7 +483,7 @@ func (d *decider) pauseStep(idx int, p *v1alpha1.RolloutPause) bool {
 		dur, _ = pauseDuration(p.Duration)
 	}
 	if cond == nil {
-		if st.ControllerPause {
+		if st.ControllerPause && !d.skippedInto(idx) {
 			// The controller paused and a client cleared the condition: that
 			// is how the kubectl plugin and Argo CD promote.
 			st.ControllerPause = false
@@ -485,6 +495,7 @@ func (d *decider) pauseStep(idx int, p *v1alpha1.RolloutPause) bool {
 		}
 		st.PauseConditions = append(st.PauseConditions, v1alpha1.PauseCondition{Reason: v1alpha1.PauseReasonCanaryPauseStep, StartTime: d.now})
 		st.ControllerPause = true
+		d.recordPausedStep(idx)
 		if p.Duration != nil {
 			d.requeue(dur)
 			d.note(ReasonPaused, fmt.Sprintf("paused at step %d for %s", idx+1, dur))
@@ -492,6 +503,9 @@ func (d *decider) pauseStep(idx int, p *v1alpha1.RolloutPause) bool {
 			d.event(corev1.EventTypeNormal, ReasonPaused, fmt.Sprintf("paused at step %d until promoted", idx+1))
 		}
 		return false
+	}
+	if st.ControllerPause {
+		d.recordPausedStep(idx)
 	}
 	if p.Duration == nil {
 		return false
@@ -598,3 +612,44 @@ func removePause(st *v1alpha1.RolloutStatus, r v1alpha1.PauseReason) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// skippedInto reports whether the controller's pause belongs to another
+// step than idx: a client moved the index on from that pause, so nobody
+// promoted the pause at idx yet. Only a pause right after a step that
+// pauses for a person can be skipped into with the controller pause still
+// set; elsewhere, and for a Rollout without the record (paused by an older
+// controller), a cleared condition reads as a promote, as before.
+func (d *decider) skippedInto(idx int) bool {
+	if !d.followsPausingStep(idx) {
+		return false
+	}
+	at, ok := d.ro.Annotations[PausedStepAnnotation]
+	return ok && at != strconv.Itoa(idx)
+}
+
+// recordPausedStep plans the write of PausedStepAnnotation for a
+// controller pause at idx where skippedInto may read it: at idx itself, or
+// at the pause that follows. Elsewhere the record costs a write for
+// nothing. A record lost to a failed write is written again by the next
+// decision at the pause.
+func (d *decider) recordPausedStep(idx int) {
+	steps := d.ro.Spec.Strategy.Canary.Steps
+	nextIsPause := idx+1 < len(steps) && steps[idx+1].Pause != nil
+	if !nextIsPause && !d.followsPausingStep(idx) {
+		return
+	}
+	if at := strconv.Itoa(idx); d.ro.Annotations[PausedStepAnnotation] != at {
+		d.add(AnnotateRollout{Key: PausedStepAnnotation, Value: at})
+	}
+}
+
+// followsPausingStep reports whether the step before idx is one that sets
+// the controller pause: a pause, an analysis or an experiment step.
+func (d *decider) followsPausingStep(idx int) bool {
+	steps := d.ro.Spec.Strategy.Canary.Steps
+	if idx < 1 || idx > len(steps) {
+		return false
+	}
+	s := steps[idx-1]
+	return s.Pause != nil || s.Analysis != nil || s.Experiment != nil
+}

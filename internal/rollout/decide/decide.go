@@ -190,9 +190,17 @@ func (d *decider) clearInvalidSpec() {
 	}
 }
 
+// resolveWorkloadStatus records the referenced workload's generation in
+// status.workloadObservedGeneration and, as the reference does, in the
+// Rollout's WorkloadGenerationAnnotation: Argo CD shows a Rollout with a
+// workloadRef as Progressing until the two agree.
 func (d *decider) resolveWorkloadStatus() {
 	if d.s.Workload != nil {
-		d.st.WorkloadObservedGeneration = strconv.FormatInt(d.s.Workload.Generation, 10)
+		gen := strconv.FormatInt(d.s.Workload.Generation, 10)
+		d.st.WorkloadObservedGeneration = gen
+		if d.ro.Annotations[v1alpha1.WorkloadGenerationAnnotation] != gen {
+			d.add(AnnotateRollout{Key: v1alpha1.WorkloadGenerationAnnotation, Value: gen})
+		}
 	} else {
 		d.st.WorkloadObservedGeneration = ""
 	}

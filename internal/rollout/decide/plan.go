@@ -134,6 +134,15 @@ type SetRolloutRevision struct {
 	Revision string
 }
 
+// AnnotateRollout sets one annotation on the Rollout itself: the record of
+// the step whose pause the controller set (PausedStepAnnotation), or the
+// referenced workload's generation that Argo CD compares with
+// status.workloadObservedGeneration. Like SetRolloutRevision it goes after
+// the status write.
+type AnnotateRollout struct {
+	Key, Value string
+}
+
 // SyncTraffic makes every traffic router of the Rollout show Desired: the
 // canary's weight and the managed header and mirror routes.
 type SyncTraffic struct {
@@ -243,6 +252,11 @@ func (a ScaleDeployment) Describe() string {
 
 // Describe implements Action.
 func (a SetRolloutRevision) Describe() string { return "set the Rollout's revision to " + a.Revision }
+
+// Describe implements Action.
+func (a AnnotateRollout) Describe() string {
+	return "annotate the Rollout with " + a.Key + "=" + a.Value
+}
 
 func describeChanges(maps ...map[string]*string) string {
 	var parts []string

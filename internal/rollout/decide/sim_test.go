@@ -231,6 +231,11 @@ func (s *sim) apply(a Action) {
 		s.copies[a.Copy] = append(kept, a.ReplicaSetUID)
 	case ScaleDeployment:
 		s.workload.Spec.Replicas = ptr(a.To)
+	case AnnotateRollout:
+		if s.ro.Annotations == nil {
+			s.ro.Annotations = map[string]string{}
+		}
+		s.ro.Annotations[a.Key] = a.Value
 	case SetRolloutRevision:
 		if s.ro.Annotations == nil {
 			s.ro.Annotations = map[string]string{}

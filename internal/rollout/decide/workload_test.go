@@ -62,3 +62,28 @@ func TestProgressiveMigrationEndsOnceHealthy(t *testing.T) {
 		t.Fatalf("Deployment scaled to %d (%v), want 0 once Healthy", to, ok)
 	}
 }
+
+// TestWorkloadGenerationAnnotation checks that the Deployment's generation
+// goes to status.workloadObservedGeneration and to the annotation Argo CD
+// compares it with, and that a Rollout already annotated is not patched
+// again.
+func TestWorkloadGenerationAnnotation(t *testing.T) {
+	d := progressiveDecider(v1alpha1.RolloutPhaseHealthy, 4)
+	d.s.Workload.Generation = 7
+	d.resolveWorkloadStatus()
+	if d.st.WorkloadObservedGeneration != "7" {
+		t.Errorf("workloadObservedGeneration %q, want 7", d.st.WorkloadObservedGeneration)
+	}
+	want := AnnotateRollout{Key: v1alpha1.WorkloadGenerationAnnotation, Value: "7"}
+	if len(d.plan.Actions) != 1 || d.plan.Actions[0] != want {
+		t.Fatalf("actions %v, want [%v]", d.plan.Actions, want)
+	}
+
+	d = progressiveDecider(v1alpha1.RolloutPhaseHealthy, 4)
+	d.s.Workload.Generation = 7
+	d.ro.Annotations = map[string]string{v1alpha1.WorkloadGenerationAnnotation: "7"}
+	d.resolveWorkloadStatus()
+	if len(d.plan.Actions) != 0 {
+		t.Fatalf("actions %v for a Rollout already annotated", d.plan.Actions)
+	}
+}

@@ -1,0 +1,276 @@
+// Package ctrlmetrics serves, next to Kanaria's own metrics, the metric
+// names, labels and values of Argo Rollouts' controller, so the Grafana
+// dashboards and alerts users already have for it read Kanaria unchanged.
+//
+// The info and phase gauges are computed from the informer caches at each
+// scrape, so an object that is deleted drops out of the next scrape and no
+// per-object state is kept for them. The reconcile histograms, error and
+// Event counters must remember their counts between scrapes; their series
+// of an object that is gone are removed at the next scrape.
+package ctrlmetrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+)
+
+// reconcileBuckets are the reference's buckets for every reconcile histogram.
+var reconcileBuckets = []float64{0.01, 0.15, .25, .5, 1}
+
+// listTimeout bounds the cache reads of one scrape: a cache that has not
+// started yet answers with an error, not a wait, but a scrape must never
+// hang on it.
+const listTimeout = 5 * time.Second
+
+// Kind names the resources whose reconciles are timed.
+type Kind string
+
+// The kinds a Metrics times.
+const (
+	KindRollout     Kind = "Rollout"
+	KindAnalysisRun Kind = "AnalysisRun"
+	KindExperiment  Kind = "Experiment"
+)
+
+// Metrics is the collector of the reference's controller metrics. Create it
+// with New and register it once; it is safe for concurrent use.
+type Metrics struct {
+	reader client.Reader
+	log    logr.Logger
+
+	reconcile map[Kind]*prometheus.HistogramVec
+	errors    map[Kind]*prometheus.CounterVec
+	events    *prometheus.CounterVec
+	requests  *prometheus.CounterVec
+	version   prometheus.Gauge
+	build     *prometheus.GaugeVec
+
+	mu     sync.Mutex
+	seen   map[Kind]map[types.NamespacedName]struct{}
+	forget []func(namespace, name string)
+}
+
+// Build describes the running binary for build_info.
+type Build struct {
+	Version, GoVersion, GoArch, Commit string
+}
+
+// New returns the metrics; b labels argo_rollouts_controller_info and
+// build_info. They exist before the manager does, since its clients are
+// built with WrapTransport; ReadFrom then names the cache the gauges are
+// read from.
+func New(log logr.Logger, b Build) *Metrics {
+	nn := []string{"namespace", "name"}
+	m := &Metrics{
+		log: log,
+		reconcile: map[Kind]*prometheus.HistogramVec{
+			KindRollout: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+				Name: "rollout_reconcile", Help: "Rollout reconciliation performance.", Buckets: reconcileBuckets}, nn),
+			KindAnalysisRun: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+				Name: "analysis_run_reconcile", Help: "Analysis Run reconciliation performance.", Buckets: reconcileBuckets}, nn),
+			KindExperiment: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+				Name: "experiment_reconcile", Help: "Experiments reconciliation performance.", Buckets: reconcileBuckets}, nn),
+		},
+		errors: map[Kind]*prometheus.CounterVec{
+			KindRollout: prometheus.NewCounterVec(prometheus.CounterOpts{
+				Name: "rollout_reconcile_error", Help: "Error occurring during the rollout"}, nn),
+			KindAnalysisRun: prometheus.NewCounterVec(prometheus.CounterOpts{
+				Name: "analysis_run_reconcile_error", Help: "Error occurring during the analysis run"}, nn),
+			KindExperiment: prometheus.NewCounterVec(prometheus.CounterOpts{
+				Name: "experiment_reconcile_error", Help: "Error occurring during the experiment"}, nn),
+		},
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rollout_events_total", Help: "Count of rollout events"}, append(nn, "type", "reason")),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "controller_clientset_k8s_request_total",
+			Help: "Number of kubernetes requests executed during application reconciliation."},
+			[]string{"kind", "namespace", "name", "verb", "status_code"}),
+		version: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "argo_rollouts_controller_info", Help: "Running Argo-rollouts version",
+			ConstLabels: prometheus.Labels{"version": b.Version}}),
+		build: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "build_info", Help: "A metric with a constant '1' value labeled by version from which the controller was built."},
+			[]string{"version", "goversion", "goarch", "commit"}),
+		seen: map[Kind]map[types.NamespacedName]struct{}{},
+	}
+	m.version.Set(1)
+	m.build.WithLabelValues(b.Version, b.GoVersion, b.GoArch, b.Commit).Set(1)
+	return m
+}
+
+// Register registers m with reg. A Metrics of an earlier manager in the
+// same process is replaced, so the newest caches are the ones scraped.
+func (m *Metrics) Register(reg prometheus.Registerer) error {
+	err := reg.Register(m)
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		reg.Unregister(are.ExistingCollector)
+		err = reg.Register(m)
+	}
+	if err != nil {
+		return fmt.Errorf("registering the Argo Rollouts controller metrics: %w", err)
+	}
+	return nil
+}
+
+// ReadFrom makes each scrape read Rollouts, AnalysisRuns and Experiments
+// from reader, the manager's cache; until then no gauges are served.
+func (m *Metrics) ReadFrom(reader client.Reader) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.reader = reader
+}
+
+// OnForget adds f to what runs for an object that is gone, so counters
+// kept elsewhere per object (the notification counters) go with it.
+func (m *Metrics) OnForget(f func(namespace, name string)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.forget = append(m.forget, f)
+}
+
+func (m *Metrics) vecs() []prometheus.Collector {
+	out := []prometheus.Collector{m.events, m.requests, m.version, m.build}
+	for _, k := range []Kind{KindRollout, KindAnalysisRun, KindExperiment} {
+		out = append(out, m.reconcile[k], m.errors[k])
+	}
+	return out
+}
+
+// Describe implements prometheus.Collector.
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range infoDescs {
+		ch <- d
+	}
+	for _, c := range m.vecs() {
+		c.Describe(ch)
+	}
+}
+
+// Collect implements prometheus.Collector: the gauges of every cached
+// object, then the counters and histograms, less the series of objects no
+// longer in the cache.
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	m.mu.Lock()
+	reader := m.reader
+	m.mu.Unlock()
+	if reader == nil {
+		for _, c := range m.vecs() {
+			c.Collect(ch)
+		}
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), listTimeout)
+	defer cancel()
+	live := map[Kind]map[types.NamespacedName]struct{}{}
+	// The lists are read without copying the cached objects: the collector
+	// only reads them, and copying every Rollout at every scrape would
+	// cost as much memory again as the cache holds.
+	var rollouts v1alpha1.RolloutList
+	if err := reader.List(ctx, &rollouts, client.UnsafeDisableDeepCopy); err != nil {
+		m.log.V(1).Info("metrics: listing Rollouts from the cache", "error", err.Error())
+	} else {
+		live[KindRollout] = map[types.NamespacedName]struct{}{}
+		for i := range rollouts.Items {
+			ro := &rollouts.Items[i]
+			live[KindRollout][types.NamespacedName{Namespace: ro.Namespace, Name: ro.Name}] = struct{}{}
+			collectRollout(ch, ro)
+		}
+	}
+	var runs v1alpha1.AnalysisRunList
+	if err := reader.List(ctx, &runs, client.UnsafeDisableDeepCopy); err != nil {
+		m.log.V(1).Info("metrics: listing AnalysisRuns from the cache", "error", err.Error())
+	} else {
+		live[KindAnalysisRun] = map[types.NamespacedName]struct{}{}
+		for i := range runs.Items {
+			run := &runs.Items[i]
+			live[KindAnalysisRun][types.NamespacedName{Namespace: run.Namespace, Name: run.Name}] = struct{}{}
+			collectAnalysisRun(ch, run)
+		}
+	}
+	var experiments v1alpha1.ExperimentList
+	if err := reader.List(ctx, &experiments, client.UnsafeDisableDeepCopy); err != nil {
+		m.log.V(1).Info("metrics: listing Experiments from the cache", "error", err.Error())
+	} else {
+		live[KindExperiment] = map[types.NamespacedName]struct{}{}
+		for i := range experiments.Items {
+			ex := &experiments.Items[i]
+			live[KindExperiment][types.NamespacedName{Namespace: ex.Namespace, Name: ex.Name}] = struct{}{}
+			collectExperiment(ch, ex)
+		}
+	}
+	var templates v1alpha1.AnalysisTemplateList
+	if err := reader.List(ctx, &templates, client.UnsafeDisableDeepCopy); err != nil {
+		m.log.V(1).Info("metrics: listing AnalysisTemplates from the cache", "error", err.Error())
+	}
+	for i := range templates.Items {
+		at := &templates.Items[i]
+		collectTemplate(ch, at.Namespace, at.Name, &at.Spec)
+	}
+	var clusterTemplates v1alpha1.ClusterAnalysisTemplateList
+	if err := reader.List(ctx, &clusterTemplates, client.UnsafeDisableDeepCopy); err != nil {
+		m.log.V(1).Info("metrics: listing ClusterAnalysisTemplates from the cache", "error", err.Error())
+	}
+	for i := range clusterTemplates.Items {
+		at := &clusterTemplates.Items[i]
+		collectTemplate(ch, "", at.Name, &at.Spec)
+	}
+	m.prune(live)
+	for _, c := range m.vecs() {
+		c.Collect(ch)
+	}
+}
+
+// observed records that a reconcile of kind saw key, so its series can be
+// removed once key is gone.
+func (m *Metrics) observed(kind Kind, key types.NamespacedName) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.seen[kind]
+	if s == nil {
+		s = map[types.NamespacedName]struct{}{}
+		m.seen[kind] = s
+	}
+	s[key] = struct{}{}
+}
+
+// prune removes the series of the objects reconciled before that the
+// caches no longer hold. A kind whose list failed is left alone.
+func (m *Metrics) prune(live map[Kind]map[types.NamespacedName]struct{}) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for kind, seen := range m.seen {
+		now, ok := live[kind]
+		if !ok {
+			continue
+		}
+		for key := range seen {
+			if _, ok := now[key]; ok {
+				continue
+			}
+			delete(seen, key)
+			m.reconcile[kind].DeleteLabelValues(key.Namespace, key.Name)
+			m.errors[kind].DeleteLabelValues(key.Namespace, key.Name)
+			match := prometheus.Labels{"namespace": key.Namespace, "name": key.Name}
+			m.events.DeletePartialMatch(match)
+			m.requests.DeletePartialMatch(prometheus.Labels{"kind": resourceOf[kind], "namespace": key.Namespace, "name": key.Name})
+			for _, f := range m.forget {
+				f(key.Namespace, key.Name)
+			}
+		}
+	}
+}
+
+// resourceOf is the API resource of each kind, as the request counter's
+// kind label names it.
+var resourceOf = map[Kind]string{KindRollout: "rollouts", KindAnalysisRun: "analysisruns", KindExperiment: "experiments"}
