@@ -30,7 +30,12 @@ var kanariaBinary struct {
 func buildKanaria(t *testing.T) string {
 	t.Helper()
 	kanariaBinary.Do(func() {
-		out := filepath.Join(cluster.Dir(), "bin", "kanaria")
+		dir := cluster.Dir()
+		if dir == "" {
+			// An attached cluster has no data directory of this run.
+			dir = repoRoot(t)
+		}
+		out := filepath.Join(dir, "bin", "kanaria")
 		cmd := exec.Command("go", "build", "-o", out, "./cmd/kanaria")
 		cmd.Dir = repoRoot(t)
 		if b, err := cmd.CombinedOutput(); err != nil {
