@@ -301,6 +301,10 @@ func (r *Reconciler) takeMeasurement(ctx context.Context, run *v1alpha1.Analysis
 		meas.Phase, meas.Message, meas.FinishedAt = phase, args.mask(msg), &t
 		return meas
 	}
+	m, err := referenceJobSecrets(m, run)
+	if err != nil {
+		return done(v1alpha1.AnalysisPhaseError, err.Error())
+	}
 	sm, err := substitute(m, args)
 	if err != nil {
 		return done(v1alpha1.AnalysisPhaseError, err.Error())
