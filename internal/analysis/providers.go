@@ -29,7 +29,8 @@ func unsupportedProvider(p *v1alpha1.MetricProvider) string {
 }
 
 // ValidateMetrics lists the metrics of a run or template that name a
-// provider Kanaria does not measure with. Such a run ends in Error at once
+// provider Kanaria does not measure with, or web authentication it cannot
+// give. Such a run ends in Error at once
 // with a message naming the field, instead of taking one failing
 // measurement after another.
 func ValidateMetrics(metrics []v1alpha1.Metric, path *field.Path) field.ErrorList {
@@ -38,6 +39,11 @@ func ValidateMetrics(metrics []v1alpha1.Metric, path *field.Path) field.ErrorLis
 		if name := unsupportedProvider(&metrics[i].Provider); name != "" {
 			errs = append(errs, field.Invalid(path.Index(i).Child("provider", name), "{...}",
 				"is not supported by Kanaria: metrics measure with prometheus, web, datadog, cloudWatch or job"))
+		}
+		if w := metrics[i].Provider.Web; w != nil && w.Authentication.Sigv4 != (v1alpha1.Sigv4Config{}) {
+			// SigV4 signs for an AWS service; a generic endpoint has none.
+			errs = append(errs, field.Invalid(path.Index(i).Child("provider", "web", "authentication", "sigv4"), "{...}",
+				"is not supported: sign web requests with oauth2 or headers"))
 		}
 	}
 	return errs

@@ -27,6 +27,11 @@ func TestUnsupportedProvidersAreRefusedByName(t *testing.T) {
 			t.Errorf("%s: %v", name, errs)
 		}
 	}
+	web := []v1alpha1.Metric{{Name: "w", Provider: v1alpha1.MetricProvider{Web: &v1alpha1.WebMetric{URL: "http://x",
+		Authentication: v1alpha1.Authentication{Sigv4: v1alpha1.Sigv4Config{Region: "eu-west-1"}}}}}}
+	if errs := ValidateMetrics(web, field.NewPath("spec", "metrics")); len(errs) != 1 || !strings.Contains(errs[0].Error(), "spec.metrics[0].provider.web.authentication.sigv4") {
+		t.Errorf("web sigv4: %v", errs)
+	}
 	if errs := ValidateMetrics([]v1alpha1.Metric{{Name: "j", Provider: v1alpha1.MetricProvider{Job: &v1alpha1.JobMetric{}}}}, field.NewPath("spec")); len(errs) != 0 {
 		t.Errorf("a job metric was refused: %v", errs)
 	}
