@@ -204,6 +204,24 @@ func TestNoSecretReachesTheAPIOrTheLog(t *testing.T) {
         url: "%s/weberr?token={{args.token}}"
         headers: [{key: X-Token, value: "{{args.token}}"}]
 `, echo.URL),
+		"web-oauth2": fmt.Sprintf(`    successCondition: result.ok == true
+    provider:
+      web:
+        url: "%[1]s/web/ok"
+        authentication:
+          oauth2:
+            tokenUrl: "%[1]s/oauth/token?x={{args.token}}"
+            clientId: "{{args.token}}"
+            clientSecret: "{{args.token}}"
+            scopes: ["{{args.token}}"]
+`, echo.URL),
+		"web-conditions": fmt.Sprintf(`    successCondition: result.ok == true && "{{args.token}}" != ""
+    failureCondition: result.echo == "{{args.token}}"
+    provider:
+      web:
+        url: "%s/web/ok"
+        jsonPath: "{$.ok}{{args.token}}"
+`, echo.URL),
 		"datadog-v2": `    successCondition: result < 1
     provider:
       datadog:
@@ -232,6 +250,40 @@ func TestNoSecretReachesTheAPIOrTheLog(t *testing.T) {
         apiVersion: v2
         query: "avg:trace.errors{service:{{args.token}}}"
         secretRef: {name: dd-fail, namespaced: true}
+`,
+		"datadog-v2-bad-formula": `    successCondition: result < 1
+    provider:
+      datadog:
+        apiVersion: v2
+        queries: {a: "sum:errors{*}"}
+        formula: "a / {{args.token}}"
+        secretRef: {name: dd-ok, namespaced: true}
+`,
+		"cloudwatch-stat": `    successCondition: "true"
+    provider:
+      cloudWatch:
+        metricDataQueries:
+        - id: q1
+          metricStat:
+            metric:
+              namespace: "{{args.token}}"
+              metricName: "{{args.token}}"
+              dimensions: [{name: token, value: "{{args.token}}"}]
+            period: 60
+            stat: "{{args.token}}"
+            unit: Count
+`,
+		"job-image": `    provider:
+      job:
+        metadata:
+          labels: {token: "{{args.token}}"}
+        spec:
+          template:
+            spec:
+              restartPolicy: Never
+              containers:
+              - name: check
+                image: "registry.example/{{args.token}}"
 `,
 		"cloudwatch": `    successCondition: "true"
     provider:
@@ -266,6 +318,19 @@ func TestNoSecretReachesTheAPIOrTheLog(t *testing.T) {
         query: 'sum(up{job="{{args.token}}"}) or vector(0)'
         headers: [{key: X-Token, value: "{{args.token}}"}]
 `, prom)
+		metrics["prometheus-oauth2-range"] = fmt.Sprintf(`    successCondition: len(result) >= 0
+    provider:
+      prometheus:
+        address: %[1]s
+        query: 'vector(1)'
+        rangeQuery: {start: "now() - {{args.token}}", end: "now()", step: "{{args.token}}"}
+        authentication:
+          oauth2:
+            tokenUrl: "%[2]s/oauth/token"
+            clientId: "{{args.token}}"
+            clientSecret: "{{args.token}}"
+            scopes: ["{{args.token}}"]
+`, prom, echo.URL)
 		metrics["prometheus-error"] = fmt.Sprintf(`    successCondition: len(result) >= 0
     provider:
       prometheus:
@@ -289,7 +354,7 @@ func TestNoSecretReachesTheAPIOrTheLog(t *testing.T) {
 	}
 
 	// The secret reached every backend, so each position was exercised.
-	for prefix, what := range map[string]string{"/web": "web", "/weberr": "web (error)", "/dd": "Datadog", "/ddfail": "Datadog (error)", "/service": "CloudWatch"} {
+	for prefix, what := range map[string]string{"/web": "web", "/weberr": "web (error)", "/oauth": "OAuth2 token", "/dd": "Datadog", "/ddfail": "Datadog (error)", "/service": "CloudWatch"} {
 		if forms := findSecret(echo.received(prefix), secret); len(forms) == 0 {
 			t.Errorf("the %s backend never received the secret; that position was not tested:\n%s", what, echo.received(prefix))
 		}
@@ -308,7 +373,10 @@ func TestNoSecretReachesTheAPIOrTheLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(jobs.Items) != 1 {
-		t.Fatalf("%d Jobs, want the job metric's one", len(jobs.Items))
+		t.Fatalf("%d Jobs, want the job metric's one (the one with the secret in its image must not be created)", len(jobs.Items))
+	}
+	if m := runs["job-image"].Status.MetricResults[0]; m.Phase != v1alpha1.AnalysisPhaseError || !strings.Contains(m.Message, "token") {
+		t.Errorf("the Job metric with the secret in its image ended %s (%s), want Error naming the argument", m.Phase, m.Message)
 	}
 	env := jobs.Items[0].Spec.Template.Spec.Containers[0].Env
 	if len(env) == 0 || env[0].ValueFrom == nil || env[0].ValueFrom.SecretKeyRef == nil || env[0].ValueFrom.SecretKeyRef.Name != "planted" {
