@@ -142,9 +142,9 @@ spec:
 // headers of Prometheus, Datadog's queries over both API versions,
 // CloudWatch's expression and label, and a Job's command, args and env),
 // with backends that write what they received back into their answers and
-// errors. Once every run has ended it lists every object of the namespace
-// of every resource the API serves, Events included, and reads the
-// controller's log: the secret, and a Datadog key read from another
+// errors. Once every run has ended it lists every object of every resource
+// the API serves, in all namespaces and cluster-wide, Events included, and
+// reads the controller's log: the secret, and a Datadog key read from another
 // Secret, appear in none of them in any encoding.
 func TestNoSecretReachesTheAPIOrTheLog(t *testing.T) {
 	ensureCRDs(t)
@@ -383,13 +383,13 @@ func TestNoSecretReachesTheAPIOrTheLog(t *testing.T) {
 		t.Errorf("the Job's environment %+v does not reference the Secret", env)
 	}
 
-	// Every object of every kind the namespace holds, but the Secrets
-	// that hold the values on purpose.
-	resources, err := c.kube.Discovery().ServerPreferredNamespacedResources()
+	// Every object of every resource the API serves, in every namespace
+	// and cluster-wide, but the Secrets that hold the values on purpose.
+	resources, err := c.kube.Discovery().ServerPreferredResources()
 	if err != nil && len(resources) == 0 {
 		t.Fatalf("discovery: %v", err)
 	}
-	scanned := 0
+	scanned, inNamespace := 0, 0
 	for _, list := range resources {
 		gv, err := schema.ParseGroupVersion(list.GroupVersion)
 		if err != nil {
@@ -399,25 +399,28 @@ func TestNoSecretReachesTheAPIOrTheLog(t *testing.T) {
 			if strings.Contains(r.Name, "/") || !hasVerb(r.Verbs, "list") || (gv.Group == "" && r.Name == "secrets") {
 				continue
 			}
-			objs, err := c.dynamic.Resource(gv.WithResource(r.Name)).Namespace(ns).List(ctx, metav1.ListOptions{})
+			objs, err := c.dynamic.Resource(gv.WithResource(r.Name)).List(ctx, metav1.ListOptions{})
 			if err != nil {
 				t.Errorf("listing %s: %v", r.Name, err)
 				continue
 			}
 			for _, o := range objs.Items {
 				scanned++
+				if o.GetNamespace() == ns {
+					inNamespace++
+				}
 				b, err := json.Marshal(o.Object)
 				if err != nil {
 					t.Fatal(err)
 				}
 				if forms := findSecret(string(b), secret, credential); len(forms) > 0 {
-					t.Errorf("%s %s holds the secret (%s):\n%s", r.Name, o.GetName(), strings.Join(forms, ", "), b)
+					t.Errorf("%s %s/%s holds the secret (%s):\n%s", r.Name, o.GetNamespace(), o.GetName(), strings.Join(forms, ", "), b)
 				}
 			}
 		}
 	}
-	if scanned < len(metrics)*2 {
-		t.Errorf("scanned only %d objects", scanned)
+	if inNamespace < len(metrics)*2 || scanned <= inNamespace {
+		t.Errorf("scanned only %d objects, %d of them in the test's namespace", scanned, inNamespace)
 	}
 	if forms := findSecret(p.log.String(), secret, credential); len(forms) > 0 {
 		t.Errorf("the controller's log holds the secret (%s)", strings.Join(forms, ", "))
