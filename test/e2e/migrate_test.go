@@ -85,6 +85,108 @@ func referenceService(t *testing.T, c clients, ns, name, rollout, hash string) {
 	}
 }
 
+// moveBlueGreen is a blue-green Rollout of three Pods behind web-active
+// and web-preview, at version 2.0.
+func moveBlueGreen(ns string) *v1alpha1.Rollout {
+	labels := map[string]string{"app": "web"}
+	return &v1alpha1.Rollout{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns},
+		Spec: v1alpha1.RolloutSpec{
+			Replicas: ptrTo(int32(3)),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "registry.example/web:2.0",
+					Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}}}}},
+			},
+			Strategy: v1alpha1.RolloutStrategy{BlueGreen: &v1alpha1.BlueGreenStrategy{
+				ActiveService: "web-active", PreviewService: "web-preview",
+			}},
+		},
+	}
+}
+
+// healthTemplate is an AnalysisTemplate of three web measurements two
+// seconds apart against url.
+const healthTemplate = `apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata:
+  name: health
+spec:
+  metrics:
+  - name: check
+    interval: 2s
+    count: 3
+    successCondition: result.ok == true
+    provider:
+      web:
+        url: %s
+`
+
+// referenceRun creates the AnalysisRun the reference creates from
+// healthTemplate for ro's release of hash at revision 2 (named name,
+// labelled with the selector's labels, the hash and the run's type,
+// annotated with the revision, controlled by ro) and leaves it Running
+// after one successful measurement at started.
+func referenceRun(t *testing.T, c clients, ro *v1alpha1.Rollout, name, hash, url string, labels map[string]string, started metav1.Time) {
+	t.Helper()
+	all := map[string]string{v1alpha1.DefaultRolloutUniqueLabelKey: hash, "app": "web"}
+	for k, v := range labels {
+		all[k] = v
+	}
+	run := &v1alpha1.AnalysisRun{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ro.Namespace, Labels: all,
+			Annotations:     map[string]string{v1alpha1.RevisionAnnotation: "2"},
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(ro, v1alpha1.GroupVersion.WithKind("Rollout"))},
+		},
+		Spec: v1alpha1.AnalysisRunSpec{Metrics: []v1alpha1.Metric{{
+			Name: "check", Interval: "2s", Count: ptrTo(intstr.FromInt32(3)), SuccessCondition: "result.ok == true",
+			Provider: v1alpha1.MetricProvider{Web: &v1alpha1.WebMetric{URL: url}},
+		}}},
+	}
+	if err := c.ctrl.Create(context.Background(), run); err != nil {
+		t.Fatalf("creating the reference's AnalysisRun: %v", err)
+	}
+	run.Status = v1alpha1.AnalysisRunStatus{
+		Phase: v1alpha1.AnalysisPhaseRunning, StartedAt: &started,
+		RunSummary: v1alpha1.RunSummary{Count: 1},
+		MetricResults: []v1alpha1.MetricResult{{
+			Name: "check", Phase: v1alpha1.AnalysisPhaseRunning, Count: 1, Successful: 1,
+			Measurements: []v1alpha1.Measurement{{Phase: v1alpha1.AnalysisPhaseSuccessful, Value: `{"errors":0,"ok":true}`,
+				StartedAt: &started, FinishedAt: &started}},
+		}},
+	}
+	if err := c.ctrl.Status().Update(context.Background(), run); err != nil {
+		t.Fatalf("writing the reference's run status: %v", err)
+	}
+}
+
+// onlyRun checks that the namespace holds one AnalysisRun, name, ended
+// Successful with the reference's measurement and two more, and that the
+// target was measured twice: Kanaria continued the run.
+func onlyRun(t *testing.T, c clients, ns, name string, started metav1.Time, target *webTarget) {
+	t.Helper()
+	runs := allRuns(t, c, ns)
+	if len(runs) != 1 || runs[0].Name != name {
+		var names []string
+		for _, r := range runs {
+			names = append(names, r.Name)
+		}
+		t.Fatalf("AnalysisRuns %v, want only the reference's %s", names, name)
+	}
+	done := runs[0]
+	if done.Status.Phase != v1alpha1.AnalysisPhaseSuccessful || len(done.Status.MetricResults) != 1 {
+		t.Fatalf("the reference's run ended %s (%s) with %d metric results", done.Status.Phase, done.Status.Message, len(done.Status.MetricResults))
+	}
+	ms := done.Status.MetricResults[0].Measurements
+	if len(ms) != 3 || ms[0].StartedAt == nil || !ms[0].StartedAt.Equal(&started) {
+		t.Errorf("measurements %+v, want the reference's first and two more", ms)
+	}
+	if n := target.count("/ok"); n != 2 {
+		t.Errorf("Kanaria measured %d times, want the two the reference had not taken", n)
+	}
+}
+
 // TestTakesOverBlueGreenDuringScaleDownDelay starts Kanaria on a blue-green
 // Rollout the reference promoted a moment ago: both Services select the new
 // version, and the old ReplicaSet, its Pods still up, carries the
@@ -97,25 +199,10 @@ func TestTakesOverBlueGreenDuringScaleDownDelay(t *testing.T) {
 	ns := newNamespace(t, c, "move-bg")
 	ctx := context.Background()
 
-	labels := map[string]string{"app": "web"}
-	ro := &v1alpha1.Rollout{
-		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns},
-		Spec: v1alpha1.RolloutSpec{
-			Replicas: ptrTo(int32(3)),
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "registry.example/web:2.0",
-					Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}}}}},
-			},
-			Strategy: v1alpha1.RolloutStrategy{BlueGreen: &v1alpha1.BlueGreenStrategy{
-				ActiveService: "web-active", PreviewService: "web-preview",
-				// Longer than the deadline left, so a deadline of Kanaria's
-				// own would come visibly late.
-				ScaleDownDelaySeconds: ptrTo(int32(60)),
-			}},
-		},
-	}
+	ro := moveBlueGreen(ns)
+	// Longer than the deadline left, so a deadline of Kanaria's own would
+	// come visibly late.
+	ro.Spec.Strategy.BlueGreen.ScaleDownDelaySeconds = ptrTo(int32(60))
 	if err := c.ctrl.Create(ctx, ro); err != nil {
 		t.Fatal(err)
 	}
@@ -214,20 +301,7 @@ func TestTakesOverRunningStepAnalysis(t *testing.T) {
 	ns := newNamespace(t, c, "move-run")
 	ctx := context.Background()
 	target := newWebTarget(t)
-	applyYAML(t, ns, fmt.Sprintf(`apiVersion: argoproj.io/v1alpha1
-kind: AnalysisTemplate
-metadata:
-  name: health
-spec:
-  metrics:
-  - name: check
-    interval: 2s
-    count: 3
-    successCondition: result.ok == true
-    provider:
-      web:
-        url: %s/ok
-`, target.URL))
+	applyYAML(t, ns, fmt.Sprintf(healthTemplate, target.URL+"/ok"))
 
 	ro := trustRollout(ns, "web", "registry.example/web:2.0")
 	ro.Spec.Strategy.Canary.Steps = []v1alpha1.CanaryStep{
@@ -245,39 +319,10 @@ spec:
 	// The run as the reference names, labels, annotates and owns a step
 	// analysis: <rollout>-<hash>-<revision>-<step index>.
 	runName := fmt.Sprintf("web-%s-2-1", v2)
-	owner := metav1.NewControllerRef(ro, v1alpha1.GroupVersion.WithKind("Rollout"))
-	run := &v1alpha1.AnalysisRun{
-		ObjectMeta: metav1.ObjectMeta{Name: runName, Namespace: ns,
-			Labels: map[string]string{
-				v1alpha1.DefaultRolloutUniqueLabelKey: v2,
-				v1alpha1.RolloutTypeLabel:             v1alpha1.RolloutTypeStepLabel,
-				v1alpha1.RolloutCanaryStepIndexLabel:  "1",
-				"app":                                 "web",
-			},
-			Annotations:     map[string]string{v1alpha1.RevisionAnnotation: "2"},
-			OwnerReferences: []metav1.OwnerReference{*owner},
-		},
-		Spec: v1alpha1.AnalysisRunSpec{Metrics: []v1alpha1.Metric{{
-			Name: "check", Interval: "2s", Count: ptrTo(intstr.FromInt32(3)), SuccessCondition: "result.ok == true",
-			Provider: v1alpha1.MetricProvider{Web: &v1alpha1.WebMetric{URL: target.URL + "/ok"}},
-		}}},
-	}
-	if err := c.ctrl.Create(ctx, run); err != nil {
-		t.Fatalf("creating the reference's AnalysisRun: %v", err)
-	}
 	started := metav1.NewTime(time.Now().Add(-time.Second).Truncate(time.Second))
-	run.Status = v1alpha1.AnalysisRunStatus{
-		Phase: v1alpha1.AnalysisPhaseRunning, StartedAt: &started,
-		RunSummary: v1alpha1.RunSummary{Count: 1, Successful: 0},
-		MetricResults: []v1alpha1.MetricResult{{
-			Name: "check", Phase: v1alpha1.AnalysisPhaseRunning, Count: 1, Successful: 1,
-			Measurements: []v1alpha1.Measurement{{Phase: v1alpha1.AnalysisPhaseSuccessful, Value: `{"errors":0,"ok":true}`,
-				StartedAt: &started, FinishedAt: &started}},
-		}},
-	}
-	if err := c.ctrl.Status().Update(ctx, run); err != nil {
-		t.Fatalf("writing the reference's run status: %v", err)
-	}
+	referenceRun(t, c, ro, runName, v2, target.URL+"/ok", map[string]string{
+		v1alpha1.RolloutTypeLabel: v1alpha1.RolloutTypeStepLabel, v1alpha1.RolloutCanaryStepIndexLabel: "1",
+	}, started)
 
 	at := metav1.NewTime(time.Now().Add(-time.Minute).Truncate(time.Second))
 	writeReferenceStatus(t, c, ro, v1alpha1.RolloutStatus{
@@ -304,25 +349,7 @@ spec:
 	if got.Status.StableRS != v1 || got.Status.CurrentPodHash != v2 {
 		t.Errorf("stable %q current %q, want %q and %q", got.Status.StableRS, got.Status.CurrentPodHash, v1, v2)
 	}
-	runs := allRuns(t, c, ns)
-	if len(runs) != 1 || runs[0].Name != runName {
-		var names []string
-		for _, r := range runs {
-			names = append(names, r.Name)
-		}
-		t.Fatalf("AnalysisRuns %v, want only the reference's %s", names, runName)
-	}
-	done := runs[0]
-	if done.Status.Phase != v1alpha1.AnalysisPhaseSuccessful || len(done.Status.MetricResults) != 1 {
-		t.Fatalf("the reference's run ended %s (%s) with %d metric results", done.Status.Phase, done.Status.Message, len(done.Status.MetricResults))
-	}
-	ms := done.Status.MetricResults[0].Measurements
-	if len(ms) != 3 || ms[0].StartedAt == nil || !ms[0].StartedAt.Equal(&started) {
-		t.Errorf("measurements %+v, want the reference's first and two more", ms)
-	}
-	if n := target.count("/ok"); n != 2 {
-		t.Errorf("Kanaria measured %d times, want the two the reference had not taken", n)
-	}
+	onlyRun(t, c, ns, runName, started, target)
 	if s := got.Status.Canary.CurrentStepAnalysisRunStatus; s != nil && s.Name != runName {
 		t.Errorf("the status names the run %q, want %q", s.Name, runName)
 	}
@@ -390,5 +417,76 @@ func TestTakesOverAbortedCanary(t *testing.T) {
 	}
 	if got := derefOr(getRollout(t, c, ns, "web").Status.CurrentStepIndex, -1); got != 1 {
 		t.Errorf("step %d after the retry, want 1", got)
+	}
+}
+
+// TestTakesOverBlueGreenPrePromotionAnalysis starts Kanaria on a blue-green
+// Rollout the reference left with the new version up behind the preview
+// Service and its pre-promotion AnalysisRun Running after one of three
+// measurements. Kanaria measures the same run to its end, creates no second
+// run, and promotes when it succeeds; no Pod restarts on the way.
+func TestTakesOverBlueGreenPrePromotionAnalysis(t *testing.T) {
+	ensureCRDs(t)
+	c := newClients(t)
+	ns := newNamespace(t, c, "move-pre")
+	ctx := context.Background()
+	target := newWebTarget(t)
+	applyYAML(t, ns, fmt.Sprintf(healthTemplate, target.URL+"/ok"))
+
+	ro := moveBlueGreen(ns)
+	ro.Spec.Strategy.BlueGreen.PrePromotionAnalysis = &v1alpha1.RolloutAnalysis{
+		Templates: []v1alpha1.RolloutAnalysisTemplate{{TemplateName: "health"}},
+	}
+	if err := c.ctrl.Create(ctx, ro); err != nil {
+		t.Fatal(err)
+	}
+	setRevision(t, c, ro, "2")
+	v1 := referenceReplicaSetBy(t, c, ro, "registry.example/web:1.0", "1", 3, true, nil)
+	v2 := referenceReplicaSetBy(t, c, ro, "registry.example/web:2.0", "2", 3, true, nil)
+	referenceService(t, c, ns, "web-active", "web", v1)
+	referenceService(t, c, ns, "web-preview", "web", v2)
+	pods := waitAvailablePods(t, c, ns, "app=web", 6)
+	v2Pods := hashPods(t, c, ns, "web", v2)
+
+	// The reference names a pre-promotion run <rollout>-<hash>-<revision>-pre.
+	runName := fmt.Sprintf("web-%s-2-pre", v2)
+	started := metav1.NewTime(time.Now().Add(-time.Second).Truncate(time.Second))
+	referenceRun(t, c, ro, runName, v2, target.URL+"/ok", map[string]string{
+		v1alpha1.RolloutTypeLabel: v1alpha1.RolloutTypePrePromotionLabel,
+	}, started)
+	at := metav1.NewTime(time.Now().Add(-time.Minute).Truncate(time.Second))
+	writeReferenceStatus(t, c, ro, v1alpha1.RolloutStatus{
+		CurrentPodHash: v2, StableRS: v1, Phase: v1alpha1.RolloutPhaseProgressing,
+		Message: "waiting for analysis to complete",
+		BlueGreen: v1alpha1.BlueGreenStatus{ActiveSelector: v1, PreviewSelector: v2,
+			PrePromotionAnalysisRunStatus: &v1alpha1.RolloutAnalysisRunStatus{Name: runName, Status: v1alpha1.AnalysisPhaseRunning}},
+		Replicas: 6, UpdatedReplicas: 3, ReadyReplicas: 3, AvailableReplicas: 3, HPAReplicas: 3,
+		Selector: "app=web," + v1alpha1.DefaultRolloutUniqueLabelKey + "=" + v1,
+		Conditions: []v1alpha1.RolloutCondition{
+			{Type: v1alpha1.RolloutProgressing, Status: corev1.ConditionTrue, Reason: "ReplicaSetUpdated", Message: `ReplicaSet "web-` + v2 + `" is progressing.`, LastUpdateTime: at, LastTransitionTime: at},
+		},
+	})
+	rss := allReplicaSets(t, c, ns)
+
+	runController(t, ns)
+	waitRollout(t, c, ns, "web", "Kanaria's first status write", time.Minute, func(*v1alpha1.Rollout) bool { return true })
+	if now := podUIDs(t, c, ns, "app=web"); now != pods {
+		t.Fatalf("Pods changed when Kanaria took over: before %v, after %v", pods, now)
+	}
+	got := waitRollout(t, c, ns, "web", "promoted after the reference's run", 2*time.Minute, func(ro *v1alpha1.Rollout) bool {
+		return ro.Status.StableRS == v2 && ro.Status.BlueGreen.ActiveSelector == v2
+	})
+	if a := serviceHash(t, c, ns, "web-active"); a != v2 {
+		t.Errorf("web-active selects %q after the promotion, want %q", a, v2)
+	}
+	if s := got.Status.BlueGreen.PrePromotionAnalysisRunStatus; s != nil && s.Name != runName {
+		t.Errorf("the status names the run %q, want %q", s.Name, runName)
+	}
+	onlyRun(t, c, ns, runName, started, target)
+	if now := hashPods(t, c, ns, "web", v2); now != v2Pods {
+		t.Errorf("the new version's Pods changed: %s, were %s", now, v2Pods)
+	}
+	if now := allReplicaSets(t, c, ns); strings.Join(now, " ") != strings.Join(rss, " ") {
+		t.Errorf("ReplicaSets %v, want only the reference's %v", now, rss)
 	}
 }
