@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -396,7 +397,7 @@ func TestNoSecretReachesTheAPIOrTheLog(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, r := range list.APIResources {
-			if strings.Contains(r.Name, "/") || !hasVerb(r.Verbs, "list") || (gv.Group == "" && r.Name == "secrets") {
+			if strings.Contains(r.Name, "/") || !slices.Contains(r.Verbs, "list") || (gv.Group == "" && r.Name == "secrets") {
 				continue
 			}
 			objs, err := c.dynamic.Resource(gv.WithResource(r.Name)).List(ctx, metav1.ListOptions{})
@@ -425,15 +426,6 @@ func TestNoSecretReachesTheAPIOrTheLog(t *testing.T) {
 	if forms := findSecret(p.log.String(), secret, credential); len(forms) > 0 {
 		t.Errorf("the controller's log holds the secret (%s)", strings.Join(forms, ", "))
 	}
-}
-
-func hasVerb(verbs []string, verb string) bool {
-	for _, v := range verbs {
-		if v == verb {
-			return true
-		}
-	}
-	return false
 }
 
 // startPrometheusIfPresent starts a real Prometheus scraping an idle target

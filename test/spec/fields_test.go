@@ -207,7 +207,7 @@ func goField(kind, path string) (string, error) {
 	typ := kindTypes[kind]
 	name := ""
 	for _, seg := range strings.Split(path, ".") {
-		seg = strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(seg, "[]"), "{}"), "[]")
+		seg = strings.TrimRight(seg, "[]{}")
 		for typ.Kind() == reflect.Pointer || typ.Kind() == reflect.Slice || typ.Kind() == reflect.Map {
 			typ = typ.Elem()
 		}
