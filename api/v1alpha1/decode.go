@@ -24,29 +24,41 @@ func decodeHead(data []byte) (metav1.TypeMeta, metav1.ObjectMeta, bool) {
 	return head.TypeMeta, head.ObjectMeta, true
 }
 
-// UnmarshalJSON decodes a Rollout; one whose spec or status cannot be
-// decoded keeps its metadata, the status when that decodes, and the error in
-// DecodeError.
-func (r *Rollout) UnmarshalJSON(data []byte) error {
-	type plain Rollout
-	var p plain
-	err := json.Unmarshal(data, &p)
+// decodeLenient decodes data into whole, a pointer to a method-less copy of
+// the kind's type so that the kind's own UnmarshalJSON is not called again.
+// When that fails but the metadata decodes, partial receives the metadata,
+// the error and the status (empty unless it decodes on its own), and the
+// object is built from them instead of failing.
+func decodeLenient[T, S any](data []byte, whole *T, partial func(metav1.TypeMeta, metav1.ObjectMeta, string, S)) error {
+	var fresh T
+	err := json.Unmarshal(data, &fresh)
 	if err == nil {
-		*r = Rollout(p)
+		*whole = fresh
 		return nil
 	}
 	tm, om, ok := decodeHead(data)
 	if !ok {
 		return err
 	}
-	*r = Rollout{TypeMeta: tm, ObjectMeta: om, DecodeError: err.Error()}
 	var st struct {
-		Status RolloutStatus `json:"status"`
+		Status S `json:"status"`
 	}
-	if json.Unmarshal(data, &st) == nil {
-		r.Status = st.Status
+	if json.Unmarshal(data, &st) != nil {
+		var empty S
+		st.Status = empty
 	}
+	partial(tm, om, err.Error(), st.Status)
 	return nil
+}
+
+// UnmarshalJSON decodes a Rollout; one whose spec or status cannot be
+// decoded keeps its metadata, the status when that decodes, and the error in
+// DecodeError.
+func (r *Rollout) UnmarshalJSON(data []byte) error {
+	type plain Rollout
+	return decodeLenient(data, (*plain)(r), func(tm metav1.TypeMeta, om metav1.ObjectMeta, msg string, st RolloutStatus) {
+		*r = Rollout{TypeMeta: tm, ObjectMeta: om, Status: st, DecodeError: msg}
+	})
 }
 
 // UnmarshalJSON decodes an AnalysisRun; one whose spec or status cannot be
@@ -54,22 +66,17 @@ func (r *Rollout) UnmarshalJSON(data []byte) error {
 // DecodeError.
 func (a *AnalysisRun) UnmarshalJSON(data []byte) error {
 	type plain AnalysisRun
-	var p plain
-	err := json.Unmarshal(data, &p)
-	if err == nil {
-		*a = AnalysisRun(p)
-		return nil
-	}
-	tm, om, ok := decodeHead(data)
-	if !ok {
-		return err
-	}
-	*a = AnalysisRun{TypeMeta: tm, ObjectMeta: om, DecodeError: err.Error()}
-	var st struct {
-		Status AnalysisRunStatus `json:"status"`
-	}
-	if json.Unmarshal(data, &st) == nil {
-		a.Status = st.Status
-	}
-	return nil
+	return decodeLenient(data, (*plain)(a), func(tm metav1.TypeMeta, om metav1.ObjectMeta, msg string, st AnalysisRunStatus) {
+		*a = AnalysisRun{TypeMeta: tm, ObjectMeta: om, Status: st, DecodeError: msg}
+	})
+}
+
+// UnmarshalJSON decodes an Experiment; one whose spec or status cannot be
+// decoded keeps its metadata, the status when that decodes, and the error in
+// DecodeError.
+func (e *Experiment) UnmarshalJSON(data []byte) error {
+	type plain Experiment
+	return decodeLenient(data, (*plain)(e), func(tm metav1.TypeMeta, om metav1.ObjectMeta, msg string, st ExperimentStatus) {
+		*e = Experiment{TypeMeta: tm, ObjectMeta: om, Status: st, DecodeError: msg}
+	})
 }

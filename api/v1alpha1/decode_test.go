@@ -57,3 +57,24 @@ func TestAnalysisRunDecodesWhatItCan(t *testing.T) {
 		t.Errorf("partial run %+v", a)
 	}
 }
+
+func TestExperimentDecodesWhatItCan(t *testing.T) {
+	bad := `{"metadata":{"name":"exp","uid":"u2"},"spec":{"templates":[{"name":"a","replicas":"two"}]},"status":{"phase":"Running"}}`
+	var e Experiment
+	if err := json.Unmarshal([]byte(bad), &e); err != nil {
+		t.Fatal(err)
+	}
+	if e.Name != "exp" || e.UID != "u2" || e.Status.Phase != AnalysisPhaseRunning || len(e.Spec.Templates) != 0 || !strings.Contains(e.DecodeError, "replicas") {
+		t.Errorf("partial Experiment %+v", e)
+	}
+	good := `{"metadata":{"name":"exp"},"spec":{"templates":[{"name":"a","replicas":2}]}}`
+	var g Experiment
+	if err := json.Unmarshal([]byte(good), &g); err != nil || g.DecodeError != "" || len(g.Spec.Templates) != 1 || *g.Spec.Templates[0].Replicas != 2 {
+		t.Fatalf("good Experiment: err %v, %+v", err, g)
+	}
+	list := `{"items":[` + good + `,` + bad + `]}`
+	var l ExperimentList
+	if err := json.Unmarshal([]byte(list), &l); err != nil || len(l.Items) != 2 || l.Items[1].DecodeError == "" || l.Items[0].DecodeError != "" {
+		t.Fatalf("list: err %v, %+v", err, l.Items)
+	}
+}

@@ -26,6 +26,12 @@ type Experiment struct {
 
 	Spec   ExperimentSpec   `json:"spec"`
 	Status ExperimentStatus `json:"status,omitempty"`
+
+	// DecodeError is set, on this side of the API only, when the stored
+	// object could not be decoded into these types; see Rollout.DecodeError.
+	// The controller then marks the Experiment invalid instead of acting on
+	// a partial spec.
+	DecodeError string `json:"-"`
 }
 
 // ExperimentList is a list of Experiments.

@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -207,14 +208,17 @@ func (r *Reconciler) notify(run *v1alpha1.AnalysisRun, wasPhase v1alpha1.Analysi
 	r.Notifier.Notify(run, rolloutview.Owned{}, notices)
 }
 
-// check refuses runs that cannot be measured: duplicate metric names and
-// conditions that do not compile.
+// check refuses runs that cannot be measured: providers Kanaria lacks,
+// duplicate metric names and conditions that do not compile.
 func (r *Reconciler) check(run *v1alpha1.AnalysisRun) error {
 	if run.DecodeError != "" {
 		return fmt.Errorf("the stored run cannot be read: %s", run.DecodeError)
 	}
 	seen := map[string]bool{}
 	var errs []error
+	for _, e := range ValidateMetrics(run.Spec.Metrics, field.NewPath("spec", "metrics")) {
+		errs = append(errs, e)
+	}
 	for _, m := range run.Spec.Metrics {
 		if seen[m.Name] {
 			errs = append(errs, fmt.Errorf("metric name %q is used twice", m.Name))
@@ -305,6 +309,10 @@ func (r *Reconciler) takeMeasurement(ctx context.Context, run *v1alpha1.Analysis
 		t := metav1.NewTime(r.now())
 		meas.Phase, meas.Message, meas.FinishedAt = phase, args.mask(msg), &t
 		return meas
+	}
+	m, err := referenceJobSecrets(m, run)
+	if err != nil {
+		return done(v1alpha1.AnalysisPhaseError, err.Error())
 	}
 	sm, err := substitute(m, args)
 	if err != nil {

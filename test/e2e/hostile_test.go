@@ -1,11 +1,18 @@
 package e2e
 
 import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	jsonpatch "github.com/evanphx/json-patch/v5"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 )
@@ -130,5 +137,104 @@ func TestHostileManifests(t *testing.T) {
 				t.Errorf("Pods changed while invalid")
 			}
 		})
+	}
+}
+
+// hostileExperimentBase is a valid Experiment of one template with a Service
+// and no analysis, as JSON for the hostile cases to patch.
+const hostileExperimentBase = `{"apiVersion":"argoproj.io/v1alpha1","kind":"Experiment","metadata":{"name":"NAME"},
+ "spec":{"duration":"1h","templates":[{"name":"canary","replicas":1,
+  "selector":{"matchLabels":{"app":"exp","role":"NAME"}},
+  "template":{"metadata":{"labels":{"app":"exp","role":"NAME"}},
+   "spec":{"containers":[{"name":"web","image":"web:1.0","ports":[{"name":"http","containerPort":8080}]}]}},
+  "service":{}}]}}`
+
+// hostileExperimentCases change hostileExperimentBase in the ways a person
+// can get an Experiment wrong: wrong types the API server admits in the
+// open Pod template (the controller must still read every other
+// Experiment), values out of range, conflicting fields and references to
+// objects that do not exist.
+var hostileExperimentCases = []hostileCase{
+	{"replicas as a string", `[{"op":"replace","path":"/spec/templates/0/replicas","value":"two"}]`, "replicas"},
+	{"duration as a number", `[{"op":"replace","path":"/spec/duration","value":5}]`, "duration"},
+	{"a container port beyond int32", `[{"op":"replace","path":"/spec/templates/0/template/spec/containers/0/ports/0/containerPort","value":99999999999}]`, "containerPort"},
+	{"a grace period as a string", `[{"op":"add","path":"/spec/templates/0/template/spec/terminationGracePeriodSeconds","value":"soon"}]`, "terminationGracePeriodSeconds"},
+	{"a duration with an unknown unit", `[{"op":"replace","path":"/spec/duration","value":"5 minutes"}]`, "spec.duration"},
+	{"negative replicas", `[{"op":"replace","path":"/spec/templates/0/replicas","value":-1}]`, "replicas"},
+	{"negative scaleDownDelaySeconds", `[{"op":"add","path":"/spec/scaleDownDelaySeconds","value":-1}]`, "scaleDownDelaySeconds"},
+	{"negative progressDeadlineSeconds", `[{"op":"add","path":"/spec/progressDeadlineSeconds","value":-5}]`, "progressDeadlineSeconds"},
+	{"two templates of one name", `[{"op":"add","path":"/spec/templates/1","value":{"name":"canary","selector":{"matchLabels":{"app":"exp"}},"template":{"metadata":{"labels":{"app":"exp"}},"spec":{"containers":[{"name":"web","image":"web:1.0"}]}}}}]`, "spec.templates[1].name"},
+	{"an empty selector", `[{"op":"replace","path":"/spec/templates/0/selector","value":{}}]`, "spec.templates[0].selector"},
+	{"a selector that misses the template", `[{"op":"replace","path":"/spec/templates/0/selector/matchLabels/app","value":"other"}]`, "spec.templates[0]"},
+	{"a Service without ports", `[{"op":"remove","path":"/spec/templates/0/template/spec/containers/0/ports"}]`, "spec.templates[0].service"},
+	{"a missing analysis template", `[{"op":"add","path":"/spec/analyses","value":[{"name":"a","templateName":"no-such-template"}]}]`, "no-such-template"},
+}
+
+// TestHostileExperiments creates one Experiment per hostile case beside a
+// valid one. The API server refuses some by its schema; the controller ends
+// every other one in phase Error with an InvalidExperimentSpec condition
+// naming the field, and creates nothing for it. The valid Experiment,
+// created last, still runs: no hostile one stops the controller from
+// reading the others.
+func TestHostileExperiments(t *testing.T) {
+	ensureCRDs(t)
+	c := newClients(t)
+	ns := newNamespace(t, c, "hostile-exp")
+	runController(t, ns)
+	stored := map[string]hostileCase{}
+	for i, tc := range hostileExperimentCases {
+		name := fmt.Sprintf("bad-%d", i)
+		doc, err := jsonpatch.DecodePatch([]byte(tc.patch))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		manifest, err := doc.Apply([]byte(strings.ReplaceAll(hostileExperimentBase, "NAME", name)))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		path := filepath.Join(t.TempDir(), name+".json")
+		if err := os.WriteFile(path, manifest, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := kubectl(t, "-n", ns, "create", "-f", path)
+		if r.err != nil {
+			if !strings.Contains(r.stderr, tc.field) {
+				t.Errorf("%s: the API server refused the Experiment without naming %q: %s", tc.name, tc.field, r.stderr)
+			}
+			continue
+		}
+		stored[name] = tc
+	}
+	good := strings.ReplaceAll(hostileExperimentBase, "NAME", "good")
+	path := filepath.Join(t.TempDir(), "good.json")
+	if err := os.WriteFile(path, []byte(good), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustKubectl(t, "-n", ns, "create", "-f", path)
+	waitExperiment(t, c, ns, "good", v1alpha1.AnalysisPhaseRunning, 2*time.Minute)
+
+	for name, tc := range stored {
+		t.Run(tc.name, func(t *testing.T) {
+			ex := waitExperiment(t, c, ns, name, v1alpha1.AnalysisPhaseError, time.Minute)
+			var cond *v1alpha1.ExperimentCondition
+			for i := range ex.Status.Conditions {
+				if ex.Status.Conditions[i].Type == v1alpha1.InvalidExperimentSpec {
+					cond = &ex.Status.Conditions[i]
+				}
+			}
+			if cond == nil || cond.Status != corev1.ConditionTrue || !strings.Contains(cond.Message, tc.field) {
+				t.Errorf("InvalidExperimentSpec condition %+v does not name %q", cond, tc.field)
+			}
+			var rss appsv1.ReplicaSetList
+			if err := c.ctrl.List(context.Background(), &rss, client.InNamespace(ns), client.MatchingLabels{"role": name}); err != nil {
+				t.Fatal(err)
+			}
+			if len(rss.Items) != 0 {
+				t.Errorf("%d ReplicaSets created for an invalid Experiment", len(rss.Items))
+			}
+		})
+	}
+	if len(stored) < 8 {
+		t.Errorf("only %d hostile Experiments passed the API server; the controller's side is barely tested", len(stored))
 	}
 }

@@ -52,10 +52,24 @@ func trustRollout(ns, name, image string) *v1alpha1.Rollout {
 // hash.
 func referenceReplicaSet(t *testing.T, c clients, ro *v1alpha1.Rollout, image, revision string, replicas int32) string {
 	t.Helper()
+	return referenceReplicaSetBy(t, c, ro, image, revision, replicas, true, nil)
+}
+
+// referenceReplicaSetBy creates the ReplicaSet the reference creates for
+// ro's template with image, named by the hash of the newer library's
+// encoding when newerLibrary is set and of the older one otherwise, with
+// extra annotations beside the ones every such ReplicaSet carries. It
+// returns the hash.
+func referenceReplicaSetBy(t *testing.T, c clients, ro *v1alpha1.Rollout, image, revision string, replicas int32, newerLibrary bool, extra map[string]string) string {
+	t.Helper()
 	tmpl := ro.Spec.Template.DeepCopy()
 	tmpl.Spec.Containers[0].Image = image
-	h := podhash.TemplateHashes(tmpl, nil).Omitted
-	if h == podhash.Template(tmpl, nil) {
+	hashes := podhash.TemplateHashes(tmpl, nil)
+	h := hashes.Omitted
+	if !newerLibrary {
+		h = hashes.Null
+	}
+	if hashes.Omitted == hashes.Null {
 		t.Fatalf("both encodings hash to %s; the test proves nothing", h)
 	}
 	withHash := func(m map[string]string) map[string]string {
@@ -70,10 +84,10 @@ func referenceReplicaSet(t *testing.T, c clients, ro *v1alpha1.Rollout, image, r
 		ObjectMeta: metav1.ObjectMeta{
 			Name: ro.Name + "-" + h, Namespace: ro.Namespace,
 			Labels: withHash(ro.Spec.Template.Labels),
-			Annotations: map[string]string{
+			Annotations: withExtra(map[string]string{
 				v1alpha1.RevisionAnnotation:            revision,
 				"rollout.argoproj.io/desired-replicas": fmt.Sprint(*ro.Spec.Replicas),
-			},
+			}, extra),
 			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(ro, v1alpha1.GroupVersion.WithKind("Rollout"))},
 		},
 		Spec: appsv1.ReplicaSetSpec{
@@ -86,6 +100,14 @@ func referenceReplicaSet(t *testing.T, c clients, ro *v1alpha1.Rollout, image, r
 		t.Fatalf("creating ReplicaSet %s: %v", rs.Name, err)
 	}
 	return h
+}
+
+// withExtra returns m with the entries of extra added.
+func withExtra(m, extra map[string]string) map[string]string {
+	for k, v := range extra {
+		m[k] = v
+	}
+	return m
 }
 
 // allReplicaSets lists every ReplicaSet of the namespace by name.

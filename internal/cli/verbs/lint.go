@@ -174,7 +174,8 @@ func lintObject(path string, js []byte, ev *condition.Evaluator) []string {
 		// decoding reports unknown fields and wrong types by their path.
 		obj = &strictRollout{}
 	case "Experiment":
-		obj = &v1alpha1.Experiment{}
+		// Likewise without Experiment's lenient UnmarshalJSON.
+		obj = &strictExperiment{}
 	case "AnalysisTemplate":
 		t := &v1alpha1.AnalysisTemplate{}
 		obj, spec = t, &t.Spec
@@ -207,8 +208,9 @@ func lintObject(path string, js []byte, ev *condition.Evaluator) []string {
 	case *strictRollout:
 		ro := v1alpha1.Rollout(*o)
 		errs = validation.Spec(&ro)
-	case *v1alpha1.Experiment:
-		errs = decide.ValidateSpec(o)
+	case *strictExperiment:
+		ex := v1alpha1.Experiment(*o)
+		errs = decide.ValidateSpec(&ex)
 	default:
 		errs = lintTemplateSpec(spec, ev)
 	}
@@ -221,6 +223,10 @@ func lintObject(path string, js []byte, ev *condition.Evaluator) []string {
 // strictRollout has Rollout's fields but not its lenient UnmarshalJSON,
 // which a live controller needs and a linter must not have.
 type strictRollout v1alpha1.Rollout
+
+// strictExperiment has Experiment's fields but not its lenient
+// UnmarshalJSON, for the same reason as strictRollout.
+type strictExperiment v1alpha1.Experiment
 
 // decodeError words a decoding error with the path of the field.
 func decodeError(err error) string {

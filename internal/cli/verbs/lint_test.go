@@ -34,6 +34,9 @@ func TestLintBadManifests(t *testing.T) {
 			`Experiment shop: spec.templates[1].template.metadata.labels: Invalid value: "app=shop": the template's labels do not match its selector app=other`,
 			`Experiment shop: spec.templates[1].service: Invalid value: "{}": the Pod template declares no container ports for the Service to expose`,
 		},
+		"experiment-strict.yaml": {
+			"Experiment shop: spec.duraton: Unknown field: not part of the argoproj.io/v1alpha1 API (misspelt, or wrongly indented?)",
+		},
 		"templates-bad.yaml": {
 			"AnalysisTemplate success-rate: spec.metrics[0].count: Invalid value: 3: more than one measurement needs an interval between them; set interval, e.g. 30s",
 			`AnalysisTemplate success-rate: spec.metrics[1].name: Duplicate value: "success-rate"`,

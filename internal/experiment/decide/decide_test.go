@@ -418,6 +418,10 @@ func TestInvalidSpecCreatesNothing(t *testing.T) {
 		"missing cluster template": {func(ex *v1alpha1.Experiment) { ex.Spec.Analyses[0].ClusterScope = true },
 			`spec.analyses[0].templateName: Not found: "check"`},
 		"service without ports": {func(ex *v1alpha1.Experiment) { ex.Spec.Templates[0].Template.Spec.Containers[0].Ports = nil }, "spec.templates[0].service"},
+		"undecodable spec": {func(ex *v1alpha1.Experiment) {
+			*ex = v1alpha1.Experiment{ObjectMeta: ex.ObjectMeta,
+				DecodeError: "json: cannot unmarshal string into Go struct field Experiment.spec.templates.replicas of type int32"}
+		}, "spec.templates.replicas"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/analysis/template"
+	rovalidation "github.com/kanaria-rollouts/kanaria/internal/rollout/validation"
 )
 
 // Defaults of the Experiment spec.
@@ -81,6 +82,9 @@ func replicasOf(t *v1alpha1.TemplateSpec) int32 {
 // while the list is not empty.
 func Validate(ex *v1alpha1.Experiment, templates template.Lookup) field.ErrorList {
 	errs := ValidateSpec(ex)
+	if ex.DecodeError != "" {
+		return errs
+	}
 	for i := range ex.Spec.Analyses {
 		a := &ex.Spec.Analyses[i]
 		if a.TemplateName == "" {
@@ -101,6 +105,11 @@ func Validate(ex *v1alpha1.Experiment, templates template.Lookup) field.ErrorLis
 // ValidateSpec lists what is wrong with the Experiment's spec on its own,
 // without the objects it names; kanaria lint uses it offline.
 func ValidateSpec(ex *v1alpha1.Experiment) field.ErrorList {
+	if ex.DecodeError != "" {
+		// Nothing of the spec was read; checking the empty one would only
+		// add errors that are not the user's.
+		return field.ErrorList{rovalidation.DecodeError(ex.DecodeError)}
+	}
 	var errs field.ErrorList
 	spec := field.NewPath("spec")
 	if ex.Spec.Duration != "" {

@@ -140,6 +140,11 @@ func validateTrafficRouting(c *v1alpha1.CanaryStrategy, p *field.Path) field.Err
 		// make weights do nothing while the user believes traffic is shaped.
 		errs = append(errs, field.Required(p, "name a traffic router: istio, nginx, alb, smi, ambassador, appMesh, traefik, apisix or plugins"))
 	}
+	if tr.AppMesh != nil {
+		// Refused here too, not only when the routers are built, so that
+		// lint and the first reconcile say so before anything is touched.
+		errs = append(errs, field.Invalid(p.Child("appMesh"), "{...}", "is not supported by Kanaria (AWS ended App Mesh); use another router"))
+	}
 
 	if is := tr.Istio; is != nil {
 		ip := p.Child("istio")
