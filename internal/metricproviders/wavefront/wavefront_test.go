@@ -39,7 +39,7 @@ func setup(t *testing.T, exchanges ...pt.Exchange) (*Provider, metricproviders.R
 func chartWant() pt.Want {
 	return pt.Want{
 		Method: http.MethodGet, Path: "/api/v2/chart/api",
-		Query: url.Values{"q": {query}, "s": {"1741944413250"}, "g": {"s"}, "p": {"1"}, "i": {"false"}},
+		Query:  url.Values{"q": {query}, "s": {"1741944413250"}, "g": {"s"}, "p": {"1"}, "i": {"false"}},
 		Header: map[string]string{"Authorization": "Bearer " + token, "Accept": "application/json"},
 	}
 }
