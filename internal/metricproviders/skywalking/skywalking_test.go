@@ -26,7 +26,7 @@ func setup(t *testing.T, reply pt.Reply) metricproviders.Request {
 	srv := pt.Serve(t, pt.Exchange{Want: pt.Want{
 		Method: http.MethodPost, Path: "/graphql",
 		Header: map[string]string{"Content-Type": "application/json; charset=utf-8"},
-		Body: `{"query":` + jsonString(query) + `,"variables":{"duration":{"start":"2025-03-14 0923","end":"2025-03-14 0926","step":"MINUTE"}}}`,
+		Body:   `{"query":` + jsonString(query) + `,"variables":{"duration":{"start":"2025-03-14 0923","end":"2025-03-14 0926","step":"MINUTE"}}}`,
 	}, Reply: reply})
 	return metricproviders.Request{Namespace: "shop", RunName: "checkout-1", Metric: v1alpha1.Metric{
 		Name: "apdex", Provider: v1alpha1.MetricProvider{SkyWalking: &v1alpha1.SkyWalkingMetric{
