@@ -79,6 +79,23 @@ func endpointOf(m v1alpha1.Metric, args resolvedArgs) string {
 		address = p.Prometheus.Address
 	case p.Web != nil:
 		address = p.Web.URL
+	case p.Graphite != nil:
+		address = p.Graphite.Address
+	case p.SkyWalking != nil:
+		address = p.SkyWalking.Address
+	case p.Kayenta != nil:
+		address = p.Kayenta.Address
+	case p.NewRelic != nil:
+		// The address is in the profile Secret: each profile is its own
+		// account, and may be its own region or proxy.
+		return name + "/" + profileOr(p.NewRelic.Profile, "newrelic")
+	case p.Influxdb != nil:
+		return name + "/" + profileOr(p.Influxdb.Profile, "influxdb")
+	case p.Wavefront != nil:
+		address = p.Wavefront.Address
+		if !strings.Contains(address, "://") {
+			address = "https://" + address
+		}
 	}
 	if address == "" {
 		return name
@@ -88,4 +105,11 @@ func endpointOf(m v1alpha1.Metric, args resolvedArgs) string {
 		return name
 	}
 	return name + "/" + strings.ToLower(u.Host)
+}
+
+func profileOr(profile, def string) string {
+	if profile == "" {
+		return def
+	}
+	return profile
 }

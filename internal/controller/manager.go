@@ -28,8 +28,14 @@ import (
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/cloudwatch"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/datadog"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/graphite"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/influxdb"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/job"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/kayenta"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/newrelic"
 	promprovider "github.com/kanaria-rollouts/kanaria/internal/metricproviders/prometheus"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/skywalking"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/wavefront"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/web"
 	"github.com/kanaria-rollouts/kanaria/internal/notify"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout"
@@ -202,6 +208,12 @@ func newQueriers(controllerNamespace string) map[string]metricproviders.Querier 
 		web.Name:          web.New(web.Options{}),
 		datadog.Name:      datadog.New(datadog.Options{Namespace: controllerNamespace}),
 		cloudwatch.Name:   cloudwatch.New(cloudwatch.Options{}),
+		newrelic.Name:     newrelic.New(newrelic.Options{Namespace: controllerNamespace}),
+		wavefront.Name:    wavefront.New(wavefront.Options{Namespace: controllerNamespace}),
+		graphite.Name:     graphite.New(graphite.Options{}),
+		influxdb.Name:     influxdb.New(influxdb.Options{Namespace: controllerNamespace}),
+		kayenta.Name:      kayenta.New(kayenta.Options{}),
+		skywalking.Name:   skywalking.New(skywalking.Options{}),
 	}
 }
 
