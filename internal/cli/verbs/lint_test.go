@@ -34,6 +34,12 @@ func TestLintBadManifests(t *testing.T) {
 			`Experiment shop: spec.templates[1].template.metadata.labels: Invalid value: "app=shop": the template's labels do not match its selector app=other`,
 			`Experiment shop: spec.templates[1].service: Invalid value: "{}": the Pod template declares no container ports for the Service to expose`,
 		},
+		"providers-bad.yaml": {
+			`AnalysisTemplate providers: spec.metrics[1].provider: Invalid value: graphite: address: "graphite.monitoring:8080" is not an http(s) URL`,
+			"AnalysisTemplate providers: spec.metrics[2].provider: Invalid value: newRelic: query: set the NRQL query, e.g. FROM Transaction SELECT count(*)",
+			"AnalysisTemplate providers: spec.metrics[3].provider: Invalid value: skywalking: interval: set the window the query covers, e.g. 5m",
+			"AnalysisTemplate providers: spec.metrics[4].provider: Invalid value: kayenta: threshold: need 0 <= marginal (80) <= pass (70) <= 100",
+		},
 		"templates-bad.yaml": {
 			"AnalysisTemplate success-rate: spec.metrics[0].count: Invalid value: 3: more than one measurement needs an interval between them; set interval, e.g. 30s",
 			`AnalysisTemplate success-rate: spec.metrics[1].name: Duplicate value: "success-rate"`,

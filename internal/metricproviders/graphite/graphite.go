@@ -49,7 +49,7 @@ var space = regexp.MustCompile(`\s+`)
 
 // Validate checks a Graphite metric without contacting the server.
 func Validate(g *v1alpha1.GraphiteMetric) error {
-	if _, err := httpcall.BaseURL(Name, g.Address); err != nil {
+	if _, err := httpcall.BaseURL("", g.Address); err != nil {
 		return fmt.Errorf("address: %w", err)
 	}
 	_, err := renderQuery(g.Query)

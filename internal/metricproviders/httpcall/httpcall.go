@@ -179,11 +179,15 @@ func Truncate(s string) string {
 
 // BaseURL checks an address a user or a Secret gave so a typo fails with a
 // clear message instead of a transport error. It returns the address
-// without a trailing slash.
+// without a trailing slash. An empty provider leaves the message without
+// the provider's name, for callers that name the field themselves.
 func BaseURL(provider, addr string) (string, error) {
 	addr = strings.TrimSpace(addr)
 	u, err := url.Parse(addr)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if provider == "" {
+			return "", fmt.Errorf("%q is not an http(s) URL", addr)
+		}
 		return "", fmt.Errorf("%s: address %q is not an http(s) URL", provider, addr)
 	}
 	return strings.TrimRight(addr, "/"), nil

@@ -67,7 +67,7 @@ func New(opts Options) *Provider {
 // is the metric's interval, which fills a scope's missing start.
 func Validate(k *v1alpha1.KayentaMetric, interval v1alpha1.DurationString) error {
 	var errs []error
-	if _, err := httpcall.BaseURL(Name, k.Address); err != nil {
+	if _, err := httpcall.BaseURL("", k.Address); err != nil {
 		errs = append(errs, fmt.Errorf("address: %w", err))
 	}
 	if k.Application == "" {

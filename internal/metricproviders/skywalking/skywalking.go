@@ -55,7 +55,7 @@ func New(opts Options) *Provider {
 
 // Validate checks a SkyWalking metric without contacting the server.
 func Validate(m *v1alpha1.SkyWalkingMetric) error {
-	if _, err := httpcall.BaseURL(Name, m.Address); err != nil {
+	if _, err := httpcall.BaseURL("", m.Address); err != nil {
 		return fmt.Errorf("address: %w", err)
 	}
 	if strings.TrimSpace(m.Query) == "" {

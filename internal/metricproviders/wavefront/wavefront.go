@@ -81,13 +81,13 @@ func Validate(w *v1alpha1.WavefrontMetric) error {
 func endpoint(address string) (base, key string, err error) {
 	address = strings.TrimSpace(address)
 	if address == "" {
-		return "", "", errors.New("wavefront: set address, e.g. example.wavefront.com")
+		return "", "", errors.New("set the Wavefront address, e.g. example.wavefront.com")
 	}
 	withScheme := address
 	if !strings.Contains(address, "://") {
 		withScheme = "https://" + address
 	}
-	base, err = httpcall.BaseURL(Name, withScheme)
+	base, err = httpcall.BaseURL("", withScheme)
 	if err != nil {
 		return "", "", err
 	}
