@@ -33,12 +33,21 @@ const annotatedCSV = "#datatype,string,long,dateTime:RFC3339,dateTime:RFC3339,da
 	",,1,2025-03-14T09:11:53Z,2025-03-14T09:26:53Z,2025-03-14T09:25:00Z,0.5,ratio,errors\r\n" +
 	"\r\n"
 
-func setup(t *testing.T, profile string, reply pt.Reply) (*pt.Server, metricproviders.Request) {
-	srv := pt.Serve(t, pt.Exchange{Want: pt.Want{
+// setup serves one expected query answered with reply, or none when reply
+// is nil.
+func setup(t *testing.T, profile string, reply *pt.Reply) (*pt.Server, metricproviders.Request) {
+	ex := pt.Exchange{Want: pt.Want{
 		Method: http.MethodPost, Path: "/api/v2/query", Query: url.Values{"org": {"acme"}},
 		Header: map[string]string{"Authorization": "Token " + token, "Content-Type": "application/json"},
 		Body:   `{"query":` + jsonString(flux) + `,"type":"flux","dialect":{"annotations":["datatype","group","default"],"delimiter":",","header":true}}`,
-	}, Reply: reply})
+	}}
+	var srv *pt.Server
+	if reply != nil {
+		ex.Reply = *reply
+		srv = pt.Serve(t, ex)
+	} else {
+		srv = pt.Serve(t)
+	}
 	secretName := profile
 	if secretName == "" {
 		secretName = "influxdb"
@@ -60,7 +69,7 @@ func jsonString(s string) string {
 
 func TestQueryListsEveryValue(t *testing.T) {
 	for _, profile := range []string{"", "team-b"} {
-		_, req := setup(t, profile, pt.Reply{Header: map[string]string{"Content-Type": "text/csv; charset=utf-8"}, Body: annotatedCSV})
+		_, req := setup(t, profile, &pt.Reply{Header: map[string]string{"Content-Type": "text/csv; charset=utf-8"}, Body: annotatedCSV})
 		v, err := New(Options{Namespace: controllerNS}).Query(context.Background(), req)
 		if err != nil {
 			t.Fatal(err)
@@ -88,7 +97,7 @@ func TestQueryErrors(t *testing.T) {
 		{"empty", pt.Reply{Header: map[string]string{"Content-Type": "text/csv"}, Body: "\r\n"}, "influxdb: no results returned from flux query"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, req := setup(t, "", tc.reply)
+			_, req := setup(t, "", &tc.reply)
 			_, err := New(Options{Namespace: controllerNS}).Query(context.Background(), req)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error = %v, want it to contain %q", err, tc.want)
@@ -102,7 +111,7 @@ func TestQueryErrors(t *testing.T) {
 
 func TestQueryTimesOut(t *testing.T) {
 	block := make(chan struct{})
-	srv, req := setup(t, "", pt.Reply{})
+	srv, req := setup(t, "", nil)
 	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-block })
 	defer close(block)
 	_, err := New(Options{Namespace: controllerNS, Timeout: 50 * time.Millisecond}).Query(context.Background(), req)
@@ -112,7 +121,7 @@ func TestQueryTimesOut(t *testing.T) {
 }
 
 func TestProfileErrors(t *testing.T) {
-	_, req := setup(t, "", pt.Reply{})
+	_, req := setup(t, "", nil)
 	delete(req.Secrets.(pt.Secrets), controllerNS+"/influxdb/org")
 	_, err := New(Options{Namespace: controllerNS}).Query(context.Background(), req)
 	if err == nil || !strings.Contains(err.Error(), `reading key "org" of Secret kanaria-system/influxdb`) {

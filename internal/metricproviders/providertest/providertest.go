@@ -57,7 +57,8 @@ type Exchange struct {
 }
 
 // Server answers the exchanges in order and fails the test on any request
-// that differs from the expected one, or that comes after the last one.
+// that differs from the expected one, that comes after the last one, or
+// on an expected one that never came.
 type Server struct {
 	*httptest.Server
 	t         *testing.T
@@ -71,7 +72,12 @@ func Serve(t *testing.T, exchanges ...Exchange) *Server {
 	t.Helper()
 	s := &Server{t: t, exchanges: exchanges}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.handle))
-	t.Cleanup(s.Close)
+	t.Cleanup(func() {
+		s.Close()
+		if n := s.Calls(); n < len(s.exchanges) {
+			t.Errorf("the server got %d of the %d requests it expected", n, len(s.exchanges))
+		}
+	})
 	return s
 }
 
