@@ -272,6 +272,7 @@ func (r *Reconciler) measure(ctx context.Context, run *v1alpha1.AnalysisRun, arg
 				if !term {
 					r.bulkhead().release(endpoint)
 				}
+				logMeasurement(ctx, run, m, meas)
 				recordMeasurement(res, meas, true)
 				continue
 			}
@@ -282,6 +283,11 @@ func (r *Reconciler) measure(ctx context.Context, run *v1alpha1.AnalysisRun, arg
 				meas = r.Jobs.Check(ctx, run, *last, now)
 			}
 			meas.Message = args.mask(meas.Message)
+			if meas.Phase != last.Phase {
+				// A Job is looked at on every reconcile while it runs; only
+				// its ending is news.
+				logMeasurement(ctx, run, m, meas)
+			}
 			recordMeasurement(res, meas, true)
 			continue
 		}
@@ -304,6 +310,7 @@ func (r *Reconciler) measure(ctx context.Context, run *v1alpha1.AnalysisRun, arg
 		if endpoint != "" {
 			r.bulkhead().release(endpoint)
 		}
+		logMeasurement(ctx, run, m, meas)
 		recordMeasurement(res, meas, false)
 		trim(res, retention(run, m.Name))
 	}
@@ -340,7 +347,7 @@ func (r *Reconciler) takeMeasurement(ctx context.Context, run *v1alpha1.Analysis
 	// Credentials the provider read (an API key, a token) are masked like
 	// the run's secret arguments.
 	args = args.withSecrets(read.values())
-	return r.settle(ctx, run, sm, name, args, meas, v, err)
+	return r.settle(sm, args, meas, v, err)
 }
 
 // resumeMeasurement looks again at an asynchronous provider's in-flight
@@ -369,21 +376,16 @@ func (r *Reconciler) resumeMeasurement(ctx context.Context, run *v1alpha1.Analys
 	v, err := q.Resume(callCtx, metricproviders.Request{Namespace: run.Namespace, RunName: run.Name, Metric: sm, Secrets: read}, meas.Metadata)
 	cancel()
 	args = args.withSecrets(read.values())
-	return r.settle(ctx, run, sm, name, args, meas, v, err)
+	return r.settle(sm, args, meas, v, err)
 }
 
-// settle turns what a provider answered into the measurement, and logs it
-// as one line: the provider, the phase and the masked value.
-func (r *Reconciler) settle(ctx context.Context, run *v1alpha1.AnalysisRun, sm v1alpha1.Metric, provider string, args resolvedArgs, meas v1alpha1.Measurement, v metricproviders.Value, err error) v1alpha1.Measurement {
+// settle turns what a provider answered into the measurement.
+func (r *Reconciler) settle(sm v1alpha1.Metric, args resolvedArgs, meas v1alpha1.Measurement, v metricproviders.Value, err error) v1alpha1.Measurement {
 	finish := func(phase v1alpha1.AnalysisPhase, msg string) v1alpha1.Measurement {
 		t := metav1.NewTime(r.now())
 		meas.Phase, meas.Message, meas.FinishedAt, meas.ResumeAt = phase, args.mask(msg), &t, nil
 		return meas
 	}
-	defer func() {
-		log.FromContext(ctx).Info("measured", "analysisrun", run.Namespace+"/"+run.Name, "metric", sm.Name,
-			"provider", provider, "phase", meas.Phase, "value", meas.Value, "message", meas.Message)
-	}()
 	if err != nil {
 		return finish(v1alpha1.AnalysisPhaseError, err.Error())
 	}
@@ -407,6 +409,13 @@ func (r *Reconciler) settle(ctx context.Context, run *v1alpha1.AnalysisRun, sm v
 		return finish(v1alpha1.AnalysisPhaseError, err.Error())
 	}
 	return finish(phase, "")
+}
+
+// logMeasurement writes a measurement as one line: the run, the metric,
+// its provider, the phase and the value and message, both already masked.
+func logMeasurement(ctx context.Context, run *v1alpha1.AnalysisRun, m v1alpha1.Metric, meas v1alpha1.Measurement) {
+	log.FromContext(ctx).Info("measured", "analysisrun", run.Namespace+"/"+run.Name, "metric", m.Name,
+		"provider", providerName(&m.Provider), "phase", meas.Phase, "value", meas.Value, "message", meas.Message)
 }
 
 // providerName names the provider a metric uses.

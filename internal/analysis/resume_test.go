@@ -3,10 +3,13 @@ package analysis
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr/funcr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/analysis/condition"
@@ -59,8 +62,12 @@ func TestAsynchronousMeasurementIsResumedAtItsTime(t *testing.T) {
 	r := &Reconciler{Queriers: map[string]metricproviders.Querier{"kayenta": judge},
 		Conditions: condition.NewEvaluator(), Now: func() time.Time { return now }}
 	run := kayentaRun()
+	var lines []string
+	ctx := log.IntoContext(context.Background(), funcr.New(func(prefix, args string) {
+		lines = append(lines, args)
+	}, funcr.Options{}))
 	step := func() *v1alpha1.Measurement {
-		r.measure(context.Background(), run, resolvedArgs{}, now)
+		r.measure(ctx, run, resolvedArgs{}, now)
 		return lastMeasurement(findResult(&run.Status, "judge"))
 	}
 
@@ -87,6 +94,12 @@ func TestAsynchronousMeasurementIsResumedAtItsTime(t *testing.T) {
 	}
 	if len(res.Measurements) != 1 || res.Count != 1 || res.Successful != 1 || judge.starts != 1 {
 		t.Errorf("result = %+v, starts %d", res, judge.starts)
+	}
+	// One line when the judgement starts, one per look at it; none for the
+	// reconcile before its resume time.
+	if len(lines) != 3 || !strings.Contains(lines[0], `"msg"="measured"`) || !strings.Contains(lines[0], `"provider"="kayenta"`) ||
+		!strings.Contains(lines[1], `"phase"="Running"`) || !strings.Contains(lines[2], `"phase"="Successful"`) || !strings.Contains(lines[2], `"value"="93"`) {
+		t.Errorf("log lines:\n%s", strings.Join(lines, "\n"))
 	}
 }
 
