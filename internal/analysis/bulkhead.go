@@ -1,12 +1,14 @@
 package analysis
 
 import (
+	"encoding/json"
 	"net/url"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/slo"
 )
 
 // MaxProviderCall bounds one measurement's call to a metric provider,
@@ -91,6 +93,14 @@ func endpointOf(m v1alpha1.Metric, args resolvedArgs) string {
 		return name + "/" + profileOr(p.NewRelic.Profile, "newrelic")
 	case p.Influxdb != nil:
 		return name + "/" + profileOr(p.Influxdb.Profile, "influxdb")
+	case len(p.Plugin[slo.Name]) > 0:
+		var c struct {
+			Prometheus struct {
+				Address string `json:"address"`
+			} `json:"prometheus"`
+		}
+		_ = json.Unmarshal(p.Plugin[slo.Name], &c)
+		address = c.Prometheus.Address
 	case p.Wavefront != nil:
 		address = p.Wavefront.Address
 		if !strings.Contains(address, "://") {

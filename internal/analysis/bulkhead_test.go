@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -129,6 +130,8 @@ func TestEndpointOf(t *testing.T) {
 		{v1alpha1.MetricProvider{NewRelic: &v1alpha1.NewRelicMetric{Query: "q"}}, "newrelic/newrelic"},
 		{v1alpha1.MetricProvider{NewRelic: &v1alpha1.NewRelicMetric{Query: "q", Profile: "team-b"}}, "newrelic/team-b"},
 		{v1alpha1.MetricProvider{Influxdb: &v1alpha1.InfluxdbMetric{Query: "q"}}, "influxdb/influxdb"},
+		{v1alpha1.MetricProvider{Plugin: map[string]json.RawMessage{"kanaria.dev/slo": json.RawMessage(`{"prometheus":{"address":"http://prom:9090"}}`)}}, "kanaria.dev/slo/prom:9090"},
+		{v1alpha1.MetricProvider{Plugin: map[string]json.RawMessage{"argoproj-labs/sample": json.RawMessage(`{}`)}}, "plugin"},
 	} {
 		if got := endpointOf(v1alpha1.Metric{Name: "m", Provider: tc.provider}, args); got != tc.want {
 			t.Errorf("endpointOf = %q, want %q", got, tc.want)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -443,7 +444,16 @@ func providerName(p *v1alpha1.MetricProvider) string {
 		return "influxdb"
 	case p.SkyWalking != nil:
 		return "skywalking"
-	case len(p.Plugin) > 0:
+	case len(p.Plugin) == 1:
+		// Kanaria's own providers live in the open plugin map, under keys
+		// of its domain; any other key names a plugin binary.
+		for k := range p.Plugin {
+			if strings.HasPrefix(k, "kanaria.dev/") {
+				return k
+			}
+		}
+		return "plugin"
+	case len(p.Plugin) > 1:
 		return "plugin"
 	}
 	return "(none)"

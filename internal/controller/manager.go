@@ -35,6 +35,7 @@ import (
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/newrelic"
 	promprovider "github.com/kanaria-rollouts/kanaria/internal/metricproviders/prometheus"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/skywalking"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/slo"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/wavefront"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/web"
 	"github.com/kanaria-rollouts/kanaria/internal/notify"
@@ -203,8 +204,10 @@ func newNotifier(cfg *rest.Config, mgr manager.Manager, opts Options) (*notify.N
 
 // newQueriers returns the synchronous metric providers by name.
 func newQueriers(controllerNamespace string) map[string]metricproviders.Querier {
+	prom := promprovider.New(promprovider.Options{})
 	return map[string]metricproviders.Querier{
-		promprovider.Name: promprovider.New(promprovider.Options{}),
+		promprovider.Name: prom,
+		slo.Name:          slo.New(slo.PrometheusRunner(prom)),
 		web.Name:          web.New(web.Options{}),
 		datadog.Name:      datadog.New(datadog.Options{Namespace: controllerNamespace}),
 		cloudwatch.Name:   cloudwatch.New(cloudwatch.Options{}),

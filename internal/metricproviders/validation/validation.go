@@ -14,6 +14,7 @@ import (
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/kayenta"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/newrelic"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/skywalking"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/slo"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/wavefront"
 )
 
@@ -47,6 +48,10 @@ func Metric(m v1alpha1.Metric) error {
 		what, err = "skywalking", skywalking.Validate(p.SkyWalking)
 	case p.Kayenta != nil:
 		what, err = "kayenta", kayenta.Validate(p.Kayenta, interval)
+	case p.Plugin[slo.Name] != nil:
+		// Parse names the provider itself.
+		_, err = slo.Parse(p.Plugin[slo.Name])
+		return err
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)

@@ -1,0 +1,181 @@
+package slo
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders"
+)
+
+func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+
+func TestThresholdsScaleWithThePeriod(t *testing.T) {
+	c := &Config{Objective: 99.9}
+	got, err := c.Thresholds()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The SRE workbook's published pairs for 30 days.
+	want := []Alert{{"1h", "5m", 14.4, false}, {"6h", "30m", 6, false}, {"1d", "2h", 3, false}, {"3d", "6h", 1, false}}
+	for i := range want {
+		if got[i].Long != want[i].Long || got[i].Short != want[i].Short || !near(got[i].BurnRate, want[i].BurnRate) {
+			t.Errorf("pair %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	c.Period = "7d"
+	got, _ = c.Thresholds()
+	// 2% of 168 hours spent in one hour: 3.36.
+	if !near(got[0].BurnRate, 3.36) || !near(got[3].BurnRate, 0.1*168/72) {
+		t.Errorf("7d thresholds = %+v", got)
+	}
+	c.Windows = []Window{{Long: "10s", Short: "5s", BurnRate: 10}}
+	if got, _ = c.Thresholds(); len(got) != 1 || got[0].BurnRate != 10 {
+		t.Errorf("custom thresholds = %+v", got)
+	}
+}
+
+func TestJudge(t *testing.T) {
+	c := &Config{Objective: 99.9}
+	// A canary failing 2% of requests for the last hour, on a month that
+	// had spent a quarter of its budget: 20× burn in the fast pair.
+	ratios := map[string]float64{"5m": 0.02, "1h": 0.02, "30m": 0.004, "6h": 0.004, "2h": 0.001, "1d": 0.001, "3d": 0.0005, "30d": 0.00025}
+	j, err := Judge(c, ratios)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !near(j.BurnRate["1h"], 20) || !near(j.BurnRate["6h"], 4) || !near(j.BudgetRemaining, 0.75) {
+		t.Errorf("judgement = %+v", j)
+	}
+	firing := []bool{true, false, false, false}
+	for i, a := range j.Alerts {
+		if a.Firing != firing[i] {
+			t.Errorf("pair %s/%s firing = %v", a.Long, a.Short, a.Firing)
+		}
+	}
+	res := j.Result()
+	if res["firing"] != true || !near(res["budgetRemaining"].(float64), 0.75) || !near(res["burnRate"].(map[string]any)["5m"].(float64), 20) {
+		t.Errorf("result = %v", res)
+	}
+	// An exhausted budget.
+	ratios["30d"] = 0.0015
+	if j, _ = Judge(c, ratios); !near(j.BudgetRemaining, -0.5) {
+		t.Errorf("budget remaining = %v, want -0.5", j.BudgetRemaining)
+	}
+}
+
+func TestParseWindow(t *testing.T) {
+	for s, want := range map[string]string{"5m": "5m0s", "1h": "1h0m0s", "1d": "24h0m0s", "30d": "720h0m0s", "2w": "336h0m0s", "500ms": "500ms"} {
+		d, err := ParseWindow(s)
+		if err != nil || d.String() != want {
+			t.Errorf("ParseWindow(%q) = %v, %v", s, d, err)
+		}
+	}
+	for _, s := range []string{"", "5", "1h30m", "-1h", "0m", "1y"} {
+		if _, err := ParseWindow(s); err == nil {
+			t.Errorf("ParseWindow(%q) accepted", s)
+		}
+	}
+}
+
+func TestParse(t *testing.T) {
+	for _, tc := range []struct{ json, want string }{
+		{`{"prometheus":{"address":"http://p"},"objective":99.9,"errorQuery":"e[{{window}}]","totalQuery":"t[{{ window }}]"}`, ""},
+		{`{"prometheus":{"address":"http://p"},"objective":99.9,"errorRatioQuery":"r[{{window}}]","period":"28d"}`, ""},
+		{`{"prometheus":{"address":"http://p"},"objective":100,"errorRatioQuery":"r[{{window}}]"}`, "objective: 100 is not a percentage"},
+		{`{"prometheus":{"address":"http://p"},"objective":99,"errorQuery":"e[5m]","totalQuery":"t[{{window}}]"}`, "errorQuery: needs {{window}}"},
+		{`{"prometheus":{"address":"http://p"},"objective":99,"errorRatioQuery":"r[{{window}}]","totalQuery":"t[{{window}}]"}`, "not both"},
+		{`{"objective":99,"errorRatioQuery":"r[{{window}}]","minRequests":10}`, "prometheus.address: required"},
+		{`{"prometheus":{"address":"http://p"},"objective":99,"errorRatioQuery":"r[{{window}}]","minRequests":10}`, "minRequests: needs totalQuery"},
+		{`{"prometheus":{"address":"http://p"},"objective":99,"errorRatioQuery":"r[{{window}}]","period":"1 month"}`, "period:"},
+		{`{"prometheus":{"address":"http://p"},"objective":99,"errorRatioQuery":"r[{{window}}]","windows":[{"long":"1h","short":"5m"}]}`, "windows[0]: set burnRate or budgetShare"},
+		{`{"prometheus":{"address":"http://p"},"objective":99,"errorRatioQuery":"r[{{window}}]","objectve":99}`, `unknown field "objectve"`},
+	} {
+		_, err := Parse(json.RawMessage(tc.json))
+		if (err == nil) != (tc.want == "") || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("Parse(%s) = %v, want %q", tc.json, err, tc.want)
+		}
+	}
+}
+
+// fakePrometheus answers each query from a table keyed by the query
+// actually sent, so the test sees every window's substitution.
+type fakePrometheus struct {
+	answers map[string]float64
+	asked   []string
+}
+
+func (f *fakePrometheus) run(_ context.Context, address string, _ []v1alpha1.WebMetricHeader, query string) (float64, bool, error) {
+	if address != "http://prom:9090" {
+		return 0, false, fmt.Errorf("address %q", address)
+	}
+	f.asked = append(f.asked, query)
+	v, ok := f.answers[query]
+	return v, ok, nil
+}
+
+func sloRequest(cfg string) metricproviders.Request {
+	return metricproviders.Request{Metric: v1alpha1.Metric{Name: "budget", Provider: v1alpha1.MetricProvider{
+		Plugin: map[string]json.RawMessage{Name: json.RawMessage(cfg)}}}}
+}
+
+func TestQueryAllWindows(t *testing.T) {
+	f := &fakePrometheus{answers: map[string]float64{}}
+	for _, w := range []string{"5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d"} {
+		f.answers["sum(increase(req_total[" + w + "]))"] = 10000
+		f.answers["sum(increase(req_total{code=~\"5..\"}[" + w + "]))"] = 5
+	}
+	// The fast pair burns at 20×.
+	f.answers["sum(increase(req_total{code=~\"5..\"}[5m]))"] = 200
+	f.answers["sum(increase(req_total{code=~\"5..\"}[1h]))"] = 200
+	delete(f.answers, "sum(increase(req_total{code=~\"5..\"}[3d]))") // no errors at all: no series
+	cfg := `{"prometheus":{"address":"http://prom:9090"},"objective":99.9,"minRequests":100,
+		"errorQuery":"sum(increase(req_total{code=~\"5..\"}[{{window}}]))","totalQuery":"sum(increase(req_total[{{window}}]))"}`
+	v, err := New(f.run).Query(context.Background(), sloRequest(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := v.Result.(map[string]any)
+	burn := res["burnRate"].(map[string]any)
+	if !near(burn["1h"].(float64), 20) || !near(burn["6h"].(float64), 0.5) || burn["3d"].(float64) != 0 || res["firing"] != true {
+		t.Errorf("result = %v", res)
+	}
+	if !near(res["budgetRemaining"].(float64), 0.5) {
+		t.Errorf("budget remaining = %v, want 0.5", res["budgetRemaining"])
+	}
+	if len(f.asked) != 16 {
+		t.Errorf("asked %d queries, want 16 (8 windows × 2)", len(f.asked))
+	}
+	if v.Metadata["burnRate/1h/5m"] != "20/20 over 14.4" || v.Metadata["budgetRemaining"] != "0.5000" {
+		t.Errorf("metadata = %v", v.Metadata)
+	}
+}
+
+func TestQueryTooQuietIsInconclusive(t *testing.T) {
+	f := &fakePrometheus{answers: map[string]float64{"sum(increase(req_total[10s]))": 3, "sum(increase(req_total[5s]))": 3}}
+	cfg := `{"prometheus":{"address":"http://prom:9090"},"objective":99,"minRequests":20,"period":"1h",
+		"windows":[{"long":"10s","short":"5s","burnRate":10}],
+		"errorQuery":"sum(increase(req_err[{{window}}]))","totalQuery":"sum(increase(req_total[{{window}}]))"}`
+	v, err := New(f.run).Query(context.Background(), sloRequest(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Phase != v1alpha1.AnalysisPhaseInconclusive || !strings.Contains(v.Message, "3 requests in the last 5s, fewer than minRequests 20") {
+		t.Errorf("value = %+v", v)
+	}
+}
+
+func TestQueryErrorsNameTheWindow(t *testing.T) {
+	run := func(context.Context, string, []v1alpha1.WebMetricHeader, string) (float64, bool, error) {
+		return 0, false, fmt.Errorf("prometheus at http://prom:9090: HTTP 503")
+	}
+	cfg := `{"prometheus":{"address":"http://prom:9090"},"objective":99.9,"errorRatioQuery":"r[{{window}}]"}`
+	_, err := New(run).Query(context.Background(), sloRequest(cfg))
+	if err == nil || !strings.Contains(err.Error(), "kanaria.dev/slo: error ratio over 1d: prometheus at http://prom:9090: HTTP 503") {
+		t.Fatalf("error = %v", err)
+	}
+}
