@@ -126,8 +126,8 @@ func sloRequest(cfg string) metricproviders.Request {
 func TestQueryAllWindows(t *testing.T) {
 	f := &fakePrometheus{answers: map[string]float64{}}
 	for _, w := range []string{"5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d"} {
-		f.answers["sum(increase(req_total[" + w + "]))"] = 10000
-		f.answers["sum(increase(req_total{code=~\"5..\"}[" + w + "]))"] = 5
+		f.answers["sum(increase(req_total["+w+"]))"] = 10000
+		f.answers["sum(increase(req_total{code=~\"5..\"}["+w+"]))"] = 5
 	}
 	// The fast pair burns at 20×.
 	f.answers["sum(increase(req_total{code=~\"5..\"}[5m]))"] = 200
