@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/analysis/condition"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders"
 )
 
@@ -177,5 +178,34 @@ func TestQueryErrorsNameTheWindow(t *testing.T) {
 	_, err := New(run).Query(context.Background(), sloRequest(cfg))
 	if err == nil || !strings.Contains(err.Error(), "kanaria.dev/slo: error ratio over 1d: prometheus at http://prom:9090: HTTP 503") {
 		t.Fatalf("error = %v", err)
+	}
+}
+
+// TestDocumentedConditions evaluates the conditions docs/analysis.md shows
+// against judgements, as the engine does.
+func TestDocumentedConditions(t *testing.T) {
+	ev := condition.NewEvaluator()
+	c := &Config{Objective: 99.9}
+	quiet := map[string]float64{"5m": 0.0001, "1h": 0.0001, "30m": 0, "6h": 0, "2h": 0, "1d": 0, "3d": 0, "30d": 0.0005}
+	burning := map[string]float64{"5m": 0.02, "1h": 0.02, "30m": 0, "6h": 0, "2h": 0, "1d": 0, "3d": 0, "30d": 0.0009}
+	for _, tc := range []struct {
+		name             string
+		success, failure string
+		ratios           map[string]float64
+		want             v1alpha1.AnalysisPhase
+	}{
+		{"freeze: budget left", "result.budgetRemaining > 0.25", "false", quiet, v1alpha1.AnalysisPhaseSuccessful},
+		{"freeze: budget spent", "result.budgetRemaining > 0.25", "false", burning, v1alpha1.AnalysisPhaseInconclusive},
+		{"abort: healthy canary", "!result.firing", `result.firing || result.burnRate["5m"] > 14.4`, quiet, v1alpha1.AnalysisPhaseSuccessful},
+		{"abort: 20x burn", "!result.firing", `result.firing || result.burnRate["5m"] > 14.4`, burning, v1alpha1.AnalysisPhaseFailed},
+	} {
+		j, err := Judge(c, tc.ratios)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ev.Evaluate(tc.success, tc.failure, j.Result())
+		if err != nil || got != tc.want {
+			t.Errorf("%s: %s, %v; want %s", tc.name, got, err, tc.want)
+		}
 	}
 }
