@@ -81,18 +81,47 @@ type Config struct {
 	Objective float64 `json:"objective"`
 	// Period is the budget period (default 30d).
 	Period string `json:"period,omitempty"`
-	// ErrorQuery and TotalQuery count bad and all events over {{window}}.
-	ErrorQuery string `json:"errorQuery,omitempty"`
-	TotalQuery string `json:"totalQuery,omitempty"`
-	// ErrorRatioQuery is the share of bad events over {{window}}, instead
-	// of the two above.
-	ErrorRatioQuery string `json:"errorRatioQuery,omitempty"`
+	// SLI is what is judged, e.g. the canary's Pods.
+	SLI
+	// Baseline, when set, is measured over the same windows for
+	// comparison, e.g. the stable Pods or the whole service: conditions
+	// read result.baseline.burnRate["5m"].
+	Baseline *SLI `json:"baseline,omitempty"`
 	// Windows replaces the default policy.
 	Windows []Window `json:"windows,omitempty"`
 	// MinRequests is the least TotalQuery must read over the shortest
 	// window for the measurement to judge anything: below it the
 	// measurement is Inconclusive, so a quiet canary is not passed.
 	MinRequests float64 `json:"minRequests,omitempty"`
+}
+
+// SLI is a service level indicator: the queries of bad and all events, or
+// of their ratio, each with {{window}} where the range goes.
+type SLI struct {
+	// ErrorQuery and TotalQuery count bad and all events over {{window}}.
+	ErrorQuery string `json:"errorQuery,omitempty"`
+	TotalQuery string `json:"totalQuery,omitempty"`
+	// ErrorRatioQuery is the share of bad events over {{window}}, instead
+	// of the two above.
+	ErrorRatioQuery string `json:"errorRatioQuery,omitempty"`
+}
+
+func (s *SLI) validate(prefix string) []error {
+	var errs []error
+	ratio := s.ErrorRatioQuery != ""
+	pair := s.ErrorQuery != "" || s.TotalQuery != ""
+	switch {
+	case ratio && pair:
+		errs = append(errs, fmt.Errorf("%sset errorQuery and totalQuery, or errorRatioQuery, not both", prefix))
+	case !ratio && (s.ErrorQuery == "" || s.TotalQuery == ""):
+		errs = append(errs, fmt.Errorf("%sset errorQuery and totalQuery, or errorRatioQuery", prefix))
+	}
+	for _, q := range []struct{ name, q string }{{"errorQuery", s.ErrorQuery}, {"totalQuery", s.TotalQuery}, {"errorRatioQuery", s.ErrorRatioQuery}} {
+		if q.q != "" && !windowPlaceholder.MatchString(q.q) {
+			errs = append(errs, fmt.Errorf("%s%s: needs {{window}} where the range goes, e.g. [{{window}}]", prefix, q.name))
+		}
+	}
+	return errs
 }
 
 // Parse reads and checks the configuration of a metric's plugin map.
@@ -120,20 +149,11 @@ func (c *Config) validate() error {
 	if _, err := ParseWindow(c.period()); err != nil {
 		errs = append(errs, fmt.Errorf("period: %w", err))
 	}
-	ratio := c.ErrorRatioQuery != ""
-	pair := c.ErrorQuery != "" || c.TotalQuery != ""
-	switch {
-	case ratio && pair:
-		errs = append(errs, errors.New("set errorQuery and totalQuery, or errorRatioQuery, not both"))
-	case !ratio && (c.ErrorQuery == "" || c.TotalQuery == ""):
-		errs = append(errs, errors.New("set errorQuery and totalQuery, or errorRatioQuery"))
+	errs = append(errs, c.SLI.validate("")...)
+	if c.Baseline != nil {
+		errs = append(errs, c.Baseline.validate("baseline: ")...)
 	}
-	for _, q := range []struct{ name, q string }{{"errorQuery", c.ErrorQuery}, {"totalQuery", c.TotalQuery}, {"errorRatioQuery", c.ErrorRatioQuery}} {
-		if q.q != "" && !windowPlaceholder.MatchString(q.q) {
-			errs = append(errs, fmt.Errorf("%s: needs {{window}} where the range goes, e.g. [{{window}}]", q.name))
-		}
-	}
-	if c.MinRequests < 0 || (c.MinRequests > 0 && ratio) {
+	if c.MinRequests < 0 || (c.MinRequests > 0 && c.ErrorRatioQuery != "") {
 		errs = append(errs, errors.New("minRequests: needs totalQuery (counting requests) and must not be negative"))
 	}
 	for i, w := range c.Windows {
@@ -247,6 +267,17 @@ func Judge(c *Config, ratios map[string]float64) (Judgement, error) {
 }
 
 // Result is the judgement as conditions see it: result.burnRate["1h"],
+// result.budgetRemaining, result.firing (any pair of the policy), and the
+// same under result.baseline when baseline is not nil.
+func Result(j Judgement, baseline *Judgement) map[string]any {
+	res := j.Result()
+	if baseline != nil {
+		res["baseline"] = baseline.Result()
+	}
+	return res
+}
+
+// Result is the judgement as conditions see it: result.burnRate["1h"],
 // result.budgetRemaining, result.firing (any pair of the policy).
 func (j Judgement) Result() map[string]any {
 	burn, ratio := map[string]any{}, map[string]any{}
@@ -336,7 +367,7 @@ func (p *Provider) Query(ctx context.Context, req metricproviders.Request) (metr
 	ratios := map[string]float64{}
 	meta := map[string]string{}
 	for _, w := range names {
-		r, total, ok, err := p.ratio(ctx, c, w)
+		r, total, ok, err := p.ratio(ctx, c, &c.SLI, w)
 		if err != nil {
 			return metricproviders.Value{}, err
 		}
@@ -359,7 +390,27 @@ func (p *Provider) Query(ctx context.Context, req metricproviders.Request) (metr
 	if err != nil {
 		return metricproviders.Value{}, fmt.Errorf("%s: %w", Name, err)
 	}
-	res := j.Result()
+	var baseline *Judgement
+	if c.Baseline != nil {
+		base := map[string]float64{}
+		for _, w := range names {
+			r, _, ok, err := p.ratio(ctx, c, c.Baseline, w)
+			if err != nil {
+				return metricproviders.Value{}, fmt.Errorf("baseline: %w", err)
+			}
+			if !ok {
+				r = 0
+			}
+			base[w] = r
+		}
+		b, err := Judge(c, base)
+		if err != nil {
+			return metricproviders.Value{}, fmt.Errorf("%s: %w", Name, err)
+		}
+		baseline = &b
+		meta["baselineBudgetRemaining"] = strconv.FormatFloat(b.BudgetRemaining, 'f', 4, 64)
+	}
+	res := Result(j, baseline)
 	out, err := json.Marshal(res)
 	if err != nil {
 		return metricproviders.Value{}, fmt.Errorf("%s: encoding the judgement: %w", Name, err)
@@ -373,24 +424,24 @@ func (p *Provider) Query(ctx context.Context, req metricproviders.Request) (metr
 
 // ratio reads the error ratio over window w, and the total when the SLI is
 // an error and a total query. ok is false when the window has no events.
-func (p *Provider) ratio(ctx context.Context, c *Config, w string) (ratio, total float64, ok bool, err error) {
+func (p *Provider) ratio(ctx context.Context, c *Config, sli *SLI, w string) (ratio, total float64, ok bool, err error) {
 	fill := func(q string) string { return windowPlaceholder.ReplaceAllString(q, w) }
 	addr, headers := c.Prometheus.Address, c.Prometheus.Headers
-	if c.ErrorRatioQuery != "" {
-		r, ok, err := p.run(ctx, addr, headers, fill(c.ErrorRatioQuery))
+	if sli.ErrorRatioQuery != "" {
+		r, ok, err := p.run(ctx, addr, headers, fill(sli.ErrorRatioQuery))
 		if err != nil {
 			return 0, 0, false, fmt.Errorf("%s: error ratio over %s: %w", Name, w, err)
 		}
 		return r, 0, ok, nil
 	}
-	total, tok, err := p.run(ctx, addr, headers, fill(c.TotalQuery))
+	total, tok, err := p.run(ctx, addr, headers, fill(sli.TotalQuery))
 	if err != nil {
 		return 0, 0, false, fmt.Errorf("%s: total over %s: %w", Name, w, err)
 	}
 	if !tok || total <= 0 {
 		return 0, 0, false, nil
 	}
-	bad, bok, err := p.run(ctx, addr, headers, fill(c.ErrorQuery))
+	bad, bok, err := p.run(ctx, addr, headers, fill(sli.ErrorQuery))
 	if err != nil {
 		return 0, 0, false, fmt.Errorf("%s: errors over %s: %w", Name, w, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/analysis/condition"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/prometheus"
 	"github.com/kanaria-rollouts/kanaria/internal/testutil/promserver"
@@ -34,16 +35,23 @@ func TestBurnRatesFromRealPrometheus(t *testing.T) {
 	target.WaitScrapes(2, 30*time.Second)
 
 	p := New(PrometheusRunner(prometheus.New(prometheus.Options{})))
-	judge := func(app string) map[string]any {
-		t.Helper()
-		cfg, _ := json.Marshal(map[string]any{
-			"prometheus": map[string]string{"address": srv.URL},
-			"objective":  99.0,
-			"period":     "1m",
-			"windows":    []map[string]any{{"long": "30s", "short": "15s", "burnRate": 14.4}},
+	sli := func(app string) map[string]any {
+		return map[string]any{
 			"errorQuery": `sum(rate(http_requests_total{app="` + app + `",code="500"}[{{window}}]))`,
 			"totalQuery": `sum(rate(http_requests_total{app="` + app + `"}[{{window}}]))`,
-		})
+		}
+	}
+	judge := func(app, baseline string) map[string]any {
+		t.Helper()
+		c := sli(app)
+		c["prometheus"] = map[string]string{"address": srv.URL}
+		c["objective"] = 99.0
+		c["period"] = "1m"
+		c["windows"] = []map[string]any{{"long": "30s", "short": "15s", "burnRate": 14.4}}
+		if baseline != "" {
+			c["baseline"] = sli(baseline)
+		}
+		cfg, _ := json.Marshal(c)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		v, err := p.Query(ctx, metricproviders.Request{Metric: v1alpha1.Metric{Name: "budget",
@@ -55,21 +63,37 @@ func TestBurnRatesFromRealPrometheus(t *testing.T) {
 		return v.Result.(map[string]any)
 	}
 
-	healthy := judge("healthy")
+	healthy := judge("healthy", "")
 	burn := healthy["burnRate"].(map[string]any)
-	if math.Abs(burn["30s"].(float64)-0.5) > 0.01 || math.Abs(burn["15s"].(float64)-0.5) > 0.01 || healthy["firing"] != false {
+	// Within 3%: the counters grow between the scrapes of their series.
+	if !within(burn["30s"], 0.5) || !within(burn["15s"], 0.5) || healthy["firing"] != false {
 		t.Errorf("healthy: %v, want burn rates of 0.5 and no firing pair", healthy)
 	}
-	if math.Abs(healthy["budgetRemaining"].(float64)-0.5) > 0.01 {
+	if !within(healthy["budgetRemaining"], 0.5) {
 		t.Errorf("healthy: budget remaining %v, want 0.5", healthy["budgetRemaining"])
 	}
 
-	burning := judge("burning")
+	burning := judge("burning", "healthy")
 	burn = burning["burnRate"].(map[string]any)
-	if math.Abs(burn["30s"].(float64)-20) > 0.1 || math.Abs(burn["15s"].(float64)-20) > 0.1 || burning["firing"] != true {
+	if !within(burn["30s"], 20) || !within(burn["15s"], 20) || burning["firing"] != true {
 		t.Errorf("burning: %v, want burn rates of 20 and the pair firing", burning)
 	}
 	if burning["budgetRemaining"].(float64) >= 0 {
 		t.Errorf("burning: budget remaining %v, want it overspent", burning["budgetRemaining"])
 	}
+	base := burning["baseline"].(map[string]any)
+	if b := base["burnRate"].(map[string]any)["15s"]; !within(b, 0.5) {
+		t.Errorf("baseline burn rate %v, want 0.5", b)
+	}
+	// The canary burns forty times what the baseline does.
+	phase, err := condition.NewEvaluator().Evaluate("", `result.burnRate["15s"] > 3 * result.baseline.burnRate["15s"]`, burning)
+	if err != nil || phase != v1alpha1.AnalysisPhaseFailed {
+		t.Errorf("margin condition: %s, %v; want Failed", phase, err)
+	}
+}
+
+// within reports whether v is a number within 3% of want.
+func within(v any, want float64) bool {
+	f, ok := v.(float64)
+	return ok && math.Abs(f-want) <= 0.03*want
 }

@@ -209,3 +209,31 @@ func TestDocumentedConditions(t *testing.T) {
 		}
 	}
 }
+
+func TestQueryBaseline(t *testing.T) {
+	f := &fakePrometheus{answers: map[string]float64{
+		"canary_err[10s]": 2, "canary_all[10s]": 100, "canary_err[5s]": 1, "canary_all[5s]": 50, "canary_err[1h]": 2, "canary_all[1h]": 100,
+		"stable_err[10s]": 1, "stable_all[10s]": 1000, "stable_all[5s]": 500, "stable_err[1h]": 10, "stable_all[1h]": 10000,
+	}}
+	cfg := `{"prometheus":{"address":"http://prom:9090"},"objective":99,"period":"1h",
+		"windows":[{"long":"10s","short":"5s","burnRate":10}],
+		"errorQuery":"canary_err[{{window}}]","totalQuery":"canary_all[{{window}}]",
+		"baseline":{"errorQuery":"stable_err[{{window}}]","totalQuery":"stable_all[{{window}}]"}}`
+	v, err := New(f.run).Query(context.Background(), sloRequest(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := v.Result.(map[string]any)
+	base := res["baseline"].(map[string]any)
+	if !near(res["burnRate"].(map[string]any)["5s"].(float64), 2) || !near(base["burnRate"].(map[string]any)["10s"].(float64), 0.1) ||
+		base["burnRate"].(map[string]any)["5s"].(float64) != 0 || !near(base["budgetRemaining"].(float64), 0.9) {
+		t.Errorf("result = %v", res)
+	}
+	if v.Metadata["baselineBudgetRemaining"] != "0.9000" {
+		t.Errorf("metadata = %v", v.Metadata)
+	}
+	if _, err := Parse(json.RawMessage(`{"prometheus":{"address":"http://p"},"objective":99,"errorRatioQuery":"r[{{window}}]","baseline":{"errorQuery":"e[5m]"}}`)); err == nil ||
+		!strings.Contains(err.Error(), "baseline: set errorQuery and totalQuery") || !strings.Contains(err.Error(), "baseline: errorQuery: needs {{window}}") {
+		t.Errorf("a bad baseline parsed: %v", err)
+	}
+}
