@@ -76,8 +76,8 @@ func Validate(w *v1alpha1.WavefrontMetric) error {
 
 // endpoint returns the API's base URL and the Secret key of its token. The
 // reference's address is a bare host (example.wavefront.com) reached over
-// HTTPS; one written with a scheme is used as written, and its token is
-// still found under the host.
+// HTTPS; one written with a scheme or a port is used as written, and its
+// token is still found under the host name.
 func endpoint(address string) (base, key string, err error) {
 	address = strings.TrimSpace(address)
 	if address == "" {
@@ -91,8 +91,9 @@ func endpoint(address string) (base, key string, err error) {
 	if err != nil {
 		return "", "", err
 	}
+	// Keyed by the host name alone: a Secret key cannot hold a ":port".
 	u, _ := url.Parse(base)
-	return base, u.Host, nil
+	return base, u.Hostname(), nil
 }
 
 // Query takes one Wavefront measurement for req.Metric.

@@ -25,7 +25,7 @@ var fixedNow = time.UnixMilli(1741944413250)
 
 func setup(t *testing.T, exchanges ...pt.Exchange) (*Provider, metricproviders.Request) {
 	srv := pt.Serve(t, exchanges...)
-	host := strings.TrimPrefix(srv.URL, "http://")
+	host := strings.Split(strings.TrimPrefix(srv.URL, "http://"), ":")[0]
 	p := New(Options{Namespace: controllerNS, Now: func() time.Time { return fixedNow }})
 	return p, metricproviders.Request{
 		Namespace: "shop", RunName: "checkout-1",
@@ -115,7 +115,8 @@ func TestEndpoint(t *testing.T) {
 	for _, tc := range []struct{ addr, base, key string }{
 		{"example.wavefront.com", "https://example.wavefront.com", "example.wavefront.com"},
 		{"https://example.wavefront.com/", "https://example.wavefront.com", "example.wavefront.com"},
-		{"http://127.0.0.1:8080", "http://127.0.0.1:8080", "127.0.0.1:8080"},
+		{"http://127.0.0.1:8080", "http://127.0.0.1:8080", "127.0.0.1"},
+		{"wavefront-proxy:2878", "https://wavefront-proxy:2878", "wavefront-proxy"},
 	} {
 		base, key, err := endpoint(tc.addr)
 		if err != nil || base != tc.base || key != tc.key {
