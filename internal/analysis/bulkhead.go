@@ -94,12 +94,17 @@ func endpointOf(m v1alpha1.Metric, args resolvedArgs) string {
 	case p.Influxdb != nil:
 		return name + "/" + profileOr(p.Influxdb.Profile, "influxdb")
 	case len(p.Plugin[slo.Name]) > 0:
+		// Its queries wait on the provider that runs them.
 		var c struct {
 			Prometheus struct {
 				Address string `json:"address"`
 			} `json:"prometheus"`
+			Provider *v1alpha1.MetricProvider `json:"provider"`
 		}
 		_ = json.Unmarshal(p.Plugin[slo.Name], &c)
+		if c.Provider != nil {
+			return name + "/" + endpointOf(v1alpha1.Metric{Provider: *c.Provider}, resolvedArgs{})
+		}
 		address = c.Prometheus.Address
 	case p.Wavefront != nil:
 		address = p.Wavefront.Address

@@ -204,10 +204,8 @@ func newNotifier(cfg *rest.Config, mgr manager.Manager, opts Options) (*notify.N
 
 // newQueriers returns the synchronous metric providers by name.
 func newQueriers(controllerNamespace string) map[string]metricproviders.Querier {
-	prom := promprovider.New(promprovider.Options{})
-	return map[string]metricproviders.Querier{
-		promprovider.Name: prom,
-		slo.Name:          slo.New(slo.PrometheusRunner(prom)),
+	queriers := map[string]metricproviders.Querier{
+		promprovider.Name: promprovider.New(promprovider.Options{}),
 		web.Name:          web.New(web.Options{}),
 		datadog.Name:      datadog.New(datadog.Options{Namespace: controllerNamespace}),
 		cloudwatch.Name:   cloudwatch.New(cloudwatch.Options{}),
@@ -218,6 +216,9 @@ func newQueriers(controllerNamespace string) map[string]metricproviders.Querier 
 		kayenta.Name:      kayenta.New(kayenta.Options{}),
 		skywalking.Name:   skywalking.New(skywalking.Options{}),
 	}
+	// Error budgets read their SLI through the other providers.
+	queriers[slo.Name] = slo.New(slo.QuerierSource(queriers))
+	return queriers
 }
 
 // controllerNamespace is where controller-wide Secrets (such as the datadog

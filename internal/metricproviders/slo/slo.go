@@ -76,7 +76,12 @@ type Prometheus struct {
 // Config is the provider's configuration in the plugin map.
 type Config struct {
 	// Prometheus runs the queries.
-	Prometheus *Prometheus `json:"prometheus"`
+	Prometheus *Prometheus `json:"prometheus,omitempty"`
+	// Provider runs the queries instead: one of the built-in providers
+	// (prometheus, datadog, newRelic, wavefront, graphite, influxdb,
+	// skywalking) configured as in a metric, without its query, which
+	// each SLI query fills in. {{window}} is replaced in its strings too.
+	Provider *v1alpha1.MetricProvider `json:"provider,omitempty"`
 	// Objective is the share of good events promised, in percent.
 	Objective float64 `json:"objective"`
 	// Period is the budget period (default 30d).
@@ -118,7 +123,7 @@ func (s *SLI) validate(prefix string) []error {
 	}
 	for _, q := range []struct{ name, q string }{{"errorQuery", s.ErrorQuery}, {"totalQuery", s.TotalQuery}, {"errorRatioQuery", s.ErrorRatioQuery}} {
 		if q.q != "" && !windowPlaceholder.MatchString(q.q) {
-			errs = append(errs, fmt.Errorf("%s%s: needs {{window}} where the range goes, e.g. [{{window}}]", prefix, q.name))
+			errs = append(errs, fmt.Errorf("%s%s: needs {{window}} (or {{windowSeconds}}) where the range goes, e.g. [{{window}}]", prefix, q.name))
 		}
 	}
 	return errs
@@ -140,8 +145,13 @@ func Parse(raw json.RawMessage) (*Config, error) {
 
 func (c *Config) validate() error {
 	var errs []error
-	if c.Prometheus == nil || c.Prometheus.Address == "" {
+	switch {
+	case (c.Prometheus == nil) == (c.Provider == nil):
+		errs = append(errs, errors.New("set prometheus, or provider, to run the queries"))
+	case c.Prometheus != nil && c.Prometheus.Address == "":
 		errs = append(errs, errors.New("prometheus.address: required"))
+	case c.Provider != nil && SourceName(c.Provider) == "":
+		errs = append(errs, errors.New("provider: set one of prometheus, datadog, newRelic, wavefront, graphite, influxdb or skywalking"))
 	}
 	if !(c.Objective > 0 && c.Objective < 100) {
 		errs = append(errs, fmt.Errorf("objective: %v is not a percentage between 0 and 100, e.g. 99.9", c.Objective))
@@ -176,8 +186,22 @@ func (c *Config) period() string {
 	return c.Period
 }
 
-// windowPlaceholder is where a query's range goes.
-var windowPlaceholder = regexp.MustCompile(`{{\s*window\s*}}`)
+// windowPlaceholder is where a query's range goes: {{window}} in
+// Prometheus notation (5m, 1d), or {{windowSeconds}} as a number of
+// seconds for languages that spell durations otherwise (NRQL's
+// SINCE 300 seconds ago, Flux's -300s).
+var windowPlaceholder = regexp.MustCompile(`{{\s*window(Seconds)?\s*}}`)
+
+// fillWindow puts window w into s.
+func fillWindow(s, w string) string {
+	d, _ := ParseWindow(w)
+	return windowPlaceholder.ReplaceAllStringFunc(s, func(m string) string {
+		if strings.Contains(m, "Seconds") {
+			return strconv.FormatInt(int64(d/time.Second), 10)
+		}
+		return w
+	})
+}
 
 var windowSyntax = regexp.MustCompile(`^([0-9]+)(ms|s|m|h|d|w)$`)
 
@@ -297,40 +321,125 @@ func (j Judgement) Result() map[string]any {
 		"firing": firing, "alerts": alerts}
 }
 
-// Runner runs one PromQL instant query and returns its value: a number,
-// or the first series of a vector; ok is false when there is no data.
-type Runner func(ctx context.Context, address string, headers []v1alpha1.WebMetricHeader, query string) (value float64, ok bool, err error)
+// Source runs one query through a provider and returns its number; ok is
+// false when there is no data.
+type Source func(ctx context.Context, req metricproviders.Request, provider v1alpha1.MetricProvider) (value float64, ok bool, err error)
 
 // Provider measures error budgets. It is safe for concurrent use.
 type Provider struct {
-	run Runner
+	run Source
 }
 
 var _ metricproviders.Querier = (*Provider)(nil)
 
 // New returns a Provider whose queries go through run.
-func New(run Runner) *Provider { return &Provider{run: run} }
+func New(run Source) *Provider { return &Provider{run: run} }
 
-// PrometheusRunner runs queries through a Prometheus provider, so they get
-// its transport, timeouts and metrics.
-func PrometheusRunner(q metricproviders.Querier) Runner {
-	return func(ctx context.Context, address string, headers []v1alpha1.WebMetricHeader, query string) (float64, bool, error) {
-		v, err := q.Query(ctx, metricproviders.Request{Metric: v1alpha1.Metric{Name: Name, Provider: v1alpha1.MetricProvider{
-			Prometheus: &v1alpha1.PrometheusMetric{Address: address, Query: query, Headers: headers}}}})
+// SourceName names the provider that runs the queries, as the engine's
+// queriers are keyed, or "" for one that cannot serve an SLI.
+func SourceName(p *v1alpha1.MetricProvider) string {
+	switch {
+	case p.Prometheus != nil:
+		return "prometheus"
+	case p.Datadog != nil:
+		return "datadog"
+	case p.NewRelic != nil:
+		return "newrelic"
+	case p.Wavefront != nil:
+		return "wavefront"
+	case p.Graphite != nil:
+		return "graphite"
+	case p.Influxdb != nil:
+		return "influxdb"
+	case p.SkyWalking != nil:
+		return "skywalking"
+	}
+	return ""
+}
+
+// QuerierSource runs queries through the engine's providers, with the
+// measurement's Secrets, so they get each provider's credentials,
+// timeouts, metrics and masking.
+func QuerierSource(queriers map[string]metricproviders.Querier) Source {
+	return func(ctx context.Context, req metricproviders.Request, p v1alpha1.MetricProvider) (float64, bool, error) {
+		name := SourceName(&p)
+		q := queriers[name]
+		if q == nil {
+			return 0, false, fmt.Errorf("%s: no %q provider to run the SLI", Name, name)
+		}
+		v, err := q.Query(ctx, metricproviders.Request{Namespace: req.Namespace, RunName: req.RunName, Secrets: req.Secrets,
+			Metric: v1alpha1.Metric{Name: req.Metric.Name, Provider: p}})
 		if err != nil {
 			return 0, false, err
 		}
-		switch r := v.Result.(type) {
-		case float64:
-			return r, !math.IsNaN(r), nil
-		case []float64:
-			if len(r) == 0 || math.IsNaN(r[0]) {
-				return 0, false, nil
-			}
-			return r[0], true, nil
-		}
-		return 0, false, fmt.Errorf("%s: query %q did not return a number or a vector", Name, query)
+		return Number(v.Result)
 	}
+}
+
+// Number reads one number from a provider's result: a number, the first
+// element of a list, or the only value of a map (an NRQL row such as
+// {"count": 12}). ok is false when the result holds no data.
+func Number(v any) (float64, bool, error) {
+	switch r := v.(type) {
+	case nil:
+		return 0, false, nil
+	case float64:
+		return r, !math.IsNaN(r), nil
+	case []float64:
+		if len(r) == 0 {
+			return 0, false, nil
+		}
+		return Number(r[0])
+	case []any:
+		if len(r) == 0 {
+			return 0, false, nil
+		}
+		return Number(r[0])
+	case map[string]any:
+		if len(r) == 1 {
+			for _, x := range r {
+				return Number(x)
+			}
+		}
+		return 0, false, fmt.Errorf("%s: the query returned a row of %d values; select one", Name, len(r))
+	}
+	return 0, false, fmt.Errorf("%s: the query returned %T, not a number", Name, v)
+}
+
+// query is the provider that runs an SLI query over window w.
+func (c *Config) query(query, w string) (v1alpha1.MetricProvider, error) {
+	q := fillWindow(query, w)
+	if c.Prometheus != nil {
+		return v1alpha1.MetricProvider{Prometheus: &v1alpha1.PrometheusMetric{
+			Address: c.Prometheus.Address, Headers: c.Prometheus.Headers, Query: q}}, nil
+	}
+	raw, err := json.Marshal(c.Provider)
+	if err != nil {
+		return v1alpha1.MetricProvider{}, fmt.Errorf("%s: encoding provider: %w", Name, err)
+	}
+	var p v1alpha1.MetricProvider
+	if err := json.Unmarshal([]byte(fillWindow(string(raw), w)), &p); err != nil {
+		return v1alpha1.MetricProvider{}, fmt.Errorf("%s: provider after {{window}}: %w", Name, err)
+	}
+	switch {
+	case p.Prometheus != nil:
+		p.Prometheus.Query = q
+	case p.Datadog != nil:
+		p.Datadog.Query = q
+	case p.NewRelic != nil:
+		p.NewRelic.Query = q
+	case p.Wavefront != nil:
+		p.Wavefront.Query = q
+	case p.Graphite != nil:
+		p.Graphite.Query = q
+	case p.Influxdb != nil:
+		p.Influxdb.Query = q
+	case p.SkyWalking != nil:
+		p.SkyWalking.Query = q
+	default:
+		return v1alpha1.MetricProvider{}, fmt.Errorf("%s: provider cannot run an SLI", Name)
+	}
+	return p, nil
 }
 
 // Query measures the metric's error budget.
@@ -367,7 +476,7 @@ func (p *Provider) Query(ctx context.Context, req metricproviders.Request) (metr
 	ratios := map[string]float64{}
 	meta := map[string]string{}
 	for _, w := range names {
-		r, total, ok, err := p.ratio(ctx, c, &c.SLI, w)
+		r, total, ok, err := p.ratio(ctx, req, c, &c.SLI, w)
 		if err != nil {
 			return metricproviders.Value{}, err
 		}
@@ -394,7 +503,7 @@ func (p *Provider) Query(ctx context.Context, req metricproviders.Request) (metr
 	if c.Baseline != nil {
 		base := map[string]float64{}
 		for _, w := range names {
-			r, _, ok, err := p.ratio(ctx, c, c.Baseline, w)
+			r, _, ok, err := p.ratio(ctx, req, c, c.Baseline, w)
 			if err != nil {
 				return metricproviders.Value{}, fmt.Errorf("baseline: %w", err)
 			}
@@ -424,24 +533,29 @@ func (p *Provider) Query(ctx context.Context, req metricproviders.Request) (metr
 
 // ratio reads the error ratio over window w, and the total when the SLI is
 // an error and a total query. ok is false when the window has no events.
-func (p *Provider) ratio(ctx context.Context, c *Config, sli *SLI, w string) (ratio, total float64, ok bool, err error) {
-	fill := func(q string) string { return windowPlaceholder.ReplaceAllString(q, w) }
-	addr, headers := c.Prometheus.Address, c.Prometheus.Headers
+func (p *Provider) ratio(ctx context.Context, req metricproviders.Request, c *Config, sli *SLI, w string) (ratio, total float64, ok bool, err error) {
+	run := func(query string) (float64, bool, error) {
+		src, err := c.query(query, w)
+		if err != nil {
+			return 0, false, err
+		}
+		return p.run(ctx, req, src)
+	}
 	if sli.ErrorRatioQuery != "" {
-		r, ok, err := p.run(ctx, addr, headers, fill(sli.ErrorRatioQuery))
+		r, ok, err := run(sli.ErrorRatioQuery)
 		if err != nil {
 			return 0, 0, false, fmt.Errorf("%s: error ratio over %s: %w", Name, w, err)
 		}
 		return r, 0, ok, nil
 	}
-	total, tok, err := p.run(ctx, addr, headers, fill(sli.TotalQuery))
+	total, tok, err := run(sli.TotalQuery)
 	if err != nil {
 		return 0, 0, false, fmt.Errorf("%s: total over %s: %w", Name, w, err)
 	}
 	if !tok || total <= 0 {
 		return 0, 0, false, nil
 	}
-	bad, bok, err := p.run(ctx, addr, headers, fill(sli.ErrorQuery))
+	bad, bok, err := run(sli.ErrorQuery)
 	if err != nil {
 		return 0, 0, false, fmt.Errorf("%s: errors over %s: %w", Name, w, err)
 	}

@@ -34,7 +34,7 @@ func TestBurnRatesFromRealPrometheus(t *testing.T) {
 	srv.WaitForSeries(t, `rate(http_requests_total{app="burning",code="500"}[15s]) > 0`, 30*time.Second)
 	target.WaitScrapes(2, 30*time.Second)
 
-	p := New(PrometheusRunner(prometheus.New(prometheus.Options{})))
+	p := New(QuerierSource(map[string]metricproviders.Querier{"prometheus": prometheus.New(prometheus.Options{})}))
 	sli := func(app string) map[string]any {
 		return map[string]any{
 			"errorQuery": `sum(rate(http_requests_total{app="` + app + `",code="500"}[{{window}}]))`,

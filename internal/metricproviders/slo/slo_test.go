@@ -90,7 +90,10 @@ func TestParse(t *testing.T) {
 		{`{"prometheus":{"address":"http://p"},"objective":100,"errorRatioQuery":"r[{{window}}]"}`, "objective: 100 is not a percentage"},
 		{`{"prometheus":{"address":"http://p"},"objective":99,"errorQuery":"e[5m]","totalQuery":"t[{{window}}]"}`, "errorQuery: needs {{window}}"},
 		{`{"prometheus":{"address":"http://p"},"objective":99,"errorRatioQuery":"r[{{window}}]","totalQuery":"t[{{window}}]"}`, "not both"},
-		{`{"objective":99,"errorRatioQuery":"r[{{window}}]","minRequests":10}`, "prometheus.address: required"},
+		{`{"objective":99,"errorRatioQuery":"r[{{window}}]","minRequests":10}`, "set prometheus, or provider"},
+		{`{"prometheus":{},"objective":99,"errorRatioQuery":"r[{{window}}]"}`, "prometheus.address: required"},
+		{`{"provider":{"job":{"spec":{}}},"objective":99,"errorRatioQuery":"r[{{window}}]"}`, "provider: set one of prometheus"},
+		{`{"provider":{"graphite":{"address":"http://g"}},"objective":99,"errorRatioQuery":"target=r&from=-{{window}}"}`, ""},
 		{`{"prometheus":{"address":"http://p"},"objective":99,"errorRatioQuery":"r[{{window}}]","minRequests":10}`, "minRequests: needs totalQuery"},
 		{`{"prometheus":{"address":"http://p"},"objective":99,"errorRatioQuery":"r[{{window}}]","period":"1 month"}`, "period:"},
 		{`{"prometheus":{"address":"http://p"},"objective":99,"errorRatioQuery":"r[{{window}}]","windows":[{"long":"1h","short":"5m"}]}`, "windows[0]: set burnRate or budgetShare"},
@@ -110,10 +113,11 @@ type fakePrometheus struct {
 	asked   []string
 }
 
-func (f *fakePrometheus) run(_ context.Context, address string, _ []v1alpha1.WebMetricHeader, query string) (float64, bool, error) {
-	if address != "http://prom:9090" {
-		return 0, false, fmt.Errorf("address %q", address)
+func (f *fakePrometheus) run(_ context.Context, _ metricproviders.Request, p v1alpha1.MetricProvider) (float64, bool, error) {
+	if p.Prometheus == nil || p.Prometheus.Address != "http://prom:9090" {
+		return 0, false, fmt.Errorf("provider %+v", p)
 	}
+	query := p.Prometheus.Query
 	f.asked = append(f.asked, query)
 	v, ok := f.answers[query]
 	return v, ok, nil
@@ -171,7 +175,7 @@ func TestQueryTooQuietIsInconclusive(t *testing.T) {
 }
 
 func TestQueryErrorsNameTheWindow(t *testing.T) {
-	run := func(context.Context, string, []v1alpha1.WebMetricHeader, string) (float64, bool, error) {
+	run := func(context.Context, metricproviders.Request, v1alpha1.MetricProvider) (float64, bool, error) {
 		return 0, false, fmt.Errorf("prometheus at http://prom:9090: HTTP 503")
 	}
 	cfg := `{"prometheus":{"address":"http://prom:9090"},"objective":99.9,"errorRatioQuery":"r[{{window}}]"}`
@@ -235,5 +239,95 @@ func TestQueryBaseline(t *testing.T) {
 	if _, err := Parse(json.RawMessage(`{"prometheus":{"address":"http://p"},"objective":99,"errorRatioQuery":"r[{{window}}]","baseline":{"errorQuery":"e[5m]"}}`)); err == nil ||
 		!strings.Contains(err.Error(), "baseline: set errorQuery and totalQuery") || !strings.Contains(err.Error(), "baseline: errorQuery: needs {{window}}") {
 		t.Errorf("a bad baseline parsed: %v", err)
+	}
+}
+
+// TestQueryThroughAnotherProvider reads the SLI with New Relic through the
+// engine's queriers: the SLI query fills the provider's query,
+// {{windowSeconds}} is replaced in it, and the measurement's Secrets and
+// namespace reach the provider.
+func TestQueryThroughAnotherProvider(t *testing.T) {
+	nr := &recordingQuerier{answers: map[string]any{
+		"SELECT count(*) FROM Transaction WHERE error IS true SINCE 300 seconds ago":  map[string]any{"count": 3.0},
+		"SELECT count(*) FROM Transaction SINCE 300 seconds ago":                      map[string]any{"count": 1000.0},
+		"SELECT count(*) FROM Transaction WHERE error IS true SINCE 3600 seconds ago": map[string]any{"count": 10.0},
+		"SELECT count(*) FROM Transaction SINCE 3600 seconds ago":                     map[string]any{"count": 10000.0},
+	}}
+	src := QuerierSource(map[string]metricproviders.Querier{"newrelic": nr})
+	cfg := `{"provider":{"newRelic":{"profile":"team-b","query":"ignored"}},"objective":99,"period":"1h",
+		"windows":[{"long":"1h","short":"5m","burnRate":10}],
+		"errorQuery":"SELECT count(*) FROM Transaction WHERE error IS true SINCE {{windowSeconds}} seconds ago",
+		"totalQuery":"SELECT count(*) FROM Transaction SINCE {{ windowSeconds }} seconds ago"}`
+	req := sloRequest(cfg)
+	req.Namespace, req.Secrets = "shop", secretsMarker{}
+	v, err := New(src).Query(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	burn := v.Result.(map[string]any)["burnRate"].(map[string]any)
+	if !near(burn["5m"].(float64), 0.3) || !near(burn["1h"].(float64), 0.1) {
+		t.Errorf("burn rates = %v", burn)
+	}
+	if nr.profiles["team-b"] != 4 || nr.secrets != 4 || nr.namespace != "shop" {
+		t.Errorf("the provider saw profiles %v, secrets %d, namespace %q", nr.profiles, nr.secrets, nr.namespace)
+	}
+}
+
+type secretsMarker struct{}
+
+func (secretsMarker) SecretValue(context.Context, string, string, string) (string, error) {
+	return "", nil
+}
+
+// recordingQuerier stands for New Relic: it answers NRQL rows.
+type recordingQuerier struct {
+	answers   map[string]any
+	profiles  map[string]int
+	secrets   int
+	namespace string
+}
+
+func (r *recordingQuerier) Query(_ context.Context, req metricproviders.Request) (metricproviders.Value, error) {
+	nr := req.Metric.Provider.NewRelic
+	if nr == nil {
+		return metricproviders.Value{}, fmt.Errorf("not a New Relic metric: %+v", req.Metric.Provider)
+	}
+	if r.profiles == nil {
+		r.profiles = map[string]int{}
+	}
+	r.profiles[nr.Profile]++
+	if _, ok := req.Secrets.(secretsMarker); ok {
+		r.secrets++
+	}
+	r.namespace = req.Namespace
+	q := nr.Query
+	v, ok := r.answers[q]
+	if !ok {
+		return metricproviders.Value{}, fmt.Errorf("unexpected NRQL %q", q)
+	}
+	return metricproviders.Value{Result: v}, nil
+}
+
+func TestNumber(t *testing.T) {
+	for _, tc := range []struct {
+		in   any
+		want float64
+		ok   bool
+		err  string
+	}{
+		{0.5, 0.5, true, ""},
+		{math.NaN(), 0, false, ""},
+		{[]float64{2, 3}, 2, true, ""},
+		{[]float64{}, 0, false, ""},
+		{[]any{4.0}, 4, true, ""},
+		{map[string]any{"count": 7.0}, 7, true, ""},
+		{nil, 0, false, ""},
+		{map[string]any{"a": 1.0, "b": 2.0}, 0, false, "row of 2 values"},
+		{"x", 0, false, "not a number"},
+	} {
+		got, ok, err := Number(tc.in)
+		if (err != nil) != (tc.err != "") || (err != nil && !strings.Contains(err.Error(), tc.err)) || (ok && got != tc.want) || ok != tc.ok {
+			t.Errorf("Number(%v) = %v, %v, %v", tc.in, got, ok, err)
+		}
 	}
 }
