@@ -1,12 +1,14 @@
 package analysis
 
 import (
+	"encoding/json"
 	"net/url"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/slo"
 )
 
 // MaxProviderCall bounds one measurement's call to a metric provider,
@@ -79,6 +81,36 @@ func endpointOf(m v1alpha1.Metric, args resolvedArgs) string {
 		address = p.Prometheus.Address
 	case p.Web != nil:
 		address = p.Web.URL
+	case p.Graphite != nil:
+		address = p.Graphite.Address
+	case p.SkyWalking != nil:
+		address = p.SkyWalking.Address
+	case p.Kayenta != nil:
+		address = p.Kayenta.Address
+	case p.NewRelic != nil:
+		// The address is in the profile Secret: each profile is its own
+		// account, and may be its own region or proxy.
+		return name + "/" + profileOr(p.NewRelic.Profile, "newrelic")
+	case p.Influxdb != nil:
+		return name + "/" + profileOr(p.Influxdb.Profile, "influxdb")
+	case len(p.Plugin[slo.Name]) > 0:
+		// Its queries wait on the provider that runs them.
+		var c struct {
+			Prometheus struct {
+				Address string `json:"address"`
+			} `json:"prometheus"`
+			Provider *v1alpha1.MetricProvider `json:"provider"`
+		}
+		_ = json.Unmarshal(p.Plugin[slo.Name], &c)
+		if c.Provider != nil {
+			return name + "/" + endpointOf(v1alpha1.Metric{Provider: *c.Provider}, resolvedArgs{})
+		}
+		address = c.Prometheus.Address
+	case p.Wavefront != nil:
+		address = p.Wavefront.Address
+		if !strings.Contains(address, "://") {
+			address = "https://" + address
+		}
 	}
 	if address == "" {
 		return name
@@ -88,4 +120,11 @@ func endpointOf(m v1alpha1.Metric, args resolvedArgs) string {
 		return name
 	}
 	return name + "/" + strings.ToLower(u.Host)
+}
+
+func profileOr(profile, def string) string {
+	if profile == "" {
+		return def
+	}
+	return profile
 }

@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -122,6 +123,16 @@ func TestEndpointOf(t *testing.T) {
 		{v1alpha1.MetricProvider{Prometheus: &v1alpha1.PrometheusMetric{}}, "prometheus"},
 		{v1alpha1.MetricProvider{Web: &v1alpha1.WebMetric{URL: "https://a.example/x"}}, "web/a.example"},
 		{v1alpha1.MetricProvider{Datadog: &v1alpha1.DatadogMetric{}}, "datadog"},
+		{v1alpha1.MetricProvider{Graphite: &v1alpha1.GraphiteMetric{Address: "http://graphite:8080"}}, "graphite/graphite:8080"},
+		{v1alpha1.MetricProvider{SkyWalking: &v1alpha1.SkyWalkingMetric{Address: "http://oap:12800"}}, "skywalking/oap:12800"},
+		{v1alpha1.MetricProvider{Kayenta: &v1alpha1.KayentaMetric{Address: "https://kayenta.example"}}, "kayenta/kayenta.example"},
+		{v1alpha1.MetricProvider{Wavefront: &v1alpha1.WavefrontMetric{Address: "Example.Wavefront.com"}}, "wavefront/example.wavefront.com"},
+		{v1alpha1.MetricProvider{NewRelic: &v1alpha1.NewRelicMetric{Query: "q"}}, "newrelic/newrelic"},
+		{v1alpha1.MetricProvider{NewRelic: &v1alpha1.NewRelicMetric{Query: "q", Profile: "team-b"}}, "newrelic/team-b"},
+		{v1alpha1.MetricProvider{Influxdb: &v1alpha1.InfluxdbMetric{Query: "q"}}, "influxdb/influxdb"},
+		{v1alpha1.MetricProvider{Plugin: map[string]json.RawMessage{"kanaria.dev/slo": json.RawMessage(`{"prometheus":{"address":"http://prom:9090"}}`)}}, "kanaria.dev/slo/prom:9090"},
+		{v1alpha1.MetricProvider{Plugin: map[string]json.RawMessage{"kanaria.dev/slo": json.RawMessage(`{"provider":{"graphite":{"address":"http://g:8080"}}}`)}}, "kanaria.dev/slo/graphite/g:8080"},
+		{v1alpha1.MetricProvider{Plugin: map[string]json.RawMessage{"argoproj-labs/sample": json.RawMessage(`{}`)}}, "plugin"},
 	} {
 		if got := endpointOf(v1alpha1.Metric{Name: "m", Provider: tc.provider}, args); got != tc.want {
 			t.Errorf("endpointOf = %q, want %q", got, tc.want)

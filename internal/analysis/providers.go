@@ -4,28 +4,23 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/slo"
 )
 
-// unsupportedProvider names, by their JSON field, the providers the
-// published API declares and Kanaria does not measure with.
+// unsupportedProvider names, by its JSON field, a provider the published
+// API declares and Kanaria does not measure with: a metric plugin, since
+// Kanaria runs no plugin binaries. Its own providers live in the plugin
+// map under a single kanaria.dev/ key.
 func unsupportedProvider(p *v1alpha1.MetricProvider) string {
-	switch {
-	case p.NewRelic != nil:
-		return "newRelic"
-	case p.Wavefront != nil:
-		return "wavefront"
-	case p.Kayenta != nil:
-		return "kayenta"
-	case p.Graphite != nil:
-		return "graphite"
-	case p.Influxdb != nil:
-		return "influxdb"
-	case p.SkyWalking != nil:
-		return "skywalking"
-	case len(p.Plugin) > 0:
-		return "plugin"
+	if len(p.Plugin) == 0 {
+		return ""
 	}
-	return ""
+	if len(p.Plugin) == 1 {
+		if _, ok := p.Plugin[slo.Name]; ok {
+			return ""
+		}
+	}
+	return "plugin"
 }
 
 // ValidateMetrics lists the metrics of a run or template that name a
@@ -38,7 +33,7 @@ func ValidateMetrics(metrics []v1alpha1.Metric, path *field.Path) field.ErrorLis
 	for i := range metrics {
 		if name := unsupportedProvider(&metrics[i].Provider); name != "" {
 			errs = append(errs, field.Invalid(path.Index(i).Child("provider", name), "{...}",
-				"is not supported by Kanaria: metrics measure with prometheus, web, datadog, cloudWatch or job"))
+				"is not supported by Kanaria: it runs no metric plugins; its own providers are built in (see docs/analysis.md), e.g. plugin: {kanaria.dev/slo: {...}}"))
 		}
 		if w := metrics[i].Provider.Web; w != nil && w.Authentication.Sigv4 != (v1alpha1.Sigv4Config{}) {
 			// SigV4 signs for an AWS service; a generic endpoint has none.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -266,6 +267,25 @@ func (r *Reconciler) measure(ctx context.Context, run *v1alpha1.AnalysisRun, arg
 			continue
 		}
 		if last := lastMeasurement(res); last != nil && !last.Phase.Completed() {
+			if m.Provider.Job == nil {
+				// An asynchronous provider's judgement (Kayenta): looked at
+				// again at resumeAt, or ended when the run terminates.
+				if !term && last.ResumeAt != nil && now.Before(last.ResumeAt.Time) {
+					continue
+				}
+				endpoint := endpointOf(m, args)
+				if !term && !r.bulkhead().acquire(endpoint) {
+					deferred = true
+					continue
+				}
+				meas := r.resumeMeasurement(ctx, run, m, args, *last, term, now)
+				if !term {
+					r.bulkhead().release(endpoint)
+				}
+				logMeasurement(ctx, run, m, meas)
+				recordMeasurement(res, meas, true)
+				continue
+			}
 			var meas v1alpha1.Measurement
 			if term {
 				meas = r.Jobs.Terminate(ctx, run, *last, now)
@@ -273,6 +293,11 @@ func (r *Reconciler) measure(ctx context.Context, run *v1alpha1.AnalysisRun, arg
 				meas = r.Jobs.Check(ctx, run, *last, now)
 			}
 			meas.Message = args.mask(meas.Message)
+			if meas.Phase != last.Phase {
+				// A Job is looked at on every reconcile while it runs; only
+				// its ending is news.
+				logMeasurement(ctx, run, m, meas)
+			}
 			recordMeasurement(res, meas, true)
 			continue
 		}
@@ -295,6 +320,7 @@ func (r *Reconciler) measure(ctx context.Context, run *v1alpha1.AnalysisRun, arg
 		if endpoint != "" {
 			r.bulkhead().release(endpoint)
 		}
+		logMeasurement(ctx, run, m, meas)
 		recordMeasurement(res, meas, false)
 		trim(res, retention(run, m.Name))
 	}
@@ -335,16 +361,75 @@ func (r *Reconciler) takeMeasurement(ctx context.Context, run *v1alpha1.Analysis
 	// Credentials the provider read (an API key, a token) are masked like
 	// the run's secret arguments.
 	args = args.withSecrets(read.values())
+	return r.settle(sm, args, meas, v, err)
+}
+
+// resumeMeasurement looks again at an asynchronous provider's in-flight
+// measurement, or ends it when the run is terminating: the judgement was
+// never finished, so it counts as Inconclusive, as a cut-short Job does.
+func (r *Reconciler) resumeMeasurement(ctx context.Context, run *v1alpha1.AnalysisRun, m v1alpha1.Metric, args resolvedArgs, meas v1alpha1.Measurement, term bool, now time.Time) v1alpha1.Measurement {
+	done := func(phase v1alpha1.AnalysisPhase, msg string) v1alpha1.Measurement {
+		t := metav1.NewTime(now)
+		meas.Phase, meas.Message, meas.FinishedAt, meas.ResumeAt = phase, args.mask(msg), &t, nil
+		return meas
+	}
+	if term {
+		return done(v1alpha1.AnalysisPhaseInconclusive, "the run was terminated before the provider finished its judgement")
+	}
+	sm, err := substitute(m, args)
 	if err != nil {
 		return done(v1alpha1.AnalysisPhaseError, err.Error())
+	}
+	name := providerName(&sm.Provider)
+	q, ok := r.Queriers[name].(metricproviders.Resumer)
+	if !ok {
+		return done(v1alpha1.AnalysisPhaseError, fmt.Sprintf("the %s metric provider cannot resume a measurement", name))
+	}
+	read := &recordingSecrets{inner: r.Secrets}
+	callCtx, cancel := context.WithTimeout(ctx, MaxProviderCall)
+	v, err := q.Resume(callCtx, metricproviders.Request{Namespace: run.Namespace, RunName: run.Name, Metric: sm, Secrets: read}, meas.Metadata)
+	cancel()
+	args = args.withSecrets(read.values())
+	return r.settle(sm, args, meas, v, err)
+}
+
+// settle turns what a provider answered into the measurement.
+func (r *Reconciler) settle(sm v1alpha1.Metric, args resolvedArgs, meas v1alpha1.Measurement, v metricproviders.Value, err error) v1alpha1.Measurement {
+	finish := func(phase v1alpha1.AnalysisPhase, msg string) v1alpha1.Measurement {
+		t := metav1.NewTime(r.now())
+		meas.Phase, meas.Message, meas.FinishedAt, meas.ResumeAt = phase, args.mask(msg), &t, nil
+		return meas
+	}
+	if err != nil {
+		return finish(v1alpha1.AnalysisPhaseError, err.Error())
 	}
 	meas.Value = args.mask(v.Raw)
 	meas.Metadata = args.maskMetadata(v.Metadata)
+	switch v.Phase {
+	case v1alpha1.AnalysisPhaseRunning:
+		after := v.ResumeAfter
+		if after <= 0 {
+			after = errorRetryInterval
+		}
+		resume := metav1.NewTime(r.now().Add(after))
+		meas.Phase, meas.Message, meas.ResumeAt = v1alpha1.AnalysisPhaseRunning, args.mask(v.Message), &resume
+		return meas
+	case "":
+	default:
+		return finish(v.Phase, v.Message)
+	}
 	phase, err := r.Conditions.Evaluate(sm.SuccessCondition, sm.FailureCondition, v.Result)
 	if err != nil {
-		return done(v1alpha1.AnalysisPhaseError, err.Error())
+		return finish(v1alpha1.AnalysisPhaseError, err.Error())
 	}
-	return done(phase, "")
+	return finish(phase, "")
+}
+
+// logMeasurement writes a measurement as one line: the run, the metric,
+// its provider, the phase and the value and message, both already masked.
+func logMeasurement(ctx context.Context, run *v1alpha1.AnalysisRun, m v1alpha1.Metric, meas v1alpha1.Measurement) {
+	log.FromContext(ctx).Info("measured", "analysisrun", run.Namespace+"/"+run.Name, "metric", m.Name,
+		"provider", providerName(&m.Provider), "phase", meas.Phase, "value", meas.Value, "message", meas.Message)
 }
 
 // providerName names the provider a metric uses.
@@ -372,7 +457,16 @@ func providerName(p *v1alpha1.MetricProvider) string {
 		return "influxdb"
 	case p.SkyWalking != nil:
 		return "skywalking"
-	case len(p.Plugin) > 0:
+	case len(p.Plugin) == 1:
+		// Kanaria's own providers live in the open plugin map, under keys
+		// of its domain; any other key names a plugin binary.
+		for k := range p.Plugin {
+			if strings.HasPrefix(k, "kanaria.dev/") {
+				return k
+			}
+		}
+		return "plugin"
+	case len(p.Plugin) > 1:
 		return "plugin"
 	}
 	return "(none)"

@@ -31,8 +31,15 @@ import (
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/cloudwatch"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/datadog"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/graphite"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/influxdb"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/job"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/kayenta"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/newrelic"
 	promprovider "github.com/kanaria-rollouts/kanaria/internal/metricproviders/prometheus"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/skywalking"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/slo"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/wavefront"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/web"
 	"github.com/kanaria-rollouts/kanaria/internal/notify"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout"
@@ -219,12 +226,21 @@ func timed(m *ctrlmetrics.Metrics, kind ctrlmetrics.Kind) func(reconcile.Reconci
 
 // newQueriers returns the synchronous metric providers by name.
 func newQueriers(controllerNamespace string) map[string]metricproviders.Querier {
-	return map[string]metricproviders.Querier{
+	queriers := map[string]metricproviders.Querier{
 		promprovider.Name: promprovider.New(promprovider.Options{}),
 		web.Name:          web.New(web.Options{}),
 		datadog.Name:      datadog.New(datadog.Options{Namespace: controllerNamespace}),
 		cloudwatch.Name:   cloudwatch.New(cloudwatch.Options{}),
+		newrelic.Name:     newrelic.New(newrelic.Options{Namespace: controllerNamespace}),
+		wavefront.Name:    wavefront.New(wavefront.Options{Namespace: controllerNamespace}),
+		graphite.Name:     graphite.New(graphite.Options{}),
+		influxdb.Name:     influxdb.New(influxdb.Options{Namespace: controllerNamespace}),
+		kayenta.Name:      kayenta.New(kayenta.Options{}),
+		skywalking.Name:   skywalking.New(skywalking.Options{}),
 	}
+	// Error budgets read their SLI through the other providers.
+	queriers[slo.Name] = slo.New(slo.QuerierSource(queriers))
+	return queriers
 }
 
 // controllerNamespace is where controller-wide Secrets (such as the datadog

@@ -6,6 +6,7 @@ package metricproviders
 
 import (
 	"context"
+	"time"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 )
@@ -37,7 +38,18 @@ type Value struct {
 	// Raw is the measurement's value as status shows it, e.g. "[0.991]".
 	Raw string
 	// Metadata is recorded on the measurement (e.g. the query actually sent).
+	// For a measurement still in flight it is also what Resume gets back.
 	Metadata map[string]string
+	// Phase, when set, is the phase the provider judged by itself (Kayenta
+	// scores a canary against thresholds of its own), so successCondition
+	// and failureCondition are not evaluated. AnalysisPhaseRunning means the
+	// backend is still working: the engine keeps the measurement in flight
+	// and calls the provider's Resume after ResumeAfter.
+	Phase v1alpha1.AnalysisPhase
+	// ResumeAfter is how long an in-flight measurement waits before Resume.
+	ResumeAfter time.Duration
+	// Message is recorded on a measurement whose Phase the provider set.
+	Message string
 }
 
 // Querier takes one measurement synchronously. An error becomes a
@@ -46,4 +58,14 @@ type Value struct {
 type Querier interface {
 	// Query takes the measurement.
 	Query(ctx context.Context, req Request) (Value, error)
+}
+
+// Resumer is a Querier whose backend judges asynchronously: Query starts the
+// work and returns Phase Running, and Resume looks again until it is done.
+// Each call is short, so a slow judgement never holds an analysis worker.
+type Resumer interface {
+	Querier
+	// Resume checks an in-flight measurement; metadata is what the previous
+	// call returned.
+	Resume(ctx context.Context, req Request, metadata map[string]string) (Value, error)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/analysis/condition"
 	"github.com/kanaria-rollouts/kanaria/internal/experiment/decide"
+	providervalidation "github.com/kanaria-rollouts/kanaria/internal/metricproviders/validation"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/validation"
 )
 
@@ -255,7 +256,8 @@ var argPlaceholder = regexp.MustCompile(`{{\s*args\.[^}]*}}`)
 
 // lintTemplateSpec checks an AnalysisTemplate the way the analysis
 // controller checks a run before measuring: metric names, conditions and
-// the count/interval pair.
+// the count/interval pair; and each provider's fields as the provider
+// checks them when it measures.
 func lintTemplateSpec(spec *v1alpha1.AnalysisTemplateSpec, ev *condition.Evaluator) field.ErrorList {
 	p := field.NewPath("spec")
 	var errs field.ErrorList
@@ -282,6 +284,9 @@ func lintTemplateSpec(spec *v1alpha1.AnalysisTemplateSpec, ev *condition.Evaluat
 			if v, err := d.value.Duration(); err != nil || v < 0 {
 				errs = append(errs, field.Invalid(mp.Child(d.name), string(d.value), "must be a duration with a unit, such as 30s, 5m or 1h"))
 			}
+		}
+		if err := providervalidation.Metric(m); err != nil {
+			errs = append(errs, field.Invalid(mp.Child("provider"), field.OmitValueType{}, err.Error()))
 		}
 		if n, ok := countOf(m.Count); ok && n > 1 && m.Interval == "" {
 			errs = append(errs, field.Invalid(mp.Child("count"), n, "more than one measurement needs an interval between them; set interval, e.g. 30s"))

@@ -37,6 +37,13 @@ func TestLintBadManifests(t *testing.T) {
 		"experiment-strict.yaml": {
 			"Experiment shop: spec.duraton: Unknown field: not part of the argoproj.io/v1alpha1 API (misspelt, or wrongly indented?)",
 		},
+		"providers-bad.yaml": {
+			`AnalysisTemplate providers: spec.metrics[1].provider: Invalid value: graphite: address: "graphite.monitoring:8080" is not an http(s) URL`,
+			"AnalysisTemplate providers: spec.metrics[2].provider: Invalid value: newRelic: query: set the NRQL query, e.g. FROM Transaction SELECT count(*)",
+			"AnalysisTemplate providers: spec.metrics[3].provider: Invalid value: skywalking: interval: set the window the query covers, e.g. 5m",
+			"AnalysisTemplate providers: spec.metrics[4].provider: Invalid value: kayenta: threshold: need 0 <= marginal (80) <= pass (70) <= 100",
+			"AnalysisTemplate providers: spec.metrics[5].provider: Invalid value: kanaria.dev/slo: errorQuery: needs {{window}} (or {{windowSeconds}}) where the range goes, e.g. [{{window}}]",
+		},
 		"templates-bad.yaml": {
 			"AnalysisTemplate success-rate: spec.metrics[0].count: Invalid value: 3: more than one measurement needs an interval between them; set interval, e.g. 30s",
 			`AnalysisTemplate success-rate: spec.metrics[1].name: Duplicate value: "success-rate"`,
