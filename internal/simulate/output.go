@@ -98,8 +98,9 @@ func WriteJSON(w io.Writer, r *Result) error {
 
 // Watch draws each frame as `kanaria get rollout -w` would, pausing
 // between frames for the virtual time between them divided by speed, at
-// most maxPause; sleep is time.Sleep outside tests.
-func Watch(w io.Writer, r *Result, speed float64, maxPause time.Duration, color bool, sleep func(time.Duration)) error {
+// most maxPause; sleep is time.Sleep outside tests. On a terminal each
+// frame replaces the last, in colour; elsewhere frames follow each other.
+func Watch(w io.Writer, r *Result, speed float64, maxPause time.Duration, terminal bool, sleep func(time.Duration)) error {
 	var prev time.Duration
 	for i, f := range r.Frames {
 		if i > 0 && speed > 0 {
@@ -108,14 +109,17 @@ func Watch(w io.Writer, r *Result, speed float64, maxPause time.Duration, color 
 		}
 		prev = f.At
 		var b strings.Builder
-		if i > 0 {
+		switch {
+		case i > 0 && terminal:
 			b.WriteString("\x1b[H\x1b[2J")
+		case i > 0:
+			b.WriteString("\n")
 		}
 		fmt.Fprintf(&b, "Simulated time: %s\n", fmtOffset(f.At))
 		if _, err := io.WriteString(w, b.String()); err != nil {
 			return fmt.Errorf("drawing: %w", err)
 		}
-		if err := view.Render(w, f.Tree, view.RenderOptions{Now: Start.Add(f.At), Color: color}); err != nil {
+		if err := view.Render(w, f.Tree, view.RenderOptions{Now: Start.Add(f.At), Color: terminal}); err != nil {
 			return fmt.Errorf("drawing: %w", err)
 		}
 	}

@@ -467,7 +467,6 @@ func (ru *runner) record(ctx context.Context) error {
 		return err
 	}
 	st := observeState(ru.at(), w.ro, w.sortedRS(), w.services, validation.ServiceNames(w.ro), runs)
-	ru.checkState(st)
 	if n := len(ru.r.states); n > 0 && ru.r.states[n-1].same(st) {
 		return nil
 	}
@@ -494,29 +493,32 @@ func (ru *runner) violate(msg string) {
 	ru.r.Failures = append(ru.r.Failures, Failure{Where: "invariant", What: "the controller's safety rules hold", Got: fmt.Sprintf("at %s: %s", fmtOffset(ru.at()), msg)})
 }
 
-// checkState checks the invariants every state must keep: a Service that
-// selects a version by hash selects one with available Pods, and routed
-// traffic only reaches a version with available Pods.
-func (ru *runner) checkState(st State) {
-	w := ru.w
-	anyAvailable := st.Available > 0
-	for _, sv := range st.Services {
-		if sv.Hash == "" {
-			continue
-		}
-		rs := w.rsByHash(sv.Hash)
-		switch {
-		case rs == nil:
-			ru.violate(fmt.Sprintf("Service %s selects %s, which has no ReplicaSet", sv.Name, sv.Hash))
-		case rs.Status.AvailableReplicas == 0 && anyAvailable:
-			ru.violate(fmt.Sprintf("Service %s selects revision %d, which has no available Pods", sv.Name, sv.Revision))
-		}
+// checkTraffic checks that the plan sends no traffic to a version without
+// available Pods: a Service it points by hash, and a routed canary weight,
+// go to a ReplicaSet that has available Pods when the plan is made. (Pods
+// that crash afterwards are the world's doing, not the controller's.) A
+// first deploy, where no version has any available Pod, is exempt.
+func (ru *runner) checkTraffic(snap decide.Snapshot, plan decide.Plan) {
+	avail := map[string]int32{}
+	var any int32
+	for _, rs := range snap.ReplicaSets {
+		avail[rs.Labels[v1alpha1.DefaultRolloutUniqueLabelKey]] += rs.Status.AvailableReplicas
+		any += rs.Status.AvailableReplicas
 	}
-	c := w.ro.Spec.Strategy.Canary
-	if w.traffic != nil && c != nil && w.traffic.CanaryWeight > 0 && w.traffic.CanaryHash != "" && w.traffic.CanaryHash != w.traffic.StableHash {
-		rs := w.rsByHash(w.traffic.CanaryHash)
-		if rs == nil || rs.Status.AvailableReplicas == 0 {
-			ru.violate(fmt.Sprintf("%d%% of the traffic goes to %s, which has no available Pods", w.traffic.CanaryWeight, w.traffic.CanaryHash))
+	if any == 0 {
+		return
+	}
+	for _, a := range plan.Actions {
+		switch a := a.(type) {
+		case decide.SetServiceSelector:
+			if avail[a.Hash] == 0 {
+				ru.violate(fmt.Sprintf("Service %s is pointed at %s, which has no available Pods", a.Service, a.Hash))
+			}
+		case decide.SyncTraffic:
+			d := a.Desired
+			if d.CanaryWeight > 0 && d.CanaryHash != "" && d.CanaryHash != d.StableHash && avail[d.CanaryHash] == 0 {
+				ru.violate(fmt.Sprintf("%d/%d of the traffic is sent to %s, which has no available Pods", d.CanaryWeight, d.MaxWeight, d.CanaryHash))
+			}
 		}
 	}
 }
@@ -526,6 +528,7 @@ func (ru *runner) checkState(st State) {
 // ReplicaSet must leave, with the new version's available Pods, at least
 // the Rollout's replicas less the allowed unavailability.
 func (ru *runner) checkPlan(snap decide.Snapshot, plan decide.Plan) {
+	ru.checkTraffic(snap, plan)
 	ro := snap.Rollout
 	stable := ro.Status.StableRS
 	if stable == "" || plan.Status.StableRS != stable || ro.Status.Abort {

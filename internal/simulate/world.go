@@ -58,6 +58,8 @@ type simPod struct {
 type simJob struct {
 	endsAt  time.Time // zero: never
 	outcome string
+	// deadline marks a Job failed by its activeDeadlineSeconds.
+	deadline bool
 }
 
 // world is the simulated cluster: the Rollout, its ReplicaSets, Pods and
@@ -520,6 +522,11 @@ func (w *world) tickCluster() bool {
 			}
 			if len(p.pod.Status.Conditions) == 0 || p.pod.Status.Conditions[0].Status != st {
 				p.pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: st, LastTransitionTime: metav1.NewTime(w.now)}}
+				p.pod.Status.ContainerStatuses = nil
+				for _, c := range p.pod.Spec.Containers {
+					p.pod.Status.ContainerStatuses = append(p.pod.Status.ContainerStatuses, corev1.ContainerStatus{Name: c.Name, Image: c.Image,
+						Ready: st == corev1.ConditionTrue, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}})
+				}
 				changed = true
 			}
 		}
@@ -569,10 +576,13 @@ func (w *world) tickJobs(ctx context.Context) (bool, error) {
 			continue
 		}
 		cond := batchv1.JobCondition{Type: batchv1.JobComplete, Status: corev1.ConditionTrue, LastTransitionTime: metav1.NewTime(w.now)}
-		if sj.outcome == JobFail {
+		switch {
+		case sj.deadline:
+			cond.Type, cond.Reason, cond.Message = batchv1.JobFailed, "DeadlineExceeded", "Job was active longer than specified deadline"
+		case sj.outcome == JobFail:
 			cond.Type, cond.Reason, cond.Message = batchv1.JobFailed, "BackoffLimitExceeded", "Job has reached the specified backoff limit"
 			j.Status.Failed = 1
-		} else {
+		default:
 			j.Status.Succeeded = 1
 		}
 		j.Status.Conditions = []batchv1.JobCondition{cond}
@@ -606,6 +616,13 @@ func (w *world) jobOutcome(j *batchv1.Job) *simJob {
 	sj := &simJob{outcome: outcome}
 	if outcome != JobHang {
 		sj.endsAt = w.now.Add(runsFor)
+	}
+	// Kubernetes fails a Job that outlives activeDeadlineSeconds.
+	if d := j.Spec.ActiveDeadlineSeconds; d != nil {
+		deadline := w.now.Add(time.Duration(*d) * time.Second)
+		if sj.endsAt.IsZero() || deadline.Before(sj.endsAt) {
+			sj.endsAt, sj.outcome, sj.deadline = deadline, JobFail, true
+		}
 	}
 	return sj
 }
