@@ -52,14 +52,14 @@ func judge(e Expectation, r *Result) string {
 		}
 		return fmt.Sprintf("never before %s; last state before it: %s", fmtOffset(t), last)
 	case e.Always:
-		for _, st := range states {
+		for _, st := range window(states, e.From) {
 			if m := mismatch(e, st, r, st.At); m != "" {
 				return fmt.Sprintf("at %s: %s", fmtOffset(st.At), m)
 			}
 		}
 		return ""
 	case e.Never:
-		for _, st := range states {
+		for _, st := range window(states, e.From) {
 			if mismatch(e, st, r, st.At) == "" {
 				return fmt.Sprintf("at %s it did: %s", fmtOffset(st.At), st.Line())
 			}
@@ -67,6 +67,19 @@ func judge(e Expectation, r *Result) string {
 		return ""
 	}
 	return "the expectation says neither when nor what"
+}
+
+// window is the states that held from a moment on: the one in force then
+// and every later one; all of them without a moment.
+func window(states []State, from *Duration) []State {
+	if from == nil {
+		return states
+	}
+	i := sort.Search(len(states), func(i int) bool { return states[i].At > from.D() })
+	if i > 0 {
+		i--
+	}
+	return states[i:]
 }
 
 // stateAt is the state that held at t: the last one recorded at or before.
@@ -223,6 +236,9 @@ func (e Expectation) describe() string {
 		when = "always"
 	case e.Never:
 		when = "never"
+	}
+	if e.From != nil {
+		when += " from " + e.From.String()
 	}
 	var what []string
 	if e.Phase != "" {

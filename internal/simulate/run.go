@@ -253,6 +253,13 @@ func (ru *runner) userAction(a Action) {
 		ro.Spec.Replicas = ptr(*a.Scale)
 		ro.Generation++
 		add("scale", fmt.Sprintf("spec.replicas set to %d", *a.Scale))
+	case a.DeleteService != "":
+		if _, ok := w.services[a.DeleteService]; !ok {
+			add("deleteService", fmt.Sprintf("Service %s does not exist", a.DeleteService))
+			break
+		}
+		delete(w.services, a.DeleteService)
+		add("deleteService", fmt.Sprintf("Service %s deleted", a.DeleteService))
 	}
 }
 

@@ -127,7 +127,9 @@ type Action struct {
 	Pause bool `yaml:"pause"`
 	// Scale sets spec.replicas.
 	Scale *int32 `yaml:"scale"`
-	line  int
+	// DeleteService deletes the Service of this name.
+	DeleteService string `yaml:"deleteService"`
+	line          int
 }
 
 // TemplateChange is a new Pod template: images and labels changed.
@@ -156,6 +158,8 @@ type Expectation struct {
 	Always bool `yaml:"always"`
 	// Never checks that no state matches.
 	Never bool `yaml:"never"`
+	// From limits always and never to the states from this moment on.
+	From *Duration `yaml:"from"`
 
 	// Phase is status.phase.
 	Phase string `yaml:"phase"`
@@ -362,13 +366,13 @@ func (s *Scenario) validate() error {
 	}
 	for _, a := range s.Actions {
 		n := 0
-		for _, set := range []bool{a.Update != nil, a.Promote, a.PromoteFull, a.Abort, a.Retry, a.Pause, a.Scale != nil} {
+		for _, set := range []bool{a.Update != nil, a.Promote, a.PromoteFull, a.Abort, a.Retry, a.Pause, a.Scale != nil, a.DeleteService != ""} {
 			if set {
 				n++
 			}
 		}
 		if n != 1 {
-			bad(a.line, "actions: give exactly one of update, promote, promoteFull, abort, retry, pause, scale")
+			bad(a.line, "actions: give exactly one of update, promote, promoteFull, abort, retry, pause, scale, deleteService")
 		}
 		if a.Update != nil && a.Update.Image == "" && len(a.Update.Images) == 0 && len(a.Update.Labels) == 0 && len(a.Update.Env) == 0 {
 			bad(a.line, "actions: update changes nothing (give image, images, labels or env)")
@@ -386,6 +390,9 @@ func (s *Scenario) validate() error {
 		}
 		if n != 1 {
 			bad(e.line, "expect: give exactly one of at, before, end, always, never")
+		}
+		if e.From != nil && !e.Always && !e.Never {
+			bad(e.line, "expect: from applies to always and never only")
 		}
 		if e.checks() == 0 {
 			bad(e.line, "expect: nothing to check (give phase, aborted, step, weight, stableRevision, services, minAvailable, stableMinReplicas, replicas, event or analysis)")
