@@ -284,6 +284,12 @@ func applyTemplateChange(t *corev1.PodTemplateSpec, c *TemplateChange) {
 			t.Labels[k] = v
 		}
 	}
+	for i := range t.Spec.Volumes {
+		v := &t.Spec.Volumes[i]
+		if name, ok := c.SecretNames[v.Name]; ok && v.Secret != nil {
+			v.Secret.SecretName = name
+		}
+	}
 	if len(cs) > 0 {
 		for _, k := range sortedKeys(c.Env) {
 			found := false
@@ -313,6 +319,9 @@ func describeChange(c *TemplateChange) string {
 	}
 	for _, k := range sortedKeys(c.Env) {
 		parts = append(parts, fmt.Sprintf("env %s=%s", k, c.Env[k]))
+	}
+	for _, k := range sortedKeys(c.SecretNames) {
+		parts = append(parts, fmt.Sprintf("volume %s from Secret %s", k, c.SecretNames[k]))
 	}
 	return "new Pod template: " + joinComma(parts)
 }

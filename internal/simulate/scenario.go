@@ -143,6 +143,8 @@ type TemplateChange struct {
 	// Env sets an environment variable of the first container, a common
 	// way to make a new revision without a new image.
 	Env map[string]string `yaml:"env"`
+	// SecretNames points Secret volumes, by volume name, at other Secrets.
+	SecretNames map[string]string `yaml:"secretNames"`
 }
 
 // Expectation is a check on the timeline. Exactly one of At, Before, End,
@@ -374,8 +376,8 @@ func (s *Scenario) validate() error {
 		if n != 1 {
 			bad(a.line, "actions: give exactly one of update, promote, promoteFull, abort, retry, pause, scale, deleteService")
 		}
-		if a.Update != nil && a.Update.Image == "" && len(a.Update.Images) == 0 && len(a.Update.Labels) == 0 && len(a.Update.Env) == 0 {
-			bad(a.line, "actions: update changes nothing (give image, images, labels or env)")
+		if a.Update != nil && a.Update.Image == "" && len(a.Update.Images) == 0 && len(a.Update.Labels) == 0 && len(a.Update.Env) == 0 && len(a.Update.SecretNames) == 0 {
+			bad(a.line, "actions: update changes nothing (give image, images, labels, env or secretNames)")
 		}
 		if a.Scale != nil && *a.Scale < 0 {
 			bad(a.line, "actions: scale must not be negative")
