@@ -308,15 +308,14 @@ func ParseScenario(file string, data []byte) (*Scenario, error) {
 	return &s, nil
 }
 
-// typeNote removes the Go type names yaml.v3 puts into its messages.
-var typeNote = regexp.MustCompile(` (not found )?in type [\w.\[\]*]+`)
+// notFound is yaml.v3's wording of an unknown field, with a Go type name
+// that means nothing to the scenario's author.
+var notFound = regexp.MustCompile(`field (\S+) not found in type \S+`)
 
 func cleanYAMLError(err error) string {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	msg = strings.ReplaceAll(msg, "unmarshal errors:\n  ", "")
-	msg = typeNote.ReplaceAllString(msg, "")
-	msg = strings.ReplaceAll(msg, "field ", "unknown field ")
-	msg = strings.ReplaceAll(msg, "unknown field unknown field", "unknown field")
+	msg = strings.TrimPrefix(msg, "unmarshal errors:\n  ")
+	msg = notFound.ReplaceAllString(msg, "unknown field $1")
 	return strings.ReplaceAll(msg, "\n  ", "; ")
 }
 
