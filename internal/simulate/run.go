@@ -590,3 +590,14 @@ func (w *world) rsByHash(h string) *appsv1.ReplicaSet {
 	}
 	return nil
 }
+
+// StateAt is the state that held at t: the last one recorded at or before.
+func (r *Result) StateAt(t time.Duration) State {
+	if len(r.states) == 0 {
+		return State{}
+	}
+	return stateAt(r.states, t)
+}
+
+// States are the distinct states in time order.
+func (r *Result) States() []State { return append([]State(nil), r.states...) }
