@@ -31,6 +31,11 @@ func buildKanaria(t *testing.T) string {
 	t.Helper()
 	kanariaBinary.Do(func() {
 		out := filepath.Join(cluster.Dir(), "bin", "kanaria")
+		// An attached cluster has no directory of its own: the binary goes
+		// under the repository, named absolutely so it runs from any cwd.
+		if !filepath.IsAbs(out) {
+			out = filepath.Join(repoRoot(t), out)
+		}
 		cmd := exec.Command("go", "build", "-o", out, "./cmd/kanaria")
 		cmd.Dir = repoRoot(t)
 		if b, err := cmd.CombinedOutput(); err != nil {
