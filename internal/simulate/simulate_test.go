@@ -267,3 +267,24 @@ func TestManifestErrors(t *testing.T) {
 		t.Fatalf("error = %v", err)
 	}
 }
+
+// TestDocumentedScenarioParses keeps the full example of docs/simulate.md
+// valid.
+func TestDocumentedScenarioParses(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/simulate.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(doc)
+	start := strings.Index(text, "## The scenario file")
+	block := text[start:]
+	block = block[strings.Index(block, "```yaml\n")+len("```yaml\n"):]
+	block = block[:strings.Index(block, "```")]
+	sc, err := ParseScenario("docs/simulate.md", []byte(block))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sc.Actions) != 8 || len(sc.Expect) != 5 || len(sc.Metrics["error-rate"]) != 4 || len(sc.Pods.Revisions) != 1 {
+		t.Fatalf("parsed %d actions, %d expectations, %d segments", len(sc.Actions), len(sc.Expect), len(sc.Metrics["error-rate"]))
+	}
+}
