@@ -38,10 +38,10 @@ manifest that cannot be read). The scenario format is in docs/simulate.md.`,
   kanaria simulate -f rollout.yaml -f analysis.yaml --scenario scenario.yaml
 
   # For tools
-  kanaria simulate examples/simulate/canary-metric-rises --output json
+  kanaria simulate examples/simulate/canary-routed-error-rate-ramp --output json
 
   # Watch it as kanaria get rollout -w would draw it, 60 times faster than real time
-  kanaria simulate examples/simulate/canary-manual-gates --watch --speed 60`,
+  kanaria simulate examples/simulate/seed-canary-manual-gates --watch --speed 60`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var m *simulate.Manifests

@@ -67,7 +67,11 @@ func (s *scripted) Query(_ context.Context, req metricproviders.Request) (metric
 		if r.Over > 0 {
 			frac = min(1, float64(at-seg.From.D())/float64(r.Over.D()))
 		}
-		return value(r.From + (r.To-r.From)*frac), nil
+		v := r.From + (r.To-r.From)*frac
+		if r.Vector {
+			return value([]any{v}), nil
+		}
+		return value(v), nil
 	case seg.Table != nil:
 		return value(seg.Table[min(n, len(seg.Table)-1)]), nil
 	}

@@ -106,6 +106,9 @@ type Ramp struct {
 	From float64  `yaml:"from"`
 	To   float64  `yaml:"to"`
 	Over Duration `yaml:"over"`
+	// Vector makes each result a one-element list, as a Prometheus query
+	// that returns a vector gives.
+	Vector bool `yaml:"vector"`
 }
 
 // Action is one thing that happens at a time: exactly one field besides At
