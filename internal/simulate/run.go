@@ -368,12 +368,23 @@ func (ru *runner) reconcileAnalyses(ctx context.Context) (bool, error) {
 		if err := w.c.Get(ctx, client.ObjectKeyFromObject(&run), &after); err != nil {
 			return false, fmt.Errorf("reading AnalysisRun %s: %w", run.Name, err)
 		}
-		if !equality.Semantic.DeepEqual(run.Status, after.Status) {
+		// A run that only moved an in-flight measurement's next check
+		// (a Job still running) changes nothing the Rollout decides on.
+		if run.Status.Phase != after.Status.Phase || completedMeasurements(&run) != completedMeasurements(&after) {
 			changed = true
 			ru.measurements(&after)
 		}
 	}
 	return changed, nil
+}
+
+// completedMeasurements counts the run's finished measurements.
+func completedMeasurements(run *v1alpha1.AnalysisRun) int {
+	n := 0
+	for _, mr := range run.Status.MetricResults {
+		n += int(mr.Count + mr.Error)
+	}
+	return n
 }
 
 // measurements puts the run's newly finished measurements on the timeline.
