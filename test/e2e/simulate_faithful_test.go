@@ -19,6 +19,7 @@ import (
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/devcluster"
 	"github.com/kanaria-rollouts/kanaria/internal/simulate"
+	"github.com/kanaria-rollouts/kanaria/internal/testutil/promserver"
 )
 
 // The faithfulness tests play one scenario twice, in the simulator and on
@@ -39,8 +40,8 @@ import (
 // the Rollout waits (paused, or settled).
 
 // faithCase is a scenario the local cluster can play: Pods that become ready
-// at once or never, test Jobs that pass or fail by their labels, and user
-// actions through the kanaria CLI.
+// at once or never, test Jobs that pass or fail by their labels, metric
+// values a test Prometheus serves, and user actions through the kanaria CLI.
 type faithCase struct {
 	// seed is the fixture file the manifests come from.
 	seed string
@@ -95,6 +96,50 @@ expect:
     phase: Healthy
     stableRevision: 2
     replicas: {1: 0, 2: 5}
+`,
+	})
+}
+
+func TestSimulateFaithfulCanaryPrometheus(t *testing.T) {
+	// A real Prometheus scrapes a counter that stays at 7: the query
+	// answers [7] on the cluster, as the scenario's value does offline.
+	target := promserver.NewTarget(t)
+	prom := promserver.Start(t, []string{target.HostPort()}, time.Second)
+	target.Add("sim_error_percent", map[string]string{"service": "rails"}, 7)
+	prom.WaitForSeries(t, `sim_error_percent{service="rails"}`, time.Minute)
+	playBoth(t, faithCase{
+		seed: "canary-manual-gates.yaml",
+		change: func(m *simulate.Manifests) {
+			m.AnalysisTemplates = append(m.AnalysisTemplates, &v1alpha1.AnalysisTemplate{
+				ObjectMeta: metav1.ObjectMeta{Name: "errors"},
+				Spec: v1alpha1.AnalysisTemplateSpec{Metrics: []v1alpha1.Metric{{
+					Name: "errors", Interval: "5s", SuccessCondition: "result[0] < 5",
+					Provider: v1alpha1.MetricProvider{Prometheus: &v1alpha1.PrometheusMetric{
+						Address: prom.URL, Query: `max(sim_error_percent{service="rails"})`,
+					}},
+				}}},
+			})
+			one := int32(1)
+			m.Rollouts[0].Spec.Strategy.Canary.Analysis = &v1alpha1.RolloutAnalysisBackground{
+				RolloutAnalysis: v1alpha1.RolloutAnalysis{Templates: []v1alpha1.RolloutAnalysisTemplate{{TemplateName: "errors"}}},
+				StartingStep:    &one,
+			}
+		},
+		scenario: `
+name: the error rate is too high at the manual gate
+duration: 3m
+actions:
+  - at: 20s
+    update: {image: rails:6.1}
+metrics:
+  errors:
+    - value: [7]
+expect:
+  - end: true
+    phase: Degraded
+    aborted: true
+    analysis: Failed
+    replicas: {1: 5, 2: 0}
 `,
 	})
 }
