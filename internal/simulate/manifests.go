@@ -21,12 +21,18 @@ import (
 // Manifests are the objects a simulation starts from, as a user would apply
 // them.
 type Manifests struct {
-	Rollouts                 []*v1alpha1.Rollout
+	// Rollouts are the Rollouts; one of them is played.
+	Rollouts []*v1alpha1.Rollout
+	// AnalysisTemplates and ClusterAnalysisTemplates are the templates the
+	// Rollout's analyses may name.
 	AnalysisTemplates        []*v1alpha1.AnalysisTemplate
 	ClusterAnalysisTemplates []*v1alpha1.ClusterAnalysisTemplate
-	Services                 []*corev1.Service
-	Deployments              []*appsv1.Deployment
-	Secrets                  []*corev1.Secret
+	// Services are the Services the Rollout may name.
+	Services []*corev1.Service
+	// Deployments hold the template of a Rollout with a workloadRef.
+	Deployments []*appsv1.Deployment
+	// Secrets are read by analysis arguments that take a Secret's key.
+	Secrets []*corev1.Secret
 	// Skipped names the objects of kinds the simulation does not model.
 	Skipped []string
 }

@@ -12,9 +12,9 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strings"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -64,16 +64,23 @@ type Entry struct {
 
 // Entry kinds.
 const (
-	KindState       = "state"
-	KindAction      = "action"
-	KindEvent       = "event"
+	// KindState is a change of what a person watching would see.
+	KindState = "state"
+	// KindAction is a scripted update or user action.
+	KindAction = "action"
+	// KindEvent is a decision of the Rollout or a verdict of an analysis.
+	KindEvent = "event"
+	// KindMeasurement is a finished measurement.
 	KindMeasurement = "measurement"
-	KindViolation   = "violation"
+	// KindViolation is a broken safety invariant.
+	KindViolation = "violation"
 )
 
 // Frame is the `get rollout` view at a moment.
 type Frame struct {
-	At   time.Duration
+	// At is the virtual time of the frame.
+	At time.Duration
+	// Tree is what `kanaria get rollout` would draw.
 	Tree view.Tree
 }
 
@@ -323,18 +330,7 @@ func describeChange(c *TemplateChange) string {
 	for _, k := range sortedKeys(c.SecretNames) {
 		parts = append(parts, fmt.Sprintf("volume %s from Secret %s", k, c.SecretNames[k]))
 	}
-	return "new Pod template: " + joinComma(parts)
-}
-
-func joinComma(parts []string) string {
-	out := ""
-	for i, p := range parts {
-		if i > 0 {
-			out += ", "
-		}
-		out += p
-	}
-	return out
+	return "new Pod template: " + strings.Join(parts, ", ")
 }
 
 // reconcileAnalyses lets the real analysis controller measure and judge
@@ -591,15 +587,6 @@ func (ru *runner) checkPlan(snap decide.Snapshot, plan decide.Plan) {
 				s.Name, s.From, s.To, others, want-allowed, want))
 		}
 	}
-}
-
-func (w *world) rsByHash(h string) *appsv1.ReplicaSet {
-	for _, rs := range w.rs {
-		if rs.Labels[v1alpha1.DefaultRolloutUniqueLabelKey] == h {
-			return rs
-		}
-	}
-	return nil
 }
 
 // StateAt is the state that held at t: the last one recorded at or before.

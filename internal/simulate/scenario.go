@@ -78,9 +78,12 @@ type JobOutcome struct {
 
 // Job results.
 const (
+	// JobSucceed completes the Job.
 	JobSucceed = "succeed"
-	JobFail    = "fail"
-	JobHang    = "hang"
+	// JobFail fails the Job.
+	JobFail = "fail"
+	// JobHang never ends the Job by itself.
+	JobHang = "hang"
 )
 
 // MetricSegment is what a metric returns from a moment on: a constant, a
@@ -103,8 +106,11 @@ type MetricSegment struct {
 
 // Ramp is a number moving linearly from From to To over Over, then staying.
 type Ramp struct {
-	From float64  `yaml:"from"`
-	To   float64  `yaml:"to"`
+	// From is the value at the segment's start.
+	From float64 `yaml:"from"`
+	// To is the value once Over has passed.
+	To float64 `yaml:"to"`
+	// Over is how long the move takes.
 	Over Duration `yaml:"over"`
 	// Vector makes each result a one-element list, as a Prometheus query
 	// that returns a vector gives.
@@ -221,8 +227,8 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // String prints the duration as the timeline does.
 func (d Duration) String() string { return fmtOffset(time.Duration(d)) }
 
-// The line numbers are kept for messages; each type records the line of its
-// mapping.
+// UnmarshalYAML records the line of the entry, for messages, and refuses
+// unknown fields.
 func (r *RevisionBehaviour) UnmarshalYAML(n *yaml.Node) error {
 	type plain RevisionBehaviour
 	if err := decodeStrict(n, (*plain)(r)); err != nil {

@@ -48,30 +48,40 @@ type State struct {
 
 // RevisionState is one ReplicaSet's counts.
 type RevisionState struct {
-	Revision  int      `json:"revision"`
-	Hash      string   `json:"hash"`
-	Image     string   `json:"image"`
-	Roles     []string `json:"roles,omitempty"`
-	Desired   int32    `json:"desired"`
-	Pods      int32    `json:"pods"`
-	Ready     int32    `json:"ready"`
-	Available int32    `json:"available"`
+	// Revision is the ReplicaSet's rollout.argoproj.io/revision.
+	Revision int `json:"revision"`
+	// Hash is its rollouts-pod-template-hash.
+	Hash string `json:"hash"`
+	// Image is its first container's image.
+	Image string `json:"image"`
+	// Roles are stable, canary, active and preview, as get rollout shows.
+	Roles []string `json:"roles,omitempty"`
+	// Desired is spec.replicas; Pods, Ready and Available count its Pods.
+	Desired   int32 `json:"desired"`
+	Pods      int32 `json:"pods"`
+	Ready     int32 `json:"ready"`
+	Available int32 `json:"available"`
 }
 
 // ServiceState is what one Service selects.
 type ServiceState struct {
+	// Name is the Service's name.
 	Name string `json:"name"`
 	// Revision is the revision its pod-template hash selects; 0 when it
 	// selects none by hash.
-	Revision int    `json:"revision"`
-	Hash     string `json:"hash,omitempty"`
+	Revision int `json:"revision"`
+	// Hash is the rollouts-pod-template-hash of its selector.
+	Hash string `json:"hash,omitempty"`
 }
 
 // AnalysisState is one AnalysisRun's verdict so far.
 type AnalysisState struct {
-	Name     string `json:"name"`
-	Revision int    `json:"revision"`
-	Phase    string `json:"phase"`
+	// Name is the AnalysisRun's name.
+	Name string `json:"name"`
+	// Revision is the revision it measures.
+	Revision int `json:"revision"`
+	// Phase is its status.phase; Pending before the first measurement.
+	Phase string `json:"phase"`
 }
 
 // observeState reads the State out of the simulated objects. It is the one
