@@ -46,8 +46,9 @@ type Options struct {
 
 // Entry is one line of the timeline.
 type Entry struct {
-	// At is the virtual time since the start.
-	At time.Duration `json:"at"`
+	// At is the virtual time since the start; JSON output gives it as
+	// atSeconds.
+	At time.Duration `json:"-"`
 	// Kind is state, action, event, measurement or violation.
 	Kind string `json:"kind"`
 	// State is set for kind state.

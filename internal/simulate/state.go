@@ -18,8 +18,9 @@ import (
 // Rollout's phase and step, the weights, the Pods of each revision, what
 // each Service selects and the verdicts of the analyses.
 type State struct {
-	// At is the virtual time since the simulation started.
-	At time.Duration `json:"at"`
+	// At is the virtual time since the simulation started; in JSON output
+	// the entry's atSeconds carries it.
+	At time.Duration `json:"-"`
 	// Phase and Message are status.phase and status.message.
 	Phase   string `json:"phase"`
 	Message string `json:"message,omitempty"`
