@@ -288,3 +288,55 @@ func TestDocumentedScenarioParses(t *testing.T) {
 		t.Fatalf("parsed %d actions, %d expectations, %d segments", len(sc.Actions), len(sc.Expect), len(sc.Metrics["error-rate"]))
 	}
 }
+
+// TestPodBehaviour checks the simulated kubelet: a slow start, Pods that
+// crash after becoming ready, and the local cluster's never-ready label.
+func TestPodBehaviour(t *testing.T) {
+	m, _ := load(t, "seed-canary-manual-gates")
+	play := func(text string) *Result {
+		t.Helper()
+		sc, err := ParseScenario("pods.yaml", []byte(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := Run(context.Background(), m, sc, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	canary := func(st State) RevisionState {
+		for _, r := range st.Revisions {
+			if r.Revision == 2 {
+				return r
+			}
+		}
+		return RevisionState{}
+	}
+
+	slow := play("duration: 5m\nactions:\n  - at: 1m\n    update: {image: rails:6.1}\npods:\n  revisions:\n    - revision: 2\n      readyAfter: 2m\n")
+	if c := canary(slow.StateAt(2*time.Minute + 30*time.Second)); c.Pods != 1 || c.Ready != 0 {
+		t.Fatalf("a slow canary Pod 90s after it started: %+v", c)
+	}
+	if st := slow.StateAt(3*time.Minute + 10*time.Second); canary(st).Ready != 1 || st.Phase != "Paused" {
+		t.Fatalf("a slow canary Pod after its 2m start: %s", st.Line())
+	}
+
+	crash := play("duration: 5m\nactions:\n  - at: 1m\n    update: {image: rails:6.1}\npods:\n  revisions:\n    - revision: 2\n      crashAfter: 1m\n")
+	if c := canary(crash.StateAt(1*time.Minute + 30*time.Second)); c.Ready != 1 {
+		t.Fatalf("the canary before its crash: %+v", c)
+	}
+	if c := canary(crash.StateAt(3 * time.Minute)); c.Ready != 0 || c.Pods != 1 {
+		t.Fatalf("the canary after its crash: %+v", c)
+	}
+
+	never := play("duration: 5m\nactions:\n  - at: 1m\n    update:\n      image: rails:6.1\n      labels: {kanaria.dev/simulate: never-ready}\n")
+	for _, st := range never.States() {
+		if canary(st).Ready != 0 {
+			t.Fatalf("a never-ready Pod became ready: %s", st.Line())
+		}
+	}
+	if st := never.StateAt(5 * time.Minute); st.Phase != "Progressing" || st.Available < 5 {
+		t.Fatalf("with a never-ready canary: %s", st.Line())
+	}
+}
