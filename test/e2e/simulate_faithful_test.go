@@ -77,6 +77,32 @@ expect:
 	})
 }
 
+func TestSimulateFaithfulBlueGreenNeverReady(t *testing.T) {
+	playBoth(t, faithCase{
+		seed: "bluegreen-integration-test-job.yaml",
+		change: func(m *simulate.Manifests) {
+			// A shorter progress deadline than the default 600 s, as the
+			// fixtures README allows, so the test waits seconds.
+			d := int32(20)
+			m.Rollouts[0].Spec.ProgressDeadlineSeconds = &d
+		},
+		scenario: `
+name: the new Pods never become ready
+duration: 2m
+actions:
+  - at: 20s
+    update: {image: registry.example/ecl-api:never-ready}
+expect:
+  - always: true
+    from: 10s
+    services: {ecl-api-active: 1}
+  - end: true
+    phase: Degraded
+    stableRevision: 1
+`,
+	})
+}
+
 func TestSimulateFaithfulCanaryManualGates(t *testing.T) {
 	playBoth(t, faithCase{
 		seed: "canary-manual-gates.yaml",
