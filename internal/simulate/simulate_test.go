@@ -340,3 +340,15 @@ func TestPodBehaviour(t *testing.T) {
 		t.Fatalf("with a never-ready canary: %s", st.Line())
 	}
 }
+
+func TestUnknownMetricNameRefused(t *testing.T) {
+	m, _ := load(t, "bluegreen-success")
+	sc, err := ParseScenario("typo.yaml", []byte("jobs:\n  newmann:\n    - result: fail\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Run(context.Background(), m, sc, Options{})
+	if err == nil || !strings.Contains(err.Error(), "typo.yaml:3: jobs.newmann: the Rollout's analysis templates have no metric of that name (they have: newman)") {
+		t.Fatalf("error = %v", err)
+	}
+}

@@ -2,6 +2,7 @@ package simulate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -131,6 +132,9 @@ func newWorld(m *Manifests, sc *Scenario, start time.Time) (*world, error) {
 		}
 	}
 	w.lookup = templateLookup(ro, m)
+	if err := sc.checkMetricNames(w.lookup); err != nil {
+		return nil, err
+	}
 
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
@@ -625,4 +629,46 @@ func (w *world) jobOutcome(j *batchv1.Job) *simJob {
 		}
 	}
 	return sj
+}
+
+// checkMetricNames refuses metrics and jobs entries that name no metric of
+// the Rollout's templates: a misspelt name would otherwise script nothing.
+func (s *Scenario) checkMetricNames(l template.Lookup) error {
+	known := map[string]bool{}
+	for _, t := range l.Templates {
+		if t != nil {
+			for _, m := range t.Spec.Metrics {
+				known[m.Name] = true
+			}
+		}
+	}
+	for _, t := range l.ClusterTemplates {
+		if t != nil {
+			for _, m := range t.Spec.Metrics {
+				known[m.Name] = true
+			}
+		}
+	}
+	names := make([]string, 0, len(known))
+	for n := range known {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var errs []string
+	for _, name := range sortedKeys(s.Metrics) {
+		if !known[name] && len(s.Metrics[name]) > 0 {
+			errs = append(errs, fmt.Sprintf("%s:%d: metrics.%s: the Rollout's analysis templates have no metric of that name (they have: %s)",
+				s.file, s.Metrics[name][0].line, name, strings.Join(names, ", ")))
+		}
+	}
+	for _, name := range sortedKeys(s.Jobs) {
+		if !known[name] && len(s.Jobs[name]) > 0 {
+			errs = append(errs, fmt.Sprintf("%s:%d: jobs.%s: the Rollout's analysis templates have no metric of that name (they have: %s)",
+				s.file, s.Jobs[name][0].line, name, strings.Join(names, ", ")))
+		}
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "\n"))
+	}
+	return nil
 }
