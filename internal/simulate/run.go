@@ -156,6 +156,11 @@ func Run(ctx context.Context, m *Manifests, sc *Scenario, opts Options) (*Result
 			return nil, err
 		}
 		busy = busy || changed
+		changed, err = ru.reconcileExperiments(ctx)
+		if err != nil {
+			return nil, err
+		}
+		busy = busy || changed
 		changed, err = ru.reconcileRollout(ctx)
 		if err != nil {
 			return nil, err
@@ -338,7 +343,7 @@ func describeChange(c *TemplateChange) string {
 // every run that is due.
 func (ru *runner) reconcileAnalyses(ctx context.Context) (bool, error) {
 	w := ru.w
-	runs, err := w.runs(ctx)
+	runs, err := w.runsOf(ctx, "")
 	if err != nil {
 		return false, err
 	}
@@ -475,6 +480,9 @@ func (ru *runner) nextWake(actions []Action, next int) time.Time {
 	for _, t := range w.runWake {
 		consider(t)
 	}
+	for _, t := range w.expWake {
+		consider(t)
+	}
 	consider(w.rolloutW)
 	return wake
 }
@@ -490,7 +498,10 @@ func (ru *runner) record(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	st := observeState(ru.at(), w.ro, w.sortedRS(), w.services, validation.ServiceNames(w.ro), runs)
+	st := observeState(ru.at(), w.ro, w.rolloutRS(), w.services, validation.ServiceNames(w.ro), runs)
+	for _, name := range sortedKeys(w.exps) {
+		st.Experiments = append(st.Experiments, ExperimentState{Name: name, Phase: string(w.exps[name].Status.Phase)})
+	}
 	if n := len(ru.r.states); n > 0 && ru.r.states[n-1].same(st) {
 		return nil
 	}
@@ -502,7 +513,11 @@ func (ru *runner) record(ctx context.Context) error {
 		if err := w.c.List(ctx, &jobs, client.InNamespace(namespace)); err != nil {
 			return fmt.Errorf("listing Jobs: %w", err)
 		}
-		ru.r.Frames = append(ru.r.Frames, Frame{At: st.At, Tree: w.tree(runs, jobs.Items)})
+		all, err := w.runsOf(ctx, "")
+		if err != nil {
+			return err
+		}
+		ru.r.Frames = append(ru.r.Frames, Frame{At: st.At, Tree: w.tree(all, jobs.Items)})
 	}
 	return nil
 }

@@ -348,7 +348,7 @@ func TestUnknownMetricNameRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = Run(context.Background(), m, sc, Options{})
-	if err == nil || !strings.Contains(err.Error(), "typo.yaml:3: jobs.newmann: the Rollout's analysis templates have no metric of that name (they have: newman)") {
+	if err == nil || !strings.Contains(err.Error(), "typo.yaml:3: jobs.newmann: the manifests' analysis templates have no metric of that name (they have: newman)") {
 		t.Fatalf("error = %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package simulate
 
 import (
+	"cmp"
 	"fmt"
 	"sort"
 	"strings"
@@ -45,6 +46,16 @@ type State struct {
 	Analyses []AnalysisState `json:"analyses,omitempty"`
 	// Available is the number of available Pods of every revision.
 	Available int32 `json:"available"`
+	// Experiments are the Experiments of experiment steps, by name.
+	Experiments []ExperimentState `json:"experiments,omitempty"`
+}
+
+// ExperimentState is one Experiment's phase.
+type ExperimentState struct {
+	// Name is the Experiment's name.
+	Name string `json:"name"`
+	// Phase is its status.phase; empty before its controller saw it.
+	Phase string `json:"phase"`
 }
 
 // RevisionState is one ReplicaSet's counts.
@@ -161,7 +172,7 @@ func (s State) flat() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s|%s|%v|%v|%d|%d|%d|%d|%d|", s.Phase, s.Message, s.Aborted, s.Paused, deref(s.Step, -1), s.StepCount,
 		deref(s.SetWeight, -1), deref(s.ActualWeight, -1), s.StableRevision)
-	fmt.Fprintf(&b, "%v|%v|%v", s.Revisions, s.Services, s.Analyses)
+	fmt.Fprintf(&b, "%v|%v|%v|%v", s.Revisions, s.Services, s.Analyses, s.Experiments)
 	return b.String()
 }
 
@@ -219,6 +230,10 @@ func (s State) Line() string {
 		a := s.Analyses[n-1]
 		parts = append(parts, fmt.Sprintf("analysis %s %s", a.Name, a.Phase))
 	}
+	if n := len(s.Experiments); n > 0 {
+		e := s.Experiments[n-1]
+		parts = append(parts, fmt.Sprintf("experiment %s %s", e.Name, cmp.Or(e.Phase, "-")))
+	}
 	return strings.Join(parts, " | ")
 }
 
@@ -239,6 +254,9 @@ func fmtOffset(d time.Duration) string {
 // objects.
 func (w *world) tree(runs []v1alpha1.AnalysisRun, jobs []batchv1.Job) view.Tree {
 	objs := view.Objects{AnalysisRuns: runs, Jobs: jobs}
+	for _, name := range sortedKeys(w.exps) {
+		objs.Experiments = append(objs.Experiments, *w.exps[name].DeepCopy())
+	}
 	for _, rs := range w.sortedRS() {
 		objs.ReplicaSets = append(objs.ReplicaSets, *rs.DeepCopy())
 	}

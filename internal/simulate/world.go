@@ -85,10 +85,16 @@ type world struct {
 	jobs     map[string]*simJob
 	jobsSeen map[string]int // per metric, for scripted outcomes
 	querier  *scripted
+	// exps are the Experiments of experiment steps, by name, and expWake
+	// when each asked to be reconciled again.
+	exps    map[string]*v1alpha1.Experiment
+	expWake map[string]time.Time
 
-	events   []recordedEvent
-	uid      int
-	rolloutW time.Time // when the Rollout asked to be reconciled again
+	events []recordedEvent
+	uid    int
+	// manifests are kept for the templates Experiments name.
+	manifests *Manifests
+	rolloutW  time.Time // when the Rollout asked to be reconciled again
 }
 
 // recordedEvent is an Event of the Rollout or of an AnalysisRun.
@@ -116,6 +122,7 @@ func newWorld(m *Manifests, sc *Scenario, start time.Time) (*world, error) {
 		sc: sc, start: start, now: start, ro: ro,
 		rs: map[string]*appsv1.ReplicaSet{}, pods: map[string]*simPod{}, services: map[string]*corev1.Service{},
 		runWake: map[string]time.Time{}, jobs: map[string]*simJob{}, jobsSeen: map[string]int{},
+		exps: map[string]*v1alpha1.Experiment{}, expWake: map[string]time.Time{}, manifests: m,
 	}
 	for _, svc := range m.Services {
 		s := svc.DeepCopy()
@@ -131,8 +138,8 @@ func newWorld(m *Manifests, sc *Scenario, start time.Time) (*world, error) {
 			}
 		}
 	}
-	w.lookup = templateLookup(ro, m)
-	if err := sc.checkMetricNames(w.lookup); err != nil {
+	w.lookup = templateLookup(decide.TemplateRefs(ro), m)
+	if err := sc.checkMetricNames(m); err != nil {
 		return nil, err
 	}
 
@@ -190,11 +197,10 @@ func pickRollout(m *Manifests, name string) (*v1alpha1.Rollout, error) {
 	return nil, fmt.Errorf("the manifests hold several Rollouts (%s): name one with rollout: in the scenario", strings.Join(names, ", "))
 }
 
-// templateLookup holds every template the Rollout names, nested ones
-// included, as the controller's observe step finds them.
-func templateLookup(ro *v1alpha1.Rollout, m *Manifests) template.Lookup {
+// templateLookup holds every template refs name, nested ones included, as
+// the controllers' observe steps find them.
+func templateLookup(refs []template.Ref, m *Manifests) template.Lookup {
 	l := template.Lookup{Templates: map[string]*v1alpha1.AnalysisTemplate{}, ClusterTemplates: map[string]*v1alpha1.ClusterAnalysisTemplate{}}
-	refs := decide.TemplateRefs(ro)
 	seen := map[template.Ref]bool{}
 	for len(refs) > 0 {
 		r := refs[0]
@@ -239,11 +245,19 @@ func (w *world) snapshot(ctx context.Context) (decide.Snapshot, error) {
 			s.Services[name] = nil
 		}
 	}
-	for _, rs := range w.sortedRS() {
+	own := map[types.UID]bool{}
+	for _, rs := range w.rolloutRS() {
 		s.ReplicaSets = append(s.ReplicaSets, rs.DeepCopy())
+		own[rs.UID] = true
 	}
 	for _, name := range sortedKeys(w.pods) {
-		s.Pods = append(s.Pods, w.pods[name].pod.DeepCopy())
+		p := w.pods[name].pod
+		if ref := metav1.GetControllerOf(p); ref != nil && own[ref.UID] {
+			s.Pods = append(s.Pods, p.DeepCopy())
+		}
+	}
+	for _, name := range sortedKeys(w.exps) {
+		s.Experiments = append(s.Experiments, w.exps[name].DeepCopy())
 	}
 	runs, err := w.runs(ctx)
 	if err != nil {
@@ -257,13 +271,19 @@ func (w *world) snapshot(ctx context.Context) (decide.Snapshot, error) {
 
 // runs lists the Rollout's AnalysisRuns, oldest first.
 func (w *world) runs(ctx context.Context) ([]v1alpha1.AnalysisRun, error) {
+	return w.runsOf(ctx, w.ro.UID)
+}
+
+// runsOf lists the AnalysisRuns an object controls (every run with an
+// empty uid), oldest first.
+func (w *world) runsOf(ctx context.Context, uid types.UID) ([]v1alpha1.AnalysisRun, error) {
 	var list v1alpha1.AnalysisRunList
 	if err := w.c.List(ctx, &list, client.InNamespace(namespace)); err != nil {
 		return nil, fmt.Errorf("listing AnalysisRuns: %w", err)
 	}
 	out := list.Items[:0]
 	for _, r := range list.Items {
-		if ref := metav1.GetControllerOf(&r); ref != nil && ref.UID == w.ro.UID {
+		if ref := metav1.GetControllerOf(&r); uid == "" || ref != nil && ref.UID == uid {
 			out = append(out, r)
 		}
 	}
@@ -283,6 +303,17 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// rolloutRS are the ReplicaSets the Rollout controls, by name.
+func (w *world) rolloutRS() []*appsv1.ReplicaSet {
+	var out []*appsv1.ReplicaSet
+	for _, rs := range w.sortedRS() {
+		if ref := metav1.GetControllerOf(rs); ref != nil && ref.UID == w.ro.UID {
+			out = append(out, rs)
+		}
+	}
+	return out
 }
 
 func (w *world) sortedRS() []*appsv1.ReplicaSet {
@@ -371,23 +402,31 @@ func (w *world) apply(ctx context.Context, a decide.Action) error {
 		}
 		w.runWake[run.Name] = w.now
 	case decide.TerminateAnalysisRun:
-		var run v1alpha1.AnalysisRun
-		if err := w.c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: a.Name}, &run); err != nil {
-			return fmt.Errorf("reading AnalysisRun %s: %w", a.Name, err)
-		}
-		run.Spec.Terminate = true
-		if err := w.c.Update(ctx, &run); err != nil {
-			return fmt.Errorf("terminating AnalysisRun %s: %w", a.Name, err)
-		}
-		w.runWake[a.Name] = w.now
+		return w.terminateRun(ctx, a.Name)
 	case decide.DeleteAnalysisRun:
 		run := &v1alpha1.AnalysisRun{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: a.Name}}
 		if err := client.IgnoreNotFound(w.c.Delete(ctx, run)); err != nil {
 			return fmt.Errorf("deleting AnalysisRun %s: %w", a.Name, err)
 		}
 		delete(w.runWake, a.Name)
-	case decide.CreateExperiment, decide.TerminateExperiment, decide.DeleteExperiment:
-		return fmt.Errorf("experiment steps are not simulated yet (the Rollout's plan says: %s)", a.Describe())
+	case decide.CreateExperiment:
+		ex := a.Experiment.DeepCopy()
+		if _, exists := w.exps[ex.Name]; exists {
+			return fmt.Errorf("the controller created Experiment %s, which exists", ex.Name)
+		}
+		ex.UID = w.nextUID("exp")
+		ex.Namespace = namespace
+		ex.CreationTimestamp = metav1.NewTime(w.now)
+		ex.Generation = 1
+		w.exps[ex.Name] = ex
+		w.expWake[ex.Name] = w.now
+	case decide.TerminateExperiment:
+		if ex := w.exps[a.Name]; ex != nil {
+			ex.Spec.Terminate = true
+			w.expWake[a.Name] = w.now
+		}
+	case decide.DeleteExperiment:
+		return w.deleteExperiment(ctx, a.Name)
 	default:
 		return fmt.Errorf("the simulation cannot apply %T", a)
 	}
@@ -459,13 +498,23 @@ func neverReadyTemplate(t *corev1.PodTemplateSpec) bool {
 // changed.
 func (w *world) tickCluster() bool {
 	changed := false
+	// The garbage collector removes the Pods of a deleted ReplicaSet.
+	live := map[types.UID]bool{}
+	for _, rs := range w.rs {
+		live[rs.UID] = true
+	}
+	for _, name := range sortedKeys(w.pods) {
+		if ref := metav1.GetControllerOf(w.pods[name].pod); ref == nil || !live[ref.UID] {
+			delete(w.pods, name)
+			changed = true
+		}
+	}
 	for _, rs := range w.sortedRS() {
-		h := rs.Labels[v1alpha1.DefaultRolloutUniqueLabelKey]
 		rev := revisionOf(rs)
 		want := int(deref(rs.Spec.Replicas, 0))
 		var mine []*simPod
 		for _, name := range sortedKeys(w.pods) {
-			if p := w.pods[name]; p.pod.Labels[v1alpha1.DefaultRolloutUniqueLabelKey] == h {
+			if p := w.pods[name]; metav1.IsControlledBy(p.pod, rs) {
 				mine = append(mine, p)
 			}
 		}
@@ -632,21 +681,17 @@ func (w *world) jobOutcome(j *batchv1.Job) *simJob {
 }
 
 // checkMetricNames refuses metrics and jobs entries that name no metric of
-// the Rollout's templates: a misspelt name would otherwise script nothing.
-func (s *Scenario) checkMetricNames(l template.Lookup) error {
+// the manifests' templates: a misspelt name would otherwise script nothing.
+func (s *Scenario) checkMetricNames(man *Manifests) error {
 	known := map[string]bool{}
-	for _, t := range l.Templates {
-		if t != nil {
-			for _, m := range t.Spec.Metrics {
-				known[m.Name] = true
-			}
+	for _, t := range man.AnalysisTemplates {
+		for _, m := range t.Spec.Metrics {
+			known[m.Name] = true
 		}
 	}
-	for _, t := range l.ClusterTemplates {
-		if t != nil {
-			for _, m := range t.Spec.Metrics {
-				known[m.Name] = true
-			}
+	for _, t := range man.ClusterAnalysisTemplates {
+		for _, m := range t.Spec.Metrics {
+			known[m.Name] = true
 		}
 	}
 	names := make([]string, 0, len(known))
@@ -657,13 +702,13 @@ func (s *Scenario) checkMetricNames(l template.Lookup) error {
 	var errs []string
 	for _, name := range sortedKeys(s.Metrics) {
 		if !known[name] && len(s.Metrics[name]) > 0 {
-			errs = append(errs, fmt.Sprintf("%s:%d: metrics.%s: the Rollout's analysis templates have no metric of that name (they have: %s)",
+			errs = append(errs, fmt.Sprintf("%s:%d: metrics.%s: the manifests' analysis templates have no metric of that name (they have: %s)",
 				s.file, s.Metrics[name][0].line, name, strings.Join(names, ", ")))
 		}
 	}
 	for _, name := range sortedKeys(s.Jobs) {
 		if !known[name] && len(s.Jobs[name]) > 0 {
-			errs = append(errs, fmt.Sprintf("%s:%d: jobs.%s: the Rollout's analysis templates have no metric of that name (they have: %s)",
+			errs = append(errs, fmt.Sprintf("%s:%d: jobs.%s: the manifests' analysis templates have no metric of that name (they have: %s)",
 				s.file, s.Jobs[name][0].line, name, strings.Join(names, ", ")))
 		}
 	}
