@@ -352,3 +352,55 @@ func TestUnknownMetricNameRefused(t *testing.T) {
 		t.Fatalf("error = %v", err)
 	}
 }
+
+// TestUserActions plays pause, scale, promote --full and promote on the
+// blue-green seed: the paused Rollout does not start the update, the scale
+// reaches the stable version, and the full promotion skips the test.
+func TestUserActions(t *testing.T) {
+	m, _ := load(t, "bluegreen-success")
+	sc, err := ParseScenario("actions.yaml", []byte(`
+duration: 6m
+actions:
+  - at: 30s
+    pause: true
+  - at: 1m
+    update: {image: registry.example/ecl-api:1.1.0}
+  - at: 2m
+    scale: 5
+  - at: 3m
+    promoteFull: true
+  - at: 3m30s
+    promote: true
+expect:
+  - at: 3m29s
+    phase: Paused
+    replicas: {1: 5, 2: 0}
+    services: {ecl-api-active: 1}
+  - end: true
+    phase: Healthy
+    stableRevision: 2
+    replicas: {1: 0, 2: 5}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Run(context.Background(), m, sc, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Passed() {
+		t.Fatalf("failures: %+v", r.Failures)
+	}
+	var actions []string
+	for _, e := range r.Entries {
+		if e.Kind == KindAction {
+			actions = append(actions, e.Reason)
+		}
+		if e.Reason == "AnalysisRunCreated" {
+			t.Errorf("a full promotion still ran the test: %s", e.Message)
+		}
+	}
+	if strings.Join(actions, ",") != "pause,update,scale,promoteFull,promote" {
+		t.Fatalf("actions on the timeline: %v", actions)
+	}
+}
