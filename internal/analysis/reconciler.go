@@ -27,6 +27,7 @@ import (
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/job"
 	"github.com/kanaria-rollouts/kanaria/internal/notify"
+	"github.com/kanaria-rollouts/kanaria/internal/rolloutview"
 )
 
 // EventSource is the component name on the Events of AnalysisRuns.
@@ -199,7 +200,7 @@ func (r *Reconciler) notify(run *v1alpha1.AnalysisRun, wasPhase v1alpha1.Analysi
 	for _, e := range events {
 		notices = append(notices, notify.Notice{Type: e.typ, Reason: e.reason, Message: e.msg})
 	}
-	r.Notifier.Notify(run, notices)
+	r.Notifier.Notify(run, rolloutview.Owned{}, notices)
 }
 
 // check refuses runs that cannot be measured: duplicate metric names and

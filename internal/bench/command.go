@@ -16,6 +16,7 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -27,8 +28,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -109,6 +112,25 @@ func Run(ctx context.Context, rc *rest.Config, o Options) (*Result, error) {
 			fmt.Fprintf(o.Progress, "the benchmark's watch cache stopped: %v\n", err)
 		}
 	}()
+	if cfg.FakeReplicaSets > 0 {
+		faker := &ReplicaSetFaker{Client: c, Delay: cfg.FakeReplicaSets, Workers: cfg.Concurrency}
+		inf, err := observer.GetInformer(ctx, &appsv1.ReplicaSet{})
+		if err != nil {
+			return nil, fmt.Errorf("watching ReplicaSets for --fake-replicasets: %w", err)
+		}
+		observe := func(o any) {
+			if rs, ok := o.(*appsv1.ReplicaSet); ok {
+				faker.Observe(rs)
+			}
+		}
+		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+			AddFunc:    observe,
+			UpdateFunc: func(_, o any) { observe(o) },
+		}); err != nil {
+			return nil, fmt.Errorf("watching ReplicaSets for --fake-replicasets: %w", err)
+		}
+		go faker.Run(ctx)
+	}
 	r := &Runner{
 		Client:           c,
 		Observer:         observer,
@@ -123,7 +145,11 @@ func Run(ctx context.Context, rc *rest.Config, o Options) (*Result, error) {
 	if o.ControllerPID > 0 {
 		r.Process = ProcFS{PID: o.ControllerPID}
 	}
-	return r.Run(ctx)
+	res, err := r.Run(ctx)
+	if res != nil && cfg.FakeReplicaSets > 0 {
+		res.Notes = append(res.Notes, describeFaker(cfg.FakeReplicaSets))
+	}
+	return res, err
 }
 
 // countingTransport counts the requests that go through it.
@@ -145,6 +171,7 @@ func NewCommand() *cobra.Command {
 		jsonPath   string
 		kubeconfig string
 		overrides  clientcmd.ConfigOverrides
+		repeat     int
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -184,6 +211,18 @@ Rollouts are created and just after all are Healthy (each point the median of
 5 readings 200ms apart, as Go's garbage collector makes one reading noisy), and
 the difference divided by N is reported as the memory per Rollout.
 
+--fake-replicasets DELAY measures the controller without Pod churn: on a
+cluster started with "kanaria dev up --no-pods" (no ReplicaSet controller, so
+no Pod is ever created) the benchmark itself gives each ReplicaSet of its
+namespace its desired replicas as ready and available DELAY after each change.
+The Deployment baseline then measures the Deployment controller the same way.
+
+--repeat K runs the whole benchmark K times, baseline and Rollouts
+alternating on the same cluster, deleting the objects after each run, and
+ends with each phase's median ratio to the Deployment baseline, its smallest
+and largest value, and every run's. One run's ratio moves with the baseline,
+which itself varies from run to run on a busy machine; quote medians.
+
 --churn DURATION keeps releasing after the update: round after round, every
 Rollout's pod-template annotation kanaria.dev/bench-round is set to the round
 number, a new revision each time, and the round waits until all are Healthy on
@@ -203,6 +242,9 @@ scenario cannot churn.`,
   # abort latency of the traffic, 200 canaries behind NGINX Ingresses, observed every 100ms
   kanaria bench --scenario abort -n 200 -r 2 --baseline=false --traffic-router nginx
 
+  # the median ratio to Deployments over 3 alternating runs
+  kanaria bench --scenario canary -n 200 -r 2 --repeat 3 --cleanup --json repeat.json
+
   # memory per Rollout, then 20 minutes of back-to-back releases of all 100 to watch for growth
   kanaria bench --scenario canary -n 100 -r 1 --controller-pid $(pgrep -f 'kanaria controller') --churn 20m --timeout 40m --json churn.json`,
 		Args: cobra.NoArgs,
@@ -210,6 +252,9 @@ scenario cannot churn.`,
 			o.Scenario = Scenario(scenario)
 			// Bad flags are reported before anything touches the cluster.
 			if _, err := o.Config.withDefaults(); err != nil {
+				return err
+			}
+			if err := checkRepeat(repeat, o.Config); err != nil {
 				return err
 			}
 			rules := clientcmd.NewDefaultClientConfigLoadingRules()
@@ -231,6 +276,29 @@ scenario cannot churn.`,
 				return err
 			}
 			ctrllog.SetLogger(watchLog)
+			if repeat > 1 {
+				// Every run starts from an empty namespace and leaves it so.
+				o.Cleanup = true
+				rep, runErr := RunRepeated(ctx, repeat, func(ctx context.Context, i int) (*Result, error) {
+					fmt.Fprintf(os.Stderr, "run %d of %d\n", i+1, repeat)
+					res, err := Run(ctx, rc, o)
+					if res != nil {
+						if werr := WriteTable(cmd.OutOrStdout(), res); werr != nil {
+							return res, errors.Join(err, werr)
+						}
+					}
+					return res, err
+				})
+				if err := WriteRepeatedSummary(cmd.OutOrStdout(), rep); err != nil {
+					return err
+				}
+				if jsonPath != "" {
+					if err := writeJSON(jsonPath, rep); err != nil {
+						return err
+					}
+				}
+				return runErr
+			}
 			res, runErr := Run(ctx, rc, o)
 			if res == nil {
 				return runErr
@@ -261,6 +329,8 @@ scenario cannot churn.`,
 	fs.StringVar(&o.Image, "image", DefaultImage, "container image of the first revision")
 	fs.StringVar(&o.UpdateImage, "update-image", DefaultUpdateImage, "container image the template change sets")
 	fs.StringVar(&o.Router, "traffic-router", "", "route the canaries' traffic through this router instead of by Pod counts: "+strings.Join(Routers, ", "))
+	fs.IntVar(&repeat, "repeat", 1, "run the whole benchmark this many times, baseline and Rollouts alternating, and report each phase's median ratio to the baseline and its spread")
+	fs.DurationVar(&o.FakeReplicaSets, "fake-replicasets", 0, "on a cluster without the ReplicaSet controller (kanaria dev up --no-pods), give each ReplicaSet its desired replicas as available this long after each change, so no Pod exists (0 = off)")
 	fs.DurationVar(&o.Churn, "churn", 0, "after the update, keep releasing all Rollouts round after round for this long, to watch the controller's memory and CPU (0 = off)")
 
 	// kubectl's connection flags, as the other commands bind them, except
@@ -285,7 +355,22 @@ func scenarioNames() []string {
 	return out
 }
 
-func writeJSON(path string, res *Result) error {
+// checkRepeat refuses --repeat values that cannot give a median ratio.
+func checkRepeat(k int, c Config) error {
+	switch {
+	case k < 1:
+		return fmt.Errorf("--repeat must be at least 1, not %d", k)
+	case k == 1:
+		return nil
+	case !c.Baseline:
+		return errors.New("--repeat compares with the Deployment baseline: it cannot run with --baseline=false")
+	case c.Churn > 0:
+		return errors.New("--repeat and --churn do not go together: churn already repeats releases within one run")
+	}
+	return nil
+}
+
+func writeJSON(path string, res any) error {
 	b, err := json.MarshalIndent(res, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encoding the result: %w", err)

@@ -75,3 +75,28 @@ func TestCommandHelpMentionsChurn(t *testing.T) {
 		}
 	}
 }
+
+func TestCommandRepeatFlag(t *testing.T) {
+	if got := NewCommand().Flags().Lookup("repeat").DefValue; got != "1" {
+		t.Errorf("--repeat defaults to %s, want 1", got)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--repeat", "0"}, "at least 1"},
+		{[]string{"--repeat", "3", "--baseline=false"}, "Deployment baseline"},
+		{[]string{"--repeat", "3", "--churn", "1m"}, "do not go together"},
+		// A good --repeat gets as far as the kubeconfig.
+		{[]string{"--repeat", "3"}, "kubeconfig"},
+	} {
+		cmd := NewCommand()
+		var out bytes.Buffer
+		cmd.SetOut(&out)
+		cmd.SetErr(&out)
+		cmd.SetArgs(append(tc.args, "--kubeconfig", "/nonexistent"))
+		if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: err = %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}

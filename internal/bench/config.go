@@ -101,6 +101,11 @@ type Config struct {
 	// then waits for the router's canary weight to reach 0, since that is
 	// when requests are back on the stable version.
 	Router string
+	// FakeReplicaSets, when positive, has the benchmark give every
+	// ReplicaSet of its namespace its desired replicas as available this
+	// long after each change, on a cluster that runs without the
+	// ReplicaSet controller, so that no Pod exists (see ReplicaSetFaker).
+	FakeReplicaSets time.Duration
 }
 
 // withDefaults fills the optional fields and checks the rest.
@@ -141,6 +146,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Image == c.UpdateImage {
 		return c, fmt.Errorf("the update image must differ from the first image (both %q), or nothing changes", c.Image)
+	}
+	if c.FakeReplicaSets < 0 {
+		return c, fmt.Errorf("--fake-replicasets must not be negative, got %s", c.FakeReplicaSets)
 	}
 	if c.AnalysisAddress == "" {
 		c.AnalysisAddress = DefaultAnalysisAddress

@@ -2,17 +2,15 @@ package dashboard
 
 import (
 	"fmt"
-	"math"
 	"sort"
-	"strconv"
-	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/rolloutview"
 )
 
 // The statuses a Rollout is shown with, as the kubectl plugin shows them.
@@ -216,10 +214,13 @@ type ReplicaSet struct {
 	Name string `json:"name"`
 	// Hash is its pod-template hash.
 	Hash string `json:"hash"`
-	// Status is Healthy, Progressing or ScaledDown.
+	// Status is Healthy, Progressing, ScaledDown or Degraded.
 	Status string `json:"status"`
 	// Images its Pods run.
 	Images []string `json:"images"`
+	// Config are the configuration copies its Pods run ("Secret/name-hash"),
+	// for a Rollout with config snapshots on.
+	Config []string `json:"config,omitempty"`
 	// Desired is spec.replicas.
 	Desired int32 `json:"desired"`
 	// Current is status.replicas.
@@ -307,490 +308,70 @@ type Measurement struct {
 	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
 }
 
-// rolloutStatus is the status and message of a Rollout. A status written
-// for an older generation says nothing about the current spec.
-func rolloutStatus(ro *v1alpha1.Rollout) (string, string) {
-	if ro.Status.ObservedGeneration != strconv.FormatInt(ro.Generation, 10) {
-		return StatusProgressing, "waiting for the controller to observe the latest spec"
-	}
-	switch ro.Status.Phase {
-	case v1alpha1.RolloutPhaseHealthy, v1alpha1.RolloutPhaseDegraded, v1alpha1.RolloutPhasePaused:
-		return string(ro.Status.Phase), ro.Status.Message
-	}
-	return StatusProgressing, ro.Status.Message
+// The functions below only copy the shared read model (internal/rolloutview)
+// into the page's JSON; every value is worked out there, so the dashboard
+// shows what the CLI and notifications show.
+
+// strategyNames are the JSON names of the strategies.
+var strategyNames = map[rolloutview.Strategy]string{
+	rolloutview.StrategyCanary:    "canary",
+	rolloutview.StrategyBlueGreen: "blueGreen",
 }
 
-func strategyOf(ro *v1alpha1.Rollout) string {
-	switch {
-	case ro.Spec.Strategy.BlueGreen != nil:
-		return "blueGreen"
-	case ro.Spec.Strategy.Canary != nil:
-		return "canary"
-	}
-	return ""
+// view builds the read model of ro from the namespace's objects.
+func view(ro *v1alpha1.Rollout, rss []appsv1.ReplicaSet, pods []corev1.Pod, runs []v1alpha1.AnalysisRun, exps []v1alpha1.Experiment, now time.Time) rolloutview.Rollout {
+	return rolloutview.Build(ro, rolloutview.Owned{
+		ReplicaSets:  rolloutview.Refs(rss),
+		Pods:         rolloutview.Refs(pods),
+		AnalysisRuns: rolloutview.Refs(runs),
+		Experiments:  rolloutview.Refs(exps),
+	}, now)
 }
 
-func canarySteps(ro *v1alpha1.Rollout) []v1alpha1.CanaryStep {
-	if ro.Spec.Strategy.Canary == nil {
-		return nil
-	}
-	return ro.Spec.Strategy.Canary.Steps
-}
-
-// setWeight is the weight the steps ask for, as the kubectl plugin
-// computes it: 0 after an abort, 100 past the last step, otherwise the last
-// setWeight at or before the current step.
-func setWeight(ro *v1alpha1.Rollout) int32 {
-	if ro.Status.Abort {
-		return 0
-	}
-	steps := canarySteps(ro)
-	idx := int32(0)
-	if ro.Status.CurrentStepIndex != nil {
-		idx = *ro.Status.CurrentStepIndex
-	}
-	if len(steps) == 0 || int(idx) >= len(steps) || idx < 0 {
-		return 100
-	}
-	for i := idx; i >= 0; i-- {
-		if w := steps[i].SetWeight; w != nil {
-			return *w
-		}
-	}
-	return 0
-}
-
-// actualWeight is the weight reached: the controller's record when there is
-// one, otherwise the canary's share of the available Pods.
-func actualWeight(ro *v1alpha1.Rollout, rss []*appsv1.ReplicaSet) int32 {
-	if w := ro.Status.Canary.Weights; w != nil {
-		return w.Canary.Weight
-	}
-	if ro.Status.CurrentPodHash != "" && ro.Status.CurrentPodHash == ro.Status.StableRS {
-		return 100
-	}
-	var canary, total int32
-	for _, rs := range rss {
-		total += rs.Status.AvailableReplicas
-		if hashOf(rs) == ro.Status.CurrentPodHash {
-			canary += rs.Status.AvailableReplicas
-		}
-	}
-	if total == 0 {
-		return 0
-	}
-	return int32(math.Round(float64(canary) * 100 / float64(total)))
-}
-
-func hashOf(obj metav1.Object) string {
-	return obj.GetLabels()[v1alpha1.DefaultRolloutUniqueLabelKey]
-}
-
-// rolesOf names what a version is to the Rollout.
-func rolesOf(ro *v1alpha1.Rollout, hash string) []string {
-	roles := []string{}
-	if hash == "" {
-		return roles
-	}
-	if ro.Spec.Strategy.BlueGreen != nil {
-		if hash == ro.Status.BlueGreen.ActiveSelector {
-			roles = append(roles, "active")
-		}
-		if hash == ro.Status.BlueGreen.PreviewSelector && hash != ro.Status.BlueGreen.ActiveSelector {
-			roles = append(roles, "preview")
-		}
-	}
-	if hash == ro.Status.StableRS {
-		roles = append(roles, "stable")
-	} else if ro.Spec.Strategy.Canary != nil && hash == ro.Status.CurrentPodHash {
-		roles = append(roles, "canary")
-	}
-	return roles
-}
-
-func podImages(spec *corev1.PodSpec) []string {
-	out := make([]string, 0, len(spec.Containers))
-	for _, c := range spec.Containers {
-		out = append(out, c.Image)
-	}
-	return out
-}
-
-// imagesOf lists the images of the versions that run or have a role, with
-// their roles; the desired template counts while its ReplicaSet does not
-// exist yet.
-func imagesOf(ro *v1alpha1.Rollout, rss []*appsv1.ReplicaSet) []Image {
-	var order []string
-	roles := map[string][]string{}
-	add := func(images []string, rs []string) {
-		for _, img := range images {
-			if _, ok := roles[img]; !ok {
-				order = append(order, img)
-				roles[img] = []string{}
-			}
-			for _, r := range rs {
-				if !contains(roles[img], r) {
-					roles[img] = append(roles[img], r)
-				}
-			}
-		}
-	}
-	haveCurrent := false
-	for _, rs := range rss {
-		h := hashOf(rs)
-		r := rolesOf(ro, h)
-		if h == ro.Status.CurrentPodHash {
-			haveCurrent = true
-		}
-		if len(r) == 0 && rs.Status.Replicas == 0 && derefInt32(rs.Spec.Replicas) == 0 {
-			continue
-		}
-		add(podImages(&rs.Spec.Template.Spec), r)
-	}
-	if !haveCurrent && ro.Spec.WorkloadRef == nil {
-		add(podImages(&ro.Spec.Template.Spec), nil)
-	}
-	out := make([]Image, 0, len(order))
-	for _, img := range order {
-		out = append(out, Image{Image: img, Roles: roles[img]})
-	}
-	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
-func derefInt32(p *int32) int32 {
-	if p == nil {
-		return 0
-	}
-	return *p
-}
-
-// ownedBy keeps the ReplicaSets whose controller is the Rollout.
-func ownedBy(ro *v1alpha1.Rollout, all []appsv1.ReplicaSet) []*appsv1.ReplicaSet {
-	var out []*appsv1.ReplicaSet
-	for i := range all {
-		if ref := metav1.GetControllerOf(&all[i]); ref != nil && ref.UID == ro.UID {
-			out = append(out, &all[i])
-		}
-	}
-	return out
-}
-
-// summarize describes a Rollout from it and its ReplicaSets.
-func summarize(ro *v1alpha1.Rollout, rss []*appsv1.ReplicaSet) RolloutSummary {
-	status, message := rolloutStatus(ro)
+// summarize is a Rollout's row of the rollouts page.
+func summarize(v rolloutview.Rollout) RolloutSummary {
 	s := RolloutSummary{
-		Namespace: ro.Namespace,
-		Name:      ro.Name,
-		Status:    status,
-		Message:   message,
-		Strategy:  strategyOf(ro),
-		Images:    imagesOf(ro, rss),
+		Namespace: v.Namespace,
+		Name:      v.Name,
+		Status:    string(v.Status),
+		Message:   v.StatusMessage,
+		Strategy:  strategyNames[v.Strategy],
+		Images:    make([]Image, 0, len(v.Images)),
 		Replicas: Replicas{
-			Desired:   1,
-			Current:   ro.Status.Replicas,
-			Updated:   ro.Status.UpdatedReplicas,
-			Ready:     ro.Status.ReadyReplicas,
-			Available: ro.Status.AvailableReplicas,
+			Desired:   v.Replicas.Desired,
+			Current:   v.Replicas.Current,
+			Updated:   v.Replicas.Updated,
+			Ready:     v.Replicas.Ready,
+			Available: v.Replicas.Available,
 		},
-		Created: ro.CreationTimestamp,
+		Created: metav1.NewTime(v.CreatedAt),
 	}
-	if ro.Spec.Replicas != nil {
-		s.Replicas.Desired = *ro.Spec.Replicas
+	for _, img := range v.Images {
+		s.Images = append(s.Images, Image{Image: img.Name, Roles: img.Roles})
 	}
-	if steps := canarySteps(ro); len(steps) > 0 {
-		s.Step = &StepProgress{Total: int32(len(steps))}
-		if ro.Status.CurrentStepIndex != nil {
-			s.Step.Current = *ro.Status.CurrentStepIndex
+	if v.Step != nil {
+		s.Step = &StepProgress{Current: v.Step.Index, Total: v.Step.Total}
+	}
+	if w := v.Weights; w != nil {
+		s.Weight = &Weight{Set: w.Set}
+		if w.Reached != nil {
+			s.Weight.Actual = *w.Reached
 		}
-	}
-	if ro.Spec.Strategy.Canary != nil {
-		s.Weight = &Weight{Set: setWeight(ro), Actual: actualWeight(ro, rss)}
 	}
 	return s
 }
 
-// describeStep says what a canary step does, e.g. "setWeight 20",
-// "pause 10s", "pause (until promoted)" or "analysis: success-rate".
-func describeStep(s v1alpha1.CanaryStep) string {
-	switch {
-	case s.SetWeight != nil:
-		return fmt.Sprintf("setWeight %d", *s.SetWeight)
-	case s.Pause != nil:
-		if d := s.Pause.Duration; d != nil {
-			if d.Type == intstr.Int { // a number of seconds
-				return fmt.Sprintf("pause %ds", d.IntVal)
-			}
-			return "pause " + d.StrVal
-		}
-		return "pause (until promoted)"
-	case s.Analysis != nil:
-		return "analysis: " + templateNames(s.Analysis.Templates)
-	case s.Experiment != nil:
-		names := make([]string, 0, len(s.Experiment.Templates))
-		for _, t := range s.Experiment.Templates {
-			names = append(names, t.Name)
-		}
-		d := "experiment: " + strings.Join(names, ", ")
-		if s.Experiment.Duration != "" {
-			d += " for " + string(s.Experiment.Duration)
-		}
-		return d
-	case s.SetCanaryScale != nil:
-		c := s.SetCanaryScale
-		switch {
-		case c.Replicas != nil:
-			return fmt.Sprintf("setCanaryScale %d replicas", *c.Replicas)
-		case c.Weight != nil:
-			return fmt.Sprintf("setCanaryScale %d%%", *c.Weight)
-		}
-		return "setCanaryScale matchTrafficWeight"
-	case s.SetHeaderRoute != nil:
-		return "setHeaderRoute " + s.SetHeaderRoute.Name
-	case s.SetMirrorRoute != nil:
-		return "setMirrorRoute " + s.SetMirrorRoute.Name
-	}
-	return "(empty step)"
-}
-
-func templateNames(ts []v1alpha1.RolloutAnalysisTemplate) string {
-	names := make([]string, 0, len(ts))
-	for _, t := range ts {
-		names = append(names, t.TemplateName)
-	}
-	return strings.Join(names, ", ")
-}
-
-// stepsOf lays out the canary steps: before the current index done, at it
-// current, after it to come.
-func stepsOf(ro *v1alpha1.Rollout) []Step {
-	steps := canarySteps(ro)
-	cur := 0
-	if ro.Status.CurrentStepIndex != nil {
-		cur = int(*ro.Status.CurrentStepIndex)
-	}
-	out := make([]Step, 0, len(steps))
-	for i, s := range steps {
-		state := StepPending
-		switch {
-		case i < cur:
-			state = StepDone
-		case i == cur:
-			state = StepCurrent
-		}
-		out = append(out, Step{Index: i, Description: describeStep(s), State: state})
-	}
-	return out
-}
-
-// podStatus is the status kubectl prints for a Pod.
-func podStatus(p *corev1.Pod) string {
-	if p.DeletionTimestamp != nil {
-		return "Terminating"
-	}
-	status := string(p.Status.Phase)
-	if p.Status.Reason != "" {
-		status = p.Status.Reason
-	}
-	for _, cs := range p.Status.InitContainerStatuses {
-		if w := cs.State.Waiting; w != nil && w.Reason != "" && w.Reason != "PodInitializing" {
-			return "Init:" + w.Reason
-		}
-	}
-	for _, cs := range p.Status.ContainerStatuses {
-		if w := cs.State.Waiting; w != nil && w.Reason != "" {
-			status = w.Reason
-		} else if t := cs.State.Terminated; t != nil && t.Reason != "" {
-			status = t.Reason
-		}
-	}
-	if status == "" {
-		status = "Pending"
-	}
-	return status
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
-
-func describePod(p *corev1.Pod) Pod {
-	var ready, restarts int32
-	for _, cs := range p.Status.ContainerStatuses {
-		if cs.Ready {
-			ready++
-		}
-		restarts += cs.RestartCount
-	}
-	return Pod{
-		Name:            p.Name,
-		Status:          podStatus(p),
-		Ready:           podReady(p),
-		ReadyContainers: fmt.Sprintf("%d/%d", ready, len(p.Spec.Containers)),
-		Restarts:        restarts,
-		Created:         p.CreationTimestamp,
-	}
-}
-
-func describeReplicaSet(rs *appsv1.ReplicaSet, pods []corev1.Pod) ReplicaSet {
-	out := ReplicaSet{
-		Name:      rs.Name,
-		Hash:      hashOf(rs),
-		Images:    podImages(&rs.Spec.Template.Spec),
-		Desired:   derefInt32(rs.Spec.Replicas),
-		Current:   rs.Status.Replicas,
-		Ready:     rs.Status.ReadyReplicas,
-		Available: rs.Status.AvailableReplicas,
-		Pods:      []Pod{},
-	}
-	switch {
-	case out.Desired == 0 && out.Current == 0:
-		out.Status = "ScaledDown"
-	case out.Desired == out.Available && out.Current == out.Desired:
-		out.Status = StatusHealthy
-	default:
-		out.Status = StatusProgressing
-	}
-	for i := range pods {
-		if ref := metav1.GetControllerOf(&pods[i]); ref != nil && ref.UID == rs.UID {
-			out.Pods = append(out.Pods, describePod(&pods[i]))
-		}
-	}
-	sort.Slice(out.Pods, func(i, j int) bool { return out.Pods[i].Name < out.Pods[j].Name })
-	return out
-}
-
-// parseNumber reads a measured value as a number: "0.98", or a list of one
-// number such as Prometheus vectors give, "[0.98]".
-func parseNumber(v string) *float64 {
-	v = strings.TrimSpace(v)
-	if strings.HasPrefix(v, "[") && strings.HasSuffix(v, "]") {
-		v = strings.TrimSpace(v[1 : len(v)-1])
-	}
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-		return nil
-	}
-	return &f
-}
-
-func describeAnalysisRun(run *v1alpha1.AnalysisRun) AnalysisRun {
-	out := AnalysisRun{
-		Name:    run.Name,
-		Phase:   string(run.Status.Phase),
-		Message: run.Status.Message,
-		Kind:    run.Labels[v1alpha1.RolloutTypeLabel],
-		Hash:    hashOf(run),
-		Created: run.CreationTimestamp,
-		Metrics: []Metric{},
-	}
-	if out.Phase == "" {
-		out.Phase = string(v1alpha1.AnalysisPhasePending)
-	}
-	if s, ok := run.Labels[v1alpha1.RolloutCanaryStepIndexLabel]; ok {
-		if n, err := strconv.ParseInt(s, 10, 32); err == nil {
-			i := int32(n)
-			out.StepIndex = &i
-		}
-	}
-	results := map[string]*v1alpha1.MetricResult{}
-	for i := range run.Status.MetricResults {
-		results[run.Status.MetricResults[i].Name] = &run.Status.MetricResults[i]
-	}
-	names := make([]string, 0, len(run.Spec.Metrics))
-	for _, m := range run.Spec.Metrics {
-		names = append(names, m.Name)
-	}
-	for _, r := range run.Status.MetricResults {
-		if !contains(names, r.Name) {
-			names = append(names, r.Name)
-		}
-	}
-	for _, name := range names {
-		m := Metric{Name: name, Phase: string(v1alpha1.AnalysisPhasePending), Measurements: []Measurement{}}
-		if r := results[name]; r != nil {
-			m.Phase, m.Message, m.DryRun = string(r.Phase), r.Message, r.DryRun
-			m.Successful, m.Failed, m.Inconclusive, m.Error = r.Successful, r.Failed, r.Inconclusive, r.Error
-			for _, ms := range r.Measurements {
-				m.Measurements = append(m.Measurements, Measurement{
-					Phase: string(ms.Phase), Value: ms.Value, Number: parseNumber(ms.Value), Message: ms.Message,
-					StartedAt: ms.StartedAt, FinishedAt: ms.FinishedAt,
-				})
-			}
-		}
-		out.Metrics = append(out.Metrics, m)
-	}
-	return out
-}
-
-func revisionOf(obj metav1.Object) int {
-	n, err := strconv.Atoi(obj.GetAnnotations()[v1alpha1.RevisionAnnotation])
-	if err != nil {
-		return 0
-	}
-	return n
-}
-
-// describeExperiment is the dashboard's view of an Experiment.
-func describeExperiment(ro *v1alpha1.Rollout, ex *v1alpha1.Experiment) Experiment {
-	out := Experiment{
-		Name: ex.Name, Phase: string(ex.Status.Phase), Message: ex.Status.Message,
-		Current: ro.Status.Canary.CurrentExperiment == ex.Name, Hash: hashOf(ex), Created: ex.CreationTimestamp,
-		Templates: []ExperimentTemplate{}, AnalysisRuns: []ExperimentAnalysis{},
-	}
-	if out.Phase == "" {
-		out.Phase = string(v1alpha1.AnalysisPhasePending)
-	}
-	status := map[string]v1alpha1.TemplateStatus{}
-	for _, ts := range ex.Status.TemplateStatuses {
-		status[ts.Name] = ts
-	}
-	// Spec order, so a template shows before its controller reported on it.
-	for _, t := range ex.Spec.Templates {
-		ts := status[t.Name]
-		st := string(ts.Status)
-		if st == "" {
-			st = string(v1alpha1.TemplateStatusProgressing)
-		}
-		out.Templates = append(out.Templates, ExperimentTemplate{Name: t.Name, Status: st,
-			Replicas: ts.Replicas, Available: ts.AvailableReplicas, ServiceName: ts.ServiceName})
-	}
-	for _, r := range ex.Status.AnalysisRuns {
-		out.AnalysisRuns = append(out.AnalysisRuns, ExperimentAnalysis{Name: r.Name, AnalysisRun: r.AnalysisRun, Phase: string(r.Phase), Message: r.Message})
-	}
-	return out
-}
-
-// detail describes a Rollout with its ReplicaSets, their Pods, its
-// AnalysisRuns and its Experiments (all of the namespace; those of other
-// owners are left out).
-func detail(ro *v1alpha1.Rollout, allRS []appsv1.ReplicaSet, pods []corev1.Pod, runs []v1alpha1.AnalysisRun, exps []v1alpha1.Experiment) RolloutDetail {
-	rss := ownedBy(ro, allRS)
+// detail is the rollout page of ro from its read model.
+func detail(ro *v1alpha1.Rollout, v rolloutview.Rollout) RolloutDetail {
 	d := RolloutDetail{
-		RolloutSummary:    summarize(ro, rss),
-		SpecPaused:        ro.Spec.Paused,
-		Aborted:           ro.Status.Abort,
-		PauseReasons:      []string{},
+		RolloutSummary:    summarize(v),
+		SpecPaused:        v.SpecPaused,
+		Aborted:           v.Aborted,
+		PauseReasons:      append([]string{}, v.PauseReasons...),
 		Containers:        []Container{},
-		Steps:             stepsOf(ro),
+		Steps:             []Step{},
 		Revisions:         []Revision{},
 		OtherAnalysisRuns: []AnalysisRun{},
-	}
-	for _, pc := range ro.Status.PauseConditions {
-		d.PauseReasons = append(d.PauseReasons, string(pc.Reason))
 	}
 	for _, c := range ro.Spec.Template.Spec.Containers {
 		d.Containers = append(d.Containers, Container{Name: c.Name, Image: c.Image})
@@ -798,73 +379,108 @@ func detail(ro *v1alpha1.Rollout, allRS []appsv1.ReplicaSet, pods []corev1.Pod, 
 	for _, c := range ro.Spec.Template.Spec.InitContainers {
 		d.Containers = append(d.Containers, Container{Name: c.Name, Image: c.Image, Init: true})
 	}
-
-	byNumber := map[int]*Revision{}
-	revOfHash := map[string]int{}
-	for _, rs := range rss {
-		n := revisionOf(rs)
-		rev := byNumber[n]
-		if rev == nil {
-			rev = &Revision{Number: n, Roles: []string{}, ReplicaSets: []ReplicaSet{}, AnalysisRuns: []AnalysisRun{}, Experiments: []Experiment{}}
-			byNumber[n] = rev
+	if v.Step != nil {
+		for _, st := range v.Step.Steps {
+			d.Steps = append(d.Steps, Step{Index: st.Index, Description: st.Description, State: string(st.State)})
 		}
-		h := hashOf(rs)
-		revOfHash[h] = n
-		for _, r := range rolesOf(ro, h) {
-			if !contains(rev.Roles, r) {
-				rev.Roles = append(rev.Roles, r)
+	}
+	for _, rev := range v.Revisions {
+		r := Revision{Number: int(rev.Number), Roles: rev.Roles, ReplicaSets: []ReplicaSet{}, AnalysisRuns: []AnalysisRun{}, Experiments: []Experiment{}}
+		for _, rs := range rev.ReplicaSets {
+			r.ReplicaSets = append(r.ReplicaSets, replicaSetJSON(rs))
+		}
+		sort.Slice(r.ReplicaSets, func(i, j int) bool { return r.ReplicaSets[i].Name < r.ReplicaSets[j].Name })
+		// Newest first on the page; the read model lists oldest first.
+		for i := len(rev.AnalysisRuns) - 1; i >= 0; i-- {
+			r.AnalysisRuns = append(r.AnalysisRuns, analysisRunJSON(rev.AnalysisRuns[i]))
+		}
+		for i := len(rev.Experiments) - 1; i >= 0; i-- {
+			r.Experiments = append(r.Experiments, experimentJSON(rev.Experiments[i]))
+		}
+		if rev.Number == 0 {
+			// Runs whose revision cannot be told belong to no revision shown.
+			d.OtherAnalysisRuns, r.AnalysisRuns = r.AnalysisRuns, []AnalysisRun{}
+			if len(r.ReplicaSets) == 0 && len(r.Experiments) == 0 {
+				continue
 			}
 		}
-		rev.ReplicaSets = append(rev.ReplicaSets, describeReplicaSet(rs, pods))
+		d.Revisions = append(d.Revisions, r)
 	}
-
-	var owned []*v1alpha1.AnalysisRun
-	for i := range runs {
-		if ref := metav1.GetControllerOf(&runs[i]); ref != nil && ref.UID == ro.UID {
-			owned = append(owned, &runs[i])
-		}
-	}
-	sort.Slice(owned, func(i, j int) bool {
-		a, b := owned[i].CreationTimestamp, owned[j].CreationTimestamp
-		if !a.Equal(&b) {
-			return b.Before(&a)
-		}
-		return owned[i].Name > owned[j].Name
-	})
-	for _, run := range owned {
-		n, ok := revOfHash[hashOf(run)]
-		if !ok {
-			d.OtherAnalysisRuns = append(d.OtherAnalysisRuns, describeAnalysisRun(run))
-			continue
-		}
-		byNumber[n].AnalysisRuns = append(byNumber[n].AnalysisRuns, describeAnalysisRun(run))
-	}
-
-	var ownedExps []*v1alpha1.Experiment
-	for i := range exps {
-		if ref := metav1.GetControllerOf(&exps[i]); ref != nil && ref.UID == ro.UID {
-			ownedExps = append(ownedExps, &exps[i])
-		}
-	}
-	sort.Slice(ownedExps, func(i, j int) bool {
-		a, b := ownedExps[i].CreationTimestamp, ownedExps[j].CreationTimestamp
-		if !a.Equal(&b) {
-			return b.Before(&a)
-		}
-		return ownedExps[i].Name > ownedExps[j].Name
-	})
-	for _, ex := range ownedExps {
-		// An Experiment of a version whose ReplicaSets are gone is about to
-		// be deleted by the controller; it is not shown.
-		if n, ok := revOfHash[hashOf(ex)]; ok {
-			byNumber[n].Experiments = append(byNumber[n].Experiments, describeExperiment(ro, ex))
-		}
-	}
-
-	for _, rev := range byNumber {
-		sort.Slice(rev.ReplicaSets, func(i, j int) bool { return rev.ReplicaSets[i].Name < rev.ReplicaSets[j].Name })
-		d.Revisions = append(d.Revisions, *rev)
-	}
-	sort.Slice(d.Revisions, func(i, j int) bool { return d.Revisions[i].Number > d.Revisions[j].Number })
 	return d
+}
+
+func replicaSetJSON(rs rolloutview.ReplicaSet) ReplicaSet {
+	out := ReplicaSet{
+		Name:      rs.Name,
+		Hash:      rs.Hash,
+		Status:    rs.Status,
+		Images:    rs.Images,
+		Config:    rs.Config,
+		Desired:   rs.Desired,
+		Current:   rs.Current,
+		Ready:     rs.Ready,
+		Available: rs.Available,
+		Pods:      []Pod{},
+	}
+	for _, p := range rs.Pods {
+		out.Pods = append(out.Pods, Pod{
+			Name:            p.Name,
+			Status:          p.Status,
+			Ready:           p.Ready,
+			ReadyContainers: fmt.Sprintf("%d/%d", p.ReadyContainers, p.Containers),
+			Restarts:        p.Restarts,
+			Created:         metav1.NewTime(p.CreatedAt),
+		})
+	}
+	sort.Slice(out.Pods, func(i, j int) bool { return out.Pods[i].Name < out.Pods[j].Name })
+	return out
+}
+
+func analysisRunJSON(run rolloutview.AnalysisRun) AnalysisRun {
+	out := AnalysisRun{
+		Name:      run.Name,
+		Phase:     string(run.Phase),
+		Message:   run.Message,
+		Kind:      run.Kind,
+		StepIndex: run.StepIndex,
+		Hash:      run.Hash,
+		Created:   metav1.NewTime(run.CreatedAt),
+		Metrics:   []Metric{},
+	}
+	for _, m := range run.Metrics {
+		mj := Metric{Name: m.Name, Phase: string(m.Phase), Message: m.Message, DryRun: m.DryRun,
+			Successful: m.Successful, Failed: m.Failed, Inconclusive: m.Inconclusive, Error: m.Error,
+			Measurements: []Measurement{}}
+		for _, ms := range m.Measurements {
+			mj.Measurements = append(mj.Measurements, Measurement{
+				Phase: string(ms.Phase), Value: ms.Value, Number: ms.Number, Message: ms.Message,
+				StartedAt: kubeTime(ms.StartedAt), FinishedAt: kubeTime(ms.FinishedAt),
+			})
+		}
+		out.Metrics = append(out.Metrics, mj)
+	}
+	return out
+}
+
+func experimentJSON(ex rolloutview.Experiment) Experiment {
+	out := Experiment{
+		Name: ex.Name, Phase: string(ex.Phase), Message: ex.Message, Current: ex.Current, Hash: ex.Hash,
+		Created: metav1.NewTime(ex.CreatedAt), Templates: []ExperimentTemplate{}, AnalysisRuns: []ExperimentAnalysis{},
+	}
+	for _, t := range ex.Templates {
+		out.Templates = append(out.Templates, ExperimentTemplate{Name: t.Name, Status: t.Status,
+			Replicas: t.Replicas, Available: t.Available, ServiceName: t.ServiceName})
+	}
+	for _, a := range ex.Analyses {
+		out.AnalysisRuns = append(out.AnalysisRuns, ExperimentAnalysis{Name: a.Name, AnalysisRun: a.AnalysisRun, Phase: string(a.Phase), Message: a.Message})
+	}
+	return out
+}
+
+func kubeTime(t *time.Time) *metav1.Time {
+	if t == nil {
+		return nil
+	}
+	v := metav1.NewTime(*t)
+	return &v
 }

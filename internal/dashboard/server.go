@@ -32,6 +32,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -73,7 +75,8 @@ type Options struct {
 	// Heartbeat is the interval of keep-alive comments on event streams;
 	// zero means 15 seconds.
 	Heartbeat time.Duration
-	// Now tells the time of a restart; nil means time.Now.
+	// Now tells the time of a restart and the time pages are built for;
+	// nil means time.Now.
 	Now func() time.Time
 	// Log receives errors of watches and requests; the zero value discards.
 	Log logr.Logger
@@ -288,14 +291,18 @@ func (s *Server) rolloutList(ctx context.Context, c client.Reader, ns string) (*
 	if err := c.List(ctx, &rss, client.InNamespace(ns)); err != nil {
 		return nil, fmt.Errorf("listing ReplicaSets: %w", err)
 	}
-	byNS := map[string][]appsv1.ReplicaSet{}
+	// Grouped by controller so that each Rollout's view reads only its own.
+	byOwner := map[types.UID][]appsv1.ReplicaSet{}
 	for _, rs := range rss.Items {
-		byNS[rs.Namespace] = append(byNS[rs.Namespace], rs)
+		if ref := metav1.GetControllerOf(&rs); ref != nil {
+			byOwner[ref.UID] = append(byOwner[ref.UID], rs)
+		}
 	}
 	out := &RolloutList{Namespace: ns, ReadOnly: s.opts.ReadOnly, Rollouts: []RolloutSummary{}}
+	now := s.opts.Now()
 	for i := range ros.Items {
 		ro := &ros.Items[i]
-		out.Rollouts = append(out.Rollouts, summarize(ro, ownedBy(ro, byNS[ro.Namespace])))
+		out.Rollouts = append(out.Rollouts, summarize(view(ro, byOwner[ro.UID], nil, nil, nil, now)))
 	}
 	sort.Slice(out.Rollouts, func(i, j int) bool {
 		a, b := out.Rollouts[i], out.Rollouts[j]
@@ -330,7 +337,7 @@ func (s *Server) rolloutDetail(ctx context.Context, c client.Reader, ns, name st
 	if err := c.List(ctx, &exps, client.InNamespace(ns)); err != nil {
 		return nil, fmt.Errorf("listing Experiments: %w", err)
 	}
-	d := detail(&ro, rss.Items, pods.Items, runs.Items, exps.Items)
+	d := detail(&ro, view(&ro, rss.Items, pods.Items, runs.Items, exps.Items, s.opts.Now()))
 	d.ReadOnly = s.opts.ReadOnly
 	return &d, nil
 }

@@ -290,7 +290,7 @@ func TestListRolloutsJSON(t *testing.T) {
 	}
 	got := ros[0].(map[string]any)
 	want := `{"created":"2025-05-01T10:00:00Z",` +
-		`"images":[{"image":"registry.example/web:1","roles":["stable"]},{"image":"registry.example/web:2","roles":["canary"]}],` +
+		`"images":[{"image":"registry.example/web:2","roles":["canary"]},{"image":"registry.example/web:1","roles":["stable"]}],` +
 		`"message":"CanaryPauseStep","name":"web","namespace":"shop",` +
 		`"replicas":{"available":6,"current":6,"desired":5,"ready":6,"updated":1},` +
 		`"status":"Paused","step":{"current":1,"total":5},"strategy":"canary","weight":{"actual":17,"set":20}}`
@@ -309,7 +309,7 @@ func TestListRolloutsJSON(t *testing.T) {
 		t.Fatalf("all namespaces: %s", jsonOf(t, m))
 	}
 	first := ros[0].(map[string]any)
-	if first["namespace"] != "default" || first["status"] != "Progressing" || first["message"] != "waiting for the controller to observe the latest spec" {
+	if first["namespace"] != "default" || first["status"] != "Progressing" || first["message"] != "waiting for the controller to observe generation 2" {
 		t.Errorf("a Rollout the controller has not seen: %s", jsonOf(t, first))
 	}
 	if img := jsonOf(t, first["images"]); img != `[{"image":"registry.example/proxy:1","roles":[]},{"image":"registry.example/web:2","roles":[]}]` {

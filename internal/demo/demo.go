@@ -30,6 +30,7 @@ import (
 	"github.com/kanaria-rollouts/kanaria/internal/controller"
 	"github.com/kanaria-rollouts/kanaria/internal/devcluster"
 	"github.com/kanaria-rollouts/kanaria/internal/kubeapply"
+	"github.com/kanaria-rollouts/kanaria/internal/rolloutview"
 )
 
 // Options configure the demo.
@@ -226,16 +227,18 @@ func watch(ctx context.Context, kubeconfig string, key types.NamespacedName, out
 }
 
 // describe is one line of the Rollout's state, without a time so that an
-// unchanged state prints once.
+// unchanged state prints once. The step and weight are the read model's,
+// as kanaria get rollout shows them.
 func describe(ro *v1alpha1.Rollout) string {
 	st := ro.Status
+	v := rolloutview.Build(ro, rolloutview.Owned{}, time.Time{})
 	step := "-"
-	if st.CurrentStepIndex != nil && ro.Spec.Strategy.Canary != nil {
-		step = fmt.Sprintf("%d/%d", *st.CurrentStepIndex, len(ro.Spec.Strategy.Canary.Steps))
+	if v.Step != nil {
+		step = fmt.Sprintf("%d/%d", v.Step.Index, v.Step.Total)
 	}
 	weight := "-"
-	if w := st.Canary.Weights; w != nil {
-		weight = fmt.Sprintf("%d%%", w.Canary.Weight)
+	if v.Weights != nil && v.Weights.Reached != nil {
+		weight = fmt.Sprintf("%d%%", *v.Weights.Reached)
 	}
 	msg := st.Message
 	if msg != "" {

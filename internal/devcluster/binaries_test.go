@@ -258,3 +258,12 @@ func TestLockFileExcludes(t *testing.T) {
 	}
 	unlockAgain()
 }
+
+func TestNoPodsLeavesOutTheReplicaSetController(t *testing.T) {
+	if got := controllerList(false); got != "*,-serviceaccount-token" {
+		t.Errorf("controllers %q", got)
+	}
+	if got := controllerList(true); got != "*,-serviceaccount-token,-replicaset" {
+		t.Errorf("no-pods controllers %q", got)
+	}
+}

@@ -72,6 +72,12 @@ type Options struct {
 	// StartTimeout bounds each wait during the start. Default
 	// DefaultStartTimeout.
 	StartTimeout time.Duration
+	// NoPods runs kube-controller-manager without its ReplicaSet
+	// controller, so no Pod is ever created: ReplicaSets keep the status
+	// someone else writes (`kanaria bench --fake-replicasets`). For
+	// measuring a controller at a scale whose Pods the machine could not
+	// carry.
+	NoPods bool
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -426,9 +432,7 @@ func start(ctx context.Context, opts Options, bins *Binaries, dir string, remove
 	kcm := c.process("kube-controller-manager", bins.ControllerManager, nil, append(clientFlags,
 		"--secure-port="+strconv.Itoa(p.ControllerManager),
 		"--cert-dir="+filepath.Join(pki, "controller-manager"),
-		// Token Secrets are legacy and need the signing key; the projected
-		// tokens Pods use come from the apiserver.
-		"--controllers=*,-serviceaccount-token",
+		"--controllers="+controllerList(opts.NoPods),
 		"--root-ca-file="+filepath.Join(apiCertDir, "apiserver.crt"),
 		"--concurrent-replicaset-syncs=20",
 		"--concurrent-deployment-syncs=20",
@@ -650,4 +654,14 @@ func (c *Cluster) stopProcesses() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// controllerList is kube-controller-manager's --controllers. Token Secrets
+// are legacy and need the signing key; the projected tokens Pods use come
+// from the apiserver.
+func controllerList(noPods bool) string {
+	if noPods {
+		return "*,-serviceaccount-token,-replicaset"
+	}
+	return "*,-serviceaccount-token"
 }

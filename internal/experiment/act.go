@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 
-	jsonpatch "github.com/evanphx/json-patch/v5"
 	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -114,31 +113,4 @@ func (e *executor) patch(ctx context.Context, obj client.Object, name string, bo
 	obj.SetNamespace(e.ex.Namespace)
 	obj.SetName(name)
 	return e.c.Patch(ctx, obj, client.RawPatch(types.MergePatchType, b))
-}
-
-// statusPatch is the JSON merge patch that turns ex's status into next,
-// guarded by ex's resourceVersion so a client's write meanwhile (a
-// terminate, a retry clearing the status) makes it fail with a conflict
-// instead of being overwritten.
-func statusPatch(ex *v1alpha1.Experiment, next *v1alpha1.ExperimentStatus) ([]byte, error) {
-	before, err := json.Marshal(ex.Status)
-	if err != nil {
-		return nil, fmt.Errorf("encoding the current status: %w", err)
-	}
-	after, err := json.Marshal(next)
-	if err != nil {
-		return nil, fmt.Errorf("encoding the new status: %w", err)
-	}
-	diff, err := jsonpatch.CreateMergePatch(before, after)
-	if err != nil {
-		return nil, fmt.Errorf("diffing the status: %w", err)
-	}
-	body, err := json.Marshal(map[string]any{
-		"metadata": map[string]string{"resourceVersion": ex.ResourceVersion},
-		"status":   json.RawMessage(diff),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("encoding the status patch: %w", err)
-	}
-	return body, nil
 }

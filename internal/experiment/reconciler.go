@@ -9,9 +9,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -24,6 +22,7 @@ import (
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/cachefresh"
 	"github.com/kanaria-rollouts/kanaria/internal/experiment/decide"
+	"github.com/kanaria-rollouts/kanaria/internal/statuspatch"
 )
 
 // EventSource is the component name on the Events the controller records,
@@ -166,21 +165,17 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		logger.Info("decided", "reason", e.Reason, "message", e.Message)
 	}
 	if !equality.Semantic.DeepEqual(ex.Status, plan.Status) {
-		body, err := statusPatch(&ex, &plan.Status)
+		version, conflict, err := statuspatch.Write(ctx, r.Client, ex.DeepCopy(), ex.Status, &plan.Status)
 		if err != nil {
 			return ctrl.Result{}, err
 		}
-		updated := ex.DeepCopy()
-		if err := r.Client.Status().Patch(ctx, updated, client.RawPatch(types.MergePatchType, body)); err != nil {
-			if apierrors.IsConflict(err) {
-				// A client (terminate, retry) changed the Experiment since we
-				// read it: decide again on the new state.
-				return ctrl.Result{Requeue: true}, nil
-			}
-			return ctrl.Result{}, fmt.Errorf("writing status: %w", err)
+		if conflict {
+			// A client (terminate, retry) changed the Experiment since we
+			// read it: decide again on the new state.
+			return ctrl.Result{Requeue: true}, nil
 		}
-		if updated.ResourceVersion != ex.ResourceVersion {
-			r.fresh.Wrote(req.NamespacedName, ex.ResourceVersion, updated.ResourceVersion)
+		if version != ex.ResourceVersion {
+			r.fresh.Wrote(req.NamespacedName, ex.ResourceVersion, version)
 		}
 		logger.V(1).Info("status written", "phase", plan.Status.Phase, "message", plan.Status.Message)
 	}

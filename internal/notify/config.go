@@ -204,13 +204,29 @@ func missingTemplates(ts map[string][]triggers.Condition, have map[string]bool) 
 	return nil
 }
 
+// Keys of the data the notifier hands to the engine, which passes it to
+// getVars unchanged.
+const (
+	dataObject       = "object"
+	dataView         = "view"
+	dataAnalysisRuns = "analysisRuns"
+)
+
 // getVars gives templates and conditions what the reference gives them:
-// the object as rollout and the time helpers; an AnalysisRun is also
-// available as analysisRun.
-func getVars(obj map[string]interface{}, _ services.Destination) map[string]interface{} {
+// the object as rollout, the time helpers and, for a Rollout, the
+// AnalysisRuns of its current revision as analysisRuns; an AnalysisRun is
+// also available as analysisRun. A Rollout's read model (the step, weights,
+// images and Pods every Kanaria reader shows) is available as view.
+func getVars(data map[string]interface{}, _ services.Destination) map[string]interface{} {
+	obj, _ := data[dataObject].(map[string]interface{})
 	vars := map[string]interface{}{"rollout": obj, "time": timeFuncs}
 	if obj["kind"] == "AnalysisRun" {
 		vars["analysisRun"] = obj
+	}
+	for _, k := range []string{dataView, dataAnalysisRuns} {
+		if v, ok := data[k]; ok {
+			vars[k] = v
+		}
 	}
 	return vars
 }

@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/rolloutview"
 )
 
 // subscribePrefix and subscriptionsKey are the engine's two forms of
@@ -49,8 +50,11 @@ type Notice struct {
 
 // Sink receives the decisions of a reconcile after its writes succeeded.
 // It must return at once; a nil *Notifier is a valid Sink that drops all.
+// owned are the objects obj controls as the reconcile observed them (a
+// Rollout's ReplicaSets, Pods, AnalysisRuns and Experiments); templates see
+// them through the shared read model.
 type Sink interface {
-	Notify(obj client.Object, notices []Notice)
+	Notify(obj client.Object, owned rolloutview.Owned, notices []Notice)
 }
 
 // Options configure a Notifier.
@@ -285,10 +289,11 @@ func (n *Notifier) configsFor(namespace string) []*Config {
 	return out
 }
 
-// Notify queues the notices for obj, the object as the decision left it.
-// It reads obj only while it runs, so a caller may pass a shallow copy. It
-// never blocks: a full queue drops the notice, logged and counted.
-func (n *Notifier) Notify(obj client.Object, notices []Notice) {
+// Notify queues the notices for obj, the object as the decision left it,
+// and the objects it owns. It reads them only while it runs, so a caller
+// may pass a shallow copy and cached objects. It never blocks: a full queue
+// drops the notice, logged and counted.
+func (n *Notifier) Notify(obj client.Object, owned rolloutview.Owned, notices []Notice) {
 	if n == nil || len(notices) == 0 {
 		return
 	}
@@ -310,11 +315,10 @@ func (n *Notifier) Notify(obj client.Object, notices []Notice) {
 		}
 		if m == nil {
 			var err error
-			if m, err = runtime.DefaultUnstructuredConverter.ToUnstructured(obj); err != nil {
+			if m, err = templateData(obj, owned, gvk, kind, time.Now()); err != nil {
 				n.log.Error(err, "cannot convert object for notifications", "kind", kind, "namespace", obj.GetNamespace(), "name", obj.GetName())
 				return
 			}
-			m["apiVersion"], m["kind"] = gvk, kind
 		}
 		trigger := TriggerFor(nc.Reason)
 		j := job{
@@ -331,6 +335,63 @@ func (n *Notifier) Notify(obj client.Object, notices []Notice) {
 			n.metrics.failed(j)
 		}
 	}
+}
+
+// templateData is what the engine hands to getVars for obj: the object
+// itself and, for a Rollout, its read model and the AnalysisRuns of its
+// current revision, each as plain JSON values.
+func templateData(obj client.Object, owned rolloutview.Owned, gvk, kind string, now time.Time) (map[string]interface{}, error) {
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return nil, fmt.Errorf("converting %s %s/%s: %w", kind, obj.GetNamespace(), obj.GetName(), err)
+	}
+	m["apiVersion"], m["kind"] = gvk, kind
+	data := map[string]interface{}{dataObject: m}
+	ro, ok := obj.(*v1alpha1.Rollout)
+	if !ok {
+		return data, nil
+	}
+	v := rolloutview.Build(ro, owned, now)
+	view, err := jsonValue(v)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the view of rollout %s/%s: %w", ro.Namespace, ro.Name, err)
+	}
+	data[dataView] = view
+	runs := []interface{}{}
+	if rev := v.Revision(v.CurrentRevision); rev != nil && v.CurrentRevision != 0 {
+		byName := map[string]*v1alpha1.AnalysisRun{}
+		for _, run := range owned.AnalysisRuns {
+			byName[run.Name] = run
+		}
+		for _, rv := range rev.AnalysisRuns {
+			run := byName[rv.Name]
+			if run == nil {
+				continue
+			}
+			u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(run)
+			if err != nil {
+				return nil, fmt.Errorf("converting AnalysisRun %s/%s: %w", run.Namespace, run.Name, err)
+			}
+			u["apiVersion"], u["kind"] = v1alpha1.GroupVersion.String(), "AnalysisRun"
+			runs = append(runs, u)
+		}
+	}
+	data[dataAnalysisRuns] = runs
+	return data, nil
+}
+
+// jsonValue turns v into the maps, lists and scalars its JSON encodes, the
+// form templates and expressions index into.
+func jsonValue(v any) (map[string]interface{}, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encoding: %w", err)
+	}
+	var out map[string]interface{}
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, fmt.Errorf("decoding: %w", err)
+	}
+	return out, nil
 }
 
 // reasonAborted is the decision after which a retried update may announce

@@ -12,15 +12,18 @@ import (
 	"github.com/go-logr/logr/testr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/tools/record"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	crfake "sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/rolloutview"
 )
 
 // hookServer records the bodies a webhook receives; the first fail
@@ -101,7 +104,7 @@ func (f *fixture) run(t *testing.T, notices ...Notice) {
 	if err := f.c.Get(context.Background(), client.ObjectKeyFromObject(f.ro), &cur); err != nil {
 		t.Fatal(err)
 	}
-	f.n.Notify(&cur, notices)
+	f.n.Notify(&cur, rolloutview.Owned{}, notices)
 	for _, q := range f.n.queues {
 		for len(q) > 0 {
 			f.n.process(context.Background(), <-q)
@@ -194,7 +197,7 @@ func TestNotifierSkipsUnsubscribedObjects(t *testing.T) {
 	}, nil)
 	var cur v1alpha1.Rollout
 	_ = f.c.Get(context.Background(), client.ObjectKeyFromObject(f.ro), &cur)
-	f.n.Notify(&cur, []Notice{{Type: corev1.EventTypeNormal, Reason: "RolloutUpdated", Message: "r2"}})
+	f.n.Notify(&cur, rolloutview.Owned{}, []Notice{{Type: corev1.EventTypeNormal, Reason: "RolloutUpdated", Message: "r2"}})
 	for _, q := range f.n.queues {
 		if len(q) != 0 {
 			t.Fatal("a Rollout nobody subscribed was queued")
@@ -233,5 +236,53 @@ func TestSelfServiceConfigurations(t *testing.T) {
 	}
 	if got := f.n.configsFor("kanaria"); len(got) != 1 {
 		t.Fatalf("the controller's own namespace counted %d times", len(got))
+	}
+}
+
+// TestTemplatesSeeTheReadModelAndCurrentRuns renders a template and runs a
+// condition over a Rollout's read model (view) and the AnalysisRuns of its
+// current revision (analysisRuns); runs of older revisions are left out.
+func TestTemplatesSeeTheReadModelAndCurrentRuns(t *testing.T) {
+	f := newFixture(t, map[string]string{
+		"template.stepped": "webhook:\n  hook:\n    method: POST\n    body: '{\"step\":\"{{.view.step.index}}/{{.view.step.total}} {{.view.step.description}}\"," +
+			"\"set\":\"{{.view.weights.set}}\",\"runs\":\"{{range .analysisRuns}}{{.metadata.name}} {{end}}\"," +
+			"\"images\":\"{{range .view.images}}{{.name}}({{range .roles}}{{.}}{{end}}) {{end}}\"}'\n",
+		"trigger.on-rollout-step-completed": "- send: [stepped]\n  when: view.step.index == 1 && len(analysisRuns) == 1\n",
+	}, map[string]string{"notifications.argoproj.io/subscribe.on-rollout-step-completed.hook": ""})
+	var cur v1alpha1.Rollout
+	if err := f.c.Get(context.Background(), client.ObjectKeyFromObject(f.ro), &cur); err != nil {
+		t.Fatal(err)
+	}
+	weight := int32(20)
+	cur.Spec.Strategy.Canary = &v1alpha1.CanaryStrategy{Steps: []v1alpha1.CanaryStep{{SetWeight: &weight}, {Pause: &v1alpha1.RolloutPause{}}}}
+	index := int32(1)
+	cur.Status.CurrentStepIndex, cur.Status.StableRS = &index, "old"
+	owner := []metav1.OwnerReference{*metav1.NewControllerRef(&cur, v1alpha1.GroupVersion.WithKind("Rollout"))}
+	rs := func(hash, revision, image string) *appsv1.ReplicaSet {
+		r := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "web-" + hash, Namespace: "shop", UID: types.UID("rs-" + hash), OwnerReferences: owner,
+			Labels:      map[string]string{v1alpha1.DefaultRolloutUniqueLabelKey: hash},
+			Annotations: map[string]string{v1alpha1.RevisionAnnotation: revision}}}
+		one := int32(1)
+		r.Spec.Replicas = &one
+		r.Spec.Template.Spec.Containers = []corev1.Container{{Name: "app", Image: image}}
+		return r
+	}
+	run := func(name, hash string) *v1alpha1.AnalysisRun {
+		return &v1alpha1.AnalysisRun{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "shop", OwnerReferences: owner,
+			Labels: map[string]string{v1alpha1.DefaultRolloutUniqueLabelKey: hash}}}
+	}
+	owned := rolloutview.Owned{
+		ReplicaSets:  []*appsv1.ReplicaSet{rs("old", "1", "web:1"), rs("abc", "2", "web:2")},
+		AnalysisRuns: []*v1alpha1.AnalysisRun{run("web-old-1", "old"), run("web-abc-2", "abc")},
+	}
+	f.n.Notify(&cur, owned, []Notice{{Type: corev1.EventTypeNormal, Reason: "RolloutStepCompleted", Message: "step 1 completed"}})
+	for _, q := range f.n.queues {
+		for len(q) > 0 {
+			f.n.process(context.Background(), <-q)
+		}
+	}
+	want := `{"step":"1/2 pause (until promoted)","set":"20","runs":"web-abc-2 ","images":"web:2(canary) web:1(stable) "}`
+	if got := f.hook.got(); len(got) != 1 || got[0] != want {
+		t.Fatalf("webhook got %q, want %q", got, want)
 	}
 }

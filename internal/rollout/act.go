@@ -76,6 +76,10 @@ func (e *executor) one(ctx context.Context, a decide.Action) error {
 			return e.alreadyExists(ctx, a.ReplicaSet.Name)
 		}
 		return err
+	case decide.CreateConfigCopy:
+		return e.createConfigCopy(ctx, a)
+	case decide.OwnConfigCopy:
+		return e.ownConfigCopy(ctx, a)
 	case decide.ScaleReplicaSet:
 		return e.patchReplicaSet(ctx, a.Name, map[string]any{"spec": map[string]any{"replicas": a.To}})
 	case decide.PatchReplicaSet:

@@ -18,13 +18,16 @@ import (
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/analysis/template"
+	"github.com/kanaria-rollouts/kanaria/internal/rollout/configsnap"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/decide"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/podhash"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/validation"
 )
 
-// observe reads everything a decision about ro looks at from the cache.
-func observe(ctx context.Context, c client.Reader, ro *v1alpha1.Rollout, now time.Time) (decide.Snapshot, error) {
+// observe reads everything a decision about ro looks at from the cache, and
+// from api the ConfigMaps and Secrets of a Rollout with config snapshots on
+// (nil api leaves them out).
+func observe(ctx context.Context, c client.Reader, api client.Reader, copies *ownedCopies, ro *v1alpha1.Rollout, now time.Time) (decide.Snapshot, error) {
 	s := decide.Snapshot{Now: now, Rollout: ro, Services: map[string]*corev1.Service{}}
 	ns := ro.Namespace
 
@@ -99,7 +102,21 @@ func observe(ctx context.Context, c client.Reader, ro *v1alpha1.Rollout, now tim
 			rsUIDs[rs.UID] = true
 		}
 	}
-	if err := observeNameTaken(ctx, c, ro, &s); err != nil {
+	tmpl := &ro.Spec.Template
+	if ro.Spec.WorkloadRef != nil {
+		tmpl = nil
+		if s.Workload != nil {
+			tmpl = &s.Workload.Spec.Template
+		}
+	}
+	if api != nil && tmpl != nil && configsnap.Enabled(ro.Annotations) {
+		rewritten, err := observeConfigs(ctx, api, ro, tmpl, &s, copies)
+		if err != nil {
+			return s, err
+		}
+		tmpl = rewritten
+	}
+	if err := observeNameTaken(ctx, c, ro, tmpl, &s); err != nil {
 		return s, err
 	}
 	seen := map[string]bool{}
@@ -133,14 +150,12 @@ func observe(ctx context.Context, c client.Reader, ro *v1alpha1.Rollout, now tim
 // when neither the Rollout's ReplicaSets nor its orphans hold it: a
 // ReplicaSet of that name controlled by another object must be seen, or the
 // create would fail unnoticed at every reconcile. The read is from the cache,
-// which holds every ReplicaSet that carries a pod-template hash.
-func observeNameTaken(ctx context.Context, c client.Reader, ro *v1alpha1.Rollout, s *decide.Snapshot) error {
-	tmpl := &ro.Spec.Template
-	if ro.Spec.WorkloadRef != nil {
-		if s.Workload == nil {
-			return nil
-		}
-		tmpl = &s.Workload.Spec.Template
+// which holds every ReplicaSet that carries a pod-template hash. tmpl is the
+// effective template (pointed at configuration copies), nil when there is
+// none yet.
+func observeNameTaken(ctx context.Context, c client.Reader, ro *v1alpha1.Rollout, tmpl *corev1.PodTemplateSpec, s *decide.Snapshot) error {
+	if tmpl == nil {
+		return nil
 	}
 	name := ro.Name + "-" + podhash.Template(tmpl, ro.Status.CollisionCount)
 	for _, rs := range append(append([]*appsv1.ReplicaSet(nil), s.ReplicaSets...), s.Orphans...) {

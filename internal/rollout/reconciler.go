@@ -12,8 +12,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -22,12 +22,16 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/cachefresh"
 	"github.com/kanaria-rollouts/kanaria/internal/notify"
+	"github.com/kanaria-rollouts/kanaria/internal/rollout/configsnap"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/decide"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/validation"
+	"github.com/kanaria-rollouts/kanaria/internal/rolloutview"
+	"github.com/kanaria-rollouts/kanaria/internal/statuspatch"
 	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting"
 	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting/routerclient"
 	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting/routers"
@@ -86,6 +90,9 @@ type Reconciler struct {
 	writes writeClock
 	// rsWrites tells cached ReplicaSets that predate our own patches.
 	rsWrites rsWrites
+	// ownedCopies are the ReplicaSets whose configuration copies are known
+	// to be theirs.
+	ownedCopies ownedCopies
 	// workloads starts the Deployment watch when a Rollout first needs it.
 	workloads *workloadWatch
 	// Client reads from the manager's cache and writes to the API server.
@@ -175,7 +182,10 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, wor
 		Watches(&v1alpha1.AnalysisTemplate{}, handler.EnqueueRequestsFromMapFunc(r.byTemplate(false))).
 		Watches(&v1alpha1.ClusterAnalysisTemplate{}, handler.EnqueueRequestsFromMapFunc(r.byTemplate(true))).
 		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.byIndex(indexServices))).
-		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
+		// Aborts, rollbacks and failed runs go ahead of routine work.
+		WatchesRawSource(source.Kind(mgr.GetCache(), &v1alpha1.Rollout{}, urgentRolloutHandler)).
+		WatchesRawSource(source.Kind(mgr.GetCache(), &v1alpha1.AnalysisRun{}, urgentRunHandler)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers, UsePriorityQueue: ptr.To(true)}).
 		Build(r)
 	if err != nil {
 		return fmt.Errorf("building the Rollout controller: %w", err)
@@ -257,7 +267,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.workloads.ensure(&ro); err != nil {
 		return ctrl.Result{}, err
 	}
-	snap, err := observe(ctx, r.Client, &ro, r.now())
+	var api client.Reader
+	if configsnap.Enabled(ro.Annotations) {
+		api = r.APIReader
+		if api == nil {
+			api = r.Client
+		}
+	}
+	snap, err := observe(ctx, r.Client, api, &r.ownedCopies, &ro, r.now())
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -302,6 +319,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		logger.Info("decided", "reason", e.Reason, "message", e.Message)
 	}
 	requeue := plan.RequeueAfter
+	if snap.Configs != nil && (requeue == 0 || requeue > configRecheck) {
+		requeue = configRecheck
+	}
 	write := !equality.Semantic.DeepEqual(ro.Status, plan.Status)
 	// A plan's writes never depend on the counts in the status, so a
 	// counts-only change may wait even when the plan scales something.
@@ -314,25 +334,21 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 	}
 	if write {
-		body, err := statusPatch(&ro, &plan.Status)
+		version, conflict, err := statuspatch.Write(ctx, r.Client, ro.DeepCopy(), ro.Status, &plan.Status)
 		if err != nil {
 			return ctrl.Result{}, err
 		}
-		updated := ro.DeepCopy()
-		if err := r.Client.Status().Patch(ctx, updated, client.RawPatch(types.MergePatchType, body)); err != nil {
-			if apierrors.IsConflict(err) {
-				// A client (promote, abort) changed the Rollout since we read
-				// it: decide again on the new state rather than overwrite it.
-				return ctrl.Result{Requeue: true}, nil
-			}
-			return ctrl.Result{}, fmt.Errorf("writing status: %w", err)
+		if conflict {
+			// A client (promote, abort) changed the Rollout since we read
+			// it: decide again on the new state rather than overwrite it.
+			return ctrl.Result{Requeue: true}, nil
 		}
 		// A patch that changed nothing (times that differ only below the
 		// second status keeps) leaves the version as it was; recording it
 		// would make every later read look stale.
-		if updated.ResourceVersion != ro.ResourceVersion {
-			r.fresh.Wrote(req.NamespacedName, ro.ResourceVersion, updated.ResourceVersion)
-			exec.rolloutVersion = updated.ResourceVersion
+		if version != ro.ResourceVersion {
+			r.fresh.Wrote(req.NamespacedName, ro.ResourceVersion, version)
+			exec.rolloutVersion = version
 		}
 		r.writes.wrote(req.NamespacedName, r.now())
 		observeReleases(plan.Releases)
@@ -346,7 +362,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 				"changed", changedFields(&ro.Status, &plan.Status))
 		}
 	}
-	r.notify(&ro, &plan)
+	r.notify(&ro, &snap, &plan)
 	if err := exec.apply(ctx, after); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -356,19 +372,34 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 // notify hands the plan's decisions, routine ones included, to the
 // notifier once the writes they describe have landed: a decision whose
 // writes failed is made again by the next reconcile and announced then.
-func (r *Reconciler) notify(ro *v1alpha1.Rollout, plan *decide.Plan) {
+func (r *Reconciler) notify(ro *v1alpha1.Rollout, snap *decide.Snapshot, plan *decide.Plan) {
 	if r.Notifier == nil || len(plan.Events) == 0 {
 		return
 	}
-	notices := make([]notify.Notice, 0, len(plan.Events))
+	// What a run did is told with the Rollout as it was when the run
+	// ended, as the reference does: a failed step analysis names the step
+	// it failed at, although the same decision aborts and resets the step.
+	// Everything else is told with the Rollout as decided.
+	var observed, decisions []notify.Notice
 	for _, e := range plan.Events {
-		notices = append(notices, notify.Notice{Type: e.Type, Reason: e.Reason, Message: e.Message})
+		n := notify.Notice{Type: e.Type, Reason: e.Reason, Message: e.Message}
+		if e.Reason == "AnalysisRunFailed" || e.Reason == "AnalysisRunError" {
+			observed = append(observed, n)
+		} else {
+			decisions = append(decisions, n)
+		}
 	}
-	// Notify reads the Rollout only while it runs: a shallow copy with the
-	// decided status is enough.
-	decided := *ro
-	decided.Status = plan.Status
-	r.Notifier.Notify(&decided, notices)
+	owned := rolloutview.Owned{ReplicaSets: snap.ReplicaSets, Pods: snap.Pods, AnalysisRuns: snap.AnalysisRuns, Experiments: snap.Experiments}
+	if len(observed) > 0 {
+		r.Notifier.Notify(ro, owned, observed)
+	}
+	if len(decisions) > 0 {
+		// Notify reads the Rollout only while it runs: a shallow copy with
+		// the decided status is enough.
+		decided := *ro
+		decided.Status = plan.Status
+		r.Notifier.Notify(&decided, owned, decisions)
+	}
 }
 
 // observeTraffic builds the Rollout's traffic routers and lets each check

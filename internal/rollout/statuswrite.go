@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	jsonpatch "github.com/evanphx/json-patch/v5"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -128,33 +127,4 @@ func unionKeys(a, b map[string]any) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-// statusPatch is the JSON merge patch that turns ro's status into next,
-// guarded by ro's resourceVersion so a promote or abort written meanwhile
-// makes it fail with a conflict instead of being overwritten. Diffing the
-// statuses alone, not the whole Rollout as a generic merge-from patch
-// does, spares serialising the Pod template twice on every write: that
-// serialisation was half of the status write's CPU in the profiles.
-func statusPatch(ro *v1alpha1.Rollout, next *v1alpha1.RolloutStatus) ([]byte, error) {
-	before, err := json.Marshal(ro.Status)
-	if err != nil {
-		return nil, fmt.Errorf("encoding the current status: %w", err)
-	}
-	after, err := json.Marshal(next)
-	if err != nil {
-		return nil, fmt.Errorf("encoding the new status: %w", err)
-	}
-	diff, err := jsonpatch.CreateMergePatch(before, after)
-	if err != nil {
-		return nil, fmt.Errorf("diffing the status: %w", err)
-	}
-	body, err := json.Marshal(map[string]any{
-		"metadata": map[string]string{"resourceVersion": ro.ResourceVersion},
-		"status":   json.RawMessage(diff),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("encoding the status patch: %w", err)
-	}
-	return body, nil
 }

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/statuspatch"
 )
 
 func TestCountsOnly(t *testing.T) {
@@ -114,7 +115,7 @@ func TestStatusPatchTurnsTheOldStatusIntoTheNew(t *testing.T) {
 	next.Phase, next.Message, next.CurrentStepIndex = v1alpha1.RolloutPhaseProgressing, "more replicas need to be updated", ptrTo(int32(2))
 	next.PauseConditions, next.ControllerPause = nil, false
 
-	body, err := statusPatch(ro, next)
+	body, err := statuspatch.Guarded(ro.ResourceVersion, ro.Status, next)
 	if err != nil {
 		t.Fatal(err)
 	}

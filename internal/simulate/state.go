@@ -263,5 +263,5 @@ func (w *world) tree(runs []v1alpha1.AnalysisRun, jobs []batchv1.Job) view.Tree 
 	for _, name := range sortedKeys(w.pods) {
 		objs.Pods = append(objs.Pods, *w.pods[name].pod.DeepCopy())
 	}
-	return view.BuildRolloutTree(w.ro, objs)
+	return view.BuildRolloutTree(w.ro, objs, w.now)
 }

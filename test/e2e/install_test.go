@@ -54,6 +54,13 @@ func TestInstallManifestsGiveTheControllerWhatItNeeds(t *testing.T) {
 		{"get", "secrets", true},
 		{"list", "secrets", false},
 		{"watch", "secrets", false},
+		// Config snapshots read referenced ConfigMaps and Secrets one by
+		// one, create their copies and hand them to ReplicaSets.
+		{"create", "secrets", true},
+		{"patch", "configmaps", true},
+		{"list", "configmaps", false},
+		{"delete", "secrets", false},
+		{"update", "configmaps", false},
 		{"delete", "deployments.apps", false},
 		{"create", "clusterroles.rbac.authorization.k8s.io", false},
 		// An Experiment template's Service is created and deleted with it.

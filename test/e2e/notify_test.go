@@ -387,12 +387,24 @@ func TestNotifyControllerCrash(t *testing.T) {
 		"rollout-step-completed rails step 2": true, "rollout-step-completed rails step 3": true, "rollout-paused rails step 3": true,
 		"rollout-step-completed rails step 4": true, "rollout-completed rails step 4": true,
 	}
+	// The update is announced by the decision that first records the new
+	// revision; a crash just after the first status write leaves that to
+	// the next controller, whose decision has also reached step 1. Either
+	// way it is announced once.
+	expected["rollout-updated rails step 1"] = true
 	seen := map[string]int{}
+	updated := 0
 	for _, m := range msgs {
 		seen[m.Text]++
 		if !expected[m.Text] {
 			t.Errorf("unexpected notification %q", m.Text)
 		}
+		if strings.HasPrefix(m.Text, "rollout-updated ") {
+			updated++
+		}
+	}
+	if updated > 1 {
+		t.Errorf("the update was announced %d times", updated)
 	}
 	for text, n := range seen {
 		if n > 1 {

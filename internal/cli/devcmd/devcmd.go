@@ -55,6 +55,7 @@ type upOptions struct {
 	name   string
 	nodes  int
 	detach bool
+	noPods bool
 	dir    string
 }
 
@@ -80,6 +81,7 @@ cluster is ready and the cluster keeps running until 'kanaria dev down'.`,
 	cmd.Flags().StringVar(&o.name, "name", devcluster.DefaultName, "name of the cluster and of its kubeconfig context")
 	cmd.Flags().IntVar(&o.nodes, "nodes", devcluster.DefaultNodes, "number of fake nodes")
 	cmd.Flags().BoolVar(&o.detach, "detach", false, "leave the cluster running in the background and return")
+	cmd.Flags().BoolVar(&o.noPods, "no-pods", false, "run without the ReplicaSet controller, so no Pod is ever created (for kanaria bench --fake-replicasets)")
 	cmd.Flags().StringVar(&o.dir, "dir", "", "data directory, kept after the cluster stops (default: a per-name directory under the user cache, removed on stop)")
 	return cmd
 }
@@ -111,6 +113,7 @@ func runUp(ctx context.Context, o upOptions, stdout, stderr io.Writer) error {
 		Nodes:    o.nodes,
 		Detached: o.detach,
 		Log:      stderr,
+		NoPods:   o.noPods,
 	})
 	if err != nil {
 		return fmt.Errorf("start the local cluster: %w", err)

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/rolloutview"
 )
 
 // The patches of the rollout verbs, byte for byte what the plugin sends.
@@ -129,11 +130,10 @@ func promotePatches(ro *v1alpha1.Rollout, full bool) (patches, error) {
 	case len(ro.Status.PauseConditions) > 0:
 		p.status = clearPauseConditionsPatch
 	case canary != nil && updating && len(canary.Steps) > 0:
-		idx := int32(0)
-		if ro.Status.CurrentStepIndex != nil {
-			idx = *ro.Status.CurrentStepIndex
-		}
-		if int(idx) < len(canary.Steps) {
+		// The step the controller acts on, also when a client wrote an
+		// index out of range.
+		idx, _ := rolloutview.StepIndex(ro.Status.CurrentStepIndex, len(canary.Steps))
+		if idx < len(canary.Steps) {
 			p.status = fmt.Sprintf(clearPauseConditionsWithStepPatch, idx+1)
 		}
 	}

@@ -48,6 +48,9 @@ func TestPromotePatchesFollowThePlugin(t *testing.T) {
 			want: patches{status: `{"status":{"pauseConditions":null,"currentStepIndex":4}}`, spec: `{"spec":{"paused":false}}`}},
 		{name: "canary with no step index yet", ro: func() *v1alpha1.Rollout { r := canary("web", 0); r.Status.CurrentStepIndex = nil; return r }(),
 			want: patches{status: `{"status":{"pauseConditions":null,"currentStepIndex":1}}`}},
+		// The controller reads a negative index as the first step, so promote moves past that.
+		{name: "canary with a negative step index", ro: func() *v1alpha1.Rollout { r := canary("web", 0); r.Status.CurrentStepIndex = ptr(int32(-7)); return r }(),
+			want: patches{status: `{"status":{"pauseConditions":null,"currentStepIndex":1}}`}},
 		{name: "full", ro: canary("web", 1), full: true, want: patches{status: `{"status":{"promoteFull":true}}`}},
 		{name: "healthy", ro: healthy(canary("web", 0)), wantErr: `nothing to promote: rollout "web" is not paused and not in the middle of an update (phase Healthy)`},
 		{name: "healthy full", ro: healthy(canary("web", 0)), full: true, wantErr: `nothing to promote: rollout "web" already runs its desired version`},

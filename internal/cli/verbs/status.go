@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/rolloutview"
 )
 
 func (e *env) statusCommand() *cobra.Command {
@@ -61,28 +61,18 @@ type verdict struct {
 	code int  // exit code once done
 }
 
-// judge reads the Rollout's status. The controller's phase describes the
-// spec of status.observedGeneration; for a newer spec it says nothing yet,
-// so until the controller catches up the Rollout counts as Progressing.
+// judge reads the Rollout's status as every reader shows it
+// (rolloutview.StatusOf): the controller's phase describes the spec of
+// status.observedGeneration, so until the controller catches up with a newer
+// spec the Rollout counts as Progressing; an abort counts from the moment it
+// is asked for.
 func judge(ro *v1alpha1.Rollout) verdict {
-	st := &ro.Status
-	if st.ObservedGeneration != strconv.FormatInt(ro.Generation, 10) {
-		return verdict{line: fmt.Sprintf("%s - waiting for the controller to observe generation %d", v1alpha1.RolloutPhaseProgressing, ro.Generation)}
+	phase, msg, _ := rolloutview.StatusOf(ro)
+	line := string(phase)
+	if msg != "" {
+		line += " - " + msg
 	}
-	// An abort is a status write, which does not change the generation; the
-	// Rollout counts as aborted from the moment it is asked, not from the
-	// moment the controller has acted on it.
-	if st.Abort && st.Phase != v1alpha1.RolloutPhaseDegraded {
-		return verdict{line: fmt.Sprintf("%s - aborted (status.abort is set)", v1alpha1.RolloutPhaseDegraded), done: true, code: ExitDegraded}
-	}
-	if st.Phase == "" {
-		return verdict{line: fmt.Sprintf("%s - waiting for the controller to report a phase", v1alpha1.RolloutPhaseProgressing)}
-	}
-	line := string(st.Phase)
-	if st.Message != "" {
-		line += " - " + st.Message
-	}
-	switch st.Phase {
+	switch phase {
 	case v1alpha1.RolloutPhaseHealthy:
 		return verdict{line: line, done: true}
 	case v1alpha1.RolloutPhaseDegraded:

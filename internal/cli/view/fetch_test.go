@@ -3,6 +3,7 @@ package view
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -21,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/rolloutview"
 )
 
 const ns = "shop"
@@ -160,7 +162,7 @@ func canaryObjects() []client.Object {
 
 func TestFetchRolloutCanary(t *testing.T) {
 	c := fakeClient(t, canaryObjects()...)
-	tree, err := FetchRollout(context.Background(), c, ns, "checkout")
+	tree, err := FetchRollout(context.Background(), c, ns, "checkout", now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +236,7 @@ func TestFetchRolloutBlueGreenRoles(t *testing.T) {
 	old.Status = appsv1.ReplicaSetStatus{}
 	c := fakeClient(t, ro, preview, active, old)
 
-	tree, err := FetchRollout(context.Background(), c, ns, "payments")
+	tree, err := FetchRollout(context.Background(), c, ns, "payments", now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +266,7 @@ func TestFetchRolloutBlueGreenRoles(t *testing.T) {
 
 func TestFetchRolloutNotFound(t *testing.T) {
 	c := fakeClient(t)
-	_, err := FetchRollout(context.Background(), c, "staging", "checkout")
+	_, err := FetchRollout(context.Background(), c, "staging", "checkout", now)
 	if err == nil {
 		t.Fatal("no error for a missing rollout")
 	}
@@ -280,7 +282,7 @@ func TestFetchRolloutNotFound(t *testing.T) {
 
 func TestFetchExperiment(t *testing.T) {
 	c := fakeClient(t, canaryObjects()...)
-	ex, err := FetchExperiment(context.Background(), c, ns, "checkout-new-2-3")
+	ex, err := FetchExperiment(context.Background(), c, ns, "checkout-new-2-3", now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,6 +329,28 @@ func TestSummarizeRolloutWeights(t *testing.T) {
 	}
 }
 
+// TestSummarizeRolloutOutOfRangeStep shows a step index a client wrote out
+// of range the way the controller reads it, instead of failing the command.
+func TestSummarizeRolloutOutOfRangeStep(t *testing.T) {
+	for _, tc := range []struct {
+		index, current, set int32
+	}{{-7, 0, 20}, {-1, 0, 20}, {40, 4, 100}} {
+		r := rollout("checkout", rolloutUID)
+		r.Status.CurrentStepIndex = i32(tc.index)
+		s := SummarizeRollout(r)
+		if s.Step == nil || s.Step.Current != tc.current || s.Step.Total != 4 || *s.SetWeight != tc.set {
+			t.Fatalf("index %d: step %+v set %d, want %d/4 set %d", tc.index, s.Step, *s.SetWeight, tc.current, tc.set)
+		}
+		var b strings.Builder
+		if err := Render(&b, Tree{RolloutSummary: s}, RenderOptions{Now: now}); err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("%d/4 (status.currentStepIndex is %d)", tc.current, tc.index); !strings.Contains(b.String(), want) {
+			t.Errorf("header lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
 func TestPodStatus(t *testing.T) {
 	waiting := func(reason string) corev1.ContainerState {
 		return corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason}}
@@ -346,7 +370,7 @@ func TestPodStatus(t *testing.T) {
 		{"no phase", corev1.Pod{}, "Unknown", iconInconclusive},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := pod(&tc.pod)
+			p := fromPod(rolloutview.DescribePod(&tc.pod))
 			icon, _ := podIcon(p)
 			if p.Status != tc.want || icon != tc.icon {
 				t.Errorf("status = %q %s, want %q %s", p.Status, icon, tc.want, tc.icon)

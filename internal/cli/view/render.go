@@ -84,7 +84,11 @@ func Render(w io.Writer, t Tree, opts RenderOptions) error {
 	}
 	h.add("Strategy", cmp.Or(t.Strategy, "-"))
 	if t.Step != nil {
-		h.add("Step", fmt.Sprintf("%d/%d", t.Step.Current, t.Step.Total))
+		text := fmt.Sprintf("%d/%d", t.Step.Current, t.Step.Total)
+		if w := t.Step.Written; w != nil {
+			text += p.paint(toneBad, fmt.Sprintf(" (status.currentStepIndex is %d)", *w))
+		}
+		h.add("Step", text)
 	}
 	if t.SetWeight != nil {
 		h.add("SetWeight", strconv.Itoa(int(*t.SetWeight)))
@@ -100,7 +104,11 @@ func Render(w io.Writer, t Tree, opts RenderOptions) error {
 		if i == 0 {
 			label = "Images"
 		}
-		h.add(label, img.Name+" "+p.paint(toneStrong, "("+strings.Join(img.Roles, ", ")+")"))
+		text := img.Name
+		if len(img.Roles) > 0 {
+			text += " " + p.paint(toneStrong, "("+strings.Join(img.Roles, ", ")+")")
+		}
+		h.add(label, text)
 	}
 	r := t.Replicas
 	reps := table{gap: 2}
@@ -140,7 +148,7 @@ func RenderExperiment(w io.Writer, e Experiment, opts RenderOptions) error {
 	}
 	if e.Duration != "" {
 		d := e.Duration
-		if rem := remaining(e, opts.Now); rem != "-" {
+		if rem := remaining(e); rem != "-" {
 			d += " (" + rem + " remaining)"
 		}
 		h.add("Duration", d)
@@ -195,7 +203,7 @@ func RenderExperimentList(w io.Writer, rows []Experiment, opts RenderOptions) er
 	for _, e := range rows {
 		_, tn := analysisIcon(e.Phase)
 		cells := []cell{plain(e.Name), toned(tn, string(e.Phase)), plain(cmp.Or(e.Duration, "-")),
-			plain(remaining(e, opts.Now)), plain(age(opts.Now, e.CreatedAt))}
+			plain(remaining(e)), plain(age(opts.Now, e.CreatedAt))}
 		if opts.AllNamespaces {
 			cells = append([]cell{plain(e.Namespace)}, cells...)
 		}
@@ -205,17 +213,13 @@ func RenderExperimentList(w io.Writer, rows []Experiment, opts RenderOptions) er
 	return err
 }
 
-// remaining is how much of an Experiment's duration is left; "-" when it has
-// no duration, has not started counting, or has ended.
-func remaining(e Experiment, now time.Time) string {
-	if e.Duration == "" || e.AvailableAt == nil || e.Phase.Completed() {
+// remaining prints how much of an Experiment's duration is left; "-" when
+// the read model has no figure.
+func remaining(e Experiment) string {
+	if e.Remaining == nil {
 		return "-"
 	}
-	d, err := v1alpha1.DurationString(e.Duration).Duration()
-	if err != nil {
-		return "-"
-	}
-	return duration.HumanDuration(max(d-now.Sub(*e.AvailableAt), 0))
+	return duration.HumanDuration(*e.Remaining)
 }
 
 // header is the "Label:  value" block at the top of a view.
@@ -393,6 +397,12 @@ func replicaSetNode(rs ReplicaSet, opts RenderOptions) node {
 			text += ", service " + rs.Service
 		}
 		info = append(info, span{text: text})
+	}
+	if len(rs.Config) > 0 {
+		if len(info) > 0 {
+			info = append(info, span{text: ", "})
+		}
+		info = append(info, span{text: "config " + strings.Join(rs.Config, ", ")})
 	}
 	n := node{
 		label:  plain("ReplicaSet " + rs.Name),

@@ -212,3 +212,24 @@ func checkGolden(t *testing.T, name string, got []byte) {
 		t.Errorf("output differs from %s (rerun with -update if the change is intended)\n--- got\n%s--- want\n%s", path, got, want)
 	}
 }
+
+// TestRenderConfigCopies: a revision with config snapshots names the copies
+// its ReplicaSet's Pods run on the ReplicaSet's line.
+func TestRenderConfigCopies(t *testing.T) {
+	tree := canaryMidStep()
+	rs := &tree.Revisions[0].ReplicaSets[0]
+	rs.Config = []string{"ConfigMap/app-config-0a1b2c3d4e", "Secret/api-secret-5f6a7b8c9d"}
+	var b bytes.Buffer
+	if err := Render(&b, tree, RenderOptions{Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	var line string
+	for _, l := range strings.Split(b.String(), "\n") {
+		if strings.Contains(l, "ReplicaSet "+rs.Name) {
+			line = l
+		}
+	}
+	if !strings.Contains(line, "config ConfigMap/app-config-0a1b2c3d4e, Secret/api-secret-5f6a7b8c9d") {
+		t.Errorf("the ReplicaSet's line does not name its copies: %q\n%s", line, b.String())
+	}
+}

@@ -4,56 +4,58 @@ import (
 	"time"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/rolloutview"
 )
 
-// The snapshot types below hold only what the renderer prints, already
-// resolved (roles, revisions, counts), so that rendering needs no cluster
-// access and tests can build snapshots by hand.
+// The snapshot types below hold only what the renderer prints, copied from
+// the shared read model (internal/rolloutview), which resolves roles,
+// revisions, counts and states; rendering needs no cluster access and tests
+// can build snapshots by hand.
 
 // Role names printed next to ReplicaSets and images. They are derived from
 // the Rollout's status hashes, not from labels, because the status is what
 // the controller and the Services act on.
 const (
 	// RoleStable marks the ReplicaSet whose hash is status.stableRS.
-	RoleStable = "stable"
+	RoleStable = rolloutview.RoleStable
 	// RoleCanary marks the desired ReplicaSet of a canary while it is not yet stable.
-	RoleCanary = "canary"
+	RoleCanary = rolloutview.RoleCanary
 	// RoleActive marks the ReplicaSet the blue-green active Service selects.
-	RoleActive = "active"
+	RoleActive = rolloutview.RoleActive
 	// RolePreview marks the ReplicaSet the blue-green preview Service selects.
-	RolePreview = "preview"
+	RolePreview = rolloutview.RolePreview
 )
 
 // ReplicaSet states, derived from the counts because ReplicaSets have no phase.
 const (
 	// RSHealthy means every desired Pod is available.
-	RSHealthy = "Healthy"
+	RSHealthy = rolloutview.RSHealthy
 	// RSProgressing means Pods are still being created, becoming ready or going away.
-	RSProgressing = "Progressing"
+	RSProgressing = rolloutview.RSProgressing
 	// RSScaledDown means the ReplicaSet wants and has no Pods.
-	RSScaledDown = "ScaledDown"
+	RSScaledDown = rolloutview.RSScaledDown
 	// RSDegraded means the ReplicaSet reports a ReplicaFailure condition.
-	RSDegraded = "Degraded"
+	RSDegraded = rolloutview.RSDegraded
 )
 
 // Job states, from the Job's conditions and counts.
 const (
 	// JobSuccessful means the Job completed.
-	JobSuccessful = "Successful"
+	JobSuccessful = rolloutview.JobSuccessful
 	// JobFailed means the Job failed.
-	JobFailed = "Failed"
+	JobFailed = rolloutview.JobFailed
 	// JobRunning means the Job has active Pods.
-	JobRunning = "Running"
+	JobRunning = rolloutview.JobRunning
 	// JobPending means the Job has not started a Pod yet.
-	JobPending = "Pending"
+	JobPending = rolloutview.JobPending
 )
 
 // Strategy names printed in the header and the list.
 const (
 	// StrategyCanary is a canary Rollout.
-	StrategyCanary = "Canary"
+	StrategyCanary = string(rolloutview.StrategyCanary)
 	// StrategyBlueGreen is a blue-green Rollout.
-	StrategyBlueGreen = "BlueGreen"
+	StrategyBlueGreen = string(rolloutview.StrategyBlueGreen)
 )
 
 // RolloutSummary is what the header of `get rollout` and a row of `list
@@ -63,9 +65,10 @@ type RolloutSummary struct {
 	Name string
 	// Namespace of the Rollout.
 	Namespace string
-	// Phase is status.phase; empty until the controller has seen the Rollout.
+	// Phase is the status the read model shows: status.phase, or Progressing
+	// while the controller has not caught up with the spec.
 	Phase v1alpha1.RolloutPhase
-	// Message is status.message.
+	// Message explains Phase.
 	Message string
 	// Strategy is StrategyCanary, StrategyBlueGreen or empty when the spec has neither.
 	Strategy string
@@ -73,19 +76,24 @@ type RolloutSummary struct {
 	Step *Step
 	// SetWeight is the canary weight the current step asks for; nil for blue-green.
 	SetWeight *int32
-	// ActualWeight is the canary weight reached (status.canary.weights); nil when not reported.
+	// ActualWeight is the share of traffic the desired version reaches
+	// (from status.canary.weights); nil when not reported.
 	ActualWeight *int32
 	// Replicas are the Rollout's Pod counts.
 	Replicas Replicas
 }
 
-// Step is a canary's position: Current is status.currentStepIndex (equal to
-// Total once every step is done).
+// Step is a canary's position: Current is status.currentStepIndex as the
+// controller reads it (equal to Total once every step is done).
 type Step struct {
 	// Current is the index of the step being executed.
 	Current int32
 	// Total is the number of steps.
 	Total int32
+	// Written is status.currentStepIndex when it was out of range (negative
+	// or past Total) and Current is the controller's reading of it; nil
+	// otherwise.
+	Written *int32
 }
 
 // Replicas are the Pod counts of a Rollout.
@@ -106,7 +114,7 @@ type Replicas struct {
 // images it runs and its revisions with the objects under each.
 type Tree struct {
 	RolloutSummary
-	// Images are the container images of the ReplicaSets that have a role and run Pods.
+	// Images are the container images that run, or are about to, with their roles.
 	Images []Image
 	// Revisions, newest first. A Revision with Number 0 collects objects
 	// whose revision could not be told and comes last.
@@ -152,6 +160,9 @@ type ReplicaSet struct {
 	Service string
 	// Images are the container images of its Pod template.
 	Images []string
+	// Config are the configuration copies its Pods run ("Secret/name-hash"),
+	// for a Rollout with config snapshots on.
+	Config []string
 	// Desired is spec.replicas.
 	Desired int32
 	// Ready is status.readyReplicas.
@@ -223,6 +234,9 @@ type Experiment struct {
 	Duration string
 	// AvailableAt is when every template became available; the duration counts from it.
 	AvailableAt *time.Time
+	// Remaining is how much of Duration is left; nil when it has no
+	// duration, has not started counting, or has ended.
+	Remaining *time.Duration
 	// CreatedAt is the creation time, for the age.
 	CreatedAt time.Time
 	// ReplicaSets owned by the Experiment, one per template.

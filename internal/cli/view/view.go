@@ -2,8 +2,10 @@
 // `get rollout`, `get experiment`, `list rollouts` and `list experiments`.
 //
 // The work is split in three so that each part can be tested alone:
-// fetching (fetch.go) reads the cluster and resolves ownership, revisions
-// and roles into a plain snapshot (Tree, Experiment, RolloutSummary);
+// fetching (fetch.go) reads the cluster and hands the objects to the shared
+// read model (internal/rolloutview), which resolves ownership, revisions,
+// roles, steps and weights; fetch.go copies its view into a plain snapshot
+// (Tree, Experiment, RolloutSummary);
 // rendering (render.go) is a pure function of a snapshot and RenderOptions;
 // watching (watch.go) follows Kubernetes watches and re-fetches and redraws
 // when something changed.
@@ -179,7 +181,7 @@ objects it owns and redraws the view on every change, until Ctrl-C.`,
   kanaria get rollout checkout --no-color`,
 		Args: nameArg("rollout", "list rollouts"),
 		RunE: e.getRunE(&watchFlag, rolloutWatches, func(ctx context.Context, c client.Reader, ns, name string, w io.Writer, ro RenderOptions) error {
-			t, err := FetchRollout(ctx, c, ns, name)
+			t, err := FetchRollout(ctx, c, ns, name, ro.Now)
 			if err != nil {
 				return err
 			}
@@ -203,7 +205,7 @@ view is redrawn on every change until Ctrl-C.`,
   kanaria get experiment checkout-7d9f8-2-1 -n shop -w`,
 		Args: nameArg("experiment", "list experiments"),
 		RunE: e.getRunE(&watchFlag, experimentWatches, func(ctx context.Context, c client.Reader, ns, name string, w io.Writer, ro RenderOptions) error {
-			ex, err := FetchExperiment(ctx, c, ns, name)
+			ex, err := FetchExperiment(ctx, c, ns, name, ro.Now)
 			if err != nil {
 				return err
 			}
@@ -260,7 +262,7 @@ type listKind struct {
 	// watch is what -w watches.
 	watch watchSpec
 	// fetch reads the rows and returns how many there are and how to draw them.
-	fetch func(ctx context.Context, c client.Reader, ns string) (int, func(io.Writer, RenderOptions) error, error)
+	fetch func(ctx context.Context, c client.Reader, ns string, now time.Time) (int, func(io.Writer, RenderOptions) error, error)
 }
 
 func newListRolloutsCommand(e *env) *cobra.Command {
@@ -277,7 +279,7 @@ Rollout changes, until Ctrl-C.`,
   kanaria list rollouts -A -w`,
 		plural: "rollouts",
 		watch:  watchSpec{kind: "Rollouts", list: &v1alpha1.RolloutList{}},
-		fetch: func(ctx context.Context, c client.Reader, ns string) (int, func(io.Writer, RenderOptions) error, error) {
+		fetch: func(ctx context.Context, c client.Reader, ns string, _ time.Time) (int, func(io.Writer, RenderOptions) error, error) {
 			rows, err := FetchRolloutList(ctx, c, ns)
 			return len(rows), func(w io.Writer, ro RenderOptions) error { return RenderRolloutList(w, rows, ro) }, err
 		},
@@ -293,8 +295,8 @@ func newListExperimentsCommand(e *env) *cobra.Command {
   kanaria list experiments -A`,
 		plural: "experiments",
 		watch:  watchSpec{kind: "Experiments", list: &v1alpha1.ExperimentList{}},
-		fetch: func(ctx context.Context, c client.Reader, ns string) (int, func(io.Writer, RenderOptions) error, error) {
-			rows, err := FetchExperimentList(ctx, c, ns)
+		fetch: func(ctx context.Context, c client.Reader, ns string, now time.Time) (int, func(io.Writer, RenderOptions) error, error) {
+			rows, err := FetchExperimentList(ctx, c, ns, now)
 			return len(rows), func(w io.Writer, ro RenderOptions) error { return RenderExperimentList(w, rows, ro) }, err
 		},
 	})
@@ -320,7 +322,8 @@ func newListKindCommand(e *env, k listKind) *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			draw := func(ctx context.Context, w io.Writer) error {
-				n, render, err := k.fetch(ctx, c, ns)
+				ro := e.renderOptions(out)
+				n, render, err := k.fetch(ctx, c, ns, ro.Now)
 				if err != nil {
 					return err
 				}
@@ -329,7 +332,6 @@ func newListKindCommand(e *env, k listKind) *cobra.Command {
 					_, err := fmt.Fprintf(cmd.ErrOrStderr(), "No %s found in %s.\n", k.plural, where(ns))
 					return err
 				}
-				ro := e.renderOptions(out)
 				ro.AllNamespaces = all
 				return render(w, ro)
 			}

@@ -11,6 +11,7 @@ import (
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/podhash"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/replicas"
+	"github.com/kanaria-rollouts/kanaria/internal/rolloutview"
 )
 
 // canary decides a canary Rollout without a traffic router: weights are
@@ -312,19 +313,19 @@ func (d *decider) canaryUpdate(stable *appsv1.ReplicaSet) {
 func (d *decider) stepIndex(steps []v1alpha1.CanaryStep) int {
 	st := d.st
 	raw := deref(st.CurrentStepIndex, 0)
-	idx := int(raw)
+	// The reading itself is shared with every reader (the CLI, the
+	// dashboard, notifications), so they show the step acted on.
+	idx, ok := rolloutview.StepIndex(st.CurrentStepIndex, len(steps))
 	switch {
-	case idx < 0:
-		idx = 0
+	case ok:
+		return idx
+	case raw < 0:
 		st.PauseConditions, st.ControllerPause = nil, false
 		st.Canary.CurrentStepAnalysisRunStatus = nil
 		d.event(corev1.EventTypeWarning, "InvalidStepIndex",
 			fmt.Sprintf("status.currentStepIndex %d is out of range (0 to %d); the steps start again from the first", raw, len(steps)))
-	case idx > len(steps):
-		idx = len(steps)
-		d.note("InvalidStepIndex", fmt.Sprintf("status.currentStepIndex %d is past the last step (%d); reading it as %d", raw, len(steps), idx))
 	default:
-		return idx
+		d.note("InvalidStepIndex", fmt.Sprintf("status.currentStepIndex %d is past the last step (%d); reading it as %d", raw, len(steps), idx))
 	}
 	st.CurrentStepIndex = ptr(int32(idx))
 	return idx

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/rollout/configsnap"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/podhash"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/validation"
 )
@@ -56,6 +57,9 @@ type decider struct {
 	// spec.rollbackWindow of the stable one: it returns without steps,
 	// pauses or analysis.
 	rollbackInWindow bool
+	// configCopies are the copies of ConfigMaps and Secrets that templ runs,
+	// for a Rollout with config snapshots on.
+	configCopies []configsnap.Copy
 }
 
 // Decide returns the plan for one reconcile of s.Rollout.
@@ -91,12 +95,16 @@ func decideOnce(s Snapshot) Plan {
 		return d.finish()
 	}
 	d.clearInvalidSpec()
+	if !d.snapshotConfigs() {
+		return d.finish()
+	}
 	d.resolveWorkloadStatus()
 
 	d.adoptOrphans()
 	if !d.ensureNewReplicaSet() {
 		return d.finish()
 	}
+	d.ownConfigCopies()
 	switch {
 	case d.ro.Spec.Strategy.Canary != nil:
 		d.canary()
@@ -379,6 +387,7 @@ func (d *decider) buildReplicaSet(name string) *appsv1.ReplicaSet {
 			Template:        *tmpl,
 		},
 	}
+	d.annotateCopies(rs)
 	d.setRolloutRevision(d.maxRevision(nil) + 1)
 	return rs
 }
@@ -421,7 +430,10 @@ func (d *decider) scale(rs *appsv1.ReplicaSet, to int32) {
 func (d *decider) createNewRSIfPlanned() {
 	if d.newRSPlanned {
 		d.syncRoleMetadata(d.newRS)
-		d.plan.Actions = append([]Action{CreateReplicaSet{ReplicaSet: d.newRS.DeepCopy()}}, d.plan.Actions...)
+		// The copies come first: a Pod of the new ReplicaSet must never
+		// reference a copy that does not exist yet.
+		first := append(d.configCopyActions(), CreateReplicaSet{ReplicaSet: d.newRS.DeepCopy()})
+		d.plan.Actions = append(first, d.plan.Actions...)
 		d.newRSPlanned = false
 		d.note(ReasonNewRSCreated,
 			fmt.Sprintf("created ReplicaSet %s (revision %d) with %d replicas", d.newRS.Name, d.currentRevision(), deref(d.newRS.Spec.Replicas, 0)))

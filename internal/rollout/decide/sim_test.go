@@ -16,6 +16,7 @@ import (
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/analysis/template"
+	"github.com/kanaria-rollouts/kanaria/internal/rollout/configsnap"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/podhash"
 	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting"
 )
@@ -50,6 +51,12 @@ type sim struct {
 	traffic *trafficrouting.Desired
 	// trafficErrors are the router problems observe would report.
 	trafficErrors []string
+	// configs are the referenced ConfigMaps and Secrets observe would
+	// report for a Rollout with config snapshots on; nil when it is off.
+	configs map[configsnap.Ref]configsnap.Source
+	// copies are the configuration copies the plans created, with their
+	// owners' UIDs.
+	copies map[configsnap.Ref][]types.UID
 }
 
 func newSim(t testing.TB, ro *v1alpha1.Rollout) *sim {
@@ -83,6 +90,23 @@ func (s *sim) snapshot() Snapshot {
 	}
 	for name, svc := range s.services {
 		snap.Services[name] = svc.DeepCopy()
+	}
+	if s.configs != nil {
+		snap.Configs = &ConfigSnapshots{Sources: map[configsnap.Ref]configsnap.Source{}, CopyOwners: map[configsnap.Ref][]types.UID{}}
+		for r, src := range s.configs {
+			snap.Configs.Sources[r] = src
+		}
+		for r, owners := range s.copies {
+			snap.Configs.CopyOwners[r] = append([]types.UID(nil), owners...)
+		}
+		snap.Configs.MissingCopies = map[configsnap.Ref]bool{}
+		for _, rs := range s.rs {
+			for _, r := range configsnap.ParseCopies(rs.Annotations[configsnap.CopiesAnnotation]) {
+				if _, ok := s.copies[r]; !ok {
+					snap.Configs.MissingCopies[r] = true
+				}
+			}
+		}
 	}
 	return snap
 }
@@ -125,6 +149,12 @@ func (s *sim) apply(a Action) {
 		if _, exists := s.rs[rs.Name]; exists {
 			s.t.Fatalf("create of existing ReplicaSet %s", rs.Name)
 		}
+		// No Pod may reference a copy that does not exist yet.
+		for _, c := range configsnap.ParseCopies(rs.Annotations[configsnap.CopiesAnnotation]) {
+			if _, ok := s.copies[c]; !ok {
+				s.t.Fatalf("ReplicaSet %s created before its copy %s", rs.Name, c)
+			}
+		}
 		s.uid++
 		rs.UID = types.UID(fmt.Sprint("rs-", s.uid))
 		rs.Generation = 1
@@ -163,6 +193,42 @@ func (s *sim) apply(a Action) {
 	case DeleteReplicaSet:
 		delete(s.rs, a.Name)
 		s.deleted = append(s.deleted, a.Name)
+		// The garbage collector removes copies whose last owner is gone.
+		for r, owners := range s.copies {
+			var kept []types.UID
+			for _, u := range owners {
+				if u != a.UID {
+					kept = append(kept, u)
+				}
+			}
+			if len(kept) == 0 {
+				delete(s.copies, r)
+			} else {
+				s.copies[r] = kept
+			}
+		}
+	case CreateConfigCopy:
+		if src, ok := s.configs[a.Copy.Source]; !ok || src.Hash != a.Copy.Hash {
+			s.t.Fatalf("copy of %s with hash %s, but the source is %+v", a.Copy.Source, a.Copy.Hash, src)
+		}
+		if s.copies == nil {
+			s.copies = map[configsnap.Ref][]types.UID{}
+		}
+		if _, ok := s.copies[a.Copy.Ref()]; !ok {
+			s.copies[a.Copy.Ref()] = []types.UID{s.ro.UID}
+		}
+	case OwnConfigCopy:
+		owners, ok := s.copies[a.Copy]
+		if !ok {
+			s.t.Fatalf("owner patch of missing copy %s", a.Copy)
+		}
+		kept := []types.UID{}
+		for _, u := range owners {
+			if u != a.RolloutUID && u != a.ReplicaSetUID {
+				kept = append(kept, u)
+			}
+		}
+		s.copies[a.Copy] = append(kept, a.ReplicaSetUID)
 	case ScaleDeployment:
 		s.workload.Spec.Replicas = ptr(a.To)
 	case SetRolloutRevision:

@@ -54,4 +54,9 @@ type Snapshot struct {
 	// longer routes through (found after a change of its spec); the
 	// decision cleans them up.
 	RouterLeftovers []trafficrouting.Leftover
+	// Configs is what observe read of the ConfigMaps and Secrets the Pod
+	// template references, for a Rollout annotated
+	// rollouts.kanaria.dev/config-snapshots: "true"; nil otherwise, and
+	// then the template and its hash are used as they are.
+	Configs *ConfigSnapshots
 }

@@ -1,0 +1,80 @@
+package rollout
+
+import (
+	"context"
+
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/rollout/podhash"
+)
+
+// urgentPriority is the work-queue priority of a Rollout whose next
+// decision sends traffic back to its stable version. Routine work (a Pod
+// count, a scale-up, a measurement) stays at the default priority 0, so
+// under a burst the workers take the aborts first and their writes reach
+// the client's rate limiter ahead of routine ones.
+const urgentPriority = 100
+
+// urgentRollout reports whether the change from prev to next asks for
+// traffic to go back to stable: an abort requested, or the template set
+// back to the stable version's (a rollback).
+func urgentRollout(prev, next *v1alpha1.Rollout) bool {
+	if next.Status.Abort && !prev.Status.Abort {
+		return true
+	}
+	if next.Generation == prev.Generation || next.Spec.WorkloadRef != nil || next.Status.StableRS == "" {
+		return false
+	}
+	hash := podhash.Template(&next.Spec.Template, next.Status.CollisionCount)
+	return hash == next.Status.StableRS && hash != next.Status.CurrentPodHash
+}
+
+// urgentRun reports whether an AnalysisRun just ended in a way that aborts
+// its Rollout.
+func urgentRun(prev, next *v1alpha1.AnalysisRun) bool {
+	failed := func(p v1alpha1.AnalysisPhase) bool {
+		return p == v1alpha1.AnalysisPhaseFailed || p == v1alpha1.AnalysisPhaseError
+	}
+	return failed(next.Status.Phase) && !failed(prev.Status.Phase)
+}
+
+// addUrgent queues req ahead of routine work; a queue without priorities
+// (a test's) gets a plain add.
+func addUrgent(q workqueue.TypedRateLimitingInterface[reconcile.Request], req reconcile.Request) {
+	if pq, ok := q.(priorityqueue.PriorityQueue[reconcile.Request]); ok {
+		pq.AddWithOpts(priorityqueue.AddOpts{Priority: urgentPriority}, req)
+		return
+	}
+	q.Add(req)
+}
+
+// urgentRolloutHandler raises the priority of a Rollout whose own change
+// is urgent; the regular watch queues every change at the default one.
+var urgentRolloutHandler = handler.TypedFuncs[*v1alpha1.Rollout, reconcile.Request]{
+	UpdateFunc: func(_ context.Context, e event.TypedUpdateEvent[*v1alpha1.Rollout], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		if urgentRollout(e.ObjectOld, e.ObjectNew) {
+			addUrgent(q, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: e.ObjectNew.Namespace, Name: e.ObjectNew.Name}})
+		}
+	},
+}
+
+// urgentRunHandler raises the priority of the Rollout that owns a run that
+// just failed.
+var urgentRunHandler = handler.TypedFuncs[*v1alpha1.AnalysisRun, reconcile.Request]{
+	UpdateFunc: func(_ context.Context, e event.TypedUpdateEvent[*v1alpha1.AnalysisRun], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		if !urgentRun(e.ObjectOld, e.ObjectNew) {
+			return
+		}
+		for _, ref := range e.ObjectNew.OwnerReferences {
+			if ref.Controller != nil && *ref.Controller && ref.Kind == "Rollout" {
+				addUrgent(q, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: e.ObjectNew.Namespace, Name: ref.Name}})
+			}
+		}
+	},
+}

@@ -1,0 +1,101 @@
+package rollout
+
+import (
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/rollout/podhash"
+)
+
+func TestUrgentRollout(t *testing.T) {
+	tmpl := func(image string) corev1.PodTemplateSpec {
+		return corev1.PodTemplateSpec{
+			ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}},
+			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: image}}},
+		}
+	}
+	v1, v2 := tmpl("web:1"), tmpl("web:2")
+	stable, canary := podhash.Template(&v1, nil), podhash.Template(&v2, nil)
+	releasing := &v1alpha1.Rollout{
+		ObjectMeta: metav1.ObjectMeta{Generation: 2},
+		Spec:       v1alpha1.RolloutSpec{Template: v2},
+		Status:     v1alpha1.RolloutStatus{StableRS: stable, CurrentPodHash: canary},
+	}
+	aborted := releasing.DeepCopy()
+	aborted.Status.Abort = true
+	rolledBack := releasing.DeepCopy()
+	rolledBack.Generation, rolledBack.Spec.Template = 3, v1
+	newer := releasing.DeepCopy()
+	newer.Generation, newer.Spec.Template = 3, tmpl("web:3")
+	counted := releasing.DeepCopy()
+	counted.Status.AvailableReplicas = 2
+	for name, tc := range map[string]struct {
+		prev, next *v1alpha1.Rollout
+		want       bool
+	}{
+		"abort requested":         {releasing, aborted, true},
+		"abort already known":     {aborted, aborted, false},
+		"template back to stable": {releasing, rolledBack, true},
+		"template to a newer one": {releasing, newer, false},
+		"a count changed":         {releasing, counted, false},
+		"settled rollback is routine": {rolledBack, func() *v1alpha1.Rollout {
+			r := rolledBack.DeepCopy()
+			r.Generation = 4
+			r.Status.CurrentPodHash = stable
+			return r
+		}(), false},
+	} {
+		if got := urgentRollout(tc.prev, tc.next); got != tc.want {
+			t.Errorf("%s: urgent %v, want %v", name, got, tc.want)
+		}
+	}
+}
+
+func TestUrgentRun(t *testing.T) {
+	run := func(p v1alpha1.AnalysisPhase) *v1alpha1.AnalysisRun {
+		return &v1alpha1.AnalysisRun{Status: v1alpha1.AnalysisRunStatus{Phase: p}}
+	}
+	for _, tc := range []struct {
+		prev, next v1alpha1.AnalysisPhase
+		want       bool
+	}{
+		{v1alpha1.AnalysisPhaseRunning, v1alpha1.AnalysisPhaseFailed, true},
+		{v1alpha1.AnalysisPhaseRunning, v1alpha1.AnalysisPhaseError, true},
+		{v1alpha1.AnalysisPhaseFailed, v1alpha1.AnalysisPhaseFailed, false},
+		{v1alpha1.AnalysisPhaseRunning, v1alpha1.AnalysisPhaseSuccessful, false},
+	} {
+		if got := urgentRun(run(tc.prev), run(tc.next)); got != tc.want {
+			t.Errorf("%s -> %s: urgent %v, want %v", tc.prev, tc.next, got, tc.want)
+		}
+	}
+}
+
+// An urgent Rollout queued behind routine work, or already queued as
+// routine work itself, is handed to the next free worker first.
+func TestAddUrgentGoesAheadOfRoutineWork(t *testing.T) {
+	q := priorityqueue.New[reconcile.Request]("test")
+	defer q.ShutDown()
+	req := func(name string) reconcile.Request {
+		return reconcile.Request{NamespacedName: types.NamespacedName{Namespace: "ns", Name: name}}
+	}
+	for _, name := range []string{"a", "b", "c", "d"} {
+		q.Add(req(name))
+	}
+	addUrgent(q, req("c"))
+	addUrgent(q, req("z"))
+	var got []string
+	for range 5 {
+		item, _ := q.Get()
+		got = append(got, item.Name)
+		q.Done(item)
+	}
+	if got[0] != "c" || got[1] != "z" {
+		t.Errorf("order %v, want c and z first, in the order they became urgent", got)
+	}
+}
