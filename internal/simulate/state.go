@@ -13,6 +13,7 @@ import (
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/cli/view"
+	"github.com/kanaria-rollouts/kanaria/internal/rolloutview"
 )
 
 // State is what a person watching the release sees at one moment: the
@@ -97,8 +98,9 @@ type AnalysisState struct {
 }
 
 // observeState reads the State out of the simulated objects. It is the one
-// place that turns objects into what the timeline shows, so the read model
-// the CLI and dashboard share can replace its body.
+// place that turns objects into what the timeline shows; the phase, step,
+// weights and roles come from the read model the CLI and the dashboard
+// share (internal/rolloutview, through view.SummarizeRollout).
 func observeState(at time.Duration, ro *v1alpha1.Rollout, rss []*appsv1.ReplicaSet, services map[string]*corev1.Service, serviceNames []string, runs []v1alpha1.AnalysisRun) State {
 	sum := view.SummarizeRollout(ro)
 	st := State{At: at, Phase: string(ro.Status.Phase), Message: ro.Status.Message, Aborted: ro.Status.Abort,
@@ -116,7 +118,7 @@ func observeState(at time.Duration, ro *v1alpha1.Rollout, rss []*appsv1.ReplicaS
 			image = cs[0].Image
 		}
 		st.Revisions = append(st.Revisions, RevisionState{Revision: revisionOf(rs), Hash: h, Image: image,
-			Roles: roles(ro, h), Desired: deref(rs.Spec.Replicas, 0), Pods: rs.Status.Replicas,
+			Roles: rolloutview.Roles(ro, h), Desired: deref(rs.Spec.Replicas, 0), Pods: rs.Status.Replicas,
 			Ready: rs.Status.ReadyReplicas, Available: rs.Status.AvailableReplicas})
 		st.Available += rs.Status.AvailableReplicas
 	}
@@ -138,27 +140,6 @@ func observeState(at time.Duration, ro *v1alpha1.Rollout, rss []*appsv1.ReplicaS
 		st.Analyses = append(st.Analyses, AnalysisState{Name: r.Name, Revision: revOfHash[r.Labels[v1alpha1.DefaultRolloutUniqueLabelKey]], Phase: phase})
 	}
 	return st
-}
-
-// roles names what a hash is to the Rollout, as `kanaria get rollout` does.
-func roles(ro *v1alpha1.Rollout, h string) []string {
-	var out []string
-	st := &ro.Status
-	if h == st.StableRS {
-		out = append(out, view.RoleStable)
-	}
-	if ro.Spec.Strategy.Canary != nil && h == st.CurrentPodHash && h != st.StableRS {
-		out = append(out, view.RoleCanary)
-	}
-	if bg := ro.Spec.Strategy.BlueGreen; bg != nil {
-		if h == st.BlueGreen.ActiveSelector {
-			out = append(out, view.RoleActive)
-		}
-		if h == st.BlueGreen.PreviewSelector && h != st.BlueGreen.ActiveSelector {
-			out = append(out, view.RolePreview)
-		}
-	}
-	return out
 }
 
 // same reports whether two states show the same thing, time aside.
