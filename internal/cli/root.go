@@ -30,7 +30,7 @@ func NewRootCommand() *cobra.Command {
 	root.AddCommand(newControllerCommand(), devcmd.NewCommand(), newDemoCommand(), newVersionCommand())
 	root.AddCommand(verbs.Commands()...)
 	root.AddCommand(view.Commands()...)
-	root.AddCommand(dashboard.NewCommand(), bench.NewCommand())
+	root.AddCommand(dashboard.NewCommand(), bench.NewCommand(), newSimulateCommand())
 	return root
 }
 
