@@ -1,0 +1,74 @@
+package devcluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrNotStarted is returned for an operation on the processes of a cluster
+// that this process did not start (an attached cluster, say): it cannot
+// signal or relaunch them.
+var ErrNotStarted = errors.New("the local cluster was not started by this process")
+
+// RestartAPIServer kills kube-apiserver with SIGKILL, waits down, and
+// starts it again with the same flags, port, certificates and etcd, and
+// returns once it serves /readyz. etcd and the other components keep
+// running and reconnect by themselves, so what clients see is an API
+// server that vanished mid-request and came back with every object intact:
+// the fault that tests of controller resilience need, which stopping the
+// whole cluster cannot give.
+func (c *Cluster) RestartAPIServer(ctx context.Context, down time.Duration) error {
+	c.procsMu.Lock()
+	defer c.procsMu.Unlock()
+	if c.stopped {
+		return fmt.Errorf("restart kube-apiserver: the cluster was stopped")
+	}
+	idx := -1
+	for i, p := range c.procs {
+		if p.name == "kube-apiserver" {
+			idx = i
+		}
+	}
+	if idx < 0 {
+		return fmt.Errorf("restart kube-apiserver: %w", ErrNotStarted)
+	}
+	old := c.procs[idx]
+	// A zero grace sends SIGKILL right after SIGTERM: the server gets no
+	// time to drain, as after a crash.
+	if err := old.stop(0); err != nil {
+		return fmt.Errorf("restart kube-apiserver: %w", err)
+	}
+	if down > 0 {
+		select {
+		case <-ctx.Done():
+		case <-time.After(down):
+		}
+	}
+	p := &process{name: old.name, path: old.path, args: old.args, env: old.env, logPath: old.logPath}
+	if err := p.start(c.detached, c.processExited); err != nil {
+		return fmt.Errorf("restart kube-apiserver: %w", err)
+	}
+	c.procs[idx] = p
+	for i := range c.state.Processes {
+		if c.state.Processes[i].Name == p.name {
+			c.state.Processes[i].PID = p.pid()
+		}
+	}
+	// Down and Lookup find the new pid through the state file.
+	if err := writeState(c.dir, c.state); err != nil {
+		return fmt.Errorf("restart kube-apiserver: %w", err)
+	}
+	if c.registration != "" {
+		if err := writeState(c.registration, c.state); err != nil {
+			return fmt.Errorf("restart kube-apiserver: %w", err)
+		}
+	}
+	timeout := DefaultStartTimeout
+	if err := waitFor(ctx, "kube-apiserver after its restart", p, timeout,
+		httpCheck(c.state.Server+"/readyz", c.config.BearerToken, "")); err != nil {
+		return fmt.Errorf("restart kube-apiserver: %w", err)
+	}
+	return nil
+}
