@@ -1,0 +1,259 @@
+package faults
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+)
+
+// reorderWindow is how long the watcher holds an event before replaying
+// it. Each kind arrives on its own watch, and the checker must see the
+// changes in the order the API server made them (resource versions of one
+// etcd are totally ordered), so an event waits until every watch has had
+// the time to deliver the changes made before it.
+const reorderWindow = 2 * time.Second
+
+// controllerWriteMargin separates a killed controller's writes still in
+// flight from the first write of its successor when timing a recovery.
+// Once the process is reaped its connections are closed, and a write it had
+// already sent shows on the watches within milliseconds on a local cluster.
+const controllerWriteMargin = 100 * time.Millisecond
+
+type pending struct {
+	ev event
+	at time.Time
+}
+
+// Watcher watches the suite's namespace and feeds every change, in the API
+// server's write order, to the checker; it also notes when the controller
+// writes, to time recoveries.
+type Watcher struct {
+	mu      sync.Mutex
+	chk     *checker
+	buf     []pending
+	maxRV   int64
+	doneRV  int64
+	armAt   int64
+	late    int
+	lastObj map[string]runtime.Object
+	// writes are the arrival times of the controller's writes, in order.
+	writes []time.Time
+
+	cache cache.Cache
+}
+
+// newWatcher starts informers on the namespace's Pods, Services,
+// Ingresses, ReplicaSets, AnalysisRuns and Rollouts and returns once they
+// have synced.
+func newWatcher(ctx context.Context, rc *rest.Config, scheme *runtime.Scheme, ns string, replicas int) (*Watcher, error) {
+	c, err := cache.New(rc, cache.Options{
+		Scheme:            scheme,
+		DefaultNamespaces: map[string]cache.Config{ns: {}},
+		DefaultTransform:  cache.TransformStripManagedFields(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("watcher cache: %w", err)
+	}
+	w := &Watcher{chk: newChecker(replicas), lastObj: map[string]runtime.Object{}, cache: c}
+	kinds := []struct {
+		obj  client.Object
+		kind eventKind
+	}{
+		{&corev1.Pod{}, kindPod},
+		{&corev1.Service{}, kindService},
+		{&networkingv1.Ingress{}, kindIngress},
+		{&appsv1.ReplicaSet{}, kindReplicaSet},
+		{&v1alpha1.AnalysisRun{}, kindAnalysisRun},
+		{&v1alpha1.Rollout{}, kindRollout},
+	}
+	for _, k := range kinds {
+		inf, err := c.GetInformer(ctx, k.obj)
+		if err != nil {
+			return nil, fmt.Errorf("watcher informer for %T: %w", k.obj, err)
+		}
+		kind := k.kind
+		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+			AddFunc:    func(o any) { w.receive(kind, o, false) },
+			UpdateFunc: func(_, o any) { w.receive(kind, o, false) },
+			DeleteFunc: func(o any) { w.receive(kind, o, true) },
+		}); err != nil {
+			return nil, fmt.Errorf("watcher handler for %T: %w", k.obj, err)
+		}
+	}
+	go func() { _ = c.Start(ctx) }()
+	if !c.WaitForCacheSync(ctx) {
+		return nil, fmt.Errorf("watcher: caches did not sync: %w", ctx.Err())
+	}
+	go w.replayLoop(ctx)
+	return w, nil
+}
+
+// receive takes one informer notification.
+func (w *Watcher) receive(kind eventKind, o any, deleted bool) {
+	unknown := false
+	if tomb, ok := o.(toolscache.DeletedFinalStateUnknown); ok {
+		o, unknown = tomb.Obj, true
+	}
+	obj, ok := o.(client.Object)
+	if !ok {
+		return
+	}
+	rv, _ := strconv.ParseInt(obj.GetResourceVersion(), 10, 64)
+	key := fmt.Sprintf("%d/%s", kind, obj.GetName())
+
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	now := time.Now()
+	prev := w.lastObj[key]
+	if !deleted && prev != nil {
+		prevRV, _ := strconv.ParseInt(prev.(client.Object).GetResourceVersion(), 10, 64)
+		if rv <= prevRV {
+			// A relist after a broken watch repeats what was seen.
+			return
+		}
+	}
+	if controllerWrote(kind, prev, obj, deleted) {
+		w.writes = append(w.writes, now)
+	}
+	if deleted {
+		delete(w.lastObj, key)
+	} else {
+		w.lastObj[key] = obj
+	}
+	if unknown {
+		// When it happened is unknown; it is replayed after everything
+		// seen so far.
+		rv = w.maxRV
+	}
+	w.maxRV = max(w.maxRV, rv)
+	if kind == kindRollout {
+		return
+	}
+	if rv < w.doneRV {
+		w.late++
+	}
+	w.buf = append(w.buf, pending{ev: event{kind: kind, deleted: deleted, unknownDeletion: unknown, rv: rv, obj: obj}, at: now})
+}
+
+// controllerWrote tells the controller's writes from everyone else's: only
+// it writes Rollout status, ReplicaSet specs and labels, Service selectors,
+// canary Ingresses and AnalysisRuns. kube-controller-manager writes
+// ReplicaSet status and Pods, the kubelet (kwok) Pod status, the suite
+// Rollout specs.
+func controllerWrote(kind eventKind, prev runtime.Object, obj client.Object, deleted bool) bool {
+	switch kind {
+	case kindRollout:
+		p, ok := prev.(*v1alpha1.Rollout)
+		o := obj.(*v1alpha1.Rollout)
+		return !deleted && ok && !reflect.DeepEqual(p.Status, o.Status)
+	case kindReplicaSet:
+		p, ok := prev.(*appsv1.ReplicaSet)
+		o := obj.(*appsv1.ReplicaSet)
+		return !deleted && (!ok || p.Generation != o.Generation || !reflect.DeepEqual(p.Labels, o.Labels) ||
+			!reflect.DeepEqual(p.Annotations, o.Annotations))
+	case kindService:
+		p, ok := prev.(*corev1.Service)
+		o := obj.(*corev1.Service)
+		return !deleted && ok && !reflect.DeepEqual(p.Spec.Selector, o.Spec.Selector)
+	case kindIngress:
+		return obj.GetAnnotations()[nginxCanaryAnnotation] == "true"
+	case kindAnalysisRun:
+		return !deleted
+	}
+	return false
+}
+
+// replayLoop hands held events to the checker in write order once the
+// reorder window has passed for them.
+func (w *Watcher) replayLoop(ctx context.Context) {
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		w.replay(time.Now().Add(-reorderWindow))
+	}
+}
+
+// replay applies, in resource-version order, the held events received
+// before cutoff.
+func (w *Watcher) replay(cutoff time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	sort.SliceStable(w.buf, func(i, j int) bool { return w.buf[i].ev.rv < w.buf[j].ev.rv })
+	n := 0
+	for n < len(w.buf) && !w.buf[n].at.After(cutoff) {
+		ev := w.buf[n].ev
+		if w.armAt > 0 && ev.rv > w.armAt {
+			w.chk.armed = true
+		}
+		w.chk.apply(ev)
+		w.doneRV = max(w.doneRV, ev.rv)
+		n++
+	}
+	w.buf = append(w.buf[:0], w.buf[n:]...)
+}
+
+// arm turns the Pod and traffic checks on for every change after the
+// latest one seen now.
+func (w *Watcher) arm() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.armAt = max(w.maxRV, 1)
+}
+
+// expectTemplate tells the checker that the Rollout gets one more pod
+// template.
+func (w *Watcher) expectTemplate(rollout string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.chk.expectTemplate(rollout)
+}
+
+// flush waits out the reorder window and replays everything held.
+func (w *Watcher) flush(ctx context.Context) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(reorderWindow + 500*time.Millisecond):
+	}
+	w.replay(time.Now())
+}
+
+// firstWriteAfter returns the arrival of the controller's first write
+// after t plus the margin, or false if there was none yet.
+func (w *Watcher) firstWriteAfter(t time.Time) (time.Time, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	from := t.Add(controllerWriteMargin)
+	i := sort.Search(len(w.writes), func(i int) bool { return w.writes[i].After(from) })
+	if i == len(w.writes) {
+		return time.Time{}, false
+	}
+	return w.writes[i], true
+}
+
+// violations returns the breaches found so far, and the counts of
+// changes the checker could not place exactly.
+func (w *Watcher) violations() (v []Violation, unobservedDeletions, late int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]Violation(nil), w.chk.violations...), w.chk.unobservedDeletions, w.late
+}
