@@ -1,0 +1,89 @@
+package faults
+
+import (
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	toolscache "k8s.io/client-go/tools/cache"
+)
+
+func newTestWatcher() *Watcher {
+	return &Watcher{chk: newChecker(2), lastObj: map[string]runtime.Object{}}
+}
+
+func withRV[T interface{ SetResourceVersion(string) }](o T, rv string) T {
+	o.SetResourceVersion(rv)
+	return o
+}
+
+// TestWatcherReplaysInWriteOrder: a Service switch that the API server made
+// after the new Pods became ready is judged against those Pods even when
+// the Service's watch delivered it first.
+func TestWatcherReplaysInWriteOrder(t *testing.T) {
+	w := newTestWatcher()
+	w.chk.armed = true
+	w.receive(kindPod, withRV(pod("a1", "a", true, false), "1"), false)
+	w.receive(kindPod, withRV(pod("a2", "a", true, false), "2"), false)
+	w.receive(kindService, withRV(svc(roleStable, "a"), "3"), false)
+	// The switch to b (rv 6) arrives before the Pods of b (rv 4, 5).
+	w.receive(kindService, withRV(svc(roleStable, "b"), "6"), false)
+	w.receive(kindPod, withRV(pod("b1", "b", true, false), "4"), false)
+	w.receive(kindPod, withRV(pod("b2", "b", true, false), "5"), false)
+	w.replay(time.Now())
+	if v, _, _ := w.violations(); len(v) != 0 {
+		t.Fatalf("violations %v", v)
+	}
+}
+
+// TestWatcherIgnoresRelistRepeats and counts deletions it could not place.
+func TestWatcherRelist(t *testing.T) {
+	w := newTestWatcher()
+	w.chk.armed = true
+	for _, ev := range []struct {
+		o  *corev1.Pod
+		rv string
+	}{{pod("a1", "a", true, false), "1"}, {pod("a2", "a", true, false), "2"}} {
+		w.receive(kindPod, withRV(ev.o, ev.rv), false)
+	}
+	w.receive(kindPod, withRV(pod("a1", "a", true, false), "1"), false)
+	if len(w.buf) != 2 {
+		t.Fatalf("a relisted object that did not change was queued again: %d events", len(w.buf))
+	}
+	w.receive(kindPod, toolscache.DeletedFinalStateUnknown{Key: "a1", Obj: withRV(pod("a1", "a", true, false), "1")}, true)
+	w.replay(time.Now())
+	v, unobserved, _ := w.violations()
+	if len(v) != 0 || unobserved != 1 {
+		t.Fatalf("violations %v, unobserved %d", v, unobserved)
+	}
+}
+
+// TestWatcherHoldsEventsForTheWindow: an event younger than the reorder
+// window waits.
+func TestWatcherHoldsEventsForTheWindow(t *testing.T) {
+	w := newTestWatcher()
+	w.receive(kindPod, withRV(pod("a1", "a", true, false), "1"), false)
+	w.replay(time.Now().Add(-reorderWindow))
+	if len(w.buf) != 1 {
+		t.Fatalf("an event was replayed before its window passed")
+	}
+	w.replay(time.Now())
+	if len(w.buf) != 0 || w.doneRV != 1 {
+		t.Fatalf("buffer %d, done %d", len(w.buf), w.doneRV)
+	}
+}
+
+// TestControllerWrites tells the controller's writes from the others'.
+func TestControllerWrites(t *testing.T) {
+	w := newTestWatcher()
+	w.receive(kindService, withRV(svc(roleStable, "a"), "1"), false)
+	w.receive(kindPod, withRV(pod("a1", "a", true, false), "2"), false)
+	w.receive(kindService, withRV(svc(roleStable, "b"), "3"), false)
+	if len(w.writes) != 1 {
+		t.Fatalf("%d controller writes, want the selector switch only", len(w.writes))
+	}
+	if _, ok := w.firstWriteAfter(time.Now()); ok {
+		t.Fatal("a write found after now")
+	}
+}
