@@ -181,6 +181,13 @@ func InstallCRDs(ctx context.Context, rc *rest.Config) error {
 		if err != nil {
 			return false, nil
 		}
-		return len(list.APIResources) >= 5, nil
+		served := 0
+		for _, r := range list.APIResources {
+			switch r.Name {
+			case "rollouts", "analysistemplates", "clusteranalysistemplates", "analysisruns", "experiments":
+				served++
+			}
+		}
+		return served == 5, nil
 	})
 }
