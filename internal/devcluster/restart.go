@@ -20,25 +20,44 @@ var ErrNotStarted = errors.New("the local cluster was not started by this proces
 // the fault that tests of controller resilience need, which stopping the
 // whole cluster cannot give.
 func (c *Cluster) RestartAPIServer(ctx context.Context, down time.Duration) error {
+	return c.restart(ctx, "kube-apiserver", down, func() func(context.Context) (bool, error) {
+		return httpCheck(c.state.Server+"/readyz", c.config.BearerToken, "")
+	})
+}
+
+// RestartControllerManager kills kube-controller-manager and starts it
+// again, returning once it is healthy. After a restart of the API server
+// the local controller manager has been seen to keep stale watches for
+// minutes (ReplicaSet status no longer following its Pods); restarting it
+// gives it fresh ones.
+func (c *Cluster) RestartControllerManager(ctx context.Context) error {
+	return c.restart(ctx, "kube-controller-manager", 0, func() func(context.Context) (bool, error) {
+		return httpCheck("https://"+hostPort(c.state.Ports.ControllerManager)+"/healthz", "", "")
+	})
+}
+
+// restart kills the named component, waits down, starts it again with the
+// same command line and waits until check passes.
+func (c *Cluster) restart(ctx context.Context, name string, down time.Duration, check func() func(context.Context) (bool, error)) error {
 	c.procsMu.Lock()
 	defer c.procsMu.Unlock()
 	if c.stopped {
-		return fmt.Errorf("restart kube-apiserver: the cluster was stopped")
+		return fmt.Errorf("restart %s: the cluster was stopped", name)
 	}
 	idx := -1
 	for i, p := range c.procs {
-		if p.name == "kube-apiserver" {
+		if p.name == name {
 			idx = i
 		}
 	}
 	if idx < 0 {
-		return fmt.Errorf("restart kube-apiserver: %w", ErrNotStarted)
+		return fmt.Errorf("restart %s: %w", name, ErrNotStarted)
 	}
 	old := c.procs[idx]
-	// A zero grace sends SIGKILL right after SIGTERM: the server gets no
-	// time to drain, as after a crash.
+	// A zero grace sends SIGKILL right after SIGTERM: the component gets
+	// no time to drain, as after a crash.
 	if err := old.stop(0); err != nil {
-		return fmt.Errorf("restart kube-apiserver: %w", err)
+		return fmt.Errorf("restart %s: %w", name, err)
 	}
 	if down > 0 {
 		select {
@@ -48,7 +67,7 @@ func (c *Cluster) RestartAPIServer(ctx context.Context, down time.Duration) erro
 	}
 	p := &process{name: old.name, path: old.path, args: old.args, env: old.env, logPath: old.logPath}
 	if err := p.start(c.detached, c.processExited); err != nil {
-		return fmt.Errorf("restart kube-apiserver: %w", err)
+		return fmt.Errorf("restart %s: %w", name, err)
 	}
 	c.procs[idx] = p
 	for i := range c.state.Processes {
@@ -58,17 +77,15 @@ func (c *Cluster) RestartAPIServer(ctx context.Context, down time.Duration) erro
 	}
 	// Down and Lookup find the new pid through the state file.
 	if err := writeState(c.dir, c.state); err != nil {
-		return fmt.Errorf("restart kube-apiserver: %w", err)
+		return fmt.Errorf("restart %s: %w", name, err)
 	}
 	if c.registration != "" {
 		if err := writeState(c.registration, c.state); err != nil {
-			return fmt.Errorf("restart kube-apiserver: %w", err)
+			return fmt.Errorf("restart %s: %w", name, err)
 		}
 	}
-	timeout := DefaultStartTimeout
-	if err := waitFor(ctx, "kube-apiserver after its restart", p, timeout,
-		httpCheck(c.state.Server+"/readyz", c.config.BearerToken, "")); err != nil {
-		return fmt.Errorf("restart kube-apiserver: %w", err)
+	if err := waitFor(ctx, name+" after its restart", p, DefaultStartTimeout, check()); err != nil {
+		return fmt.Errorf("restart %s: %w", name, err)
 	}
 	return nil
 }

@@ -10,9 +10,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// TestRestartAPIServerKeepsObjects restarts kube-apiserver under a running
-// cluster: objects written before survive, writes work again afterwards, the
-// state file names the new process, and the cluster is not reported broken.
+// TestRestartAPIServerKeepsObjects restarts kube-apiserver, then
+// kube-controller-manager, under a running cluster: objects written before
+// survive, writes work again afterwards, the state file names the new
+// process, the cluster is not reported broken, and its nodes stay Ready.
 func TestRestartAPIServerKeepsObjects(t *testing.T) {
 	needCluster(t)
 	cs := clientFor(t, cluster.RESTConfig())
@@ -41,6 +42,9 @@ func TestRestartAPIServerKeepsObjects(t *testing.T) {
 	case <-cluster.Done():
 		t.Fatalf("the cluster counts the restart as a component failure: %v", cluster.Err())
 	default:
+	}
+	if err := cluster.RestartControllerManager(ctx); err != nil {
+		t.Fatal(err)
 	}
 	eventually(t, pollTimeout, "nodes Ready after the restart", func(ctx context.Context) (bool, string) {
 		nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})

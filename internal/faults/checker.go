@@ -199,7 +199,11 @@ func (c *checker) applyPod(ev event, p *corev1.Pod) {
 				p.Name, hash, c.replicas, describeCounts(counts))
 		}
 	}
-	c.checkTraffic(ro, ev.rv)
+	// A Pod that loses its readiness on its own (its node went away) is
+	// not the controller's doing; one that is removed is.
+	if startsRemoval {
+		c.checkTraffic(ro, ev.rv)
+	}
 }
 
 func (c *checker) applyService(ev event, s *corev1.Service) {

@@ -124,6 +124,17 @@ func TestChecker(t *testing.T) {
 			wantDetail: "gets weight 20",
 		},
 		{
+			name: "Pods that lose readiness on their own are not the controller's doing",
+			events: append(stable2(),
+				up(pod("a1", "a", false, false)), up(pod("a2", "a", false, false))),
+		},
+		{
+			name: "a Service switched to a revision whose Pods all lost readiness",
+			events: append(stable2(),
+				up(pod("b1", "b", true, false)), up(pod("b1", "b", false, false)), up(svc(roleStable, "b"))),
+			want: []Invariant{InvTrafficToUnavailable},
+		},
+		{
 			name: "a canary Service on a revision without Pods but no weight is not traffic",
 			events: append(stable2(),
 				up(svc(roleCanary, "b")), up(canaryIngress("0")), up(pod("b1", "b", false, false))),

@@ -147,9 +147,22 @@ func runOnLocalCluster(ctx context.Context, cfg Config, binary, dir string, prog
 		RESTConfig:       cl.RESTConfig(),
 		Kubeconfig:       cl.KubeconfigPath(),
 		ControllerBinary: binary,
-		RestartAPIServer: cl.RestartAPIServer,
+		RestartAPIServer: RestartLocalAPIServer(cl),
 		Progress:         progress,
 	}, cfg)
+}
+
+// RestartLocalAPIServer restarts the API server of a local cluster, then
+// its controller manager, whose watches have been seen to stay stale for
+// minutes after an API server restart on the local cluster. The controller
+// under test is left alone.
+func RestartLocalAPIServer(cl *devcluster.Cluster) func(context.Context, time.Duration) error {
+	return func(ctx context.Context, down time.Duration) error {
+		if err := cl.RestartAPIServer(ctx, down); err != nil {
+			return err
+		}
+		return cl.RestartControllerManager(ctx)
+	}
 }
 
 // InstallCRDs applies the embedded argoproj.io CRDs and waits until the API

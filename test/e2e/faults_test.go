@@ -29,7 +29,7 @@ func TestFaultSuiteBounded(t *testing.T) {
 	t.Cleanup(func() { _ = c.kube.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
 
 	restarts := 1
-	restart := cluster.RestartAPIServer
+	restart := faults.RestartLocalAPIServer(cluster)
 	if cluster.Dir() == "" {
 		t.Log("attached cluster: its API server cannot be restarted from here; running without that fault")
 		restarts, restart = 0, nil
