@@ -25,14 +25,26 @@ func (c *Cluster) RestartAPIServer(ctx context.Context, down time.Duration) erro
 	})
 }
 
-// RestartControllerManager kills kube-controller-manager and starts it
+// RestartComponent kills one of the components that talk to the API
+// server (kube-controller-manager, kube-scheduler or kwok) and starts it
 // again, returning once it is healthy. After a restart of the API server
-// the local controller manager has been seen to keep stale watches for
-// minutes (ReplicaSet status no longer following its Pods); restarting it
-// gives it fresh ones.
-func (c *Cluster) RestartControllerManager(ctx context.Context) error {
-	return c.restart(ctx, "kube-controller-manager", 0, func() func(context.Context) (bool, error) {
-		return httpCheck("https://"+hostPort(c.state.Ports.ControllerManager)+"/healthz", "", "")
+// the local controller manager and scheduler have been seen to keep stale
+// watches for minutes (ReplicaSet status no longer following its Pods, new
+// Pods left unscheduled); restarting them gives them fresh ones.
+func (c *Cluster) RestartComponent(ctx context.Context, name string) error {
+	var url string
+	switch name {
+	case "kube-controller-manager":
+		url = "https://" + hostPort(c.state.Ports.ControllerManager) + "/healthz"
+	case "kube-scheduler":
+		url = "https://" + hostPort(c.state.Ports.Scheduler) + "/healthz"
+	case "kwok":
+		url = "http://" + hostPort(c.state.Ports.Kwok) + "/healthz"
+	default:
+		return fmt.Errorf("restart %s: not a component that can be restarted alone", name)
+	}
+	return c.restart(ctx, name, 0, func() func(context.Context) (bool, error) {
+		return httpCheck(url, "", "")
 	})
 }
 

@@ -11,7 +11,7 @@ import (
 )
 
 // TestRestartAPIServerKeepsObjects restarts kube-apiserver, then
-// kube-controller-manager, under a running cluster: objects written before
+// kube-controller-manager and kube-scheduler, under a running cluster: objects written before
 // survive, writes work again afterwards, the state file names the new
 // process, the cluster is not reported broken, and its nodes stay Ready.
 func TestRestartAPIServerKeepsObjects(t *testing.T) {
@@ -43,8 +43,13 @@ func TestRestartAPIServerKeepsObjects(t *testing.T) {
 		t.Fatalf("the cluster counts the restart as a component failure: %v", cluster.Err())
 	default:
 	}
-	if err := cluster.RestartControllerManager(ctx); err != nil {
-		t.Fatal(err)
+	for _, name := range []string{"kube-controller-manager", "kube-scheduler"} {
+		if err := cluster.RestartComponent(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cluster.RestartComponent(ctx, "etcd"); err == nil {
+		t.Fatal("etcd restarted alone: its data directory would be shared by two processes")
 	}
 	eventually(t, pollTimeout, "nodes Ready after the restart", func(ctx context.Context) (bool, string) {
 		nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})

@@ -76,8 +76,12 @@ type event struct {
 	// unknownDeletion marks a deletion the watch missed (it happened while
 	// the watch was broken); when it happened is not known.
 	unknownDeletion bool
-	rv              int64
-	obj             any
+	// late marks an event that arrived after later writes were judged
+	// (a watch that reconnected slowly): its state is applied, but the
+	// state around it is no longer that of its moment, so it is not judged.
+	late bool
+	rv   int64
+	obj  any
 }
 
 // podState is what the checker keeps of a Pod.
@@ -111,8 +115,9 @@ type checker struct {
 	seenUID   map[string]bool
 
 	violations []Violation
-	// unobservedDeletions counts Pod deletions the watches missed while the
-	// API server was away; their moment is unknown, so they are not checked.
+	// unobservedDeletions counts Pod removals the watches missed or
+	// delivered late while the API server was away; their moment is
+	// unknown, so they are not judged.
 	unobservedDeletions int
 	// reported keeps one violation per (invariant, rollout, detail) so a
 	// state that stays wrong for many events is reported once.
@@ -182,7 +187,8 @@ func (c *checker) applyPod(ev event, p *corev1.Pod) {
 		c.pods[key] = podState{rollout: ro, hash: hash, available: !removing && podReady(p), removing: removing}
 	}
 	startsRemoval := removing && (!known || !prev.removing)
-	if startsRemoval && ev.unknownDeletion {
+	judged := !ev.unknownDeletion && !ev.late
+	if startsRemoval && !judged {
 		c.unobservedDeletions++
 	} else if startsRemoval && c.armed && known {
 		// The Pod itself no longer counts; another revision must carry
@@ -201,7 +207,7 @@ func (c *checker) applyPod(ev event, p *corev1.Pod) {
 	}
 	// A Pod that loses its readiness on its own (its node went away) is
 	// not the controller's doing; one that is removed is.
-	if startsRemoval {
+	if startsRemoval && judged {
 		c.checkTraffic(ro, ev.rv)
 	}
 }
@@ -216,7 +222,9 @@ func (c *checker) applyService(ev event, s *corev1.Service) {
 		return
 	}
 	c.services[s.Name] = s.Spec.Selector
-	c.checkTraffic(ro, ev.rv)
+	if !ev.late {
+		c.checkTraffic(ro, ev.rv)
+	}
 }
 
 func (c *checker) applyIngress(ev event, ing *networkingv1.Ingress) {
@@ -234,7 +242,9 @@ func (c *checker) applyIngress(ev event, ing *networkingv1.Ingress) {
 	}
 	w, _ := strconv.Atoi(ing.Annotations[nginxCanaryWeightAnnotation])
 	c.ingresses[svc] = w
-	c.checkTraffic(ro, ev.rv)
+	if !ev.late {
+		c.checkTraffic(ro, ev.rv)
+	}
 }
 
 func (c *checker) applyReplicaSet(ev event, rs *appsv1.ReplicaSet) {

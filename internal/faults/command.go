@@ -153,15 +153,22 @@ func runOnLocalCluster(ctx context.Context, cfg Config, binary, dir string, prog
 }
 
 // RestartLocalAPIServer restarts the API server of a local cluster, then
-// its controller manager, whose watches have been seen to stay stale for
-// minutes after an API server restart on the local cluster. The controller
-// under test is left alone.
+// its controller manager and scheduler, whose watches have been seen to
+// stay stale for minutes after an API server restart on the local cluster
+// (a ReplicaSet's status no longer following its Pods, new Pods never
+// scheduled), which would stall every release for reasons that are not the
+// controller's. The controller under test is left alone.
 func RestartLocalAPIServer(cl *devcluster.Cluster) func(context.Context, time.Duration) error {
 	return func(ctx context.Context, down time.Duration) error {
 		if err := cl.RestartAPIServer(ctx, down); err != nil {
 			return err
 		}
-		return cl.RestartControllerManager(ctx)
+		for _, name := range []string{"kube-controller-manager", "kube-scheduler"} {
+			if err := cl.RestartComponent(ctx, name); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 }
 

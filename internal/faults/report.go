@@ -27,7 +27,7 @@ func WriteReport(w io.Writer, res *Result) {
 			d.P50.Round(time.Millisecond), d.Max.Round(time.Millisecond), d.Count, d.Unmeasured))
 	}
 	row("invariant violations", len(res.Violations))
-	row("pod deletions not observed in time", res.UnobservedDeletions)
+	row("pod removals not judged (seen late or missed)", res.UnobservedDeletions)
 	row("events beyond the reorder window", res.LateEvents)
 	row("duration", res.Duration.Round(time.Second))
 	row("seed", res.Config.Seed)

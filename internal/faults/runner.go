@@ -203,6 +203,11 @@ const (
 	FaultAPIServerRestart = "apiserver-restart"
 )
 
+// reconnectAllowance is how long after an API server restart the watcher
+// does not judge what it receives: client-go's reflectors back off up to
+// about ten seconds between attempts while the server is away.
+const reconnectAllowance = 15 * time.Second
+
 // Run creates the suite's Rollouts, releases them round after round while
 // injecting faults, and returns what it measured. A run that completes
 // with violations returns them in the Result and a nil error; the error
@@ -521,11 +526,16 @@ func (r *run) injectFaults(ctx context.Context, round int, pair bool, apiRestart
 			apiRestarts--
 			r.logf("round %d: restarting the API server (down %s)", round+1, r.cfg.APIServerDown)
 			at := time.Now()
+			r.watcher.blindFrom(at)
 			// Not cut short by the round's end: a restart half done would
 			// leave the cluster without an API server.
 			if err := r.env.RestartAPIServer(context.WithoutCancel(ctx), r.cfg.APIServerDown); err != nil {
 				return fmt.Errorf("restart the API server: %w", err)
 			}
+			// Informers reconnect with a back-off of their own; until they
+			// have, the order of what the watches deliver is not the order
+			// of the writes.
+			r.watcher.blindTo(time.Now().Add(reconnectAllowance))
 			r.res.APIServerRestarts++
 			r.faults = append(r.faults, faultAt{kind: FaultAPIServerRestart, at: at})
 			continue

@@ -34,6 +34,13 @@ const reorderWindow = 2 * time.Second
 // already sent shows on the watches within milliseconds on a local cluster.
 const controllerWriteMargin = 100 * time.Millisecond
 
+// span is a stretch of time; a zero end is still open.
+type span struct{ from, to time.Time }
+
+func (s span) holds(t time.Time) bool {
+	return !t.Before(s.from) && (s.to.IsZero() || !t.After(s.to))
+}
+
 type pending struct {
 	ev event
 	at time.Time
@@ -53,6 +60,9 @@ type Watcher struct {
 	lastObj map[string]runtime.Object
 	// writes are the arrival times of the controller's writes, in order.
 	writes []time.Time
+	// blind are the spans in which the watches may be reconnecting after
+	// an API server restart; what arrives then is applied, not judged.
+	blind []span
 
 	cache cache.Cache
 }
@@ -144,10 +154,11 @@ func (w *Watcher) receive(kind eventKind, o any, deleted bool) {
 	if kind == kindRollout {
 		return
 	}
-	if rv < w.doneRV {
+	late := rv < w.doneRV
+	if late {
 		w.late++
 	}
-	w.buf = append(w.buf, pending{ev: event{kind: kind, deleted: deleted, unknownDeletion: unknown, rv: rv, obj: obj}, at: now})
+	w.buf = append(w.buf, pending{ev: event{kind: kind, deleted: deleted, unknownDeletion: unknown, late: late, rv: rv, obj: obj}, at: now})
 }
 
 // controllerWrote tells the controller's writes from everyone else's: only
@@ -205,11 +216,41 @@ func (w *Watcher) replay(cutoff time.Time) {
 		if w.armAt > 0 && ev.rv > w.armAt {
 			w.chk.armed = true
 		}
+		// Held events can fall behind the judged ones too: an unknown
+		// deletion is placed at the newest version seen when it arrived.
+		if ev.rv < w.doneRV || w.inBlindSpan(w.buf[n].at) {
+			ev.late = true
+		}
 		w.chk.apply(ev)
 		w.doneRV = max(w.doneRV, ev.rv)
 		n++
 	}
 	w.buf = append(w.buf[:0], w.buf[n:]...)
+}
+
+func (w *Watcher) inBlindSpan(t time.Time) bool {
+	for _, s := range w.blind {
+		if s.holds(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// blindFrom starts a span in which the watches may be reconnecting.
+func (w *Watcher) blindFrom(t time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.blind = append(w.blind, span{from: t})
+}
+
+// blindTo ends the open span.
+func (w *Watcher) blindTo(t time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if n := len(w.blind); n > 0 && w.blind[n-1].to.IsZero() {
+		w.blind[n-1].to = t
+	}
 }
 
 // arm turns the Pod and traffic checks on for every change after the

@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
@@ -85,5 +86,44 @@ func TestControllerWrites(t *testing.T) {
 	}
 	if _, ok := w.firstWriteAfter(time.Now()); ok {
 		t.Fatal("a write found after now")
+	}
+}
+
+// TestWatcherBlindSpan: while the watches reconnect after an API server
+// restart, a stale Service state is not judged against newer Pods.
+func TestWatcherBlindSpan(t *testing.T) {
+	w := newTestWatcher()
+	w.chk.armed = true
+	w.receive(kindPod, withRV(pod("a1", "a", true, false), "1"), false)
+	w.receive(kindPod, withRV(pod("a2", "a", true, false), "2"), false)
+	w.receive(kindService, withRV(svc(roleStable, "a"), "3"), false)
+	w.replay(time.Now())
+	w.blindFrom(time.Now())
+	// The Pod watch is back and shows a's Pods going; the Service's switch
+	// to b has not arrived yet.
+	w.receive(kindPod, withRV(pod("b1", "b", true, false), "5"), false)
+	w.receive(kindPod, withRV(pod("b2", "b", true, false), "6"), false)
+	w.receive(kindPod, withRV(pod("a1", "a", true, true), "7"), false)
+	w.receive(kindPod, withRV(pod("a2", "a", true, true), "8"), false)
+	w.replay(time.Now())
+	w.blindTo(time.Now())
+	w.receive(kindService, withRV(svc(roleStable, "b"), "4"), false)
+	w.replay(time.Now())
+	v, unjudged, _ := w.violations()
+	if len(v) != 0 || unjudged != 2 {
+		t.Fatalf("violations %v, unjudged removals %d", v, unjudged)
+	}
+	// Outside the span the same stale state is a violation.
+	w2 := newTestWatcher()
+	w2.chk.armed = true
+	for i, p := range []*corev1.Pod{pod("a1", "a", true, false), pod("a2", "a", true, false)} {
+		w2.receive(kindPod, withRV(p, strconv.Itoa(i+1)), false)
+	}
+	w2.receive(kindService, withRV(svc(roleStable, "a"), "3"), false)
+	w2.receive(kindPod, withRV(pod("a1", "a", true, true), "7"), false)
+	w2.receive(kindPod, withRV(pod("a2", "a", true, true), "8"), false)
+	w2.replay(time.Now())
+	if v, _, _ := w2.violations(); len(v) == 0 {
+		t.Fatal("a Service left on removed Pods was not reported")
 	}
 }
