@@ -260,6 +260,7 @@ func Run(ctx context.Context, env Env, cfg Config) (*Result, error) {
 	}
 	if r.watcher != nil {
 		r.watcher.flush(ctx)
+		r.watcher.stop()
 		r.res.Violations = append(r.res.Violations, r.outcomes...)
 		v, unobserved, late := r.watcher.violations()
 		r.res.Violations = append(r.res.Violations, v...)
@@ -535,6 +536,9 @@ func (r *run) injectFaults(ctx context.Context, round int, pair bool, apiRestart
 			// Informers reconnect with a back-off of their own; until they
 			// have, the order of what the watches deliver is not the order
 			// of the writes.
+			if err := r.watcher.refresh(context.WithoutCancel(ctx)); err != nil {
+				return fmt.Errorf("watch again after the API server restart: %w", err)
+			}
 			r.watcher.blindTo(time.Now().Add(reconnectAllowance))
 			r.res.APIServerRestarts++
 			r.faults = append(r.faults, faultAt{kind: FaultAPIServerRestart, at: at})

@@ -64,22 +64,42 @@ type Watcher struct {
 	// an API server restart; what arrives then is applied, not judged.
 	blind []span
 
-	cache cache.Cache
+	rc        *rest.Config
+	scheme    *runtime.Scheme
+	ns        string
+	gen       int
+	listed    map[string]bool
+	stopCache context.CancelFunc
 }
 
 // newWatcher starts informers on the namespace's Pods, Services,
 // Ingresses, ReplicaSets, AnalysisRuns and Rollouts and returns once they
 // have synced.
 func newWatcher(ctx context.Context, rc *rest.Config, scheme *runtime.Scheme, ns string, replicas int) (*Watcher, error) {
-	c, err := cache.New(rc, cache.Options{
-		Scheme:            scheme,
-		DefaultNamespaces: map[string]cache.Config{ns: {}},
+	w := &Watcher{chk: newChecker(replicas), lastObj: map[string]runtime.Object{}, rc: rc, scheme: scheme, ns: ns}
+	if err := w.startCache(ctx); err != nil {
+		return nil, err
+	}
+	go w.replayLoop(ctx)
+	return w, nil
+}
+
+// startCache starts a new generation of informers and waits until they
+// have listed everything; notifications of older generations are dropped.
+func (w *Watcher) startCache(ctx context.Context) error {
+	c, err := cache.New(w.rc, cache.Options{
+		Scheme:            w.scheme,
+		DefaultNamespaces: map[string]cache.Config{w.ns: {}},
 		DefaultTransform:  cache.TransformStripManagedFields(),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("watcher cache: %w", err)
+		return fmt.Errorf("watcher cache: %w", err)
 	}
-	w := &Watcher{chk: newChecker(replicas), lastObj: map[string]runtime.Object{}, cache: c}
+	w.mu.Lock()
+	w.gen++
+	gen := w.gen
+	w.listed = map[string]bool{}
+	w.mu.Unlock()
 	kinds := []struct {
 		obj  client.Object
 		kind eventKind
@@ -91,30 +111,73 @@ func newWatcher(ctx context.Context, rc *rest.Config, scheme *runtime.Scheme, ns
 		{&v1alpha1.AnalysisRun{}, kindAnalysisRun},
 		{&v1alpha1.Rollout{}, kindRollout},
 	}
+	cctx, cancel := context.WithCancel(ctx)
 	for _, k := range kinds {
-		inf, err := c.GetInformer(ctx, k.obj)
+		inf, err := c.GetInformer(cctx, k.obj)
 		if err != nil {
-			return nil, fmt.Errorf("watcher informer for %T: %w", k.obj, err)
+			cancel()
+			return fmt.Errorf("watcher informer for %T: %w", k.obj, err)
 		}
 		kind := k.kind
 		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-			AddFunc:    func(o any) { w.receive(kind, o, false) },
-			UpdateFunc: func(_, o any) { w.receive(kind, o, false) },
-			DeleteFunc: func(o any) { w.receive(kind, o, true) },
+			AddFunc:    func(o any) { w.receive(gen, kind, o, false) },
+			UpdateFunc: func(_, o any) { w.receive(gen, kind, o, false) },
+			DeleteFunc: func(o any) { w.receive(gen, kind, o, true) },
 		}); err != nil {
-			return nil, fmt.Errorf("watcher handler for %T: %w", k.obj, err)
+			cancel()
+			return fmt.Errorf("watcher handler for %T: %w", k.obj, err)
 		}
 	}
-	go func() { _ = c.Start(ctx) }()
-	if !c.WaitForCacheSync(ctx) {
-		return nil, fmt.Errorf("watcher: caches did not sync: %w", ctx.Err())
+	go func() { _ = c.Start(cctx) }()
+	if !c.WaitForCacheSync(cctx) {
+		cancel()
+		return fmt.Errorf("watcher: caches did not sync: %w", ctx.Err())
 	}
-	go w.replayLoop(ctx)
-	return w, nil
+	w.mu.Lock()
+	old := w.stopCache
+	w.stopCache = cancel
+	w.mu.Unlock()
+	if old != nil {
+		old()
+	}
+	return nil
+}
+
+// refresh replaces the informers with new ones that list everything
+// again, and treats what the old ones knew but the new lists lack as
+// deletions it missed. After an API server restart, informers of every
+// client on the local cluster (the controller manager's, the scheduler's,
+// this watcher's) have been seen to stop receiving some kinds for minutes;
+// fresh ones do not depend on how the old ones recover.
+func (w *Watcher) refresh(ctx context.Context) error {
+	if err := w.startCache(ctx); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	var gone []string
+	for key := range w.lastObj {
+		if !w.listed[key] {
+			gone = append(gone, key)
+		}
+	}
+	gen := w.gen
+	objs := make([]runtime.Object, len(gone))
+	for i, key := range gone {
+		objs[i] = w.lastObj[key]
+	}
+	w.mu.Unlock()
+	for i, key := range gone {
+		var kind eventKind
+		if _, err := fmt.Sscanf(key, "%d/", &kind); err != nil {
+			continue
+		}
+		w.receive(gen, kind, toolscache.DeletedFinalStateUnknown{Key: key, Obj: objs[i]}, true)
+	}
+	return nil
 }
 
 // receive takes one informer notification.
-func (w *Watcher) receive(kind eventKind, o any, deleted bool) {
+func (w *Watcher) receive(gen int, kind eventKind, o any, deleted bool) {
 	unknown := false
 	if tomb, ok := o.(toolscache.DeletedFinalStateUnknown); ok {
 		o, unknown = tomb.Obj, true
@@ -128,6 +191,12 @@ func (w *Watcher) receive(kind eventKind, o any, deleted bool) {
 
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if gen != w.gen {
+		return
+	}
+	if !deleted {
+		w.listed[key] = true
+	}
 	now := time.Now()
 	prev := w.lastObj[key]
 	if !deleted && prev != nil {
@@ -276,6 +345,16 @@ func (w *Watcher) flush(ctx context.Context) {
 	case <-time.After(reorderWindow + 500*time.Millisecond):
 	}
 	w.replay(time.Now())
+}
+
+// stop ends the informers.
+func (w *Watcher) stop() {
+	w.mu.Lock()
+	stop := w.stopCache
+	w.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
 }
 
 // firstWriteAfter returns the arrival of the controller's first write

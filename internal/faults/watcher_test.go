@@ -11,7 +11,7 @@ import (
 )
 
 func newTestWatcher() *Watcher {
-	return &Watcher{chk: newChecker(2), lastObj: map[string]runtime.Object{}}
+	return &Watcher{chk: newChecker(2), lastObj: map[string]runtime.Object{}, listed: map[string]bool{}}
 }
 
 func withRV[T interface{ SetResourceVersion(string) }](o T, rv string) T {
@@ -25,13 +25,13 @@ func withRV[T interface{ SetResourceVersion(string) }](o T, rv string) T {
 func TestWatcherReplaysInWriteOrder(t *testing.T) {
 	w := newTestWatcher()
 	w.chk.armed = true
-	w.receive(kindPod, withRV(pod("a1", "a", true, false), "1"), false)
-	w.receive(kindPod, withRV(pod("a2", "a", true, false), "2"), false)
-	w.receive(kindService, withRV(svc(roleStable, "a"), "3"), false)
+	w.receive(0, kindPod, withRV(pod("a1", "a", true, false), "1"), false)
+	w.receive(0, kindPod, withRV(pod("a2", "a", true, false), "2"), false)
+	w.receive(0, kindService, withRV(svc(roleStable, "a"), "3"), false)
 	// The switch to b (rv 6) arrives before the Pods of b (rv 4, 5).
-	w.receive(kindService, withRV(svc(roleStable, "b"), "6"), false)
-	w.receive(kindPod, withRV(pod("b1", "b", true, false), "4"), false)
-	w.receive(kindPod, withRV(pod("b2", "b", true, false), "5"), false)
+	w.receive(0, kindService, withRV(svc(roleStable, "b"), "6"), false)
+	w.receive(0, kindPod, withRV(pod("b1", "b", true, false), "4"), false)
+	w.receive(0, kindPod, withRV(pod("b2", "b", true, false), "5"), false)
 	w.replay(time.Now())
 	if v, _, _ := w.violations(); len(v) != 0 {
 		t.Fatalf("violations %v", v)
@@ -46,13 +46,13 @@ func TestWatcherRelist(t *testing.T) {
 		o  *corev1.Pod
 		rv string
 	}{{pod("a1", "a", true, false), "1"}, {pod("a2", "a", true, false), "2"}} {
-		w.receive(kindPod, withRV(ev.o, ev.rv), false)
+		w.receive(0, kindPod, withRV(ev.o, ev.rv), false)
 	}
-	w.receive(kindPod, withRV(pod("a1", "a", true, false), "1"), false)
+	w.receive(0, kindPod, withRV(pod("a1", "a", true, false), "1"), false)
 	if len(w.buf) != 2 {
 		t.Fatalf("a relisted object that did not change was queued again: %d events", len(w.buf))
 	}
-	w.receive(kindPod, toolscache.DeletedFinalStateUnknown{Key: "a1", Obj: withRV(pod("a1", "a", true, false), "1")}, true)
+	w.receive(0, kindPod, toolscache.DeletedFinalStateUnknown{Key: "a1", Obj: withRV(pod("a1", "a", true, false), "1")}, true)
 	w.replay(time.Now())
 	v, unobserved, _ := w.violations()
 	if len(v) != 0 || unobserved != 1 {
@@ -64,7 +64,7 @@ func TestWatcherRelist(t *testing.T) {
 // window waits.
 func TestWatcherHoldsEventsForTheWindow(t *testing.T) {
 	w := newTestWatcher()
-	w.receive(kindPod, withRV(pod("a1", "a", true, false), "1"), false)
+	w.receive(0, kindPod, withRV(pod("a1", "a", true, false), "1"), false)
 	w.replay(time.Now().Add(-reorderWindow))
 	if len(w.buf) != 1 {
 		t.Fatalf("an event was replayed before its window passed")
@@ -78,9 +78,9 @@ func TestWatcherHoldsEventsForTheWindow(t *testing.T) {
 // TestControllerWrites tells the controller's writes from the others'.
 func TestControllerWrites(t *testing.T) {
 	w := newTestWatcher()
-	w.receive(kindService, withRV(svc(roleStable, "a"), "1"), false)
-	w.receive(kindPod, withRV(pod("a1", "a", true, false), "2"), false)
-	w.receive(kindService, withRV(svc(roleStable, "b"), "3"), false)
+	w.receive(0, kindService, withRV(svc(roleStable, "a"), "1"), false)
+	w.receive(0, kindPod, withRV(pod("a1", "a", true, false), "2"), false)
+	w.receive(0, kindService, withRV(svc(roleStable, "b"), "3"), false)
 	if len(w.writes) != 1 {
 		t.Fatalf("%d controller writes, want the selector switch only", len(w.writes))
 	}
@@ -94,20 +94,20 @@ func TestControllerWrites(t *testing.T) {
 func TestWatcherBlindSpan(t *testing.T) {
 	w := newTestWatcher()
 	w.chk.armed = true
-	w.receive(kindPod, withRV(pod("a1", "a", true, false), "1"), false)
-	w.receive(kindPod, withRV(pod("a2", "a", true, false), "2"), false)
-	w.receive(kindService, withRV(svc(roleStable, "a"), "3"), false)
+	w.receive(0, kindPod, withRV(pod("a1", "a", true, false), "1"), false)
+	w.receive(0, kindPod, withRV(pod("a2", "a", true, false), "2"), false)
+	w.receive(0, kindService, withRV(svc(roleStable, "a"), "3"), false)
 	w.replay(time.Now())
 	w.blindFrom(time.Now())
 	// The Pod watch is back and shows a's Pods going; the Service's switch
 	// to b has not arrived yet.
-	w.receive(kindPod, withRV(pod("b1", "b", true, false), "5"), false)
-	w.receive(kindPod, withRV(pod("b2", "b", true, false), "6"), false)
-	w.receive(kindPod, withRV(pod("a1", "a", true, true), "7"), false)
-	w.receive(kindPod, withRV(pod("a2", "a", true, true), "8"), false)
+	w.receive(0, kindPod, withRV(pod("b1", "b", true, false), "5"), false)
+	w.receive(0, kindPod, withRV(pod("b2", "b", true, false), "6"), false)
+	w.receive(0, kindPod, withRV(pod("a1", "a", true, true), "7"), false)
+	w.receive(0, kindPod, withRV(pod("a2", "a", true, true), "8"), false)
 	w.replay(time.Now())
 	w.blindTo(time.Now())
-	w.receive(kindService, withRV(svc(roleStable, "b"), "4"), false)
+	w.receive(0, kindService, withRV(svc(roleStable, "b"), "4"), false)
 	w.replay(time.Now())
 	v, unjudged, _ := w.violations()
 	if len(v) != 0 || unjudged != 2 {
@@ -117,11 +117,11 @@ func TestWatcherBlindSpan(t *testing.T) {
 	w2 := newTestWatcher()
 	w2.chk.armed = true
 	for i, p := range []*corev1.Pod{pod("a1", "a", true, false), pod("a2", "a", true, false)} {
-		w2.receive(kindPod, withRV(p, strconv.Itoa(i+1)), false)
+		w2.receive(0, kindPod, withRV(p, strconv.Itoa(i+1)), false)
 	}
-	w2.receive(kindService, withRV(svc(roleStable, "a"), "3"), false)
-	w2.receive(kindPod, withRV(pod("a1", "a", true, true), "7"), false)
-	w2.receive(kindPod, withRV(pod("a2", "a", true, true), "8"), false)
+	w2.receive(0, kindService, withRV(svc(roleStable, "a"), "3"), false)
+	w2.receive(0, kindPod, withRV(pod("a1", "a", true, true), "7"), false)
+	w2.receive(0, kindPod, withRV(pod("a2", "a", true, true), "8"), false)
 	w2.replay(time.Now())
 	if v, _, _ := w2.violations(); len(v) == 0 {
 		t.Fatal("a Service left on removed Pods was not reported")
