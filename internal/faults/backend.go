@@ -27,6 +27,7 @@ const (
 	BackendHanging
 )
 
+// String names the mode in progress lines.
 func (m BackendMode) String() string {
 	switch m {
 	case BackendErroring:

@@ -47,6 +47,7 @@ type Violation struct {
 	Detail          string `json:"detail"`
 }
 
+// String is the violation as the report prints it.
 func (v Violation) String() string {
 	rv := ""
 	if v.ResourceVersion > 0 {

@@ -28,6 +28,7 @@ import (
 // violations, so that it exits non-zero.
 type ViolationsError struct{ N int }
 
+// Error says how many violations the run found.
 func (e ViolationsError) Error() string {
 	return fmt.Sprintf("%d invariant violations", e.N)
 }

@@ -16,9 +16,9 @@ import (
 
 // TestFaultSuiteBounded runs the fault suite at the size CI affords: twelve
 // releases of six Rollouts in two rounds, the first with one controller
-// killed at random moments and one API server restart, the second with two
-// replicas whose leader is killed; the metrics backend errors in one round
-// and hangs in the other. Any invariant violation fails the test.
+// killed at random moments, the second with two replicas whose leader is
+// killed and one API server restart; the metrics backend errors in one
+// round and hangs in the other. Any invariant violation fails the test.
 func TestFaultSuiteBounded(t *testing.T) {
 	ensureCRDs(t)
 	// The suite's watches log through controller-runtime; only the
