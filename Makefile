@@ -14,7 +14,7 @@ CONTROLLER_GEN := $(BIN)/controller-gen
 TEST_TIMEOUT ?= 45m
 TEST_FLAGS ?=
 
-.PHONY: all build generate verify-generate fmt-check vet lint tools browser-deps fuzz test unit-test demo demo-down clean
+.PHONY: all build generate verify-generate fmt-check vet lint tools browser-deps fuzz test unit-test demo demo-down faults clean
 
 all: build
 
@@ -64,6 +64,14 @@ test: lint verify-generate tools browser-deps fuzz ## Everything CI runs: checks
 
 demo: build tools ## Start the local cluster, the controller and an example rollout.
 	$(BIN)/kanaria demo
+
+# The fault suite at full size on a local cluster of its own; CI runs a
+# bounded one (TestFaultSuiteBounded). See docs/reliability.md.
+FAULT_RELEASES ?= 200
+FAULT_FLAGS ?=
+
+faults: build tools ## Release Rollouts while killing the controller and restarting the API server; fails on any violation.
+	$(BIN)/kanaria bench faults --releases $(FAULT_RELEASES) $(FAULT_FLAGS)
 
 demo-down: build ## Stop the demo cluster.
 	$(BIN)/kanaria dev down --name demo

@@ -15,6 +15,7 @@ import (
 	"github.com/kanaria-rollouts/kanaria/internal/cli/verbs"
 	"github.com/kanaria-rollouts/kanaria/internal/cli/view"
 	"github.com/kanaria-rollouts/kanaria/internal/dashboard"
+	"github.com/kanaria-rollouts/kanaria/internal/faults"
 	"github.com/kanaria-rollouts/kanaria/internal/version"
 )
 
@@ -30,7 +31,9 @@ func NewRootCommand() *cobra.Command {
 	root.AddCommand(newControllerCommand(), devcmd.NewCommand(), newDemoCommand(), newVersionCommand())
 	root.AddCommand(verbs.Commands()...)
 	root.AddCommand(view.Commands()...)
-	root.AddCommand(dashboard.NewCommand(), bench.NewCommand(), newSimulateCommand())
+	benchCmd := bench.NewCommand()
+	benchCmd.AddCommand(faults.NewCommand())
+	root.AddCommand(dashboard.NewCommand(), benchCmd, newSimulateCommand())
 	return root
 }
 

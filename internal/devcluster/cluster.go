@@ -147,6 +147,11 @@ type Cluster struct {
 
 	stopOnce sync.Once
 	stopErr  error
+
+	// procsMu keeps a restart of one component and Stop apart; stopped
+	// tells a later restart that the cluster is gone.
+	procsMu sync.Mutex
+	stopped bool
 }
 
 // errPortTaken marks a start that failed because another process bound one
@@ -647,6 +652,9 @@ func (c *Cluster) Stop() error {
 // stopProcesses stops the components in reverse start order so that
 // nothing keeps retrying against an apiserver or etcd that is already gone.
 func (c *Cluster) stopProcesses() error {
+	c.procsMu.Lock()
+	defer c.procsMu.Unlock()
+	c.stopped = true
 	var errs []error
 	for i := len(c.procs) - 1; i >= 0; i-- {
 		if err := c.procs[i].stop(stopGrace); err != nil {

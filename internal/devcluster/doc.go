@@ -2,6 +2,8 @@
 // etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok, which
 // plays the kubelet of a few fake nodes. It backs `kanaria dev`, the end-to-end
 // tests (one cluster per test package, see RunTests) and the benchmarks.
+// Fault tests restart single components of a running cluster
+// (RestartAPIServer, RestartComponent).
 //
 // No container engine is needed: the binaries are built once from the Go
 // modules under hack/tools (see EnsureBinaries) and cached per version, so

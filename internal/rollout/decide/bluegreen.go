@@ -346,16 +346,25 @@ func (d *decider) abortBlueGreen(stable *appsv1.ReplicaSet) {
 		d.scale(stable, d.replicas)
 	}
 	d.pointService(b.ActiveService, stable, nil)
+	scaleDown := false
 	if delay := time.Duration(deref(b.AbortScaleDownDelaySeconds, defaultAbortScaleDownDelaySeconds)) * time.Second; delay > 0 {
 		end := st.AbortedAt.Add(delay)
 		if d.s.Now.Before(end) {
 			d.requeue(end.Sub(d.s.Now))
 		} else {
-			d.scale(d.newRS, 0)
+			scaleDown = true
 		}
 	}
+	if scaleDown {
+		// The preview Service leaves the new version before its Pods go,
+		// so it never selects Pods that are terminating.
+		d.pointService(b.PreviewService, stable, nil)
+		d.scale(d.newRS, 0)
+	}
 	d.createNewRSIfPlanned()
-	d.pointService(b.PreviewService, d.newRS, stable)
+	if !scaleDown {
+		d.pointService(b.PreviewService, d.newRS, stable)
+	}
 	d.scaleDownOld(d.others(stable), d.ro.Spec.Strategy.BlueGreen.ScaleDownDelayRevisionLimit)
 	d.scaleEvents()
 }

@@ -140,6 +140,42 @@ func TestBlueGreenAbortKeepsProductionAndScalesPreviewDownLater(t *testing.T) {
 	}
 }
 
+// TestBlueGreenAbortMovesPreviewBeforeScaleDown: when the abort's
+// scale-down delay ends, the plan points the preview Service at the stable
+// version before it scales the new version to zero, so the Service never
+// selects Pods that are going away.
+func TestBlueGreenAbortMovesPreviewBeforeScaleDown(t *testing.T) {
+	s := newBlueGreenSim(t, false)
+	v1 := s.hashOf("api:1")
+	s.settle()
+	s.setImage("api:2")
+	v2 := s.hashOf("api:2")
+	s.settle()
+	if svcHash(s, "api-preview") != v2 {
+		t.Fatalf("preview %q before the abort, want %q", svcHash(s, "api-preview"), v2)
+	}
+	s.ro.Status.Abort = true
+	s.reconcile()
+	s.tick(31 * time.Second)
+	p := s.reconcile()
+	switched, scaled := -1, -1
+	for i, a := range p.Actions {
+		switch a := a.(type) {
+		case SetServiceSelector:
+			if a.Service == "api-preview" && a.Hash == v1 {
+				switched = i
+			}
+		case ScaleReplicaSet:
+			if a.Name == s.rsByHash(v2).Name && a.To == 0 {
+				scaled = i
+			}
+		}
+	}
+	if scaled < 0 || switched < 0 || switched > scaled {
+		t.Fatalf("actions %v: want the preview Service on %s (at %d) before %s is scaled to zero (at %d)", p.Actions, v1, switched, v2, scaled)
+	}
+}
+
 func TestBlueGreenNeverReadyNeverPromotes(t *testing.T) {
 	s := newBlueGreenSim(t, true)
 	s.ro.Spec.ProgressDeadlineSeconds = ptr(int32(30))

@@ -377,7 +377,7 @@ func (s *sim) checkInvariants() {
 		if target == nil || target.Status.AvailableReplicas == 0 && !s.brokenEverywhere() {
 			s.t.Fatalf("Service %s points at %s, which has no available Pods", name, h)
 		}
-		if deref(target.Spec.Replicas, 0) == 0 && s.ro.Status.Phase != v1alpha1.RolloutPhaseDegraded {
+		if deref(target.Spec.Replicas, 0) == 0 {
 			s.t.Fatalf("Service %s points at %s, which is being scaled to zero", name, h)
 		}
 	}
