@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"context"
+	"sync"
 
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
@@ -77,4 +78,57 @@ var urgentRunHandler = handler.TypedFuncs[*v1alpha1.AnalysisRun, reconcile.Reque
 			}
 		}
 	},
+}
+
+// newPriorityQueue is the Rollout controller's work queue:
+// controller-runtime's priority queue, wrapped so that shutting it down
+// releases the workers waiting for an item. The priority queue of this
+// controller-runtime version leaves them blocked, so the manager would
+// wait out its whole grace period and exit with an error on every stop.
+func newPriorityQueue(name string, rl workqueue.TypedRateLimiter[reconcile.Request]) workqueue.TypedRateLimitingInterface[reconcile.Request] {
+	q := priorityqueue.New(name, func(o *priorityqueue.Opts[reconcile.Request]) { o.RateLimiter = rl })
+	return &stoppableQueue{PriorityQueue: q, stopped: make(chan struct{})}
+}
+
+// stoppableQueue is a priority queue whose Get returns once it is shut
+// down.
+type stoppableQueue struct {
+	priorityqueue.PriorityQueue[reconcile.Request]
+	stopOnce sync.Once
+	stopped  chan struct{}
+}
+
+// ShutDown stops the queue and releases every waiting Get.
+func (q *stoppableQueue) ShutDown() {
+	q.stopOnce.Do(func() { close(q.stopped) })
+	q.PriorityQueue.ShutDown()
+}
+
+// ShutDownWithDrain is ShutDown: controller-runtime does not drain.
+func (q *stoppableQueue) ShutDownWithDrain() { q.ShutDown() }
+
+// GetWithPriority waits for the next item, or for the shutdown.
+func (q *stoppableQueue) GetWithPriority() (reconcile.Request, int, bool) {
+	type got struct {
+		req      reconcile.Request
+		priority int
+		shutdown bool
+	}
+	ch := make(chan got, 1)
+	go func() {
+		req, priority, shutdown := q.PriorityQueue.GetWithPriority()
+		ch <- got{req, priority, shutdown}
+	}()
+	select {
+	case g := <-ch:
+		return g.req, g.priority, g.shutdown
+	case <-q.stopped:
+		return reconcile.Request{}, 0, true
+	}
+}
+
+// Get waits for the next item, or for the shutdown.
+func (q *stoppableQueue) Get() (reconcile.Request, bool) {
+	req, _, shutdown := q.GetWithPriority()
+	return req, shutdown
 }

@@ -2,10 +2,12 @@ package rollout
 
 import (
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -97,5 +99,33 @@ func TestAddUrgentGoesAheadOfRoutineWork(t *testing.T) {
 	}
 	if got[0] != "c" || got[1] != "z" {
 		t.Errorf("order %v, want c and z first, in the order they became urgent", got)
+	}
+}
+
+// Workers waiting for an item return when the queue shuts down, so the
+// controller stops within its grace period.
+func TestPriorityQueueShutDownReleasesWaitingWorkers(t *testing.T) {
+	q := newPriorityQueue("test", workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
+	released := make(chan bool, 3)
+	for range 3 {
+		go func() {
+			_, shutdown := q.Get()
+			released <- shutdown
+		}()
+	}
+	time.Sleep(50 * time.Millisecond)
+	q.ShutDown()
+	for range 3 {
+		select {
+		case shutdown := <-released:
+			if !shutdown {
+				t.Error("a worker was released without the shutdown flag")
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a worker is still waiting after the queue shut down")
+		}
+	}
+	if _, ok := q.(priorityqueue.PriorityQueue[reconcile.Request]); !ok {
+		t.Error("the wrapped queue is no longer a priority queue, so urgent work gets no priority")
 	}
 }

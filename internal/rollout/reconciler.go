@@ -188,7 +188,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, wor
 		// Aborts, rollbacks and failed runs go ahead of routine work.
 		WatchesRawSource(source.Kind(mgr.GetCache(), &v1alpha1.Rollout{}, urgentRolloutHandler)).
 		WatchesRawSource(source.Kind(mgr.GetCache(), &v1alpha1.AnalysisRun{}, urgentRunHandler)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: workers, UsePriorityQueue: ptr.To(true)}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers, UsePriorityQueue: ptr.To(true), NewQueue: newPriorityQueue}).
 		Build(r.runnable())
 	if err != nil {
 		return fmt.Errorf("building the Rollout controller: %w", err)
