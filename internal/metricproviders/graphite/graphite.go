@@ -13,7 +13,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders"
@@ -24,12 +23,7 @@ import (
 const Name = "graphite"
 
 // Options configures a Provider.
-type Options struct {
-	// HTTPClient sends the requests; nil means a fresh http.Client.
-	HTTPClient *http.Client
-	// Timeout bounds each request; zero means httpcall.DefaultTimeout.
-	Timeout time.Duration
-}
+type Options = httpcall.Options
 
 // Provider queries Graphite. It is safe for concurrent use.
 type Provider struct {
@@ -40,7 +34,7 @@ var _ metricproviders.Querier = (*Provider)(nil)
 
 // New returns a Provider configured by opts.
 func New(opts Options) *Provider {
-	return &Provider{call: httpcall.Client{Provider: Name, HTTP: opts.HTTPClient, Timeout: opts.Timeout}}
+	return &Provider{call: opts.Client(Name)}
 }
 
 // space matches the line breaks and indentation of a query written over

@@ -39,6 +39,29 @@ type Client struct {
 	Timeout time.Duration
 }
 
+// Options configure an HTTP provider: the same three settings for each.
+type Options struct {
+	// HTTPClient sends the requests; nil means a fresh http.Client.
+	HTTPClient *http.Client
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+	// Timeout bounds each request; zero means DefaultTimeout.
+	Timeout time.Duration
+}
+
+// Client returns the Client of the named provider with these options.
+func (o Options) Client(provider string) Client {
+	return Client{Provider: provider, HTTP: o.HTTPClient, Timeout: o.Timeout}
+}
+
+// Clock returns Now, or time.Now when it is nil.
+func (o Options) Clock() func() time.Time {
+	if o.Now == nil {
+		return time.Now
+	}
+	return o.Now
+}
+
 // StatusError is a non-2xx answer.
 type StatusError struct {
 	// What names the request, e.g. "graphite: GET /render".

@@ -27,14 +27,7 @@ const (
 )
 
 // Options configures a Provider.
-type Options struct {
-	// HTTPClient sends the requests; nil means a fresh http.Client.
-	HTTPClient *http.Client
-	// Now returns the current time; nil means time.Now.
-	Now func() time.Time
-	// Timeout bounds each request; zero means httpcall.DefaultTimeout.
-	Timeout time.Duration
-}
+type Options = httpcall.Options
 
 // Provider queries SkyWalking. It is safe for concurrent use.
 type Provider struct {
@@ -46,11 +39,7 @@ var _ metricproviders.Querier = (*Provider)(nil)
 
 // New returns a Provider configured by opts.
 func New(opts Options) *Provider {
-	p := &Provider{now: opts.Now, call: httpcall.Client{Provider: Name, HTTP: opts.HTTPClient, Timeout: opts.Timeout}}
-	if p.now == nil {
-		p.now = time.Now
-	}
-	return p
+	return &Provider{now: opts.Clock(), call: opts.Client(Name)}
 }
 
 // Validate checks a SkyWalking metric without contacting the server.
