@@ -381,14 +381,13 @@ func (r *Reconciler) notify(ro *v1alpha1.Rollout, snap *decide.Snapshot, plan *d
 	if r.Notifier == nil || len(plan.Events) == 0 {
 		return
 	}
-	// What a run did is told with the Rollout as it was when the run
-	// ended, as the reference does: a failed step analysis names the step
-	// it failed at, although the same decision aborts and resets the step.
-	// Everything else is told with the Rollout as decided.
+	// What the decision found (a run that failed) is told with the Rollout
+	// as it was found, as the reference does: the same decision may abort
+	// and reset the step. What it did is told with the Rollout as decided.
 	var observed, decisions []notify.Notice
 	for _, e := range plan.Events {
 		n := notify.Notice{Type: e.Type, Reason: e.Reason, Message: e.Message}
-		if e.Reason == "AnalysisRunFailed" || e.Reason == "AnalysisRunError" {
+		if e.Observed {
 			observed = append(observed, n)
 		} else {
 			decisions = append(decisions, n)

@@ -208,7 +208,8 @@ func (d *decider) analysisFailed(k runKind) {
 	if !d.st.Abort {
 		d.st.Abort = true
 		// AnalysisRunFailed or AnalysisRunError, as the reference names them.
-		d.event(corev1.EventTypeWarning, "AnalysisRun"+string(cur.Status), fmt.Sprintf("%s AnalysisRun %s %s: %s", k, cur.Name, cur.Status, cur.Message))
+		d.plan.Events = append(d.plan.Events, Event{Type: corev1.EventTypeWarning, Reason: "AnalysisRun" + string(cur.Status),
+			Message: fmt.Sprintf("%s AnalysisRun %s %s: %s", k, cur.Name, cur.Status, cur.Message), Observed: true})
 	}
 }
 

@@ -253,11 +253,11 @@ func TestFailedStepAnalysisAbortsInOneDecision(t *testing.T) {
 	wantSelectors(t, s, v1, v1)
 	var failedEv, abortedEv bool
 	for _, e := range p.Events {
-		failedEv = failedEv || e.Reason == "AnalysisRunFailed"
-		abortedEv = abortedEv || e.Reason == ReasonAborted
+		failedEv = failedEv || (e.Reason == "AnalysisRunFailed" && e.Observed)
+		abortedEv = abortedEv || (e.Reason == ReasonAborted && !e.Observed)
 	}
 	if !failedEv || !abortedEv {
-		t.Errorf("events %s: want AnalysisRunFailed and RolloutAborted", joinEvents(p.Events))
+		t.Errorf("events %s: want AnalysisRunFailed (what was found) and RolloutAborted (what was done)", joinEvents(p.Events))
 	}
 	s.settle()
 	wantCounts(t, s, []string{v2, v1}, 0, 5)

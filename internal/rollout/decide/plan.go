@@ -54,6 +54,11 @@ type Event struct {
 	// waits for them, an abort, a failed analysis), so a release costs the
 	// API server a handful of Event writes, not one per decision.
 	Routine bool
+	// Observed marks an event that tells what the decision found rather
+	// than what it did (an AnalysisRun that failed): whoever tells it,
+	// such as a notification, shows the Rollout as it was found, since
+	// the same decision may abort and reset the step.
+	Observed bool
 }
 
 // Action is one write of a plan.
