@@ -60,6 +60,10 @@ type decider struct {
 	// configCopies are the copies of ConfigMaps and Secrets that templ runs,
 	// for a Rollout with config snapshots on.
 	configCopies []configsnap.Copy
+	// urgentFrom and urgentTo bound the actions, planned where the
+	// strategy decided them, that take traffic back to stable; finish
+	// moves them to the front of the plan.
+	urgentFrom, urgentTo int
 }
 
 // Decide returns the plan for one reconcile of s.Rollout.
@@ -126,11 +130,26 @@ func decideOnce(s Snapshot) Plan {
 	return d.finish()
 }
 
-// finish fills the plan's status.
+// finish fills the plan's status and puts the writes that take traffic
+// back to stable first.
 func (d *decider) finish() Plan {
 	d.cleanUpRouterLeftovers()
 	d.plan.Status = *d.st
+	if n := d.urgentTo - d.urgentFrom; n > 0 {
+		acts := make([]Action, 0, len(d.plan.Actions))
+		acts = append(acts, d.plan.Actions[d.urgentFrom:d.urgentTo]...)
+		acts = append(acts, d.plan.Actions[:d.urgentFrom]...)
+		acts = append(acts, d.plan.Actions[d.urgentTo:]...)
+		d.plan.Actions = acts
+		d.plan.UrgentWrites = n
+	}
 	return d.plan
+}
+
+// markUrgent records that the actions planned since from take traffic
+// back to stable.
+func (d *decider) markUrgent(from int) {
+	d.urgentFrom, d.urgentTo = from, len(d.plan.Actions)
 }
 
 // validate runs the spec and reference checks and resolves the effective
@@ -442,6 +461,10 @@ func (d *decider) createNewRSIfPlanned() {
 		// reference a copy that does not exist yet.
 		first := append(d.configCopyActions(), CreateReplicaSet{ReplicaSet: d.newRS.DeepCopy()})
 		d.plan.Actions = append(first, d.plan.Actions...)
+		if d.urgentTo > d.urgentFrom {
+			d.urgentFrom += len(first)
+			d.urgentTo += len(first)
+		}
 		d.newRSPlanned = false
 		d.note(ReasonNewRSCreated,
 			fmt.Sprintf("created ReplicaSet %s (revision %d) with %d replicas", d.newRS.Name, d.currentRevision(), deref(d.newRS.Spec.Replicas, 0)))

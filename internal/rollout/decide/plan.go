@@ -27,6 +27,12 @@ type Plan struct {
 	// Actions are the writes to make, in order; the executor stops at the
 	// first failure and the next reconcile decides again.
 	Actions []Action
+	// UrgentWrites is how many of the first Actions take traffic back to
+	// the stable version (an abort's router weights and Services). They
+	// lead the plan, ahead of any scale, run or status write, and the
+	// executor may send them through a client lane of their own so that
+	// they never queue behind the routine writes of other Rollouts.
+	UrgentWrites int
 	// Status is the Rollout's new status, written after the actions succeed.
 	Status v1alpha1.RolloutStatus
 	// Events are recorded after the actions succeed.

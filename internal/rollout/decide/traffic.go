@@ -281,6 +281,7 @@ func (d *decider) abortRouted(stable *appsv1.ReplicaSet, others []*appsv1.Replic
 		covered := int32(int64(maxW) * int64(available(stable)) / int64(d.replicas))
 		weight = min(d.appliedWeight(), maxW-covered)
 	}
+	urgent := len(d.plan.Actions)
 	d.syncTraffic(weight, d.newHash, hashOf(stable), nil, nil, nil)
 	d.pointService(c.StableService, stable, nil)
 	d.pointPingPong(stable)
@@ -290,6 +291,13 @@ func (d *decider) abortRouted(stable *appsv1.ReplicaSet, others []*appsv1.Replic
 		// before the status shows the abort.
 		d.pointService(c.CanaryService, stable, nil)
 	}
+	// These writes end the harm of a bad canary, and they are safe before
+	// anything else: the stable keeps its replicas during a routed canary
+	// (setCanaryScale sizes only the canary), and with dynamicStableScale
+	// the weight above never gives the stable more than its available Pods
+	// carry. So they go first, ahead even of the writes planned before the
+	// strategy ran.
+	d.markUrgent(urgent)
 
 	in.Aborted = true
 	in.DynamicStableScale = c.DynamicStableScale
