@@ -82,6 +82,7 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	refMetrics := ctrlmetrics.New(ctrl.Log.WithName("metrics"),
 		ctrlmetrics.Build{Version: v.Version, GoVersion: v.GoVersion, GoArch: goruntime.GOARCH, Commit: v.Commit})
 	cfg.Wrap(refMetrics.WrapTransport)
+	observeClientLatency()
 
 	byObject, err := rollout.CacheObjects()
 	if err != nil {
@@ -158,13 +159,19 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	if err != nil {
 		return nil, err
 	}
+	urgent, err := urgentLane(mgr, opts)
+	if err != nil {
+		return nil, err
+	}
 	rollouts := &rollout.Reconciler{
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Routers:   routers.Options{SMIAPIVersion: opts.TrafficSplitAPIVersion},
-		Recorder:  refMetrics.Recorder(mgr.GetEventRecorderFor(rollout.EventSource)),
-		Notifier:  notifier,
-		Wrap:      timed(refMetrics, ctrlmetrics.KindRollout),
+		Client:       mgr.GetClient(),
+		APIReader:    mgr.GetAPIReader(),
+		Routers:      routers.Options{SMIAPIVersion: opts.TrafficSplitAPIVersion},
+		Recorder:     refMetrics.Recorder(mgr.GetEventRecorderFor(rollout.EventSource)),
+		Notifier:     notifier,
+		Wrap:         timed(refMetrics, ctrlmetrics.KindRollout),
+		UrgentWriter: urgent,
+		NoPriority:   !opts.RolloutPriority,
 	}
 	if err := rollouts.SetupWithManager(context.Background(), mgr, opts.Workers.Rollout); err != nil {
 		return nil, fmt.Errorf("setting up the Rollout controller: %w", err)

@@ -49,6 +49,12 @@ type Options struct {
 	// SelfServiceNotifications also reads the notification ConfigMap and
 	// Secret of each Rollout's own namespace, besides the controller's.
 	SelfServiceNotifications bool
+	// RolloutPriority puts aborts, rollbacks and failed runs ahead of
+	// routine work in the Rollout work queue, and sends the writes that
+	// take traffic back to stable through a client of their own, whose
+	// rate limiters routine writes never drain. Off gives one first-in
+	// first-out queue and one client, to measure what the lane is worth.
+	RolloutPriority bool
 }
 
 // LeaderElectionOptions configure the Lease that elects the acting replica.
@@ -109,6 +115,7 @@ func DefaultOptions() Options {
 		Burst:                   200,
 		GracefulShutdownTimeout: 30 * time.Second,
 		TrafficSplitAPIVersion:  "v1alpha1",
+		RolloutPriority:         true,
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/kanaria-rollouts/kanaria/internal/cachefresh"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/decide"
 	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting"
+	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting/routerclient"
 )
 
 // executor applies a plan's writes, each as one patch, create or delete.
@@ -38,6 +39,22 @@ type executor struct {
 	// rolloutVersion is the Rollout's resourceVersion as of the last write
 	// of this reconcile (or as read, before any).
 	rolloutVersion string
+	// urgent writes the plan's urgent actions (traffic back to stable):
+	// a client whose rate limiters only those writes use, so a burst of
+	// routine writes from other Rollouts never delays them. Nil sends
+	// them through c.
+	urgent client.Client
+	// routerClient is what the routers write through; it switches to the
+	// urgent lane for the urgent actions.
+	routerClient *routerclient.Client
+}
+
+// writer is the client of the lane an action goes through.
+func (e *executor) writer(urgent bool) client.Client {
+	if urgent && e.urgent != nil {
+		return e.urgent
+	}
+	return e.c
 }
 
 // patchReplicaSet patches a ReplicaSet of the Rollout and records the
@@ -58,17 +75,36 @@ func (e *executor) patchReplicaSet(ctx context.Context, name string, body map[st
 // apply makes the writes in order and stops at the first failure: the next
 // reconcile observes what did happen and decides again.
 func (e *executor) apply(ctx context.Context, actions []decide.Action) error {
-	for _, a := range actions {
-		if err := e.one(ctx, a); err != nil {
+	return e.applyLanes(ctx, actions, 0)
+}
+
+// applyLanes is apply with the first urgent writes sent through the urgent
+// lane.
+func (e *executor) applyLanes(ctx context.Context, actions []decide.Action, urgent int) error {
+	for i, a := range actions {
+		if err := e.oneIn(ctx, a, i < urgent); err != nil {
 			return fmt.Errorf("%s: %w", a.Describe(), err)
 		}
-		e.log.Info("applied", "action", a.Describe())
+		if i < urgent {
+			e.log.Info("applied", "action", a.Describe(), "urgent", true)
+		} else {
+			e.log.Info("applied", "action", a.Describe())
+		}
 	}
 	return nil
 }
 
 func (e *executor) one(ctx context.Context, a decide.Action) error {
+	return e.oneIn(ctx, a, false)
+}
+
+// oneIn makes one write, through the urgent lane when urgent is true.
+func (e *executor) oneIn(ctx context.Context, a decide.Action, urgent bool) error {
 	ns := e.ro.Namespace
+	if e.routerClient != nil {
+		e.routerClient.UseUrgent(urgent)
+		defer e.routerClient.UseUrgent(false)
+	}
 	switch a := a.(type) {
 	case decide.CreateReplicaSet:
 		err := e.c.Create(ctx, a.ReplicaSet)
@@ -120,7 +156,7 @@ func (e *executor) one(ctx context.Context, a decide.Action) error {
 	case decide.CleanUpRouterObject:
 		return e.cleanUpRouterObject(ctx, a.Leftover)
 	case decide.SetServiceSelector:
-		return e.patch(ctx, &corev1.Service{}, ns, a.Service, map[string]any{
+		return e.patchWith(ctx, e.writer(urgent), &corev1.Service{}, ns, a.Service, map[string]any{
 			"metadata": map[string]any{"annotations": map[string]string{v1alpha1.ManagedByRolloutsKey: e.ro.Name}},
 			"spec":     map[string]any{"selector": map[string]string{v1alpha1.DefaultRolloutUniqueLabelKey: a.Hash}},
 		})
@@ -211,13 +247,18 @@ func (e *executor) adopt(ctx context.Context, a decide.AdoptReplicaSet) error {
 
 // patch sends a JSON merge patch; nil map values in body remove keys.
 func (e *executor) patch(ctx context.Context, obj client.Object, ns, name string, body map[string]any) error {
+	return e.patchWith(ctx, e.c, obj, ns, name, body)
+}
+
+// patchWith is patch through the client of one lane.
+func (e *executor) patchWith(ctx context.Context, w client.Writer, obj client.Object, ns, name string, body map[string]any) error {
 	b, err := json.Marshal(body)
 	if err != nil {
 		return fmt.Errorf("encoding patch: %w", err)
 	}
 	obj.SetNamespace(ns)
 	obj.SetName(name)
-	return e.c.Patch(ctx, obj, client.RawPatch(types.MergePatchType, b))
+	return w.Patch(ctx, obj, client.RawPatch(types.MergePatchType, b))
 }
 
 func ignoreNotFound(err error) error {

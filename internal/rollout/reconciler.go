@@ -114,6 +114,24 @@ type Reconciler struct {
 	// Wrap, when set, wraps the reconciler the controller runs, so the
 	// manager can time each reconcile without this package knowing how.
 	Wrap func(reconcile.Reconciler) reconcile.Reconciler
+	// UrgentWriter writes what takes traffic back to stable (an abort's
+	// router weights and Services). Its rate limiters serve only those
+	// writes, so they do not wait behind the routine writes of other
+	// Rollouts. Nil sends them through Client.
+	UrgentWriter client.Client
+	// NoPriority turns the priority lane off: one first-in first-out work
+	// queue, and urgent writes through Client. It exists to measure what
+	// the lane is worth.
+	NoPriority bool
+}
+
+// urgentClient is the client of the urgent write lane, nil when there is
+// none.
+func (r *Reconciler) urgentClient() client.Client {
+	if r.NoPriority {
+		return nil
+	}
+	return r.UrgentWriter
 }
 
 // SetupWithManager registers the reconciler and its watches with mgr.
@@ -176,7 +194,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, wor
 	}); err != nil {
 		return fmt.Errorf("indexing Pods by pod-template hash: %w", err)
 	}
-	c, err := ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named("rollout").
 		For(&v1alpha1.Rollout{}).
 		Owns(&appsv1.ReplicaSet{}).
@@ -184,12 +202,15 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, wor
 		Owns(&v1alpha1.Experiment{}, builder.WithPredicates(experimentDecisionChanged)).
 		Watches(&v1alpha1.AnalysisTemplate{}, handler.EnqueueRequestsFromMapFunc(r.byTemplate(false))).
 		Watches(&v1alpha1.ClusterAnalysisTemplate{}, handler.EnqueueRequestsFromMapFunc(r.byTemplate(true))).
-		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.byIndex(indexServices))).
+		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.byIndex(indexServices)))
+	opts := controller.Options{MaxConcurrentReconciles: workers, UsePriorityQueue: ptr.To(false)}
+	if !r.NoPriority {
 		// Aborts, rollbacks and failed runs go ahead of routine work.
-		WatchesRawSource(source.Kind(mgr.GetCache(), &v1alpha1.Rollout{}, urgentRolloutHandler)).
-		WatchesRawSource(source.Kind(mgr.GetCache(), &v1alpha1.AnalysisRun{}, urgentRunHandler)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: workers, UsePriorityQueue: ptr.To(true), NewQueue: newPriorityQueue}).
-		Build(r.runnable())
+		b = b.WatchesRawSource(source.Kind(mgr.GetCache(), &v1alpha1.Rollout{}, urgentRolloutHandler)).
+			WatchesRawSource(source.Kind(mgr.GetCache(), &v1alpha1.AnalysisRun{}, urgentRunHandler))
+		opts.UsePriorityQueue, opts.NewQueue = ptr.To(true), newPriorityQueue
+	}
+	c, err := b.WithOptions(opts).Build(r.runnable())
 	if err != nil {
 		return fmt.Errorf("building the Rollout controller: %w", err)
 	}
@@ -286,7 +307,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		// Rollout back once the cache has our last patches.
 		return ctrl.Result{RequeueAfter: staleCacheRetry}, nil
 	}
-	trafficRouters, err := r.observeTraffic(ctx, &ro, &snap)
+	trafficRouters, routerClient, err := r.observeTraffic(ctx, &ro, &snap)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -310,11 +331,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	exec := &executor{
 		c: r.Client, api: r.APIReader, ro: &ro, log: logger, routers: trafficRouters,
 		rsVersions: map[string]string{}, rsWrites: &r.rsWrites, fresh: &r.fresh, rolloutVersion: ro.ResourceVersion,
+		urgent: r.urgentClient(), routerClient: routerClient,
 	}
 	for _, rs := range snap.ReplicaSets {
 		exec.rsVersions[rs.Name] = rs.ResourceVersion
 	}
-	if err := exec.apply(ctx, actions); err != nil {
+	// The urgent writes lead plan.Actions and are never metadata writes
+	// on the Rollout, so they lead actions too.
+	if err := exec.applyLanes(ctx, actions, plan.UrgentWrites); err != nil {
 		return ctrl.Result{}, err
 	}
 	for _, e := range plan.Events {
@@ -409,21 +433,24 @@ func (r *Reconciler) notify(ro *v1alpha1.Rollout, snap *decide.Snapshot, plan *d
 // observeTraffic builds the Rollout's traffic routers and lets each check
 // its objects. Problems a person must fix go into the snapshot, where they
 // make the spec invalid; a failure to read is returned and retried.
-func (r *Reconciler) observeTraffic(ctx context.Context, ro *v1alpha1.Rollout, snap *decide.Snapshot) ([]trafficrouting.Router, error) {
+func (r *Reconciler) observeTraffic(ctx context.Context, ro *v1alpha1.Rollout, snap *decide.Snapshot) ([]trafficrouting.Router, *routerclient.Client, error) {
 	if ro.Spec.Strategy.Canary == nil || ro.Spec.Strategy.Canary.TrafficRouting == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	api := r.APIReader
 	if api == nil {
 		api = r.Client
 	}
 	rc := routerclient.New(r.Client, api, r.Client, &r.freshIngresses)
+	if u := r.urgentClient(); u != nil {
+		rc.WithUrgentLane(u)
+	}
 	env := trafficrouting.Env{Rollout: ro, Reader: rc, Writer: rc}
 	rs, err := routers.For(env, r.Routers)
 	if err != nil {
 		ces := trafficrouting.ConfigErrors(err)
 		if len(ces) == 0 {
-			return nil, fmt.Errorf("building traffic routers: %w", err)
+			return nil, nil, fmt.Errorf("building traffic routers: %w", err)
 		}
 		for _, ce := range ces {
 			snap.TrafficErrors = append(snap.TrafficErrors, ce.Error())
@@ -436,13 +463,13 @@ func (r *Reconciler) observeTraffic(ctx context.Context, ro *v1alpha1.Rollout, s
 		}
 		ces := trafficrouting.ConfigErrors(err)
 		if len(ces) == 0 {
-			return nil, fmt.Errorf("checking the %s router: %w", router.Type(), err)
+			return nil, nil, fmt.Errorf("checking the %s router: %w", router.Type(), err)
 		}
 		for _, ce := range ces {
 			snap.TrafficErrors = append(snap.TrafficErrors, ce.Error())
 		}
 	}
-	return rs, nil
+	return rs, rc, nil
 }
 
 // stepOf renders a step index for logs; -1 means the Rollout has no steps.

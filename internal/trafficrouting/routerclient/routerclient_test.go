@@ -223,3 +223,47 @@ func TestIngressesComeFromTheCacheUnlessItLagsOurWrite(t *testing.T) {
 		t.Fatalf("a user's change: %v, %d requests, labels %v", err, api.gets, got.Labels)
 	}
 }
+
+// lane counts the writes that reach it.
+type lane struct {
+	client.Writer
+	patches int
+}
+
+func (l *lane) Patch(ctx context.Context, obj client.Object, p client.Patch, opts ...client.PatchOption) error {
+	l.patches++
+	return l.Writer.Patch(ctx, obj, p, opts...)
+}
+
+// TestUrgentWritesTakeTheirOwnLane: between UseUrgent(true) and
+// UseUrgent(false) writes go through the urgent writer, the rest through
+// the regular one; without an urgent writer everything takes the regular.
+func TestUrgentWritesTakeTheirOwnLane(t *testing.T) {
+	ctx := context.Background()
+	api := newServer(t, ingress("canary"))
+	regular, urgent := &lane{Writer: api}, &lane{Writer: api}
+	c := New(api, api, regular, &cachefresh.Tracker{}).WithUrgentLane(urgent)
+	patch := func() {
+		t.Helper()
+		if err := c.Patch(ctx, ingress("canary"), client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"labels":{"a":"b"}}}`))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	patch()
+	c.UseUrgent(true)
+	patch()
+	c.UseUrgent(false)
+	patch()
+	if regular.patches != 2 || urgent.patches != 1 {
+		t.Fatalf("regular lane %d patches, urgent %d; want 2 and 1", regular.patches, urgent.patches)
+	}
+
+	single := New(api, api, regular, &cachefresh.Tracker{})
+	single.UseUrgent(true)
+	if err := single.Patch(ctx, ingress("canary"), client.RawPatch(types.MergePatchType, []byte(`{}`))); err != nil {
+		t.Fatal(err)
+	}
+	if regular.patches != 3 {
+		t.Fatalf("without an urgent lane the write went elsewhere (regular %d)", regular.patches)
+	}
+}
