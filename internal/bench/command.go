@@ -195,8 +195,14 @@ Scenarios:
              (its ReplicaSet scaled to 0, or with --traffic-router its weight 0)
   analysis   canary with a background web analysis every 1s against an endpoint
              this command serves on 127.0.0.1 (the controller must reach it)
+  abort-under-load
+             --aborts M of the N Rollouts (default half) are abort Rollouts, paused
+             at 50%; the others are canary Rollouts. The canaries' template change
+             goes out first and 500ms later the M aborts, timed as in abort while
+             the releases run; then the releases are timed until Healthy from
+             their change. Compare a controller run with --rollout-priority=false.
 
---traffic-router nginx puts every canary (canary, abort and analysis scenarios)
+--traffic-router nginx puts every canary (all scenarios but bluegreen)
 behind an NGINX canary Ingress: the benchmark creates a stable Ingress and the
 stable and canary Services per Rollout, the controller writes the canary
 Ingress's weight. Ingresses are a core API, so no ingress controller needs to
@@ -241,6 +247,9 @@ scenario cannot churn.`,
 
   # abort latency of the traffic, 200 canaries behind NGINX Ingresses, observed every 100ms
   kanaria bench --scenario abort -n 200 -r 2 --baseline=false --traffic-router nginx
+
+  # 100 aborts behind NGINX while 100 other canaries release
+  kanaria bench --scenario abort-under-load -n 200 --aborts 100 -r 2 --baseline=false --traffic-router nginx
 
   # the median ratio to Deployments over 3 alternating runs
   kanaria bench --scenario canary -n 200 -r 2 --repeat 3 --cleanup --json repeat.json
@@ -330,6 +339,7 @@ scenario cannot churn.`,
 	fs.StringVar(&o.UpdateImage, "update-image", DefaultUpdateImage, "container image the template change sets")
 	fs.StringVar(&o.Router, "traffic-router", "", "route the canaries' traffic through this router instead of by Pod counts: "+strings.Join(Routers, ", "))
 	fs.IntVar(&repeat, "repeat", 1, "run the whole benchmark this many times, baseline and Rollouts alternating, and report each phase's median ratio to the baseline and its spread")
+	fs.IntVar(&o.Aborts, "aborts", 0, "abort-under-load: how many of the N Rollouts are aborted while the others release (0 = half)")
 	fs.DurationVar(&o.FakeReplicaSets, "fake-replicasets", 0, "on a cluster without the ReplicaSet controller (kanaria dev up --no-pods), give each ReplicaSet its desired replicas as available this long after each change, so no Pod exists (0 = off)")
 	fs.DurationVar(&o.Churn, "churn", 0, "after the update, keep releasing all Rollouts round after round for this long, to watch the controller's memory and CPU (0 = off)")
 

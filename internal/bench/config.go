@@ -24,10 +24,19 @@ const (
 	// ScenarioAnalysis is ScenarioCanary with a background web analysis
 	// measuring every second.
 	ScenarioAnalysis Scenario = "analysis"
+	// ScenarioAbortUnderLoad aborts Config.Aborts Rollouts of ScenarioAbort
+	// while the others release as in ScenarioCanary, so the aborts arrive
+	// in the middle of routine work.
+	ScenarioAbortUnderLoad Scenario = "abort-under-load"
 )
 
 // Scenarios lists every scenario, in the order help shows them.
-var Scenarios = []Scenario{ScenarioCanary, ScenarioBlueGreen, ScenarioAbort, ScenarioAnalysis}
+var Scenarios = []Scenario{ScenarioCanary, ScenarioBlueGreen, ScenarioAbort, ScenarioAnalysis, ScenarioAbortUnderLoad}
+
+// LoadLead is how long the abort-under-load scenario lets the routine
+// releases run before it sends the aborts: long enough that their
+// reconciles and writes are under way, short of the first timed pause.
+const LoadLead = 500 * time.Millisecond
 
 // RouterNginx puts each canary behind an NGINX canary Ingress: the router
 // whose objects are plain Ingresses, so the benchmark needs nothing but
@@ -101,6 +110,9 @@ type Config struct {
 	// then waits for the router's canary weight to reach 0, since that is
 	// when requests are back on the stable version.
 	Router string
+	// Aborts is how many of the Rollouts the abort-under-load scenario
+	// aborts; the others release meanwhile. Zero means half of them.
+	Aborts int
 	// FakeReplicaSets, when positive, has the benchmark give every
 	// ReplicaSet of its namespace its desired replicas as available this
 	// long after each change, on a cluster that runs without the
@@ -156,6 +168,16 @@ func (c Config) withDefaults() (Config, error) {
 	if _, _, err := net.SplitHostPort(c.AnalysisAddress); err != nil {
 		return c, fmt.Errorf("analysis address %q: %w", c.AnalysisAddress, err)
 	}
+	if c.Scenario == ScenarioAbortUnderLoad {
+		if c.Aborts == 0 {
+			c.Aborts = max(1, c.Rollouts/2)
+		}
+		if c.Aborts < 1 || c.Aborts >= c.Rollouts {
+			return c, fmt.Errorf("--aborts must be between 1 and %d (one fewer than the Rollouts, so some release meanwhile), not %d", c.Rollouts-1, c.Aborts)
+		}
+	} else if c.Aborts != 0 {
+		return c, fmt.Errorf("--aborts applies to the %s scenario, not %s", ScenarioAbortUnderLoad, c.Scenario)
+	}
 	if c.Router != "" {
 		if !slices.Contains(Routers, c.Router) {
 			return c, fmt.Errorf("unknown traffic router %q: use one of %v", c.Router, Routers)
@@ -178,7 +200,7 @@ func (c Config) checkChurn() error {
 		return fmt.Errorf("the churn duration must not be negative, not %s (0 turns churn off)", c.Churn)
 	case c.Churn == 0:
 		return nil
-	case c.Scenario == ScenarioAbort:
+	case c.Scenario == ScenarioAbort || c.Scenario == ScenarioAbortUnderLoad:
 		// Every release of the abort scenario stops at an indefinite
 		// pause, so no round would ever become Healthy.
 		return fmt.Errorf("churn needs releases that finish on their own; scenario %s holds each at an indefinite pause", c.Scenario)

@@ -129,7 +129,7 @@ func servicesFor(cfg Config, name string) []*corev1.Service {
 	ns := cfg.Namespace
 	var suffixes []string
 	switch {
-	case cfg.Scenario == ScenarioAbort || cfg.Router != "":
+	case cfg.Scenario == ScenarioAbort || cfg.Scenario == ScenarioAbortUnderLoad || cfg.Router != "":
 		suffixes = []string{"-stable", "-canary"}
 	case cfg.Scenario == ScenarioBlueGreen:
 		suffixes = []string{"-active", "-preview"}

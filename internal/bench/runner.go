@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -67,6 +68,9 @@ type run struct {
 	noted    map[string]bool
 
 	rollouts []string
+	// aborting are the Rollouts the abort scenarios abort, and loading
+	// the ones abort-under-load releases meanwhile.
+	aborting, loading []string
 	// oldHash is each Rollout's stable pod-template-hash after creation.
 	oldHash map[string]string
 	// stableHash and canaryHash are each Rollout's hashes while paused
@@ -77,6 +81,8 @@ type run struct {
 	revHash map[string]string
 
 	hits atomic.Int64
+	// loadSent is when abort-under-load started sending its releases.
+	loadSent time.Time
 }
 
 // Run runs the benchmark and returns what it measured. On an error the
@@ -101,6 +107,10 @@ func (r *Runner) Run(ctx context.Context) (*Result, error) {
 		stableHash: map[string]string{},
 		canaryHash: map[string]string{},
 		revHash:    map[string]string{},
+	}
+	x.aborting = x.rollouts
+	if cfg.Scenario == ScenarioAbortUnderLoad {
+		x.aborting, x.loading = x.rollouts[:cfg.Aborts], x.rollouts[cfg.Aborts:]
 	}
 	if x.clock == nil {
 		x.clock = realClock{}
@@ -159,11 +169,20 @@ func (x *run) run(ctx context.Context) error {
 	if err := x.createMeasuringMemory(ctx); err != nil {
 		return err
 	}
-	if x.cfg.Scenario == ScenarioAbort {
+	switch x.cfg.Scenario {
+	case ScenarioAbort:
 		if err := x.pauseRollouts(ctx); err != nil {
 			return err
 		}
-		return x.abortRollouts(ctx)
+		return x.abortRollouts(ctx, nil)
+	case ScenarioAbortUnderLoad:
+		if err := x.pauseRollouts(ctx); err != nil {
+			return err
+		}
+		if err := x.abortRollouts(ctx, x.loading); err != nil {
+			return err
+		}
+		return x.waitForLoad(ctx)
 	}
 	if err := x.updateRollouts(ctx); err != nil {
 		return err
@@ -504,7 +523,7 @@ func (x *run) createRollouts(ctx context.Context) error {
 		name: "create", workload: "Rollout", waited: "Healthy", names: x.rollouts,
 		act: func(ctx context.Context) (map[string]time.Time, error) {
 			return nil, x.forEach(ctx, x.rollouts, func(ctx context.Context, name string) error {
-				ro := rollout(x.cfg, name)
+				ro := rollout(x.cfgFor(name), name)
 				if err := x.Client.Create(ctx, ro); err != nil {
 					return fmt.Errorf("creating Rollout %s: %w", name, err)
 				}
@@ -564,13 +583,48 @@ func (x *run) updateRollouts(ctx context.Context) error {
 	return err
 }
 
-// pauseRollouts updates every Rollout of the abort scenario and waits until
+// waitForLoad times the releases abort-under-load started under the
+// aborts, from when their first change was sent until each is Healthy.
+func (x *run) waitForLoad(ctx context.Context) error {
+	p, err := x.measure(ctx, phaseSpec{
+		name: "update", workload: "Rollout", waited: "Healthy", names: x.loading,
+		act: func(context.Context) (map[string]time.Time, error) {
+			starts := make(map[string]time.Time, len(x.loading))
+			for _, name := range x.loading {
+				starts[name] = x.loadSent
+			}
+			return starts, nil
+		},
+		poll: x.pollRollouts(func(ro *v1alpha1.Rollout) bool {
+			return x.updated(ro) && rolloutHealthy(ro)
+		}),
+	})
+	x.res.Phases = append(x.res.Phases, p)
+	return err
+}
+
+// cfgFor is the configuration Rollout name is built from: in
+// abort-under-load, the abort scenario's for the ones it aborts and the
+// canary scenario's for the others.
+func (x *run) cfgFor(name string) Config {
+	cfg := x.cfg
+	if cfg.Scenario != ScenarioAbortUnderLoad {
+		return cfg
+	}
+	cfg.Scenario = ScenarioCanary
+	if slices.Contains(x.aborting, name) {
+		cfg.Scenario = ScenarioAbort
+	}
+	return cfg
+}
+
+// pauseRollouts updates every Rollout the scenario aborts and waits until
 // each holds at its indefinite pause with the canary at 50%.
 func (x *run) pauseRollouts(ctx context.Context) error {
 	p, err := x.measure(ctx, phaseSpec{
-		name: "pause", workload: "Rollout", waited: "Paused at 50%", names: x.rollouts,
+		name: "pause", workload: "Rollout", waited: "Paused at 50%", names: x.aborting,
 		act: func(ctx context.Context) (map[string]time.Time, error) {
-			return nil, x.forEach(ctx, x.rollouts, func(ctx context.Context, name string) error {
+			return nil, x.forEach(ctx, x.aborting, func(ctx context.Context, name string) error {
 				return x.patchImage(ctx, &v1alpha1.Rollout{}, name)
 			})
 		},
@@ -590,8 +644,10 @@ func (x *run) pauseRollouts(ctx context.Context) error {
 
 // abortRollouts aborts every paused Rollout at once, the way `kubectl argo
 // rollouts abort` does, and times each until traffic and Pods are back on
-// the stable revision.
-func (x *run) abortRollouts(ctx context.Context) error {
+// the stable revision. When load names Rollouts, their template changes
+// go out first and the aborts LoadLead later, in the midst of the
+// releases they start.
+func (x *run) abortRollouts(ctx context.Context, load []string) error {
 	var mu sync.Mutex
 	sent := map[string]time.Time{}
 	waited := "stable Service on stable, canary scaled to 0"
@@ -599,9 +655,22 @@ func (x *run) abortRollouts(ctx context.Context) error {
 		waited = "stable Service on stable, canary weight 0 in the " + x.cfg.Router + " router"
 	}
 	p, err := x.measure(ctx, phaseSpec{
-		name: "abort", workload: "Rollout", waited: waited, names: x.rollouts,
+		name: "abort", workload: "Rollout", waited: waited, names: x.aborting,
 		act: func(ctx context.Context) (map[string]time.Time, error) {
-			err := x.forEach(ctx, x.rollouts, func(ctx context.Context, name string) error {
+			if len(load) > 0 {
+				x.loadSent = x.clock.Now()
+				if err := x.forEach(ctx, load, func(ctx context.Context, name string) error {
+					return x.patchImage(ctx, &v1alpha1.Rollout{}, name)
+				}); err != nil {
+					return nil, err
+				}
+				select {
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				case <-x.clock.After(LoadLead):
+				}
+			}
+			err := x.forEach(ctx, x.aborting, func(ctx context.Context, name string) error {
 				mu.Lock()
 				sent[name] = x.clock.Now()
 				mu.Unlock()
@@ -638,8 +707,8 @@ func (x *run) pollAborted(ctx context.Context) (map[string]observation, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]observation, len(x.rollouts))
-	for _, name := range x.rollouts {
+	out := make(map[string]observation, len(x.aborting))
+	for _, name := range x.aborting {
 		sel := selects[name+"-stable"]
 		// A Rollout without a share has no canary left to send to.
 		share, known := canary[name]

@@ -420,6 +420,42 @@ func TestRunAbortRouted(t *testing.T) {
 	}
 }
 
+// TestRunAbortUnderLoad: the first Aborts Rollouts pause and are aborted,
+// the others release meanwhile and are only updated, never aborted.
+func TestRunAbortUnderLoad(t *testing.T) {
+	h := newHarness(t, Config{Scenario: ScenarioAbortUnderLoad, Rollouts: 5, Aborts: 2, Replicas: 1, Router: RouterNginx})
+	res, err := h.runner.Run(context.Background())
+	if err != nil {
+		t.Fatalf("%v\nprogress:\n%s", err, h.progress)
+	}
+	wantPhases(t, res.Phases, "Rollout", "create", "pause", "abort", "update")
+	if a := res.Phase("abort"); a.Completions != 2 || a.Latency.Max <= 0 || a.Latency.Max > a.Seconds {
+		t.Errorf("abort: %+v", a)
+	}
+	if u := res.Phase("update"); u.Completions != 3 {
+		t.Errorf("update of the load: %+v", u)
+	}
+	var ros v1alpha1.RolloutList
+	if err := h.c.List(context.Background(), &ros); err != nil {
+		t.Fatal(err)
+	}
+	aborted := 0
+	for _, ro := range ros.Items {
+		steps := len(ro.Spec.Strategy.Canary.Steps)
+		switch {
+		case ro.Status.Abort && steps != 2:
+			t.Errorf("%s was aborted but is a routine release (%d steps)", ro.Name, steps)
+		case ro.Status.Abort:
+			aborted++
+		case steps != 4 || ro.Status.Phase != v1alpha1.RolloutPhaseHealthy:
+			t.Errorf("%s: %d steps, phase %s; want a routine release, Healthy", ro.Name, steps, ro.Status.Phase)
+		}
+	}
+	if aborted != 2 {
+		t.Errorf("%d Rollouts aborted, want 2", aborted)
+	}
+}
+
 // TestPollAbortedRoutedWaitsForTheWeight: a canary Ingress still at 50, or
 // none yet, is not an abort done.
 func TestPollAbortedRoutedWaitsForTheWeight(t *testing.T) {
@@ -630,6 +666,10 @@ func TestConfigValidation(t *testing.T) {
 		{Config{Scenario: ScenarioAbort, Rollouts: 1, Replicas: 1, Churn: time.Minute}, "indefinite pause"},
 		{Config{Scenario: ScenarioAbort, Rollouts: 1, Replicas: 1, Router: "istio"}, "unknown traffic router"},
 		{Config{Scenario: ScenarioBlueGreen, Rollouts: 1, Replicas: 1, Router: RouterNginx}, "canary scenarios"},
+		{Config{Scenario: ScenarioAbortUnderLoad, Rollouts: 4, Aborts: 4, Replicas: 1}, "--aborts must be between 1 and 3"},
+		{Config{Scenario: ScenarioAbortUnderLoad, Rollouts: 1, Replicas: 1}, "--aborts must be between"},
+		{Config{Scenario: ScenarioCanary, Rollouts: 4, Aborts: 2, Replicas: 1}, "applies to the abort-under-load"},
+		{Config{Scenario: ScenarioAbortUnderLoad, Rollouts: 4, Replicas: 1, Churn: time.Minute}, "indefinite pause"},
 		{Config{Scenario: ScenarioCanary, Rollouts: 1, Replicas: 1, Churn: time.Hour, Timeout: time.Hour}, "raise --timeout"},
 		{Config{Scenario: ScenarioCanary, Rollouts: 1, Replicas: 1, Churn: time.Hour}, "raise --timeout"},
 	} {
