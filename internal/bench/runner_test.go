@@ -483,7 +483,7 @@ func TestPollAbortedRoutedWaitsForTheWeight(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			x := &run{Runner: runner, cfg: Config{Namespace: "bench", Router: RouterNginx},
-				rollouts: []string{"a", "b", "c", "d"}, stableHash: map[string]string{"a": "s", "b": "s", "c": "s", "d": "s"}, canaryHash: map[string]string{}}
+				rollouts: []string{"a", "b", "c", "d"}, aborting: []string{"a", "b", "c", "d"}, stableHash: map[string]string{"a": "s", "b": "s", "c": "s", "d": "s"}, canaryHash: map[string]string{}}
 			got, err := x.pollAborted(context.Background())
 			if err != nil {
 				t.Fatal(err)
