@@ -53,6 +53,10 @@ type Phase struct {
 	Seconds float64 `json:"seconds"`
 	// Completions is how many objects were seen done.
 	Completions int `json:"completions"`
+	// Objects is how many objects the phase changed and waited for: all
+	// the Rollouts, or in abort-under-load the aborted or the releasing
+	// ones.
+	Objects int `json:"objects,omitempty"`
 	// Latency is the distribution of each object's time to done, from the
 	// phase's start or, for an abort, from its own abort request.
 	Latency Summary `json:"latency"`

@@ -937,7 +937,7 @@ func (x *run) readProc() *ProcSample {
 // object is done, counters after. The counters are read outside the timed
 // span, so scraping never counts as the controller's time.
 func (x *run) measure(ctx context.Context, spec phaseSpec) (Phase, error) {
-	phase := Phase{Name: spec.name, Workload: spec.workload, Waited: spec.waited}
+	phase := Phase{Name: spec.name, Workload: spec.workload, Waited: spec.waited, Objects: len(spec.names)}
 	label := spec.name
 	if spec.workload == "Deployment" {
 		label = "baseline " + spec.name

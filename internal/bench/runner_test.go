@@ -128,7 +128,12 @@ func (f *fakeController) tick() {
 			}
 			ro.Status.ObservedGeneration, ro.Status.Phase, ro.Status.StableRS, ro.Status.CurrentPodHash = gen, v1alpha1.RolloutPhaseHealthy, hash, hash
 		}
-		f.must(f.c.Status().Update(ctx, ro))
+		// The benchmark may change a Rollout between this list and this
+		// write (abort-under-load patches releases while it polls); a
+		// controller then decides again on the next tick.
+		if err := f.c.Status().Update(ctx, ro); !apierrors.IsConflict(err) {
+			f.must(err)
+		}
 		return
 	}
 }

@@ -49,7 +49,7 @@ func WriteTable(w io.Writer, res *Result) error {
 			rss = fmt.Sprintf("%.0f/%.0f/%.0f MiB", u.RSSStartMiB, u.RSSEndMiB, u.RSSPeakMiB)
 		}
 		p("%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n",
-			ph.Workload, ph.Name, ph.Waited, secs(ph.Seconds), ratio, ph.Latency.Count, res.Rollouts,
+			ph.Workload, ph.Name, ph.Waited, secs(ph.Seconds), ratio, ph.Latency.Count, objectsOf(ph, res),
 			secs(ph.Latency.P50), secs(ph.Latency.P90), secs(ph.Latency.P99), secs(ph.Latency.Max),
 			ctrl, per, api, ph.BenchRequests, cpu, rss)
 	}
@@ -278,4 +278,13 @@ func count(v float64) string {
 		return fmt.Sprintf("%d", int64(v))
 	}
 	return fmt.Sprintf("%.1f", v)
+}
+
+// objectsOf is how many objects a phase waited for; results written before
+// phases recorded it waited for every Rollout.
+func objectsOf(ph Phase, res *Result) int {
+	if ph.Objects > 0 {
+		return ph.Objects
+	}
+	return res.Rollouts
 }
