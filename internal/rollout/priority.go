@@ -6,6 +6,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -55,28 +56,61 @@ func addUrgent(q workqueue.TypedRateLimitingInterface[reconcile.Request], req re
 	q.Add(req)
 }
 
+// urgentHandler queues, at urgentPriority, the Rollouts that update events
+// of T make urgent. It implements the handler interface itself rather than
+// through handler.TypedFuncs: TypedFuncs hands its functions a wrapper of
+// the queue that is no priority queue, whose Add queues at the default
+// priority, so an urgent add through it would be a routine one.
+type urgentHandler[T client.Object] struct {
+	// urgent lists the Rollouts the change from old to new makes urgent.
+	urgent func(old, new T) []reconcile.Request
+}
+
+// Create implements handler.TypedEventHandler; creation is never urgent.
+func (urgentHandler[T]) Create(context.Context, event.TypedCreateEvent[T], workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+}
+
+// Update queues the Rollouts the change makes urgent.
+func (h urgentHandler[T]) Update(_ context.Context, e event.TypedUpdateEvent[T], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	for _, req := range h.urgent(e.ObjectOld, e.ObjectNew) {
+		addUrgent(q, req)
+	}
+}
+
+// Delete implements handler.TypedEventHandler; the regular watch handles
+// deletions.
+func (urgentHandler[T]) Delete(context.Context, event.TypedDeleteEvent[T], workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+}
+
+// Generic implements handler.TypedEventHandler.
+func (urgentHandler[T]) Generic(context.Context, event.TypedGenericEvent[T], workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+}
+
 // urgentRolloutHandler raises the priority of a Rollout whose own change
 // is urgent; the regular watch queues every change at the default one.
-var urgentRolloutHandler = handler.TypedFuncs[*v1alpha1.Rollout, reconcile.Request]{
-	UpdateFunc: func(_ context.Context, e event.TypedUpdateEvent[*v1alpha1.Rollout], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-		if urgentRollout(e.ObjectOld, e.ObjectNew) {
-			addUrgent(q, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: e.ObjectNew.Namespace, Name: e.ObjectNew.Name}})
+var urgentRolloutHandler handler.TypedEventHandler[*v1alpha1.Rollout, reconcile.Request] = urgentHandler[*v1alpha1.Rollout]{
+	urgent: func(old, new *v1alpha1.Rollout) []reconcile.Request {
+		if !urgentRollout(old, new) {
+			return nil
 		}
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: new.Namespace, Name: new.Name}}}
 	},
 }
 
 // urgentRunHandler raises the priority of the Rollout that owns a run that
 // just failed.
-var urgentRunHandler = handler.TypedFuncs[*v1alpha1.AnalysisRun, reconcile.Request]{
-	UpdateFunc: func(_ context.Context, e event.TypedUpdateEvent[*v1alpha1.AnalysisRun], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-		if !urgentRun(e.ObjectOld, e.ObjectNew) {
-			return
+var urgentRunHandler handler.TypedEventHandler[*v1alpha1.AnalysisRun, reconcile.Request] = urgentHandler[*v1alpha1.AnalysisRun]{
+	urgent: func(old, new *v1alpha1.AnalysisRun) []reconcile.Request {
+		if !urgentRun(old, new) {
+			return nil
 		}
-		for _, ref := range e.ObjectNew.OwnerReferences {
+		var reqs []reconcile.Request
+		for _, ref := range new.OwnerReferences {
 			if ref.Controller != nil && *ref.Controller && ref.Kind == "Rollout" {
-				addUrgent(q, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: e.ObjectNew.Namespace, Name: ref.Name}})
+				reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: new.Namespace, Name: ref.Name}})
 			}
 		}
+		return reqs
 	},
 }
 

@@ -1,6 +1,9 @@
 package rollout
 
 import (
+	"context"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -9,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
@@ -127,5 +131,47 @@ func TestPriorityQueueShutDownReleasesWaitingWorkers(t *testing.T) {
 	}
 	if _, ok := q.(priorityqueue.PriorityQueue[reconcile.Request]); !ok {
 		t.Error("the wrapped queue is no longer a priority queue, so urgent work gets no priority")
+	}
+}
+
+// TestUrgentHandlersQueueAtUrgentPriority goes through the handlers as the
+// controller calls them, with the controller's queue: an abort and a
+// failed run come out of the queue at urgentPriority, ahead of routine work
+// queued before them, and a routine change stays routine.
+func TestUrgentHandlersQueueAtUrgentPriority(t *testing.T) {
+	ctx := context.Background()
+	q := newPriorityQueue("test", workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
+	defer q.ShutDown()
+	routine := reconcile.Request{NamespacedName: types.NamespacedName{Namespace: "ns", Name: "routine"}}
+	q.Add(routine)
+
+	old := &v1alpha1.Rollout{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "aborted", ResourceVersion: "1"}}
+	aborted := old.DeepCopy()
+	aborted.ResourceVersion, aborted.Status.Abort = "2", true
+	urgentRolloutHandler.Update(ctx, event.TypedUpdateEvent[*v1alpha1.Rollout]{ObjectOld: old, ObjectNew: aborted}, q)
+	// A change that is not urgent queues nothing through these handlers.
+	paused := old.DeepCopy()
+	paused.Name, paused.ResourceVersion, paused.Spec.Paused = "paused", "2", true
+	urgentRolloutHandler.Update(ctx, event.TypedUpdateEvent[*v1alpha1.Rollout]{ObjectOld: old, ObjectNew: paused}, q)
+
+	run := &v1alpha1.AnalysisRun{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "run", ResourceVersion: "1",
+		OwnerReferences: []metav1.OwnerReference{{Kind: "Rollout", Name: "analysed", Controller: ptrTo(true)}}}}
+	failed := run.DeepCopy()
+	failed.ResourceVersion, failed.Status.Phase = "2", v1alpha1.AnalysisPhaseFailed
+	urgentRunHandler.Update(ctx, event.TypedUpdateEvent[*v1alpha1.AnalysisRun]{ObjectOld: run, ObjectNew: failed}, q)
+
+	pq := q.(priorityqueue.PriorityQueue[reconcile.Request])
+	var got []string
+	for range 3 {
+		item, priority, _ := pq.GetWithPriority()
+		got = append(got, fmt.Sprintf("%s@%d", item.Name, priority))
+		pq.Done(item)
+	}
+	want := []string{fmt.Sprintf("aborted@%d", urgentPriority), fmt.Sprintf("analysed@%d", urgentPriority), "routine@0"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("queue gave %v, want %v", got, want)
+	}
+	if n := q.Len(); n != 0 {
+		t.Fatalf("%d items left; a routine change went through the urgent handler", n)
 	}
 }
