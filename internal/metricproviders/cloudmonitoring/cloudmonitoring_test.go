@@ -509,6 +509,8 @@ func TestParse(t *testing.T) {
 		{`{"project":"p"}`, "set promql, or filter"},
 		{`{"project":"p","promql":"up","filter":"x"}`, "set promql, or filter"},
 		{`{"project":"p","promql":"up","lookback":"5m"}`, "apply to filter queries"},
+		{`{"project":"p","filter":"x","lookback":"3d"}`, ""},
+		{`{"project":"p","filter":"x","lookback":"1.5h"}`, ""},
 		{`{"project":"p","filter":"x","lookback":"soon"}`, "lookback:"},
 		{`{"project":"p","filter":"x","lookback":"-5m"}`, "must be positive"},
 		{`{"project":"p","filter":"x","aggregation":{"perSeriesAligner":"ALIGN_RATE"}}`, "alignmentPeriod: required"},

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/prometheus/common/model"
 )
 
 // Config is the provider's configuration in a metric's plugin map. Field
@@ -174,9 +174,13 @@ func (a *Aggregation) period() (string, error) {
 	return fmt.Sprintf("%ds", int64(d/time.Second)), nil
 }
 
+// positive reads a duration as Prometheus writes them (5m, 1d, 1w), or as
+// Go does (1.5h), so an error budget's windows fit a filter's lookback.
 func positive(s string) (time.Duration, error) {
-	d, err := v1alpha1.DurationString(s).Duration()
-	if err != nil {
+	var d time.Duration
+	if md, err := model.ParseDuration(s); err == nil {
+		d = time.Duration(md)
+	} else if d, err = time.ParseDuration(s); err != nil {
 		return 0, fmt.Errorf("%q is not a duration such as 5m", s)
 	}
 	if d <= 0 {
