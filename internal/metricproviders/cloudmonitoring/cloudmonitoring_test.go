@@ -2,14 +2,7 @@ package cloudmonitoring
 
 import (
 	"context"
-	"crypto"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/sha256"
-	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -27,113 +20,17 @@ import (
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders"
+	"github.com/kanaria-rollouts/kanaria/internal/testutil/gcpfake"
 )
 
 var testNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-// tokenServer is a local OAuth2 token endpoint for service-account keys:
-// it checks the signed assertion with the key's public half and answers
-// with an access token of its own.
-type tokenServer struct {
-	*httptest.Server
-	pub    *rsa.PublicKey
-	email  string
-	token  string
-	mu     sync.Mutex
-	calls  int
-	status int    // when set, the answer's status
-	body   string // when set with status, the answer's body
-	errs   []string
-}
-
-// newCredential makes a throwaway RSA key, a token endpoint that trusts it,
-// and the service-account key file (JSON) naming both.
-func newCredential(t *testing.T) (*tokenServer, string) {
+// newCredential starts a token endpoint for a fresh service-account key
+// and returns it with the key file.
+func newCredential(t *testing.T) (*gcpfake.TokenServer, string) {
 	t.Helper()
-	priv, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := &tokenServer{pub: &priv.PublicKey, email: "reader@my-proj.iam.gserviceaccount.com",
-		token: "ya29.test-access-" + fmt.Sprint(time.Now().UnixNano())}
-	ts.Server = httptest.NewServer(http.HandlerFunc(ts.serve))
-	t.Cleanup(ts.Close)
-	key, err := json.Marshal(map[string]string{
-		"type":           "service_account",
-		"project_id":     "my-proj",
-		"private_key_id": "k1",
-		"private_key":    string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
-		"client_email":   ts.email,
-		"client_id":      "1234",
-		"token_uri":      ts.URL + "/token",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ts, string(key)
-}
-
-func (ts *tokenServer) fail(format string, args ...any) {
-	ts.errs = append(ts.errs, fmt.Sprintf(format, args...))
-}
-
-func (ts *tokenServer) serve(w http.ResponseWriter, r *http.Request) {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	ts.calls++
-	if err := r.ParseForm(); err != nil {
-		ts.fail("form: %v", err)
-	}
-	if r.Method != http.MethodPost || r.URL.Path != "/token" {
-		ts.fail("token request %s %s", r.Method, r.URL.Path)
-	}
-	if g := r.PostForm.Get("grant_type"); g != "urn:ietf:params:oauth:grant-type:jwt-bearer" {
-		ts.fail("grant_type %q", g)
-	}
-	assertion := r.PostForm.Get("assertion")
-	parts := strings.Split(assertion, ".")
-	if len(parts) != 3 {
-		ts.fail("assertion has %d parts", len(parts))
-	} else {
-		sig, _ := base64.RawURLEncoding.DecodeString(parts[2])
-		sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
-		if err := rsa.VerifyPKCS1v15(ts.pub, crypto.SHA256, sum[:], sig); err != nil {
-			ts.fail("assertion signature: %v", err)
-		}
-		payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
-		var claims struct {
-			Iss   string `json:"iss"`
-			Scope string `json:"scope"`
-			Aud   string `json:"aud"`
-		}
-		_ = json.Unmarshal(payload, &claims)
-		if claims.Iss != ts.email || claims.Scope != Scope || claims.Aud != ts.URL+"/token" {
-			ts.fail("claims %+v", claims)
-		}
-	}
-	if ts.status != 0 {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(ts.status)
-		// A careless endpoint echoes the assertion it refused.
-		fmt.Fprint(w, strings.ReplaceAll(ts.body, "ASSERTION", assertion))
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	fmt.Fprintf(w, `{"access_token":%q,"token_type":"Bearer","expires_in":3600}`, ts.token)
-}
-
-func (ts *tokenServer) check(t *testing.T) int {
-	t.Helper()
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	for _, e := range ts.errs {
-		t.Error("token endpoint: " + e)
-	}
-	return ts.calls
+	ts := gcpfake.New(t, Scope)
+	return ts, ts.Key
 }
 
 // seen is one request the Monitoring server received.
@@ -256,12 +153,12 @@ func TestPromQLVectorIsOneValuePerSeriesAndTheTokenIsCached(t *testing.T) {
 	}
 	for _, r := range reqs {
 		want := seen{Method: http.MethodGet, Path: "/v1/projects/my-proj/location/global/prometheus/api/v1/query",
-			Auth: "Bearer " + tokens.token, Query: url.Values{"query": {query}, "time": {"2026-03-01T12:00:00Z"}}}
+			Auth: "Bearer " + tokens.AccessToken, Query: url.Values{"query": {query}, "time": {"2026-03-01T12:00:00Z"}}}
 		if !reflect.DeepEqual(r, want) {
 			t.Errorf("request\n%+v\nwant\n%+v", r, want)
 		}
 	}
-	if n := tokens.check(t); n != 1 {
+	if n := tokens.Calls(t); n != 1 {
 		t.Errorf("%d token requests for two measurements, want 1 (the token is cached)", n)
 	}
 }
@@ -327,14 +224,14 @@ func TestFilterFollowsPagesAndReadsTheLatestPointOfEachSeries(t *testing.T) {
 	}
 	for i, want := range []url.Values{base, second} {
 		r := reqs[i]
-		if r.Method != http.MethodGet || r.Path != "/v3/projects/my-proj/timeSeries" || r.Auth != "Bearer "+tokens.token || r.Body != "" {
+		if r.Method != http.MethodGet || r.Path != "/v3/projects/my-proj/timeSeries" || r.Auth != "Bearer "+tokens.AccessToken || r.Body != "" {
 			t.Errorf("page %d: %s %s auth %q body %q", i+1, r.Method, r.Path, r.Auth, r.Body)
 		}
 		if !reflect.DeepEqual(r.Query, want) {
 			t.Errorf("page %d query\n%v\nwant\n%v", i+1, r.Query, want)
 		}
 	}
-	tokens.check(t)
+	tokens.Calls(t)
 }
 
 func TestEmptyAnswersAreNoDataNotErrors(t *testing.T) {
@@ -396,7 +293,7 @@ func TestErrorShapes(t *testing.T) {
 					t.Errorf("error %q does not say %q", err, w)
 				}
 			}
-			if strings.Contains(err.Error(), tokens.token) || strings.Contains(err.Error(), "PRIVATE KEY") {
+			if strings.Contains(err.Error(), tokens.AccessToken) || strings.Contains(err.Error(), "PRIVATE KEY") {
 				t.Errorf("error %q carries a credential", err)
 			}
 		})
@@ -430,8 +327,7 @@ func TestErrorShapes(t *testing.T) {
 
 func TestTokenEndpointRefusalKeepsTheAssertionAndKeyOut(t *testing.T) {
 	tokens, key := newCredential(t)
-	tokens.status = http.StatusBadRequest
-	tokens.body = `{"error":"invalid_grant","error_description":"Invalid JWT Signature.","echo":"ASSERTION"}`
+	tokens.Refuse(http.StatusBadRequest, `{"error":"invalid_grant","error_description":"Invalid JWT Signature.","echo":"ASSERTION"}`)
 	api := newAPI(t)
 	_, err := provider(api).Query(context.Background(),
 		request(t, map[string]any{"project": "my-proj", "promql": "up", "credentials": keyRef}, secrets{"team/gcp-sa/key.json": key}))
@@ -447,7 +343,7 @@ func TestTokenEndpointRefusalKeepsTheAssertionAndKeyOut(t *testing.T) {
 	if len(api.requests()) != 0 {
 		t.Errorf("the API was called without a token")
 	}
-	tokens.check(t)
+	tokens.Calls(t)
 }
 
 func TestCredentialsOtherThanServiceAccountKeysAreRefused(t *testing.T) {
@@ -488,11 +384,11 @@ func TestApplicationDefaultCredentialsFromTheEnvironment(t *testing.T) {
 		}
 	}
 	for _, r := range api.requests() {
-		if r.Auth != "Bearer "+tokens.token || r.Path != "/v1/projects/123456/location/global/prometheus/api/v1/query" {
+		if r.Auth != "Bearer "+tokens.AccessToken || r.Path != "/v1/projects/123456/location/global/prometheus/api/v1/query" {
 			t.Errorf("request %+v", r)
 		}
 	}
-	if n := tokens.check(t); n != 1 {
+	if n := tokens.Calls(t); n != 1 {
 		t.Errorf("%d token requests, want 1", n)
 	}
 }
