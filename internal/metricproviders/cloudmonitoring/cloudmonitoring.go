@@ -138,8 +138,15 @@ func (p *Provider) Query(ctx context.Context, req metricproviders.Request) (metr
 	} else {
 		v, err = p.timeSeries(ctx, c, tok)
 	}
-	// A backend may echo the request, Authorization header included.
-	return v, httpcall.Redact(err, tok)
+	// A backend may echo the request, Authorization header included, in
+	// an error or in the warnings of an answer.
+	if err != nil {
+		return metricproviders.Value{}, httpcall.Redact(err, tok)
+	}
+	for k, s := range v.Metadata {
+		v.Metadata[k] = strings.ReplaceAll(s, tok, "[redacted]")
+	}
+	return v, nil
 }
 
 // projectPath is the API's resource name of the project.

@@ -121,7 +121,7 @@ func TestPromQLVectorIsOneValuePerSeriesAndTheTokenIsCached(t *testing.T) {
 	api := newAPI(t,
 		answer{body: `{"status":"success","data":{"resultType":"vector","result":[
 			{"metric":{"pod":"a"},"value":[1772366400,"0.5"]},{"metric":{"pod":"b"},"value":[1772366400,"NaN"]}]}}`},
-		answer{body: `{"status":"success","data":{"resultType":"scalar","result":[1772366400,"2"]},"warnings":["partial"]}`},
+		answer{body: `{"status":"success","data":{"resultType":"scalar","result":[1772366400,"2"]},"warnings":["partial","sent AUTH"]}`},
 	)
 	p := provider(api)
 	sec := secrets{"team/gcp-sa/key.json": key}
@@ -143,7 +143,7 @@ func TestPromQLVectorIsOneValuePerSeriesAndTheTokenIsCached(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.Result != 2.0 || v.Raw != "2" || v.Metadata[MetadataWarnings] != "partial" {
+	if v.Result != 2.0 || v.Raw != "2" || v.Metadata[MetadataWarnings] != "partial; sent Bearer [redacted]" {
 		t.Errorf("scalar: result %#v raw %q metadata %v", v.Result, v.Raw, v.Metadata)
 	}
 
@@ -179,7 +179,7 @@ func TestFilterFollowsPagesAndReadsTheLatestPointOfEachSeries(t *testing.T) {
 			{"valueType":"DISTRIBUTION","points":[{"interval":{"endTime":"2026-03-01T12:00:00Z"},"value":{"distributionValue":{}}}]},
 			{"valueType":"DOUBLE","points":[{"interval":{"endTime":"2026-03-01T12:00:00Z"},"value":{"doubleValue":"Infinity"}}]},
 			{"valueType":"DOUBLE","points":[]}],
-			"executionErrors":[{"code":14,"message":"one region unavailable"}]}`},
+			"executionErrors":[{"code":14,"message":"one region unavailable for AUTH"}]}`},
 	)
 	p := provider(api)
 	filter := `metric.type="loadbalancing.googleapis.com/https/request_count" AND resource.label."url_map_name"="web"`
@@ -200,7 +200,7 @@ func TestFilterFollowsPagesAndReadsTheLatestPointOfEachSeries(t *testing.T) {
 		t.Errorf("raw %q", v.Raw)
 	}
 	wantMD := map[string]string{MetadataFilter: filter, MetadataStart: "2026-03-01T11:50:00Z", MetadataEnd: "2026-03-01T12:00:00Z",
-		MetadataWarnings: "one region unavailable"}
+		MetadataWarnings: "one region unavailable for Bearer [redacted]"}
 	if !reflect.DeepEqual(v.Metadata, wantMD) {
 		t.Errorf("metadata %v, want %v", v.Metadata, wantMD)
 	}
