@@ -366,14 +366,20 @@ func TestCredentialsOtherThanServiceAccountKeysAreRefused(t *testing.T) {
 func TestApplicationDefaultCredentialsFromTheEnvironment(t *testing.T) {
 	tokens, key := newCredential(t)
 	path := filepath.Join(t.TempDir(), "key.json")
-	if err := os.WriteFile(path, []byte(key), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", path)
 	api := newAPI(t, answer{body: `{"status":"success","data":{"resultType":"scalar","result":[1772366400,"1"]}}`},
 		answer{body: `{"status":"success","data":{"resultType":"scalar","result":[1772366400,"1"]}}`})
 	t.Setenv(EnvEndpoint, api.URL)
 	p := New(Options{Now: func() time.Time { return testNow }})
+	// Before the key file exists there are no credentials; the failure is
+	// not kept, so the file is found once it appears.
+	_, err := p.Query(context.Background(), request(t, map[string]any{"project": "123456", "promql": "vector(1)"}, nil))
+	if err == nil || !strings.Contains(err.Error(), "no Application Default Credentials") {
+		t.Fatalf("without credentials: %v", err)
+	}
+	if err := os.WriteFile(path, []byte(key), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for i := 0; i < 2; i++ {
 		v, err := p.Query(context.Background(), request(t, map[string]any{"project": "123456", "promql": "vector(1)"}, nil))
 		if err != nil {

@@ -30,8 +30,13 @@ type tokens struct {
 	// context.
 	base context.Context
 
+	// adcMu is held while Application Default Credentials are looked for,
+	// which may probe the metadata server for seconds; keys stay usable
+	// meanwhile under mu.
+	adcMu sync.Mutex
+	adc   oauth2.TokenSource
+
 	mu   sync.Mutex
-	adc  oauth2.TokenSource
 	keys map[[sha256.Size]byte]oauth2.TokenSource
 }
 
@@ -113,8 +118,8 @@ func (t *tokens) fromSecret(ctx context.Context, req metricproviders.Request, re
 // kept, so credentials that appear later (a mounted key, the metadata
 // server coming up) are found by the next measurement.
 func (t *tokens) fromADC() (oauth2.TokenSource, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	t.adcMu.Lock()
+	defer t.adcMu.Unlock()
 	if t.adc != nil {
 		return t.adc, nil
 	}
