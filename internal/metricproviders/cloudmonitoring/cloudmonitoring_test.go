@@ -473,3 +473,46 @@ func TestContextCancelAbandonsTheRequest(t *testing.T) {
 		t.Errorf("error %v, want the deadline", err)
 	}
 }
+
+// TestTokensAreCachedPerCredential sends measurements at once with two
+// keys from two Secrets: each key mints one token, used for all its
+// measurements, and each request carries its own key's token.
+func TestTokensAreCachedPerCredential(t *testing.T) {
+	a, keyA := newCredential(t)
+	b, keyB := newCredential(t)
+	var answers []answer
+	for i := 0; i < 16; i++ {
+		answers = append(answers, answer{body: `{"status":"success","data":{"resultType":"vector","result":[]}}`})
+	}
+	api := newAPI(t, answers...)
+	p := provider(api)
+	sec := secrets{"team/sa-a/key.json": keyA, "team/sa-b/key.json": keyB}
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for i := 0; i < 16; i++ {
+		name := []string{"sa-a", "sa-b"}[i%2]
+		req := request(t, map[string]any{"project": "p", "promql": name, "credentials": map[string]any{"secretRef": map[string]any{"name": name, "key": "key.json"}}}, sec)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := p.Query(context.Background(), req)
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if na, nb := a.Calls(t), b.Calls(t); na != 1 || nb != 1 {
+		t.Errorf("token requests %d and %d for 8 measurements each, want 1 each", na, nb)
+	}
+	for _, r := range api.requests() {
+		want := map[string]string{"sa-a": "Bearer " + a.AccessToken, "sa-b": "Bearer " + b.AccessToken}[r.Query.Get("query")]
+		if r.Auth != want {
+			t.Errorf("query %q went with %q, want %q", r.Query.Get("query"), r.Auth, want)
+		}
+	}
+}
