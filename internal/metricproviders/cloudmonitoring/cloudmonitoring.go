@@ -117,9 +117,9 @@ func New(opts Options) *Provider {
 // element per series); a filter answer becomes a []float64 with the latest
 // point of each series.
 func (p *Provider) Query(ctx context.Context, req metricproviders.Request) (metricproviders.Value, error) {
-	raw, ok := req.Metric.Provider.Plugin[Name]
-	if !ok {
-		return metricproviders.Value{}, fmt.Errorf("%s: metric has no %s plugin configuration", Name, Name)
+	raw, err := metricproviders.PluginConfig(req, Name)
+	if err != nil {
+		return metricproviders.Value{}, err
 	}
 	c, err := Parse(raw)
 	if err != nil {

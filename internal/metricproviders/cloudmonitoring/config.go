@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders"
 )
 
 // Config is the provider's configuration in a metric's plugin map. Field
@@ -82,9 +84,7 @@ var (
 // Parse reads and checks the configuration of a metric's plugin map entry.
 func Parse(raw json.RawMessage) (*Config, error) {
 	var c Config
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
+	if err := metricproviders.DecodeStrict(raw, &c); err != nil {
 		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
 	if err := c.validate(); err != nil {

@@ -138,9 +138,7 @@ func (s *SLI) validate(prefix string, windowed bool) []error {
 // Parse reads and checks the configuration of a metric's plugin map.
 func Parse(raw json.RawMessage) (*Config, error) {
 	var c Config
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
+	if err := metricproviders.DecodeStrict(raw, &c); err != nil {
 		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
 	if err := c.validate(); err != nil {
@@ -463,9 +461,9 @@ func (c *Config) query(query, w string) (v1alpha1.MetricProvider, error) {
 
 // Query measures the metric's error budget.
 func (p *Provider) Query(ctx context.Context, req metricproviders.Request) (metricproviders.Value, error) {
-	raw, ok := req.Metric.Provider.Plugin[Name]
-	if !ok {
-		return metricproviders.Value{}, fmt.Errorf("%s: metric has no %s plugin configuration", Name, Name)
+	raw, err := metricproviders.PluginConfig(req, Name)
+	if err != nil {
+		return metricproviders.Value{}, err
 	}
 	c, err := Parse(raw)
 	if err != nil {
