@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/cloudmonitoring"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/slo"
 )
 
@@ -106,6 +107,16 @@ func endpointOf(m v1alpha1.Metric, args resolvedArgs) string {
 			return name + "/" + endpointOf(v1alpha1.Metric{Provider: *c.Provider}, resolvedArgs{})
 		}
 		address = c.Prometheus.Address
+	case len(p.Plugin[cloudmonitoring.Name]) > 0:
+		// One Google API for all: a project's quota is what one slow or
+		// throttled query shares.
+		var c struct {
+			Project string `json:"project"`
+		}
+		if json.Unmarshal(p.Plugin[cloudmonitoring.Name], &c) != nil || c.Project == "" {
+			return name
+		}
+		return name + "/" + c.Project
 	case p.Wavefront != nil:
 		address = p.Wavefront.Address
 		if !strings.Contains(address, "://") {

@@ -21,6 +21,7 @@ func TestOnlyMetricPluginsAreRefused(t *testing.T) {
 		"job":             {Job: &v1alpha1.JobMetric{}},
 		"kanaria.dev/slo": {Plugin: map[string]json.RawMessage{"kanaria.dev/slo": json.RawMessage(`{}`)}},
 	}
+	supported["kanaria.dev/cloud-monitoring"] = v1alpha1.MetricProvider{Plugin: map[string]json.RawMessage{"kanaria.dev/cloud-monitoring": json.RawMessage(`{}`)}}
 	for name, p := range supported {
 		if errs := ValidateMetrics([]v1alpha1.Metric{{Name: "m", Provider: p}}, field.NewPath("spec", "metrics")); len(errs) != 0 {
 			t.Errorf("%s was refused: %v", name, errs)

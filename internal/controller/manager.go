@@ -29,6 +29,7 @@ import (
 	"github.com/kanaria-rollouts/kanaria/internal/ctrlmetrics"
 	"github.com/kanaria-rollouts/kanaria/internal/experiment"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/cloudmonitoring"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/cloudwatch"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/datadog"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/graphite"
@@ -238,6 +239,7 @@ func newQueriers(controllerNamespace string) map[string]metricproviders.Querier 
 		kayenta.Name:      kayenta.New(kayenta.Options{}),
 		skywalking.Name:   skywalking.New(skywalking.Options{}),
 	}
+	queriers[cloudmonitoring.Name] = cloudmonitoring.New(cloudmonitoring.Options{})
 	// Error budgets read their SLI through the other providers.
 	queriers[slo.Name] = slo.New(slo.QuerierSource(queriers))
 	return queriers
