@@ -20,6 +20,11 @@ type Shift struct {
 	Confidence, Achieved float64
 	// Method is the one used (never Auto).
 	Method Method
+	// Unreachable says the samples are too small for any interval at
+	// Confidence: the widest one, from the smallest difference to the
+	// largest, is returned with its lower Achieved level, as R does
+	// with a warning.
+	Unreachable bool
 }
 
 // HodgesLehmann estimates the shift of x against y and its interval at
@@ -81,13 +86,14 @@ func HodgesLehmann(x, y []float64, confidence float64, method Method) (Shift, er
 			k = 1
 		}
 		s.Achieved = 1 - 2*d.CDF(float64(k-1))
+		s.Unreachable = s.Achieved < confidence*(1-1e-12)
 	} else {
 		n := float64(n1 + n2)
 		sigma := math.Sqrt(float64(mn) / 12 * ((n + 1) - tieTerm/(n*(n-1))))
 		z := normalQuantile(1 - alpha/2)
 		k = int(math.Round(float64(mn)/2 - z*sigma))
 		if k < 1 {
-			k = 1
+			k, s.Unreachable = 1, true
 		}
 		if sigma > 0 {
 			s.Achieved = 1 - 2*normalSF((float64(mn)/2-(float64(k)-0.5))/sigma)

@@ -257,11 +257,31 @@ func TestHodgesLehmannWorkedExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Method != Exact || got.Estimate != 9 || got.Low != 7 || got.High != 11 {
+	if got.Method != Exact || got.Estimate != 9 || got.Low != 7 || got.High != 11 || got.Unreachable {
 		t.Fatalf("got %+v, want 9 [7, 11] exact", got)
 	}
 	if !close(got.Achieved, 0.9, 1e-12) {
 		t.Errorf("achieved %v, want 0.9 (1 - 2·P(U <= 0))", got.Achieved)
+	}
+}
+
+func TestHodgesLehmannUnreachable(t *testing.T) {
+	// One value a side: P(U <= 0) = 0.5, far above 0.025, so no interval
+	// reaches 95%.
+	got, err := HodgesLehmann([]float64{200}, []float64{100}, 0.95, Auto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Unreachable || got.Low != 100 || got.High != 100 || got.Achieved != 0 {
+		t.Fatalf("got %+v, want unreachable [100, 100] achieving 0", got)
+	}
+	// Three a side reach 90% (1 - 2/20) but not 95%.
+	x, y := []float64{10, 11, 12}, []float64{1, 2, 3}
+	if got, _ := HodgesLehmann(x, y, 0.9, Auto); got.Unreachable {
+		t.Errorf("90%% with 3+3: %+v", got)
+	}
+	if got, _ := HodgesLehmann(x, y, 0.95, Auto); !got.Unreachable {
+		t.Errorf("95%% with 3+3: %+v", got)
 	}
 }
 
