@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/compare"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/slo"
 )
 
@@ -106,6 +107,13 @@ func endpointOf(m v1alpha1.Metric, args resolvedArgs) string {
 			return name + "/" + endpointOf(v1alpha1.Metric{Provider: *c.Provider}, resolvedArgs{})
 		}
 		address = c.Prometheus.Address
+	case len(p.Plugin[compare.Name]) > 0:
+		// Its range queries wait on the Prometheus they run on.
+		var c compare.Config
+		_ = json.Unmarshal(p.Plugin[compare.Name], &c)
+		if c.Source.Prometheus != nil {
+			address = c.Source.Prometheus.Address
+		}
 	case p.Wavefront != nil:
 		address = p.Wavefront.Address
 		if !strings.Contains(address, "://") {

@@ -4,6 +4,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/compare"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/slo"
 )
 
@@ -17,6 +18,9 @@ func unsupportedProvider(p *v1alpha1.MetricProvider) string {
 	}
 	if len(p.Plugin) == 1 {
 		if _, ok := p.Plugin[slo.Name]; ok {
+			return ""
+		}
+		if _, ok := p.Plugin[compare.Name]; ok {
 			return ""
 		}
 	}
