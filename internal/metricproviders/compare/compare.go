@@ -30,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -422,4 +423,62 @@ func num(f float64) string {
 		return "NaN"
 	}
 	return strconv.FormatFloat(f, 'g', 4, 64)
+}
+
+// Report is a measurement's judgement as its metadata records it, for
+// whoever shows it (the dashboard).
+type Report struct {
+	// Score is the score, 0 to 100.
+	Score string `json:"score"`
+	// Metrics are the per-metric lines, by name.
+	Metrics []ReportMetric `json:"metrics"`
+}
+
+// ReportMetric is one metric's line, its numbers as recorded.
+type ReportMetric struct {
+	Name       string `json:"name"`
+	Class      string `json:"class"`
+	P          string `json:"p"`
+	U          string `json:"u"`
+	N          string `json:"n"`
+	Interval   string `json:"interval"`
+	Estimate   string `json:"estimate"`
+	Effect     string `json:"effect"`
+	Confidence string `json:"confidence,omitempty"`
+	Method     string `json:"method,omitempty"`
+	Removed    string `json:"removed,omitempty"`
+	Critical   bool   `json:"critical,omitempty"`
+}
+
+// ParseMetadata reads the judgement back from a measurement's metadata;
+// ok is false for a measurement of another provider.
+func ParseMetadata(meta map[string]string) (report Report, ok bool) {
+	score, has := meta[MetadataScore]
+	if !has {
+		return Report{}, false
+	}
+	report.Score = score
+	for key, line := range meta {
+		name, isMetric := strings.CutPrefix(key, MetadataMetricPrefix)
+		if !isMetric {
+			continue
+		}
+		fields := map[string]string{}
+		for _, f := range strings.Fields(line) {
+			if k, v, found := strings.Cut(f, "="); found {
+				fields[k] = v
+			}
+		}
+		if fields["class"] == "" {
+			continue
+		}
+		report.Metrics = append(report.Metrics, ReportMetric{Name: name, Class: fields["class"], P: fields["p"], U: fields["u"],
+			N: fields["n"], Interval: fields["interval"], Estimate: fields["estimate"], Effect: fields["effect"],
+			Confidence: fields["confidence"], Method: fields["method"], Removed: fields["removed"], Critical: fields["critical"] == "true"})
+	}
+	if len(report.Metrics) == 0 {
+		return Report{}, false
+	}
+	sort.Slice(report.Metrics, func(i, j int) bool { return report.Metrics[i].Name < report.Metrics[j].Name })
+	return report, true
 }

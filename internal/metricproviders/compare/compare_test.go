@@ -138,3 +138,28 @@ func TestParse(t *testing.T) {
 		}
 	}
 }
+
+func TestParseMetadataRoundTrip(t *testing.T) {
+	c, err := Parse(json.RawMessage(config))
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := Judge(c, map[string]Samples{
+		"errors":  {Canary: seq(21, 0.05, 0.001), Baseline: seq(21, 0.01, 0.001)},
+		"latency": {Canary: append(seq(20, 1, 0.1), 900), Baseline: seq(21, 1, 0.1)},
+	})
+	r, ok := ParseMetadata(Metadata(j))
+	if !ok || r.Score != "0" || len(r.Metrics) != 2 {
+		t.Fatalf("%v %+v", ok, r)
+	}
+	e, l := r.Metrics[0], r.Metrics[1]
+	if e.Name != "errors" || e.Class != "High" || !e.Critical || e.N != "21/21" || e.Interval != "[0.036,0.044]" || e.Method != "exact" || e.P == "" || e.Effect == "" {
+		t.Errorf("errors: %+v", e)
+	}
+	if l.Name != "latency" || l.Class != "Pass" || l.Removed != "1" || l.N != "20/21" || l.Critical {
+		t.Errorf("latency: %+v", l)
+	}
+	if _, ok := ParseMetadata(map[string]string{"ResolvedPrometheusQuery": "up"}); ok {
+		t.Error("another provider's metadata read as a judgement")
+	}
+}
