@@ -50,7 +50,7 @@ func load(t *testing.T) recorded {
 	return r
 }
 
-func close(a, b, rel float64) bool {
+func near(a, b, rel float64) bool {
 	return math.Abs(a-b) <= rel*math.Max(1e-300, math.Max(math.Abs(a), math.Abs(b))) || math.Abs(a-b) < 1e-15
 }
 
@@ -73,7 +73,7 @@ func TestMannWhitneyUMatchesScipy(t *testing.T) {
 				t.Errorf("%s %s %s: scipy gave no p-value", c.Name, want.Method, want.Alternative)
 				continue
 			}
-			if !close(got.P, *want.P, 1e-9) {
+			if !near(got.P, *want.P, 1e-9) {
 				t.Errorf("%s %s %s: p = %.17g, scipy %.17g", c.Name, want.Method, want.Alternative, got.P, *want.P)
 			}
 			if got.Ties != c.Ties {
@@ -177,7 +177,7 @@ func TestUDistributionMatchesEnumeration(t *testing.T) {
 		want := bruteCDF(size[0], size[1])
 		d := NewUDistribution(size[0], size[1])
 		for u := range want {
-			if got := d.CDF(float64(u)); !close(got, want[u], 1e-12) {
+			if got := d.CDF(float64(u)); !near(got, want[u], 1e-12) {
 				t.Errorf("n=%v: CDF(%d) = %v, enumeration %v", size, u, got, want[u])
 			}
 		}
@@ -226,7 +226,7 @@ func TestHodgesLehmannExact(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", c.Name, err)
 		}
-		if !close(got.Estimate, c.HL.Estimate, 1e-12) || !close(got.Low, c.HL.Low, 1e-12) || !close(got.High, c.HL.High, 1e-12) {
+		if !near(got.Estimate, c.HL.Estimate, 1e-12) || !near(got.Low, c.HL.Low, 1e-12) || !near(got.High, c.HL.High, 1e-12) {
 			t.Errorf("%s: %v [%v, %v], recorded %v [%v, %v]", c.Name, got.Estimate, got.Low, got.High,
 				c.HL.Estimate, c.HL.Low, c.HL.High)
 		}
@@ -260,7 +260,7 @@ func TestHodgesLehmannWorkedExample(t *testing.T) {
 	if got.Method != Exact || got.Estimate != 9 || got.Low != 7 || got.High != 11 || got.Unreachable {
 		t.Fatalf("got %+v, want 9 [7, 11] exact", got)
 	}
-	if !close(got.Achieved, 0.9, 1e-12) {
+	if !near(got.Achieved, 0.9, 1e-12) {
 		t.Errorf("achieved %v, want 0.9 (1 - 2·P(U <= 0))", got.Achieved)
 	}
 }

@@ -1,8 +1,12 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/dashboard"
 	"github.com/kanaria-rollouts/kanaria/internal/testutil/promserver"
 )
 
@@ -128,6 +133,32 @@ func TestCompareJudgesCanaryAgainstBaseline(t *testing.T) {
 		!strings.Contains(line, "class=High") || !strings.Contains(line, "critical=true") || !strings.Contains(line, "n=11/11") {
 		t.Fatalf("the bad canary's judgement: %s %q %q %v", m.Phase, m.Value, m.Message, m.Metadata)
 	}
+
+	t.Run("the dashboard shows why", func(t *testing.T) {
+		node, browserDir := browserTools(t)
+		url := startDashboard(t, dashboard.Options{})
+		shots := filepath.Join(repoRoot(t), "test", "output", "compare")
+		if err := os.RemoveAll(shots); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, node, "judgement.mjs", url, ns, "judged", shots)
+		cmd.Dir = browserDir
+		cmd.Env = append(os.Environ(), "CHROMIUM="+chromiumPath)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("the browser test failed (%v): %s; screenshots in %s", err, stderr.String(), shots)
+		}
+		// Both judgements are on the page; the failed one has High.
+		if !strings.Contains(string(out), `{"name":"error-ratio","class":"High","p":"`) ||
+			!strings.Contains(string(out), `{"name":"error-ratio","class":"Pass","p":"`) ||
+			!strings.Contains(string(out), `"interval":"[`) {
+			t.Errorf("the page shows:\n%s", out)
+		}
+	})
 }
 
 // judgement returns the single measurement of the step analysis that
