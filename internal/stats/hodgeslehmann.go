@@ -61,20 +61,9 @@ func HodgesLehmann(x, y []float64, confidence float64, method Method) (Shift, er
 	mn := len(diffs)
 	s := Shift{Estimate: median(diffs), Confidence: confidence}
 	_, tieTerm := rank(x, y)
-	ties := tieTerm > 0
-	switch method {
-	case Auto:
-		method = Asymptotic
-		if !ties && n1 < ExactLimit && n2 < ExactLimit {
-			method = Exact
-		}
-	case Exact:
-		if ties {
-			return Shift{}, errors.New("the exact distribution of U assumes no ties")
-		}
-	case Asymptotic:
-	default:
-		return Shift{}, fmt.Errorf("unknown method %d", method)
+	method, err := choose(method, tieTerm > 0, n1, n2)
+	if err != nil {
+		return Shift{}, err
 	}
 	s.Method = method
 	alpha := 1 - confidence

@@ -105,22 +105,11 @@ func MannWhitneyU(x, y []float64, alt Alternative, method Method) (UResult, erro
 	}
 	u1 := r1 - float64(n1*(n1+1))/2
 	ties := tieTerm > 0
-	res := UResult{U: u1, Ties: ties}
-	switch method {
-	case Auto:
-		method = Asymptotic
-		if !ties && n1 < ExactLimit && n2 < ExactLimit {
-			method = Exact
-		}
-	case Exact:
-		if ties {
-			return UResult{}, errors.New("the exact distribution of U assumes no ties")
-		}
-	case Asymptotic:
-	default:
-		return UResult{}, fmt.Errorf("unknown method %d", method)
+	method, err := choose(method, ties, n1, n2)
+	if err != nil {
+		return UResult{}, err
 	}
-	res.Method = method
+	res := UResult{U: u1, Ties: ties, Method: method}
 	mn := float64(n1 * n2)
 	u2 := mn - u1
 	if method == Exact {
@@ -159,6 +148,26 @@ func MannWhitneyU(x, y []float64, alt Alternative, method Method) (UResult, erro
 	}
 	res.P = p
 	return res, nil
+}
+
+// choose resolves Auto, and refuses Exact for tied samples, whose
+// permutation distribution is not the one computed.
+func choose(method Method, ties bool, n1, n2 int) (Method, error) {
+	switch method {
+	case Auto:
+		if !ties && n1 < ExactLimit && n2 < ExactLimit {
+			return Exact, nil
+		}
+		return Asymptotic, nil
+	case Exact:
+		if ties {
+			return 0, errors.New("the exact distribution of U assumes no ties")
+		}
+		return Exact, nil
+	case Asymptotic:
+		return Asymptotic, nil
+	}
+	return 0, fmt.Errorf("unknown method %d", method)
 }
 
 // rank returns the mid-ranks (1-based) of x followed by y in the pooled

@@ -9,39 +9,18 @@
 // failure) to SCREENSHOT_DIR. Exits 0 on success, 1 with a message on
 // stderr otherwise, 2 on bad arguments. $CHROMIUM overrides the browser
 // binary (default /usr/bin/chromium).
-import { chromium } from 'playwright-core';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { rolloutPage, withPage } from './browser.mjs';
 
 const [url, namespace, rollout, outDir] = process.argv.slice(2);
 if (!url || !namespace || !rollout || !outDir) {
   console.error('usage: node judgement.mjs DASHBOARD_URL NAMESPACE ROLLOUT SCREENSHOT_DIR');
   process.exit(2);
 }
-const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
-const timeout = 60_000;
 
 async function main() {
-  await mkdir(outDir, { recursive: true });
-  const userDataDir = await mkdtemp(path.join(tmpdir(), 'kanaria-chromium-'));
-  let context;
-  let page;
-  const pageErrors = [];
-  try {
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      viewport: { width: 1280, height: 1400 },
-      timeout,
-    });
-    page = context.pages()[0] ?? await context.newPage();
-    page.setDefaultTimeout(timeout);
-    page.on('pageerror', (err) => pageErrors.push(err.message));
-    const target = `${url.replace(/\/$/, '')}/rollouts/${encodeURIComponent(namespace)}/${encodeURIComponent(rollout)}`;
-    await page.goto(target, { waitUntil: 'domcontentloaded' });
+  await withPage(outDir, { width: 1280, height: 1400 }, async (page) => {
+    await page.goto(rolloutPage(url, namespace, rollout), { waitUntil: 'domcontentloaded' });
     await page.locator('[data-testid="judgement"]').first().waitFor({ state: 'visible' }).catch(async (err) => {
       throw new Error(`the page never showed a judgement: ${err.message}; page text: ${(await page.locator('main').innerText()).slice(0, 500)}`);
     });
@@ -51,14 +30,7 @@ async function main() {
     }));
     for (const r of rows) console.log(JSON.stringify(r));
     await page.screenshot({ path: path.join(outDir, 'judgement.png'), fullPage: true });
-    if (pageErrors.length) throw new Error(`errors on the page: ${pageErrors.join('; ')}`);
-  } catch (err) {
-    if (page) await page.screenshot({ path: path.join(outDir, 'failure.png'), fullPage: true }).catch(() => {});
-    throw err;
-  } finally {
-    if (context) await context.close();
-    await rm(userDataDir, { recursive: true, force: true });
-  }
+  });
 }
 
 main().catch((err) => {

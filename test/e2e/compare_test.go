@@ -1,11 +1,9 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -141,21 +139,14 @@ func TestCompareJudgesCanaryAgainstBaseline(t *testing.T) {
 		if err := os.RemoveAll(shots); err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, node, "judgement.mjs", url, ns, "judged", shots)
-		cmd.Dir = browserDir
-		cmd.Env = append(os.Environ(), "CHROMIUM="+chromiumPath)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
+		out, err := runBrowserScript(node, browserDir, "judgement.mjs", url, ns, "judged", shots)
 		if err != nil {
-			t.Fatalf("the browser test failed (%v): %s; screenshots in %s", err, stderr.String(), shots)
+			t.Fatalf("the browser test failed (%v): %s; screenshots in %s", err, out, shots)
 		}
 		// Both judgements are on the page; the failed one has High.
-		if !strings.Contains(string(out), `{"name":"error-ratio","class":"High","p":"`) ||
-			!strings.Contains(string(out), `{"name":"error-ratio","class":"Pass","p":"`) ||
-			!strings.Contains(string(out), `"interval":"[`) {
+		if !strings.Contains(out, `{"name":"error-ratio","class":"High","p":"`) ||
+			!strings.Contains(out, `{"name":"error-ratio","class":"Pass","p":"`) ||
+			!strings.Contains(out, `"interval":"[`) {
 			t.Errorf("the page shows:\n%s", out)
 		}
 	})
