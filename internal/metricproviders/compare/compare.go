@@ -303,6 +303,13 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("%s.outlierFactor: needs outliers: remove and must be positive", at))
 		}
 	}
+	total := 0.0
+	for _, m := range c.Metrics {
+		total += m.weight()
+	}
+	if len(c.Metrics) > 0 && !(total > 0) {
+		errs = append(errs, errors.New("metrics: every weight is 0; at least one must count"))
+	}
 	if s := c.Scoring; s != nil {
 		if !(s.Marginal >= 0 && s.Marginal <= s.Pass && s.Pass <= 100) {
 			errs = append(errs, fmt.Errorf("scoring: want 0 <= marginal (%v) <= pass (%v) <= 100", s.Marginal, s.Pass))

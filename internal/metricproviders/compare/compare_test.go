@@ -130,6 +130,7 @@ func TestParse(t *testing.T) {
 		{`{"source": {"prometheus": {"address": "http://p"}}, "metrics": [{"name": "a", "canary": "x", "baseline": "y", "outlierFactor": 2}]}`, "outlierFactor"},
 		{`{"source": {"prometheus": {"address": "http://p"}}, "metrics": [{"name": "a", "canary": "x", "baseline": "y", "weight": -1}]}`, "weight"},
 		{`{"source": {"prometheus": {"address": "http://p"}}, "metrics": [{"name": "a", "canary": "x", "baseline": "y"}], "scoring": {"pass": 50, "marginal": 75}}`, "scoring"},
+		{`{"source": {"prometheus": {"address": "http://p"}}, "metrics": [{"name": "a", "canary": "x", "baseline": "y", "weight": 0}]}`, "every weight is 0"},
 		{`{"source": {"prometheus": {"address": "http://p"}}, "metrics": [{"name": "a", "canary": "x", "baseline": "y", "treshold": 1}]}`, "unknown field"},
 	} {
 		_, err := Parse(json.RawMessage(tc.config))
