@@ -187,7 +187,9 @@ func (m Metric) outlierFactor() float64 {
 // Scoring holds the thresholds, in points of the 0-100 score: at least
 // Pass is Successful, at least Marginal Inconclusive, below it Failed.
 type Scoring struct {
-	Pass     float64 `json:"pass"`
+	// Pass is the least score that is Successful.
+	Pass float64 `json:"pass"`
+	// Marginal is the least score that is Inconclusive rather than Failed.
 	Marginal float64 `json:"marginal"`
 }
 
@@ -442,19 +444,32 @@ type Report struct {
 }
 
 // ReportMetric is one metric's line, its numbers as recorded.
+// The numbers stay strings, as recorded, so the page shows exactly what the
+// measurement holds.
 type ReportMetric struct {
-	Name       string `json:"name"`
-	Class      string `json:"class"`
-	P          string `json:"p"`
-	U          string `json:"u"`
-	N          string `json:"n"`
-	Interval   string `json:"interval"`
-	Estimate   string `json:"estimate"`
-	Effect     string `json:"effect"`
+	// Name of the compared metric.
+	Name string `json:"name"`
+	// Class is Pass, High, Low or NoData.
+	Class string `json:"class"`
+	// P is the two-sided p-value and U the canary's statistic.
+	P string `json:"p"`
+	U string `json:"u"`
+	// N is the canary's and the baseline's sample counts, "21/21".
+	N string `json:"n"`
+	// Interval is the shift's interval, "[low,high]", and Estimate the
+	// shift.
+	Interval string `json:"interval"`
+	Estimate string `json:"estimate"`
+	// Effect is the canary's location as a ratio of the baseline's.
+	Effect string `json:"effect"`
+	// Confidence is the interval's level.
 	Confidence string `json:"confidence,omitempty"`
-	Method     string `json:"method,omitempty"`
-	Removed    string `json:"removed,omitempty"`
-	Critical   bool   `json:"critical,omitempty"`
+	// Method is exact or asymptotic.
+	Method string `json:"method,omitempty"`
+	// Removed counts the outliers dropped.
+	Removed string `json:"removed,omitempty"`
+	// Critical says a failure fails the whole measurement.
+	Critical bool `json:"critical,omitempty"`
 }
 
 // ParseMetadata reads the judgement back from a measurement's metadata;

@@ -28,11 +28,13 @@ const (
 
 // Samples are one metric's values on each side.
 type Samples struct {
+	// Canary and Baseline are every sample each side's query returned.
 	Canary, Baseline []float64
 }
 
 // MetricResult is every number the judge used for one metric.
 type MetricResult struct {
+	// Name of the metric, and the Class it was given.
 	Name  string `json:"name"`
 	Class Class  `json:"class"`
 	// Failing says the metric counts against the score: High or Low, or
