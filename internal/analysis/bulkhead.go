@@ -9,6 +9,7 @@ import (
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/cloudmonitoring"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/compare"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/slo"
 )
 
@@ -117,6 +118,13 @@ func endpointOf(m v1alpha1.Metric, args resolvedArgs) string {
 			return name
 		}
 		return name + "/" + c.Project
+	case len(p.Plugin[compare.Name]) > 0:
+		// Its range queries wait on the Prometheus they run on.
+		var c compare.Config
+		_ = json.Unmarshal(p.Plugin[compare.Name], &c)
+		if c.Source.Prometheus != nil {
+			address = c.Source.Prometheus.Address
+		}
 	case p.Wavefront != nil:
 		address = p.Wavefront.Address
 		if !strings.Contains(address, "://") {

@@ -133,6 +133,7 @@ func TestEndpointOf(t *testing.T) {
 		{v1alpha1.MetricProvider{Plugin: map[string]json.RawMessage{"kanaria.dev/slo": json.RawMessage(`{"prometheus":{"address":"http://prom:9090"}}`)}}, "kanaria.dev/slo/prom:9090"},
 		{v1alpha1.MetricProvider{Plugin: map[string]json.RawMessage{"kanaria.dev/slo": json.RawMessage(`{"provider":{"graphite":{"address":"http://g:8080"}}}`)}}, "kanaria.dev/slo/graphite/g:8080"},
 		{v1alpha1.MetricProvider{Plugin: map[string]json.RawMessage{"kanaria.dev/slo": json.RawMessage(`{"provider":{"plugin":{"kanaria.dev/cloud-monitoring":{"project":"shop-prod"}}}}`)}}, "kanaria.dev/slo/kanaria.dev/cloud-monitoring/shop-prod"},
+		{v1alpha1.MetricProvider{Plugin: map[string]json.RawMessage{"kanaria.dev/compare": json.RawMessage(`{"source":{"prometheus":{"address":"http://Prom:9090"}}}`)}}, "kanaria.dev/compare/prom:9090"},
 		{v1alpha1.MetricProvider{Plugin: map[string]json.RawMessage{"argoproj-labs/sample": json.RawMessage(`{}`)}}, "plugin"},
 	} {
 		if got := endpointOf(v1alpha1.Metric{Name: "m", Provider: tc.provider}, args); got != tc.want {

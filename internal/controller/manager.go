@@ -31,6 +31,7 @@ import (
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/cloudmonitoring"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/cloudwatch"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/compare"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/datadog"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/graphite"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/influxdb"
@@ -242,6 +243,8 @@ func newQueriers(controllerNamespace string) map[string]metricproviders.Querier 
 	queriers[cloudmonitoring.Name] = cloudmonitoring.New(cloudmonitoring.Options{})
 	// Error budgets read their SLI through the other providers.
 	queriers[slo.Name] = slo.New(slo.QuerierSource(queriers))
+	// The canary judge reads both sides' series through Prometheus.
+	queriers[compare.Name] = compare.New(queriers[promprovider.Name])
 	return queriers
 }
 

@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/compare"
 	"github.com/kanaria-rollouts/kanaria/internal/rolloutview"
 )
 
@@ -306,6 +307,8 @@ type Measurement struct {
 	StartedAt *metav1.Time `json:"startedAt,omitempty"`
 	// FinishedAt is when the value was taken.
 	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
+	// Judgement is a kanaria.dev/compare measurement's per-metric table.
+	Judgement *compare.Report `json:"judgement,omitempty"`
 }
 
 // The functions below only copy the shared read model (internal/rolloutview)
@@ -454,7 +457,7 @@ func analysisRunJSON(run rolloutview.AnalysisRun) AnalysisRun {
 		for _, ms := range m.Measurements {
 			mj.Measurements = append(mj.Measurements, Measurement{
 				Phase: string(ms.Phase), Value: ms.Value, Number: ms.Number, Message: ms.Message,
-				StartedAt: kubeTime(ms.StartedAt), FinishedAt: kubeTime(ms.FinishedAt),
+				StartedAt: kubeTime(ms.StartedAt), FinishedAt: kubeTime(ms.FinishedAt), Judgement: ms.Judgement,
 			})
 		}
 		out.Metrics = append(out.Metrics, mj)

@@ -385,6 +385,40 @@ func TestGetRolloutJSON(t *testing.T) {
 	}
 }
 
+// TestGetRolloutShowsJudgement checks that a kanaria.dev/compare
+// measurement reaches the page with its per-metric table read from the
+// metadata, and that other measurements carry none.
+func TestGetRolloutShowsJudgement(t *testing.T) {
+	run := analysisRun()
+	run.Status.MetricResults[0].Measurements[2].Phase = v1alpha1.AnalysisPhaseFailed
+	run.Status.MetricResults[0].Measurements[2].Value = "0"
+	run.Status.MetricResults[0].Measurements[2].Metadata = map[string]string{
+		"score":              "0",
+		"metric/error-ratio": "class=High p=3.7e-12 u=441 n=21/21 interval=[0.036,0.044] estimate=0.04 effect=3 confidence=0.95 method=exact critical=true",
+		"metric/latency":     "class=Pass p=0.9 u=210 n=20/21 interval=[-0.1,0.1] estimate=0 effect=NaN confidence=0.95 method=exact removed=1",
+	}
+	objs := fixtures()
+	objs[len(objs)-1] = run
+	e := newEnv(t, Options{}, objs...)
+	m := decode(t, e.do(t, http.MethodGet, "/api/namespaces/shop/rollouts/web", ""))
+	runs := m["revisions"].([]any)[0].(map[string]any)["analysisRuns"].([]any)
+	ms := runs[0].(map[string]any)["metrics"].([]any)[0].(map[string]any)["measurements"].([]any)
+	want := `{"metrics":[` +
+		`{"class":"High","confidence":"0.95","critical":true,"effect":"3","estimate":"0.04","interval":"[0.036,0.044]","method":"exact","n":"21/21","name":"error-ratio","p":"3.7e-12","u":"441"},` +
+		`{"class":"Pass","confidence":"0.95","effect":"NaN","estimate":"0","interval":"[-0.1,0.1]","method":"exact","n":"20/21","name":"latency","p":"0.9","removed":"1","u":"210"}],` +
+		`"score":"0"}`
+	if got := jsonOf(t, ms[2].(map[string]any)["judgement"]); got != want {
+		t.Errorf("judgement\n got %s\nwant %s", got, want)
+	}
+	if _, ok := ms[0].(map[string]any)["judgement"]; ok {
+		t.Errorf("a prometheus measurement carries a judgement: %s", jsonOf(t, ms[0]))
+	}
+	js := e.do(t, http.MethodGet, "/assets/app.js", "").Body.String()
+	if !strings.Contains(js, "function judgementRow") || !strings.Contains(js, "last.judgement") {
+		t.Error("app.js does not render judgements")
+	}
+}
+
 func TestActionsPatchExactlyWhatThePluginSends(t *testing.T) {
 	unpaused := func(ro *v1alpha1.Rollout) { ro.Spec.Paused = true }
 	aborted := func(ro *v1alpha1.Rollout) { ro.Status.Abort = true }

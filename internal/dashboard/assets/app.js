@@ -354,16 +354,39 @@
         run.message ? h('p', {class: 'message'}, run.message) : null,
         h('table', {class: 'metrics'},
           h('thead', {}, h('tr', {}, h('th', {}, 'Metric'), h('th', {}, 'Phase'), h('th', {}, 'Measurements'), h('th', {}, 'Last value'), h('th', {}, 'Over time'))),
-          h('tbody', {}, run.metrics.map((m) => {
+          h('tbody', {}, run.metrics.flatMap((m) => {
             const last = m.measurements[m.measurements.length - 1];
-            return h('tr', {},
+            const row = h('tr', {},
               h('td', {}, m.name, m.dryRun ? h('span', {class: 'role'}, 'dry-run') : null),
               h('td', {}, badge(m.phase, 'ph')),
               h('td', {class: 'counts', title: 'successful / failed / inconclusive / error'},
                 '✓' + m.successful + ' ✗' + m.failed + ' ?' + m.inconclusive + ' !' + m.error),
               h('td', {}, last ? h('code', {title: last.message || ''}, last.value || last.phase) : '–'),
               h('td', {}, chart(m.measurements)));
+            return last && last.judgement ? [row, judgementRow(last)] : [row];
           }))));
+    }
+
+    // judgementRow shows why a kanaria.dev/compare measurement decided:
+    // each compared metric's class, p-value, interval of the shift, effect
+    // and sample counts, under the score.
+    function judgementRow(ms) {
+      const j = ms.judgement;
+      return h('tr', {class: 'judgement'}, h('td', {colspan: 5},
+        h('div', {class: 'judgement-head'}, 'Canary vs baseline: score ', h('strong', {'data-testid': 'judgement-score'}, j.score),
+          ms.message ? h('span', {class: 'muted'}, ' · ' + ms.message) : null),
+        h('table', {class: 'judgement-table', 'data-testid': 'judgement'},
+          h('thead', {}, h('tr', {}, ['Metric', 'Class', 'p', 'Interval (canary − baseline)', 'Shift', 'Effect', 'Samples', 'Method']
+            .map((c) => h('th', {}, c)))),
+          h('tbody', {}, j.metrics.map((m) => h('tr', {'data-metric': m.name},
+            h('td', {}, m.name, m.critical ? h('span', {class: 'role'}, 'critical') : null),
+            h('td', {}, h('span', {class: 'class class-' + m.class.toLowerCase()}, m.class)),
+            h('td', {}, h('code', {}, m.p)),
+            h('td', {}, h('code', {}, m.interval), m.confidence ? h('span', {class: 'muted'}, ' at ' + m.confidence) : null),
+            h('td', {}, h('code', {}, m.estimate)),
+            h('td', {}, h('code', {title: "canary's location as a ratio of the baseline's"}, m.effect === 'NaN' ? '–' : '×' + m.effect)),
+            h('td', {title: 'canary / baseline' + (m.removed ? ', ' + m.removed + ' outliers removed' : '')}, m.n),
+            h('td', {class: 'muted'}, m.method || '')))))));
     }
 
     let stream = null;

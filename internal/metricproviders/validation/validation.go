@@ -10,6 +10,7 @@ import (
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/cloudmonitoring"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/compare"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/graphite"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/influxdb"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/kayenta"
@@ -55,6 +56,9 @@ func Metric(m v1alpha1.Metric) error {
 	case p.Plugin[slo.Name] != nil:
 		// Parse names the provider itself.
 		_, err = slo.Parse(p.Plugin[slo.Name])
+		return err
+	case p.Plugin[compare.Name] != nil:
+		_, err = compare.Parse(p.Plugin[compare.Name])
 		return err
 	}
 	if err != nil {
