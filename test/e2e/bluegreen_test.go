@@ -346,8 +346,14 @@ func TestBlueGreenIntegrationTestJob(t *testing.T) {
 	if ref := metav1.GetControllerOf(&run); ref == nil || ref.Kind != "Rollout" || ref.UID != ro.UID {
 		t.Errorf("AnalysisRun %s is controlled by %+v, want the Rollout %s", run.Name, ref, ro.UID)
 	}
-	if run.Labels[v1alpha1.RolloutTypeLabel] != v1alpha1.RolloutTypePrePromotionLabel {
+	// The reference labels a run with its purpose and the Rollout's selector
+	// and annotates it with the revision it measures.
+	if run.Labels[v1alpha1.RolloutTypeLabel] != v1alpha1.RolloutTypePrePromotionLabel ||
+		run.Labels[v1alpha1.DefaultRolloutUniqueLabelKey] != v2 || run.Labels["app"] != bgApp {
 		t.Errorf("AnalysisRun %s labels %v", run.Name, run.Labels)
+	}
+	if rev := ro.Annotations[v1alpha1.RevisionAnnotation]; rev == "" || run.Annotations[v1alpha1.RevisionAnnotation] != rev {
+		t.Errorf("AnalysisRun %s annotations %v, want %s=%q as on the Rollout", run.Name, run.Annotations, v1alpha1.RevisionAnnotation, rev)
 	}
 	job := runJob(t, c, ns, run.Name)
 	args := strings.Join(job.Spec.Template.Spec.Containers[0].Args, " ")

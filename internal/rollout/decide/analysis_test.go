@@ -1,6 +1,7 @@
 package decide
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -221,4 +222,71 @@ func TestBlueGreenPostPromotionFailureSwitchesBack(t *testing.T) {
 	}
 	wantPhase(t, s, v1alpha1.RolloutPhaseDegraded)
 	wantCounts(t, s, []string{v1}, 3)
+}
+
+// wantRunMeta checks a run's labels and annotations against what the
+// reference writes on the runs it creates for a Rollout.
+func wantRunMeta(t *testing.T, run *v1alpha1.AnalysisRun, labels, annotations map[string]string) {
+	t.Helper()
+	if fmt.Sprint(run.Labels) != fmt.Sprint(labels) {
+		t.Errorf("run %s labels %v, want %v", run.Name, run.Labels, labels)
+	}
+	if fmt.Sprint(run.Annotations) != fmt.Sprint(annotations) {
+		t.Errorf("run %s annotations %v, want %v", run.Name, run.Annotations, annotations)
+	}
+}
+
+func TestCanaryRunsCarryTypeStepSelectorAndRevision(t *testing.T) {
+	s := newManualGatesSim(t)
+	s.templates.Templates["smoke"] = webTemplate("smoke")
+	c := s.ro.Spec.Strategy.Canary
+	step := analysisRef("smoke")
+	step.AnalysisRunMetadata = v1alpha1.AnalysisRunMetadata{
+		Labels:      map[string]string{"team": "payments", "app": "overridden-by-the-selector"},
+		Annotations: map[string]string{"owner": "alice"},
+	}
+	c.Steps = []v1alpha1.CanaryStep{{SetWeight: ptr(int32(20))}, {Analysis: step}, {SetWeight: ptr(int32(60))}}
+	c.Analysis = &v1alpha1.RolloutAnalysisBackground{RolloutAnalysis: *analysisRef("smoke")}
+	s.settle()
+	s.setImage("rails:6.1")
+	v2 := s.hashOf("rails:6.1")
+	s.settle()
+	wantRunMeta(t, s.runOf(v1alpha1.RolloutTypeStepLabel), map[string]string{
+		"app": "rails", "team": "payments",
+		v1alpha1.DefaultRolloutUniqueLabelKey: v2,
+		v1alpha1.RolloutTypeLabel:             v1alpha1.RolloutTypeStepLabel,
+		v1alpha1.RolloutCanaryStepIndexLabel:  "1",
+	}, map[string]string{"owner": "alice", v1alpha1.RevisionAnnotation: "2"})
+	wantRunMeta(t, s.runOf(v1alpha1.RolloutTypeBackgroundRunLabel), map[string]string{
+		"app":                                 "rails",
+		v1alpha1.DefaultRolloutUniqueLabelKey: v2,
+		v1alpha1.RolloutTypeLabel:             v1alpha1.RolloutTypeBackgroundRunLabel,
+	}, map[string]string{v1alpha1.RevisionAnnotation: "2"})
+}
+
+func TestBlueGreenRunsCarryTypeSelectorAndRevision(t *testing.T) {
+	s := newBlueGreenSim(t, true)
+	s.templates.Templates["smoke"] = webTemplate("smoke")
+	bg := s.ro.Spec.Strategy.BlueGreen
+	bg.PrePromotionAnalysis = analysisRef("smoke")
+	bg.PostPromotionAnalysis = analysisRef("smoke")
+	// analysisRunMetadata may name the revision itself; its value wins.
+	bg.PostPromotionAnalysis.AnalysisRunMetadata.Annotations = map[string]string{v1alpha1.RevisionAnnotation: "custom"}
+	s.settle()
+	s.setImage("api:2")
+	v2 := s.hashOf("api:2")
+	s.settle()
+	pre := s.runOf(v1alpha1.RolloutTypePrePromotionLabel)
+	wantRunMeta(t, pre, map[string]string{
+		"app":                                 "api",
+		v1alpha1.DefaultRolloutUniqueLabelKey: v2,
+		v1alpha1.RolloutTypeLabel:             v1alpha1.RolloutTypePrePromotionLabel,
+	}, map[string]string{v1alpha1.RevisionAnnotation: "2"})
+	pre.Status.Phase = v1alpha1.AnalysisPhaseSuccessful
+	s.settle()
+	wantRunMeta(t, s.runOf(v1alpha1.RolloutTypePostPromotionLabel), map[string]string{
+		"app":                                 "api",
+		v1alpha1.DefaultRolloutUniqueLabelKey: v2,
+		v1alpha1.RolloutTypeLabel:             v1alpha1.RolloutTypePostPromotionLabel,
+	}, map[string]string{v1alpha1.RevisionAnnotation: "custom"})
 }
