@@ -41,7 +41,7 @@ func releaseCount(t *testing.T, p *controllerProcess, how v1alpha1.CompletionSta
 	if err != nil || code != 200 {
 		t.Fatalf("GET /metrics: %d %v", code, err)
 	}
-	series := fmt.Sprintf(`rollout_duration_seconds_total_count{status=%q} `, how)
+	series := fmt.Sprintf(`rollout_duration_seconds_count{status=%q} `, how)
 	for _, line := range strings.Split(body, "\n") {
 		if v, ok := strings.CutPrefix(line, series); ok {
 			return v
