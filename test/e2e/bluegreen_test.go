@@ -768,3 +768,49 @@ func TestBlueGreenIstioPrometheusWaitsForPromotion(t *testing.T) {
 			vsBefore.Object["spec"], vsBefore.GetResourceVersion(), vsAfter.Object["spec"], vsAfter.GetResourceVersion())
 	}
 }
+
+// TestBlueGreenPrePromotionPastProgressDeadline follows the reference when a
+// pre-promotion test hangs past progressDeadlineSeconds with
+// progressDeadlineAbort: the deadline runs while a blue-green release waits
+// for its analysis (only a canary's analysis and experiment steps stop it),
+// so the release is aborted: the run is terminated, production stays on the
+// stable version and the preview is scaled down after
+// abortScaleDownDelaySeconds.
+func TestBlueGreenPrePromotionPastProgressDeadline(t *testing.T) {
+	ensureCRDs(t)
+	c := newClients(t)
+	ns, v1 := bgStart(t, c, "bg-deadline")
+	// The scenario test hangs: its Pod keeps running and its Job never ends.
+	mustKubectl(t, "-n", ns, "patch", "analysistemplate", "scenario-test", "--type", "json", "-p",
+		fmt.Sprintf(`[{"op":"add","path":"/spec/metrics/0/provider/job/spec/template/metadata","value":{"labels":{%q:%q}}}]`,
+			devcluster.SimulateLabel, devcluster.SimulateRunForever))
+	mustKubectl(t, "-n", ns, "patch", "rollout", bgRollout, "--type", "merge", "-p", `{"spec":{"progressDeadlineSeconds":15,"progressDeadlineAbort":true}}`)
+	setImage(t, ns, bgRollout, "registry.example/ecl-api:1.1.0")
+	ro := waitRollout(t, c, ns, bgRollout, "a new version", time.Minute, func(ro *v1alpha1.Rollout) bool {
+		return ro.Status.CurrentPodHash != "" && ro.Status.CurrentPodHash != v1
+	})
+	v2 := ro.Status.CurrentPodHash
+	run := waitPreRun(t, c, ns, v2, 2*time.Minute)
+
+	ro = waitRollout(t, c, ns, bgRollout, "aborted by the progress deadline", 2*time.Minute, func(ro *v1alpha1.Rollout) bool {
+		return ro.Status.Abort && ro.Status.Phase == v1alpha1.RolloutPhaseDegraded
+	})
+	want := "RolloutAborted: Rollout aborted update to revision " + ro.Annotations[v1alpha1.RevisionAnnotation]
+	if ro.Status.Message != want {
+		t.Errorf("message %q, want %q", ro.Status.Message, want)
+	}
+	if ro.Status.StableRS != v1 || serviceHash(t, c, ns, bgActive) != v1 {
+		t.Fatalf("stable %q, %s selects %q: want production left on %q", ro.Status.StableRS, bgActive, serviceHash(t, c, ns, bgActive), v1)
+	}
+	eventually(t, time.Minute, "the hanging pre-promotion run to be terminated", func() (bool, error) {
+		var cur v1alpha1.AnalysisRun
+		if err := c.ctrl.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: run.Name}, &cur); err != nil {
+			return false, err
+		}
+		return cur.Spec.Terminate && cur.Status.Phase.Completed(), fmt.Errorf("terminate %v phase %q", cur.Spec.Terminate, cur.Status.Phase)
+	})
+	waitCounts(t, c, ns, bgRollout, map[string]int32{v2: 0, v1: bgReplicas})
+	if a := serviceHash(t, c, ns, bgActive); a != v1 {
+		t.Fatalf("%s selects %q after the abort, want %q", bgActive, a, v1)
+	}
+}
