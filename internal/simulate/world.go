@@ -377,7 +377,7 @@ func (w *world) apply(ctx context.Context, a decide.Action) error {
 			p.pod.Labels = decide.ApplyOps(p.pod.Labels, a.Labels)
 			p.pod.Annotations = decide.ApplyOps(p.pod.Annotations, a.Annotations)
 		}
-	case decide.DeletePod:
+	case decide.EvictPod:
 		delete(w.pods, a.Name)
 	case decide.ScaleDeployment:
 		if w.workload != nil {

@@ -188,7 +188,7 @@ func (s *sim) apply(a Action) {
 		p := s.pods[a.Name]
 		p.Labels = ApplyOps(p.Labels, a.Labels)
 		p.Annotations = ApplyOps(p.Annotations, a.Annotations)
-	case DeletePod:
+	case EvictPod:
 		delete(s.pods, a.Name)
 	case DeleteReplicaSet:
 		delete(s.rs, a.Name)
