@@ -352,9 +352,15 @@ func TestBlueGreenIntegrationTestJob(t *testing.T) {
 		run.Labels[v1alpha1.DefaultRolloutUniqueLabelKey] != v2 || run.Labels["app"] != bgApp {
 		t.Errorf("AnalysisRun %s labels %v", run.Name, run.Labels)
 	}
-	if rev := ro.Annotations[v1alpha1.RevisionAnnotation]; rev == "" || run.Annotations[v1alpha1.RevisionAnnotation] != rev {
-		t.Errorf("AnalysisRun %s annotations %v, want %s=%q as on the Rollout", run.Name, run.Annotations, v1alpha1.RevisionAnnotation, rev)
+	// The revision is the new version's, which the Rollout's annotation
+	// names too once its patch is seen.
+	rev := replicaSetsOf(t, c, ns, ro)[v2].Annotations[v1alpha1.RevisionAnnotation]
+	if rev == "" || run.Annotations[v1alpha1.RevisionAnnotation] != rev {
+		t.Errorf("AnalysisRun %s annotations %v, want %s=%q as on ReplicaSet %s", run.Name, run.Annotations, v1alpha1.RevisionAnnotation, rev, v2)
 	}
+	waitRollout(t, c, ns, bgRollout, "the Rollout's revision annotation", time.Minute, func(ro *v1alpha1.Rollout) bool {
+		return ro.Annotations[v1alpha1.RevisionAnnotation] == rev
+	})
 	job := runJob(t, c, ns, run.Name)
 	args := strings.Join(job.Spec.Template.Spec.Containers[0].Args, " ")
 	if !slices.Contains(job.Spec.Template.Spec.Containers[0].Args, bgBaseURLArg) || strings.Contains(args, "{{") {
