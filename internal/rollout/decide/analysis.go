@@ -161,6 +161,36 @@ func (d *decider) analysisRun(k runKind, a *v1alpha1.RolloutAnalysis, step int) 
 	for n := 1; d.runByName(name) != nil; n++ {
 		name = fmt.Sprintf("%s.%d", base, n)
 	}
+	run, err := template.Build(template.Input{
+		Rollout: d.ro, Analysis: a, Name: name, Labels: d.runLabels(k, a, step),
+		StableHash: d.st.StableRS, LatestHash: d.newHash,
+	}, d.s.Templates)
+	if err != nil {
+		// Validation checked the templates; a fieldRef that does not
+		// resolve ends up here. Report it as the run's error.
+		*slot = &v1alpha1.RolloutAnalysisRunStatus{Name: name, Status: v1alpha1.AnalysisPhaseError, Message: err.Error()}
+		return v1alpha1.AnalysisPhaseError
+	}
+	// Tools group a Rollout's runs by revision, as the reference annotates
+	// them; the Rollout's analysisRunMetadata may set its own value.
+	if _, set := a.AnalysisRunMetadata.Annotations[v1alpha1.RevisionAnnotation]; !set {
+		if run.Annotations == nil {
+			run.Annotations = map[string]string{}
+		}
+		run.Annotations[v1alpha1.RevisionAnnotation] = strconv.FormatInt(d.currentRevision(), 10)
+	}
+	d.add(CreateAnalysisRun{Run: run})
+	d.event(corev1.EventTypeNormal, "AnalysisRunCreated", fmt.Sprintf("created %s AnalysisRun %s", k, name))
+	*slot = &v1alpha1.RolloutAnalysisRunStatus{Name: name, Status: v1alpha1.AnalysisPhasePending}
+	return v1alpha1.AnalysisPhasePending
+}
+
+// runLabels returns the labels of a new run of kind k, layered as the
+// reference layers them so selectors written for it find the same runs: the
+// purpose (hash, type, step, controller instance), then the analysis's
+// analysisRunMetadata labels, then the Rollout's selector labels (a workloadRef's Deployment's when the
+// Rollout names none) on top.
+func (d *decider) runLabels(k runKind, a *v1alpha1.RolloutAnalysis, step int) map[string]string {
 	labels := map[string]string{
 		v1alpha1.DefaultRolloutUniqueLabelKey: d.newHash,
 		v1alpha1.RolloutTypeLabel:             string(k),
@@ -173,20 +203,15 @@ func (d *decider) analysisRun(k runKind, a *v1alpha1.RolloutAnalysis, step int) 
 		// caches see only its own objects.
 		labels[v1alpha1.LabelKeyControllerInstanceID] = id
 	}
-	run, err := template.Build(template.Input{
-		Rollout: d.ro, Analysis: a, Name: name, Labels: labels,
-		StableHash: d.st.StableRS, LatestHash: d.newHash,
-	}, d.s.Templates)
-	if err != nil {
-		// Validation checked the templates; a fieldRef that does not
-		// resolve ends up here. Report it as the run's error.
-		*slot = &v1alpha1.RolloutAnalysisRunStatus{Name: name, Status: v1alpha1.AnalysisPhaseError, Message: err.Error()}
-		return v1alpha1.AnalysisPhaseError
+	for key, v := range a.AnalysisRunMetadata.Labels {
+		labels[key] = v
 	}
-	d.add(CreateAnalysisRun{Run: run})
-	d.event(corev1.EventTypeNormal, "AnalysisRunCreated", fmt.Sprintf("created %s AnalysisRun %s", k, name))
-	*slot = &v1alpha1.RolloutAnalysisRunStatus{Name: name, Status: v1alpha1.AnalysisPhasePending}
-	return v1alpha1.AnalysisPhasePending
+	if d.sel != nil {
+		for key, v := range d.sel.MatchLabels {
+			labels[key] = v
+		}
+	}
+	return labels
 }
 
 // isAttempt reports whether name is base or a retry of it (base.N).
