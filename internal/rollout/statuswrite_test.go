@@ -21,8 +21,12 @@ func TestCountsOnly(t *testing.T) {
 		return &v1alpha1.RolloutStatus{
 			Phase: v1alpha1.RolloutPhaseProgressing, Replicas: 3, AvailableReplicas: 2, CurrentStepIndex: ptrTo(int32(1)),
 			Conditions: []v1alpha1.RolloutCondition{{Type: v1alpha1.RolloutProgressing, Status: corev1.ConditionTrue, LastUpdateTime: metav1.Unix(10, 0)}},
-			Canary:     v1alpha1.CanaryStatus{Weights: &v1alpha1.TrafficWeights{Canary: v1alpha1.WeightDestination{Weight: 33}}},
+			Canary: v1alpha1.CanaryStatus{Weights: &v1alpha1.TrafficWeights{Canary: v1alpha1.WeightDestination{Weight: 33}},
+				CurrentBackgroundAnalysisRunStatus: &v1alpha1.RolloutAnalysisRunStatus{Name: "ro-abc-2", Status: v1alpha1.AnalysisPhasePending}},
 		}
+	}
+	started := func(s *v1alpha1.RolloutStatus) {
+		s.Canary.CurrentBackgroundAnalysisRunStatus.Status = v1alpha1.AnalysisPhaseRunning
 	}
 	cases := []struct {
 		name   string
@@ -44,6 +48,22 @@ func TestCountsOnly(t *testing.T) {
 			s.Phase, s.Message = v1alpha1.RolloutPhasePaused, "CanaryPauseStep"
 		}, false, false},
 		{"condition status", func(s *v1alpha1.RolloutStatus) { s.Conditions[0].Status = corev1.ConditionFalse }, false, false},
+		{"background run started", started, false, true},
+		{"background run started, with counts", func(s *v1alpha1.RolloutStatus) { started(s); s.AvailableReplicas = 3 }, false, true},
+		{"background run started, with a message", func(s *v1alpha1.RolloutStatus) {
+			started(s)
+			s.Canary.CurrentBackgroundAnalysisRunStatus.Message = "metric web is slow"
+		}, false, false},
+		{"background run completed", func(s *v1alpha1.RolloutStatus) {
+			s.Canary.CurrentBackgroundAnalysisRunStatus.Status = v1alpha1.AnalysisPhaseSuccessful
+		}, false, false},
+		{"another background run", func(s *v1alpha1.RolloutStatus) {
+			s.Canary.CurrentBackgroundAnalysisRunStatus = &v1alpha1.RolloutAnalysisRunStatus{Name: "ro-abc-2.1", Status: v1alpha1.AnalysisPhaseRunning}
+		}, false, false},
+		{"step run named", func(s *v1alpha1.RolloutStatus) {
+			s.Canary.CurrentStepAnalysisRunStatus = &v1alpha1.RolloutAnalysisRunStatus{Name: "ro-abc-2-1", Status: v1alpha1.AnalysisPhasePending}
+		}, false, false},
+		{"background run gone", func(s *v1alpha1.RolloutStatus) { s.Canary.CurrentBackgroundAnalysisRunStatus = nil }, false, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
