@@ -323,19 +323,24 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 		logger.Info("decided", "reason", e.Reason, "message", e.Message)
 	}
-	requeue := plan.RequeueAfter
-	if snap.Configs != nil && (requeue == 0 || requeue > configRecheck) {
-		requeue = configRecheck
+	// The plan's delays count from the snapshot's time; the writes above
+	// and below take a while, so the delay is kept as a time of day and
+	// only what is left of it when the reconcile returns is asked for.
+	var due time.Time
+	if plan.RequeueAfter > 0 {
+		due = snap.Now.Add(plan.RequeueAfter)
+	}
+	if snap.Configs != nil {
+		due = earliest(due, snap.Now.Add(configRecheck))
 	}
 	write := !equality.Semantic.DeepEqual(ro.Status, plan.Status)
 	// A plan's writes never depend on the counts in the status, so a
 	// counts-only change may wait even when the plan scales something.
 	if write && countsOnly(&ro.Status, &plan.Status, ro.Spec.Strategy.Canary != nil && ro.Spec.Strategy.Canary.TrafficRouting != nil) {
-		if hold := r.writes.holdFor(req.NamespacedName, r.now()); hold > 0 {
+		now := r.now()
+		if hold := r.writes.holdFor(req.NamespacedName, now); hold > 0 {
 			write = false
-			if requeue == 0 || hold < requeue {
-				requeue = hold
-			}
+			due = earliest(due, now.Add(hold))
 		}
 	}
 	if write {
@@ -371,7 +376,25 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := exec.apply(ctx, after); err != nil {
 		return ctrl.Result{}, err
 	}
-	return ctrl.Result{RequeueAfter: requeue}, nil
+	return ctrl.Result{RequeueAfter: untilDue(due, r.now())}, nil
+}
+
+// earliest is the earlier of two times, a zero time meaning none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}
+
+// untilDue is the requeue delay that brings a Rollout back at due: none for
+// a zero time, and at least a millisecond once due has passed (a zero delay
+// would mean no requeue at all).
+func untilDue(due, now time.Time) time.Duration {
+	if due.IsZero() {
+		return 0
+	}
+	return max(due.Sub(now), time.Millisecond)
 }
 
 // notify hands the plan's decisions, routine ones included, to the
