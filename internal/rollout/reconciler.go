@@ -295,18 +295,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	plan := decide.Decide(snap)
 
-	// The revision and other annotations are metadata writes on the
-	// Rollout itself; they go after the status write, whose optimistic lock
-	// they would break.
-	var actions, after []decide.Action
-	for _, a := range plan.Actions {
-		switch a.(type) {
-		case decide.SetRolloutRevision, decide.AnnotateRollout:
-			after = append(after, a)
-		default:
-			actions = append(actions, a)
-		}
-	}
+	actions, after := splitAfterStatus(plan.Actions)
 	exec := &executor{
 		c: r.Client, api: r.APIReader, ro: &ro, log: logger, routers: trafficRouters,
 		rsVersions: map[string]string{}, rsWrites: &r.rsWrites, fresh: &r.fresh, rolloutVersion: ro.ResourceVersion,
@@ -377,6 +366,25 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, err
 	}
 	return ctrl.Result{RequeueAfter: untilDue(due, r.now())}, nil
+}
+
+// splitAfterStatus separates the writes that go after the status write
+// from those before it, each in the plan's order. The revision and other
+// annotations are metadata writes on the Rollout itself, which would break
+// the status write's optimistic lock. Ending and removing AnalysisRuns the
+// status no longer names wait too: nothing waits on them, while the status
+// write is what the next step waits for; were they lost, the next reconcile
+// finds the same runs stray and plans them again.
+func splitAfterStatus(plan []decide.Action) (before, after []decide.Action) {
+	for _, a := range plan {
+		switch a.(type) {
+		case decide.SetRolloutRevision, decide.AnnotateRollout, decide.TerminateAnalysisRun, decide.DeleteAnalysisRun:
+			after = append(after, a)
+		default:
+			before = append(before, a)
+		}
+	}
+	return before, after
 }
 
 // earliest is the earlier of two times, a zero time meaning none.

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/rollout/decide"
 	"github.com/kanaria-rollouts/kanaria/internal/statuspatch"
 )
 
@@ -197,5 +198,28 @@ func TestRequeueCountsFromTheDecision(t *testing.T) {
 	}
 	if got := earliest(decided, time.Time{}); !got.Equal(decided) {
 		t.Fatalf("earliest(t, none) = %v", got)
+	}
+}
+
+// TestSplitAfterStatus: metadata writes on the Rollout and the ending of
+// runs the status no longer names go after the status write, everything
+// else before it, each side in the plan's order.
+func TestSplitAfterStatus(t *testing.T) {
+	plan := []decide.Action{
+		decide.ScaleReplicaSet{Name: "ro-old", From: 1, To: 0},
+		decide.TerminateAnalysisRun{Name: "ro-new-2"},
+		decide.CreateAnalysisRun{Run: &v1alpha1.AnalysisRun{ObjectMeta: metav1.ObjectMeta{Name: "ro-new-2-1"}}},
+		decide.SetRolloutRevision{Revision: "2"},
+		decide.DeleteAnalysisRun{Name: "ro-older-1"},
+		decide.ScaleReplicaSet{Name: "ro-new", From: 1, To: 2},
+	}
+	before, after := splitAfterStatus(plan)
+	wantBefore := []decide.Action{plan[0], plan[2], plan[5]}
+	wantAfter := []decide.Action{plan[1], plan[3], plan[4]}
+	if !reflect.DeepEqual(before, wantBefore) {
+		t.Fatalf("before the status write: %#v, want %#v", before, wantBefore)
+	}
+	if !reflect.DeepEqual(after, wantAfter) {
+		t.Fatalf("after the status write: %#v, want %#v", after, wantAfter)
 	}
 }
