@@ -177,7 +177,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	wasPhase := run.Status.Phase
 
 	var events []event
-	deferred := false
+	var deferred []string
 	if err := r.check(run); err != nil {
 		r.fail(run, now, err.Error())
 	} else if args, err := resolveArgs(ctx, run, r.Secrets); err != nil {
@@ -238,9 +238,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if run.Status.Phase.Completed() {
 		return r.expire(ctx, run, now)
 	}
-	if deferred {
-		logger.V(1).Info("measurement deferred: its provider endpoint has every place taken by slower measurements", "retryIn", deferredRetry)
-		return ctrl.Result{RequeueAfter: deferredRetry}, nil
+	if len(deferred) > 0 {
+		retry := r.bulkhead().retryAfter(deferred)
+		logger.V(1).Info("measurement deferred: its provider endpoint has every place taken by slower measurements", "retryIn", retry)
+		return ctrl.Result{RequeueAfter: retry}, nil
 	}
 	if next := nextDue(run, r.now()); !next.IsZero() {
 		return ctrl.Result{RequeueAfter: max(next.Sub(r.now()), time.Millisecond)}, nil
@@ -308,9 +309,9 @@ func (r *Reconciler) fail(run *v1alpha1.AnalysisRun, now time.Time, msg string) 
 }
 
 // measure takes, resumes or terminates every metric's measurement as due.
-// It reports whether a due measurement was put off because its provider
-// endpoint already has every place taken.
-func (r *Reconciler) measure(ctx context.Context, run *v1alpha1.AnalysisRun, args resolvedArgs, now time.Time) (deferred bool) {
+// It returns the provider endpoints of due measurements it put off because
+// the endpoint already had every place taken.
+func (r *Reconciler) measure(ctx context.Context, run *v1alpha1.AnalysisRun, args resolvedArgs, now time.Time) (deferred []string) {
 	term := terminating(run)
 	for i := range run.Spec.Metrics {
 		m := run.Spec.Metrics[i]
@@ -333,12 +334,13 @@ func (r *Reconciler) measure(ctx context.Context, run *v1alpha1.AnalysisRun, arg
 				}
 				endpoint := endpointOf(m, args)
 				if !term && !r.bulkhead().acquire(endpoint) {
-					deferred = true
+					deferred = append(deferred, endpoint)
 					continue
 				}
+				began := time.Now()
 				meas := r.resumeMeasurement(ctx, run, m, args, *last, term, now)
 				if !term {
-					r.bulkhead().release(endpoint)
+					r.bulkhead().release(endpoint, time.Since(began))
 				}
 				logMeasurement(ctx, run, m, meas)
 				recordMeasurement(res, meas, true)
@@ -370,13 +372,14 @@ func (r *Reconciler) measure(ctx context.Context, run *v1alpha1.AnalysisRun, arg
 		if m.Provider.Job == nil {
 			endpoint = endpointOf(m, args)
 			if !r.bulkhead().acquire(endpoint) {
-				deferred = true
+				deferred = append(deferred, endpoint)
 				continue
 			}
 		}
+		began := time.Now()
 		meas := r.takeMeasurement(ctx, run, m, args, index, now)
 		if endpoint != "" {
-			r.bulkhead().release(endpoint)
+			r.bulkhead().release(endpoint, time.Since(began))
 		}
 		logMeasurement(ctx, run, m, meas)
 		recordMeasurement(res, meas, false)
