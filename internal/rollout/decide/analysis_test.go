@@ -375,3 +375,78 @@ func TestBlueGreenPrePromotionPastTheDeadlineAborts(t *testing.T) {
 	s.settle()
 	wantCounts(t, s, []string{v2, v1}, 0, 3)
 }
+
+// TestRunsStartWithTheirStep checks that the reconcile which moves the index
+// onto a step also creates the runs that step starts, and names them in the
+// same status write: a run that waited for the next reconcile would cost
+// each analysis step a watch round trip before its first measurement.
+func TestRunsStartWithTheirStep(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		background bool
+		kind       string
+		slot       func(*v1alpha1.RolloutStatus) *v1alpha1.RolloutAnalysisRunStatus
+	}{
+		{"step analysis", false, v1alpha1.RolloutTypeStepLabel,
+			func(st *v1alpha1.RolloutStatus) *v1alpha1.RolloutAnalysisRunStatus {
+				return st.Canary.CurrentStepAnalysisRunStatus
+			}},
+		{"background analysis from its starting step", true, v1alpha1.RolloutTypeBackgroundRunLabel,
+			func(st *v1alpha1.RolloutStatus) *v1alpha1.RolloutAnalysisRunStatus {
+				return st.Canary.CurrentBackgroundAnalysisRunStatus
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newManualGatesSim(t)
+			s.templates.Templates["smoke"] = webTemplate("smoke")
+			c := s.ro.Spec.Strategy.Canary
+			if tc.background {
+				c.Steps = []v1alpha1.CanaryStep{{SetWeight: ptr(int32(20))}, {SetWeight: ptr(int32(60))}}
+				c.Analysis = &v1alpha1.RolloutAnalysisBackground{RolloutAnalysis: *analysisRef("smoke"), StartingStep: ptr(int32(1))}
+			} else {
+				c.Steps = []v1alpha1.CanaryStep{{SetWeight: ptr(int32(20))}, {Analysis: analysisRef("smoke")}, {SetWeight: ptr(int32(60))}}
+			}
+			s.settle()
+			s.setImage("rails:6.1")
+			s.reconcile()
+			if stepIndex(s) != 0 {
+				t.Fatalf("the update starts at step %d, want 0", stepIndex(s))
+			}
+			for i := 0; stepIndex(s) == 0; i++ {
+				if i == 20 {
+					t.Fatalf("never left step 0: %+v", s.ro.Status)
+				}
+				if len(s.runs) != 0 {
+					t.Fatalf("a run started at step 0: %v", sortedKeys(s.runs))
+				}
+				p := s.reconcile()
+				if stepIndex(s) == 0 {
+					s.tick(time.Second)
+					continue
+				}
+				var created []string
+				for _, a := range p.Actions {
+					if cr, ok := a.(CreateAnalysisRun); ok {
+						created = append(created, cr.Run.Name)
+					}
+				}
+				if len(created) != 1 {
+					t.Fatalf("the reconcile that moved to step 1 created runs %v, want one", created)
+				}
+				run := s.runOf(tc.kind)
+				if run.Name != created[0] {
+					t.Fatalf("created %s, live %s run is %s", created[0], tc.kind, run.Name)
+				}
+				got := tc.slot(&p.Status)
+				if got == nil || got.Name != run.Name || got.Status != v1alpha1.AnalysisPhasePending {
+					t.Fatalf("status names %+v, want %s Pending", got, run.Name)
+				}
+			}
+			// The next reconciles take the run over rather than start another.
+			s.settle()
+			if n := len(s.runs); n != 1 {
+				t.Fatalf("%d runs, want 1: %v", n, sortedKeys(s.runs))
+			}
+		})
+	}
+}
