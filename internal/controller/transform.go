@@ -14,7 +14,8 @@ import (
 const LastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
 
 // cacheTransform trims what the controller caches of each object to what
-// its decisions read. managedFields go from every kind. The last-applied
+// its decisions read. managedFields go from every kind. A Pod keeps of its
+// spec only the names of its containers (see trimPodSpec). The last-applied
 // annotation goes only from the kinds the controller never writes back
 // whole: an update of a copy without it would delete it on the server,
 // so Ingresses (which the NGINX and ALB routers update) and anything not
@@ -27,6 +28,9 @@ func cacheTransform() toolscache.TransformFunc {
 			return in, nil
 		}
 		obj.SetManagedFields(nil)
+		if pod, ok := in.(*corev1.Pod); ok {
+			trimPodSpec(pod)
+		}
 		if patchedOnly(in) {
 			if a := obj.GetAnnotations(); a != nil {
 				if _, ok := a[LastAppliedAnnotation]; ok {
@@ -53,4 +57,30 @@ func patchedOnly(in any) bool {
 		return true
 	}
 	return false
+}
+
+// trimPodSpec empties a cached Pod's spec but for the names of its
+// containers and init containers. A Pod usually outweighs its Rollout in
+// the cache (images, commands, environment, probes, volumes), there are
+// several per Rollout, and nothing the controller does with a Pod reads its
+// spec beyond counting its containers: decisions read its labels, owner,
+// creation and deletion times and status; the read model counts containers
+// for the READY column ("1/2") and init containers for "Init:0/1". Pods are
+// only ever patched or deleted, so the trimmed copy is never written back.
+func trimPodSpec(pod *corev1.Pod) {
+	pod.Spec = corev1.PodSpec{
+		InitContainers: namesOnly(pod.Spec.InitContainers),
+		Containers:     namesOnly(pod.Spec.Containers),
+	}
+}
+
+func namesOnly(cs []corev1.Container) []corev1.Container {
+	if cs == nil {
+		return nil
+	}
+	out := make([]corev1.Container, len(cs))
+	for i, c := range cs {
+		out[i] = corev1.Container{Name: c.Name}
+	}
+	return out
 }

@@ -6,6 +6,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	toolscache "k8s.io/client-go/tools/cache"
 
@@ -62,6 +63,33 @@ func TestCacheTransform(t *testing.T) {
 			}
 		})
 	}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "p", Labels: map[string]string{"rollouts-pod-template-hash": "abc"}},
+		Spec: corev1.PodSpec{
+			InitContainers: []corev1.Container{{Name: "init", Image: "busybox", Command: []string{"true"}}},
+			Containers: []corev1.Container{
+				{Name: "app", Image: "app:1", Env: []corev1.EnvVar{{Name: "A", Value: "b"}}},
+				{Name: "sidecar", Image: "proxy:1"},
+			},
+			Volumes:  []corev1.Volume{{Name: "data"}},
+			NodeName: "node-1",
+		},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}},
+	}
+	if _, err := cacheTransform()(pod); err != nil {
+		t.Fatal(err)
+	}
+	want := corev1.PodSpec{
+		InitContainers: []corev1.Container{{Name: "init"}},
+		Containers:     []corev1.Container{{Name: "app"}, {Name: "sidecar"}},
+	}
+	if !equality.Semantic.DeepEqual(pod.Spec, want) {
+		t.Errorf("Pod spec = %+v, want %+v", pod.Spec, want)
+	}
+	if pod.Status.Phase != corev1.PodRunning || len(pod.Status.Conditions) != 1 || pod.Labels["rollouts-pod-template-hash"] != "abc" {
+		t.Errorf("Pod status or labels changed: %+v %v", pod.Status, pod.Labels)
+	}
+
 	tomb := toolscache.DeletedFinalStateUnknown{Key: "ns/x"}
 	if out, err := cacheTransform()(tomb); err != nil || out != any(tomb) {
 		t.Errorf("tombstone changed: %v, %v", out, err)
