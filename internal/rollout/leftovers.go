@@ -47,7 +47,10 @@ func (r *Reconciler) observeRouterLeftovers(ctx context.Context, ro *v1alpha1.Ro
 	}
 	og := ro.Status.ObservedGeneration
 	if og == "" {
-		if !routed {
+		// A status that names ReplicaSets or weights was written by some
+		// controller, perhaps one that routed; only a blank one proves
+		// that nothing ran for this Rollout yet.
+		if !routed && ro.Status.CurrentPodHash == "" && ro.Status.StableRS == "" && ro.Status.Canary.Weights == nil {
 			r.unrouted.remember(key, ro.UID)
 		}
 		return nil
@@ -81,8 +84,8 @@ func (r *Reconciler) observeRouterLeftovers(ctx context.Context, ro *v1alpha1.Ro
 }
 
 // unroutedRecord holds the Rollouts that, as far as this process has seen,
-// left no router state anywhere: each was either created without
-// trafficRouting and reconciled by this process from its first generation,
+// left no router state anywhere: each was either seen without
+// trafficRouting and with a blank status (no controller had acted on it),
 // or searched by this process without trafficRouting and found clean.
 // Every reconcile of a Rollout with trafficRouting removes it before any
 // router writes, so a Rollout in the record has written no router state

@@ -184,4 +184,16 @@ func TestObserveRouterLeftoversSkipsRolloutsThatNeverRouted(t *testing.T) {
 	if n, _ := observe(r, ro("other", 2, "1", false)); n == 0 {
 		t.Fatal("a Rollout re-created under the same name was spared the search")
 	}
+
+	// Without an observed generation but with a status some controller
+	// wrote (as a migration test may hand it over): not proof of anything.
+	r = &Reconciler{Client: cl, APIReader: cl}
+	handed := ro("handed", 1, "", false)
+	handed.Status.StableRS = "abc"
+	if n, _ := observe(r, handed); n != 0 {
+		t.Fatalf("a Rollout without an observed generation listed %d times", n)
+	}
+	if n, _ := observe(r, ro("handed", 2, "1", false)); n == 0 {
+		t.Fatal("a handed-over Rollout's first change was not searched")
+	}
 }
