@@ -28,6 +28,7 @@ type FirstWrites struct {
 }
 
 type firstWrite struct {
+	uid        string
 	generation int64
 	version    string
 	changed    time.Time
@@ -51,8 +52,10 @@ func (f *FirstWrites) Rollout(ro *v1alpha1.Rollout) {
 	}
 	w := f.by[ro.Name]
 	switch {
-	case w == nil || w.generation != ro.Generation:
-		f.by[ro.Name] = &firstWrite{generation: ro.Generation, version: ro.ResourceVersion, changed: at}
+	case w == nil || w.uid != string(ro.UID) || w.generation != ro.Generation:
+		// A new generation, or a Rollout re-created under the name (a
+		// --repeat run), starts a new wait.
+		f.by[ro.Name] = &firstWrite{uid: string(ro.UID), generation: ro.Generation, version: ro.ResourceVersion, changed: at}
 	case w.wrote.IsZero() && ro.ResourceVersion != w.version:
 		w.wrote = at
 	}

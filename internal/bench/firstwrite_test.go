@@ -54,6 +54,14 @@ func TestFirstWrites(t *testing.T) {
 	if missing != 2 {
 		t.Errorf("missing = %d, want 2 (c had no write, d no change)", missing)
 	}
+	// Re-created under the same name at the same generation: a new wait.
+	recreated := ro("a", 2, "30")
+	recreated.UID = "new"
+	at(5 * time.Second)
+	f.Rollout(recreated)
+	if lat, missing := f.Latencies([]string{"a"}, since); len(lat) != 0 || missing != 1 {
+		t.Errorf("re-created a: %v, %d missing; want no write yet", lat, missing)
+	}
 	// A change before since does not count for the phase.
 	if lat, missing := f.Latencies([]string{"a"}, t0.Add(4*time.Second)); len(lat) != 0 || missing != 1 {
 		t.Errorf("after the change: %v, %d missing", lat, missing)

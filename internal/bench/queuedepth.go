@@ -57,7 +57,8 @@ func (x *run) sampleQueue(ctx context.Context) *queueSampler {
 	return q
 }
 
-// stop ends the sampling and returns what it read, nil when nothing.
+// stop ends the sampling and returns what it read, nil when nothing. It
+// may be called more than once.
 func (q *queueSampler) stop() *QueueDepth {
 	if q.cancel != nil {
 		q.cancel()

@@ -914,6 +914,7 @@ func (x *run) measure(ctx context.Context, spec phaseSpec) (Phase, error) {
 		spec.onStart()
 	}
 	queue := x.sampleQueue(ctx)
+	defer queue.stop()
 	x.logf("%s: %d %ss", label, len(spec.names), spec.workload)
 	var starts map[string]time.Time
 	acting := make(chan error, 1)
