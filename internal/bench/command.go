@@ -37,6 +37,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/controller"
 	"github.com/kanaria-rollouts/kanaria/internal/logging"
 	"github.com/kanaria-rollouts/kanaria/internal/version"
@@ -131,9 +132,14 @@ func Run(ctx context.Context, rc *rest.Config, o Options) (*Result, error) {
 		}
 		go faker.Run(ctx)
 	}
+	firstWrites, err := watchFirstWrites(ctx, observer)
+	if err != nil {
+		return nil, err
+	}
 	r := &Runner{
 		Client:           c,
 		Observer:         observer,
+		FirstWrites:      firstWrites,
 		Config:           o.Config,
 		APIServerMetrics: APIServerScraper(kube.Discovery().RESTClient()),
 		OwnRequests:      own.Load,
@@ -141,6 +147,7 @@ func Run(ctx context.Context, rc *rest.Config, o Options) (*Result, error) {
 	}
 	if o.ControllerMetricsURL != "" {
 		r.ControllerMetrics = HTTPScraper(o.ControllerMetricsURL, &http.Client{Timeout: 30 * time.Second})
+		r.QueueSampleInterval = DefaultQueueSampleInterval
 	}
 	if o.ControllerPID > 0 {
 		r.Process = ProcFS{PID: o.ControllerPID}
@@ -150,6 +157,48 @@ func Run(ctx context.Context, rc *rest.Config, o Options) (*Result, error) {
 		res.Notes = append(res.Notes, describeFaker(cfg.FakeReplicaSets))
 	}
 	return res, err
+}
+
+// watchFirstWrites feeds a FirstWrites from the watch cache's events of
+// Rollouts and ReplicaSets.
+func watchFirstWrites(ctx context.Context, observer cache.Cache) (*FirstWrites, error) {
+	f := &FirstWrites{}
+	ros, err := observer.GetInformer(ctx, &v1alpha1.Rollout{})
+	if err != nil {
+		return nil, fmt.Errorf("watching Rollouts for the first writes: %w", err)
+	}
+	onRollout := func(o any) {
+		if ro, ok := o.(*v1alpha1.Rollout); ok {
+			f.Rollout(ro)
+		}
+	}
+	if _, err := ros.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    onRollout,
+		UpdateFunc: func(_, o any) { onRollout(o) },
+	}); err != nil {
+		return nil, fmt.Errorf("watching Rollouts for the first writes: %w", err)
+	}
+	rss, err := observer.GetInformer(ctx, &appsv1.ReplicaSet{})
+	if err != nil {
+		return nil, fmt.Errorf("watching ReplicaSets for the first writes: %w", err)
+	}
+	if _, err := rss.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc: func(o any) {
+			if rs, ok := o.(*appsv1.ReplicaSet); ok {
+				f.ReplicaSet(nil, rs)
+			}
+		},
+		UpdateFunc: func(old, o any) {
+			prev, ok1 := old.(*appsv1.ReplicaSet)
+			rs, ok2 := o.(*appsv1.ReplicaSet)
+			if ok1 && ok2 {
+				f.ReplicaSet(prev, rs)
+			}
+		},
+	}); err != nil {
+		return nil, fmt.Errorf("watching ReplicaSets for the first writes: %w", err)
+	}
+	return f, nil
 }
 
 // countingTransport counts the requests that go through it.

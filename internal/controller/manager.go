@@ -99,10 +99,8 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	if err := instanceCache(opts.InstanceID, byObject); err != nil {
 		return nil, err
 	}
-	// managedFields were a quarter of the heap at 10,000 Rollouts and no
-	// decision reads them; every write is a patch, so dropping them from
-	// the cached copies loses nothing on the server.
-	cacheOpts := cache.Options{ByObject: byObject, DefaultTransform: cache.TransformStripManagedFields()}
+	// What no decision reads stays out of the cache (see cacheTransform).
+	cacheOpts := cache.Options{ByObject: byObject, DefaultTransform: cacheTransform()}
 	if opts.Namespace != "" {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{opts.Namespace: {}}
 	}

@@ -93,6 +93,9 @@ type Reconciler struct {
 	// ownedCopies are the ReplicaSets whose configuration copies are known
 	// to be theirs.
 	ownedCopies ownedCopies
+	// unrouted spares the router leftover search of Rollouts known to
+	// have never routed.
+	unrouted unroutedRecord
 	// workloads starts the Deployment watch when a Rollout first needs it.
 	workloads *workloadWatch
 	// Client reads from the manager's cache and writes to the API server.
@@ -255,6 +258,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.fresh.Forget(req.NamespacedName)
 		r.writes.forget(req.NamespacedName)
 		r.rsWrites.forget(req.NamespacedName)
+		r.unrouted.forget(req.NamespacedName)
 		if apierrors.IsNotFound(err) {
 			return ctrl.Result{}, r.cleanUpAfterDeletion(ctx, req.NamespacedName, logger)
 		}
