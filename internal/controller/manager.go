@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -94,7 +95,7 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	for k, v := range jobCache {
 		byObject[k] = v
 	}
-	if err := instanceCache(opts.InstanceID, byObject); err != nil {
+	if err := instanceCache(opts.InstanceID, opts.ShardSelector, byObject); err != nil {
 		return nil, err
 	}
 	// managedFields were a quarter of the heap at 10,000 Rollouts and no
@@ -105,14 +106,17 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{opts.Namespace: {}}
 	}
 	le := opts.LeaderElection
-	if opts.InstanceID != "" && le.ID == DefaultOptions().LeaderElection.ID {
-		// Instances act side by side; sharing one Lease would leave all
-		// but one idle.
-		le.ID += "-" + opts.InstanceID
-	}
+	// Instances act side by side; sharing one Lease would leave all but
+	// one idle.
+	le.ID = opts.LeaseGroup()
 	leNamespace := le.Namespace
 	if le.Enabled && leNamespace == "" {
 		leNamespace = defaultLeaderElectionNamespace()
+	}
+	if opts.ShardSelector != nil {
+		// The shard Leases elect who acts on what; the manager is rebuilt
+		// whenever they change hands, so its controller names recur.
+		le.Enabled = false
 	}
 	leaseDuration, renewDeadline, retryPeriod := le.LeaseDuration, le.RenewDeadline, le.RetryPeriod
 	shutdown := opts.GracefulShutdownTimeout
@@ -133,6 +137,7 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		RenewDeadline:                 &renewDeadline,
 		RetryPeriod:                   &retryPeriod,
 		GracefulShutdownTimeout:       &shutdown,
+		Controller:                    config.Controller{SkipNameValidation: ptrTo(opts.ShardSelector != nil)},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating controller manager: %w", err)
@@ -319,3 +324,5 @@ func registerBuildInfo() {
 	g.WithLabelValues(v.Version, v.GoVersion, v.Commit).Set(1)
 	crmetrics.Registry.MustRegister(g)
 }
+
+func ptrTo[T any](v T) *T { return &v }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/analysis/template"
+	"github.com/kanaria-rollouts/kanaria/internal/shard"
 )
 
 // Defaults of spec.analysis.
@@ -172,6 +173,10 @@ func (d *decider) analysisRun(k runKind, a *v1alpha1.RolloutAnalysis, step int) 
 		// The run belongs to the Rollout's controller instance, whose
 		// caches see only its own objects.
 		labels[v1alpha1.LabelKeyControllerInstanceID] = id
+	}
+	if b := d.ro.Labels[shard.LabelBucket]; b != "" {
+		// The run belongs to its Rollout's shard from its first watch event.
+		labels[shard.LabelBucket] = b
 	}
 	run, err := template.Build(template.Input{
 		Rollout: d.ro, Analysis: a, Name: name, Labels: labels,
