@@ -55,6 +55,9 @@ type Runner struct {
 	// and a change is seen as soon as its event arrives. Nil lists through
 	// Client from the API server's watch cache at every poll.
 	Observer client.Reader
+	// AfterCreate, when set, runs once every Rollout is Healthy after the
+	// create phase, before the memory reading; its lines become notes.
+	AfterCreate func(ctx context.Context) []string
 }
 
 // run is the state of one Run.
@@ -186,6 +189,11 @@ func (x *run) createMeasuringMemory(ctx context.Context) error {
 	before, ok := x.sampleProc(ctx)
 	if err := x.createRollouts(ctx); err != nil {
 		return err
+	}
+	if x.AfterCreate != nil {
+		for _, n := range x.AfterCreate(ctx) {
+			x.note(n)
+		}
 	}
 	if !ok {
 		return nil

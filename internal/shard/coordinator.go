@@ -538,3 +538,28 @@ func (c *Coordinator) shutdown() {
 		c.cfg.Log.Info("withdrawing this replica failed; its presence lease expires instead", "error", err.Error())
 	}
 }
+
+// Holders reads who holds each shard of the controller whose Leases are
+// group in namespace: shard to holder identity, for Leases held and not
+// released. It reads the Leases' own renew times, so it suits tools and
+// tests on one machine rather than fail-over decisions.
+func Holders(ctx context.Context, client kubernetes.Interface, namespace, group string) (map[int]string, error) {
+	list, err := client.CoordinationV1().Leases(namespace).List(ctx, metav1.ListOptions{
+		LabelSelector: labelGroup + "=" + group + "," + labelRole + "=" + roleShard})
+	if err != nil {
+		return nil, fmt.Errorf("listing the shard leases of %s: %w", group, err)
+	}
+	out := map[int]string{}
+	for i := range list.Items {
+		l := &list.Items[i]
+		k, err := strconv.Atoi(strings.TrimPrefix(l.Name, group+"-shard-"))
+		if err != nil || holder(l) == "" || l.Spec.RenewTime == nil || l.Spec.LeaseDurationSeconds == nil {
+			continue
+		}
+		if time.Since(l.Spec.RenewTime.Time) > time.Duration(*l.Spec.LeaseDurationSeconds)*time.Second {
+			continue
+		}
+		out[k] = holder(l)
+	}
+	return out, nil
+}
