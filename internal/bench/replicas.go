@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kanaria-rollouts/kanaria/internal/shard"
@@ -113,7 +114,7 @@ func (r *Replicas) waitHeld(ctx context.Context, kube kubernetes.Interface) erro
 	deadline := time.Now().Add(3 * time.Minute)
 	want := min(r.opts.Replicas, r.opts.Shards)
 	for {
-		held, err := shard.Holders(ctx, kube, leaseNamespace, leaseGroup)
+		held, err := r.holders(ctx, kube)
 		holders := map[string]bool{}
 		for _, h := range held {
 			holders[h] = true
@@ -131,6 +132,22 @@ func (r *Replicas) waitHeld(ctx context.Context, kube kubernetes.Interface) erro
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// holders reads who holds each shard; one shard is the leader election
+// Lease.
+func (r *Replicas) holders(ctx context.Context, kube kubernetes.Interface) (map[int]string, error) {
+	if r.opts.Shards > 1 {
+		return shard.Holders(ctx, kube, leaseNamespace, leaseGroup)
+	}
+	l, err := kube.CoordinationV1().Leases(leaseNamespace).Get(ctx, leaseGroup, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("reading the leader election lease: %w", err)
+	}
+	if l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity == "" {
+		return map[int]string{}, nil
+	}
+	return map[int]string{0: *l.Spec.HolderIdentity}, nil
 }
 
 // Stop ends the replicas with SIGTERM, so they hand their Leases back, and
@@ -187,7 +204,7 @@ var rolloutInfoLine = regexp.MustCompile(`(?m)^rollout_info\{`)
 // Describe says, per replica, which shards it holds, how many Rollouts its
 // cache holds (its rollout_info series) and its memory now.
 func (r *Replicas) Describe(ctx context.Context, kube kubernetes.Interface) []string {
-	held, _ := shard.Holders(ctx, kube, leaseNamespace, leaseGroup)
+	held, _ := r.holders(ctx, kube)
 	byHolder := map[string][]int{}
 	for k, h := range held {
 		byHolder[h] = append(byHolder[h], k)
@@ -196,6 +213,10 @@ func (r *Replicas) Describe(ctx context.Context, kube kubernetes.Interface) []st
 	for i, c := range r.procs {
 		id := identityFromLog(r.logs[i])
 		shards := byHolder[id]
+		if r.opts.Shards == 1 && len(r.procs) == 1 && len(held) == 1 {
+			// The leader election identity is not logged; alone, it is this one.
+			shards = []int{0}
+		}
 		sort.Ints(shards)
 		cached := "unknown"
 		if b, err := HTTPScraper(r.metrics[i], nil).Scrape(ctx); err == nil {
