@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -130,7 +132,11 @@ spec:
 	for _, name := range all {
 		manifest = append(manifest, fmt.Sprintf(shardRolloutManifest, name))
 	}
-	applyYAML(t, ns, strings.Join(manifest, "---\n"))
+	manifestPath := filepath.Join(t.TempDir(), "rollouts.yaml")
+	if err := os.WriteFile(manifestPath, []byte(strings.Join(manifest, "---\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustKubectl(t, "apply", "-n", ns, "-f", manifestPath)
 
 	stable := map[string]string{}
 	for _, name := range all {
@@ -139,6 +145,17 @@ spec:
 		if got, want := ro.Labels[shard.LabelBucket], shard.BucketLabel(ns, name); got != want {
 			t.Fatalf("rollout %s bucket label %q, want %q", name, got, want)
 		}
+	}
+	// The bucket label is not in the manifest, so a three-way diff (kubectl's,
+	// and Argo CD's default, both against last-applied-configuration) finds
+	// nothing to change, and a server-side diff (the label belongs to another
+	// field manager) leaves it alone: it only rewrites last-applied-configuration
+	// for the switch from client-side apply.
+	if r := kubectl(t, "diff", "-n", ns, "-f", manifestPath); r.err != nil {
+		t.Fatalf("kubectl diff after labelling: %v\n%s%s", r.err, r.stdout, r.stderr)
+	}
+	if r := kubectl(t, "diff", "--server-side", "-n", ns, "-f", manifestPath); strings.Contains(r.stdout, shard.LabelBucket) || r.stderr != "" {
+		t.Fatalf("kubectl diff --server-side touches the bucket label: %v\n%s%s", r.err, r.stdout, r.stderr)
 	}
 	// Each replica's cache holds its own shard's Rollouts and no other.
 	for k, p := range []*controllerProcess{p0, p1} {
