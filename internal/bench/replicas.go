@@ -79,7 +79,10 @@ func StartReplicas(ctx context.Context, kube kubernetes.Interface, o ReplicaOpti
 		args := []string{"controller", "--kubeconfig", o.Kubeconfig, "--namespace", o.Namespace,
 			"--shards", strconv.Itoa(o.Shards), "--leader-election-namespace", leaseNamespace,
 			"--leader-election-id", leaseGroup, "--metrics-bind-address", metricsAddr,
-			"--health-probe-bind-address", probeAddr, "--log-format", "json"}
+			"--health-probe-bind-address", probeAddr, "--log-format", "json",
+			// A benchmark loads the API server on purpose; long Leases keep a
+			// slow renewal from moving shards in the middle of a measurement.
+			"--leader-elect-lease-duration", "60s", "--leader-elect-renew-deadline", "40s", "--leader-elect-retry-period", "2s"}
 		if i < o.Shards {
 			args = append(args, "--shard-home", strconv.Itoa(i))
 		}
