@@ -32,3 +32,22 @@ func TestReplicasScraperAddsUpReplicas(t *testing.T) {
 		t.Fatalf("total %v over both replicas, want 7", got)
 	}
 }
+
+// TestDiffAddsUpReplicas: a series that each replica serves grows by the
+// sum of their growths, not by one replica's whole value.
+func TestDiffAddsUpReplicas(t *testing.T) {
+	page := func(a, b int) []byte {
+		return []byte(fmt.Sprintf("%[1]s{method=\"GET\"} %[2]d\n%[1]s{method=\"GET\"} %[3]d\n", ControllerRequestsMetric, a, b))
+	}
+	before, err := ParseMetric(page(100, 50), ControllerRequestsMetric)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := ParseMetric(page(110, 55), ControllerRequestsMetric)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := Total(Diff(before, after)); got != 15 {
+		t.Fatalf("growth %v, want 15 (10 + 5)", got)
+	}
+}
