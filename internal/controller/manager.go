@@ -11,7 +11,9 @@ import (
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -44,6 +46,7 @@ import (
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/web"
 	"github.com/kanaria-rollouts/kanaria/internal/notify"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout"
+	"github.com/kanaria-rollouts/kanaria/internal/shard"
 	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting/routers"
 	"github.com/kanaria-rollouts/kanaria/internal/version"
 )
@@ -170,6 +173,11 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		Recorder:  refMetrics.Recorder(mgr.GetEventRecorderFor(rollout.EventSource)),
 		Notifier:  notifier,
 		Wrap:      timed(refMetrics, ctrlmetrics.KindRollout),
+	}
+	if sel := opts.ShardSelector; sel != nil {
+		rollouts.Owns = func(key types.NamespacedName) bool {
+			return sel.Matches(labels.Set{shard.LabelBucket: shard.BucketLabel(key.Namespace, key.Name)})
+		}
 	}
 	if err := rollouts.SetupWithManager(context.Background(), mgr, opts.Workers.Rollout); err != nil {
 		return nil, fmt.Errorf("setting up the Rollout controller: %w", err)
