@@ -185,11 +185,24 @@ func Diff(before, after []Sample) []Sample {
 	for _, s := range before {
 		prev[seriesKey(s.Labels)] += s.Value
 	}
-	var out []Sample
+	// A series may appear more than once, once per controller replica
+	// when their pages are scraped as one; its value is their sum.
+	cur := make(map[string]float64, len(after))
+	var order []Sample
 	for _, s := range after {
-		d := s.Value
-		if p, ok := prev[seriesKey(s.Labels)]; ok && s.Value >= p {
-			d = s.Value - p
+		k := seriesKey(s.Labels)
+		if _, seen := cur[k]; !seen {
+			order = append(order, s)
+		}
+		cur[k] += s.Value
+	}
+	var out []Sample
+	for _, s := range order {
+		k := seriesKey(s.Labels)
+		v := cur[k]
+		d := v
+		if p, ok := prev[k]; ok && v >= p {
+			d = v - p
 		}
 		if d > 0 {
 			out = append(out, Sample{Labels: s.Labels, Value: d})

@@ -61,6 +61,9 @@ type Runner struct {
 	// QueueSampleInterval is how often a phase reads the controller's work
 	// queue depth from its metrics; 0 never does.
 	QueueSampleInterval time.Duration
+	// AfterCreate, when set, runs once every Rollout is Healthy after the
+	// create phase, before the memory reading; its lines become notes.
+	AfterCreate func(ctx context.Context) []string
 }
 
 // run is the state of one Run.
@@ -192,6 +195,11 @@ func (x *run) createMeasuringMemory(ctx context.Context) error {
 	before, ok := x.sampleProc(ctx)
 	if err := x.createRollouts(ctx); err != nil {
 		return err
+	}
+	if x.AfterCreate != nil {
+		for _, n := range x.AfterCreate(ctx) {
+			x.note(n)
+		}
 	}
 	if !ok {
 		return nil

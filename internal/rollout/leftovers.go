@@ -146,6 +146,15 @@ func (r *Reconciler) cleanUpAfterDeletion(ctx context.Context, key types.Namespa
 	if api == nil {
 		api = r.Client
 	}
+	// Missing from the cache is not gone from the cluster: a Rollout not
+	// yet labelled for a shard, or another instance's, still owns its
+	// router state.
+	var live v1alpha1.Rollout
+	if err := api.Get(ctx, key, &live); err == nil {
+		return nil
+	} else if !apierrors.IsNotFound(err) {
+		return fmt.Errorf("checking that the Rollout is gone: %w", err)
+	}
 	gone := &v1alpha1.Rollout{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
 	found, err := routers.Leftovers(ctx, api, gone)
 	if apierrors.IsForbidden(err) {

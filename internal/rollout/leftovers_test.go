@@ -9,8 +9,10 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
@@ -39,7 +41,7 @@ func TestObserveRouterLeftoversOnlyAfterASpecChange(t *testing.T) {
 		}
 		return c.List(ctx, list, opts...)
 	}}
-	cl := routertest.Cluster{Funcs: funcs}.Client()
+	cl := routertest.Cluster{Funcs: funcs, Scheme: rolloutScheme(t)}.Client()
 	r := &Reconciler{Client: cl, APIReader: cl}
 
 	// A new process for each: what one knows of a Rollout is the next test.
@@ -79,8 +81,24 @@ func TestCleanUpAfterDeletionResetsALBAction(t *testing.T) {
 		"alb.ingress.kubernetes.io/actions.shop-stable": `{"Type":"forward","ForwardConfig":{"TargetGroups":[{"ServiceName":"shop-canary","ServicePort":"80","Weight":0},{"ServiceName":"shop-stable","ServicePort":"80","Weight":100}]}}`,
 		"rollouts.argoproj.io/managed-alb-annotations":  `{"shop":["alb.ingress.kubernetes.io/actions.shop-stable"]}`,
 	}}}
-	cl := routertest.Cluster{}.Client(ing)
+	// A Rollout missing from the cache but alive on the server (another
+	// shard's, or not labelled yet) keeps its router state.
+	live := &v1alpha1.Rollout{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: "web"}}
+	cl := routertest.Cluster{Scheme: rolloutScheme(t)}.Client(ing, live)
 	r := &Reconciler{Client: cl, APIReader: cl}
+	if err := r.cleanUpAfterDeletion(context.Background(), types.NamespacedName{Namespace: "web", Name: "shop"}, logr.Discard()); err != nil {
+		t.Fatal(err)
+	}
+	var kept networkingv1.Ingress
+	if err := cl.Get(context.Background(), client.ObjectKeyFromObject(ing), &kept); err != nil {
+		t.Fatal(err)
+	}
+	if kept.Annotations["alb.ingress.kubernetes.io/actions.shop-stable"] != ing.Annotations["alb.ingress.kubernetes.io/actions.shop-stable"] {
+		t.Fatal("the ALB action of a Rollout that still exists was reset")
+	}
+	if err := cl.Delete(context.Background(), live); err != nil {
+		t.Fatal(err)
+	}
 	if err := r.cleanUpAfterDeletion(context.Background(), types.NamespacedName{Namespace: "web", Name: "shop"}, logr.Discard()); err != nil {
 		t.Fatal(err)
 	}
@@ -196,4 +214,17 @@ func TestObserveRouterLeftoversSkipsRolloutsThatNeverRouted(t *testing.T) {
 	if n, _ := observe(r, ro("handed", 2, "1", false)); n == 0 {
 		t.Fatal("a handed-over Rollout's first change was not searched")
 	}
+}
+
+// rolloutScheme knows the built-in types and Rollouts.
+func rolloutScheme(t *testing.T) *runtime.Scheme {
+	t.Helper()
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := v1alpha1.AddToScheme(s); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

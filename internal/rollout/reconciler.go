@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -117,6 +118,10 @@ type Reconciler struct {
 	// Wrap, when set, wraps the reconciler the controller runs, so the
 	// manager can time each reconcile without this package knowing how.
 	Wrap func(reconcile.Reconciler) reconcile.Reconciler
+	// Owns tells whether this controller acts on the Rollout of a key; nil
+	// means every one. With shards, ReplicaSet events also bring keys of
+	// Rollouts that another replica holds, which this cache never has.
+	Owns func(types.NamespacedName) bool
 }
 
 // SetupWithManager registers the reconciler and its watches with mgr.
@@ -260,6 +265,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.rsWrites.forget(req.NamespacedName)
 		r.unrouted.forget(req.NamespacedName)
 		if apierrors.IsNotFound(err) {
+			if r.Owns != nil && !r.Owns(req.NamespacedName) {
+				return ctrl.Result{}, nil
+			}
 			return ctrl.Result{}, r.cleanUpAfterDeletion(ctx, req.NamespacedName, logger)
 		}
 		return ctrl.Result{}, err

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/analysis/template"
+	"github.com/kanaria-rollouts/kanaria/internal/shard"
 )
 
 // Defaults of spec.analysis.
@@ -210,6 +211,12 @@ func (d *decider) runLabels(k runKind, a *v1alpha1.RolloutAnalysis, step int) ma
 		for key, v := range d.sel.MatchLabels {
 			labels[key] = v
 		}
+	}
+	if b := d.ro.Labels[shard.LabelBucket]; b != "" {
+		// The run belongs to its Rollout's shard from its first watch
+		// event, whatever analysisRunMetadata says: a run labelled for
+		// another shard would be acted on by no replica.
+		labels[shard.LabelBucket] = b
 	}
 	return labels
 }
