@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/cloudmonitoring"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/compare"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/slo"
 )
 
@@ -22,15 +24,22 @@ const MaxProviderCall = 30 * time.Second
 // other run on time.
 const DefaultEndpointConcurrency = 2
 
-// deferredRetry is how soon a measurement that found its endpoint busy is
-// tried again.
+// deferredRetry is how soon at the latest a measurement that found its
+// endpoint busy is tried again: the wait when the endpoint's calls are slow
+// or none has ended yet.
 const deferredRetry = time.Second
+
+// minDeferredRetry is how soon at the earliest a put-off measurement is
+// tried again, however fast its endpoint answers.
+const minDeferredRetry = 20 * time.Millisecond
 
 // bulkhead limits the measurements in flight per provider endpoint.
 type bulkhead struct {
 	limit int
 	mu    sync.Mutex
 	busy  map[string]int
+	// took is a moving average of how long each endpoint's calls take.
+	took map[string]time.Duration
 }
 
 // acquire takes a place for endpoint, or reports that every place is taken.
@@ -51,13 +60,39 @@ func (b *bulkhead) acquire(endpoint string) bool {
 	return true
 }
 
-// release gives back a place taken by acquire.
-func (b *bulkhead) release(endpoint string) {
+// release gives back a place taken by acquire, for a call that took d.
+func (b *bulkhead) release(endpoint string, d time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.busy[endpoint]--; b.busy[endpoint] <= 0 {
 		delete(b.busy, endpoint)
 	}
+	if b.took == nil {
+		b.took = map[string]time.Duration{}
+	}
+	if old, ok := b.took[endpoint]; ok {
+		b.took[endpoint] = old + (d-old)/4
+	} else {
+		b.took[endpoint] = d
+	}
+}
+
+// retryAfter is when measurements put off for these endpoints are tried
+// again: about when a place of the fastest of them frees up, from how long
+// its calls take. Many runs due at once against one quick backend (a few
+// milliseconds a call) are then measured moments apart rather than a second
+// late each, while a blackholed endpoint is still looked at only once a
+// second.
+func (b *bulkhead) retryAfter(endpoints []string) time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	retry := deferredRetry
+	for _, e := range endpoints {
+		if d, ok := b.took[e]; ok {
+			retry = min(retry, max(d, minDeferredRetry))
+		}
+	}
+	return retry
 }
 
 // inFlight is how many places of endpoint are taken.
@@ -106,6 +141,23 @@ func endpointOf(m v1alpha1.Metric, args resolvedArgs) string {
 			return name + "/" + endpointOf(v1alpha1.Metric{Provider: *c.Provider}, resolvedArgs{})
 		}
 		address = c.Prometheus.Address
+	case len(p.Plugin[cloudmonitoring.Name]) > 0:
+		// One Google API for all: a project's quota is what one slow or
+		// throttled query shares.
+		var c struct {
+			Project string `json:"project"`
+		}
+		if json.Unmarshal(p.Plugin[cloudmonitoring.Name], &c) != nil || c.Project == "" {
+			return name
+		}
+		return name + "/" + c.Project
+	case len(p.Plugin[compare.Name]) > 0:
+		// Its range queries wait on the Prometheus they run on.
+		var c compare.Config
+		_ = json.Unmarshal(p.Plugin[compare.Name], &c)
+		if c.Source.Prometheus != nil {
+			address = c.Source.Prometheus.Address
+		}
 	case p.Wavefront != nil:
 		address = p.Wavefront.Address
 		if !strings.Contains(address, "://") {

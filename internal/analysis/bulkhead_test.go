@@ -72,7 +72,7 @@ func TestBlackholedEndpointHoldsFewWorkers(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			run := webRun("slow-"+string(rune('a'+i%26))+string(rune('a'+i/26)), "http://blackhole.example:8080/health")
-			if r.measure(ctx, run, resolvedArgs{}, now) {
+			if len(r.measure(ctx, run, resolvedArgs{}, now)) > 0 {
 				deferred.Add(1)
 			}
 		}()
@@ -94,7 +94,7 @@ func TestBlackholedEndpointHoldsFewWorkers(t *testing.T) {
 	}
 
 	healthy := webRun("healthy", "http://ok.example/health")
-	if r.measure(ctx, healthy, resolvedArgs{}, now) {
+	if len(r.measure(ctx, healthy, resolvedArgs{}, now)) > 0 {
 		t.Fatal("the healthy run's measurement was put off behind the blackholed endpoint")
 	}
 	if res := findResult(&healthy.Status, "m"); res == nil || res.Count != 1 || res.Measurements[0].Phase != v1alpha1.AnalysisPhaseSuccessful {
@@ -132,10 +132,52 @@ func TestEndpointOf(t *testing.T) {
 		{v1alpha1.MetricProvider{Influxdb: &v1alpha1.InfluxdbMetric{Query: "q"}}, "influxdb/influxdb"},
 		{v1alpha1.MetricProvider{Plugin: map[string]json.RawMessage{"kanaria.dev/slo": json.RawMessage(`{"prometheus":{"address":"http://prom:9090"}}`)}}, "kanaria.dev/slo/prom:9090"},
 		{v1alpha1.MetricProvider{Plugin: map[string]json.RawMessage{"kanaria.dev/slo": json.RawMessage(`{"provider":{"graphite":{"address":"http://g:8080"}}}`)}}, "kanaria.dev/slo/graphite/g:8080"},
+		{v1alpha1.MetricProvider{Plugin: map[string]json.RawMessage{"kanaria.dev/slo": json.RawMessage(`{"provider":{"plugin":{"kanaria.dev/cloud-monitoring":{"project":"shop-prod"}}}}`)}}, "kanaria.dev/slo/kanaria.dev/cloud-monitoring/shop-prod"},
+		{v1alpha1.MetricProvider{Plugin: map[string]json.RawMessage{"kanaria.dev/compare": json.RawMessage(`{"source":{"prometheus":{"address":"http://Prom:9090"}}}`)}}, "kanaria.dev/compare/prom:9090"},
 		{v1alpha1.MetricProvider{Plugin: map[string]json.RawMessage{"argoproj-labs/sample": json.RawMessage(`{}`)}}, "plugin"},
 	} {
 		if got := endpointOf(v1alpha1.Metric{Name: "m", Provider: tc.provider}, args); got != tc.want {
 			t.Errorf("endpointOf = %q, want %q", got, tc.want)
 		}
+	}
+}
+
+// TestRetryAfterFollowsTheEndpoint: a measurement put off for a quick
+// endpoint is tried again moments later, one for an endpoint whose calls
+// are slow or have never ended after a second, and several endpoints go by
+// the quickest.
+func TestRetryAfterFollowsTheEndpoint(t *testing.T) {
+	var b bulkhead
+	if got := b.retryAfter([]string{"web/new.example"}); got != deferredRetry {
+		t.Errorf("no call ended yet: retry after %s, want %s", got, deferredRetry)
+	}
+	for _, e := range []string{"web/quick.example", "web/busy.example", "web/slow.example"} {
+		if !b.acquire(e) {
+			t.Fatalf("no place for %s", e)
+		}
+	}
+	b.release("web/quick.example", 2*time.Millisecond)
+	b.release("web/busy.example", 300*time.Millisecond)
+	b.release("web/slow.example", 30*time.Second)
+	for _, tc := range []struct {
+		endpoints []string
+		want      time.Duration
+	}{
+		{[]string{"web/quick.example"}, minDeferredRetry},
+		{[]string{"web/busy.example"}, 300 * time.Millisecond},
+		{[]string{"web/slow.example"}, deferredRetry},
+		{[]string{"web/slow.example", "web/busy.example"}, 300 * time.Millisecond},
+	} {
+		if got := b.retryAfter(tc.endpoints); got != tc.want {
+			t.Errorf("retryAfter(%v) = %s, want %s", tc.endpoints, got, tc.want)
+		}
+	}
+	// The average follows the endpoint: calls that turn slow push it up.
+	for range 20 {
+		b.acquire("web/busy.example")
+		b.release("web/busy.example", 5*time.Second)
+	}
+	if got := b.retryAfter([]string{"web/busy.example"}); got != deferredRetry {
+		t.Errorf("after slow calls: retry after %s, want %s", got, deferredRetry)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/cloudmonitoring"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/compare"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/slo"
 )
 
@@ -16,8 +18,10 @@ func unsupportedProvider(p *v1alpha1.MetricProvider) string {
 		return ""
 	}
 	if len(p.Plugin) == 1 {
-		if _, ok := p.Plugin[slo.Name]; ok {
-			return ""
+		for _, own := range []string{slo.Name, cloudmonitoring.Name, compare.Name} {
+			if _, ok := p.Plugin[own]; ok {
+				return ""
+			}
 		}
 	}
 	return "plugin"

@@ -16,7 +16,9 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/flowcontrol"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -75,8 +77,53 @@ type Reconciler struct {
 	// provider endpoint at once; zero means DefaultEndpointConcurrency.
 	EndpointConcurrency int
 
+	// MeasurementWrites paces the status writes that only add routine
+	// measurements, so that under load they leave the client's requests to
+	// the writes a release waits for. A write that starts a run or changes
+	// the phase of the run or of a metric (every verdict) never waits. Nil
+	// paces nothing; SetupWithManager derives it from the client's limit.
+	MeasurementWrites flowcontrol.RateLimiter
+
 	endpoints     bulkhead
 	endpointsOnce sync.Once
+}
+
+// measurementShare is the part of the client's request rate and burst that
+// routine measurement writes may take. Each measurement is one status
+// write, so at a 1 s interval a few hundred runs alone would use every
+// request the client may send and delay the Rollouts' scale and status
+// writes behind them.
+const measurementShare = 0.5
+
+// measurementPace is the MeasurementWrites of a client bound by cfg: a
+// token bucket holding measurementShare of its rate and burst, or nil when
+// the client has no limit.
+func measurementPace(cfg *rest.Config) flowcontrol.RateLimiter {
+	if cfg == nil || cfg.QPS <= 0 {
+		return nil
+	}
+	qps := cfg.QPS * measurementShare
+	burst := max(int(float32(cfg.Burst)*measurementShare), 1)
+	return flowcontrol.NewTokenBucketRateLimiter(qps, burst)
+}
+
+// routineWrite reports whether the status change from prev to next only
+// records measurements: the run and every metric keep their phase and
+// message. Such a write may wait for MeasurementWrites; nothing decides on
+// it. A run's first write (Pending to Running) and every verdict are not
+// routine.
+func routineWrite(prev, next *v1alpha1.AnalysisRunStatus) bool {
+	if prev.Phase != v1alpha1.AnalysisPhaseRunning || next.Phase != prev.Phase || next.Message != prev.Message ||
+		len(next.MetricResults) != len(prev.MetricResults) {
+		return false
+	}
+	for i := range next.MetricResults {
+		p, n := &prev.MetricResults[i], &next.MetricResults[i]
+		if p.Name != n.Name || p.Phase != n.Phase || p.Message != n.Message {
+			return false
+		}
+	}
+	return true
 }
 
 // bulkhead returns the per-endpoint limit of measurements in flight.
@@ -87,6 +134,9 @@ func (r *Reconciler) bulkhead() *bulkhead {
 
 // SetupWithManager registers the reconciler with mgr.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
+	if r.MeasurementWrites == nil {
+		r.MeasurementWrites = measurementPace(mgr.GetConfig())
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("analysisrun").
 		For(&v1alpha1.AnalysisRun{}).
@@ -127,7 +177,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	wasPhase := run.Status.Phase
 
 	var events []event
-	deferred := false
+	var deferred []string
 	if err := r.check(run); err != nil {
 		r.fail(run, now, err.Error())
 	} else if args, err := resolveArgs(ctx, run, r.Secrets); err != nil {
@@ -162,6 +212,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 
 	if !equality.Semantic.DeepEqual(orig.Status, run.Status) {
+		if r.MeasurementWrites != nil && routineWrite(&orig.Status, &run.Status) {
+			// The measurements were taken on time; under load they reach
+			// the status a little later, and the next one is due only once
+			// this write is through.
+			if err := r.MeasurementWrites.Wait(ctx); err != nil {
+				return ctrl.Result{}, fmt.Errorf("waiting to write measurements: %w", err)
+			}
+		}
 		if err := r.Client.Status().Patch(ctx, run, client.MergeFromWithOptions(&orig, client.MergeFromWithOptimisticLock{})); err != nil {
 			if apierrors.IsConflict(err) {
 				return ctrl.Result{Requeue: true}, nil
@@ -180,9 +238,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if run.Status.Phase.Completed() {
 		return r.expire(ctx, run, now)
 	}
-	if deferred {
-		logger.V(1).Info("measurement deferred: its provider endpoint has every place taken by slower measurements", "retryIn", deferredRetry)
-		return ctrl.Result{RequeueAfter: deferredRetry}, nil
+	if len(deferred) > 0 {
+		retry := r.bulkhead().retryAfter(deferred)
+		logger.V(1).Info("measurement deferred: its provider endpoint has every place taken by slower measurements", "retryIn", retry)
+		return ctrl.Result{RequeueAfter: retry}, nil
 	}
 	if next := nextDue(run, r.now()); !next.IsZero() {
 		return ctrl.Result{RequeueAfter: max(next.Sub(r.now()), time.Millisecond)}, nil
@@ -250,9 +309,9 @@ func (r *Reconciler) fail(run *v1alpha1.AnalysisRun, now time.Time, msg string) 
 }
 
 // measure takes, resumes or terminates every metric's measurement as due.
-// It reports whether a due measurement was put off because its provider
-// endpoint already has every place taken.
-func (r *Reconciler) measure(ctx context.Context, run *v1alpha1.AnalysisRun, args resolvedArgs, now time.Time) (deferred bool) {
+// It returns the provider endpoints of due measurements it put off because
+// the endpoint already had every place taken.
+func (r *Reconciler) measure(ctx context.Context, run *v1alpha1.AnalysisRun, args resolvedArgs, now time.Time) (deferred []string) {
 	term := terminating(run)
 	for i := range run.Spec.Metrics {
 		m := run.Spec.Metrics[i]
@@ -275,12 +334,13 @@ func (r *Reconciler) measure(ctx context.Context, run *v1alpha1.AnalysisRun, arg
 				}
 				endpoint := endpointOf(m, args)
 				if !term && !r.bulkhead().acquire(endpoint) {
-					deferred = true
+					deferred = append(deferred, endpoint)
 					continue
 				}
+				began := time.Now()
 				meas := r.resumeMeasurement(ctx, run, m, args, *last, term, now)
 				if !term {
-					r.bulkhead().release(endpoint)
+					r.bulkhead().release(endpoint, time.Since(began))
 				}
 				logMeasurement(ctx, run, m, meas)
 				recordMeasurement(res, meas, true)
@@ -312,13 +372,14 @@ func (r *Reconciler) measure(ctx context.Context, run *v1alpha1.AnalysisRun, arg
 		if m.Provider.Job == nil {
 			endpoint = endpointOf(m, args)
 			if !r.bulkhead().acquire(endpoint) {
-				deferred = true
+				deferred = append(deferred, endpoint)
 				continue
 			}
 		}
+		began := time.Now()
 		meas := r.takeMeasurement(ctx, run, m, args, index, now)
 		if endpoint != "" {
-			r.bulkhead().release(endpoint)
+			r.bulkhead().release(endpoint, time.Since(began))
 		}
 		logMeasurement(ctx, run, m, meas)
 		recordMeasurement(res, meas, false)

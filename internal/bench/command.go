@@ -37,6 +37,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/controller"
 	"github.com/kanaria-rollouts/kanaria/internal/logging"
 	"github.com/kanaria-rollouts/kanaria/internal/version"
@@ -54,6 +55,9 @@ type Options struct {
 	ControllerMetricsURL string
 	// Progress receives progress lines; nil discards them.
 	Progress io.Writer
+	// ControllerReplicas, when it asks for any, runs the controller's replicas here
+	// and measures them in place of ControllerPID and ControllerMetricsURL.
+	ControllerReplicas ReplicaOptions
 }
 
 // Client rate limits of the benchmark's own client. client-go's defaults
@@ -131,9 +135,31 @@ func Run(ctx context.Context, rc *rest.Config, o Options) (*Result, error) {
 		}
 		go faker.Run(ctx)
 	}
+	firstWrites, err := watchFirstWrites(ctx, observer)
+	if err != nil {
+		return nil, err
+	}
+	var replicas *Replicas
+	if o.ControllerReplicas.Replicas > 0 {
+		ro := o.ControllerReplicas
+		ro.Namespace = cfg.Namespace
+		if ro.LogDir == "" {
+			if ro.LogDir, err = os.MkdirTemp("", "kanaria-bench-replicas-"); err != nil {
+				return nil, fmt.Errorf("creating the replicas' log directory: %w", err)
+			}
+		}
+		if o.Progress != nil {
+			fmt.Fprintf(o.Progress, "starting %d controller replicas with --shards %d (logs in %s)\n", ro.Replicas, ro.Shards, ro.LogDir)
+		}
+		if replicas, err = StartReplicas(ctx, kube, ro); err != nil {
+			return nil, err
+		}
+		defer replicas.Stop()
+	}
 	r := &Runner{
 		Client:           c,
 		Observer:         observer,
+		FirstWrites:      firstWrites,
 		Config:           o.Config,
 		APIServerMetrics: APIServerScraper(kube.Discovery().RESTClient()),
 		OwnRequests:      own.Load,
@@ -141,15 +167,69 @@ func Run(ctx context.Context, rc *rest.Config, o Options) (*Result, error) {
 	}
 	if o.ControllerMetricsURL != "" {
 		r.ControllerMetrics = HTTPScraper(o.ControllerMetricsURL, &http.Client{Timeout: 30 * time.Second})
+		r.QueueSampleInterval = DefaultQueueSampleInterval
 	}
 	if o.ControllerPID > 0 {
 		r.Process = ProcFS{PID: o.ControllerPID}
 	}
+	if replicas != nil {
+		r.ControllerMetrics, r.Process = replicas.Scraper(), replicas.Process()
+		r.AfterCreate = func(ctx context.Context) []string {
+			return append([]string{"after the create phase:"}, replicas.Describe(ctx, kube)...)
+		}
+	}
 	res, err := r.Run(ctx)
+	if res != nil && replicas != nil {
+		res.Notes = append(res.Notes, fmt.Sprintf("%d controller replicas with --shards %d ran here: requests, CPU and memory are their sums", o.ControllerReplicas.Replicas, o.ControllerReplicas.Shards))
+		res.Notes = append(res.Notes, "at the end:")
+		res.Notes = append(res.Notes, replicas.Describe(ctx, kube)...)
+	}
 	if res != nil && cfg.FakeReplicaSets > 0 {
 		res.Notes = append(res.Notes, describeFaker(cfg.FakeReplicaSets))
 	}
 	return res, err
+}
+
+// watchFirstWrites feeds a FirstWrites from the watch cache's events of
+// Rollouts and ReplicaSets.
+func watchFirstWrites(ctx context.Context, observer cache.Cache) (*FirstWrites, error) {
+	f := &FirstWrites{}
+	ros, err := observer.GetInformer(ctx, &v1alpha1.Rollout{})
+	if err != nil {
+		return nil, fmt.Errorf("watching Rollouts for the first writes: %w", err)
+	}
+	onRollout := func(o any) {
+		if ro, ok := o.(*v1alpha1.Rollout); ok {
+			f.Rollout(ro)
+		}
+	}
+	if _, err := ros.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    onRollout,
+		UpdateFunc: func(_, o any) { onRollout(o) },
+	}); err != nil {
+		return nil, fmt.Errorf("watching Rollouts for the first writes: %w", err)
+	}
+	rss, err := observer.GetInformer(ctx, &appsv1.ReplicaSet{})
+	if err != nil {
+		return nil, fmt.Errorf("watching ReplicaSets for the first writes: %w", err)
+	}
+	if _, err := rss.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc: func(o any) {
+			if rs, ok := o.(*appsv1.ReplicaSet); ok {
+				f.ReplicaSet(nil, rs)
+			}
+		},
+		UpdateFunc: func(old, o any) {
+			prev, ok1 := old.(*appsv1.ReplicaSet)
+			rs, ok2 := o.(*appsv1.ReplicaSet)
+			if ok1 && ok2 {
+				f.ReplicaSet(prev, rs)
+			}
+		},
+	}); err != nil {
+		return nil, fmt.Errorf("watching ReplicaSets for the first writes: %w", err)
+	}
+	return f, nil
 }
 
 // countingTransport counts the requests that go through it.
@@ -268,6 +348,9 @@ scenario cannot churn.`,
 			}
 			rules := clientcmd.NewDefaultClientConfigLoadingRules()
 			rules.ExplicitPath = kubeconfig
+			if o.ControllerReplicas.Kubeconfig = kubeconfig; kubeconfig == "" {
+				o.ControllerReplicas.Kubeconfig = os.Getenv("KUBECONFIG")
+			}
 			rc, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &overrides).ClientConfig()
 			if err != nil {
 				return fmt.Errorf("loading Kubernetes client configuration (set --kubeconfig or $KUBECONFIG, or pick a --context): %w", err)
@@ -341,6 +424,8 @@ scenario cannot churn.`,
 	fs.IntVar(&repeat, "repeat", 1, "run the whole benchmark this many times, baseline and Rollouts alternating, and report each phase's median ratio to the baseline and its spread")
 	fs.IntVar(&o.Aborts, "aborts", 0, "abort-under-load: how many of the N Rollouts are aborted while the others release (0 = half)")
 	fs.DurationVar(&o.FakeReplicaSets, "fake-replicasets", 0, "on a cluster without the ReplicaSet controller (kanaria dev up --no-pods), give each ReplicaSet its desired replicas as available this long after each change, so no Pod exists (0 = off)")
+	fs.IntVar(&o.ControllerReplicas.Replicas, "controller-replicas", 0, "run this many controller replicas of this binary here, split with --shards, and measure them instead of --controller-pid/--controller-metrics-url (0 = measure the controller those point at)")
+	fs.IntVar(&o.ControllerReplicas.Shards, "shards", 1, "with --controller-replicas, the --shards of each replica")
 	fs.DurationVar(&o.Churn, "churn", 0, "after the update, keep releasing all Rollouts round after round for this long, to watch the controller's memory and CPU (0 = off)")
 
 	// kubectl's connection flags, as the other commands bind them, except

@@ -21,6 +21,8 @@ const (
 type procPoint struct {
 	// rss is the median resident memory of the readings.
 	rss int64
+	// anon is the median anonymous resident memory of the readings.
+	anon int64
 	// hwm is the highest VmHWM of the readings.
 	hwm int64
 	// cpu is the CPU time of the last reading.
@@ -36,31 +38,33 @@ func (x *run) sampleProc(ctx context.Context) (procPoint, bool) {
 		return procPoint{}, false
 	}
 	var (
-		pt  procPoint
-		rss []int64
+		pt        procPoint
+		rss, anon []int64
 	)
 	for i := range rssSamples {
 		if i > 0 {
 			select {
 			case <-ctx.Done():
-				return pt.withMedian(rss)
+				return pt.withMedian(rss, anon)
 			case <-x.clock.After(rssSampleGap):
 			}
 		}
 		if p := x.readProc(); p != nil {
 			rss = append(rss, p.RSSBytes)
+			anon = append(anon, p.AnonBytes)
 			pt.hwm = max(pt.hwm, p.HWMBytes)
 			pt.cpu = p.CPUSeconds
 		}
 	}
-	return pt.withMedian(rss)
+	return pt.withMedian(rss, anon)
 }
 
-func (pt procPoint) withMedian(rss []int64) (procPoint, bool) {
+func (pt procPoint) withMedian(rss, anon []int64) (procPoint, bool) {
 	if len(rss) == 0 {
 		return procPoint{}, false
 	}
 	pt.rss = median(rss)
+	pt.anon = median(anon)
 	return pt, true
 }
 
@@ -82,16 +86,22 @@ func median(xs []int64) int64 {
 
 // memoryPerRollout is what the controller's memory grew by from before to
 // after creating n Rollouts, in total and per Rollout.
-func memoryPerRollout(before, after int64, n int) *MemoryPerRollout {
+func memoryPerRollout(before, after procPoint, n int) *MemoryPerRollout {
 	m := &MemoryPerRollout{
-		RSSBeforeBytes:        before,
-		RSSAfterBytes:         after,
-		DeltaBytes:            after - before,
+		RSSBeforeBytes:        before.rss,
+		RSSAfterBytes:         after.rss,
+		DeltaBytes:            after.rss - before.rss,
 		SamplesPerPoint:       rssSamples,
 		SampleIntervalSeconds: rssSampleGap.Seconds(),
 	}
 	if n > 0 {
 		m.BytesPerRollout = float64(m.DeltaBytes) / float64(n)
+	}
+	if before.anon > 0 && after.anon > 0 {
+		m.AnonBeforeBytes, m.AnonAfterBytes = before.anon, after.anon
+		if n > 0 {
+			m.AnonBytesPerRollout = float64(after.anon-before.anon) / float64(n)
+		}
 	}
 	return m
 }

@@ -32,18 +32,24 @@ func TestMedian(t *testing.T) {
 }
 
 func TestMemoryPerRollout(t *testing.T) {
-	m := memoryPerRollout(40<<20, 50<<20, 200)
+	m := memoryPerRollout(procPoint{rss: 40 << 20, anon: 30 << 20}, procPoint{rss: 50 << 20, anon: 35 << 20}, 200)
 	if m.DeltaBytes != 10<<20 || m.BytesPerRollout != float64(10<<20)/200 || m.RSSBeforeBytes != 40<<20 || m.RSSAfterBytes != 50<<20 {
 		t.Errorf("got %+v", m)
+	}
+	if m.AnonBeforeBytes != 30<<20 || m.AnonAfterBytes != 35<<20 || m.AnonBytesPerRollout != float64(5<<20)/200 {
+		t.Errorf("anonymous RSS: %+v", m)
 	}
 	if m.SamplesPerPoint != 5 || m.SampleIntervalSeconds != 0.2 {
 		t.Errorf("sampling %d every %vs, want 5 every 0.2s", m.SamplesPerPoint, m.SampleIntervalSeconds)
 	}
 	// The GC can return more than the Rollouts took; that is reported, not hidden.
-	if m := memoryPerRollout(50<<20, 49<<20, 4); m.DeltaBytes != -1<<20 || m.BytesPerRollout != -(1<<18) {
+	if m := memoryPerRollout(procPoint{rss: 50 << 20}, procPoint{rss: 49 << 20}, 4); m.DeltaBytes != -1<<20 || m.BytesPerRollout != -(1<<18) {
 		t.Errorf("shrink: %+v", m)
 	}
-	if m := memoryPerRollout(1, 2, 0); m.BytesPerRollout != 0 {
+	if m := memoryPerRollout(procPoint{rss: 50 << 20}, procPoint{rss: 49 << 20}, 4); m.AnonAfterBytes != 0 || m.AnonBytesPerRollout != 0 {
+		t.Errorf("no RssAnon reported, yet %+v", m)
+	}
+	if m := memoryPerRollout(procPoint{rss: 1}, procPoint{rss: 2}, 0); m.BytesPerRollout != 0 {
 		t.Errorf("no Rollouts: %+v", m)
 	}
 }

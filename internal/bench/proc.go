@@ -16,6 +16,11 @@ type ProcSample struct {
 	RSSBytes int64
 	// HWMBytes is the highest resident memory since the process started (VmHWM).
 	HWMBytes int64
+	// AnonBytes is the anonymous part of RSSBytes (RssAnon): the heap,
+	// stacks and runtime, without the pages of the executable that RSS
+	// counts once the code that uses them has run. 0 when the kernel does
+	// not report it.
+	AnonBytes int64
 }
 
 // ProcReader reads a process's CPU and memory.
@@ -54,7 +59,7 @@ func (p ProcFS) Read() (ProcSample, error) {
 	if err != nil {
 		return ProcSample{}, fmt.Errorf("process %d: %w", p.PID, err)
 	}
-	return ProcSample{CPUSeconds: cpu, RSSBytes: rss, HWMBytes: hwm}, nil
+	return ProcSample{CPUSeconds: cpu, RSSBytes: rss, HWMBytes: hwm, AnonBytes: parseStatusAnon(status)}, nil
 }
 
 // userHZ is the unit of the CPU times in /proc/PID/stat. The kernel reports
@@ -118,4 +123,18 @@ func parseStatusMemory(status []byte) (rss, hwm int64, err error) {
 		return 0, 0, fmt.Errorf("/proc status has no VmRSS/VmHWM (has the process exited?)")
 	}
 	return rss, hwm, nil
+}
+
+// parseStatusAnon returns RssAnon in bytes from the text of /proc/PID/status,
+// 0 when absent (kernels before 4.5).
+func parseStatusAnon(status []byte) int64 {
+	for _, line := range bytes.Split(status, []byte("\n")) {
+		f := strings.Fields(string(line))
+		if len(f) >= 2 && f[0] == "RssAnon:" {
+			if kib, err := strconv.ParseInt(f[1], 10, 64); err == nil {
+				return kib * 1024
+			}
+		}
+	}
+	return 0
 }

@@ -16,6 +16,8 @@ State:	S (sleeping)
 VmPeak:	 2000000 kB
 VmHWM:	   81920 kB
 VmRSS:	   65536 kB
+RssAnon:	   40960 kB
+RssFile:	   24576 kB
 Threads:	14
 `
 
@@ -73,7 +75,7 @@ func TestProcFS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (ProcSample{CPUSeconds: 18.01, RSSBytes: 64 << 20, HWMBytes: 80 << 20}); got != want {
+	if want := (ProcSample{CPUSeconds: 18.01, RSSBytes: 64 << 20, HWMBytes: 80 << 20, AnonBytes: 40 << 20}); got != want {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
 	if _, err := (ProcFS{PID: 1, Root: root}).Read(); err == nil {
@@ -85,5 +87,14 @@ func TestProcFS(t *testing.T) {
 		if err != nil || self.RSSBytes <= 0 || self.HWMBytes < self.RSSBytes {
 			t.Errorf("own process: %+v, %v", self, err)
 		}
+	}
+}
+
+func TestParseStatusAnon(t *testing.T) {
+	if got := parseStatusAnon([]byte(statusText)); got != 40960*1024 {
+		t.Errorf("RssAnon = %d, want %d", got, 40960*1024)
+	}
+	if got := parseStatusAnon([]byte("VmRSS:\t1 kB\n")); got != 0 {
+		t.Errorf("without RssAnon = %d, want 0", got)
 	}
 }

@@ -10,7 +10,7 @@ import (
 	"strings"
 )
 
-// The two counters the benchmark reads.
+// The metrics the benchmark reads.
 const (
 	// ControllerRequestsMetric is client-go's count of the requests a
 	// process made, as controller-runtime exposes it on /metrics, labelled
@@ -20,6 +20,15 @@ const (
 	// served, labelled verb, group, resource, subresource, code and more,
 	// but not by client.
 	APIServerRequestsMetric = "apiserver_request_total"
+	// ControllerKindRequestsMetric is the reference's count of a
+	// controller's requests, labelled kind (the resource), namespace, name,
+	// verb and status_code; Kanaria exposes it too.
+	ControllerKindRequestsMetric = "controller_clientset_k8s_request_total"
+	// ControllerCPUMetric is the Go client's process collector's CPU time.
+	ControllerCPUMetric = "process_cpu_seconds_total"
+	// QueueDepthMetric is controller-runtime's work queue depth, labelled
+	// controller and name.
+	QueueDepthMetric = "workqueue_depth"
 )
 
 // Sample is one series of a metric: its labels and its value.
@@ -176,11 +185,24 @@ func Diff(before, after []Sample) []Sample {
 	for _, s := range before {
 		prev[seriesKey(s.Labels)] += s.Value
 	}
-	var out []Sample
+	// A series may appear more than once, once per controller replica
+	// when their pages are scraped as one; its value is their sum.
+	cur := make(map[string]float64, len(after))
+	var order []Sample
 	for _, s := range after {
-		d := s.Value
-		if p, ok := prev[seriesKey(s.Labels)]; ok && s.Value >= p {
-			d = s.Value - p
+		k := seriesKey(s.Labels)
+		if _, seen := cur[k]; !seen {
+			order = append(order, s)
+		}
+		cur[k] += s.Value
+	}
+	var out []Sample
+	for _, s := range order {
+		k := seriesKey(s.Labels)
+		v := cur[k]
+		d := v
+		if p, ok := prev[k]; ok && v >= p {
+			d = v - p
 		}
 		if d > 0 {
 			out = append(out, Sample{Labels: s.Labels, Value: d})
@@ -217,8 +239,9 @@ type RequestCounts struct {
 	PerRevision float64 `json:"perRevision"`
 	// ByVerb splits Total by HTTP method (controller) or API verb (API server).
 	ByVerb map[string]float64 `json:"byVerb"`
-	// ByVerbResource splits Total by verb and resource[/subresource]; only
-	// the API server's counter has resources.
+	// ByVerbResource splits Total by verb and resource[/subresource] (API
+	// server) or by verb and kind (the controller's
+	// controller_clientset_k8s_request_total, when it exposes it).
 	ByVerbResource map[string]float64 `json:"byVerbResource,omitempty"`
 	// ByCode splits Total by HTTP status code; 409 Conflicts and 429
 	// throttling show here.
@@ -236,6 +259,15 @@ func ControllerRequests(before, after []Sample, revisions int) *RequestCounts {
 		ByVerb:      SumBy(d, func(l map[string]string) string { return orDash(l["method"]) }),
 		ByCode:      SumBy(d, func(l map[string]string) string { return orDash(l["code"]) }),
 	}
+}
+
+// ControllerRequestsByKind splits the growth of the controller's
+// controller_clientset_k8s_request_total between two scrapes by verb and
+// kind, e.g. "Patch rollouts", over every namespace and name.
+func ControllerRequestsByKind(before, after []Sample) map[string]float64 {
+	return SumBy(Diff(before, after), func(l map[string]string) string {
+		return orDash(l["verb"]) + " " + orDash(l["kind"])
+	})
 }
 
 // APIServerRequests summarizes the growth of apiserver_request_total

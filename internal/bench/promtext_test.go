@@ -183,3 +183,25 @@ func TestAPIServerRequests(t *testing.T) {
 		t.Errorf("got %+v\nwant %+v", got, want)
 	}
 }
+
+func TestControllerRequestsByKind(t *testing.T) {
+	const text = `# TYPE controller_clientset_k8s_request_total counter
+controller_clientset_k8s_request_total{kind="rollouts",name="a",namespace="bench",status_code="200",verb="Patch"} 3
+controller_clientset_k8s_request_total{kind="rollouts",name="b",namespace="bench",status_code="200",verb="Patch"} 2
+controller_clientset_k8s_request_total{kind="ingresses",name="",namespace="bench",status_code="200",verb="List"} 1
+`
+	before, err := ParseMetric([]byte(text), ControllerKindRequestsMetric)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := ParseMetric([]byte(strings.NewReplacer(`verb="Patch"} 3`, `verb="Patch"} 5`, `verb="List"} 1`, `verb="List"} 1`).Replace(text)+
+		`controller_clientset_k8s_request_total{kind="replicasets",name="a-1",namespace="bench",status_code="201",verb="Create"} 1`+"\n"), ControllerKindRequestsMetric)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := ControllerRequestsByKind(before, after)
+	want := map[string]float64{"Patch rollouts": 2, "Create replicasets": 1}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}

@@ -71,6 +71,46 @@ type Phase struct {
 	BenchRequests int64 `json:"benchRequests"`
 	// Controller is the controller's CPU and memory; nil without --controller-pid.
 	Controller *ProcessUsage `json:"controller,omitempty"`
+	// ControllerCPUSeconds is the growth of the controller's own
+	// process_cpu_seconds_total during the phase; nil when not exposed.
+	ControllerCPUSeconds *float64 `json:"controllerCPUSecondsFromMetrics,omitempty"`
+	// FirstWrite is each Rollout's time from its change to the
+	// controller's first write for it; nil for phases that change no
+	// generation or when not measured.
+	FirstWrite *FirstWriteStats `json:"firstWrite,omitempty"`
+	// QueueDepth is the controller's Rollout work queue depth sampled
+	// during the phase; nil when its metrics were not scraped.
+	QueueDepth *QueueDepth `json:"rolloutQueueDepth,omitempty"`
+}
+
+// FirstWriteStats is the distribution of the time from each Rollout's
+// change (its new generation seen by a watch) to the controller's first
+// write for it (seen by a watch of the Rollout or its ReplicaSets).
+type FirstWriteStats struct {
+	// Latency is over the Rollouts for which both were seen.
+	Latency Summary `json:"latency"`
+	// Missing is how many Rollouts of the phase had no such pair.
+	Missing int `json:"missing"`
+}
+
+// QueueDepth is the Rollout work queue of the controller over a phase: a
+// queue that stays short while Rollouts wait means the controller is not
+// what they wait for.
+type QueueDepth struct {
+	// IntervalSeconds is the time between samples.
+	IntervalSeconds float64 `json:"intervalSeconds"`
+	// Max is the deepest sample.
+	Max float64 `json:"max"`
+	// Samples are the depths in order, the first at the phase's start.
+	Samples []QueueSample `json:"samples"`
+}
+
+// QueueSample is one reading of the queue depth.
+type QueueSample struct {
+	// Seconds is since the phase started.
+	Seconds float64 `json:"seconds"`
+	// Depth is the number of Rollouts waiting for a worker.
+	Depth float64 `json:"depth"`
 }
 
 // ProcessUsage is the controller's resource use during a phase.
@@ -119,6 +159,14 @@ type MemoryPerRollout struct {
 	DeltaBytes int64 `json:"deltaBytes"`
 	// BytesPerRollout is DeltaBytes divided by N.
 	BytesPerRollout float64 `json:"bytesPerRollout"`
+	// AnonBeforeBytes and AnonAfterBytes are the anonymous part of the
+	// same readings (RssAnon): RSS without the executable's pages, which
+	// grow as more of the program runs, not with the Rollouts; 0 when the
+	// kernel does not report it.
+	AnonBeforeBytes int64 `json:"rssAnonBeforeCreateBytes,omitempty"`
+	AnonAfterBytes  int64 `json:"rssAnonAfterHealthyBytes,omitempty"`
+	// AnonBytesPerRollout is the growth of RssAnon divided by N.
+	AnonBytesPerRollout float64 `json:"rssAnonBytesPerRollout,omitempty"`
 	// SamplesPerPoint is how many readings each point is the median of.
 	SamplesPerPoint int `json:"samplesPerPoint"`
 	// SampleIntervalSeconds is the time between those readings.

@@ -56,6 +56,15 @@ type Runner struct {
 	// and a change is seen as soon as its event arrives. Nil lists through
 	// Client from the API server's watch cache at every poll.
 	Observer client.Reader
+	// FirstWrites, fed by watches of the benchmark's namespace, times each
+	// Rollout's change to the controller's first write for it; nil skips it.
+	FirstWrites *FirstWrites
+	// QueueSampleInterval is how often a phase reads the controller's work
+	// queue depth from its metrics; 0 never does.
+	QueueSampleInterval time.Duration
+	// AfterCreate, when set, runs once every Rollout is Healthy after the
+	// create phase, before the memory reading; its lines become notes.
+	AfterCreate func(ctx context.Context) []string
 }
 
 // run is the state of one Run.
@@ -206,11 +215,16 @@ func (x *run) createMeasuringMemory(ctx context.Context) error {
 	if err := x.createRollouts(ctx); err != nil {
 		return err
 	}
+	if x.AfterCreate != nil {
+		for _, n := range x.AfterCreate(ctx) {
+			x.note(n)
+		}
+	}
 	if !ok {
 		return nil
 	}
 	if after, ok := x.sampleProc(ctx); ok {
-		x.res.Memory = memoryPerRollout(before.rss, after.rss, x.cfg.Rollouts)
+		x.res.Memory = memoryPerRollout(before, after, x.cfg.Rollouts)
 		x.note(memoryNote())
 	}
 	return nil
@@ -521,6 +535,7 @@ func (x *run) pollRollouts(done func(ro *v1alpha1.Rollout) bool) func(ctx contex
 func (x *run) createRollouts(ctx context.Context) error {
 	p, err := x.measure(ctx, phaseSpec{
 		name: "create", workload: "Rollout", waited: "Healthy", names: x.rollouts,
+		firstWrite: true,
 		act: func(ctx context.Context) (map[string]time.Time, error) {
 			return nil, x.forEach(ctx, x.rollouts, func(ctx context.Context, name string) error {
 				ro := rollout(x.cfgFor(name), name)
@@ -553,7 +568,8 @@ func (x *run) updateRollouts(ctx context.Context) error {
 	var hits0 int64
 	p, err := x.measure(ctx, phaseSpec{
 		name: "update", workload: "Rollout", waited: "Healthy", names: x.rollouts,
-		onStart: func() { hits0 = x.hits.Load() },
+		firstWrite: true,
+		onStart:    func() { hits0 = x.hits.Load() },
 		onEnd: func(d time.Duration) {
 			if a := x.res.Analysis; a != nil {
 				a.Measurements = x.hits.Load() - hits0
@@ -623,6 +639,7 @@ func (x *run) cfgFor(name string) Config {
 func (x *run) pauseRollouts(ctx context.Context) error {
 	p, err := x.measure(ctx, phaseSpec{
 		name: "pause", workload: "Rollout", waited: "Paused at 50%", names: x.aborting,
+		firstWrite: true,
 		act: func(ctx context.Context) (map[string]time.Time, error) {
 			return nil, x.forEach(ctx, x.aborting, func(ctx context.Context, name string) error {
 				return x.patchImage(ctx, &v1alpha1.Rollout{}, name)
@@ -880,6 +897,9 @@ type phaseSpec struct {
 	// latencies that must not include the time act takes to reach the
 	// other objects (sending 200 aborts takes longer than one abort).
 	pollWhileActing bool
+	// firstWrite times each object's change to the controller's first
+	// write for it: for phases that change every Rollout's generation.
+	firstWrite bool
 	// onStart and onEnd run at the phase's first and last instant.
 	onStart func()
 	onEnd   func(time.Duration)
@@ -889,14 +909,32 @@ type phaseSpec struct {
 type snapshot struct {
 	ctrl, api     []Sample
 	ctrlOK, apiOK bool
-	proc          *ProcSample
-	own           int64
+	// ctrlKinds is the controller's controller_clientset_k8s_request_total.
+	ctrlKinds []Sample
+	// ctrlCPU is the controller's process_cpu_seconds_total, when exposed.
+	ctrlCPU   float64
+	ctrlCPUOK bool
+	proc      *ProcSample
+	own       int64
 }
 
 func (x *run) snapshot(ctx context.Context) snapshot {
 	var s snapshot
 	if x.ControllerMetrics != nil {
-		s.ctrl, s.ctrlOK = x.scrape(ctx, x.ControllerMetrics, ControllerRequestsMetric, "controller")
+		text, err := x.ControllerMetrics.Scrape(ctx)
+		if err == nil {
+			s.ctrl, err = ParseMetric(text, ControllerRequestsMetric)
+		}
+		if err != nil {
+			x.note(fmt.Sprintf("controller requests not measured: %v", err))
+		} else {
+			s.ctrlOK = true
+			// Both are optional: another controller may not expose them.
+			s.ctrlKinds, _ = ParseMetric(text, ControllerKindRequestsMetric)
+			if cpu, cerr := ParseMetric(text, ControllerCPUMetric); cerr == nil && len(cpu) > 0 {
+				s.ctrlCPU, s.ctrlCPUOK = Total(cpu), true
+			}
+		}
 	}
 	if x.APIServerMetrics != nil {
 		s.api, s.apiOK = x.scrape(ctx, x.APIServerMetrics, APIServerRequestsMetric, "API server")
@@ -952,6 +990,8 @@ func (x *run) measure(ctx context.Context, spec phaseSpec) (Phase, error) {
 	if spec.onStart != nil {
 		spec.onStart()
 	}
+	queue := x.sampleQueue(ctx)
+	defer queue.stop()
 	x.logf("%s: %d %ss", label, len(spec.names), spec.workload)
 	var starts map[string]time.Time
 	acting := make(chan error, 1)
@@ -1035,10 +1075,22 @@ func (x *run) measure(ctx context.Context, spec phaseSpec) (Phase, error) {
 	phase.Completions = len(lat)
 	phase.Latency = Summarize(lat)
 
+	phase.QueueDepth = queue.stop()
+	if spec.firstWrite && x.FirstWrites != nil {
+		lat, missing := x.FirstWrites.Latencies(spec.names, start)
+		phase.FirstWrite = &FirstWriteStats{Latency: Summarize(lat), Missing: missing}
+	}
 	after := x.snapshot(ctx)
 	n := len(spec.names)
 	if before.ctrlOK && after.ctrlOK {
 		phase.ControllerRequests = ControllerRequests(before.ctrl, after.ctrl, n)
+		if len(after.ctrlKinds) > 0 {
+			phase.ControllerRequests.ByVerbResource = ControllerRequestsByKind(before.ctrlKinds, after.ctrlKinds)
+		}
+	}
+	if before.ctrlCPUOK && after.ctrlCPUOK {
+		cpu := after.ctrlCPU - before.ctrlCPU
+		phase.ControllerCPUSeconds = &cpu
 	}
 	if before.apiOK && after.apiOK {
 		phase.APIServerRequests = APIServerRequests(before.api, after.api, n)

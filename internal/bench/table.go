@@ -44,6 +44,9 @@ func WriteTable(w io.Writer, res *Result) error {
 			api = count(a.Total)
 		}
 		cpu, rss := "n/a", "n/a"
+		if c := ph.ControllerCPUSeconds; c != nil && ph.Seconds > 0 {
+			cpu = fmt.Sprintf("%.2fs (%.2f cores)", *c, *c/ph.Seconds)
+		}
 		if u := ph.Controller; u != nil {
 			cpu = fmt.Sprintf("%.2fs (%.2f cores)", u.CPUSeconds, u.CPUCores)
 			rss = fmt.Sprintf("%.0f/%.0f/%.0f MiB", u.RSSStartMiB, u.RSSEndMiB, u.RSSPeakMiB)
@@ -58,6 +61,12 @@ func WriteTable(w io.Writer, res *Result) error {
 		p("\nController requests by method (rest_client_requests_total of the controller)\n")
 		breakdown(p, all, func(ph Phase) map[string]float64 { return byVerb(ph.ControllerRequests) }, 0)
 	}
+	if hasAny(all, func(ph Phase) map[string]float64 { return byVerbResource(ph.ControllerRequests) }) {
+		p("\nController requests by verb and kind (controller_clientset_k8s_request_total of the controller)\n")
+		breakdown(p, all, func(ph Phase) map[string]float64 { return byVerbResource(ph.ControllerRequests) }, maxResourceRows)
+	}
+	writeFirstWrites(p, all)
+	writeQueueDepth(p, all)
 	if hasAny(all, func(ph Phase) map[string]float64 { return byVerbResource(ph.APIServerRequests) }) {
 		p("\nAPI server requests by verb and resource, all clients (apiserver_request_total)\n")
 		breakdown(p, all, func(ph Phase) map[string]float64 { return byVerbResource(ph.APIServerRequests) }, maxResourceRows)
@@ -100,6 +109,47 @@ func (r *Result) maxHWM() float64 {
 	return m
 }
 
+// writeFirstWrites prints each phase's time from a Rollout's change to the
+// controller's first write for it.
+func writeFirstWrites(p func(string, ...any), all []Phase) {
+	first := true
+	for _, ph := range all {
+		f := ph.FirstWrite
+		if f == nil {
+			continue
+		}
+		if first {
+			p("\nFrom a Rollout's change (its new generation, watched) to the controller's first write for it (watched)\n")
+			p("\tPHASE\tROLLOUTS\tP50\tP90\tP99\tMAX\tWITHOUT A WRITE\n")
+			first = false
+		}
+		l := f.Latency
+		p("\t%s\t%d\t%s\t%s\t%s\t%s\t%d\n", ph.Name, l.Count, secs(l.P50), secs(l.P90), secs(l.P99), secs(l.Max), f.Missing)
+	}
+}
+
+// writeQueueDepth prints the controller's Rollout queue depth over each
+// phase: its largest value and a few samples spread over the phase.
+func writeQueueDepth(p func(string, ...any), all []Phase) {
+	first := true
+	for _, ph := range all {
+		q := ph.QueueDepth
+		if q == nil {
+			continue
+		}
+		if first {
+			p("\nController Rollout work queue depth (workqueue_depth, sampled every %s)\n", asDuration(q.IntervalSeconds))
+			first = false
+		}
+		var pts []string
+		step := max(1, len(q.Samples)/8)
+		for i := 0; i < len(q.Samples); i += step {
+			pts = append(pts, fmt.Sprintf("%s: %.0f", secs(q.Samples[i].Seconds), q.Samples[i].Depth))
+		}
+		p("\t%s %s\tmax %.0f\t%s\n", ph.Workload, ph.Name, q.Max, strings.Join(pts, ", "))
+	}
+}
+
 // writeMemory prints the controller's memory per Rollout.
 func writeMemory(p func(string, ...any), m *MemoryPerRollout, n int) {
 	p("\nController memory per Rollout (median RSS of %d readings %s apart at each point)\n",
@@ -108,6 +158,10 @@ func writeMemory(p func(string, ...any), m *MemoryPerRollout, n int) {
 	p("\tRSS after all %d Healthy\t%s\n", n, iec(float64(m.RSSAfterBytes)))
 	p("\tdifference\t%s\n", signed(float64(m.DeltaBytes)))
 	p("\tper Rollout\t%s\n", signed(m.BytesPerRollout))
+	if m.AnonAfterBytes > 0 {
+		p("\tanonymous RSS (RssAnon: no executable pages) before / after\t%s / %s\n", iec(float64(m.AnonBeforeBytes)), iec(float64(m.AnonAfterBytes)))
+		p("\tanonymous RSS per Rollout\t%s\n", signed(m.AnonBytesPerRollout))
+	}
 }
 
 // writeChurn prints the churn's summary and a compact table of its rounds.

@@ -123,7 +123,7 @@ func TestFormatNumbers(t *testing.T) {
 
 func TestWriteTableMemoryAndChurn(t *testing.T) {
 	res := sampleResult()
-	res.Memory = memoryPerRollout(40<<20, 52<<20, 2)
+	res.Memory = memoryPerRollout(procPoint{rss: 40 << 20}, procPoint{rss: 52 << 20}, 2)
 	c := &Churn{RequestedSeconds: 300, Seconds: 302, Change: "pod-template annotation " + AnnotationRound + " set to the round number",
 		Controller: &ChurnUsage{RSSStartBytes: 52 << 20, RSSEndBytes: 60 << 20, HWMBytes: 70 << 20, GrowthBytes: 8 << 20, GrowthPercent: 15.38, CPUSeconds: 42.5}}
 	for i := 1; i <= 23; i++ {

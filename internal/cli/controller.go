@@ -3,12 +3,15 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
@@ -17,6 +20,7 @@ import (
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/controller"
 	"github.com/kanaria-rollouts/kanaria/internal/logging"
+	"github.com/kanaria-rollouts/kanaria/internal/shard"
 	"github.com/kanaria-rollouts/kanaria/internal/version"
 )
 
@@ -62,6 +66,9 @@ Inside a cluster it uses the Pod's service account; outside, the kubeconfig
 			if err := waitForAPI(ctx, cfg, opts.ProbeAddr, log); err != nil {
 				return err
 			}
+			if opts.Shards > 1 {
+				return runSharded(ctx, cfg, opts, log)
+			}
 			mgr, err := controller.NewManager(cfg, opts)
 			if err != nil {
 				return err
@@ -98,6 +105,8 @@ Inside a cluster it uses the Pod's service account; outside, the kubeconfig
 	f.DurationVar(&opts.LeaderElection.LeaseDuration, "leader-elect-lease-duration", opts.LeaderElection.LeaseDuration, "how long a standby waits after the leader's last renewal before taking over")
 	f.DurationVar(&opts.LeaderElection.RenewDeadline, "leader-elect-renew-deadline", opts.LeaderElection.RenewDeadline, "how long the leader retries renewing before giving up leadership")
 	f.DurationVar(&opts.LeaderElection.RetryPeriod, "leader-elect-retry-period", opts.LeaderElection.RetryPeriod, "interval between attempts to acquire or renew the Lease")
+	f.IntVar(&opts.Shards, "shards", opts.Shards, "split Rollouts (with their AnalysisRuns and Experiments) across this many shards, each held by one replica through its own Lease; 1 elects one replica for all")
+	f.IntVar(&opts.ShardHome, "shard-home", opts.ShardHome, "shard this replica prefers; -1 takes a StatefulSet Pod's ordinal (the name's -<n> suffix), else none")
 	f.StringVar(&opts.MetricsAddr, "metrics-bind-address", opts.MetricsAddr, "address of the Prometheus /metrics endpoint; 0 turns it off")
 	f.StringVar(&opts.ProbeAddr, "health-probe-bind-address", opts.ProbeAddr, "address of /healthz and /readyz; 0 turns them off")
 	f.StringVar(&opts.PprofAddr, "pprof-bind-address", opts.PprofAddr, "address of Go's /debug/pprof profiles, e.g. 127.0.0.1:6060; 0 (default) turns them off")
@@ -113,6 +122,76 @@ Inside a cluster it uses the Pod's service account; outside, the kubeconfig
 	f.StringVar(&logLevel, "log-level", "info", "log level: "+strings.Join(logging.Levels, ", "))
 	f.StringVar(&logFormat, "log-format", "text", "log format: "+strings.Join(logging.Formats, ", "))
 	return cmd
+}
+
+// runSharded takes part in sharding until ctx ends: the coordinator holds
+// this replica's shard Leases and runs a manager whose caches select only
+// the held shards, rebuilding it whenever they change; the labeller gives
+// unlabelled objects of the held shards their bucket.
+func runSharded(ctx context.Context, cfg *rest.Config, opts controller.Options, log logr.Logger) error {
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("creating the shard Lease client: %w", err)
+	}
+	meta, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("creating the shard labeller's client: %w", err)
+	}
+	instance, err := controller.InstanceSelector(opts.InstanceID)
+	if err != nil {
+		return err
+	}
+	home := opts.ShardHome
+	if home < 0 {
+		name := os.Getenv("POD_NAME")
+		if name == "" {
+			name, _ = os.Hostname()
+		}
+		home = shard.HomeFromPodName(name, opts.Shards)
+	}
+	labeller := &shard.Labeller{Client: meta, Namespace: opts.Namespace, Selector: instance, Shards: opts.Shards,
+		Log: log.WithName("shard-labeller")}
+	le := opts.LeaderElection
+	coord, err := shard.NewCoordinator(shard.Config{
+		Client: kube, Namespace: opts.LeaseNamespace(), Group: opts.LeaseGroup(),
+		Shards: opts.Shards, Home: home,
+		LeaseDuration: le.LeaseDuration, RenewDeadline: le.RenewDeadline, RetryPeriod: le.RetryPeriod,
+		Log:    log.WithName("shard"),
+		OnHeld: labeller.SetHeld,
+		Run: func(ctx context.Context, held []int) error {
+			sel, err := shard.Selector(held, opts.Shards)
+			if err != nil {
+				return err
+			}
+			o := opts
+			o.ShardSelector = &sel
+			mgr, err := controller.NewManager(cfg, o)
+			if err != nil {
+				return err
+			}
+			log.Info("starting controller", "version", version.Version, "namespace", namespaceOrAll(o.Namespace),
+				"shards", held, "of", o.Shards, "metricsAddr", o.MetricsAddr, "probeAddr", o.ProbeAddr,
+				"rolloutWorkers", o.Workers.Rollout, "clientRateLimit", clientRateLimit(o.QPS, o.Burst))
+			if err := mgr.Start(ctx); err != nil {
+				return fmt.Errorf("controller for shards %v stopped: %w", held, err)
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		return err
+	}
+	labelDone := make(chan error, 1)
+	go func() { labelDone <- labeller.Run(ctx) }()
+	err = coord.Run(ctx)
+	if lerr := <-labelDone; lerr != nil && err == nil {
+		err = lerr
+	}
+	if err != nil {
+		return fmt.Errorf("sharded controller stopped: %w", err)
+	}
+	log.Info("controller stopped")
+	return nil
 }
 
 // apiCheckInterval is how often a controller started before its

@@ -28,12 +28,16 @@ func InstanceSelector(instanceID string) (labels.Selector, error) {
 }
 
 // instanceCache limits the caches of the kinds a controller instance owns
-// to its own objects. A foreign object never enters the cache, so no watch
-// event, mapping or read ever hands it to a reconciler.
-func instanceCache(instanceID string, byObject map[client.Object]cache.ByObject) error {
+// to its own objects, and with shards to the held shards' buckets. A foreign
+// object never enters the cache, so no watch event, mapping or read ever
+// hands it to a reconciler.
+func instanceCache(instanceID string, shardSel *labels.Requirement, byObject map[client.Object]cache.ByObject) error {
 	sel, err := InstanceSelector(instanceID)
 	if err != nil {
 		return err
+	}
+	if shardSel != nil {
+		sel = sel.Add(*shardSel)
 	}
 	for _, o := range []client.Object{&v1alpha1.Rollout{}, &v1alpha1.AnalysisRun{}, &v1alpha1.Experiment{}} {
 		byObject[o] = cache.ByObject{Label: sel}

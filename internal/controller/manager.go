@@ -11,12 +11,15 @@ import (
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -29,7 +32,9 @@ import (
 	"github.com/kanaria-rollouts/kanaria/internal/ctrlmetrics"
 	"github.com/kanaria-rollouts/kanaria/internal/experiment"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/cloudmonitoring"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/cloudwatch"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/compare"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/datadog"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/graphite"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/influxdb"
@@ -43,6 +48,7 @@ import (
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/web"
 	"github.com/kanaria-rollouts/kanaria/internal/notify"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout"
+	"github.com/kanaria-rollouts/kanaria/internal/shard"
 	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting/routers"
 	"github.com/kanaria-rollouts/kanaria/internal/version"
 )
@@ -95,25 +101,26 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	for k, v := range jobCache {
 		byObject[k] = v
 	}
-	if err := instanceCache(opts.InstanceID, byObject); err != nil {
+	if err := instanceCache(opts.InstanceID, opts.ShardSelector, byObject); err != nil {
 		return nil, err
 	}
-	// managedFields were a quarter of the heap at 10,000 Rollouts and no
-	// decision reads them; every write is a patch, so dropping them from
-	// the cached copies loses nothing on the server.
-	cacheOpts := cache.Options{ByObject: byObject, DefaultTransform: cache.TransformStripManagedFields()}
+	// What no decision reads stays out of the cache (see cacheTransform).
+	cacheOpts := cache.Options{ByObject: byObject, DefaultTransform: cacheTransform()}
 	if opts.Namespace != "" {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{opts.Namespace: {}}
 	}
 	le := opts.LeaderElection
-	if opts.InstanceID != "" && le.ID == DefaultOptions().LeaderElection.ID {
-		// Instances act side by side; sharing one Lease would leave all
-		// but one idle.
-		le.ID += "-" + opts.InstanceID
-	}
+	// Instances act side by side; sharing one Lease would leave all but
+	// one idle.
+	le.ID = opts.LeaseGroup()
 	leNamespace := le.Namespace
 	if le.Enabled && leNamespace == "" {
 		leNamespace = defaultLeaderElectionNamespace()
+	}
+	if opts.ShardSelector != nil {
+		// The shard Leases elect who acts on what; the manager is rebuilt
+		// whenever they change hands, so its controller names recur.
+		le.Enabled = false
 	}
 	leaseDuration, renewDeadline, retryPeriod := le.LeaseDuration, le.RenewDeadline, le.RetryPeriod
 	shutdown := opts.GracefulShutdownTimeout
@@ -134,6 +141,7 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		RenewDeadline:                 &renewDeadline,
 		RetryPeriod:                   &retryPeriod,
 		GracefulShutdownTimeout:       &shutdown,
+		Controller:                    config.Controller{SkipNameValidation: ptrTo(opts.ShardSelector != nil)},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating controller manager: %w", err)
@@ -172,6 +180,11 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		Wrap:         timed(refMetrics, ctrlmetrics.KindRollout),
 		UrgentWriter: urgent,
 		NoPriority:   !opts.RolloutPriority,
+	}
+	if sel := opts.ShardSelector; sel != nil {
+		rollouts.Owns = func(key types.NamespacedName) bool {
+			return sel.Matches(labels.Set{shard.LabelBucket: shard.BucketLabel(key.Namespace, key.Name)})
+		}
 	}
 	if err := rollouts.SetupWithManager(context.Background(), mgr, opts.Workers.Rollout); err != nil {
 		return nil, fmt.Errorf("setting up the Rollout controller: %w", err)
@@ -245,8 +258,11 @@ func newQueriers(controllerNamespace string) map[string]metricproviders.Querier 
 		kayenta.Name:      kayenta.New(kayenta.Options{}),
 		skywalking.Name:   skywalking.New(skywalking.Options{}),
 	}
+	queriers[cloudmonitoring.Name] = cloudmonitoring.New(cloudmonitoring.Options{})
 	// Error budgets read their SLI through the other providers.
 	queriers[slo.Name] = slo.New(slo.QuerierSource(queriers))
+	// The canary judge reads both sides' series through Prometheus.
+	queriers[compare.Name] = compare.New(queriers[promprovider.Name])
 	return queriers
 }
 
@@ -326,3 +342,5 @@ func registerBuildInfo() {
 	g.WithLabelValues(v.Version, v.GoVersion, v.Commit).Set(1)
 	crmetrics.Registry.MustRegister(g)
 }
+
+func ptrTo[T any](v T) *T { return &v }

@@ -7,6 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/kanaria-rollouts/kanaria/internal/shard"
 )
 
 // Options configure the controller process. The zero value is not usable;
@@ -46,6 +50,16 @@ type Options struct {
 	// GracefulShutdownTimeout bounds how long in-flight reconciles may take to
 	// finish after SIGTERM.
 	GracefulShutdownTimeout time.Duration
+	// Shards splits Rollouts, their AnalysisRuns and Experiments across
+	// replicas, each shard held through its own Lease; 1 keeps a single
+	// Lease for everything (leader election).
+	Shards int
+	// ShardHome is the shard this replica prefers; -1 derives it from a
+	// StatefulSet Pod's ordinal, or none.
+	ShardHome int
+	// ShardSelector, set for each manager the shard coordinator builds,
+	// limits the caches of the sharded kinds to the held shards' buckets.
+	ShardSelector *labels.Requirement
 	// SelfServiceNotifications also reads the notification ConfigMap and
 	// Secret of each Rollout's own namespace, besides the controller's.
 	SelfServiceNotifications bool
@@ -116,6 +130,8 @@ func DefaultOptions() Options {
 		GracefulShutdownTimeout: 30 * time.Second,
 		TrafficSplitAPIVersion:  "v1alpha1",
 		RolloutPriority:         true,
+		Shards:                  1,
+		ShardHome:               -1,
 	}
 }
 
@@ -142,8 +158,17 @@ func (o Options) Validate() error {
 	if _, err := InstanceSelector(o.InstanceID); err != nil {
 		errs = append(errs, fmt.Errorf("instance-id must be a label value: %w", err))
 	}
+	if err := shard.ValidateCount(o.Shards); err != nil {
+		errs = append(errs, err)
+	}
+	if o.Shards > 1 && !o.LeaderElection.Enabled {
+		errs = append(errs, errors.New("shards above 1 are held through Leases: drop --leader-elect=false"))
+	}
+	if o.ShardHome >= o.Shards {
+		errs = append(errs, fmt.Errorf("shard-home (%d) must be below shards (%d)", o.ShardHome, o.Shards))
+	}
 	le := o.LeaderElection
-	if le.Enabled {
+	if le.Enabled || o.Shards > 1 {
 		if le.ID == "" {
 			errs = append(errs, errors.New("leader election needs a lease name"))
 		}
@@ -157,4 +182,23 @@ func (o Options) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// LeaseNamespace is where the controller's Leases live: the configured
+// namespace, else the Pod's own, else kube-system outside a cluster.
+func (o Options) LeaseNamespace() string {
+	if o.LeaderElection.Namespace != "" {
+		return o.LeaderElection.Namespace
+	}
+	return defaultLeaderElectionNamespace()
+}
+
+// LeaseGroup names the controller's Leases: the leader election id, with the
+// instance id appended so that instances act side by side.
+func (o Options) LeaseGroup() string {
+	id := o.LeaderElection.ID
+	if o.InstanceID != "" && id == DefaultOptions().LeaderElection.ID {
+		id += "-" + o.InstanceID
+	}
+	return id
 }

@@ -7,31 +7,32 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/rolloutview"
 )
 
-// TestSummaryFollowsTheReadModel checks the page's JSON carries the read
-// model's values where the dashboard once worked them out itself.
-func TestSummaryFollowsTheReadModel(t *testing.T) {
+// TestPagesServeTheReadModel checks the pages carry the read model as it
+// is: the list without revisions, the rollout page with the template's
+// containers beside it.
+func TestPagesServeTheReadModel(t *testing.T) {
 	ro := webRollout()
 	ro.Status.CurrentStepIndex = ptr(int32(-3))
-	s := summarize(view(ro, nil, nil, nil, nil, created.Time))
-	if s.Step == nil || s.Step.Current != 0 || s.Weight == nil || s.Weight.Set != 20 || s.Weight.Actual != 17 {
-		t.Errorf("negative step index: step %+v weight %+v, want step 0 at 20%%", s.Step, s.Weight)
+	rss := []appsv1.ReplicaSet{*replicaSet("web-"+stableH, stableH, "1", "registry.example/web:1", stableID, 5)}
+	v := view(ro, rss, nil, nil, nil, created.Time)
+	if v.Step == nil || v.Step.Index != 0 || v.Weights == nil || v.Weights.Set != 20 || v.Weights.Reached == nil || *v.Weights.Reached != 17 {
+		t.Errorf("negative step index: step %+v weights %+v, want step 0 at 20%%", v.Step, v.Weights)
 	}
-	d := detail(ro, view(ro, nil, nil, nil, nil, created.Time))
-	if len(d.Steps) != 5 || d.Steps[0].State != "current" || d.Steps[1].State != "pending" {
-		t.Errorf("steps %+v", d.Steps)
+	if l := listed(v); l.Revisions != nil || l.Name != v.Name || l.Status != v.Status || l.Step != v.Step {
+		t.Errorf("listed %+v, want the view without revisions", l)
 	}
-	ro.Status.ObservedGeneration = "1"
-	if s := summarize(view(ro, nil, nil, nil, nil, created.Time)); s.Status != "Progressing" || s.Message != "waiting for the controller to observe generation 2" {
-		t.Errorf("status of an unobserved generation: %s %q", s.Status, s.Message)
+	if len(v.Revisions) == 0 {
+		t.Fatal("listed dropped the revisions of the view it was given")
 	}
-
-	bg := &v1alpha1.Rollout{ObjectMeta: metav1.ObjectMeta{Name: "bg"}}
-	bg.Spec.Strategy.BlueGreen = &v1alpha1.BlueGreenStrategy{ActiveService: "a"}
-	bg.Status.BlueGreen.ActiveSelector, bg.Status.BlueGreen.PreviewSelector, bg.Status.StableRS = "h1", "h2", "h1"
-	if s := summarize(view(bg, nil, nil, nil, nil, created.Time)); s.Strategy != "blueGreen" || s.Step != nil || s.Weight != nil {
-		t.Errorf("blue-green summary: %+v", s)
+	p := page(ro, v, true)
+	if !p.ReadOnly || p.Name != "web" || len(p.Revisions) != len(v.Revisions) {
+		t.Errorf("page %+v", p)
+	}
+	if len(p.Containers) != 3 || p.Containers[2].Name != "migrate" || !p.Containers[2].Init || p.Containers[0].Init {
+		t.Errorf("containers %+v, want the init container last", p.Containers)
 	}
 }
 
@@ -55,9 +56,9 @@ func TestDetailListsTheRolloutsExperimentsUnderTheirRevision(t *testing.T) {
 		TemplateStatuses: []v1alpha1.TemplateStatus{{Name: "canary", Status: v1alpha1.TemplateStatusRunning, Replicas: 1, AvailableReplicas: 1, ServiceName: "exp-canary"}},
 		AnalysisRuns:     []v1alpha1.ExperimentAnalysisRunStatus{{Name: "smoke", AnalysisRun: "web-smoke", Phase: v1alpha1.AnalysisPhaseRunning}}}
 	someoneElses := exp("other", canaryH, nil)
-	d := detail(ro, view(ro, rss, nil, nil, []v1alpha1.Experiment{current, someoneElses}, created.Time))
-	var got []Experiment
-	for _, rev := range d.Revisions {
+	v := view(ro, rss, nil, nil, []v1alpha1.Experiment{current, someoneElses}, created.Time)
+	var got []rolloutview.Experiment
+	for _, rev := range v.Revisions {
 		if rev.Number == 2 {
 			got = rev.Experiments
 		} else if len(rev.Experiments) > 0 {
@@ -68,7 +69,7 @@ func TestDetailListsTheRolloutsExperimentsUnderTheirRevision(t *testing.T) {
 		t.Fatalf("revision 2 Experiments %+v, want the Rollout's one", got)
 	}
 	ex := got[0]
-	if ex.Name != current.Name || !ex.Current || ex.Phase != "Running" || len(ex.Templates) != 2 || len(ex.AnalysisRuns) != 1 {
+	if ex.Name != current.Name || !ex.Current || ex.Phase != "Running" || len(ex.Templates) != 2 || len(ex.Analyses) != 1 {
 		t.Fatalf("experiment %+v", ex)
 	}
 	if b, c := ex.Templates[0], ex.Templates[1]; b.Status != "Progressing" || c.Status != "Running" || c.Available != 1 || c.ServiceName != "exp-canary" {

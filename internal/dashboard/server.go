@@ -9,7 +9,7 @@
 //	GET  /api/info                                      read-only flag, default namespace, version
 //	GET  /api/namespaces                                namespaces to choose from
 //	GET  /api/namespaces/{ns}/rollouts                  RolloutList ({ns} "_all": every namespace)
-//	GET  /api/namespaces/{ns}/rollouts/{name}           RolloutDetail
+//	GET  /api/namespaces/{ns}/rollouts/{name}           RolloutPage
 //	GET  /api/events?namespace={ns}[&rollout={name}]    server-sent "snapshot" events of the above
 //	POST /api/namespaces/{ns}/rollouts/{name}/{action}  promote, promote-full, abort, retry, restart, set-image
 package dashboard
@@ -39,6 +39,7 @@ import (
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/controller"
+	"github.com/kanaria-rollouts/kanaria/internal/rolloutview"
 	"github.com/kanaria-rollouts/kanaria/internal/version"
 )
 
@@ -298,11 +299,11 @@ func (s *Server) rolloutList(ctx context.Context, c client.Reader, ns string) (*
 			byOwner[ref.UID] = append(byOwner[ref.UID], rs)
 		}
 	}
-	out := &RolloutList{Namespace: ns, ReadOnly: s.opts.ReadOnly, Rollouts: []RolloutSummary{}}
+	out := &RolloutList{Namespace: ns, ReadOnly: s.opts.ReadOnly, Rollouts: []rolloutview.Rollout{}}
 	now := s.opts.Now()
 	for i := range ros.Items {
 		ro := &ros.Items[i]
-		out.Rollouts = append(out.Rollouts, summarize(view(ro, byOwner[ro.UID], nil, nil, nil, now)))
+		out.Rollouts = append(out.Rollouts, listed(view(ro, byOwner[ro.UID], nil, nil, nil, now)))
 	}
 	sort.Slice(out.Rollouts, func(i, j int) bool {
 		a, b := out.Rollouts[i], out.Rollouts[j]
@@ -316,7 +317,7 @@ func (s *Server) rolloutList(ctx context.Context, c client.Reader, ns string) (*
 
 // rolloutDetail reads the rollout page of one Rollout through c: the API
 // server, or a stream's shared cache.
-func (s *Server) rolloutDetail(ctx context.Context, c client.Reader, ns, name string) (*RolloutDetail, error) {
+func (s *Server) rolloutDetail(ctx context.Context, c client.Reader, ns, name string) (*RolloutPage, error) {
 	var ro v1alpha1.Rollout
 	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &ro); err != nil {
 		return nil, err
@@ -337,9 +338,8 @@ func (s *Server) rolloutDetail(ctx context.Context, c client.Reader, ns, name st
 	if err := c.List(ctx, &exps, client.InNamespace(ns)); err != nil {
 		return nil, fmt.Errorf("listing Experiments: %w", err)
 	}
-	d := detail(&ro, view(&ro, rss.Items, pods.Items, runs.Items, exps.Items, s.opts.Now()))
-	d.ReadOnly = s.opts.ReadOnly
-	return &d, nil
+	p := page(&ro, view(&ro, rss.Items, pods.Items, runs.Items, exps.Items, s.opts.Now()), s.opts.ReadOnly)
+	return &p, nil
 }
 
 // errorBody is the JSON of every error answer.

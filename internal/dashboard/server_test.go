@@ -264,6 +264,15 @@ func decode(t *testing.T, w *httptest.ResponseRecorder) map[string]any {
 	return m
 }
 
+// stepOf is a decoded Rollout's step as "index/total".
+func stepOf(ro map[string]any) string {
+	st, ok := ro["step"].(map[string]any)
+	if !ok {
+		return "none"
+	}
+	return fmt.Sprintf("%v/%v", st["index"], st["total"])
+}
+
 // jsonOf re-encodes part of a decoded answer, to compare it with a literal.
 func jsonOf(t *testing.T, v any) string {
 	t.Helper()
@@ -288,14 +297,26 @@ func TestListRolloutsJSON(t *testing.T) {
 	if len(ros) != 1 {
 		t.Fatalf("want one rollout: %s", w.Body)
 	}
+	// The page gets the read model as it is, without the revisions the
+	// list does not show.
 	got := ros[0].(map[string]any)
-	want := `{"created":"2025-05-01T10:00:00Z",` +
-		`"images":[{"image":"registry.example/web:2","roles":["canary"]},{"image":"registry.example/web:1","roles":["stable"]}],` +
-		`"message":"CanaryPauseStep","name":"web","namespace":"shop",` +
-		`"replicas":{"available":6,"current":6,"desired":5,"ready":6,"updated":1},` +
-		`"status":"Paused","step":{"current":1,"total":5},"strategy":"canary","weight":{"actual":17,"set":20}}`
-	if g := jsonOf(t, got); g != want {
-		t.Errorf("rollout summary\n got %s\nwant %s", g, want)
+	checks := map[string]string{
+		"createdAt":     `"2025-05-01T10:00:00Z"`,
+		"images":        `[{"name":"registry.example/web:2","roles":["canary"]},{"name":"registry.example/web:1","roles":["stable"]}]`,
+		"status":        `"Paused"`,
+		"statusMessage": `"CanaryPauseStep"`,
+		"strategy":      `"Canary"`,
+		"replicas":      `{"available":6,"current":6,"desired":5,"ready":6,"updated":1}`,
+		"revisions":     `null`,
+	}
+	for key, want := range checks {
+		if g := jsonOf(t, got[key]); g != want {
+			t.Errorf("rollout summary %s\n got %s\nwant %s", key, g, want)
+		}
+	}
+	step, weights := got["step"].(map[string]any), got["weights"].(map[string]any)
+	if step["index"] != 1.0 || step["total"] != 5.0 || weights["set"] != 20.0 || weights["reached"] != 17.0 {
+		t.Errorf("step %s weights %s, want step 1 of 5 at 20%% set, 17%% reached", jsonOf(t, step), jsonOf(t, weights))
 	}
 
 	// Every namespace.
@@ -309,10 +330,10 @@ func TestListRolloutsJSON(t *testing.T) {
 		t.Fatalf("all namespaces: %s", jsonOf(t, m))
 	}
 	first := ros[0].(map[string]any)
-	if first["namespace"] != "default" || first["status"] != "Progressing" || first["message"] != "waiting for the controller to observe generation 2" {
+	if first["namespace"] != "default" || first["status"] != "Progressing" || first["statusMessage"] != "waiting for the controller to observe generation 2" {
 		t.Errorf("a Rollout the controller has not seen: %s", jsonOf(t, first))
 	}
-	if img := jsonOf(t, first["images"]); img != `[{"image":"registry.example/proxy:1","roles":[]},{"image":"registry.example/web:2","roles":[]}]` {
+	if img := jsonOf(t, first["images"]); img != `[{"name":"registry.example/proxy:1","roles":[]},{"name":"registry.example/web:2","roles":[]}]` {
 		t.Errorf("images of a Rollout without ReplicaSets: %s", img)
 	}
 }
@@ -324,8 +345,8 @@ func TestGetRolloutJSON(t *testing.T) {
 		t.Fatalf("status %d: %s", w.Code, w.Body)
 	}
 	m := decode(t, w)
-	for _, key := range []string{"namespace", "name", "status", "message", "strategy", "step", "weight", "images", "replicas", "created",
-		"readOnly", "specPaused", "aborted", "pauseReasons", "containers", "steps", "revisions", "otherAnalysisRuns"} {
+	for _, key := range []string{"namespace", "name", "status", "statusMessage", "strategy", "step", "weights", "images", "replicas", "createdAt",
+		"readOnly", "pauseReasons", "containers", "revisions"} {
 		if _, ok := m[key]; !ok {
 			t.Errorf("detail lacks %q", key)
 		}
@@ -339,10 +360,13 @@ func TestGetRolloutJSON(t *testing.T) {
 			`{"description":"setWeight 60","index":2,"state":"pending"},` +
 			`{"description":"pause 10s","index":3,"state":"pending"},` +
 			`{"description":"analysis: success-rate","index":4,"state":"pending"}]`,
-		"otherAnalysisRuns": `[]`,
 	}
 	for key, want := range checks {
-		if got := jsonOf(t, m[key]); got != want {
+		from := m
+		if key == "steps" {
+			from = m["step"].(map[string]any)
+		}
+		if got := jsonOf(t, from[key]); got != want {
 			t.Errorf("%s\n got %s\nwant %s", key, got, want)
 		}
 	}
@@ -354,26 +378,33 @@ func TestGetRolloutJSON(t *testing.T) {
 	if newest["number"] != 2.0 || jsonOf(t, newest["roles"]) != `["canary"]` {
 		t.Errorf("newest revision: %s", jsonOf(t, newest))
 	}
-	wantRS := `[{"available":1,"current":1,"desired":1,"hash":"` + canaryH + `","images":["registry.example/web:2"],"name":"web-` + canaryH + `",` +
-		`"pods":[{"created":"2025-05-01T10:00:00Z","name":"web-` + canaryH + `-aaaaa","ready":true,"readyContainers":"1/1","restarts":2,"status":"Running"}],` +
-		`"ready":1,"status":"Healthy"}]`
-	if got := jsonOf(t, newest["replicaSets"]); got != wantRS {
-		t.Errorf("replica sets\n got %s\nwant %s", got, wantRS)
+	rss := newest["replicaSets"].([]any)
+	if len(rss) != 1 {
+		t.Fatalf("replica sets of revision 2: %s", jsonOf(t, rss))
 	}
-	wantRuns := `[{"created":"2025-05-01T10:00:00Z","hash":"` + canaryH + `","kind":"Step",` +
-		`"metrics":[{"error":1,"failed":0,"inconclusive":0,"measurements":[` +
+	rs := rss[0].(map[string]any)
+	wantPods := `[{"containers":1,"createdAt":"2025-05-01T10:00:00Z","name":"web-` + canaryH + `-aaaaa","ready":true,"readyContainers":1,"restarts":2,"state":"Ready","status":"Running"}]`
+	if rs["name"] != "web-"+canaryH || rs["hash"] != canaryH || rs["status"] != "Healthy" || jsonOf(t, rs["images"]) != `["registry.example/web:2"]` ||
+		rs["desired"] != 1.0 || rs["available"] != 1.0 || jsonOf(t, rs["pods"]) != wantPods {
+		t.Errorf("replica set of revision 2: %s", jsonOf(t, rs))
+	}
+	runs := newest["analysisRuns"].([]any)
+	if len(runs) != 1 {
+		t.Fatalf("runs of revision 2: %s", jsonOf(t, runs))
+	}
+	run := runs[0].(map[string]any)
+	wantMetrics := `[{"error":1,"failed":0,"inconclusive":0,"measurements":[` +
 		`{"finishedAt":"2025-05-01T10:00:01Z","number":0.99,"phase":"Successful","startedAt":"2025-05-01T10:00:00Z","value":"[0.99]"},` +
 		`{"finishedAt":"2025-05-01T10:00:11Z","message":"connection refused","phase":"Error","startedAt":"2025-05-01T10:00:10Z"},` +
 		`{"finishedAt":"2025-05-01T10:00:21Z","number":0.5,"phase":"Successful","startedAt":"2025-05-01T10:00:20Z","value":"0.5"}],` +
-		`"name":"success-rate","phase":"Running","successful":2}],` +
-		`"name":"web-` + canaryH + `-2","phase":"Running","stepIndex":4}]`
-	if got := jsonOf(t, newest["analysisRuns"]); got != wantRuns {
-		t.Errorf("analysis runs\n got %s\nwant %s", got, wantRuns)
+		`"name":"success-rate","phase":"Running","successful":2}]`
+	if run["name"] != "web-"+canaryH+"-2" || run["phase"] != "Running" || run["kind"] != "Step" || run["stepIndex"] != 4.0 ||
+		run["hash"] != canaryH || run["createdAt"] != "2025-05-01T10:00:00Z" || jsonOf(t, run["metrics"]) != wantMetrics {
+		t.Errorf("analysis run\n got %s\nwant metrics %s", jsonOf(t, run), wantMetrics)
 	}
 	oldest := revs[1].(map[string]any)
-	rs := oldest["replicaSets"].([]any)[0].(map[string]any)
-	p := rs["pods"].([]any)[0].(map[string]any)
-	if oldest["number"] != 1.0 || jsonOf(t, oldest["roles"]) != `["stable"]` || p["ready"] != false || p["readyContainers"] != "0/1" {
+	p := oldest["replicaSets"].([]any)[0].(map[string]any)["pods"].([]any)[0].(map[string]any)
+	if oldest["number"] != 1.0 || jsonOf(t, oldest["roles"]) != `["stable"]` || p["ready"] != false || p["readyContainers"] != 0.0 || p["containers"] != 1.0 {
 		t.Errorf("stable revision: %s", jsonOf(t, oldest))
 	}
 
@@ -382,6 +413,40 @@ func TestGetRolloutJSON(t *testing.T) {
 	}
 	if w := e.do(t, http.MethodGet, "/api/namespaces/_all/rollouts/web", ""); w.Code != http.StatusBadRequest {
 		t.Errorf("a rollout in all namespaces: %d %s", w.Code, w.Body)
+	}
+}
+
+// TestGetRolloutShowsJudgement checks that a kanaria.dev/compare
+// measurement reaches the page with its per-metric table read from the
+// metadata, and that other measurements carry none.
+func TestGetRolloutShowsJudgement(t *testing.T) {
+	run := analysisRun()
+	run.Status.MetricResults[0].Measurements[2].Phase = v1alpha1.AnalysisPhaseFailed
+	run.Status.MetricResults[0].Measurements[2].Value = "0"
+	run.Status.MetricResults[0].Measurements[2].Metadata = map[string]string{
+		"score":              "0",
+		"metric/error-ratio": "class=High p=3.7e-12 u=441 n=21/21 interval=[0.036,0.044] estimate=0.04 effect=3 confidence=0.95 method=exact critical=true",
+		"metric/latency":     "class=Pass p=0.9 u=210 n=20/21 interval=[-0.1,0.1] estimate=0 effect=NaN confidence=0.95 method=exact removed=1",
+	}
+	objs := fixtures()
+	objs[len(objs)-1] = run
+	e := newEnv(t, Options{}, objs...)
+	m := decode(t, e.do(t, http.MethodGet, "/api/namespaces/shop/rollouts/web", ""))
+	runs := m["revisions"].([]any)[0].(map[string]any)["analysisRuns"].([]any)
+	ms := runs[0].(map[string]any)["metrics"].([]any)[0].(map[string]any)["measurements"].([]any)
+	want := `{"metrics":[` +
+		`{"class":"High","confidence":"0.95","critical":true,"effect":"3","estimate":"0.04","interval":"[0.036,0.044]","method":"exact","n":"21/21","name":"error-ratio","p":"3.7e-12","u":"441"},` +
+		`{"class":"Pass","confidence":"0.95","effect":"NaN","estimate":"0","interval":"[-0.1,0.1]","method":"exact","n":"20/21","name":"latency","p":"0.9","removed":"1","u":"210"}],` +
+		`"score":"0"}`
+	if got := jsonOf(t, ms[2].(map[string]any)["judgement"]); got != want {
+		t.Errorf("judgement\n got %s\nwant %s", got, want)
+	}
+	if _, ok := ms[0].(map[string]any)["judgement"]; ok {
+		t.Errorf("a prometheus measurement carries a judgement: %s", jsonOf(t, ms[0]))
+	}
+	js := e.do(t, http.MethodGet, "/assets/app.js", "").Body.String()
+	if !strings.Contains(js, "function judgementRow") || !strings.Contains(js, "last.judgement") {
+		t.Error("app.js does not render judgements")
 	}
 }
 
@@ -653,7 +718,7 @@ func TestEventsPushSnapshotsOnChange(t *testing.T) {
 
 	events, stop := openStream(t, ts, "namespace=shop&rollout=web")
 	ev := next(t, events, 5*time.Second)
-	if ev.name != "snapshot" || jsonOf(t, ev.data["step"]) != `{"current":1,"total":5}` {
+	if ev.name != "snapshot" || stepOf(ev.data) != "1/5" {
 		t.Fatalf("first event %s %s", ev.name, jsonOf(t, ev.data))
 	}
 	// The first snapshot equals the page's GET.
@@ -668,7 +733,7 @@ func TestEventsPushSnapshotsOnChange(t *testing.T) {
 		t.Fatalf("promote: %d %s", w.Code, w.Body)
 	}
 	ev = next(t, events, 5*time.Second)
-	if jsonOf(t, ev.data["pauseReasons"]) != `[]` {
+	if ev.data["pauseReasons"] != nil {
 		t.Fatalf("after promote: %s", jsonOf(t, ev.data))
 	}
 	ro := e.rollout(t)
@@ -679,7 +744,7 @@ func TestEventsPushSnapshotsOnChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev = next(t, events, 5*time.Second)
-	if ev.data["status"] != "Progressing" || jsonOf(t, ev.data["step"]) != `{"current":3,"total":5}` {
+	if ev.data["status"] != "Progressing" || stepOf(ev.data) != "3/5" {
 		t.Fatalf("after the step moved: %s", jsonOf(t, ev.data))
 	}
 	if d := time.Since(start); d > time.Second {

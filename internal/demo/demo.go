@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"net/http"
 	"strings"
@@ -19,8 +18,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
@@ -62,7 +59,8 @@ func Run(ctx context.Context, opts Options) error {
 	cfg := cluster.RESTConfig()
 
 	say("installing the argoproj.io/v1alpha1 CRDs")
-	if err := installCRDs(ctx, cfg); err != nil {
+	// The CRDs must be served before the controller's informers start.
+	if err := crd.Install(ctx, cfg, "kanaria-demo"); err != nil {
 		return err
 	}
 
@@ -148,45 +146,6 @@ Press Ctrl-C to stop the demo and remove the cluster.
 		return fmt.Errorf("changing the image: %w", err)
 	}
 	return watch(ctx, cluster.KubeconfigPath(), key, out)
-}
-
-func installCRDs(ctx context.Context, cfg *rest.Config) error {
-	applier, err := kubeapply.New(cfg, "kanaria-demo")
-	if err != nil {
-		return err
-	}
-	files, err := fs.Glob(crd.Bases, "bases/*.yaml")
-	if err != nil {
-		return fmt.Errorf("listing embedded CRDs: %w", err)
-	}
-	for _, f := range files {
-		b, err := crd.Bases.ReadFile(f)
-		if err != nil {
-			return fmt.Errorf("reading %s: %w", f, err)
-		}
-		if err := applier.Apply(ctx, "", b); err != nil {
-			return err
-		}
-	}
-	// The CRDs must be served before the controller's informers start.
-	disc, err := discovery.NewDiscoveryClientForConfig(cfg)
-	if err != nil {
-		return fmt.Errorf("creating discovery client: %w", err)
-	}
-	return wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-		list, err := disc.ServerResourcesForGroupVersion(v1alpha1.GroupVersion.String())
-		if err != nil {
-			return false, nil
-		}
-		served := 0
-		for _, r := range list.APIResources {
-			switch r.Name {
-			case "rollouts", "analysistemplates", "clusteranalysistemplates", "analysisruns", "experiments":
-				served++
-			}
-		}
-		return served == 5, nil
-	})
 }
 
 // waitPhase prints the Rollout's state as it changes until it reaches phase.

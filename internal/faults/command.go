@@ -5,22 +5,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
-	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/config/crd"
 	"github.com/kanaria-rollouts/kanaria/internal/devcluster"
-	"github.com/kanaria-rollouts/kanaria/internal/kubeapply"
 	"github.com/kanaria-rollouts/kanaria/internal/logging"
 )
 
@@ -176,39 +171,5 @@ func RestartLocalAPIServer(cl *devcluster.Cluster) func(context.Context, time.Du
 // InstallCRDs applies the embedded argoproj.io CRDs and waits until the API
 // server serves them.
 func InstallCRDs(ctx context.Context, rc *rest.Config) error {
-	applier, err := kubeapply.New(rc, "kanaria-faults")
-	if err != nil {
-		return err
-	}
-	files, err := fs.Glob(crd.Bases, "bases/*.yaml")
-	if err != nil {
-		return fmt.Errorf("list the embedded CRDs: %w", err)
-	}
-	for _, f := range files {
-		b, err := crd.Bases.ReadFile(f)
-		if err != nil {
-			return fmt.Errorf("read %s: %w", f, err)
-		}
-		if err := applier.Apply(ctx, "", b); err != nil {
-			return fmt.Errorf("apply %s: %w", f, err)
-		}
-	}
-	disc, err := discovery.NewDiscoveryClientForConfig(rc)
-	if err != nil {
-		return fmt.Errorf("discovery client: %w", err)
-	}
-	return wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
-		list, err := disc.ServerResourcesForGroupVersion(v1alpha1.GroupVersion.String())
-		if err != nil {
-			return false, nil
-		}
-		served := 0
-		for _, r := range list.APIResources {
-			switch r.Name {
-			case "rollouts", "analysistemplates", "clusteranalysistemplates", "analysisruns", "experiments":
-				served++
-			}
-		}
-		return served == 5, nil
-	})
+	return crd.Install(ctx, rc, "kanaria-faults")
 }

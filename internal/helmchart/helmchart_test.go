@@ -263,3 +263,34 @@ func TestNotificationSettings(t *testing.T) {
 		t.Errorf("ConfigMap data %v", cm.Object["data"])
 	}
 }
+
+func TestShardsAndStatefulSet(t *testing.T) {
+	d := mustFind(t, render(t, nil), "Deployment", "kanaria-controller")
+	for _, x := range args(t, d) {
+		if strings.HasPrefix(x, "--shards") {
+			t.Errorf("the default (one shard) passes %s", x)
+		}
+	}
+	values := map[string]any{"controller": map[string]any{"shards": 4, "replicas": 4, "statefulSet": true}}
+	if msgs := Lint(chartDir(t), values); len(msgs) > 0 {
+		t.Fatalf("lint with shards: %v", msgs)
+	}
+	r := render(t, values)
+	if r.Find("Deployment", "kanaria-controller") != nil {
+		t.Error("a Deployment is rendered besides the StatefulSet")
+	}
+	s := mustFind(t, r, "StatefulSet", "kanaria-controller")
+	if a := args(t, s); !slices.Contains(a, "--shards=4") || !slices.Contains(a, "--leader-elect=true") {
+		t.Errorf("args %v lack --shards=4 with leader election on", a)
+	}
+	if svc, _, _ := unstructured.NestedString(s.Object, "spec", "serviceName"); svc != "kanaria-controller-metrics" {
+		t.Errorf("serviceName %q", svc)
+	}
+	rules, _, _ := unstructured.NestedSlice(mustFind(t, r, "Role", "kanaria-leader-election").Object, "rules")
+	verbs := fmt.Sprint(rules[0].(map[string]any)["verbs"])
+	for _, v := range []string{"list", "delete"} {
+		if !strings.Contains(verbs, v) {
+			t.Errorf("the Lease rule %s lacks %s, which the shard Leases need", verbs, v)
+		}
+	}
+}

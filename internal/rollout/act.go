@@ -8,6 +8,7 @@ import (
 	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -70,6 +71,24 @@ func (e *executor) patchReplicaSet(ctx context.Context, name string, body map[st
 		e.rsWrites.wrote(client.ObjectKeyFromObject(e.ro), name, from)
 	}
 	return nil
+}
+
+// evict removes a Pod through the Eviction API, as the reference restarts
+// Pods for spec.restartAt: a PodDisruptionBudget that forbids it (429) is
+// not a failure of the plan, since the restart decides again on its next
+// pass and the other writes must still be made.
+func (e *executor) evict(ctx context.Context, ns string, a decide.EvictPod) error {
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: a.Name}}
+	ev := &policyv1.Eviction{
+		ObjectMeta:    metav1.ObjectMeta{Namespace: ns, Name: a.Name},
+		DeleteOptions: &metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &a.UID}},
+	}
+	err := e.c.SubResource("eviction").Create(ctx, pod, ev)
+	if apierrors.IsTooManyRequests(err) {
+		e.log.Info("eviction refused", "pod", a.Name, "reason", err.Error())
+		return nil
+	}
+	return ignoreNotFound(err)
 }
 
 // apply makes the writes in order and stops at the first failure: the next
@@ -169,9 +188,8 @@ func (e *executor) oneIn(ctx context.Context, a decide.Action, urgent bool) erro
 			md["annotations"] = a.Annotations
 		}
 		return ignoreNotFound(e.patch(ctx, &corev1.Pod{}, ns, a.Name, map[string]any{"metadata": md}))
-	case decide.DeletePod:
-		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: a.Name}}
-		return ignoreNotFound(e.c.Delete(ctx, p, client.Preconditions{UID: &a.UID}))
+	case decide.EvictPod:
+		return e.evict(ctx, ns, a)
 	case decide.ScaleDeployment:
 		return e.patch(ctx, &appsv1.Deployment{}, ns, a.Name, map[string]any{"spec": map[string]any{"replicas": a.To}})
 	case decide.SetRolloutRevision:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync"
 
 	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -25,12 +26,39 @@ import (
 // generation: once per change, and again until the clean-up's writes and
 // the status that follows them have succeeded. The objects are marked by
 // the router (a managed-by annotation, a managed-annotations record, an
-// owner reference), so no other memory of past routers is kept. A Rollout
-// never reconciled before (no observedGeneration) has routed nothing yet,
-// so creating many Rollouts costs no lists.
+// owner reference), so no other memory of past routers is needed for the
+// search itself. A Rollout never reconciled before (no observedGeneration)
+// has routed nothing yet, so creating many Rollouts costs no lists.
+//
+// A Rollout that has no trafficRouting now and that this process knows
+// to have left nothing behind (see unroutedRecord) is not searched either:
+// every canary release of a Rollout without a router would otherwise list
+// the namespace's Ingresses for nothing.
 func (r *Reconciler) observeRouterLeftovers(ctx context.Context, ro *v1alpha1.Rollout, snap *decide.Snapshot) error {
+	c := ro.Spec.Strategy.Canary
+	if c == nil {
+		return nil
+	}
+	key := client.ObjectKeyFromObject(ro)
+	routed := c.TrafficRouting != nil
+	if routed {
+		// It may write router state from now on.
+		r.unrouted.forget(key)
+	}
 	og := ro.Status.ObservedGeneration
-	if ro.Spec.Strategy.Canary == nil || og == "" || og == strconv.FormatInt(ro.Generation, 10) {
+	if og == "" {
+		// A status that names ReplicaSets or weights was written by some
+		// controller, perhaps one that routed; only a blank one proves
+		// that nothing ran for this Rollout yet.
+		if !routed && ro.Status.CurrentPodHash == "" && ro.Status.StableRS == "" && ro.Status.Canary.Weights == nil {
+			r.unrouted.remember(key, ro.UID)
+		}
+		return nil
+	}
+	if og == strconv.FormatInt(ro.Generation, 10) {
+		return nil
+	}
+	if !routed && r.unrouted.has(key, ro.UID) {
 		return nil
 	}
 	api := r.APIReader
@@ -43,13 +71,55 @@ func (r *Reconciler) observeRouterLeftovers(ctx context.Context, ro *v1alpha1.Ro
 			// A role that may not list these objects cannot clean them
 			// either; the clean-up is a courtesy, not worth holding the
 			// Rollout back for.
-			log.FromContext(ctx).Info("not looking for traffic routing state left behind", "rollout", client.ObjectKeyFromObject(ro).String(), "reason", err.Error())
+			log.FromContext(ctx).Info("not looking for traffic routing state left behind", "rollout", key.String(), "reason", err.Error())
 			return nil
 		}
 		return fmt.Errorf("looking for traffic routing state left behind: %w", err)
 	}
+	if len(found) == 0 && !routed {
+		r.unrouted.remember(key, ro.UID)
+	}
 	snap.RouterLeftovers = found
 	return nil
+}
+
+// unroutedRecord holds the Rollouts that, as far as this process has seen,
+// left no router state anywhere: each was either seen without
+// trafficRouting and with a blank status (no controller had acted on it),
+// or searched by this process without trafficRouting and found clean.
+// Every reconcile of a Rollout with trafficRouting removes it before any
+// router writes, so a Rollout in the record has written no router state
+// since it was searched or created. A Rollout the process has not seen
+// that way (the first change after the controller started, or after a
+// migration from Argo Rollouts, whose routers may have left state the
+// observedGeneration it wrote does not reveal) is searched as before.
+// Keys carry the UID so a Rollout re-created under the same name starts
+// unknown.
+type unroutedRecord struct {
+	mu sync.Mutex
+	m  map[types.NamespacedName]types.UID
+}
+
+func (u *unroutedRecord) remember(key types.NamespacedName, uid types.UID) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.m == nil {
+		u.m = map[types.NamespacedName]types.UID{}
+	}
+	u.m[key] = uid
+}
+
+func (u *unroutedRecord) has(key types.NamespacedName, uid types.UID) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	got, ok := u.m[key]
+	return ok && got == uid
+}
+
+func (u *unroutedRecord) forget(key types.NamespacedName) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.m, key)
 }
 
 // cleanUpRouterObject applies one clean-up: the object without the
@@ -75,6 +145,15 @@ func (r *Reconciler) cleanUpAfterDeletion(ctx context.Context, key types.Namespa
 	api := r.APIReader
 	if api == nil {
 		api = r.Client
+	}
+	// Missing from the cache is not gone from the cluster: a Rollout not
+	// yet labelled for a shard, or another instance's, still owns its
+	// router state.
+	var live v1alpha1.Rollout
+	if err := api.Get(ctx, key, &live); err == nil {
+		return nil
+	} else if !apierrors.IsNotFound(err) {
+		return fmt.Errorf("checking that the Rollout is gone: %w", err)
 	}
 	gone := &v1alpha1.Rollout{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
 	found, err := routers.Leftovers(ctx, api, gone)

@@ -2,14 +2,17 @@ package rollout
 
 import (
 	"context"
+	"strconv"
 	"testing"
 
 	"github.com/go-logr/logr"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
@@ -38,9 +41,10 @@ func TestObserveRouterLeftoversOnlyAfterASpecChange(t *testing.T) {
 		}
 		return c.List(ctx, list, opts...)
 	}}
-	cl := routertest.Cluster{Funcs: funcs}.Client()
+	cl := routertest.Cluster{Funcs: funcs, Scheme: rolloutScheme(t)}.Client()
 	r := &Reconciler{Client: cl, APIReader: cl}
 
+	// A new process for each: what one knows of a Rollout is the next test.
 	for _, c := range []struct {
 		ro        *v1alpha1.Rollout
 		wantLists bool
@@ -50,6 +54,7 @@ func TestObserveRouterLeftoversOnlyAfterASpecChange(t *testing.T) {
 		{ro: leftoverRollout(4, "3"), wantLists: true},
 	} {
 		lists = 0
+		r := &Reconciler{Client: cl, APIReader: cl}
 		var snap decide.Snapshot
 		if err := r.observeRouterLeftovers(context.Background(), c.ro, &snap); err != nil {
 			t.Fatal(err)
@@ -76,8 +81,24 @@ func TestCleanUpAfterDeletionResetsALBAction(t *testing.T) {
 		"alb.ingress.kubernetes.io/actions.shop-stable": `{"Type":"forward","ForwardConfig":{"TargetGroups":[{"ServiceName":"shop-canary","ServicePort":"80","Weight":0},{"ServiceName":"shop-stable","ServicePort":"80","Weight":100}]}}`,
 		"rollouts.argoproj.io/managed-alb-annotations":  `{"shop":["alb.ingress.kubernetes.io/actions.shop-stable"]}`,
 	}}}
-	cl := routertest.Cluster{}.Client(ing)
+	// A Rollout missing from the cache but alive on the server (another
+	// shard's, or not labelled yet) keeps its router state.
+	live := &v1alpha1.Rollout{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: "web"}}
+	cl := routertest.Cluster{Scheme: rolloutScheme(t)}.Client(ing, live)
 	r := &Reconciler{Client: cl, APIReader: cl}
+	if err := r.cleanUpAfterDeletion(context.Background(), types.NamespacedName{Namespace: "web", Name: "shop"}, logr.Discard()); err != nil {
+		t.Fatal(err)
+	}
+	var kept networkingv1.Ingress
+	if err := cl.Get(context.Background(), client.ObjectKeyFromObject(ing), &kept); err != nil {
+		t.Fatal(err)
+	}
+	if kept.Annotations["alb.ingress.kubernetes.io/actions.shop-stable"] != ing.Annotations["alb.ingress.kubernetes.io/actions.shop-stable"] {
+		t.Fatal("the ALB action of a Rollout that still exists was reset")
+	}
+	if err := cl.Delete(context.Background(), live); err != nil {
+		t.Fatal(err)
+	}
 	if err := r.cleanUpAfterDeletion(context.Background(), types.NamespacedName{Namespace: "web", Name: "shop"}, logr.Discard()); err != nil {
 		t.Fatal(err)
 	}
@@ -92,4 +113,118 @@ func TestCleanUpAfterDeletionResetsALBAction(t *testing.T) {
 	if _, ok := got.Annotations["rollouts.argoproj.io/managed-alb-annotations"]; ok {
 		t.Fatal("the managed-annotations record was kept")
 	}
+}
+
+// TestObserveRouterLeftoversSkipsRolloutsThatNeverRouted: a canary without
+// trafficRouting that this process saw from its creation is not searched
+// at its releases; one it has not seen that way (after a restart, or one
+// that Argo Rollouts routed before the migration) is searched, its leftover
+// found and cleaned, and only then spared; a Rollout that gets a router is
+// searched again once the router is removed, and so is a Rollout
+// re-created under the same name.
+func TestObserveRouterLeftoversSkipsRolloutsThatNeverRouted(t *testing.T) {
+	lists := 0
+	funcs := &interceptor.Funcs{List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+		lists++
+		return c.List(ctx, list, opts...)
+	}}
+	ro := func(uid types.UID, generation int64, observed string, routed bool) *v1alpha1.Rollout {
+		r := leftoverRollout(generation, observed)
+		r.UID = uid
+		if routed {
+			r.Spec.Strategy.Canary.TrafficRouting = &v1alpha1.RolloutTrafficRouting{
+				Nginx: &v1alpha1.NginxTrafficRouting{StableIngress: "web"},
+			}
+		}
+		return r
+	}
+	trueVal := true
+	left := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: "shop-web-canary", Namespace: "web",
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "argoproj.io/v1alpha1", Kind: "Rollout", Name: "shop", UID: "old", Controller: &trueVal}}}}
+	cl := routertest.Cluster{Funcs: funcs}.Client(left)
+	observe := func(r *Reconciler, ro *v1alpha1.Rollout) (int, []string) {
+		t.Helper()
+		lists = 0
+		var snap decide.Snapshot
+		if err := r.observeRouterLeftovers(context.Background(), ro, &snap); err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, l := range snap.RouterLeftovers {
+			names = append(names, l.Before.GetName())
+		}
+		return lists, names
+	}
+
+	// Seen from creation, never routed: its releases list nothing.
+	r := &Reconciler{Client: cl, APIReader: cl}
+	if n, _ := observe(r, ro("new", 1, "", false)); n != 0 {
+		t.Fatalf("creation listed %d times", n)
+	}
+	for gen := int64(2); gen <= 4; gen++ {
+		if n, _ := observe(r, ro("new", gen, strconv.FormatInt(gen-1, 10), false)); n != 0 {
+			t.Fatalf("release to generation %d of a Rollout that never routed listed %d times", gen, n)
+		}
+	}
+
+	// A new process knows nothing of "old", which Argo Rollouts routed
+	// through NGINX before the migration: its next change is searched and
+	// the canary Ingress found, until the clean-up removed it.
+	r = &Reconciler{Client: cl, APIReader: cl}
+	for range 2 {
+		n, found := observe(r, ro("old", 5, "4", false))
+		if n == 0 || len(found) != 1 || found[0] != left.Name {
+			t.Fatalf("migrated Rollout: %d lists, found %v; want the canary Ingress", n, found)
+		}
+	}
+	if err := cl.Delete(context.Background(), left); err != nil {
+		t.Fatal(err)
+	}
+	if n, found := observe(r, ro("old", 5, "4", false)); n == 0 || len(found) != 0 {
+		t.Fatalf("after the clean-up: %d lists, found %v", n, found)
+	}
+	if n, _ := observe(r, ro("old", 6, "5", false)); n != 0 {
+		t.Fatalf("a release after a clean search listed %d times", n)
+	}
+
+	// Given a router, then without it again: searched.
+	if n, _ := observe(r, ro("old", 7, "6", true)); n == 0 {
+		t.Fatal("a change of a routed Rollout was not searched")
+	}
+	if n, _ := observe(r, ro("old", 7, "7", true)); n != 0 {
+		t.Fatalf("a reconcile without a change listed %d times", n)
+	}
+	if n, _ := observe(r, ro("old", 8, "7", false)); n == 0 {
+		t.Fatal("removing the router was not searched")
+	}
+
+	// Re-created under the same name: a new UID is unknown.
+	if n, _ := observe(r, ro("other", 2, "1", false)); n == 0 {
+		t.Fatal("a Rollout re-created under the same name was spared the search")
+	}
+
+	// Without an observed generation but with a status some controller
+	// wrote (as a migration test may hand it over): not proof of anything.
+	r = &Reconciler{Client: cl, APIReader: cl}
+	handed := ro("handed", 1, "", false)
+	handed.Status.StableRS = "abc"
+	if n, _ := observe(r, handed); n != 0 {
+		t.Fatalf("a Rollout without an observed generation listed %d times", n)
+	}
+	if n, _ := observe(r, ro("handed", 2, "1", false)); n == 0 {
+		t.Fatal("a handed-over Rollout's first change was not searched")
+	}
+}
+
+// rolloutScheme knows the built-in types and Rollouts.
+func rolloutScheme(t *testing.T) *runtime.Scheme {
+	t.Helper()
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := v1alpha1.AddToScheme(s); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -14,17 +14,17 @@ import (
 // the per-Rollout figures.
 var (
 	releaseTotal = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "rollout_duration_seconds_total",
+		Name:    "rollout_duration_seconds",
 		Help:    "Wall-clock time of each release from its start to its end (status.duration).",
 		Buckets: []float64{30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 28800},
 	}, []string{"status"})
 	releaseProgression = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "rollout_duration_seconds_progression",
+		Name:    "rollout_progression_duration_seconds",
 		Help:    "Time each release spent progressing: its total duration less the time it waited for a person.",
 		Buckets: []float64{30, 60, 120, 300, 600, 900, 1800, 3600},
 	}, []string{"status"})
 	releaseManualPause = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "rollout_duration_seconds_manual_pause",
+		Name:    "rollout_manual_pause_duration_seconds",
 		Help:    "Time each release waited for a person: spec.paused, indefinite pauses, manual blue-green promotion, inconclusive analysis.",
 		Buckets: []float64{0, 60, 300, 600, 1800, 3600, 7200, 14400, 28800},
 	}, []string{"status"})

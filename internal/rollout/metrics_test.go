@@ -68,9 +68,9 @@ func TestReleaseMetrics(t *testing.T) {
 		name  string
 		lines []string
 	}{
-		{releaseTotal, "rollout_duration_seconds_total", []string{`rollout_duration_seconds_total_bucket{status="fast-rollbacked",le="30"} 0`, `rollout_duration_seconds_total_bucket{status="fast-rollbacked",le="60"} 1`, `le="28800"`}},
-		{releaseProgression, "rollout_duration_seconds_progression", []string{`rollout_duration_seconds_progression_bucket{status="promoted",le="120"} 1`, `le="900"`}},
-		{releaseManualPause, "rollout_duration_seconds_manual_pause", []string{`rollout_duration_seconds_manual_pause_bucket{status="fast-rollbacked",le="0"} 1`, `rollout_duration_seconds_manual_pause_bucket{status="promoted",le="0"} 1`}},
+		{releaseTotal, "rollout_duration_seconds", []string{`rollout_duration_seconds_bucket{status="fast-rollbacked",le="30"} 0`, `rollout_duration_seconds_bucket{status="fast-rollbacked",le="60"} 1`, `le="28800"`}},
+		{releaseProgression, "rollout_progression_duration_seconds", []string{`rollout_progression_duration_seconds_bucket{status="promoted",le="120"} 1`, `le="900"`}},
+		{releaseManualPause, "rollout_manual_pause_duration_seconds", []string{`rollout_manual_pause_duration_seconds_bucket{status="fast-rollbacked",le="0"} 1`, `rollout_manual_pause_duration_seconds_bucket{status="promoted",le="0"} 1`}},
 	} {
 		out, err := testutil.CollectAndFormat(tc.h, expfmt.TypeTextPlain, tc.name)
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -93,6 +94,9 @@ type Reconciler struct {
 	// ownedCopies are the ReplicaSets whose configuration copies are known
 	// to be theirs.
 	ownedCopies ownedCopies
+	// unrouted spares the router leftover search of Rollouts known to
+	// have never routed.
+	unrouted unroutedRecord
 	// workloads starts the Deployment watch when a Rollout first needs it.
 	workloads *workloadWatch
 	// Client reads from the manager's cache and writes to the API server.
@@ -114,6 +118,10 @@ type Reconciler struct {
 	// Wrap, when set, wraps the reconciler the controller runs, so the
 	// manager can time each reconcile without this package knowing how.
 	Wrap func(reconcile.Reconciler) reconcile.Reconciler
+	// Owns tells whether this controller acts on the Rollout of a key; nil
+	// means every one. With shards, ReplicaSet events also bring keys of
+	// Rollouts that another replica holds, which this cache never has.
+	Owns func(types.NamespacedName) bool
 	// UrgentWriter writes what takes traffic back to stable (an abort's
 	// router weights and Services). Its rate limiters serve only those
 	// writes, so they do not wait behind the routine writes of other
@@ -276,7 +284,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.fresh.Forget(req.NamespacedName)
 		r.writes.forget(req.NamespacedName)
 		r.rsWrites.forget(req.NamespacedName)
+		r.unrouted.forget(req.NamespacedName)
 		if apierrors.IsNotFound(err) {
+			if r.Owns != nil && !r.Owns(req.NamespacedName) {
+				return ctrl.Result{}, nil
+			}
 			return ctrl.Result{}, r.cleanUpAfterDeletion(ctx, req.NamespacedName, logger)
 		}
 		return ctrl.Result{}, err
@@ -316,18 +328,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	plan := decide.Decide(snap)
 
-	// The revision and other annotations are metadata writes on the
-	// Rollout itself; they go after the status write, whose optimistic lock
-	// they would break.
-	var actions, after []decide.Action
-	for _, a := range plan.Actions {
-		switch a.(type) {
-		case decide.SetRolloutRevision, decide.AnnotateRollout:
-			after = append(after, a)
-		default:
-			actions = append(actions, a)
-		}
-	}
+	actions, after := splitAfterStatus(plan.Actions)
 	exec := &executor{
 		c: r.Client, api: r.APIReader, ro: &ro, log: logger, routers: trafficRouters,
 		rsVersions: map[string]string{}, rsWrites: &r.rsWrites, fresh: &r.fresh, rolloutVersion: ro.ResourceVersion,
@@ -347,19 +348,24 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 		logger.Info("decided", "reason", e.Reason, "message", e.Message)
 	}
-	requeue := plan.RequeueAfter
-	if snap.Configs != nil && (requeue == 0 || requeue > configRecheck) {
-		requeue = configRecheck
+	// The plan's delays count from the snapshot's time; the writes above
+	// and below take a while, so the delay is kept as a time of day and
+	// only what is left of it when the reconcile returns is asked for.
+	var due time.Time
+	if plan.RequeueAfter > 0 {
+		due = snap.Now.Add(plan.RequeueAfter)
+	}
+	if snap.Configs != nil {
+		due = earliest(due, snap.Now.Add(configRecheck))
 	}
 	write := !equality.Semantic.DeepEqual(ro.Status, plan.Status)
 	// A plan's writes never depend on the counts in the status, so a
 	// counts-only change may wait even when the plan scales something.
 	if write && countsOnly(&ro.Status, &plan.Status, ro.Spec.Strategy.Canary != nil && ro.Spec.Strategy.Canary.TrafficRouting != nil) {
-		if hold := r.writes.holdFor(req.NamespacedName, r.now()); hold > 0 {
+		now := r.now()
+		if hold := r.writes.holdFor(req.NamespacedName, now); hold > 0 {
 			write = false
-			if requeue == 0 || hold < requeue {
-				requeue = hold
-			}
+			due = earliest(due, now.Add(hold))
 		}
 	}
 	if write {
@@ -395,7 +401,44 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := exec.apply(ctx, after); err != nil {
 		return ctrl.Result{}, err
 	}
-	return ctrl.Result{RequeueAfter: requeue}, nil
+	return ctrl.Result{RequeueAfter: untilDue(due, r.now())}, nil
+}
+
+// splitAfterStatus separates the writes that go after the status write
+// from those before it, each in the plan's order. The revision and other
+// annotations are metadata writes on the Rollout itself, which would break
+// the status write's optimistic lock. Ending and removing AnalysisRuns the
+// status no longer names wait too: nothing waits on them, while the status
+// write is what the next step waits for; were they lost, the next reconcile
+// finds the same runs stray and plans them again.
+func splitAfterStatus(plan []decide.Action) (before, after []decide.Action) {
+	for _, a := range plan {
+		switch a.(type) {
+		case decide.SetRolloutRevision, decide.AnnotateRollout, decide.TerminateAnalysisRun, decide.DeleteAnalysisRun:
+			after = append(after, a)
+		default:
+			before = append(before, a)
+		}
+	}
+	return before, after
+}
+
+// earliest is the earlier of two times, a zero time meaning none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}
+
+// untilDue is the requeue delay that brings a Rollout back at due: none for
+// a zero time, and at least a millisecond once due has passed (a zero delay
+// would mean no requeue at all).
+func untilDue(due, now time.Time) time.Duration {
+	if due.IsZero() {
+		return 0
+	}
+	return max(due.Sub(now), time.Millisecond)
 }
 
 // notify hands the plan's decisions, routine ones included, to the

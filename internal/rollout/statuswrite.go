@@ -30,7 +30,8 @@ const countsDebounce = 10 * time.Second
 // Pod counts: the replica counts, the Pod-count weights of a canary without
 // a router, when a condition was last updated, and the message of a
 // release that stays Progressing ("more replicas need to be updated",
-// "updated replicas are still becoming available", ...).
+// "updated replicas are still becoming available", ...); or in a current
+// AnalysisRun that started measuring (Pending to Running).
 func countsOnly(prev, next *v1alpha1.RolloutStatus, routed bool) bool {
 	a, b := prev.DeepCopy(), next.DeepCopy()
 	stillProgressing := prev.Phase == v1alpha1.RolloutPhaseProgressing && next.Phase == v1alpha1.RolloutPhaseProgressing
@@ -46,7 +47,31 @@ func countsOnly(prev, next *v1alpha1.RolloutStatus, routed bool) bool {
 			s.Conditions[i].LastUpdateTime = metav1.Time{}
 		}
 	}
+	for i, slot := range runSlots(b) {
+		if prevRun := runSlots(a)[i]; runOnlyStarted(*prevRun, *slot) {
+			*slot = *prevRun
+		}
+	}
 	return equality.Semantic.DeepEqual(a, b)
+}
+
+// runSlots are the places a status names its current AnalysisRuns.
+func runSlots(st *v1alpha1.RolloutStatus) []**v1alpha1.RolloutAnalysisRunStatus {
+	return []**v1alpha1.RolloutAnalysisRunStatus{
+		&st.Canary.CurrentBackgroundAnalysisRunStatus, &st.Canary.CurrentStepAnalysisRunStatus,
+		&st.BlueGreen.PrePromotionAnalysisRunStatus, &st.BlueGreen.PostPromotionAnalysisRunStatus,
+	}
+}
+
+// runOnlyStarted reports whether a run named in the status went from
+// Pending to Running and nothing else about it changed. The decision waits
+// on a run only for its verdict, so the start moves nothing; it may wait
+// for the next decision's write like the counts, instead of costing the
+// release a status write (and the next step the wait for that write's
+// watch event) for each run.
+func runOnlyStarted(prev, next *v1alpha1.RolloutAnalysisRunStatus) bool {
+	return prev != nil && next != nil && prev.Name == next.Name && prev.Message == next.Message &&
+		prev.Status == v1alpha1.AnalysisPhasePending && next.Status == v1alpha1.AnalysisPhaseRunning
 }
 
 // writeClock remembers when each Rollout's status was last written.

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/rollout/decide"
 	"github.com/kanaria-rollouts/kanaria/internal/statuspatch"
 )
 
@@ -21,8 +22,12 @@ func TestCountsOnly(t *testing.T) {
 		return &v1alpha1.RolloutStatus{
 			Phase: v1alpha1.RolloutPhaseProgressing, Replicas: 3, AvailableReplicas: 2, CurrentStepIndex: ptrTo(int32(1)),
 			Conditions: []v1alpha1.RolloutCondition{{Type: v1alpha1.RolloutProgressing, Status: corev1.ConditionTrue, LastUpdateTime: metav1.Unix(10, 0)}},
-			Canary:     v1alpha1.CanaryStatus{Weights: &v1alpha1.TrafficWeights{Canary: v1alpha1.WeightDestination{Weight: 33}}},
+			Canary: v1alpha1.CanaryStatus{Weights: &v1alpha1.TrafficWeights{Canary: v1alpha1.WeightDestination{Weight: 33}},
+				CurrentBackgroundAnalysisRunStatus: &v1alpha1.RolloutAnalysisRunStatus{Name: "ro-abc-2", Status: v1alpha1.AnalysisPhasePending}},
 		}
+	}
+	started := func(s *v1alpha1.RolloutStatus) {
+		s.Canary.CurrentBackgroundAnalysisRunStatus.Status = v1alpha1.AnalysisPhaseRunning
 	}
 	cases := []struct {
 		name   string
@@ -44,6 +49,22 @@ func TestCountsOnly(t *testing.T) {
 			s.Phase, s.Message = v1alpha1.RolloutPhasePaused, "CanaryPauseStep"
 		}, false, false},
 		{"condition status", func(s *v1alpha1.RolloutStatus) { s.Conditions[0].Status = corev1.ConditionFalse }, false, false},
+		{"background run started", started, false, true},
+		{"background run started, with counts", func(s *v1alpha1.RolloutStatus) { started(s); s.AvailableReplicas = 3 }, false, true},
+		{"background run started, with a message", func(s *v1alpha1.RolloutStatus) {
+			started(s)
+			s.Canary.CurrentBackgroundAnalysisRunStatus.Message = "metric web is slow"
+		}, false, false},
+		{"background run completed", func(s *v1alpha1.RolloutStatus) {
+			s.Canary.CurrentBackgroundAnalysisRunStatus.Status = v1alpha1.AnalysisPhaseSuccessful
+		}, false, false},
+		{"another background run", func(s *v1alpha1.RolloutStatus) {
+			s.Canary.CurrentBackgroundAnalysisRunStatus = &v1alpha1.RolloutAnalysisRunStatus{Name: "ro-abc-2.1", Status: v1alpha1.AnalysisPhaseRunning}
+		}, false, false},
+		{"step run named", func(s *v1alpha1.RolloutStatus) {
+			s.Canary.CurrentStepAnalysisRunStatus = &v1alpha1.RolloutAnalysisRunStatus{Name: "ro-abc-2-1", Status: v1alpha1.AnalysisPhasePending}
+		}, false, false},
+		{"background run gone", func(s *v1alpha1.RolloutStatus) { s.Canary.CurrentBackgroundAnalysisRunStatus = nil }, false, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -144,5 +165,61 @@ func TestStatusPatchTurnsTheOldStatusIntoTheNew(t *testing.T) {
 	}
 	if !equality.Semantic.DeepEqual(&got, next) {
 		t.Fatalf("old status + patch = %+v, want %+v", got, *next)
+	}
+}
+
+// TestRequeueCountsFromTheDecision: a delay the plan asks for (a 1 s pause)
+// runs from the snapshot's time, so the time the writes took is taken off
+// it, and a delay already over still brings the Rollout back.
+func TestRequeueCountsFromTheDecision(t *testing.T) {
+	decided := time.Unix(100, 0)
+	for _, tc := range []struct {
+		name string
+		due  time.Time
+		now  time.Time
+		want time.Duration
+	}{
+		{"no delay asked", time.Time{}, decided.Add(time.Second), 0},
+		{"writes took 700ms of a 1s pause", decided.Add(time.Second), decided.Add(700 * time.Millisecond), 300 * time.Millisecond},
+		{"writes took longer than the pause", decided.Add(time.Second), decided.Add(1500 * time.Millisecond), time.Millisecond},
+		{"no time passed", decided.Add(time.Second), decided, time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := untilDue(tc.due, tc.now); got != tc.want {
+				t.Fatalf("untilDue = %v, want %v", got, tc.want)
+			}
+		})
+	}
+	if got := earliest(time.Time{}, decided); !got.Equal(decided) {
+		t.Fatalf("earliest(none, t) = %v", got)
+	}
+	if got := earliest(decided.Add(time.Second), decided); !got.Equal(decided) {
+		t.Fatalf("earliest picked %v", got)
+	}
+	if got := earliest(decided, time.Time{}); !got.Equal(decided) {
+		t.Fatalf("earliest(t, none) = %v", got)
+	}
+}
+
+// TestSplitAfterStatus: metadata writes on the Rollout and the ending of
+// runs the status no longer names go after the status write, everything
+// else before it, each side in the plan's order.
+func TestSplitAfterStatus(t *testing.T) {
+	plan := []decide.Action{
+		decide.ScaleReplicaSet{Name: "ro-old", From: 1, To: 0},
+		decide.TerminateAnalysisRun{Name: "ro-new-2"},
+		decide.CreateAnalysisRun{Run: &v1alpha1.AnalysisRun{ObjectMeta: metav1.ObjectMeta{Name: "ro-new-2-1"}}},
+		decide.SetRolloutRevision{Revision: "2"},
+		decide.DeleteAnalysisRun{Name: "ro-older-1"},
+		decide.ScaleReplicaSet{Name: "ro-new", From: 1, To: 2},
+	}
+	before, after := splitAfterStatus(plan)
+	wantBefore := []decide.Action{plan[0], plan[2], plan[5]}
+	wantAfter := []decide.Action{plan[1], plan[3], plan[4]}
+	if !reflect.DeepEqual(before, wantBefore) {
+		t.Fatalf("before the status write: %#v, want %#v", before, wantBefore)
+	}
+	if !reflect.DeepEqual(after, wantAfter) {
+		t.Fatalf("after the status write: %#v, want %#v", after, wantAfter)
 	}
 }

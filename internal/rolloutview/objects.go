@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/compare"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/configsnap"
 )
 
@@ -216,10 +217,14 @@ func (idx *index) analysisRun(run *v1alpha1.AnalysisRun) AnalysisRun {
 			m.Phase, m.Message, m.DryRun = cmp.Or(r.Phase, v1alpha1.AnalysisPhasePending), r.Message, r.DryRun
 			m.Successful, m.Failed, m.Inconclusive, m.Error = r.Successful, r.Failed, r.Inconclusive, r.Error
 			for _, ms := range r.Measurements {
-				m.Measurements = append(m.Measurements, Measurement{
+				mv := Measurement{
 					Phase: ms.Phase, Value: ms.Value, Number: ParseNumber(ms.Value), Message: ms.Message,
 					StartedAt: timeOf(ms.StartedAt), FinishedAt: timeOf(ms.FinishedAt),
-				})
+				}
+				if rep, ok := compare.ParseMetadata(ms.Metadata); ok {
+					mv.Judgement = &rep
+				}
+				m.Measurements = append(m.Measurements, mv)
 			}
 		}
 		node.Metrics = append(node.Metrics, m)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/compare"
 )
 
 // Strategy is the kind of release a Rollout makes.
@@ -413,6 +414,9 @@ type Measurement struct {
 	StartedAt *time.Time `json:"startedAt,omitempty"`
 	// FinishedAt is when the value was taken.
 	FinishedAt *time.Time `json:"finishedAt,omitempty"`
+	// Judgement is what a kanaria.dev/compare measurement recorded per
+	// metric, so a person can see why it passed or failed.
+	Judgement *compare.Report `json:"judgement,omitempty"`
 }
 
 // Job is one Job of a job metric.

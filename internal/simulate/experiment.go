@@ -13,6 +13,7 @@ import (
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	exdecide "github.com/kanaria-rollouts/kanaria/internal/experiment/decide"
+	"github.com/kanaria-rollouts/kanaria/internal/rollout/decide"
 )
 
 // reconcileExperiments runs the Experiment controller's decision for every
@@ -99,9 +100,9 @@ func (w *world) applyExperiment(ctx context.Context, ex *v1alpha1.Experiment, a 
 	case exdecide.SetScaleDownDeadline:
 		if rs := w.rs[a.Name]; rs != nil {
 			v := a.Deadline
-			rs.Annotations = applyOps(rs.Annotations, map[string]*string{v1alpha1.DefaultReplicaSetScaleDownDeadlineAnnotationKey: &v})
+			rs.Annotations = decide.ApplyOps(rs.Annotations, map[string]*string{v1alpha1.DefaultReplicaSetScaleDownDeadlineAnnotationKey: &v})
 			if a.Deadline == "" {
-				rs.Annotations = applyOps(rs.Annotations, map[string]*string{v1alpha1.DefaultReplicaSetScaleDownDeadlineAnnotationKey: nil})
+				rs.Annotations = decide.ApplyOps(rs.Annotations, map[string]*string{v1alpha1.DefaultReplicaSetScaleDownDeadlineAnnotationKey: nil})
 			}
 		}
 	case exdecide.CreateService:

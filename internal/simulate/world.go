@@ -350,9 +350,9 @@ func (w *world) apply(ctx context.Context, a decide.Action) error {
 		rs.Generation++
 	case decide.PatchReplicaSet:
 		if rs := w.rs[a.Name]; rs != nil {
-			rs.Annotations = applyOps(rs.Annotations, a.Annotations)
-			rs.Spec.Template.Labels = applyOps(rs.Spec.Template.Labels, a.TemplateLabels)
-			rs.Spec.Template.Annotations = applyOps(rs.Spec.Template.Annotations, a.TemplateAnnotations)
+			rs.Annotations = decide.ApplyOps(rs.Annotations, a.Annotations)
+			rs.Spec.Template.Labels = decide.ApplyOps(rs.Spec.Template.Labels, a.TemplateLabels)
+			rs.Spec.Template.Annotations = decide.ApplyOps(rs.Spec.Template.Annotations, a.TemplateAnnotations)
 		}
 	case decide.AdoptReplicaSet:
 	case decide.DeleteReplicaSet:
@@ -374,10 +374,10 @@ func (w *world) apply(ctx context.Context, a decide.Action) error {
 		svc.Annotations[v1alpha1.ManagedByRolloutsKey] = w.ro.Name
 	case decide.PatchPod:
 		if p := w.pods[a.Name]; p != nil {
-			p.pod.Labels = applyOps(p.pod.Labels, a.Labels)
-			p.pod.Annotations = applyOps(p.pod.Annotations, a.Annotations)
+			p.pod.Labels = decide.ApplyOps(p.pod.Labels, a.Labels)
+			p.pod.Annotations = decide.ApplyOps(p.pod.Annotations, a.Annotations)
 		}
-	case decide.DeletePod:
+	case decide.EvictPod:
 		delete(w.pods, a.Name)
 	case decide.ScaleDeployment:
 		if w.workload != nil {
@@ -445,25 +445,6 @@ func deref[T any](p *T, def T) T {
 		return def
 	}
 	return *p
-}
-
-// applyOps applies key changes; a nil value removes the key.
-func applyOps(m map[string]string, ops map[string]*string) map[string]string {
-	if len(ops) == 0 {
-		return m
-	}
-	out := map[string]string{}
-	for k, v := range m {
-		out[k] = v
-	}
-	for k, v := range ops {
-		if v == nil {
-			delete(out, k)
-		} else {
-			out[k] = *v
-		}
-	}
-	return out
 }
 
 // revisionOf reads an object's rollout.argoproj.io/revision annotation.

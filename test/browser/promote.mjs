@@ -8,18 +8,14 @@
 // 2-promoted.png (and failure.png on a failure) to SCREENSHOT_DIR. Exits 0 on
 // success, 1 with a message on stderr otherwise, 2 on bad arguments.
 // $CHROMIUM overrides the browser binary (default /usr/bin/chromium).
-import { chromium } from 'playwright-core';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { rolloutPage, timeout, withPage } from './browser.mjs';
 
 const [url, namespace, rollout, outDir] = process.argv.slice(2);
 if (!url || !namespace || !rollout || !outDir) {
   console.error('usage: node promote.mjs DASHBOARD_URL NAMESPACE ROLLOUT SCREENSHOT_DIR');
   process.exit(2);
 }
-const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
-const timeout = 60_000;
 
 function log(msg) {
   console.log(`promote.mjs: ${msg}`);
@@ -34,28 +30,8 @@ async function shown(page) {
 }
 
 async function main() {
-  await mkdir(outDir, { recursive: true });
-  const userDataDir = await mkdtemp(path.join(tmpdir(), 'kanaria-chromium-'));
-  let context;
-  let page;
-  const pageErrors = [];
-  try {
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath,
-      headless: true,
-      // Without the networking flags Chromium keeps calling home, which a
-      // closed network turns into a flood of failing requests.
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      viewport: { width: 1280, height: 1100 },
-      timeout,
-    });
-    page = context.pages()[0] ?? await context.newPage();
-    page.setDefaultTimeout(timeout);
-    page.on('pageerror', (err) => pageErrors.push(err.message));
-    page.on('console', (msg) => { if (msg.type() === 'error') log(`browser console: ${msg.text()}`); });
-
-    const target = `${url.replace(/\/$/, '')}/rollouts/${encodeURIComponent(namespace)}/${encodeURIComponent(rollout)}`;
+  await withPage(outDir, { width: 1280, height: 1100 }, async (page) => {
+    const target = rolloutPage(url, namespace, rollout);
     log(`opening ${target}`);
     await page.goto(target, { waitUntil: 'domcontentloaded' });
     await page.locator('[data-testid="status"]').waitFor({ state: 'visible' }).catch(async (err) => {
@@ -105,14 +81,7 @@ async function main() {
     const settled = await shown(page);
     log(`settled: status ${settled.status}, step ${settled.step}`);
     await page.screenshot({ path: path.join(outDir, '2-promoted.png'), fullPage: true });
-    if (pageErrors.length) throw new Error(`JavaScript errors on the page: ${pageErrors.join('; ')}`);
-  } catch (err) {
-    if (page) await page.screenshot({ path: path.join(outDir, 'failure.png'), fullPage: true }).catch(() => {});
-    throw err;
-  } finally {
-    if (context) await context.close().catch(() => {});
-    await rm(userDataDir, { recursive: true, force: true }).catch(() => {});
-  }
+  });
 }
 
 const guard = setTimeout(() => {

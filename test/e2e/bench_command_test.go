@@ -144,6 +144,17 @@ func checkBenchPhases(t *testing.T, res *bench.Result, names ...string) {
 		if p.Controller == nil || p.Controller.RSSEndMiB <= 0 || p.Controller.HWMMiB <= 0 {
 			t.Errorf("%s: controller process %+v, want its memory", p.Name, p.Controller)
 		}
+		if c := p.ControllerRequests; c != nil && c.ByVerbResource["Patch rollouts"] <= 0 {
+			t.Errorf("%s: controller requests by verb and kind %v, want its Rollout patches", p.Name, c.ByVerbResource)
+		}
+		switch p.Name {
+		case "create", "update", "pause":
+			// Each of these changes every Rollout's generation, and the
+			// controller answers each change with a write.
+			if f := p.FirstWrite; f == nil || f.Latency.Count != 3 || f.Missing != 0 || f.Latency.Max <= 0 {
+				t.Errorf("%s: first writes %+v, want one for each of the 3 Rollouts", p.Name, f)
+			}
+		}
 	}
 	if t.Failed() {
 		t.Logf("notes: %q", res.Notes)

@@ -346,9 +346,21 @@ func TestBlueGreenIntegrationTestJob(t *testing.T) {
 	if ref := metav1.GetControllerOf(&run); ref == nil || ref.Kind != "Rollout" || ref.UID != ro.UID {
 		t.Errorf("AnalysisRun %s is controlled by %+v, want the Rollout %s", run.Name, ref, ro.UID)
 	}
-	if run.Labels[v1alpha1.RolloutTypeLabel] != v1alpha1.RolloutTypePrePromotionLabel {
+	// The reference labels a run with its purpose and the Rollout's selector
+	// and annotates it with the revision it measures.
+	if run.Labels[v1alpha1.RolloutTypeLabel] != v1alpha1.RolloutTypePrePromotionLabel ||
+		run.Labels[v1alpha1.DefaultRolloutUniqueLabelKey] != v2 || run.Labels["app"] != bgApp {
 		t.Errorf("AnalysisRun %s labels %v", run.Name, run.Labels)
 	}
+	// The revision is the new version's, which the Rollout's annotation
+	// names too once its patch is seen.
+	rev := replicaSetsOf(t, c, ns, ro)[v2].Annotations[v1alpha1.RevisionAnnotation]
+	if rev == "" || run.Annotations[v1alpha1.RevisionAnnotation] != rev {
+		t.Errorf("AnalysisRun %s annotations %v, want %s=%q as on ReplicaSet %s", run.Name, run.Annotations, v1alpha1.RevisionAnnotation, rev, v2)
+	}
+	waitRollout(t, c, ns, bgRollout, "the Rollout's revision annotation", time.Minute, func(ro *v1alpha1.Rollout) bool {
+		return ro.Annotations[v1alpha1.RevisionAnnotation] == rev
+	})
 	job := runJob(t, c, ns, run.Name)
 	args := strings.Join(job.Spec.Template.Spec.Containers[0].Args, " ")
 	if !slices.Contains(job.Spec.Template.Spec.Containers[0].Args, bgBaseURLArg) || strings.Contains(args, "{{") {
@@ -760,5 +772,51 @@ func TestBlueGreenIstioPrometheusWaitsForPromotion(t *testing.T) {
 	if !reflect.DeepEqual(vsBefore.Object["spec"], vsAfter.Object["spec"]) || vsBefore.GetResourceVersion() != vsAfter.GetResourceVersion() {
 		t.Errorf("the VirtualService was modified:\nbefore %v (resourceVersion %s)\nafter  %v (resourceVersion %s)",
 			vsBefore.Object["spec"], vsBefore.GetResourceVersion(), vsAfter.Object["spec"], vsAfter.GetResourceVersion())
+	}
+}
+
+// TestBlueGreenPrePromotionPastProgressDeadline follows the reference when a
+// pre-promotion test hangs past progressDeadlineSeconds with
+// progressDeadlineAbort: the deadline runs while a blue-green release waits
+// for its analysis (only a canary's analysis and experiment steps stop it),
+// so the release is aborted: the run is terminated, production stays on the
+// stable version and the preview is scaled down after
+// abortScaleDownDelaySeconds.
+func TestBlueGreenPrePromotionPastProgressDeadline(t *testing.T) {
+	ensureCRDs(t)
+	c := newClients(t)
+	ns, v1 := bgStart(t, c, "bg-deadline")
+	// The scenario test hangs: its Pod keeps running and its Job never ends.
+	mustKubectl(t, "-n", ns, "patch", "analysistemplate", "scenario-test", "--type", "json", "-p",
+		fmt.Sprintf(`[{"op":"add","path":"/spec/metrics/0/provider/job/spec/template/metadata","value":{"labels":{%q:%q}}}]`,
+			devcluster.SimulateLabel, devcluster.SimulateRunForever))
+	mustKubectl(t, "-n", ns, "patch", "rollout", bgRollout, "--type", "merge", "-p", `{"spec":{"progressDeadlineSeconds":15,"progressDeadlineAbort":true}}`)
+	setImage(t, ns, bgRollout, "registry.example/ecl-api:1.1.0")
+	ro := waitRollout(t, c, ns, bgRollout, "a new version", time.Minute, func(ro *v1alpha1.Rollout) bool {
+		return ro.Status.CurrentPodHash != "" && ro.Status.CurrentPodHash != v1
+	})
+	v2 := ro.Status.CurrentPodHash
+	run := waitPreRun(t, c, ns, v2, 2*time.Minute)
+
+	ro = waitRollout(t, c, ns, bgRollout, "aborted by the progress deadline", 2*time.Minute, func(ro *v1alpha1.Rollout) bool {
+		return ro.Status.Abort && ro.Status.Phase == v1alpha1.RolloutPhaseDegraded
+	})
+	want := "RolloutAborted: Rollout aborted update to revision " + ro.Annotations[v1alpha1.RevisionAnnotation]
+	if ro.Status.Message != want {
+		t.Errorf("message %q, want %q", ro.Status.Message, want)
+	}
+	if ro.Status.StableRS != v1 || serviceHash(t, c, ns, bgActive) != v1 {
+		t.Fatalf("stable %q, %s selects %q: want production left on %q", ro.Status.StableRS, bgActive, serviceHash(t, c, ns, bgActive), v1)
+	}
+	eventually(t, time.Minute, "the hanging pre-promotion run to be terminated", func() (bool, error) {
+		var cur v1alpha1.AnalysisRun
+		if err := c.ctrl.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: run.Name}, &cur); err != nil {
+			return false, err
+		}
+		return cur.Spec.Terminate && cur.Status.Phase.Completed(), fmt.Errorf("terminate %v phase %q", cur.Spec.Terminate, cur.Status.Phase)
+	})
+	waitCounts(t, c, ns, bgRollout, map[string]int32{v2: 0, v1: bgReplicas})
+	if a := serviceHash(t, c, ns, bgActive); a != v1 {
+		t.Fatalf("%s selects %q after the abort, want %q", bgActive, a, v1)
 	}
 }

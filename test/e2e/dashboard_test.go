@@ -83,6 +83,20 @@ func startDashboard(t *testing.T, opts dashboard.Options) string {
 	return url
 }
 
+// runBrowserScript runs a script of test/browser with node against
+// Chromium and returns what it wrote to stdout and stderr.
+func runBrowserScript(node, dir, script string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, append([]string{script}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CHROMIUM="+chromiumPath)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
 const dashboardRollout = `apiVersion: argoproj.io/v1alpha1
 kind: Rollout
 metadata:
@@ -136,15 +150,8 @@ func TestDashboardPromoteInBrowser(t *testing.T) {
 	if err := os.RemoveAll(shots); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "promote.mjs", url, ns, "shop", shots)
-	cmd.Dir = browserDir
-	cmd.Env = append(os.Environ(), "CHROMIUM="+chromiumPath)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	t.Logf("node promote.mjs:\n%s", out.String())
+	out, err := runBrowserScript(node, browserDir, "promote.mjs", url, ns, "shop", shots)
+	t.Logf("node promote.mjs:\n%s", out)
 	if err != nil {
 		t.Fatalf("the browser test failed (%v); screenshots in %s", err, shots)
 	}

@@ -41,7 +41,7 @@ func releaseCount(t *testing.T, p *controllerProcess, how v1alpha1.CompletionSta
 	if err != nil || code != 200 {
 		t.Fatalf("GET /metrics: %d %v", code, err)
 	}
-	series := fmt.Sprintf(`rollout_duration_seconds_total_count{status=%q} `, how)
+	series := fmt.Sprintf(`rollout_duration_seconds_count{status=%q} `, how)
 	for _, line := range strings.Split(body, "\n") {
 		if v, ok := strings.CutPrefix(line, series); ok {
 			return v
@@ -52,26 +52,7 @@ func releaseCount(t *testing.T, p *controllerProcess, how v1alpha1.CompletionSta
 
 // durationCanary is a small canary: a weight, a pause for a person, a
 // weight, a timed pause.
-const durationCanary = `apiVersion: v1
-kind: Service
-metadata:
-  name: rails-stable
-spec:
-  selector:
-    app: rails
-  ports:
-    - port: 80
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: rails-canary
-spec:
-  selector:
-    app: rails
-  ports:
-    - port: 80
----
+var durationCanary = servicesYAML("rails", 0, "rails-stable", "rails-canary") + `---
 apiVersion: argoproj.io/v1alpha1
 kind: Rollout
 metadata:
@@ -109,10 +90,7 @@ spec:
 // template mid-release, which keeps the retry's start. Each ending shows
 // on /metrics.
 func TestDurationCanary(t *testing.T) {
-	ensureCRDs(t)
-	c := newClients(t)
-	ns := newNamespace(t, c, "duration")
-	ctl := runController(t, ns)
+	c, ns, ctl := controlledNamespace(t, "duration")
 
 	applyYAML(t, ns, durationCanary)
 	ro := waitRollout(t, c, ns, "rails", "the initial deploy promoted", 2*time.Minute, func(ro *v1alpha1.Rollout) bool {
@@ -241,10 +219,7 @@ spec:
 // outside it, so the rollback pauses at its step like any release and is
 // rollbacked once promoted.
 func TestDurationRollbackWindow(t *testing.T) {
-	ensureCRDs(t)
-	c := newClients(t)
-	ns := newNamespace(t, c, "rbwindow")
-	runController(t, ns)
+	c, ns, _ := controlledNamespace(t, "rbwindow")
 	applyYAML(t, ns, windowCanary("inside")+"---\n"+windowCanary("outside"))
 
 	paused := func(ro *v1alpha1.Rollout) bool {
@@ -306,10 +281,7 @@ func TestDurationRollbackWindow(t *testing.T) {
 // update waits for a person before its promotion, counted as manual pause
 // time, and is promoted.
 func TestDurationBlueGreen(t *testing.T) {
-	ensureCRDs(t)
-	c := newClients(t)
-	ns := newNamespace(t, c, "bgduration")
-	ctl := runController(t, ns)
+	c, ns, ctl := controlledNamespace(t, "bgduration")
 	applyYAML(t, ns, bgManualManifest("cart", 2, 0))
 	ro := waitRollout(t, c, ns, "cart", "the initial deploy promoted", 2*time.Minute, func(ro *v1alpha1.Rollout) bool {
 		return ro.Status.Phase == v1alpha1.RolloutPhaseHealthy && finishedAs(v1alpha1.CompletionStatusPromoted)(ro)

@@ -62,16 +62,7 @@ spec:
 `
 }
 
-const stepServices = `apiVersion: v1
-kind: Service
-metadata: {name: shop-stable}
-spec: {selector: {app: shop}, ports: [{port: 80, targetPort: 8080}]}
----
-apiVersion: v1
-kind: Service
-metadata: {name: shop-canary}
-spec: {selector: {app: shop}, ports: [{port: 80, targetPort: 8080}]}
-`
+var stepServices = servicesYAML("shop", 8080, "shop-stable", "shop-canary")
 
 // failingJobTemplate is an analysis whose Job's Pod the local cluster fails.
 var failingJobTemplate = fmt.Sprintf(`apiVersion: argoproj.io/v1alpha1
@@ -371,11 +362,7 @@ spec:
 		},
 		{
 			name: "alb",
-			objects: `apiVersion: v1
-kind: Service
-metadata: {name: shop-root}
-spec: {selector: {app: shop}, ports: [{port: 80, targetPort: 8080}]}
----
+			objects: servicesYAML("shop", 8080, "shop-root") + `---
 apiVersion: networking.k8s.io/v1
 kind: Ingress
 metadata: {name: shop-alb}

@@ -106,10 +106,7 @@ func templateStatus(ex *v1alpha1.Experiment, name string) v1alpha1.TemplateStatu
 // ends Successful, and after scaleDownDelaySeconds the ReplicaSets are at
 // zero and the Services gone.
 func TestExperimentBaselineAndCanary(t *testing.T) {
-	ensureCRDs(t)
-	c := newClients(t)
-	ns := newNamespace(t, c, "exp")
-	runController(t, ns)
+	c, ns, _ := controlledNamespace(t, "exp")
 	target := newWebTarget(t)
 	applyYAML(t, ns, webCheckTemplate)
 	applyYAML(t, ns, fmt.Sprintf(`apiVersion: argoproj.io/v1alpha1
@@ -256,10 +253,7 @@ func conditionOf(ex *v1alpha1.Experiment, typ v1alpha1.ExperimentConditionType) 
 // run's message, and a template whose Pods never become ready fails its
 // Experiment at progressDeadlineSeconds.
 func TestExperimentEndsBadly(t *testing.T) {
-	ensureCRDs(t)
-	c := newClients(t)
-	ns := newNamespace(t, c, "expbad")
-	runController(t, ns)
+	c, ns, _ := controlledNamespace(t, "expbad")
 	target := newWebTarget(t)
 	applyYAML(t, ns, webCheckTemplate)
 	applyYAML(t, ns, fmt.Sprintf(`apiVersion: argoproj.io/v1alpha1
@@ -336,10 +330,7 @@ spec:
 // analysis the Experiment runs until a person terminates it, then ends
 // Successful and scales down.
 func TestExperimentRunsUntilTerminated(t *testing.T) {
-	ensureCRDs(t)
-	c := newClients(t)
-	ns := newNamespace(t, c, "expterm")
-	runController(t, ns)
+	c, ns, _ := controlledNamespace(t, "expterm")
 	target := newWebTarget(t)
 	applyYAML(t, ns, webCheckTemplate)
 	applyYAML(t, ns, fmt.Sprintf(`apiVersion: argoproj.io/v1alpha1
@@ -391,10 +382,7 @@ spec:
 // Error with an InvalidSpec condition naming the field, and nothing is
 // created.
 func TestExperimentInvalidSpec(t *testing.T) {
-	ensureCRDs(t)
-	c := newClients(t)
-	ns := newNamespace(t, c, "expinvalid")
-	runController(t, ns)
+	c, ns, _ := controlledNamespace(t, "expinvalid")
 	tmpl := func(name string) string {
 		return fmt.Sprintf(`  - name: %s
     selector: {matchLabels: {app: bad}}

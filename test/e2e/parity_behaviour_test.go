@@ -106,17 +106,7 @@ func waitMetadata(t *testing.T, c clients, ns, rollout, hash string, replicas in
 	})
 }
 
-const parityCanary = `
-apiVersion: v1
-kind: Service
-metadata: {name: web-stable}
-spec: {selector: {app: web}, ports: [{port: 80}]}
----
-apiVersion: v1
-kind: Service
-metadata: {name: web-canary}
-spec: {selector: {app: web}, ports: [{port: 80}]}
----
+var parityCanary = servicesYAML("web", 0, "web-stable", "web-canary") + `---
 apiVersion: argoproj.io/v1alpha1
 kind: Rollout
 metadata: {name: web}
@@ -141,17 +131,7 @@ spec:
       - pause: {}
 `
 
-const parityBlueGreen = `
-apiVersion: v1
-kind: Service
-metadata: {name: api-active}
-spec: {selector: {app: api}, ports: [{port: 80}]}
----
-apiVersion: v1
-kind: Service
-metadata: {name: api-preview}
-spec: {selector: {app: api}, ports: [{port: 80}]}
----
+var parityBlueGreen = servicesYAML("api", 0, "api-active", "api-preview") + `---
 apiVersion: argoproj.io/v1alpha1
 kind: Rollout
 metadata: {name: api}
@@ -181,9 +161,7 @@ spec:
 func TestParityEphemeralMetadataReachesPods(t *testing.T) {
 	ensureCRDs(t)
 	t.Run("canary stableMetadata after completion", func(t *testing.T) {
-		c := newClients(t)
-		ns := newNamespace(t, c, "pb-meta-canary")
-		runController(t, ns)
+		c, ns, _ := controlledNamespace(t, "pb-meta-canary")
 		applyYAML(t, ns, parityCanary)
 		ro := waitRollout(t, c, ns, "web", "Healthy", 2*time.Minute, phaseIs(v1alpha1.RolloutPhaseHealthy))
 		v1 := ro.Status.StableRS
@@ -226,9 +204,7 @@ func TestParityEphemeralMetadataReachesPods(t *testing.T) {
 	})
 
 	t.Run("blue-green activeMetadata after promotion", func(t *testing.T) {
-		c := newClients(t)
-		ns := newNamespace(t, c, "pb-meta-bg")
-		runController(t, ns)
+		c, ns, _ := controlledNamespace(t, "pb-meta-bg")
 		applyYAML(t, ns, parityBlueGreen)
 		ro := waitRollout(t, c, ns, "api", "Healthy", 2*time.Minute, phaseIs(v1alpha1.RolloutPhaseHealthy))
 		v1 := ro.Status.StableRS
@@ -336,9 +312,7 @@ func TestParityAbortMovesCanaryServiceFirst(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newClients(t)
-			ns := newNamespace(t, c, "pb-abort")
-			runController(t, ns)
+			c, ns, _ := controlledNamespace(t, "pb-abort")
 			objects := shopServices
 			if tc.objects != "" {
 				objects += "\n---\n" + tc.objects
@@ -476,9 +450,7 @@ spec:
 // only the version just replaced does.
 func TestParityScaleDownDeadlinesFollowTheReplicaSet(t *testing.T) {
 	ensureRouterCRDs(t)
-	c := newClients(t)
-	ns := newNamespace(t, c, "pb-deadline")
-	runController(t, ns)
+	c, ns, _ := controlledNamespace(t, "pb-deadline")
 	applyYAML(t, ns, shopServices)
 	applyYAML(t, ns, parityDelayRollout)
 	ro := waitRollout(t, c, ns, "shop", "Healthy", 2*time.Minute, phaseIs(v1alpha1.RolloutPhaseHealthy))
@@ -580,10 +552,7 @@ spec:
 // its Job deleted, and the metric and the run end Inconclusive, since the
 // test never finished; the release itself is Healthy.
 func TestParityBackgroundJobAnalysisOnCompletion(t *testing.T) {
-	ensureCRDs(t)
-	c := newClients(t)
-	ns := newNamespace(t, c, "pb-bgjob")
-	runController(t, ns)
+	c, ns, _ := controlledNamespace(t, "pb-bgjob")
 	applyYAML(t, ns, parityJobAnalysis)
 	waitRollout(t, c, ns, "web", "Healthy", 2*time.Minute, phaseIs(v1alpha1.RolloutPhaseHealthy))
 	setImage(t, ns, "web", "registry.example/web:2.0")

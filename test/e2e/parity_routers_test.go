@@ -78,9 +78,7 @@ func waitHostWeights(t *testing.T, c clients, ns, vs, list string, want map[stri
 // steps, as on Argo Rollouts, weighting the tls route.
 func TestParityIstioRouteListTheVirtualServiceLacks(t *testing.T) {
 	ensureRouterCRDs(t)
-	c := newClients(t)
-	ns := newNamespace(t, c, "pr-tls")
-	runController(t, ns)
+	c, ns, _ := controlledNamespace(t, "pr-tls")
 	applyYAML(t, ns, shopServices+`
 ---
 apiVersion: networking.istio.io/v1alpha3
@@ -134,22 +132,7 @@ func findCondition(ro *v1alpha1.Rollout, typ v1alpha1.RolloutConditionType) *v1a
 	return nil
 }
 
-const pingPongServices = `
-apiVersion: v1
-kind: Service
-metadata: {name: shop-ping}
-spec: {selector: {app: shop}, ports: [{port: 80, targetPort: 8080}]}
----
-apiVersion: v1
-kind: Service
-metadata: {name: shop-pong}
-spec: {selector: {app: shop}, ports: [{port: 80, targetPort: 8080}]}
----
-apiVersion: v1
-kind: Service
-metadata: {name: shop-root}
-spec: {selector: {app: shop}, ports: [{port: 80, targetPort: 8080}]}
-`
+var pingPongServices = servicesYAML("shop", 8080, "shop-ping", "shop-pong", "shop-root")
 
 // waitPingPong waits until the Rollout is at rest or paused as want says
 // and the ping-pong status and Service selectors are as given.
@@ -183,9 +166,7 @@ func healthyOnCurrent(ro *v1alpha1.Rollout) bool {
 // status.canary.stablePingPong.
 func TestParityPingPongIstio(t *testing.T) {
 	ensureRouterCRDs(t)
-	c := newClients(t)
-	ns := newNamespace(t, c, "pr-ppistio")
-	runController(t, ns)
+	c, ns, _ := controlledNamespace(t, "pr-ppistio")
 	applyYAML(t, ns, pingPongServices+`
 ---
 apiVersion: networking.istio.io/v1alpha3
@@ -282,9 +263,7 @@ spec:
 // the ping and pong Services, and a promotion swaps them.
 func TestParityPingPongALB(t *testing.T) {
 	ensureRouterCRDs(t)
-	c := newClients(t)
-	ns := newNamespace(t, c, "pr-ppalb")
-	runController(t, ns)
+	c, ns, _ := controlledNamespace(t, "pr-ppalb")
 	applyYAML(t, ns, pingPongServices+"\n---\n"+shopALBIngress)
 	applyYAML(t, ns, fmt.Sprintf(parityRollout, `      pingPong: {pingService: shop-ping, pongService: shop-pong}
       trafficRouting:
@@ -313,9 +292,7 @@ func TestParityPingPongALB(t *testing.T) {
 // it is (Argo Rollouts does not touch it either).
 func TestParityRemovingTrafficRoutingCleansUp(t *testing.T) {
 	ensureRouterCRDs(t)
-	c := newClients(t)
-	ns := newNamespace(t, c, "pr-cleanup")
-	runController(t, ns)
+	c, ns, _ := controlledNamespace(t, "pr-cleanup")
 	// Without a rootService the action is the stable Service's: Argo
 	// Rollouts gives it back to that Service (with a rootService it finds no
 	// port for it in the action and leaves the Ingress as it is).
@@ -427,9 +404,7 @@ spec:
 // DestinationRule, as Argo Rollouts does.
 func TestParityDeletedRolloutCleansDestinationRule(t *testing.T) {
 	ensureRouterCRDs(t)
-	c := newClients(t)
-	ns := newNamespace(t, c, "pr-delete")
-	runController(t, ns)
+	c, ns, _ := controlledNamespace(t, "pr-delete")
 	applyYAML(t, ns, `
 apiVersion: networking.istio.io/v1alpha3
 kind: DestinationRule

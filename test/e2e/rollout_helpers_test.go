@@ -287,3 +287,29 @@ func applyDocs(t *testing.T, ns, file string, kinds ...string) {
 	}
 	mustKubectl(t, "apply", "-n", ns, "-f", path)
 }
+
+// controlledNamespace makes a fresh namespace with its own controller, the
+// start of most tests: the CRDs installed, clients, a namespace named from
+// prefix, and a controller watching only it (args are added to its flags).
+func controlledNamespace(t *testing.T, prefix string, args ...string) (clients, string, *controllerProcess) {
+	t.Helper()
+	ensureCRDs(t)
+	c := newClients(t)
+	ns := newNamespace(t, c, prefix)
+	return c, ns, runController(t, ns, args...)
+}
+
+// servicesYAML is one Service manifest per name, each selecting app=app on
+// port 80 (to targetPort when it is not 0), every document begun with
+// "---" so that more can follow or precede it.
+func servicesYAML(app string, targetPort int, names ...string) string {
+	port := "{port: 80}"
+	if targetPort != 0 {
+		port = fmt.Sprintf("{port: 80, targetPort: %d}", targetPort)
+	}
+	var b strings.Builder
+	for _, name := range names {
+		fmt.Fprintf(&b, "---\napiVersion: v1\nkind: Service\nmetadata: {name: %s}\nspec: {selector: {app: %s}, ports: [%s]}\n", name, app, port)
+	}
+	return b.String()
+}

@@ -26,6 +26,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/cloudmonitoring"
+	"github.com/kanaria-rollouts/kanaria/internal/testutil/gcpfake"
 	"github.com/kanaria-rollouts/kanaria/internal/testutil/promserver"
 )
 
@@ -60,7 +62,8 @@ func findSecret(text string, values ...string) []string {
 	return found
 }
 
-// echoBackend stands in for the web, Datadog and CloudWatch backends. It
+// echoBackend stands in for the web, Datadog, CloudWatch and Cloud
+// Monitoring backends. It
 // writes everything it received (method, URL, headers and body) back into
 // its answer, as a careless or hostile backend may, so any text of the
 // answer the controller keeps would carry the secret.
@@ -98,6 +101,9 @@ func (e *echoBackend) serve(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, `{"ok":true,"echo":%s}`, quoted)
 	case r.URL.Path == "/dd/api/v2/query/scalar":
 		fmt.Fprintf(w, `{"data":{"type":"scalar_response","attributes":{"columns":[{"name":"query","type":"number","values":[0.5],"meta":{"unit":null}}]}},"echo":%s}`, quoted)
+	case strings.HasPrefix(r.URL.Path, "/gcm/v1/"):
+		// Cloud Monitoring's PromQL API, with the echo as a warning.
+		fmt.Fprintf(w, `{"status":"success","data":{"resultType":"vector","result":[]},"warnings":[%s]}`, quoted)
 	case strings.HasPrefix(r.URL.Path, "/service/"):
 		// CloudWatch's Smithy RPC v2 CBOR error.
 		w.Header().Set("Smithy-Protocol", "rpc-v2-cbor")
@@ -141,12 +147,14 @@ spec:
 // argument read from a Secret, into every string position of a metric of
 // every provider (the URL, headers and bodies of web, the query and
 // headers of Prometheus, Datadog's queries over both API versions,
-// CloudWatch's expression and label, and a Job's command, args and env),
+// CloudWatch's expression and label, Cloud Monitoring's PromQL and filter,
+// and a Job's command, args and env),
 // with backends that write what they received back into their answers and
 // errors. Once every run has ended it lists every object of every resource
 // the API serves, in all namespaces and cluster-wide, Events included, and
-// reads the controller's log: the secret, and a Datadog key read from another
-// Secret, appear in none of them in any encoding.
+// reads the controller's log: the secret, a Datadog key read from another
+// Secret, and the Google access token and private key of a service-account
+// key read from a third, appear in none of them in any encoding.
 func TestNoSecretReachesTheAPIOrTheLog(t *testing.T) {
 	ensureCRDs(t)
 	c := newClients(t)
@@ -158,11 +166,16 @@ func TestNoSecretReachesTheAPIOrTheLog(t *testing.T) {
 	secret := "pl4nted-" + rand.String(8) + "/+=&~x<y>"
 	credential := "dd-key-" + rand.String(10)
 	echo := newEchoBackend(t)
+	gcp := gcpfake.New(t, cloudmonitoring.Scope)
+	// The Google credentials: the access token and a line from the middle
+	// of the private key, which stands for the key.
+	googleCreds := []string{gcp.AccessToken, strings.Split(gcp.PrivateKeyPEM, "\n")[5]}
 
 	for name, data := range map[string]map[string]string{
 		"planted": {"token": secret},
 		"dd-ok":   {"address": echo.URL + "/dd", "api-key": credential, "app-key": credential + "-app"},
 		"dd-fail": {"address": echo.URL + "/ddfail", "api-key": credential, "app-key": credential + "-app"},
+		"gcp-sa":  {"key.json": gcp.Key},
 	} {
 		if err := c.ctrl.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, StringData: data}); err != nil {
 			t.Fatal(err)
@@ -176,6 +189,7 @@ func TestNoSecretReachesTheAPIOrTheLog(t *testing.T) {
 	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv(cloudmonitoring.EnvEndpoint, echo.URL+"/gcm")
 	p := runController(t, ns)
 
 	metrics := map[string]string{
@@ -295,6 +309,23 @@ func TestNoSecretReachesTheAPIOrTheLog(t *testing.T) {
           expression: "SEARCH('token={{args.token}}', 'Sum', 60)"
           label: "{{args.token}}"
 `,
+		"cloud-monitoring-promql": `    successCondition: len(result) == 0
+    provider:
+      plugin:
+        kanaria.dev/cloud-monitoring:
+          project: my-proj
+          promql: 'sum(up{job="{{args.token}}"})'
+          credentials: {secretRef: {name: gcp-sa, key: key.json}}
+`,
+		"cloud-monitoring-filter": `    successCondition: "true"
+    provider:
+      plugin:
+        kanaria.dev/cloud-monitoring:
+          project: my-proj
+          filter: 'metric.type="x" AND resource.label."token"="{{args.token}}"'
+          aggregation: {groupByFields: ["{{args.token}}"], alignmentPeriod: 60s, perSeriesAligner: ALIGN_RATE, crossSeriesReducer: REDUCE_SUM}
+          credentials: {secretRef: {name: gcp-sa, key: key.json}}
+`,
 		"job": `    provider:
       job:
         spec:
@@ -355,13 +386,16 @@ func TestNoSecretReachesTheAPIOrTheLog(t *testing.T) {
 	}
 
 	// The secret reached every backend, so each position was exercised.
-	for prefix, what := range map[string]string{"/web": "web", "/weberr": "web (error)", "/oauth": "OAuth2 token", "/dd": "Datadog", "/ddfail": "Datadog (error)", "/service": "CloudWatch"} {
+	for prefix, what := range map[string]string{"/web": "web", "/weberr": "web (error)", "/oauth": "OAuth2 token", "/dd": "Datadog", "/ddfail": "Datadog (error)", "/service": "CloudWatch", "/gcm": "Cloud Monitoring"} {
 		if forms := findSecret(echo.received(prefix), secret); len(forms) == 0 {
 			t.Errorf("the %s backend never received the secret; that position was not tested:\n%s", what, echo.received(prefix))
 		}
 	}
 	if !strings.Contains(echo.received("/dd"), credential) {
 		t.Errorf("the Datadog backend never received the key from the Secret")
+	}
+	if !strings.Contains(echo.received("/gcm"), "Bearer "+gcp.AccessToken) {
+		t.Errorf("the Cloud Monitoring backend never received the Google access token")
 	}
 	if prom != "" {
 		md := runs["prometheus"].Status.MetricResults[0].Measurements[0].Metadata
@@ -414,7 +448,7 @@ func TestNoSecretReachesTheAPIOrTheLog(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if forms := findSecret(string(b), secret, credential); len(forms) > 0 {
+				if forms := findSecret(string(b), append([]string{secret, credential}, googleCreds...)...); len(forms) > 0 {
 					t.Errorf("%s %s/%s holds the secret (%s):\n%s", r.Name, o.GetNamespace(), o.GetName(), strings.Join(forms, ", "), b)
 				}
 			}
@@ -423,7 +457,7 @@ func TestNoSecretReachesTheAPIOrTheLog(t *testing.T) {
 	if inNamespace < len(metrics)*2 || scanned <= inNamespace {
 		t.Errorf("scanned only %d objects, %d of them in the test's namespace", scanned, inNamespace)
 	}
-	if forms := findSecret(p.log.String(), secret, credential); len(forms) > 0 {
+	if forms := findSecret(p.log.String(), append([]string{secret, credential}, googleCreds...)...); len(forms) > 0 {
 		t.Errorf("the controller's log holds the secret (%s)", strings.Join(forms, ", "))
 	}
 }

@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/shard"
 )
 
 // ExperimentInput describes the run an Experiment wants for one of its analyses.
@@ -56,6 +57,13 @@ func BuildForExperiment(in ExperimentInput, l Lookup) (*v1alpha1.AnalysisRun, er
 			labels = map[string]string{}
 		}
 		labels[v1alpha1.LabelKeyControllerInstanceID] = id
+	}
+	if b, ok := ex.Labels[shard.LabelBucket]; ok {
+		// The run belongs to its Experiment's shard from its first watch event.
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		labels[shard.LabelBucket] = b
 	}
 	run := &v1alpha1.AnalysisRun{
 		TypeMeta: metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "AnalysisRun"},

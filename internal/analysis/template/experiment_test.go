@@ -7,13 +7,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/shard"
 )
 
 func TestBuildForExperiment(t *testing.T) {
 	str := func(s string) *string { return &s }
 	ex := &v1alpha1.Experiment{
 		ObjectMeta: metav1.ObjectMeta{Name: "exp", Namespace: "ns", UID: "u1",
-			Labels: map[string]string{"env": "prod", v1alpha1.LabelKeyControllerInstanceID: "blue"}},
+			Labels: map[string]string{"env": "prod", v1alpha1.LabelKeyControllerInstanceID: "blue", shard.LabelBucket: "5"}},
 		Spec: v1alpha1.ExperimentSpec{
 			AnalysisRunMetadata:  v1alpha1.AnalysisRunMetadata{Labels: map[string]string{"team": "a"}, Annotations: map[string]string{"note": "x"}},
 			DryRun:               []v1alpha1.DryRun{{MetricName: "m"}},
@@ -55,7 +56,7 @@ func TestBuildForExperiment(t *testing.T) {
 	if ref := metav1.GetControllerOf(run); ref == nil || ref.Kind != "Experiment" || ref.UID != "u1" {
 		t.Errorf("controller %v", ref)
 	}
-	if run.Labels["team"] != "a" || run.Labels[v1alpha1.LabelKeyControllerInstanceID] != "blue" || run.Annotations["note"] != "x" {
+	if run.Labels["team"] != "a" || run.Labels[v1alpha1.LabelKeyControllerInstanceID] != "blue" || run.Labels[shard.LabelBucket] != "5" || run.Annotations["note"] != "x" {
 		t.Errorf("labels %v annotations %v", run.Labels, run.Annotations)
 	}
 	if len(run.Spec.DryRun) != 1 || len(run.Spec.MeasurementRetention) != 1 || run.Namespace != "ns" {

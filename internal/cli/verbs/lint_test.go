@@ -43,6 +43,7 @@ func TestLintBadManifests(t *testing.T) {
 			"AnalysisTemplate providers: spec.metrics[3].provider: Invalid value: skywalking: interval: set the window the query covers, e.g. 5m",
 			"AnalysisTemplate providers: spec.metrics[4].provider: Invalid value: kayenta: threshold: need 0 <= marginal (80) <= pass (70) <= 100",
 			"AnalysisTemplate providers: spec.metrics[5].provider: Invalid value: kanaria.dev/slo: errorQuery: needs {{window}} (or {{windowSeconds}}) where the range goes, e.g. [{{window}}]",
+			"AnalysisTemplate providers: spec.metrics[6].provider: Invalid value: kanaria.dev/cloud-monitoring: aggregation.alignmentPeriod: required with a perSeriesAligner other than ALIGN_NONE",
 		},
 		"templates-bad.yaml": {
 			"AnalysisTemplate success-rate: spec.metrics[0].count: Invalid value: 3: more than one measurement needs an interval between them; set interval, e.g. 30s",

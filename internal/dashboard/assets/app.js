@@ -75,15 +75,32 @@
   }
 
   function images(list) {
-    return (list || []).map((img) => h('span', {class: 'image'}, h('code', {}, img.image), roles(img.roles)));
+    return (list || []).map((img) => h('span', {class: 'image'}, h('code', {}, img.name), roles(img.roles)));
+  }
+
+  // The pages show the read model (internal/rolloutview) as the server
+  // sends it; these helpers put its values the way the pages word them.
+  const STRATEGY_NAMES = {Canary: 'canary', BlueGreen: 'blueGreen'};
+
+  function strategyText(ro) {
+    return STRATEGY_NAMES[ro.strategy] || '–';
   }
 
   function stepText(step) {
-    return step ? step.current + '/' + step.total : '–';
+    return step ? step.index + '/' + step.total : '–';
+  }
+
+  // reached is the weight the desired version receives; 0 until the status reports one.
+  function reached(w) {
+    return w.reached === undefined || w.reached === null ? 0 : w.reached;
   }
 
   function weightText(w) {
-    return w ? w.set + '% / ' + w.actual + '%' : '–';
+    return w ? w.set + '% / ' + reached(w) + '%' : '–';
+  }
+
+  function byName(a, b) {
+    return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
   }
 
   function setConn(state) {
@@ -176,12 +193,12 @@
       fill(body, ...list.rollouts.map((ro) => h('tr', {'data-rollout': ro.namespace + '/' + ro.name},
         h('td', {class: 'name'}, h('a', {href: rolloutHref(ro.namespace, ro.name)}, ro.name)),
         showNS && h('td', {}, ro.namespace),
-        h('td', {title: ro.message || ''}, badge(ro.status, 'st')),
-        h('td', {}, ro.strategy || '–'),
+        h('td', {title: ro.statusMessage || ''}, badge(ro.status, 'st')),
+        h('td', {}, strategyText(ro)),
         h('td', {}, stepText(ro.step)),
-        h('td', {}, weightText(ro.weight)),
+        h('td', {}, weightText(ro.weights)),
         h('td', {}, images(ro.images)),
-        h('td', {}, ageEl(ro.created)))));
+        h('td', {}, ageEl(ro.createdAt)))));
     }
     connect();
   }
@@ -268,48 +285,60 @@
     }
 
     function renderHeader(d) {
-      const paused = d.pauseReasons.length > 0 || d.specPaused;
+      const pauseReasons = d.pauseReasons || [];
+      const paused = pauseReasons.length > 0 || d.specPaused;
       fill(header,
         h('h1', {}, d.name, h('span', {class: 'badge st-' + d.status, 'data-testid': 'status'}, d.status)),
-        d.message ? h('p', {class: 'message', 'data-testid': 'message'}, d.message) : null,
+        d.statusMessage ? h('p', {class: 'message', 'data-testid': 'message'}, d.statusMessage) : null,
         h('dl', {class: 'facts'},
-          h('dt', {}, 'Strategy'), h('dd', {}, d.strategy || '–'),
+          h('dt', {}, 'Strategy'), h('dd', {}, strategyText(d)),
           d.step && [h('dt', {}, 'Step'), h('dd', {}, h('span', {class: 'step-counter', 'data-testid': 'step'}, stepText(d.step)))],
-          d.weight && [h('dt', {}, 'Weight'), h('dd', {'data-testid': 'weight'}, 'set ' + d.weight.set + '% · actual ' + d.weight.actual + '%')],
+          d.weights && [h('dt', {}, 'Weight'), h('dd', {'data-testid': 'weight'}, 'set ' + d.weights.set + '% · actual ' + reached(d.weights) + '%')],
           h('dt', {}, 'Images'), h('dd', {}, images(d.images)),
           h('dt', {}, 'Replicas'), h('dd', {}, 'desired ' + d.replicas.desired + ' · current ' + d.replicas.current +
             ' · updated ' + d.replicas.updated + ' · ready ' + d.replicas.ready + ' · available ' + d.replicas.available),
-          paused && [h('dt', {}, 'Paused'), h('dd', {}, [d.specPaused ? 'spec.paused' : null].concat(d.pauseReasons).filter(Boolean).join(', '))],
+          paused && [h('dt', {}, 'Paused'), h('dd', {}, [d.specPaused ? 'spec.paused' : null].concat(pauseReasons).filter(Boolean).join(', '))],
           d.aborted && [h('dt', {}, 'Aborted'), h('dd', {}, 'yes: Retry runs the steps again')],
-          h('dt', {}, 'Age'), h('dd', {}, ageEl(d.created))));
+          h('dt', {}, 'Age'), h('dd', {}, ageEl(d.createdAt))));
     }
 
     function renderSteps(d) {
-      if (!d.steps.length) {
+      const list = d.step ? d.step.steps : [];
+      if (!list.length) {
         fill(steps, h('h2', {}, 'Steps'), h('p', {class: 'empty'},
-          d.strategy === 'blueGreen' ? 'Blue-green: no steps.' : 'No steps: each update goes straight to 100%.'));
+          d.strategy === 'BlueGreen' ? 'Blue-green: no steps.' : 'No steps: each update goes straight to 100%.'));
         return;
       }
       const paused = d.status === 'Paused';
-      fill(steps, h('h2', {}, 'Steps'), h('ol', {class: 'steps'}, d.steps.map((st) => h('li', {
+      fill(steps, h('h2', {}, 'Steps'), h('ol', {class: 'steps'}, list.map((st) => h('li', {
         class: st.state + (st.state === 'current' && paused ? ' paused' : ''),
         'data-testid': 'step-' + st.index, 'data-state': st.state,
       }, (st.index + 1) + '. ' + st.description,
       st.state === 'current' && h('span', {class: 'step-note'}, paused ? 'paused here' : 'in progress')))));
     }
 
+    // renderRevisions shows the revisions newest first, each with its
+    // ReplicaSets by name and its runs and Experiments newest first (the read
+    // model lists those oldest first); the runs of revision 0, whose revision
+    // could not be told, go to a section of their own.
     function renderRevisions(d) {
-      if (!d.revisions.length) {
+      const newestFirst = (list) => (list || []).slice().reverse();
+      const all = d.revisions || [];
+      const unknown = all.find((rev) => rev.number === 0);
+      const shown = all.filter((rev) => rev.number !== 0 ||
+        (rev.replicaSets || []).length > 0 || (rev.experiments || []).length > 0);
+      if (!shown.length) {
         fill(revisions, h('h2', {}, 'Revisions'), h('p', {class: 'empty'}, 'No ReplicaSets yet.'));
       } else {
-        fill(revisions, h('h2', {}, 'Revisions'), d.revisions.map((rev) => h('div', {class: 'revision', 'data-revision': rev.number},
+        fill(revisions, h('h2', {}, 'Revisions'), shown.map((rev) => h('div', {class: 'revision', 'data-revision': rev.number},
           h('h3', {}, 'Revision ' + (rev.number || '?'), roles(rev.roles)),
-          rev.replicaSets.map(renderReplicaSet),
-          rev.analysisRuns.map(renderRun),
-          (rev.experiments || []).map(renderExperiment))));
+          (rev.replicaSets || []).slice().sort(byName).map(renderReplicaSet),
+          rev.number === 0 ? [] : newestFirst(rev.analysisRuns).map(renderRun),
+          newestFirst(rev.experiments).map(renderExperiment))));
       }
-      fill(others, d.otherAnalysisRuns.length ? h('section', {class: 'card'},
-        h('h2', {}, 'Other AnalysisRuns'), d.otherAnalysisRuns.map(renderRun)) : null);
+      const otherRuns = unknown ? newestFirst(unknown.analysisRuns) : [];
+      fill(others, otherRuns.length ? h('section', {class: 'card'},
+        h('h2', {}, 'Other AnalysisRuns'), otherRuns.map(renderRun)) : null);
     }
 
     function renderExperiment(ex) {
@@ -320,7 +349,7 @@
         h('ul', {}, ex.templates.map((t) => h('li', {},
           'template ', h('code', {}, t.name), ' ', t.status, ' · ' + t.available + '/' + t.replicas + ' available',
           t.serviceName ? [' · Service ', h('code', {}, t.serviceName)] : null)),
-        ex.analysisRuns.map((r) => h('li', {},
+        ex.analyses.map((r) => h('li', {},
           'analysis ', h('code', {}, r.name), ' (', h('code', {}, r.analysisRun), ') ', r.phase,
           r.message ? ': ' + r.message : ''))));
     }
@@ -329,16 +358,16 @@
       return h('div', {class: 'rs'},
         h('div', {class: 'rs-head'}, h('code', {}, rs.name), badge(rs.status, 'st'),
           h('span', {class: 'rs-counts'}, 'desired ' + rs.desired + ' · current ' + rs.current + ' · ready ' + rs.ready + ' · available ' + rs.available),
-          rs.images.map((img) => h('code', {class: 'muted'}, img)),
+          (rs.images || []).map((img) => h('code', {class: 'muted'}, img)),
           (rs.config || []).map((c) => h('code', {class: 'muted', title: 'configuration copy'}, c))),
         rs.pods.length ? h('table', {class: 'pods'},
           h('thead', {}, h('tr', {}, h('th', {}, 'Pod'), h('th', {}, 'Status'), h('th', {}, 'Ready'), h('th', {}, 'Restarts'), h('th', {}, 'Age'))),
-          h('tbody', {}, rs.pods.map((p) => h('tr', {},
+          h('tbody', {}, rs.pods.slice().sort(byName).map((p) => h('tr', {},
             h('td', {}, h('code', {}, p.name)),
             h('td', {}, h('span', {class: 'dot ' + podClass(p)}), p.status),
-            h('td', {}, p.readyContainers),
+            h('td', {}, p.readyContainers + '/' + p.containers),
             h('td', {}, String(p.restarts)),
-            h('td', {}, ageEl(p.created)))))) : null);
+            h('td', {}, ageEl(p.createdAt)))))) : null);
     }
 
     function podClass(p) {
@@ -350,20 +379,43 @@
     function renderRun(run) {
       const kind = run.kind ? run.kind + ' analysis' + (run.stepIndex !== undefined && run.stepIndex !== null ? ' (step ' + (run.stepIndex + 1) + ')' : '') : 'analysis';
       return h('div', {class: 'run', 'data-run': run.name},
-        h('div', {class: 'run-head'}, h('code', {}, run.name), badge(run.phase, 'ph'), h('span', {class: 'run-kind'}, kind), ageEl(run.created)),
+        h('div', {class: 'run-head'}, h('code', {}, run.name), badge(run.phase, 'ph'), h('span', {class: 'run-kind'}, kind), ageEl(run.createdAt)),
         run.message ? h('p', {class: 'message'}, run.message) : null,
         h('table', {class: 'metrics'},
           h('thead', {}, h('tr', {}, h('th', {}, 'Metric'), h('th', {}, 'Phase'), h('th', {}, 'Measurements'), h('th', {}, 'Last value'), h('th', {}, 'Over time'))),
-          h('tbody', {}, run.metrics.map((m) => {
+          h('tbody', {}, run.metrics.flatMap((m) => {
             const last = m.measurements[m.measurements.length - 1];
-            return h('tr', {},
+            const row = h('tr', {},
               h('td', {}, m.name, m.dryRun ? h('span', {class: 'role'}, 'dry-run') : null),
               h('td', {}, badge(m.phase, 'ph')),
               h('td', {class: 'counts', title: 'successful / failed / inconclusive / error'},
                 '✓' + m.successful + ' ✗' + m.failed + ' ?' + m.inconclusive + ' !' + m.error),
               h('td', {}, last ? h('code', {title: last.message || ''}, last.value || last.phase) : '–'),
               h('td', {}, chart(m.measurements)));
+            return last && last.judgement ? [row, judgementRow(last)] : [row];
           }))));
+    }
+
+    // judgementRow shows why a kanaria.dev/compare measurement decided:
+    // each compared metric's class, p-value, interval of the shift, effect
+    // and sample counts, under the score.
+    function judgementRow(ms) {
+      const j = ms.judgement;
+      return h('tr', {class: 'judgement'}, h('td', {colspan: 5},
+        h('div', {class: 'judgement-head'}, 'Canary vs baseline: score ', h('strong', {'data-testid': 'judgement-score'}, j.score),
+          ms.message ? h('span', {class: 'muted'}, ' · ' + ms.message) : null),
+        h('table', {class: 'judgement-table', 'data-testid': 'judgement'},
+          h('thead', {}, h('tr', {}, ['Metric', 'Class', 'p', 'Interval (canary − baseline)', 'Shift', 'Effect', 'Samples', 'Method']
+            .map((c) => h('th', {}, c)))),
+          h('tbody', {}, j.metrics.map((m) => h('tr', {'data-metric': m.name},
+            h('td', {}, m.name, m.critical ? h('span', {class: 'role'}, 'critical') : null),
+            h('td', {}, h('span', {class: 'class class-' + m.class.toLowerCase()}, m.class)),
+            h('td', {}, h('code', {}, m.p)),
+            h('td', {}, h('code', {}, m.interval), m.confidence ? h('span', {class: 'muted'}, ' at ' + m.confidence) : null),
+            h('td', {}, h('code', {}, m.estimate)),
+            h('td', {}, h('code', {title: "canary's location as a ratio of the baseline's"}, m.effect === 'NaN' ? '–' : '×' + m.effect)),
+            h('td', {title: 'canary / baseline' + (m.removed ? ', ' + m.removed + ' outliers removed' : '')}, m.n),
+            h('td', {class: 'muted'}, m.method || '')))))));
     }
 
     let stream = null;

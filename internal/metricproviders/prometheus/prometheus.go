@@ -131,7 +131,7 @@ func (p *Provider) Query(ctx context.Context, req metricproviders.Request) (metr
 	if err != nil {
 		return metricproviders.Value{}, q.redact(err)
 	}
-	result, raw, err := convert(value)
+	result, raw, err := Convert(value)
 	if err != nil {
 		return metricproviders.Value{}, fmt.Errorf("prometheus at %s: %w", q.address, err)
 	}
@@ -281,9 +281,10 @@ func seconds(d time.Duration) string {
 	return fmt.Sprintf("%ds", int64(d/time.Second))
 }
 
-// convert turns a Prometheus answer into a condition result and its Raw
-// form; see Query for the rules.
-func convert(v model.Value) (any, string, error) {
+// Convert turns a Prometheus answer into a condition result and its Raw
+// form; see Query for the rules. Other providers whose backends speak the
+// Prometheus query API use it so their results read the same.
+func Convert(v model.Value) (any, string, error) {
 	switch v := v.(type) {
 	case *model.Scalar:
 		return float64(v.Value), v.Value.String(), nil
@@ -294,7 +295,7 @@ func convert(v model.Value) (any, string, error) {
 				values = append(values, float64(s.Value))
 			}
 		}
-		return values, formatList(values), nil
+		return values, FormatList(values), nil
 	case model.Matrix:
 		values := []float64{}
 		for _, stream := range v {
@@ -305,7 +306,7 @@ func convert(v model.Value) (any, string, error) {
 				values = append(values, float64(pair.Value))
 			}
 		}
-		return values, formatList(values), nil
+		return values, FormatList(values), nil
 	case nil:
 		return nil, "", errors.New("response carried no result")
 	default:
@@ -315,9 +316,9 @@ func convert(v model.Value) (any, string, error) {
 	}
 }
 
-// formatList writes values as upstream does: "[a,b]" with no spaces, each
+// FormatList writes values as upstream does: "[a,b]" with no spaces, each
 // formatted like model.SampleValue (so NaN prints as "NaN").
-func formatList(values []float64) string {
+func FormatList(values []float64) string {
 	var b strings.Builder
 	b.WriteByte('[')
 	for i, f := range values {

@@ -32,6 +32,7 @@ import (
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/cloudmonitoring"
 )
 
 // Name is the provider's key in a metric's plugin map.
@@ -79,8 +80,10 @@ type Config struct {
 	Prometheus *Prometheus `json:"prometheus,omitempty"`
 	// Provider runs the queries instead: one of the built-in providers
 	// (prometheus, datadog, newRelic, wavefront, graphite, influxdb,
-	// skywalking) configured as in a metric, without its query, which
-	// each SLI query fills in. {{window}} is replaced in its strings too.
+	// skywalking, or the kanaria.dev/cloud-monitoring plugin) configured
+	// as in a metric, without its query, which each SLI query fills in
+	// (cloud-monitoring's filter when it sets one, else its promql).
+	// {{window}} is replaced in its strings too.
 	Provider *v1alpha1.MetricProvider `json:"provider,omitempty"`
 	// Objective is the share of good events promised, in percent.
 	Objective float64 `json:"objective"`
@@ -111,7 +114,10 @@ type SLI struct {
 	ErrorRatioQuery string `json:"errorRatioQuery,omitempty"`
 }
 
-func (s *SLI) validate(prefix string) []error {
+// validate checks the SLI's queries; windowed says the provider's own
+// configuration already carries {{window}} (a cloud-monitoring filter's
+// lookback), so the queries need not.
+func (s *SLI) validate(prefix string, windowed bool) []error {
 	var errs []error
 	ratio := s.ErrorRatioQuery != ""
 	pair := s.ErrorQuery != "" || s.TotalQuery != ""
@@ -122,7 +128,7 @@ func (s *SLI) validate(prefix string) []error {
 		errs = append(errs, fmt.Errorf("%sset errorQuery and totalQuery, or errorRatioQuery", prefix))
 	}
 	for _, q := range []struct{ name, q string }{{"errorQuery", s.ErrorQuery}, {"totalQuery", s.TotalQuery}, {"errorRatioQuery", s.ErrorRatioQuery}} {
-		if q.q != "" && !windowPlaceholder.MatchString(q.q) {
+		if q.q != "" && !windowed && !windowPlaceholder.MatchString(q.q) {
 			errs = append(errs, fmt.Errorf("%s%s: needs {{window}} (or {{windowSeconds}}) where the range goes, e.g. [{{window}}]", prefix, q.name))
 		}
 	}
@@ -132,9 +138,7 @@ func (s *SLI) validate(prefix string) []error {
 // Parse reads and checks the configuration of a metric's plugin map.
 func Parse(raw json.RawMessage) (*Config, error) {
 	var c Config
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
+	if err := metricproviders.DecodeStrict(raw, &c); err != nil {
 		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
 	if err := c.validate(); err != nil {
@@ -151,7 +155,7 @@ func (c *Config) validate() error {
 	case c.Prometheus != nil && c.Prometheus.Address == "":
 		errs = append(errs, errors.New("prometheus.address: required"))
 	case c.Provider != nil && SourceName(c.Provider) == "":
-		errs = append(errs, errors.New("provider: set one of prometheus, datadog, newRelic, wavefront, graphite, influxdb or skywalking"))
+		errs = append(errs, errors.New("provider: set one of prometheus, datadog, newRelic, wavefront, graphite, influxdb, skywalking or plugin: {kanaria.dev/cloud-monitoring: ...}"))
 	}
 	if !(c.Objective > 0 && c.Objective < 100) {
 		errs = append(errs, fmt.Errorf("objective: %v is not a percentage between 0 and 100, e.g. 99.9", c.Objective))
@@ -159,9 +163,14 @@ func (c *Config) validate() error {
 	if _, err := ParseWindow(c.period()); err != nil {
 		errs = append(errs, fmt.Errorf("period: %w", err))
 	}
-	errs = append(errs, c.SLI.validate("")...)
+	windowed := false
+	if c.Provider != nil {
+		raw, _ := json.Marshal(c.Provider)
+		windowed = windowPlaceholder.Match(raw)
+	}
+	errs = append(errs, c.SLI.validate("", windowed)...)
 	if c.Baseline != nil {
-		errs = append(errs, c.Baseline.validate("baseline: ")...)
+		errs = append(errs, c.Baseline.validate("baseline: ", windowed)...)
 	}
 	if c.MinRequests < 0 || (c.MinRequests > 0 && c.ErrorRatioQuery != "") {
 		errs = append(errs, errors.New("minRequests: needs totalQuery (counting requests) and must not be negative"))
@@ -353,6 +362,8 @@ func SourceName(p *v1alpha1.MetricProvider) string {
 		return "influxdb"
 	case p.SkyWalking != nil:
 		return "skywalking"
+	case len(p.Plugin[cloudmonitoring.Name]) > 0:
+		return cloudmonitoring.Name
 	}
 	return ""
 }
@@ -436,6 +447,12 @@ func (c *Config) query(query, w string) (v1alpha1.MetricProvider, error) {
 		p.Influxdb.Query = q
 	case p.SkyWalking != nil:
 		p.SkyWalking.Query = q
+	case len(p.Plugin[cloudmonitoring.Name]) > 0:
+		raw, err := cloudmonitoring.WithQuery(p.Plugin[cloudmonitoring.Name], q)
+		if err != nil {
+			return v1alpha1.MetricProvider{}, fmt.Errorf("%s: %w", Name, err)
+		}
+		p.Plugin = map[string]json.RawMessage{cloudmonitoring.Name: raw}
 	default:
 		return v1alpha1.MetricProvider{}, fmt.Errorf("%s: provider cannot run an SLI", Name)
 	}
@@ -444,9 +461,9 @@ func (c *Config) query(query, w string) (v1alpha1.MetricProvider, error) {
 
 // Query measures the metric's error budget.
 func (p *Provider) Query(ctx context.Context, req metricproviders.Request) (metricproviders.Value, error) {
-	raw, ok := req.Metric.Provider.Plugin[Name]
-	if !ok {
-		return metricproviders.Value{}, fmt.Errorf("%s: metric has no %s plugin configuration", Name, Name)
+	raw, err := metricproviders.PluginConfig(req, Name)
+	if err != nil {
+		return metricproviders.Value{}, err
 	}
 	c, err := Parse(raw)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/analysis/condition"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/cloudmonitoring"
 )
 
 func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
@@ -330,4 +331,79 @@ func TestNumber(t *testing.T) {
 			t.Errorf("Number(%v) = %v, %v, %v", tc.in, got, ok, err)
 		}
 	}
+}
+
+// TestQueryThroughCloudMonitoring reads the SLI with the
+// kanaria.dev/cloud-monitoring plugin through the engine's queriers: each
+// SLI query becomes the plugin's promql, or its filter when the plugin
+// sets one, and {{window}} is replaced in the plugin's other fields.
+func TestQueryThroughCloudMonitoring(t *testing.T) {
+	cm := &cloudMonitoringQuerier{answers: map[string]float64{
+		"promql errors[5m]": 2, "promql all[5m]": 100, "promql errors[1h]": 12, "promql all[1h]": 1200,
+		`filter metric.type="lb/errors" over 5m`: 2, `filter metric.type="lb/all" over 5m`: 100,
+		`filter metric.type="lb/errors" over 1h`: 12, `filter metric.type="lb/all" over 1h`: 1200,
+	}}
+	src := QuerierSource(map[string]metricproviders.Querier{cloudmonitoring.Name: cm})
+	for name, cfg := range map[string]string{
+		"promql": `{"provider":{"plugin":{"kanaria.dev/cloud-monitoring":{"project":"my-proj"}}},"objective":99,"period":"1h",
+			"windows":[{"long":"1h","short":"5m","burnRate":10}],
+			"errorQuery":"errors[{{window}}]","totalQuery":"all[{{window}}]"}`,
+		"filter": `{"provider":{"plugin":{"kanaria.dev/cloud-monitoring":{"project":"my-proj","filter":"-","lookback":"{{window}}",
+			"aggregation":{"alignmentPeriod":"{{windowSeconds}}s","perSeriesAligner":"ALIGN_DELTA","crossSeriesReducer":"REDUCE_SUM"}}}},
+			"objective":99,"period":"1h","windows":[{"long":"1h","short":"5m","burnRate":10}],
+			"errorQuery":"metric.type=\"lb/errors\"","totalQuery":"metric.type=\"lb/all\""}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			cm.seen = nil
+			if _, err := Parse(json.RawMessage(cfg)); err != nil {
+				t.Fatal(err)
+			}
+			req := sloRequest(cfg)
+			req.Namespace, req.Secrets = "shop", secretsMarker{}
+			v, err := New(src).Query(context.Background(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			burn := v.Result.(map[string]any)["burnRate"].(map[string]any)
+			if !near(burn["5m"].(float64), 2) || !near(burn["1h"].(float64), 1) {
+				t.Errorf("burn rates = %v", burn)
+			}
+			if len(cm.seen) != 4 {
+				t.Errorf("queries sent: %v, want errors and totals over two windows", cm.seen)
+			}
+		})
+	}
+	if SourceName(&v1alpha1.MetricProvider{Plugin: map[string]json.RawMessage{cloudmonitoring.Name: json.RawMessage(`{}`)}}) != cloudmonitoring.Name {
+		t.Error("the cloud-monitoring plugin is not a source of SLIs")
+	}
+}
+
+// cloudMonitoringQuerier stands for the cloud-monitoring provider: it reads
+// its configuration as that provider does and answers by query.
+type cloudMonitoringQuerier struct {
+	answers map[string]float64
+	seen    []string
+}
+
+func (q *cloudMonitoringQuerier) Query(_ context.Context, req metricproviders.Request) (metricproviders.Value, error) {
+	if _, ok := req.Secrets.(secretsMarker); !ok || req.Namespace != "shop" {
+		return metricproviders.Value{}, fmt.Errorf("the measurement's Secrets and namespace did not arrive")
+	}
+	c, err := cloudmonitoring.Parse(req.Metric.Provider.Plugin[cloudmonitoring.Name])
+	if err != nil {
+		return metricproviders.Value{}, err
+	}
+	key := "promql " + c.PromQL
+	if c.Filter != "" {
+		key = fmt.Sprintf("filter %s over %s", c.Filter, c.Lookback)
+		if c.Aggregation == nil || (c.Aggregation.AlignmentPeriod != "300s" && c.Aggregation.AlignmentPeriod != "3600s") {
+			return metricproviders.Value{}, fmt.Errorf("the alignment period was not filled with the window: %+v", c.Aggregation)
+		}
+	}
+	q.seen = append(q.seen, key)
+	v, ok := q.answers[key]
+	if !ok {
+		return metricproviders.Value{}, fmt.Errorf("unexpected query %q", key)
+	}
+	return metricproviders.Value{Result: []float64{v}}, nil
 }

@@ -9,6 +9,8 @@ import (
 	"regexp"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/cloudmonitoring"
+	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/compare"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/graphite"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/influxdb"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/kayenta"
@@ -48,9 +50,15 @@ func Metric(m v1alpha1.Metric) error {
 		what, err = "skywalking", skywalking.Validate(p.SkyWalking)
 	case p.Kayenta != nil:
 		what, err = "kayenta", kayenta.Validate(p.Kayenta, interval)
+	case p.Plugin[cloudmonitoring.Name] != nil:
+		_, err = cloudmonitoring.Parse(p.Plugin[cloudmonitoring.Name])
+		return err
 	case p.Plugin[slo.Name] != nil:
 		// Parse names the provider itself.
 		_, err = slo.Parse(p.Plugin[slo.Name])
+		return err
+	case p.Plugin[compare.Name] != nil:
+		_, err = compare.Parse(p.Plugin[compare.Name])
 		return err
 	}
 	if err != nil {

@@ -1,6 +1,7 @@
 package validation
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -26,6 +27,15 @@ func TestMetric(t *testing.T) {
 			Address: "http://k", Application: "a", CanaryConfigName: "c", Threshold: v1alpha1.KayentaThreshold{Pass: 90, Marginal: 75},
 			Scopes: []v1alpha1.KayentaScope{{Name: "default", ControlScope: v1alpha1.ScopeDetail{Scope: "a"}, ExperimentScope: v1alpha1.ScopeDetail{Scope: "b"}}}}}},
 			"kayenta: scopes[0].controlScope: set start and end"},
+		{"cloud-monitoring with args", v1alpha1.Metric{Provider: v1alpha1.MetricProvider{Plugin: map[string]json.RawMessage{
+			"kanaria.dev/cloud-monitoring": json.RawMessage(`{"project":"{{args.project}}","filter":"x","lookback":"{{ args.window }}"}`)}}}, ""},
+		{"cloud-monitoring without project", v1alpha1.Metric{Provider: v1alpha1.MetricProvider{Plugin: map[string]json.RawMessage{
+			"kanaria.dev/cloud-monitoring": json.RawMessage(`{"promql":"up"}`)}}}, "kanaria.dev/cloud-monitoring: project: required"},
+		{"compare with args", v1alpha1.Metric{Provider: v1alpha1.MetricProvider{Plugin: map[string]json.RawMessage{"kanaria.dev/compare": json.RawMessage(
+			`{"lookback": "{{args.lookback}}", "source": {"prometheus": {"address": "http://{{args.prom}}:9090"}},
+			  "metrics": [{"name": "e", "canary": "x{h=\"{{args.canary-hash}}\"}", "baseline": "x", "direction": "increase"}]}`)}}}, ""},
+		{"compare without metrics", v1alpha1.Metric{Provider: v1alpha1.MetricProvider{Plugin: map[string]json.RawMessage{"kanaria.dev/compare": json.RawMessage(
+			`{"source": {"prometheus": {"address": "http://p:9090"}}}`)}}}, "kanaria.dev/compare: metrics: at least one is required"},
 		{"prometheus is not checked here", v1alpha1.Metric{Provider: v1alpha1.MetricProvider{Prometheus: &v1alpha1.PrometheusMetric{}}}, ""},
 	} {
 		err := Metric(tc.m)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/analysis/template"
+	"github.com/kanaria-rollouts/kanaria/internal/shard"
 )
 
 // Defaults of spec.analysis.
@@ -161,6 +162,36 @@ func (d *decider) analysisRun(k runKind, a *v1alpha1.RolloutAnalysis, step int) 
 	for n := 1; d.runByName(name) != nil; n++ {
 		name = fmt.Sprintf("%s.%d", base, n)
 	}
+	run, err := template.Build(template.Input{
+		Rollout: d.ro, Analysis: a, Name: name, Labels: d.runLabels(k, a, step),
+		StableHash: d.st.StableRS, LatestHash: d.newHash,
+	}, d.s.Templates)
+	if err != nil {
+		// Validation checked the templates; a fieldRef that does not
+		// resolve ends up here. Report it as the run's error.
+		*slot = &v1alpha1.RolloutAnalysisRunStatus{Name: name, Status: v1alpha1.AnalysisPhaseError, Message: err.Error()}
+		return v1alpha1.AnalysisPhaseError
+	}
+	// Tools group a Rollout's runs by revision, as the reference annotates
+	// them; the Rollout's analysisRunMetadata may set its own value.
+	if _, set := a.AnalysisRunMetadata.Annotations[v1alpha1.RevisionAnnotation]; !set {
+		if run.Annotations == nil {
+			run.Annotations = map[string]string{}
+		}
+		run.Annotations[v1alpha1.RevisionAnnotation] = strconv.FormatInt(d.currentRevision(), 10)
+	}
+	d.add(CreateAnalysisRun{Run: run})
+	d.event(corev1.EventTypeNormal, "AnalysisRunCreated", fmt.Sprintf("created %s AnalysisRun %s", k, name))
+	*slot = &v1alpha1.RolloutAnalysisRunStatus{Name: name, Status: v1alpha1.AnalysisPhasePending}
+	return v1alpha1.AnalysisPhasePending
+}
+
+// runLabels returns the labels of a new run of kind k, layered as the
+// reference layers them so selectors written for it find the same runs: the
+// purpose (hash, type, step, controller instance), then the analysis's
+// analysisRunMetadata labels, then the Rollout's selector labels (a workloadRef's Deployment's when the
+// Rollout names none) on top.
+func (d *decider) runLabels(k runKind, a *v1alpha1.RolloutAnalysis, step int) map[string]string {
 	labels := map[string]string{
 		v1alpha1.DefaultRolloutUniqueLabelKey: d.newHash,
 		v1alpha1.RolloutTypeLabel:             string(k),
@@ -173,20 +204,21 @@ func (d *decider) analysisRun(k runKind, a *v1alpha1.RolloutAnalysis, step int) 
 		// caches see only its own objects.
 		labels[v1alpha1.LabelKeyControllerInstanceID] = id
 	}
-	run, err := template.Build(template.Input{
-		Rollout: d.ro, Analysis: a, Name: name, Labels: labels,
-		StableHash: d.st.StableRS, LatestHash: d.newHash,
-	}, d.s.Templates)
-	if err != nil {
-		// Validation checked the templates; a fieldRef that does not
-		// resolve ends up here. Report it as the run's error.
-		*slot = &v1alpha1.RolloutAnalysisRunStatus{Name: name, Status: v1alpha1.AnalysisPhaseError, Message: err.Error()}
-		return v1alpha1.AnalysisPhaseError
+	for key, v := range a.AnalysisRunMetadata.Labels {
+		labels[key] = v
 	}
-	d.add(CreateAnalysisRun{Run: run})
-	d.event(corev1.EventTypeNormal, "AnalysisRunCreated", fmt.Sprintf("created %s AnalysisRun %s", k, name))
-	*slot = &v1alpha1.RolloutAnalysisRunStatus{Name: name, Status: v1alpha1.AnalysisPhasePending}
-	return v1alpha1.AnalysisPhasePending
+	if d.sel != nil {
+		for key, v := range d.sel.MatchLabels {
+			labels[key] = v
+		}
+	}
+	if b := d.ro.Labels[shard.LabelBucket]; b != "" {
+		// The run belongs to its Rollout's shard from its first watch
+		// event, whatever analysisRunMetadata says: a run labelled for
+		// another shard would be acted on by no replica.
+		labels[shard.LabelBucket] = b
+	}
+	return labels
 }
 
 // isAttempt reports whether name is base or a retry of it (base.N).

@@ -350,6 +350,7 @@ func (d *decider) abortBlueGreen(stable *appsv1.ReplicaSet) {
 	if delay := time.Duration(deref(b.AbortScaleDownDelaySeconds, defaultAbortScaleDownDelaySeconds)) * time.Second; delay > 0 {
 		end := st.AbortedAt.Add(delay)
 		if d.s.Now.Before(end) {
+			d.markAbortDeadline(delay)
 			d.requeue(end.Sub(d.s.Now))
 		} else {
 			scaleDown = true

@@ -376,7 +376,28 @@ func (d *decider) advanceStep(idx int) {
 	// A pause that follows starts in the same status write: it changes no
 	// Pod count, so the two together are as safe as the index alone, and
 	// the release costs one write less.
-	d.passFinishedPauses(idx + 1)
+	next := d.passFinishedPauses(idx + 1)
+	d.startStepRuns(next)
+}
+
+// startStepRuns creates the AnalysisRuns that step idx starts (its own
+// analysis, and the background analysis whose startingStep it is) in the
+// reconcile that moves the index onto it, so a run measures from that
+// status write on instead of one watch round trip later. A run changes no
+// Pod count: were the status write lost, the next reconcile would move the
+// index again and take the run over, and a run of a step the Rollout never
+// reaches is terminated as stray.
+func (d *decider) startStepRuns(idx int) {
+	c := d.ro.Spec.Strategy.Canary
+	if d.st.Abort || d.st.PromoteFull || d.rollbackInWindow || d.ro.Spec.Paused || idx >= len(c.Steps) {
+		return
+	}
+	if bg := c.Analysis; bg != nil && len(bg.Templates) > 0 && idx == int(deref(bg.StartingStep, 0)) && d.st.Canary.CurrentBackgroundAnalysisRunStatus == nil {
+		d.analysisRun(kindBackground, &bg.RolloutAnalysis, 0)
+	}
+	if a := c.Steps[idx].Analysis; a != nil {
+		d.analysisRun(kindStep, a, idx)
+	}
 }
 
 // stepCompleted notes that step idx is over. It is routine (no Kubernetes

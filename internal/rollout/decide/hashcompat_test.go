@@ -72,7 +72,7 @@ func TestKeepsReplicaSetsNamedByAnotherHashEncoding(t *testing.T) {
 		p := s.reconcile()
 		for _, a := range p.Actions {
 			switch a.(type) {
-			case CreateReplicaSet, ScaleReplicaSet, DeleteReplicaSet, DeletePod:
+			case CreateReplicaSet, ScaleReplicaSet, DeleteReplicaSet, EvictPod:
 				t.Fatalf("reconcile %d of a paused release planned %s", i, a.Describe())
 			}
 		}

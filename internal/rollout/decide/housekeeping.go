@@ -83,7 +83,7 @@ func (d *decider) restart() {
 			}
 			budget--
 		}
-		d.add(DeletePod{Name: p.Name, UID: p.UID})
+		d.add(EvictPod{Name: p.Name, UID: p.UID})
 		d.note("RestartingPod", fmt.Sprintf("restarting Pod %s for spec.restartAt", p.Name))
 	}
 	d.requeue(2 * time.Second)

@@ -49,9 +49,9 @@ func (d *decider) applyMetadata(rs *appsv1.ReplicaSet, want, drop *v1alpha1.PodT
 		if !(rs == d.newRS && d.newRSPlanned) {
 			d.add(PatchReplicaSet{Name: rs.Name, Annotations: recOps, TemplateLabels: tl, TemplateAnnotations: ta})
 		}
-		rs.Annotations = applyOps(rs.Annotations, recOps)
-		rs.Spec.Template.Labels = applyOps(rs.Spec.Template.Labels, tl)
-		rs.Spec.Template.Annotations = applyOps(rs.Spec.Template.Annotations, ta)
+		rs.Annotations = ApplyOps(rs.Annotations, recOps)
+		rs.Spec.Template.Labels = ApplyOps(rs.Spec.Template.Labels, tl)
+		rs.Spec.Template.Annotations = ApplyOps(rs.Spec.Template.Annotations, ta)
 	}
 	if specReplicas(rs) == 0 {
 		// Its Pods, if any, are on their way out.
@@ -117,8 +117,8 @@ func (d *decider) dropMetadataOfOthers() {
 		ta := metadataOps(rs.Spec.Template.Annotations, nil, oldA, d.templ.Annotations, nil)
 		d.add(PatchReplicaSet{Name: rs.Name, Annotations: map[string]*string{EphemeralMetadataAnnotation: nil}, TemplateLabels: tl, TemplateAnnotations: ta})
 		delete(rs.Annotations, EphemeralMetadataAnnotation)
-		rs.Spec.Template.Labels = applyOps(rs.Spec.Template.Labels, tl)
-		rs.Spec.Template.Annotations = applyOps(rs.Spec.Template.Annotations, ta)
+		rs.Spec.Template.Labels = ApplyOps(rs.Spec.Template.Labels, tl)
+		rs.Spec.Template.Annotations = ApplyOps(rs.Spec.Template.Annotations, ta)
 	}
 }
 
@@ -240,7 +240,11 @@ func metadataOps(current, want, old, keep map[string]string, fixed map[string]bo
 	return ops
 }
 
-func applyOps(m map[string]string, ops map[string]*string) map[string]string {
+// ApplyOps returns m with the key changes ops describe applied, as the API
+// server applies a merge patch of them (a nil value removes the key); m
+// itself is left alone. The decision uses it to keep its snapshot in step
+// with its own writes, and the simulation to apply them.
+func ApplyOps(m map[string]string, ops map[string]*string) map[string]string {
 	if len(ops) == 0 {
 		return m
 	}

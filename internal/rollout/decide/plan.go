@@ -127,8 +127,10 @@ type PatchPod struct {
 	Annotations map[string]*string
 }
 
-// DeletePod deletes a Pod so its ReplicaSet replaces it (spec.restartAt).
-type DeletePod struct {
+// EvictPod evicts a Pod so its ReplicaSet replaces it (spec.restartAt). As
+// in the reference it goes through the Eviction API, so a
+// PodDisruptionBudget that forbids it keeps the Pod until a later try.
+type EvictPod struct {
 	Name string
 	UID  types.UID
 }
@@ -254,7 +256,7 @@ func (a PatchPod) Describe() string {
 }
 
 // Describe implements Action.
-func (a DeletePod) Describe() string { return "restart Pod " + a.Name }
+func (a EvictPod) Describe() string { return "restart Pod " + a.Name }
 
 // Describe implements Action.
 func (a ScaleDeployment) Describe() string {

@@ -169,9 +169,9 @@ func (s *sim) apply(a Action) {
 		rs.Generation++
 	case PatchReplicaSet:
 		rs := s.rs[a.Name]
-		rs.Annotations = applyOps(rs.Annotations, a.Annotations)
-		rs.Spec.Template.Labels = applyOps(rs.Spec.Template.Labels, a.TemplateLabels)
-		rs.Spec.Template.Annotations = applyOps(rs.Spec.Template.Annotations, a.TemplateAnnotations)
+		rs.Annotations = ApplyOps(rs.Annotations, a.Annotations)
+		rs.Spec.Template.Labels = ApplyOps(rs.Spec.Template.Labels, a.TemplateLabels)
+		rs.Spec.Template.Annotations = ApplyOps(rs.Spec.Template.Annotations, a.TemplateAnnotations)
 	case SetServiceSelector:
 		svc := s.services[a.Service]
 		sel := map[string]string{}
@@ -186,9 +186,9 @@ func (s *sim) apply(a Action) {
 		svc.Annotations[v1alpha1.ManagedByRolloutsKey] = s.ro.Name
 	case PatchPod:
 		p := s.pods[a.Name]
-		p.Labels = applyOps(p.Labels, a.Labels)
-		p.Annotations = applyOps(p.Annotations, a.Annotations)
-	case DeletePod:
+		p.Labels = ApplyOps(p.Labels, a.Labels)
+		p.Annotations = ApplyOps(p.Annotations, a.Annotations)
+	case EvictPod:
 		delete(s.pods, a.Name)
 	case DeleteReplicaSet:
 		delete(s.rs, a.Name)

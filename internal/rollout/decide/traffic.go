@@ -317,6 +317,7 @@ func (d *decider) abortRouted(stable *appsv1.ReplicaSet, others []*appsv1.Replic
 		down = true
 	case d.appliedWeight() != 0 || weight != 0 || delay == 0:
 	case d.s.Now.Before(st.AbortedAt.Add(delay)):
+		d.markAbortDeadline(delay)
 		d.requeue(st.AbortedAt.Add(delay).Sub(d.s.Now))
 	default:
 		down = true
