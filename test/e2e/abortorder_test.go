@@ -95,6 +95,7 @@ func watchAll(t *testing.T, c clients, ns string, gvr schema.GroupVersionResourc
 // abort; the canary ReplicaSet shrinks only after all of them, and the
 // stable ReplicaSet never does.
 func TestRoutedAbortRestoresTrafficBeforeAnythingElse(t *testing.T) {
+	ensureCRDs(t)
 	var rc routerCase
 	for _, r := range routerCases() {
 		if r.name == "nginx" {
