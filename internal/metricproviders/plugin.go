@@ -24,3 +24,17 @@ func DecodeStrict(raw json.RawMessage, v any) error {
 	dec.DisallowUnknownFields()
 	return dec.Decode(v)
 }
+
+// ParsePlugin decodes the plugin configuration of Kanaria's provider name
+// strictly into a new T and checks it with validate, so every provider
+// reports a bad configuration the same way, prefixed by its name.
+func ParsePlugin[T any](name string, raw json.RawMessage, validate func(*T) error) (*T, error) {
+	c := new(T)
+	if err := DecodeStrict(raw, c); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if err := validate(c); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return c, nil
+}

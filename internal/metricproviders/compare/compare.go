@@ -216,16 +216,7 @@ func (c *Config) step() string {
 
 // Parse reads and checks the configuration of a metric's plugin map.
 func Parse(raw json.RawMessage) (*Config, error) {
-	var c Config
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("%s: %w", Name, err)
-	}
-	if err := c.validate(); err != nil {
-		return nil, fmt.Errorf("%s: %w", Name, err)
-	}
-	return &c, nil
+	return metricproviders.ParsePlugin(Name, raw, (*Config).validate)
 }
 
 // parseDuration reads a Go (1m30s) or Prometheus (1d) duration.

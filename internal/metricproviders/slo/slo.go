@@ -137,14 +137,7 @@ func (s *SLI) validate(prefix string, windowed bool) []error {
 
 // Parse reads and checks the configuration of a metric's plugin map.
 func Parse(raw json.RawMessage) (*Config, error) {
-	var c Config
-	if err := metricproviders.DecodeStrict(raw, &c); err != nil {
-		return nil, fmt.Errorf("%s: %w", Name, err)
-	}
-	if err := c.validate(); err != nil {
-		return nil, fmt.Errorf("%s: %w", Name, err)
-	}
-	return &c, nil
+	return metricproviders.ParsePlugin(Name, raw, (*Config).validate)
 }
 
 func (c *Config) validate() error {
