@@ -383,6 +383,18 @@ func TestCanaryRestartAt(t *testing.T) {
 			t.Fatalf("Pod %s was not restarted", n)
 		}
 	}
+	// As in the reference, a restart writes no Kubernetes Event: it is
+	// logged, and status.restartedAt records that it finished.
+	logged := false
+	for _, e := range s.events {
+		if !e.Routine && (e.Reason == "RolloutRestarted" || e.Reason == "RestartingPod") {
+			t.Errorf("restart wrote Event %s: %s", e.Reason, e.Message)
+		}
+		logged = logged || e.Reason == "RolloutRestarted"
+	}
+	if !logged {
+		t.Error("the finished restart was not logged")
+	}
 }
 
 func TestCanaryPauseDurationForms(t *testing.T) {
