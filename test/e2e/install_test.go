@@ -69,6 +69,20 @@ func TestInstallManifestsGiveTheControllerWhatItNeeds(t *testing.T) {
 		{"update", "experiments.argoproj.io/finalizers", true},
 		{"patch", "experiments.argoproj.io/status", true},
 		{"delete", "analysistemplates.argoproj.io", false},
+		// Restarts evict Pods through the Eviction API, as the reference
+		// does; the controller never deletes or replaces a Pod itself.
+		{"create", "pods/eviction", true},
+		{"patch", "pods", true},
+		{"delete", "pods", false},
+		{"update", "pods", false},
+		// Every other write is a merge patch; update is only for router
+		// objects and for the finalizers of owners whose children block
+		// their deletion (a job metric's Job, its AnalysisRun).
+		{"update", "replicasets.apps", false},
+		{"update", "rollouts.argoproj.io", false},
+		{"update", "ingresses.networking.k8s.io", true},
+		{"update", "analysisruns.argoproj.io/finalizers", true},
+		{"list", "horizontalpodautoscalers.autoscaling", false},
 	} {
 		r := kubectl(t, "auth", "can-i", check.verb, check.resource, "--as", sa, "-A")
 		got := strings.TrimSpace(r.stdout) == "yes"
