@@ -87,15 +87,7 @@ func TestRoutedAbortWriteOrder(t *testing.T) {
 		weight: 0, stableDuring: 10,
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := routedSim(t)
-			tc.setUp(s)
-			v1 := s.ro.Status.StableRS
-			s.setImage("rails:6.1")
-			v2 := s.hashOf("rails:6.1")
-			s.settle()
-			s.promote()
-			s.settle()
-			wantWeight(t, s, 25)
+			s, v1, v2 := routedAt25(t, tc.setUp)
 			if got := specReplicas(s.rsByHash(v1)); got != tc.stableDuring {
 				t.Fatalf("stable has %d replicas during the canary, want %d", got, tc.stableDuring)
 			}

@@ -22,12 +22,7 @@ func wantAbortDeadline(t *testing.T, s *sim, hash string, want string) {
 }
 
 func TestBlueGreenAbortMarksThePreviewsDeadline(t *testing.T) {
-	s := newBlueGreenSim(t, false)
-	v1 := s.hashOf("api:1")
-	s.settle()
-	s.setImage("api:2")
-	v2 := s.hashOf("api:2")
-	s.settle()
+	s, v1, v2 := blueGreenUpdated(t, false, nil)
 	s.ro.Status.Abort = true
 	s.settle()
 	want := s.ro.Status.AbortedAt.Add(30 * time.Second).UTC().Format(time.RFC3339)
@@ -47,13 +42,7 @@ func TestBlueGreenAbortMarksThePreviewsDeadline(t *testing.T) {
 }
 
 func TestRoutedAbortMarksTheCanarysDeadline(t *testing.T) {
-	s := routedSim(t)
-	v1 := s.ro.Status.StableRS
-	s.setImage("rails:6.1")
-	v2 := s.hashOf("rails:6.1")
-	s.settle()
-	s.promote()
-	s.settle()
+	s, v1, v2 := routedAt25(t, nil)
 	s.ro.Status.Abort = true
 	s.settle()
 	want := s.ro.Status.AbortedAt.Add(30 * time.Second).UTC().Format(time.RFC3339)
@@ -66,13 +55,9 @@ func TestRoutedAbortMarksTheCanarysDeadline(t *testing.T) {
 }
 
 func TestAbortWithoutDelayMarksNoDeadline(t *testing.T) {
-	s := newBlueGreenSim(t, false)
-	s.ro.Spec.Strategy.BlueGreen.AbortScaleDownDelaySeconds = ptr(int32(0))
-	v1 := s.hashOf("api:1")
-	s.settle()
-	s.setImage("api:2")
-	v2 := s.hashOf("api:2")
-	s.settle()
+	s, v1, v2 := blueGreenUpdated(t, false, func(s *sim) {
+		s.ro.Spec.Strategy.BlueGreen.AbortScaleDownDelaySeconds = ptr(int32(0))
+	})
 	s.ro.Status.Abort = true
 	s.settle()
 	s.tick(time.Hour)
@@ -84,16 +69,11 @@ func TestAbortWithoutDelayMarksNoDeadline(t *testing.T) {
 // abortRoutedAt25 takes a routed canary with dynamicStableScale to its 25%
 // step (stable at 8 of 10) and aborts it, returning the canary's hash.
 func abortRoutedAt25(t *testing.T, delay *int32) (*sim, string, string) {
-	s := routedSim(t)
-	c := s.ro.Spec.Strategy.Canary
-	c.DynamicStableScale = true
-	c.AbortScaleDownDelaySeconds = delay
-	v1 := s.ro.Status.StableRS
-	s.setImage("rails:6.1")
-	v2 := s.hashOf("rails:6.1")
-	s.settle()
-	s.promote()
-	s.settle()
+	s, v1, v2 := routedAt25(t, func(s *sim) {
+		c := s.ro.Spec.Strategy.Canary
+		c.DynamicStableScale = true
+		c.AbortScaleDownDelaySeconds = delay
+	})
 	wantCounts(t, s, []string{v2, v1}, 3, 8)
 	s.ro.Status.Abort = true
 	s.reconcile()
@@ -155,12 +135,7 @@ func TestAbortDelayCountsFromAFullStable(t *testing.T) {
 // TestBlueGreenAbortWaitsForAFullStable: a preview's delay starts once the
 // active version has every Pod available again.
 func TestBlueGreenAbortWaitsForAFullStable(t *testing.T) {
-	s := newBlueGreenSim(t, false)
-	v1 := s.hashOf("api:1")
-	s.settle()
-	s.setImage("api:2")
-	v2 := s.hashOf("api:2")
-	s.settle()
+	s, v1, v2 := blueGreenUpdated(t, false, nil)
 	// Someone scaled the active version down; the abort scales it back.
 	s.rsByHash(v1).Spec.Replicas = ptr(int32(1))
 	s.tick(time.Second)
