@@ -80,11 +80,19 @@ func TestInstallManifestsGiveTheControllerWhatItNeeds(t *testing.T) {
 		// their deletion (a job metric's Job, its AnalysisRun).
 		{"update", "replicasets.apps", false},
 		{"update", "rollouts.argoproj.io", false},
+		{"update", "rollouts.argoproj.io/status", false},
+		{"update", "rollouts.argoproj.io/finalizers", true},
 		{"update", "ingresses.networking.k8s.io", true},
 		{"update", "analysisruns.argoproj.io/finalizers", true},
 		{"list", "horizontalpodautoscalers.autoscaling", false},
 	} {
-		r := kubectl(t, "auth", "can-i", check.verb, check.resource, "--as", sa, "-A")
+		// "kind/sub" names a subresource here; kubectl reads a slash as a
+		// resource name, so the subresource goes in its own flag.
+		args := []string{"auth", "can-i", check.verb, check.resource, "--as", sa, "-A"}
+		if kind, sub, ok := strings.Cut(check.resource, "/"); ok {
+			args = []string{"auth", "can-i", check.verb, kind, "--subresource", sub, "--as", sa, "-A"}
+		}
+		r := kubectl(t, args...)
 		got := strings.TrimSpace(r.stdout) == "yes"
 		if got != check.allowed {
 			t.Errorf("can %s %s %s: %v, want %v", sa, check.verb, check.resource, got, check.allowed)
