@@ -1,7 +1,6 @@
 package analysis
 
 import (
-	"encoding/json"
 	"net/url"
 	"strings"
 	"sync"
@@ -129,35 +128,30 @@ func endpointOf(m v1alpha1.Metric, args resolvedArgs) string {
 	case p.Influxdb != nil:
 		return name + "/" + profileOr(p.Influxdb.Profile, "influxdb")
 	case len(p.Plugin[slo.Name]) > 0:
-		// Its queries wait on the provider that runs them.
-		var c struct {
-			Prometheus struct {
-				Address string `json:"address"`
-			} `json:"prometheus"`
-			Provider *v1alpha1.MetricProvider `json:"provider"`
-		}
-		_ = json.Unmarshal(p.Plugin[slo.Name], &c)
-		if c.Provider != nil {
-			return name + "/" + endpointOf(v1alpha1.Metric{Provider: *c.Provider}, resolvedArgs{})
-		}
-		address = c.Prometheus.Address
-	case len(p.Plugin[cloudmonitoring.Name]) > 0:
-		// One Google API for all: a project's quota is what one slow or
-		// throttled query shares.
-		var c struct {
-			Project string `json:"project"`
-		}
-		if json.Unmarshal(p.Plugin[cloudmonitoring.Name], &c) != nil || c.Project == "" {
+		// Its queries wait on the provider that runs them. A configuration
+		// that does not parse fails its measurement without waiting on any.
+		c, err := slo.Parse(p.Plugin[slo.Name])
+		if err != nil {
 			return name
 		}
-		return name + "/" + c.Project
+		via, err := c.Endpoint()
+		if err != nil {
+			return name
+		}
+		return name + "/" + endpointOf(v1alpha1.Metric{Provider: *via}, resolvedArgs{})
+	case len(p.Plugin[cloudmonitoring.Name]) > 0:
+		c, err := cloudmonitoring.Parse(p.Plugin[cloudmonitoring.Name])
+		if err != nil {
+			return name
+		}
+		return name + "/" + c.Endpoint()
 	case len(p.Plugin[compare.Name]) > 0:
 		// Its range queries wait on the Prometheus they run on.
-		var c compare.Config
-		_ = json.Unmarshal(p.Plugin[compare.Name], &c)
-		if c.Source.Prometheus != nil {
-			address = c.Source.Prometheus.Address
+		c, err := compare.Parse(p.Plugin[compare.Name])
+		if err != nil {
+			return name
 		}
+		address = c.Endpoint()
 	case p.Wavefront != nil:
 		address = p.Wavefront.Address
 		if !strings.Contains(address, "://") {

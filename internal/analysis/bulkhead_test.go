@@ -115,6 +115,9 @@ func TestBlackholedEndpointHoldsFewWorkers(t *testing.T) {
 
 func TestEndpointOf(t *testing.T) {
 	args := resolvedArgs{values: map[string]string{"host": "Metrics.Example:9090"}}
+	// The SLI of the kanaria.dev/slo cases, which the provider's own parse
+	// requires.
+	const sli = `"objective":99.9,"errorRatioQuery":"ratio[{{window}}]"`
 	for _, tc := range []struct {
 		provider v1alpha1.MetricProvider
 		want     string
@@ -130,10 +133,14 @@ func TestEndpointOf(t *testing.T) {
 		{v1alpha1.MetricProvider{NewRelic: &v1alpha1.NewRelicMetric{Query: "q"}}, "newrelic/newrelic"},
 		{v1alpha1.MetricProvider{NewRelic: &v1alpha1.NewRelicMetric{Query: "q", Profile: "team-b"}}, "newrelic/team-b"},
 		{v1alpha1.MetricProvider{Influxdb: &v1alpha1.InfluxdbMetric{Query: "q"}}, "influxdb/influxdb"},
-		{v1alpha1.MetricProvider{Plugin: map[string]json.RawMessage{"kanaria.dev/slo": json.RawMessage(`{"prometheus":{"address":"http://prom:9090"}}`)}}, "kanaria.dev/slo/prom:9090"},
-		{v1alpha1.MetricProvider{Plugin: map[string]json.RawMessage{"kanaria.dev/slo": json.RawMessage(`{"provider":{"graphite":{"address":"http://g:8080"}}}`)}}, "kanaria.dev/slo/graphite/g:8080"},
-		{v1alpha1.MetricProvider{Plugin: map[string]json.RawMessage{"kanaria.dev/slo": json.RawMessage(`{"provider":{"plugin":{"kanaria.dev/cloud-monitoring":{"project":"shop-prod"}}}}`)}}, "kanaria.dev/slo/kanaria.dev/cloud-monitoring/shop-prod"},
-		{v1alpha1.MetricProvider{Plugin: map[string]json.RawMessage{"kanaria.dev/compare": json.RawMessage(`{"source":{"prometheus":{"address":"http://Prom:9090"}}}`)}}, "kanaria.dev/compare/prom:9090"},
+		{v1alpha1.MetricProvider{Plugin: map[string]json.RawMessage{"kanaria.dev/slo": json.RawMessage(`{"prometheus":{"address":"http://prom:9090"},` + sli + `}`)}}, "kanaria.dev/slo/prometheus/prom:9090"},
+		{v1alpha1.MetricProvider{Plugin: map[string]json.RawMessage{"kanaria.dev/slo": json.RawMessage(`{"provider":{"graphite":{"address":"http://g:8080"}},` + sli + `}`)}}, "kanaria.dev/slo/graphite/g:8080"},
+		{v1alpha1.MetricProvider{Plugin: map[string]json.RawMessage{"kanaria.dev/slo": json.RawMessage(`{"provider":{"plugin":{"kanaria.dev/cloud-monitoring":{"project":"shop-prod"}}},` + sli + `}`)}}, "kanaria.dev/slo/kanaria.dev/cloud-monitoring/shop-prod"},
+		// A configuration that does not parse waits on no backend.
+		{v1alpha1.MetricProvider{Plugin: map[string]json.RawMessage{"kanaria.dev/slo": json.RawMessage(`{"prometheus":{"address":"http://prom:9090"}}`)}}, "kanaria.dev/slo"},
+		{v1alpha1.MetricProvider{Plugin: map[string]json.RawMessage{"kanaria.dev/cloud-monitoring": json.RawMessage(`{"project":"shop-prod","promql":"up","typo":1}`)}}, "kanaria.dev/cloud-monitoring"},
+		{v1alpha1.MetricProvider{Plugin: map[string]json.RawMessage{"kanaria.dev/cloud-monitoring": json.RawMessage(`{"project":"shop-prod","promql":"up"}`)}}, "kanaria.dev/cloud-monitoring/shop-prod"},
+		{v1alpha1.MetricProvider{Plugin: map[string]json.RawMessage{"kanaria.dev/compare": json.RawMessage(`{"source":{"prometheus":{"address":"http://Prom:9090"}},"metrics":[{"name":"latency","canary":"c","baseline":"b"}]}`)}}, "kanaria.dev/compare/prom:9090"},
 		{v1alpha1.MetricProvider{Plugin: map[string]json.RawMessage{"argoproj-labs/sample": json.RawMessage(`{}`)}}, "plugin"},
 	} {
 		if got := endpointOf(v1alpha1.Metric{Name: "m", Provider: tc.provider}, args); got != tc.want {

@@ -23,6 +23,7 @@ import (
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/cachefresh"
 	"github.com/kanaria-rollouts/kanaria/internal/experiment/decide"
+	"github.com/kanaria-rollouts/kanaria/internal/requeue"
 	"github.com/kanaria-rollouts/kanaria/internal/statuspatch"
 )
 
@@ -183,7 +184,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 		logger.V(1).Info("status written", "phase", plan.Status.Phase, "message", plan.Status.Message)
 	}
-	return ctrl.Result{RequeueAfter: plan.RequeueAfter}, nil
+	// The plan's delays count from the snapshot's time, not from now,
+	// after the writes.
+	return ctrl.Result{RequeueAfter: requeue.UntilDue(requeue.At(snap.Now, plan.RequeueAfter), r.now())}, nil
 }
 
 // runnable is what the controller runs: r, wrapped when Wrap is set.

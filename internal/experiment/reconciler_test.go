@@ -15,6 +15,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 )
@@ -52,6 +53,41 @@ func testExperiment() *v1alpha1.Experiment {
 				Service: &v1alpha1.TemplateService{},
 			}},
 		},
+	}
+}
+
+// TestRequeueTakesOffTheWriteTime: the delay a plan asks for (the end of
+// the Experiment's duration) counts from the snapshot's time, so the time
+// the status write took is not added to it.
+func TestRequeueTakesOffTheWriteTime(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := start
+	c := newFakeClient(t, testExperiment())
+	slow := interceptor.NewClient(c.(client.WithWatch), interceptor.Funcs{
+		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+			clock = clock.Add(700 * time.Millisecond)
+			return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
+		},
+	})
+	r := &Reconciler{Client: slow, Recorder: record.NewFakeRecorder(50), Now: func() time.Time { return clock }}
+	reconcileOnce(t, r)
+	var rs appsv1.ReplicaSet
+	if err := c.Get(context.Background(), client.ObjectKey{Namespace: "ns", Name: "exp-canary"}, &rs); err != nil {
+		t.Fatalf("ReplicaSet: %v", err)
+	}
+	rs.Status = appsv1.ReplicaSetStatus{Replicas: 1, ReadyReplicas: 1, AvailableReplicas: 1}
+	if err := c.Status().Update(context.Background(), &rs); err != nil {
+		t.Fatal(err)
+	}
+	clock = start.Add(10 * time.Second)
+	res, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKey{Namespace: "ns", Name: "exp"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Available at 10 s, a 1m duration, a second past its end; the status
+	// write that says Running took 700 ms of it.
+	if want := time.Minute + time.Second - 700*time.Millisecond; res.RequeueAfter != want {
+		t.Fatalf("RequeueAfter %v, want %v", res.RequeueAfter, want)
 	}
 }
 

@@ -28,6 +28,7 @@ import (
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/cachefresh"
 	"github.com/kanaria-rollouts/kanaria/internal/notify"
+	"github.com/kanaria-rollouts/kanaria/internal/requeue"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/configsnap"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/decide"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/validation"
@@ -351,12 +352,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	// The plan's delays count from the snapshot's time; the writes above
 	// and below take a while, so the delay is kept as a time of day and
 	// only what is left of it when the reconcile returns is asked for.
-	var due time.Time
-	if plan.RequeueAfter > 0 {
-		due = snap.Now.Add(plan.RequeueAfter)
-	}
+	due := requeue.At(snap.Now, plan.RequeueAfter)
 	if snap.Configs != nil {
-		due = earliest(due, snap.Now.Add(configRecheck))
+		due = requeue.Earliest(due, snap.Now.Add(configRecheck))
 	}
 	write := !equality.Semantic.DeepEqual(ro.Status, plan.Status)
 	// A plan's writes never depend on the counts in the status, so a
@@ -365,7 +363,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		now := r.now()
 		if hold := r.writes.holdFor(req.NamespacedName, now); hold > 0 {
 			write = false
-			due = earliest(due, now.Add(hold))
+			due = requeue.Earliest(due, now.Add(hold))
 		}
 	}
 	if write {
@@ -401,7 +399,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := exec.apply(ctx, after); err != nil {
 		return ctrl.Result{}, err
 	}
-	return ctrl.Result{RequeueAfter: untilDue(due, r.now())}, nil
+	return ctrl.Result{RequeueAfter: requeue.UntilDue(due, r.now())}, nil
 }
 
 // splitAfterStatus separates the writes that go after the status write
@@ -421,24 +419,6 @@ func splitAfterStatus(plan []decide.Action) (before, after []decide.Action) {
 		}
 	}
 	return before, after
-}
-
-// earliest is the earlier of two times, a zero time meaning none.
-func earliest(a, b time.Time) time.Time {
-	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
-		return b
-	}
-	return a
-}
-
-// untilDue is the requeue delay that brings a Rollout back at due: none for
-// a zero time, and at least a millisecond once due has passed (a zero delay
-// would mean no requeue at all).
-func untilDue(due, now time.Time) time.Duration {
-	if due.IsZero() {
-		return 0
-	}
-	return max(due.Sub(now), time.Millisecond)
 }
 
 // notify hands the plan's decisions, routine ones included, to the

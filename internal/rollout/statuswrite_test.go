@@ -168,39 +168,6 @@ func TestStatusPatchTurnsTheOldStatusIntoTheNew(t *testing.T) {
 	}
 }
 
-// TestRequeueCountsFromTheDecision: a delay the plan asks for (a 1 s pause)
-// runs from the snapshot's time, so the time the writes took is taken off
-// it, and a delay already over still brings the Rollout back.
-func TestRequeueCountsFromTheDecision(t *testing.T) {
-	decided := time.Unix(100, 0)
-	for _, tc := range []struct {
-		name string
-		due  time.Time
-		now  time.Time
-		want time.Duration
-	}{
-		{"no delay asked", time.Time{}, decided.Add(time.Second), 0},
-		{"writes took 700ms of a 1s pause", decided.Add(time.Second), decided.Add(700 * time.Millisecond), 300 * time.Millisecond},
-		{"writes took longer than the pause", decided.Add(time.Second), decided.Add(1500 * time.Millisecond), time.Millisecond},
-		{"no time passed", decided.Add(time.Second), decided, time.Second},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := untilDue(tc.due, tc.now); got != tc.want {
-				t.Fatalf("untilDue = %v, want %v", got, tc.want)
-			}
-		})
-	}
-	if got := earliest(time.Time{}, decided); !got.Equal(decided) {
-		t.Fatalf("earliest(none, t) = %v", got)
-	}
-	if got := earliest(decided.Add(time.Second), decided); !got.Equal(decided) {
-		t.Fatalf("earliest picked %v", got)
-	}
-	if got := earliest(decided, time.Time{}); !got.Equal(decided) {
-		t.Fatalf("earliest(t, none) = %v", got)
-	}
-}
-
 // TestSplitAfterStatus: metadata writes on the Rollout and the ending of
 // runs the status no longer names go after the status write, everything
 // else before it, each side in the plan's order.

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/rollout/replicas"
 )
 
 // Owned are the objects a view is built from. Each slice may hold objects
@@ -71,7 +72,7 @@ func Build(ro *v1alpha1.Rollout, owned Owned, now time.Time) Rollout {
 	case ro.Spec.Strategy.Canary != nil:
 		v.Strategy = StrategyCanary
 		v.Step = step(ro)
-		v.Weights = weights(ro)
+		v.Weights = weights(ro, idx.rs[ro.UID])
 	case ro.Spec.Strategy.BlueGreen != nil:
 		v.Strategy = StrategyBlueGreen
 	}
@@ -155,10 +156,15 @@ func step(ro *v1alpha1.Rollout) *Step {
 	return s
 }
 
-// weights are a canary's desired and reported weights.
-func weights(ro *v1alpha1.Rollout) *Weights {
+// weights are a canary's desired and reported weights. Without a traffic
+// router the status carries no weights and the split is the one Pod counts
+// give, read from the Rollout's ReplicaSets, as the kubectl plugin does.
+func weights(ro *v1alpha1.Rollout, sets []*appsv1.ReplicaSet) *Weights {
 	st := &ro.Status
 	w := &Weights{Set: setWeight(ro)}
+	if st.Canary.Weights == nil && ro.Spec.Strategy.Canary.TrafficRouting == nil {
+		w.Reached = podCountWeight(st, sets)
+	}
 	if ws := st.Canary.Weights; ws != nil {
 		a := &ActualWeights{Canary: destination(ws.Canary), Stable: destination(ws.Stable), Verified: ws.Verified}
 		for _, d := range ws.Additional {
@@ -174,6 +180,27 @@ func weights(ro *v1alpha1.Rollout) *Weights {
 		w.Reached = &reached
 	}
 	return w
+}
+
+// podCountWeight is the share of the Rollout's available Pods that run the
+// desired version; nil before the controller names that version.
+func podCountWeight(st *v1alpha1.RolloutStatus, sets []*appsv1.ReplicaSet) *int32 {
+	if st.CurrentPodHash == "" {
+		return nil
+	}
+	var current, others int32
+	for _, rs := range sets {
+		if rs.Labels[v1alpha1.DefaultRolloutUniqueLabelKey] == st.CurrentPodHash {
+			current += rs.Status.AvailableReplicas
+		} else {
+			others += rs.Status.AvailableReplicas
+		}
+	}
+	reached := replicas.WeightFromCounts(current, others)
+	if st.CurrentPodHash == st.StableRS {
+		reached = 100
+	}
+	return &reached
 }
 
 func destination(d v1alpha1.WeightDestination) Destination {

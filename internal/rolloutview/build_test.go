@@ -205,7 +205,10 @@ func TestSetWeightAndReached(t *testing.T) {
 			ro.Status.Canary.Weights.Canary.Weight = 0
 			ro.Status.Canary.Weights.Stable = v1alpha1.WeightDestination{Weight: 100, PodTemplateHash: canaryH}
 		}, 100, ptr(int32(100))},
-		{"no weights reported yet", func(ro *v1alpha1.Rollout) { ro.Status.Canary.Weights = nil }, 20, nil},
+		{"no weights reported yet by a router", func(ro *v1alpha1.Rollout) {
+			ro.Spec.Strategy.Canary.TrafficRouting = &v1alpha1.RolloutTrafficRouting{SMI: &v1alpha1.SMITrafficRouting{}}
+			ro.Status.Canary.Weights = nil
+		}, 20, nil},
 		{"no steps", func(ro *v1alpha1.Rollout) { ro.Spec.Strategy.Canary.Steps = nil }, 100, ptr(int32(17))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -219,6 +222,31 @@ func TestSetWeightAndReached(t *testing.T) {
 				t.Errorf("actual weights %+v without a report", w.Actual)
 			}
 		})
+	}
+}
+
+// TestPodCountWeight is a canary without a traffic router: its status
+// carries no weights, so the reached weight is the desired version's share
+// of the available Pods.
+func TestPodCountWeight(t *testing.T) {
+	ro := canaryRollout()
+	ro.Status.Canary.Weights = nil
+	owned := Owned{ReplicaSets: []*appsv1.ReplicaSet{
+		replicaSet("checkout-"+stableH, "rs-stable", stableH, "1", "checkout:1", 4, 4, time.Hour, roUID),
+		replicaSet("checkout-"+canaryH, "rs-canary", canaryH, "2", "checkout:2", 1, 1, time.Minute, roUID),
+		replicaSet("other-"+canaryH, "rs-other", canaryH, "1", "checkout:2", 3, 3, time.Minute, "someone-else"),
+	}}
+	w := Build(ro, owned, now).Weights
+	if w.Reached == nil || *w.Reached != 20 || w.Actual != nil {
+		t.Errorf("reached %v actual %+v, want 20 (1 of 5 available Pods) and no reported weights", w.Reached, w.Actual)
+	}
+	ro.Status.StableRS = canaryH
+	if w := Build(ro, owned, now).Weights; w.Reached == nil || *w.Reached != 100 {
+		t.Errorf("promoted: reached %v, want 100", w.Reached)
+	}
+	ro.Status.CurrentPodHash = ""
+	if w := Build(ro, owned, now).Weights; w.Reached != nil {
+		t.Errorf("no desired version yet: reached %v, want none", *w.Reached)
 	}
 }
 

@@ -199,9 +199,10 @@ type Weights struct {
 	// setWeight at or before it, 100 once every step is done or the desired
 	// version is stable (or without steps), 0 after an abort.
 	Set int32 `json:"set"`
-	// Reached is the share of traffic the desired version receives, from
-	// status.canary.weights: the canary weight, or 100 once the desired
-	// version is also the stable one. Nil while the status reports no weights.
+	// Reached is the share of traffic the desired version receives: with a
+	// traffic router, from status.canary.weights (the canary weight, or 100
+	// once the desired version is also the stable one; nil while the status
+	// reports no weights); without one, its share of the available Pods.
 	Reached *int32 `json:"reached,omitempty"`
 	// Actual are status.canary.weights as the controller wrote them; nil
 	// when it has not.

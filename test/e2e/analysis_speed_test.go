@@ -2,13 +2,11 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 )
@@ -78,21 +76,7 @@ spec:
 
 	var atStep *v1alpha1.Rollout
 	for atStep == nil {
-		ev, ok := <-w.ResultChan()
-		if !ok {
-			t.Fatal("the watch ended before the Rollout reached the analysis step")
-		}
-		if ev.Type == watch.Error {
-			t.Fatalf("watch error: %v", ev.Object)
-		}
-		var seen v1alpha1.Rollout
-		b, err := json.Marshal(ev.Object)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := json.Unmarshal(b, &seen); err != nil {
-			t.Fatal(err)
-		}
+		seen := nextRollout(t, w, "the Rollout reached the analysis step")
 		if seen.Status.CurrentPodHash != ro.Status.CurrentPodHash && derefOr(seen.Status.CurrentStepIndex, 0) >= 1 {
 			atStep = &seen
 		}

@@ -459,6 +459,25 @@ func TestBlueGreenIntegrationTestJob(t *testing.T) {
 	if got := hashPods(t, c, ns, bgApp, v2); got != v2Pods {
 		t.Errorf("the production Pods changed: %s, were %s", got, v2Pods)
 	}
+	// The preview's deadline counts from the first decision that found the
+	// stable fully available, as in the reference: here it was at the abort,
+	// so the deadline is abortScaleDownDelaySeconds after it (the annotation
+	// has a resolution of a second).
+	eventually(t, time.Minute, "the preview's scale-down-deadline", func() (bool, error) {
+		rs := replicaSetsOf(t, c, ns, getRollout(t, c, ns, bgRollout))[v3]
+		if rs == nil {
+			return false, fmt.Errorf("no ReplicaSet %s", v3)
+		}
+		v := rs.Annotations[v1alpha1.DefaultReplicaSetScaleDownDeadlineAnnotationKey]
+		deadline, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return false, fmt.Errorf("scale-down-deadline %q: %v", v, err)
+		}
+		if early, late := abortedAt.Add(bgScaleDownDelay-time.Second), abortedAt.Add(bgScaleDownDelay+5*time.Second); deadline.Before(early) || deadline.After(late) {
+			t.Fatalf("scale-down-deadline %s, want %s after the abort at %s", v, bgScaleDownDelay, abortedAt.UTC().Format(time.RFC3339))
+		}
+		return true, nil
+	})
 	// The preview stays up a while after the abort, then goes.
 	holdFor(t, time.Until(abortedAt.Add(bgScaleDownDelay-5*time.Second)), "the preview until abortScaleDownDelaySeconds", func() error {
 		ro := getRollout(t, c, ns, bgRollout)

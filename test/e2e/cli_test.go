@@ -109,6 +109,13 @@ func TestCommandsDriveARollout(t *testing.T) {
 	waitRollout(t, c, ns, "rails", "the restart to finish", 2*time.Minute, func(ro *v1alpha1.Rollout) bool {
 		return ro.Spec.RestartAt != nil && ro.Status.RestartedAt != nil && !ro.Status.RestartedAt.Before(ro.Spec.RestartAt)
 	})
+	// As in Argo Rollouts, the restart is recorded in status.restartedAt
+	// only, with no Event.
+	for _, e := range eventsOf(t, c, ns, "rails") {
+		if strings.HasPrefix(e, "RolloutRestarted:") || strings.HasPrefix(e, "RestartingPod:") {
+			t.Errorf("the restart wrote an Event the reference does not: %s", e)
+		}
+	}
 
 	mustKanaria(t, "undo", "rails", "-n", ns)
 	ro = waitRollout(t, c, ns, "rails", "the undo to start revision 3 from 6.0", time.Minute, func(ro *v1alpha1.Rollout) bool {

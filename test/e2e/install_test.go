@@ -69,8 +69,30 @@ func TestInstallManifestsGiveTheControllerWhatItNeeds(t *testing.T) {
 		{"update", "experiments.argoproj.io/finalizers", true},
 		{"patch", "experiments.argoproj.io/status", true},
 		{"delete", "analysistemplates.argoproj.io", false},
+		// Restarts evict Pods through the Eviction API, as the reference
+		// does; the controller never deletes or replaces a Pod itself.
+		{"create", "pods/eviction", true},
+		{"patch", "pods", true},
+		{"delete", "pods", false},
+		{"update", "pods", false},
+		// Every other write is a merge patch; update is only for router
+		// objects and for the finalizers of owners whose children block
+		// their deletion (a job metric's Job, its AnalysisRun).
+		{"update", "replicasets.apps", false},
+		{"update", "rollouts.argoproj.io", false},
+		{"update", "rollouts.argoproj.io/status", false},
+		{"update", "rollouts.argoproj.io/finalizers", true},
+		{"update", "ingresses.networking.k8s.io", true},
+		{"update", "analysisruns.argoproj.io/finalizers", true},
+		{"list", "horizontalpodautoscalers.autoscaling", false},
 	} {
-		r := kubectl(t, "auth", "can-i", check.verb, check.resource, "--as", sa, "-A")
+		// "kind/sub" names a subresource here; kubectl reads a slash as a
+		// resource name, so the subresource goes in its own flag.
+		args := []string{"auth", "can-i", check.verb, check.resource, "--as", sa, "-A"}
+		if kind, sub, ok := strings.Cut(check.resource, "/"); ok {
+			args = []string{"auth", "can-i", check.verb, kind, "--subresource", sub, "--as", sa, "-A"}
+		}
+		r := kubectl(t, args...)
 		got := strings.TrimSpace(r.stdout) == "yes"
 		if got != check.allowed {
 			t.Errorf("can %s %s %s: %v, want %v", sa, check.verb, check.resource, got, check.allowed)

@@ -12,7 +12,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
@@ -361,21 +360,7 @@ func TestParityAbortMovesCanaryServiceFirst(t *testing.T) {
 			var degradedRV int64
 			var degraded v1alpha1.Rollout
 			for degradedRV == 0 {
-				ev, ok := <-roWatch.ResultChan()
-				if !ok {
-					t.Fatal("the Rollout never read Degraded")
-				}
-				if ev.Type == watch.Error {
-					t.Fatalf("watch error: %v", ev.Object)
-				}
-				var seen v1alpha1.Rollout
-				b, err := json.Marshal(ev.Object)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := json.Unmarshal(b, &seen); err != nil {
-					t.Fatal(err)
-				}
+				seen := nextRollout(t, roWatch, "the Rollout read Degraded")
 				if seen.Status.Phase == v1alpha1.RolloutPhaseDegraded {
 					degradedRV, degraded = resourceVersionOf(t, seen.ResourceVersion), seen
 				}

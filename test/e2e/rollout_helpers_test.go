@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
@@ -56,6 +58,28 @@ func waitRollout(t *testing.T, c clients, ns, name, what string, timeout time.Du
 			derefOr(ro.Status.CurrentStepIndex, -1), ro.Status.StableRS, ro.Status.CurrentPodHash)
 	})
 	return last
+}
+
+// nextRollout is the Rollout of w's next event; the test fails when the
+// watch ends or reports an error before until is seen.
+func nextRollout(t *testing.T, w watch.Interface, until string) v1alpha1.Rollout {
+	t.Helper()
+	ev, ok := <-w.ResultChan()
+	if !ok {
+		t.Fatalf("the watch ended before %s", until)
+	}
+	if ev.Type == watch.Error {
+		t.Fatalf("watch error: %v", ev.Object)
+	}
+	var seen v1alpha1.Rollout
+	b, err := json.Marshal(ev.Object)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &seen); err != nil {
+		t.Fatal(err)
+	}
+	return seen
 }
 
 func derefOr[T any](p *T, def T) T {

@@ -86,6 +86,12 @@ func Parse(raw json.RawMessage) (*Config, error) {
 	return metricproviders.ParsePlugin(Name, raw, (*Config).validate)
 }
 
+// Endpoint is the project a measurement reads: there is one Google API for
+// all, and a project's quota is what one slow or throttled query shares.
+func (c *Config) Endpoint() string {
+	return c.Project
+}
+
 func (c *Config) validate() error {
 	var errs []error
 	switch {

@@ -219,6 +219,15 @@ func Parse(raw json.RawMessage) (*Config, error) {
 	return metricproviders.ParsePlugin(Name, raw, (*Config).validate)
 }
 
+// Endpoint is the address of the Prometheus the range queries run on,
+// which is what a measurement waits on.
+func (c *Config) Endpoint() string {
+	if c.Source.Prometheus == nil {
+		return ""
+	}
+	return c.Source.Prometheus.Address
+}
+
 // parseDuration reads a Go (1m30s) or Prometheus (1d) duration.
 func parseDuration(s string) (time.Duration, error) {
 	if d, err := time.ParseDuration(s); err == nil {

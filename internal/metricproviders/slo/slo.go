@@ -181,6 +181,21 @@ func (c *Config) validate() error {
 	return errors.Join(errs...)
 }
 
+// Endpoint is the provider a measurement's queries run on, configured as
+// for its first query (its host may depend on the query's window): what
+// the measurement waits on is that provider's endpoint.
+func (c *Config) Endpoint() (*v1alpha1.MetricProvider, error) {
+	q := c.ErrorRatioQuery
+	if q == "" {
+		q = c.ErrorQuery
+	}
+	p, err := c.query(q, c.period())
+	if err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
 func (c *Config) period() string {
 	if c.Period == "" {
 		return DefaultPeriod

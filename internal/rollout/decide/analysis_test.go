@@ -169,14 +169,10 @@ func TestCanaryMissingTemplateIsInvalidSpec(t *testing.T) {
 }
 
 func TestBlueGreenPrePromotionAnalysis(t *testing.T) {
-	s := newBlueGreenSim(t, true)
-	s.templates.Templates["smoke"] = webTemplate("smoke")
-	s.ro.Spec.Strategy.BlueGreen.PrePromotionAnalysis = analysisRef("smoke")
-	v1 := s.hashOf("api:1")
-	s.settle()
-	s.setImage("api:2")
-	v2 := s.hashOf("api:2")
-	s.settle()
+	s, v1, v2 := blueGreenUpdated(t, true, func(s *sim) {
+		s.templates.Templates["smoke"] = webTemplate("smoke")
+		s.ro.Spec.Strategy.BlueGreen.PrePromotionAnalysis = analysisRef("smoke")
+	})
 	if svcHash(s, "api-active") != v1 {
 		t.Fatal("promoted before the pre-promotion analysis finished")
 	}
@@ -203,14 +199,10 @@ func TestBlueGreenPrePromotionAnalysis(t *testing.T) {
 }
 
 func TestBlueGreenPostPromotionFailureSwitchesBack(t *testing.T) {
-	s := newBlueGreenSim(t, true)
-	s.templates.Templates["smoke"] = webTemplate("smoke")
-	s.ro.Spec.Strategy.BlueGreen.PostPromotionAnalysis = analysisRef("smoke")
-	v1 := s.hashOf("api:1")
-	s.settle()
-	s.setImage("api:2")
-	v2 := s.hashOf("api:2")
-	s.settle()
+	s, v1, v2 := blueGreenUpdated(t, true, func(s *sim) {
+		s.templates.Templates["smoke"] = webTemplate("smoke")
+		s.ro.Spec.Strategy.BlueGreen.PostPromotionAnalysis = analysisRef("smoke")
+	})
 	if svcHash(s, "api-active") != v2 || s.ro.Status.StableRS != v1 {
 		t.Fatalf("active %q stable %q: want switched to %q while %q stays stable", svcHash(s, "api-active"), s.ro.Status.StableRS, v2, v1)
 	}

@@ -331,8 +331,8 @@ func (d *decider) setSelector(name, hash string) {
 
 // abortBlueGreen puts production back on the stable version: the active
 // Service selects it (it never left it before promotion), and the new
-// version is scaled to zero abortScaleDownDelaySeconds after the abort
-// (0 keeps it for inspection).
+// version is scaled to zero abortScaleDownDelaySeconds after the stable is
+// fully available again (0 keeps it for inspection).
 func (d *decider) abortBlueGreen(stable *appsv1.ReplicaSet) {
 	b := d.ro.Spec.Strategy.BlueGreen
 	st := d.st
@@ -347,13 +347,14 @@ func (d *decider) abortBlueGreen(stable *appsv1.ReplicaSet) {
 	}
 	d.pointService(b.ActiveService, stable, nil)
 	scaleDown := false
-	if delay := time.Duration(deref(b.AbortScaleDownDelaySeconds, defaultAbortScaleDownDelaySeconds)) * time.Second; delay > 0 {
-		end := st.AbortedAt.Add(delay)
-		if d.s.Now.Before(end) {
-			d.markAbortDeadline(delay)
-			d.requeue(end.Sub(d.s.Now))
-		} else {
-			scaleDown = true
+	if delay := d.abortDelay(); delay > 0 {
+		// Not before the stable is fully available and the delay after it
+		// has passed.
+		if end, ok := d.abortDeadline(stable, delay); ok {
+			scaleDown = !d.s.Now.Before(end)
+			if !scaleDown {
+				d.requeue(end.Sub(d.s.Now))
+			}
 		}
 	}
 	if scaleDown {

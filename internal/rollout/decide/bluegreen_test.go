@@ -35,6 +35,22 @@ func newBlueGreenSim(t *testing.T, auto bool) *sim {
 	return s
 }
 
+// blueGreenUpdated is a blue-green Rollout deployed at api:1 and then
+// updated to api:2, settled; configure, when set, shapes it first.
+func blueGreenUpdated(t *testing.T, auto bool, configure func(*sim)) (s *sim, v1, v2 string) {
+	t.Helper()
+	s = newBlueGreenSim(t, auto)
+	if configure != nil {
+		configure(s)
+	}
+	v1 = s.hashOf("api:1")
+	s.settle()
+	s.setImage("api:2")
+	v2 = s.hashOf("api:2")
+	s.settle()
+	return s, v1, v2
+}
+
 func svcHash(s *sim, name string) string {
 	return s.services[name].Spec.Selector[v1alpha1.DefaultRolloutUniqueLabelKey]
 }
@@ -71,12 +87,7 @@ func TestBlueGreenAutoPromotion(t *testing.T) {
 }
 
 func TestBlueGreenManualPromotion(t *testing.T) {
-	s := newBlueGreenSim(t, false)
-	v1 := s.hashOf("api:1")
-	s.settle()
-	s.setImage("api:2")
-	v2 := s.hashOf("api:2")
-	s.settle()
+	s, v1, v2 := blueGreenUpdated(t, false, nil)
 	wantPhase(t, s, v1alpha1.RolloutPhasePaused)
 	if svcHash(s, "api-active") != v1 || svcHash(s, "api-preview") != v2 {
 		t.Fatalf("active %q preview %q", svcHash(s, "api-active"), svcHash(s, "api-preview"))
@@ -95,13 +106,9 @@ func TestBlueGreenManualPromotion(t *testing.T) {
 }
 
 func TestBlueGreenPreviewReplicaCount(t *testing.T) {
-	s := newBlueGreenSim(t, false)
-	s.ro.Spec.Strategy.BlueGreen.PreviewReplicaCount = ptr(int32(1))
-	v1 := s.hashOf("api:1")
-	s.settle()
-	s.setImage("api:2")
-	v2 := s.hashOf("api:2")
-	s.settle()
+	s, v1, v2 := blueGreenUpdated(t, false, func(s *sim) {
+		s.ro.Spec.Strategy.BlueGreen.PreviewReplicaCount = ptr(int32(1))
+	})
 	wantCounts(t, s, []string{v2, v1}, 1, 3)
 	s.promote()
 	for i := 0; i < 3; i++ {
@@ -119,12 +126,7 @@ func TestBlueGreenPreviewReplicaCount(t *testing.T) {
 }
 
 func TestBlueGreenAbortKeepsProductionAndScalesPreviewDownLater(t *testing.T) {
-	s := newBlueGreenSim(t, false)
-	v1 := s.hashOf("api:1")
-	s.settle()
-	s.setImage("api:2")
-	v2 := s.hashOf("api:2")
-	s.settle()
+	s, v1, v2 := blueGreenUpdated(t, false, nil)
 	s.ro.Status.Abort = true
 	s.reconcile()
 	wantPhase(t, s, v1alpha1.RolloutPhaseDegraded)
@@ -145,12 +147,7 @@ func TestBlueGreenAbortKeepsProductionAndScalesPreviewDownLater(t *testing.T) {
 // version before it scales the new version to zero, so the Service never
 // selects Pods that are going away.
 func TestBlueGreenAbortMovesPreviewBeforeScaleDown(t *testing.T) {
-	s := newBlueGreenSim(t, false)
-	v1 := s.hashOf("api:1")
-	s.settle()
-	s.setImage("api:2")
-	v2 := s.hashOf("api:2")
-	s.settle()
+	s, v1, v2 := blueGreenUpdated(t, false, nil)
 	if svcHash(s, "api-preview") != v2 {
 		t.Fatalf("preview %q before the abort, want %q", svcHash(s, "api-preview"), v2)
 	}
@@ -196,13 +193,9 @@ func TestBlueGreenNeverReadyNeverPromotes(t *testing.T) {
 }
 
 func TestBlueGreenScaleDownDelayRevisionLimit(t *testing.T) {
-	s := newBlueGreenSim(t, true)
-	s.ro.Spec.Strategy.BlueGreen.ScaleDownDelayRevisionLimit = ptr(int32(1))
-	v1 := s.hashOf("api:1")
-	s.settle()
-	s.setImage("api:2")
-	v2 := s.hashOf("api:2")
-	s.settle()
+	s, v1, v2 := blueGreenUpdated(t, true, func(s *sim) {
+		s.ro.Spec.Strategy.BlueGreen.ScaleDownDelayRevisionLimit = ptr(int32(1))
+	})
 	s.setImage("api:3")
 	v3 := s.hashOf("api:3")
 	s.settle()

@@ -4,6 +4,8 @@ import (
 	"sort"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 )
 
@@ -54,9 +56,12 @@ func (d *decider) writesAnnotation(name, key string) bool {
 }
 
 // abortDelay is how long an aborted blue-green preview or traffic-routed
-// canary keeps its Pods (abortScaleDownDelaySeconds, 30 s by default); 0
-// when the release is not aborted, the strategy has no such wait (a basic
-// canary rolls back by Pod counts), or the user keeps them for good.
+// canary keeps its Pods once the stable version is fully available
+// (abortScaleDownDelaySeconds, 30 s by default); 0 when the release is not
+// aborted, the strategy has no such wait, or the user keeps them for good
+// (abortKeeps). As in the reference, a basic canary rolls back by Pod counts
+// and a routed canary with dynamicStableScale and no explicit delay scales
+// its canary down as its traffic goes, so neither waits.
 func (d *decider) abortDelay() time.Duration {
 	if !d.st.Abort {
 		return 0
@@ -66,24 +71,49 @@ func (d *decider) abortDelay() time.Duration {
 	case d.ro.Spec.Strategy.BlueGreen != nil:
 		secs = d.ro.Spec.Strategy.BlueGreen.AbortScaleDownDelaySeconds
 	case d.routed():
-		secs = d.ro.Spec.Strategy.Canary.AbortScaleDownDelaySeconds
+		c := d.ro.Spec.Strategy.Canary
+		if c.DynamicStableScale && c.AbortScaleDownDelaySeconds == nil {
+			return 0
+		}
+		secs = c.AbortScaleDownDelaySeconds
 	default:
 		return 0
 	}
 	return time.Duration(deref(secs, defaultAbortScaleDownDelaySeconds)) * time.Second
 }
 
-// markAbortDeadline writes on the aborted version's ReplicaSet, while it
-// still runs Pods, the scale-down-deadline the reference writes there: the
-// time its Pods go, abortScaleDownDelaySeconds after the abort.
-func (d *decider) markAbortDeadline(delay time.Duration) {
-	if d.newRS == nil || d.newRSPlanned || specReplicas(d.newRS) == 0 || delay <= 0 || d.st.AbortedAt == nil {
-		return
+// abortKeeps reports whether the user asked, with
+// abortScaleDownDelaySeconds: 0, to keep an aborted version's Pods for
+// inspection.
+func (d *decider) abortKeeps() bool {
+	var secs *int32
+	switch {
+	case d.ro.Spec.Strategy.BlueGreen != nil:
+		secs = d.ro.Spec.Strategy.BlueGreen.AbortScaleDownDelaySeconds
+	case d.routed():
+		secs = d.ro.Spec.Strategy.Canary.AbortScaleDownDelaySeconds
 	}
-	key := v1alpha1.DefaultReplicaSetScaleDownDeadlineAnnotationKey
-	deadline := d.st.AbortedAt.Add(delay).UTC().Format(time.RFC3339)
-	if d.newRS.Annotations[key] == deadline || d.writesAnnotation(d.newRS.Name, key) {
-		return
+	return secs != nil && *secs == 0
+}
+
+// abortDeadline is when the aborted version's Pods go. As in the reference
+// the delay counts from the first decision that finds the stable version
+// fully available, not from the abort, so a stable that has to scale back
+// up first (dynamicStableScale, a blue-green stable that lost Pods) is
+// given the whole delay at full strength. That moment is recorded in the
+// aborted ReplicaSet's scale-down-deadline annotation, which later
+// decisions read back; ok is false while the stable is still short.
+func (d *decider) abortDeadline(stable *appsv1.ReplicaSet, delay time.Duration) (deadline time.Time, ok bool) {
+	if t, ok := scaleDownDeadline(d.newRS); ok {
+		return t, true
 	}
-	d.add(PatchReplicaSet{Name: d.newRS.Name, Annotations: map[string]*string{key: &deadline}})
+	if available(stable) < d.replicas {
+		return time.Time{}, false
+	}
+	deadline = d.s.Now.Add(delay)
+	if !d.newRSPlanned && specReplicas(d.newRS) > 0 && !d.writesAnnotation(d.newRS.Name, v1alpha1.DefaultReplicaSetScaleDownDeadlineAnnotationKey) {
+		v := deadline.UTC().Format(time.RFC3339)
+		d.add(PatchReplicaSet{Name: d.newRS.Name, Annotations: map[string]*string{v1alpha1.DefaultReplicaSetScaleDownDeadlineAnnotationKey: &v}})
+	}
+	return deadline, true
 }

@@ -63,8 +63,10 @@ func (d *decider) restart() {
 		}
 	}
 	if len(old) == 0 && deleting == 0 {
+		// The reference records a finished restart only in
+		// status.restartedAt, with no Event; it is logged here.
 		d.st.RestartedAt = at.DeepCopy()
-		d.event(corev1.EventTypeNormal, "RolloutRestarted", fmt.Sprintf("every Pod created before %s was restarted", at.UTC().Format(time.RFC3339)))
+		d.note("RolloutRestarted", fmt.Sprintf("every Pod created before %s was restarted", at.UTC().Format(time.RFC3339)))
 		return
 	}
 	// Not-ready Pods first: restarting them costs no availability.

@@ -9,7 +9,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
-	"github.com/kanaria-rollouts/kanaria/internal/rollout/replicas"
 )
 
 // computeCounts fills the replica counts, selector, weights, conditions,
@@ -48,28 +47,14 @@ func (d *decider) computeCounts() {
 		}
 	}
 	if d.ro.Spec.Strategy.Canary != nil && !d.routed() {
-		// With a router the weights are the ones synced to it (syncTraffic).
-		d.canaryWeights()
+		// As in the reference, status.canary.weights describe what a traffic
+		// router was told (syncTraffic); a canary without one splits by Pod
+		// counts, which the replica counts already show.
+		d.st.Canary.Weights = nil
 	}
 	d.replicaFailure()
 	d.progress()
 	d.phase()
-}
-
-// canaryWeights reports the split actually reached by Pod counts.
-func (d *decider) canaryWeights() {
-	c := d.ro.Spec.Strategy.Canary
-	stable := d.rsByHash[d.st.StableRS]
-	canaryAvail, stableAvail := available(d.newRS), available(stable)
-	w := &v1alpha1.TrafficWeights{
-		Canary: v1alpha1.WeightDestination{ServiceName: c.CanaryService, PodTemplateHash: d.newHash},
-		Stable: v1alpha1.WeightDestination{ServiceName: c.StableService, PodTemplateHash: d.st.StableRS, Weight: 100},
-	}
-	if stable != nil && stable != d.newRS {
-		w.Canary.Weight = replicas.WeightFromCounts(canaryAvail, stableAvail)
-		w.Stable.Weight = 100 - w.Canary.Weight
-	}
-	d.st.Canary.Weights = w
 }
 
 // changesCluster reports whether the plan changes anything. Re-syncing the

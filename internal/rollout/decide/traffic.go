@@ -261,8 +261,8 @@ func (d *decider) routedAtStable() {
 // first write of the plan, because that is what ends the harm of a bad
 // canary. With dynamicStableScale the stable may be short of Pods; the
 // canary's share then shrinks only as fast as stable Pods become available.
-// The canary is scaled down abortScaleDownDelaySeconds after the abort (0
-// keeps it running for inspection).
+// The canary is scaled down abortScaleDownDelaySeconds after the stable is
+// fully available again (0 keeps it running for inspection).
 func (d *decider) abortRouted(stable *appsv1.ReplicaSet, others []*appsv1.ReplicaSet, in replicas.Input) {
 	c := d.ro.Spec.Strategy.Canary
 	st := d.st
@@ -309,18 +309,32 @@ func (d *decider) abortRouted(stable *appsv1.ReplicaSet, others []*appsv1.Replic
 
 	// The canary keeps its Pods until the routers show 0 (a reconcile after
 	// the sync above) and the delay has passed; a canary with no available
-	// Pods serves nothing and goes at once.
-	delay := time.Duration(deref(c.AbortScaleDownDelaySeconds, defaultAbortScaleDownDelaySeconds)) * time.Second
+	// Pods serves nothing and goes at once. Without a delay (dynamic stable
+	// scaling) it keeps only the Pods the traffic the routers still send it
+	// needs.
+	delay := d.abortDelay()
 	down := false
 	switch {
 	case available(d.newRS) == 0:
 		down = true
-	case d.appliedWeight() != 0 || weight != 0 || delay == 0:
-	case d.s.Now.Before(st.AbortedAt.Add(delay)):
-		d.markAbortDeadline(delay)
-		d.requeue(st.AbortedAt.Add(delay).Sub(d.s.Now))
+	case d.abortKeeps():
+	case delay == 0:
+		if res.Canary == 0 && d.appliedWeight() == 0 && weight == 0 {
+			down = true
+		} else if res.Canary < specReplicas(d.newRS) {
+			d.scale(d.newRS, res.Canary)
+		}
 	default:
-		down = true
+		// Not before the stable is fully available, the delay after that
+		// has passed and the routers show the canary no traffic.
+		end, ok := d.abortDeadline(stable, delay)
+		switch {
+		case !ok:
+		case d.s.Now.Before(end):
+			d.requeue(end.Sub(d.s.Now))
+		default:
+			down = d.appliedWeight() == 0 && weight == 0
+		}
 	}
 	if down {
 		d.pointService(c.CanaryService, stable, nil)

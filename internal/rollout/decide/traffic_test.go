@@ -30,6 +30,24 @@ func routedSim(t *testing.T) *sim {
 	return s
 }
 
+// routedAt25 is routedSim updated to rails:6.1 and promoted past the first
+// pause, settled at its 25% step; configure, when set, shapes it first.
+func routedAt25(t *testing.T, configure func(*sim)) (s *sim, v1, v2 string) {
+	t.Helper()
+	s = routedSim(t)
+	if configure != nil {
+		configure(s)
+	}
+	v1 = s.ro.Status.StableRS
+	s.setImage("rails:6.1")
+	v2 = s.hashOf("rails:6.1")
+	s.settle()
+	s.promote()
+	s.settle()
+	wantWeight(t, s, 25)
+	return s, v1, v2
+}
+
 func wantWeight(t *testing.T, s *sim, want int32) {
 	t.Helper()
 	if s.traffic == nil || s.traffic.CanaryWeight != want {
@@ -152,14 +170,7 @@ func TestRoutedWeightWaitsForAvailableCanary(t *testing.T) {
 }
 
 func TestRoutedAbortMovesTrafficFirstAndDelaysScaleDown(t *testing.T) {
-	s := routedSim(t)
-	v1 := s.ro.Status.StableRS
-	s.setImage("rails:6.1")
-	v2 := s.hashOf("rails:6.1")
-	s.settle()
-	s.promote()
-	s.settle()
-	wantWeight(t, s, 25)
+	s, v1, v2 := routedAt25(t, nil)
 
 	s.ro.Status.Abort = true
 	p := s.reconcile()
@@ -227,15 +238,9 @@ func TestRoutedRouterProblemIsInvalidSpecAndMovesNothing(t *testing.T) {
 }
 
 func TestRoutedDynamicStableScaleShrinksStableAfterTraffic(t *testing.T) {
-	s := routedSim(t)
-	s.ro.Spec.Strategy.Canary.DynamicStableScale = true
-	v1 := s.ro.Status.StableRS
-	s.setImage("rails:6.1")
-	v2 := s.hashOf("rails:6.1")
-	s.settle()
-	s.promote()
-	s.settle()
-	wantWeight(t, s, 25)
+	s, v1, v2 := routedAt25(t, func(s *sim) {
+		s.ro.Spec.Strategy.Canary.DynamicStableScale = true
+	})
 	wantCounts(t, s, []string{v2, v1}, 3, 8)
 	// Abort: the stable grows back first, traffic follows its capacity.
 	s.ro.Status.Abort = true
