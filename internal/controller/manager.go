@@ -90,7 +90,7 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	cfg.Wrap(refMetrics.WrapTransport)
 	observeClientLatency()
 
-	byObject, err := rollout.CacheObjects()
+	byObject, err := rollout.CacheObjects(opts.ShardSelector)
 	if err != nil {
 		return nil, err
 	}
@@ -162,6 +162,9 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	if err := refMetrics.Register(crmetrics.Registry); err != nil {
 		return nil, err
 	}
+	if err := countCache(crmetrics.Registry, mgr.GetCache()); err != nil {
+		return nil, err
+	}
 
 	notifier, err := newNotifier(cfg, mgr, opts, refMetrics)
 	if err != nil {
@@ -180,6 +183,7 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		Wrap:         timed(refMetrics, ctrlmetrics.KindRollout),
 		UrgentWriter: urgent,
 		NoPriority:   !opts.RolloutPriority,
+		Sharded:      opts.ShardSelector != nil,
 	}
 	if sel := opts.ShardSelector; sel != nil {
 		rollouts.Owns = func(key types.NamespacedName) bool {
@@ -194,6 +198,7 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		APIReader: mgr.GetAPIReader(),
 		Recorder:  refMetrics.Recorder(mgr.GetEventRecorderFor(experiment.EventSource)),
 		Wrap:      timed(refMetrics, ctrlmetrics.KindExperiment),
+		Sharded:   opts.ShardSelector != nil,
 	}
 	if err := experiments.SetupWithManager(context.Background(), mgr, opts.Workers.Experiment); err != nil {
 		return nil, fmt.Errorf("setting up the Experiment controller: %w", err)
