@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
@@ -36,23 +36,40 @@ var cachedKinds = []struct {
 	{"Pod", &corev1.Pod{}},
 }
 
-// cacheCounter counts the objects of the current manager's cache on each
-// scrape. It is registered once; each manager built (one per change of
-// held shards) points it at its own cache.
+// cacheCounter counts the objects of the current manager's cache by the
+// informers' add and delete events, which cost nothing per scrape however
+// many objects there are. It is registered once; each manager built (one
+// per change of held shards) gives it fresh counts of its own cache.
 type cacheCounter struct {
-	mu    sync.Mutex
-	cache cache.Cache
+	mu     sync.Mutex
+	counts map[string]*atomic.Int64
 }
 
 var cachedObjects = &cacheCounter{}
 
 var cachedObjectsRegistered sync.Once
 
-// countCache makes the scrapes count c, registering the metric the first
-// time.
-func countCache(reg prometheus.Registerer, c cache.Cache) error {
+// countCache makes the scrapes count the objects of c, registering the
+// metric the first time. It adds event handlers to c's informers, creating
+// them if the controllers have not yet.
+func countCache(ctx context.Context, reg prometheus.Registerer, c cache.Informers) error {
+	counts := map[string]*atomic.Int64{}
+	for _, k := range cachedKinds {
+		inf, err := c.GetInformer(ctx, k.obj, cache.BlockUntilSynced(false))
+		if err != nil {
+			return fmt.Errorf("counting cached %ss: %w", k.kind, err)
+		}
+		n := &atomic.Int64{}
+		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+			AddFunc:    func(any) { n.Add(1) },
+			DeleteFunc: func(any) { n.Add(-1) },
+		}); err != nil {
+			return fmt.Errorf("counting cached %ss: %w", k.kind, err)
+		}
+		counts[k.kind] = n
+	}
 	cachedObjects.mu.Lock()
-	cachedObjects.cache = c
+	cachedObjects.counts = counts
 	cachedObjects.mu.Unlock()
 	var err error
 	cachedObjectsRegistered.Do(func() {
@@ -71,32 +88,14 @@ func countCache(reg prometheus.Registerer, c cache.Cache) error {
 // Describe implements prometheus.Collector.
 func (c *cacheCounter) Describe(ch chan<- *prometheus.Desc) { ch <- cachedObjectsDesc }
 
-// storeOwner is what client-go's shared informers offer beyond
-// controller-runtime's Informer interface: their store, whose List hands
-// out the cached pointers without copying the objects.
-type storeOwner interface{ GetStore() toolscache.Store }
-
-// Collect implements prometheus.Collector. A kind whose informer has not
-// started (a manager before its first sync) is left out rather than waited
-// for.
+// Collect implements prometheus.Collector.
 func (c *cacheCounter) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
-	cc := c.cache
+	counts := c.counts
 	c.mu.Unlock()
-	if cc == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
 	for _, k := range cachedKinds {
-		inf, err := cc.GetInformer(ctx, k.obj, cache.BlockUntilSynced(false))
-		if err != nil {
-			continue
+		if n := counts[k.kind]; n != nil {
+			ch <- prometheus.MustNewConstMetric(cachedObjectsDesc, prometheus.GaugeValue, float64(n.Load()), k.kind)
 		}
-		so, ok := inf.(storeOwner)
-		if !ok || !inf.HasSynced() {
-			continue
-		}
-		ch <- prometheus.MustNewConstMetric(cachedObjectsDesc, prometheus.GaugeValue, float64(len(so.GetStore().List())), k.kind)
 	}
 }

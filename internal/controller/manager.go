@@ -162,7 +162,7 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	if err := refMetrics.Register(crmetrics.Registry); err != nil {
 		return nil, err
 	}
-	if err := countCache(crmetrics.Registry, mgr.GetCache()); err != nil {
+	if err := countCache(context.Background(), crmetrics.Registry, mgr.GetCache()); err != nil {
 		return nil, err
 	}
 
