@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -50,6 +51,17 @@ type Replicas struct {
 	procs   []*exec.Cmd
 	metrics []string
 	logs    []string
+	// mu guards killed, which the scrapes read while Kill writes it.
+	mu sync.Mutex
+	// killed are the replicas Kill ended; they are measured no more.
+	killed map[int]bool
+}
+
+// isKilled says whether Kill ended replica i.
+func (r *Replicas) isKilled(i int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.killed[i]
 }
 
 // StartReplicas starts the replicas and waits until every shard is held.
@@ -171,7 +183,11 @@ func (r *Replicas) Scraper() Scraper {
 	hc := &http.Client{Timeout: 30 * time.Second}
 	return ScraperFunc(func(ctx context.Context) ([]byte, error) {
 		var all bytes.Buffer
-		for _, u := range r.metrics {
+		for i, u := range r.metrics {
+			if r.isKilled(i) {
+				// Its counters died with it; the totals count the others'.
+				continue
+			}
 			b, err := HTTPScraper(u, hc).Scrape(ctx)
 			if err != nil {
 				return nil, err
@@ -190,7 +206,10 @@ type replicaProcs struct{ r *Replicas }
 
 func (p replicaProcs) Read() (ProcSample, error) {
 	var sum ProcSample
-	for _, c := range p.r.procs {
+	for i, c := range p.r.procs {
+		if p.r.isKilled(i) {
+			continue
+		}
 		s, err := ProcFS{PID: c.Process.Pid}.Read()
 		if err != nil {
 			return ProcSample{}, err
@@ -214,6 +233,10 @@ func (r *Replicas) Describe(ctx context.Context, kube kubernetes.Interface) []st
 	}
 	var out []string
 	for i, c := range r.procs {
+		if r.isKilled(i) {
+			out = append(out, fmt.Sprintf("replica %d of %d (--shards %d) was killed", i+1, len(r.procs), r.opts.Shards))
+			continue
+		}
 		id := identityFromLog(r.logs[i])
 		shards := byHolder[id]
 		if r.opts.Shards == 1 && len(r.procs) == 1 && len(held) == 1 {
