@@ -119,7 +119,8 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	}
 	if opts.ShardSelector != nil {
 		// The shard Leases elect who acts on what; the manager is rebuilt
-		// whenever they change hands, so its controller names recur.
+		// whenever they change hands (and with shards auto whenever the
+		// count changes), so its controller names recur.
 		le.Enabled = false
 	}
 	leaseDuration, renewDeadline, retryPeriod := le.LeaseDuration, le.RenewDeadline, le.RetryPeriod
@@ -141,7 +142,7 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		RenewDeadline:                 &renewDeadline,
 		RetryPeriod:                   &retryPeriod,
 		GracefulShutdownTimeout:       &shutdown,
-		Controller:                    config.Controller{SkipNameValidation: ptrTo(opts.ShardSelector != nil)},
+		Controller:                    config.Controller{SkipNameValidation: ptrTo(opts.ShardSelector != nil || opts.ShardsAuto)},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating controller manager: %w", err)
