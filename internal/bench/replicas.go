@@ -223,6 +223,14 @@ func (p replicaProcs) Read() (ProcSample, error) {
 
 var rolloutInfoLine = regexp.MustCompile(`(?m)^rollout_info\{`)
 
+// heapAllocLine is the Go runtime's allocated heap on a replica's /metrics.
+var heapAllocLine = regexp.MustCompile(`(?m)^go_memstats_heap_alloc_bytes ([0-9.e+]+)$`)
+
+// cachedObjectsLine finds a replica's count of cached objects of kind.
+func cachedObjectsLine(kind string) *regexp.Regexp {
+	return regexp.MustCompile(`(?m)^kanaria_controller_cached_objects\{kind="` + kind + `"\} ([0-9]+)$`)
+}
+
 // Describe says, per replica, which shards it holds, how many Rollouts its
 // cache holds (its rollout_info series) and its memory now.
 func (r *Replicas) Describe(ctx context.Context, kube kubernetes.Interface) []string {
@@ -244,16 +252,26 @@ func (r *Replicas) Describe(ctx context.Context, kube kubernetes.Interface) []st
 			shards = []int{0}
 		}
 		sort.Ints(shards)
-		cached := "unknown"
+		cached, heap := "unknown", "heap unknown"
 		if b, err := HTTPScraper(r.metrics[i], nil).Scrape(ctx); err == nil {
-			cached = strconv.Itoa(len(rolloutInfoLine.FindAll(b, -1)))
+			cached = strconv.Itoa(len(rolloutInfoLine.FindAll(b, -1))) + " Rollouts"
+			for _, kind := range []string{"ReplicaSet", "Pod"} {
+				if m := cachedObjectsLine(kind).FindSubmatch(b); m != nil {
+					cached += fmt.Sprintf(", %s %ss", m[1], kind)
+				}
+			}
+			if m := heapAllocLine.FindSubmatch(b); m != nil {
+				if v, err := strconv.ParseFloat(string(m[1]), 64); err == nil {
+					heap = "Go heap allocated " + iec(v)
+				}
+			}
 		}
 		mem := "unknown"
 		if s, err := (ProcFS{PID: c.Process.Pid}).Read(); err == nil {
-			mem = fmt.Sprintf("RSS %s, VmHWM %s", iec(float64(s.RSSBytes)), iec(float64(s.HWMBytes)))
+			mem = fmt.Sprintf("RSS %s, RssAnon %s, VmHWM %s", iec(float64(s.RSSBytes)), iec(float64(s.AnonBytes)), iec(float64(s.HWMBytes)))
 		}
-		out = append(out, fmt.Sprintf("replica %d of %d (--shards %d) holds shards %v, caches %s Rollouts, %s",
-			i+1, len(r.procs), r.opts.Shards, shards, cached, mem))
+		out = append(out, fmt.Sprintf("replica %d of %d (--shards %d) holds shards %v, caches %s, %s, %s",
+			i+1, len(r.procs), r.opts.Shards, shards, cached, mem, heap))
 	}
 	return out
 }
