@@ -125,13 +125,14 @@ func describeCounts(h map[int]int) string {
 func killDuringUpdate(ctx context.Context, r *Replicas, kube kubernetes.Interface, k KillOptions) []string {
 	select {
 	case <-ctx.Done():
-		return []string{fmt.Sprintf("replica %d was not killed: the update phase ended within %s", k.Replica, k.After)}
+		return []string{fmt.Sprintf("--kill-replica %d was not killed: the update phase ended within %s", k.Replica, k.After)}
 	case <-time.After(k.After):
 	}
 	held := r.Describe(ctx, kube)
 	if err := r.Kill(k.Replica); err != nil {
 		return []string{err.Error()}
 	}
-	out := []string{fmt.Sprintf("replica %d killed with SIGKILL %s into the update phase; just before, the replicas were:", k.Replica, k.After)}
+	out := []string{fmt.Sprintf("replica %d of %d (--kill-replica %d) killed with SIGKILL %s into the update phase; just before, the replicas were:",
+		k.Replica+1, len(r.procs), k.Replica, k.After)}
 	return append(out, held...)
 }
