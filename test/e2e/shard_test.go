@@ -435,3 +435,58 @@ func TestTurningShardsOnKeepsRunningPods(t *testing.T) {
 		}
 	}
 }
+
+// TestShardsAutoFollowsTheStatefulSet runs a controller with --shards auto
+// as if it were Pod 0 of a StatefulSet (POD_NAMESPACE and POD_NAME name a
+// Pod the StatefulSet made): it takes one shard per replica, and when the
+// StatefulSet is scaled it splits again in the same process.
+func TestShardsAutoFollowsTheStatefulSet(t *testing.T) {
+	ensureCRDs(t)
+	c := newClients(t)
+	ns := newNamespace(t, c, "shardauto")
+	applyYAML(t, ns, `apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: ctl}
+spec:
+  replicas: 2
+  serviceName: ctl
+  selector:
+    matchLabels: {app: ctl}
+  template:
+    metadata:
+      labels: {app: ctl}
+    spec:
+      containers:
+      - name: ctl
+        image: registry.example/ctl:1
+`)
+	eventually(t, 2*time.Minute, "the StatefulSet's first Pod", func() (bool, error) {
+		var p corev1.Pod
+		err := c.ctrl.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "ctl-0"}, &p)
+		return err == nil, err
+	})
+	t.Setenv("POD_NAMESPACE", ns)
+	t.Setenv("POD_NAME", "ctl-0")
+	p := startController(t, "controller-"+ns+"-auto", cluster.KubeconfigPath(),
+		"--namespace", ns, "--shards", "auto",
+		"--leader-election-namespace", ns, "--leader-election-id", "kanaria-auto-e2e",
+		"--leader-elect-lease-duration", "6s", "--leader-elect-renew-deadline", "4s", "--leader-elect-retry-period", "1s")
+	p.waitServing(t)
+	held := func(n int) func() (bool, error) {
+		want := regexp.MustCompile(`holding shards[^\n]*"shards":\s*\[0[0-9, ]*\][^\n]*"of":\s*` + strconv.Itoa(n) + `\b`)
+		return func() (bool, error) {
+			return want.MatchString(p.log.String()), fmt.Errorf("no line holding shard 0 of %d in the log", n)
+		}
+	}
+	// Pod 0 homes on shard 0 of 2 (and, the only live replica, holds shard
+	// 1 as well).
+	eventually(t, 2*time.Minute, "holding shard 0 of 2", held(2))
+	mustKubectl(t, "-n", ns, "scale", "statefulset", "ctl", "--replicas", "3")
+	// Read again within 30 seconds, then split again without a restart.
+	eventually(t, 2*time.Minute, "holding shard 0 of 3", held(3))
+	select {
+	case <-p.exited:
+		t.Fatalf("the controller exited: %v", p.exitErr)
+	default:
+	}
+}
