@@ -58,6 +58,9 @@ type Options struct {
 	// ControllerReplicas, when it asks for any, runs the controller's replicas here
 	// and measures them in place of ControllerPID and ControllerMetricsURL.
 	ControllerReplicas ReplicaOptions
+	// Kill, when enabled, kills one of ControllerReplicas in the middle of
+	// the update phase.
+	Kill KillOptions
 }
 
 // Client rate limits of the benchmark's own client. client-go's defaults
@@ -172,6 +175,11 @@ func Run(ctx context.Context, rc *rest.Config, o Options) (*Result, error) {
 	if o.ControllerPID > 0 {
 		r.Process = ProcFS{PID: o.ControllerPID}
 	}
+	if replicas != nil && o.Kill.Enabled() {
+		r.DuringUpdate = func(ctx context.Context) []string {
+			return killDuringUpdate(ctx, replicas, kube, o.Kill)
+		}
+	}
 	if replicas != nil {
 		r.ControllerMetrics, r.Process = replicas.Scraper(), replicas.Process()
 		r.AfterCreate = func(ctx context.Context) []string {
@@ -183,6 +191,24 @@ func Run(ctx context.Context, rc *rest.Config, o Options) (*Result, error) {
 		res.Notes = append(res.Notes, fmt.Sprintf("%d controller replicas with --shards %d ran here: requests, CPU and memory are their sums", o.ControllerReplicas.Replicas, o.ControllerReplicas.Shards))
 		res.Notes = append(res.Notes, "at the end:")
 		res.Notes = append(res.Notes, replicas.Describe(ctx, kube)...)
+	}
+	if res != nil && o.Kill.Enabled() && err == nil {
+		rs, runs, cerr := ObjectsPerRollout(ctx, c, cfg.Namespace, names(cfg.Rollouts, rolloutName))
+		if cerr != nil {
+			err = cerr
+		} else {
+			res.FailOver = &FailOver{Replica: o.Kill.Replica, AfterSeconds: o.Kill.After.Seconds(),
+				ReplicaSetsPerRollout: rs, AnalysisRunsPerRollout: runs}
+			res.Notes = append(res.Notes, "after the fail-over, ReplicaSets per Rollout: "+describeCounts(rs)+
+				"; AnalysisRuns per Rollout: "+describeCounts(runs),
+				"the controllers' request counts leave out the killed replica's, which died with it")
+			if len(rs) != 1 || rs[2] != cfg.Rollouts {
+				err = fmt.Errorf("after the fail-over not every Rollout has exactly its old and its new ReplicaSet: %s", describeCounts(rs))
+			}
+			if len(runs) != 1 {
+				err = errors.Join(err, fmt.Errorf("after the fail-over the Rollouts have different numbers of AnalysisRuns: %s", describeCounts(runs)))
+			}
+		}
 	}
 	if res != nil && cfg.FakeReplicaSets > 0 {
 		res.Notes = append(res.Notes, describeFaker(cfg.FakeReplicaSets))
@@ -252,6 +278,7 @@ func NewCommand() *cobra.Command {
 		kubeconfig string
 		overrides  clientcmd.ConfigOverrides
 		repeat     int
+		update     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -339,8 +366,12 @@ scenario cannot churn.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Scenario = Scenario(scenario)
+			o.NoUpdate = !update
 			// Bad flags are reported before anything touches the cluster.
 			if _, err := o.Config.withDefaults(); err != nil {
+				return err
+			}
+			if err := o.Kill.validate(o.ControllerReplicas, o.Scenario, update); err != nil {
 				return err
 			}
 			if err := checkRepeat(repeat, o.Config); err != nil {
@@ -426,6 +457,9 @@ scenario cannot churn.`,
 	fs.DurationVar(&o.FakeReplicaSets, "fake-replicasets", 0, "on a cluster without the ReplicaSet controller (kanaria dev up --no-pods), give each ReplicaSet its desired replicas as available this long after each change, so no Pod exists (0 = off)")
 	fs.IntVar(&o.ControllerReplicas.Replicas, "controller-replicas", 0, "run this many controller replicas of this binary here, split with --shards, and measure them instead of --controller-pid/--controller-metrics-url (0 = measure the controller those point at)")
 	fs.IntVar(&o.ControllerReplicas.Shards, "shards", 1, "with --controller-replicas, the --shards of each replica")
+	fs.IntVar(&o.Kill.Replica, "kill-replica", -1, "with --controller-replicas, kill this replica (numbered from 0) with SIGKILL during the update phase, and check that every release still finishes with no extra ReplicaSet or AnalysisRun (-1 = none)")
+	fs.DurationVar(&o.Kill.After, "kill-after", 0, "with --kill-replica, how long after the update phase starts the replica is killed")
+	fs.BoolVar(&update, "update", true, "release every Rollout after creating them; false stops after the create phase, to measure N idle Rollouts")
 	fs.DurationVar(&o.Churn, "churn", 0, "after the update, keep releasing all Rollouts round after round for this long, to watch the controller's memory and CPU (0 = off)")
 
 	// kubectl's connection flags, as the other commands bind them, except

@@ -71,6 +71,9 @@ func defaultPollInterval(rollouts int) time.Duration {
 type Config struct {
 	// Scenario to run.
 	Scenario Scenario
+	// NoUpdate stops the run after the create phase: what is measured is
+	// the controller holding N idle Rollouts.
+	NoUpdate bool
 	// Rollouts is N, how many Rollouts (and baseline Deployments) to run at once.
 	Rollouts int
 	// Replicas is R, the replicas of each.

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -50,6 +51,17 @@ type Replicas struct {
 	procs   []*exec.Cmd
 	metrics []string
 	logs    []string
+	// mu guards killed, which the scrapes read while Kill writes it.
+	mu sync.Mutex
+	// killed are the replicas Kill ended; they are measured no more.
+	killed map[int]bool
+}
+
+// isKilled says whether Kill ended replica i.
+func (r *Replicas) isKilled(i int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.killed[i]
 }
 
 // StartReplicas starts the replicas and waits until every shard is held.
@@ -171,7 +183,11 @@ func (r *Replicas) Scraper() Scraper {
 	hc := &http.Client{Timeout: 30 * time.Second}
 	return ScraperFunc(func(ctx context.Context) ([]byte, error) {
 		var all bytes.Buffer
-		for _, u := range r.metrics {
+		for i, u := range r.metrics {
+			if r.isKilled(i) {
+				// Its counters died with it; the totals count the others'.
+				continue
+			}
 			b, err := HTTPScraper(u, hc).Scrape(ctx)
 			if err != nil {
 				return nil, err
@@ -190,7 +206,10 @@ type replicaProcs struct{ r *Replicas }
 
 func (p replicaProcs) Read() (ProcSample, error) {
 	var sum ProcSample
-	for _, c := range p.r.procs {
+	for i, c := range p.r.procs {
+		if p.r.isKilled(i) {
+			continue
+		}
 		s, err := ProcFS{PID: c.Process.Pid}.Read()
 		if err != nil {
 			return ProcSample{}, err
@@ -204,6 +223,14 @@ func (p replicaProcs) Read() (ProcSample, error) {
 
 var rolloutInfoLine = regexp.MustCompile(`(?m)^rollout_info\{`)
 
+// heapAllocLine is the Go runtime's allocated heap on a replica's /metrics.
+var heapAllocLine = regexp.MustCompile(`(?m)^go_memstats_heap_alloc_bytes ([0-9.e+]+)$`)
+
+// cachedObjectsLine finds a replica's count of cached objects of kind.
+func cachedObjectsLine(kind string) *regexp.Regexp {
+	return regexp.MustCompile(`(?m)^kanaria_controller_cached_objects\{kind="` + kind + `"\} ([0-9]+)$`)
+}
+
 // Describe says, per replica, which shards it holds, how many Rollouts its
 // cache holds (its rollout_info series) and its memory now.
 func (r *Replicas) Describe(ctx context.Context, kube kubernetes.Interface) []string {
@@ -214,6 +241,10 @@ func (r *Replicas) Describe(ctx context.Context, kube kubernetes.Interface) []st
 	}
 	var out []string
 	for i, c := range r.procs {
+		if r.isKilled(i) {
+			out = append(out, fmt.Sprintf("replica %d of %d (--shards %d) was killed", i+1, len(r.procs), r.opts.Shards))
+			continue
+		}
 		id := identityFromLog(r.logs[i])
 		shards := byHolder[id]
 		if r.opts.Shards == 1 && len(r.procs) == 1 && len(held) == 1 {
@@ -221,16 +252,26 @@ func (r *Replicas) Describe(ctx context.Context, kube kubernetes.Interface) []st
 			shards = []int{0}
 		}
 		sort.Ints(shards)
-		cached := "unknown"
+		cached, heap := "unknown", "heap unknown"
 		if b, err := HTTPScraper(r.metrics[i], nil).Scrape(ctx); err == nil {
-			cached = strconv.Itoa(len(rolloutInfoLine.FindAll(b, -1)))
+			cached = strconv.Itoa(len(rolloutInfoLine.FindAll(b, -1))) + " Rollouts"
+			for _, kind := range []string{"ReplicaSet", "Pod"} {
+				if m := cachedObjectsLine(kind).FindSubmatch(b); m != nil {
+					cached += fmt.Sprintf(", %s %ss", m[1], kind)
+				}
+			}
+			if m := heapAllocLine.FindSubmatch(b); m != nil {
+				if v, err := strconv.ParseFloat(string(m[1]), 64); err == nil {
+					heap = "Go heap allocated " + iec(v)
+				}
+			}
 		}
 		mem := "unknown"
 		if s, err := (ProcFS{PID: c.Process.Pid}).Read(); err == nil {
-			mem = fmt.Sprintf("RSS %s, VmHWM %s", iec(float64(s.RSSBytes)), iec(float64(s.HWMBytes)))
+			mem = fmt.Sprintf("RSS %s, RssAnon %s, VmHWM %s", iec(float64(s.RSSBytes)), iec(float64(s.AnonBytes)), iec(float64(s.HWMBytes)))
 		}
-		out = append(out, fmt.Sprintf("replica %d of %d (--shards %d) holds shards %v, caches %s Rollouts, %s",
-			i+1, len(r.procs), r.opts.Shards, shards, cached, mem))
+		out = append(out, fmt.Sprintf("replica %d of %d (--shards %d) holds shards %v, caches %s, %s, %s",
+			i+1, len(r.procs), r.opts.Shards, shards, cached, mem, heap))
 	}
 	return out
 }

@@ -38,6 +38,9 @@ type Result struct {
 	// Notes are caveats about the numbers: what could not be measured, and
 	// what a number includes.
 	Notes []string `json:"notes,omitempty"`
+	// FailOver is what a run that killed a controller replica found
+	// afterwards.
+	FailOver *FailOver `json:"failOver,omitempty"`
 }
 
 // Phase is one measured step: N objects changed and waited for.
@@ -241,3 +244,17 @@ func (r *Result) Phase(name string) *Phase {
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+// FailOver is the outcome of killing a controller replica mid-release: how
+// many Rollouts ended with each number of ReplicaSets and AnalysisRuns.
+type FailOver struct {
+	// Replica is the index of the killed replica.
+	Replica int `json:"replica"`
+	// AfterSeconds is when it was killed, from the update phase's start.
+	AfterSeconds float64 `json:"afterSeconds"`
+	// ReplicaSetsPerRollout maps a count of ReplicaSets to how many
+	// Rollouts have that many.
+	ReplicaSetsPerRollout map[int]int `json:"replicaSetsPerRollout"`
+	// AnalysisRunsPerRollout does the same for AnalysisRuns.
+	AnalysisRunsPerRollout map[int]int `json:"analysisRunsPerRollout"`
+}

@@ -65,6 +65,10 @@ type Runner struct {
 	// AfterCreate, when set, runs once every Rollout is Healthy after the
 	// create phase, before the memory reading; its lines become notes.
 	AfterCreate func(ctx context.Context) []string
+	// DuringUpdate, when set, runs in its own goroutine from the start of
+	// the update phase; its lines become notes once the phase has ended.
+	// The benchmark's fail-over mode kills a replica from it.
+	DuringUpdate func(ctx context.Context) []string
 }
 
 // run is the state of one Run.
@@ -192,6 +196,9 @@ func (x *run) run(ctx context.Context) error {
 			return err
 		}
 		return x.waitForLoad(ctx)
+	}
+	if x.cfg.NoUpdate {
+		return nil
 	}
 	if err := x.updateRollouts(ctx); err != nil {
 		return err
@@ -566,10 +573,19 @@ func (x *run) updated(ro *v1alpha1.Rollout) bool {
 
 func (x *run) updateRollouts(ctx context.Context) error {
 	var hits0 int64
+	during, started := make(chan []string, 1), false
+	duringCtx, stopDuring := context.WithCancel(ctx)
+	defer stopDuring()
 	p, err := x.measure(ctx, phaseSpec{
 		name: "update", workload: "Rollout", waited: "Healthy", names: x.rollouts,
 		firstWrite: true,
-		onStart:    func() { hits0 = x.hits.Load() },
+		onStart: func() {
+			hits0 = x.hits.Load()
+			if x.DuringUpdate != nil {
+				started = true
+				go func() { during <- x.DuringUpdate(duringCtx) }()
+			}
+		},
 		onEnd: func(d time.Duration) {
 			if a := x.res.Analysis; a != nil {
 				a.Measurements = x.hits.Load() - hits0
@@ -595,6 +611,12 @@ func (x *run) updateRollouts(ctx context.Context) error {
 	x.res.Phases = append(x.res.Phases, p)
 	if a := x.res.Analysis; a != nil {
 		a.Total = x.hits.Load()
+	}
+	if started {
+		stopDuring()
+		for _, n := range <-during {
+			x.note(n)
+		}
 	}
 	return err
 }

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -66,31 +65,10 @@ Inside a cluster it uses the Pod's service account; outside, the kubeconfig
 			if err := waitForAPI(ctx, cfg, opts.ProbeAddr, log); err != nil {
 				return err
 			}
-			if opts.Shards > 1 {
-				return runSharded(ctx, cfg, opts, log)
+			if opts.ShardsAuto {
+				return runAutoSharded(ctx, cfg, opts, log)
 			}
-			mgr, err := controller.NewManager(cfg, opts)
-			if err != nil {
-				return err
-			}
-			log.Info("starting controller", "version", version.Version, "namespace", namespaceOrAll(opts.Namespace),
-				"leaderElection", opts.LeaderElection.Enabled, "metricsAddr", opts.MetricsAddr, "probeAddr", opts.ProbeAddr,
-				"rolloutWorkers", opts.Workers.Rollout, "analysisWorkers", opts.Workers.Analysis, "experimentWorkers", opts.Workers.Experiment,
-				"clientRateLimit", clientRateLimit(opts.QPS, opts.Burst))
-			go func() {
-				select {
-				case <-mgr.Elected():
-					if opts.LeaderElection.Enabled {
-						log.Info("elected leader, acting", "lease", opts.LeaderElection.ID)
-					}
-				case <-ctx.Done():
-				}
-			}()
-			if err := mgr.Start(ctx); err != nil {
-				return fmt.Errorf("controller stopped: %w", err)
-			}
-			log.Info("controller stopped")
-			return nil
+			return runFixed(ctx, cfg, opts, log)
 		},
 	}
 	f := cmd.Flags()
@@ -105,7 +83,7 @@ Inside a cluster it uses the Pod's service account; outside, the kubeconfig
 	f.DurationVar(&opts.LeaderElection.LeaseDuration, "leader-elect-lease-duration", opts.LeaderElection.LeaseDuration, "how long a standby waits after the leader's last renewal before taking over")
 	f.DurationVar(&opts.LeaderElection.RenewDeadline, "leader-elect-renew-deadline", opts.LeaderElection.RenewDeadline, "how long the leader retries renewing before giving up leadership")
 	f.DurationVar(&opts.LeaderElection.RetryPeriod, "leader-elect-retry-period", opts.LeaderElection.RetryPeriod, "interval between attempts to acquire or renew the Lease")
-	f.IntVar(&opts.Shards, "shards", opts.Shards, "split Rollouts (with their AnalysisRuns and Experiments) across this many shards, each held by one replica through its own Lease; 1 elects one replica for all")
+	f.Var(&shardsValue{n: &opts.Shards, auto: &opts.ShardsAuto}, "shards", "split Rollouts (with their AnalysisRuns, Experiments, ReplicaSets and Pods) across this many shards, each held by one replica through its own Lease; 1 elects one replica for all; auto uses the replica count of the controller's own StatefulSet or Deployment and follows it")
 	f.IntVar(&opts.ShardHome, "shard-home", opts.ShardHome, "shard this replica prefers; -1 takes a StatefulSet Pod's ordinal (the name's -<n> suffix), else none")
 	f.StringVar(&opts.MetricsAddr, "metrics-bind-address", opts.MetricsAddr, "address of the Prometheus /metrics endpoint; 0 turns it off")
 	f.StringVar(&opts.ProbeAddr, "health-probe-bind-address", opts.ProbeAddr, "address of /healthz and /readyz; 0 turns them off")
@@ -122,6 +100,36 @@ Inside a cluster it uses the Pod's service account; outside, the kubeconfig
 	f.StringVar(&logLevel, "log-level", "info", "log level: "+strings.Join(logging.Levels, ", "))
 	f.StringVar(&logFormat, "log-format", "text", "log format: "+strings.Join(logging.Formats, ", "))
 	return cmd
+}
+
+// runFixed runs the controller with opts.Shards shards until ctx ends: one
+// manager under leader election for one shard, else the shard coordinator.
+func runFixed(ctx context.Context, cfg *rest.Config, opts controller.Options, log logr.Logger) error {
+	if opts.Shards > 1 {
+		return runSharded(ctx, cfg, opts, log)
+	}
+	mgr, err := controller.NewManager(cfg, opts)
+	if err != nil {
+		return err
+	}
+	log.Info("starting controller", "version", version.Version, "namespace", namespaceOrAll(opts.Namespace),
+		"leaderElection", opts.LeaderElection.Enabled, "metricsAddr", opts.MetricsAddr, "probeAddr", opts.ProbeAddr,
+		"rolloutWorkers", opts.Workers.Rollout, "analysisWorkers", opts.Workers.Analysis, "experimentWorkers", opts.Workers.Experiment,
+		"clientRateLimit", clientRateLimit(opts.QPS, opts.Burst))
+	go func() {
+		select {
+		case <-mgr.Elected():
+			if opts.LeaderElection.Enabled {
+				log.Info("elected leader, acting", "lease", opts.LeaderElection.ID)
+			}
+		case <-ctx.Done():
+		}
+	}()
+	if err := mgr.Start(ctx); err != nil {
+		return fmt.Errorf("controller stopped: %w", err)
+	}
+	log.Info("controller stopped")
+	return nil
 }
 
 // runSharded takes part in sharding until ctx ends: the coordinator holds
@@ -143,11 +151,7 @@ func runSharded(ctx context.Context, cfg *rest.Config, opts controller.Options, 
 	}
 	home := opts.ShardHome
 	if home < 0 {
-		name := os.Getenv("POD_NAME")
-		if name == "" {
-			name, _ = os.Hostname()
-		}
-		home = shard.HomeFromPodName(name, opts.Shards)
+		home = shard.HomeFromPodName(podName(), opts.Shards)
 	}
 	labeller := &shard.Labeller{Client: meta, Namespace: opts.Namespace, Selector: instance, Shards: opts.Shards,
 		Log: log.WithName("shard-labeller")}

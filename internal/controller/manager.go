@@ -90,7 +90,7 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	cfg.Wrap(refMetrics.WrapTransport)
 	observeClientLatency()
 
-	byObject, err := rollout.CacheObjects()
+	byObject, err := rollout.CacheObjects(opts.ShardSelector)
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +119,8 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	}
 	if opts.ShardSelector != nil {
 		// The shard Leases elect who acts on what; the manager is rebuilt
-		// whenever they change hands, so its controller names recur.
+		// whenever they change hands (and with shards auto whenever the
+		// count changes), so its controller names recur.
 		le.Enabled = false
 	}
 	leaseDuration, renewDeadline, retryPeriod := le.LeaseDuration, le.RenewDeadline, le.RetryPeriod
@@ -141,7 +142,7 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		RenewDeadline:                 &renewDeadline,
 		RetryPeriod:                   &retryPeriod,
 		GracefulShutdownTimeout:       &shutdown,
-		Controller:                    config.Controller{SkipNameValidation: ptrTo(opts.ShardSelector != nil)},
+		Controller:                    config.Controller{SkipNameValidation: ptrTo(opts.ShardSelector != nil || opts.ShardsAuto)},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating controller manager: %w", err)
@@ -162,6 +163,9 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	if err := refMetrics.Register(crmetrics.Registry); err != nil {
 		return nil, err
 	}
+	if err := countCache(context.Background(), crmetrics.Registry, mgr.GetCache()); err != nil {
+		return nil, err
+	}
 
 	notifier, err := newNotifier(cfg, mgr, opts, refMetrics)
 	if err != nil {
@@ -180,6 +184,7 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		Wrap:         timed(refMetrics, ctrlmetrics.KindRollout),
 		UrgentWriter: urgent,
 		NoPriority:   !opts.RolloutPriority,
+		Sharded:      opts.ShardSelector != nil,
 	}
 	if sel := opts.ShardSelector; sel != nil {
 		rollouts.Owns = func(key types.NamespacedName) bool {
@@ -194,6 +199,7 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		APIReader: mgr.GetAPIReader(),
 		Recorder:  refMetrics.Recorder(mgr.GetEventRecorderFor(experiment.EventSource)),
 		Wrap:      timed(refMetrics, ctrlmetrics.KindExperiment),
+		Sharded:   opts.ShardSelector != nil,
 	}
 	if err := experiments.SetupWithManager(context.Background(), mgr, opts.Workers.Experiment); err != nil {
 		return nil, fmt.Errorf("setting up the Experiment controller: %w", err)

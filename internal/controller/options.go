@@ -54,6 +54,10 @@ type Options struct {
 	// replicas, each shard held through its own Lease; 1 keeps a single
 	// Lease for everything (leader election).
 	Shards int
+	// ShardsAuto takes the shard count from the replicas of the controller's
+	// own StatefulSet or Deployment, and re-splits when that changes;
+	// Shards is then set for each run.
+	ShardsAuto bool
 	// ShardHome is the shard this replica prefers; -1 derives it from a
 	// StatefulSet Pod's ordinal, or none.
 	ShardHome int
@@ -158,17 +162,27 @@ func (o Options) Validate() error {
 	if _, err := InstanceSelector(o.InstanceID); err != nil {
 		errs = append(errs, fmt.Errorf("instance-id must be a label value: %w", err))
 	}
-	if err := shard.ValidateCount(o.Shards); err != nil {
-		errs = append(errs, err)
-	}
-	if o.Shards > 1 && !o.LeaderElection.Enabled {
-		errs = append(errs, errors.New("shards above 1 are held through Leases: drop --leader-elect=false"))
-	}
-	if o.ShardHome >= o.Shards {
-		errs = append(errs, fmt.Errorf("shard-home (%d) must be below shards (%d)", o.ShardHome, o.Shards))
+	switch {
+	case o.ShardsAuto:
+		if !o.LeaderElection.Enabled {
+			errs = append(errs, errors.New("shards auto holds shards through Leases: drop --leader-elect=false"))
+		}
+		if o.ShardHome >= shard.Buckets {
+			errs = append(errs, fmt.Errorf("shard-home (%d) must be below %d", o.ShardHome, shard.Buckets))
+		}
+	default:
+		if err := shard.ValidateCount(o.Shards); err != nil {
+			errs = append(errs, err)
+		}
+		if o.Shards > 1 && !o.LeaderElection.Enabled {
+			errs = append(errs, errors.New("shards above 1 are held through Leases: drop --leader-elect=false"))
+		}
+		if o.ShardHome >= o.Shards {
+			errs = append(errs, fmt.Errorf("shard-home (%d) must be below shards (%d)", o.ShardHome, o.Shards))
+		}
 	}
 	le := o.LeaderElection
-	if le.Enabled || o.Shards > 1 {
+	if le.Enabled || o.Shards > 1 || o.ShardsAuto {
 		if le.ID == "" {
 			errs = append(errs, errors.New("leader election needs a lease name"))
 		}

@@ -24,6 +24,7 @@ import (
 	"github.com/kanaria-rollouts/kanaria/internal/cachefresh"
 	"github.com/kanaria-rollouts/kanaria/internal/experiment/decide"
 	"github.com/kanaria-rollouts/kanaria/internal/requeue"
+	"github.com/kanaria-rollouts/kanaria/internal/shard"
 	"github.com/kanaria-rollouts/kanaria/internal/statuspatch"
 )
 
@@ -62,6 +63,10 @@ type Reconciler struct {
 	// Wrap, when set, wraps the reconciler the controller runs, so the
 	// manager can time each reconcile without this package knowing how.
 	Wrap func(reconcile.Reconciler) reconcile.Reconciler
+	// Sharded gives the ReplicaSets this controller creates, and so their
+	// Pods, the Experiment's shard bucket label; off, they carry only the
+	// reference's labels.
+	Sharded bool
 }
 
 func controllerUID(o client.Object) []string {
@@ -151,6 +156,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	snap, err := observe(ctx, r.Client, api, &ex, r.now())
 	if err != nil {
 		return ctrl.Result{}, err
+	}
+	if r.Sharded {
+		snap.ShardBucket = ex.Labels[shard.LabelBucket]
 	}
 	if r.rsWrites.stale(snap.ReplicaSets) {
 		// As above, for our patches of the ReplicaSets: their watch

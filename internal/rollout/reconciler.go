@@ -33,6 +33,7 @@ import (
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/decide"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/validation"
 	"github.com/kanaria-rollouts/kanaria/internal/rolloutview"
+	"github.com/kanaria-rollouts/kanaria/internal/shard"
 	"github.com/kanaria-rollouts/kanaria/internal/statuspatch"
 	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting"
 	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting/routerclient"
@@ -63,13 +64,18 @@ const (
 
 // CacheObjects limits the controller's caches of ReplicaSets and Pods to the
 // ones that carry a pod-template hash label, i.e. that belong to Rollouts, so
-// the controller does not hold every Pod of the cluster in memory.
-func CacheObjects() (map[client.Object]cache.ByObject, error) {
+// the controller does not hold every Pod of the cluster in memory. With
+// shards, shardSel narrows them further to the held shards' buckets, which
+// ReplicaSets and Pods carry as their Rollout's (or Experiment's) label.
+func CacheObjects(shardSel *labels.Requirement) (map[client.Object]cache.ByObject, error) {
 	req, err := labels.NewRequirement(v1alpha1.DefaultRolloutUniqueLabelKey, selection.Exists, nil)
 	if err != nil {
 		return nil, fmt.Errorf("building the cache selector: %w", err)
 	}
 	sel := labels.NewSelector().Add(*req)
+	if shardSel != nil {
+		sel = sel.Add(*shardSel)
+	}
 	return map[client.Object]cache.ByObject{
 		&appsv1.ReplicaSet{}: {Label: sel},
 		&corev1.Pod{}:        {Label: sel},
@@ -123,6 +129,10 @@ type Reconciler struct {
 	// means every one. With shards, ReplicaSet events also bring keys of
 	// Rollouts that another replica holds, which this cache never has.
 	Owns func(types.NamespacedName) bool
+	// Sharded gives the ReplicaSets this controller creates, and so their
+	// Pods, the Rollout's shard bucket label; off, they carry only the
+	// reference's labels.
+	Sharded bool
 	// UrgentWriter writes what takes traffic back to stable (an abort's
 	// router weights and Services). Its rate limiters serve only those
 	// writes, so they do not wait behind the routine writes of other
@@ -314,6 +324,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	snap, err := observe(ctx, r.Client, api, &r.ownedCopies, &ro, r.now())
 	if err != nil {
 		return ctrl.Result{}, err
+	}
+	if r.Sharded {
+		snap.ShardBucket = ro.Labels[shard.LabelBucket]
 	}
 	if r.rsWrites.stale(req.NamespacedName, snap.ReplicaSets) {
 		// As above, for the ReplicaSets: their watch events bring the

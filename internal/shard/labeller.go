@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/go-logr/logr"
@@ -12,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/metadata/metadatainformer"
@@ -24,11 +26,19 @@ var (
 	rolloutsGVR     = schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "rollouts"}
 	analysisRunsGVR = schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "analysisruns"}
 	experimentsGVR  = schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "experiments"}
+	replicaSetsGVR  = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "replicasets"}
+	podsGVR         = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
 )
 
+// podTemplateHashLabel marks the ReplicaSets and Pods of Rollouts and
+// Experiments (the reference's rollouts-pod-template-hash); the controller
+// caches only those, so only those need a bucket.
+const podTemplateHashLabel = "rollouts-pod-template-hash"
+
 // Labeller gives the bucket label to the Rollouts, AnalysisRuns and
-// Experiments that lack it: those created by users, and those created before
-// sharding was turned on. It watches metadata only and only objects without
+// Experiments that lack it (those created by users, and those created before
+// sharding was turned on), and to the ReplicaSets and Pods of Rollouts and
+// Experiments made before it, so that each replica caches only its shards'. It watches metadata only and only objects without
 // the label, so its cache stays near empty; each replica labels the objects
 // of the shards it holds, so no two replicas write the same object.
 type Labeller struct {
@@ -94,13 +104,27 @@ func (l *Labeller) Run(ctx context.Context) error {
 		reqs, _ := l.Selector.Requirements()
 		sel = sel.Add(reqs...)
 	}
+	hashed, err := labels.NewRequirement(podTemplateHashLabel, selection.Exists, nil)
+	if err != nil {
+		return fmt.Errorf("building the labeller's selector: %w", err)
+	}
+	// ReplicaSets and Pods carry no instance id: the hash label is what
+	// makes them the controller's.
+	podSel := labels.NewSelector().Add(*req, *hashed)
 	factory := metadatainformer.NewFilteredSharedInformerFactory(l.Client, 0, l.Namespace, func(o *metav1.ListOptions) {
 		o.LabelSelector = sel.String()
 	})
+	podFactory := metadatainformer.NewFilteredSharedInformerFactory(l.Client, 0, l.Namespace, func(o *metav1.ListOptions) {
+		o.LabelSelector = podSel.String()
+	})
 	q := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[item]())
 	stores := map[schema.GroupVersionResource]cache.Store{}
-	for _, gvr := range []schema.GroupVersionResource{rolloutsGVR, analysisRunsGVR, experimentsGVR} {
-		inf := factory.ForResource(gvr).Informer()
+	for _, gvr := range []schema.GroupVersionResource{rolloutsGVR, analysisRunsGVR, experimentsGVR, replicaSetsGVR, podsGVR} {
+		f := factory
+		if gvr == replicaSetsGVR || gvr == podsGVR {
+			f = podFactory
+		}
+		inf := f.ForResource(gvr).Informer()
 		add := func(o any) {
 			if m, ok := o.(*metav1.PartialObjectMetadata); ok {
 				q.Add(item{gvr: gvr, namespace: m.Namespace, name: m.Name})
@@ -115,6 +139,7 @@ func (l *Labeller) Run(ctx context.Context) error {
 	l.queue, l.store = q, stores
 	l.mu.Unlock()
 	factory.Start(ctx.Done())
+	podFactory.Start(ctx.Done())
 	go func() {
 		<-ctx.Done()
 		q.ShutDown()
@@ -123,6 +148,7 @@ func (l *Labeller) Run(ctx context.Context) error {
 		it, shutdown := q.Get()
 		if shutdown {
 			factory.Shutdown()
+			podFactory.Shutdown()
 			return nil
 		}
 		if err := l.label(ctx, it); err != nil {
@@ -146,17 +172,14 @@ func (l *Labeller) label(ctx context.Context, it item) error {
 	if !ok || m.Labels[LabelBucket] != "" {
 		return nil
 	}
-	bucket, err := l.bucketOf(ctx, m)
+	bucket, err := l.bucketOf(ctx, it.gvr, m)
 	if err != nil {
 		return err
 	}
 	if !l.holds(bucket) {
 		return nil
 	}
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
-		"resourceVersion": m.ResourceVersion,
-		"labels":          map[string]string{LabelBucket: strconv.Itoa(bucket)},
-	}})
+	patch, err := json.Marshal(bucketPatch(it.gvr, m.ResourceVersion, bucket))
 	if err != nil {
 		return fmt.Errorf("encoding the bucket label: %w", err)
 	}
@@ -173,11 +196,28 @@ func (l *Labeller) label(ctx context.Context, it item) error {
 	return nil
 }
 
+// bucketPatch is the merge patch that gives an object its bucket. A
+// ReplicaSet's Pod template gets the label as well, so the Pods it makes
+// from now on are born with it. The ReplicaSet controller never replaces
+// running Pods for a template change, and the pod-template hash label,
+// which names the revision, stays as it is, so this restarts nothing.
+func bucketPatch(gvr schema.GroupVersionResource, resourceVersion string, bucket int) map[string]any {
+	lbl := map[string]string{LabelBucket: strconv.Itoa(bucket)}
+	patch := map[string]any{"metadata": map[string]any{"resourceVersion": resourceVersion, "labels": lbl}}
+	if gvr == replicaSetsGVR {
+		patch["spec"] = map[string]any{"template": map[string]any{"metadata": map[string]any{"labels": lbl}}}
+	}
+	return patch
+}
+
 // bucketOf follows an object's controller owners up to its Rollout, or to
 // the first owner that already has a bucket, or to itself when it has none.
-func (l *Labeller) bucketOf(ctx context.Context, m *metav1.PartialObjectMetadata) (int, error) {
-	cur := m
-	for depth := 0; depth < 3; depth++ {
+// A ReplicaSet without a Rollout or Experiment controller (an orphan a
+// Rollout may adopt) goes by its name: the controller names a Rollout's
+// ReplicaSets <rollout>-<hash>, so it lands with the Rollout that made it.
+func (l *Labeller) bucketOf(ctx context.Context, gvr schema.GroupVersionResource, m *metav1.PartialObjectMetadata) (int, error) {
+	cur, curGVR := m, gvr
+	for depth := 0; depth < 4; depth++ {
 		if v := cur.Labels[LabelBucket]; v != "" && cur != m {
 			b, err := strconv.Atoi(v)
 			if err == nil && b >= 0 && b < Buckets {
@@ -185,26 +225,39 @@ func (l *Labeller) bucketOf(ctx context.Context, m *metav1.PartialObjectMetadata
 			}
 		}
 		ref := metav1.GetControllerOfNoCopy(cur)
-		if ref == nil || !isArgo(ref.APIVersion) {
-			return Bucket(cur.Namespace, cur.Name), nil
-		}
-		switch ref.Kind {
-		case "Rollout":
+		var next schema.GroupVersionResource
+		switch {
+		case ref != nil && isArgo(ref.APIVersion) && ref.Kind == "Rollout":
 			return Bucket(cur.Namespace, ref.Name), nil
-		case "Experiment":
-			owner, err := l.Client.Resource(experimentsGVR).Namespace(cur.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
-			if apierrors.IsNotFound(err) {
-				return Bucket(cur.Namespace, cur.Name), nil
-			}
-			if err != nil {
-				return 0, fmt.Errorf("reading owner Experiment %s/%s: %w", cur.Namespace, ref.Name, err)
-			}
-			cur = owner
+		case ref != nil && isArgo(ref.APIVersion) && ref.Kind == "Experiment":
+			next = experimentsGVR
+		case ref != nil && curGVR == podsGVR && ref.APIVersion == "apps/v1" && ref.Kind == "ReplicaSet":
+			next = replicaSetsGVR
 		default:
-			return Bucket(cur.Namespace, cur.Name), nil
+			return ownBucket(curGVR, cur), nil
+		}
+		owner, err := l.Client.Resource(next).Namespace(cur.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return ownBucket(curGVR, cur), nil
+		}
+		if err != nil {
+			return 0, fmt.Errorf("reading owner %s %s/%s: %w", ref.Kind, cur.Namespace, ref.Name, err)
+		}
+		cur, curGVR = owner, next
+	}
+	return ownBucket(curGVR, cur), nil
+}
+
+// ownBucket is the bucket of an object with no owner to follow: its own
+// name's, or for a ReplicaSet named <name>-<hash> that of <name>.
+func ownBucket(gvr schema.GroupVersionResource, m *metav1.PartialObjectMetadata) int {
+	name := m.Name
+	if gvr == replicaSetsGVR {
+		if h := m.Labels[podTemplateHashLabel]; h != "" {
+			name = strings.TrimSuffix(name, "-"+h)
 		}
 	}
-	return Bucket(cur.Namespace, cur.Name), nil
+	return Bucket(m.Namespace, name)
 }
 
 func isArgo(apiVersion string) bool {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -100,9 +101,42 @@ func cachedRollouts(t *testing.T, p *controllerProcess, ns string) ([]string, er
 	return names, nil
 }
 
+// cachedCount is how many objects of kind a replica's caches hold, from its
+// kanaria_controller_cached_objects metric.
+func cachedCount(p *controllerProcess, kind string) (int, error) {
+	code, body, err := p.get("/metrics")
+	if err != nil {
+		return 0, err
+	}
+	if code != 200 {
+		return 0, fmt.Errorf("/metrics answered %d", code)
+	}
+	m := regexp.MustCompile(`(?m)^kanaria_controller_cached_objects\{kind="` + kind + `"\} ([0-9]+)$`).FindStringSubmatch(body)
+	if m == nil {
+		return 0, fmt.Errorf("no cached %s count on /metrics", kind)
+	}
+	return strconv.Atoi(m[1])
+}
+
+// waitCached waits until a replica's caches hold want ReplicaSets and Pods.
+func waitCached(t *testing.T, p *controllerProcess, what string, wantRS, wantPods int) {
+	t.Helper()
+	eventually(t, time.Minute, what, func() (bool, error) {
+		rs, err := cachedCount(p, "ReplicaSet")
+		if err != nil {
+			return false, err
+		}
+		pods, err := cachedCount(p, "Pod")
+		if err != nil {
+			return false, err
+		}
+		return rs == wantRS && pods == wantPods, fmt.Errorf("caches %d ReplicaSets and %d Pods, want %d and %d", rs, pods, wantRS, wantPods)
+	})
+}
+
 // TestShardsSplitRolloutsAndFailOver runs two replicas with --shards 2,
 // each homed on one shard, and eight canary Rollouts spread over both. Each
-// replica caches only its shard's Rollouts. Mid-release the owner of shard 0
+// replica caches only its shard's Rollouts, ReplicaSets and Pods. Mid-release the owner of shard 0
 // is killed with SIGKILL: the other replica takes its Lease after it expires
 // and finishes every release, with one new ReplicaSet and one AnalysisRun
 // per Rollout and the stable Pods kept ready throughout.
@@ -170,6 +204,11 @@ spec:
 		})
 	}
 	assertShardHolders(t, c, ns, map[int]string{0: "home-0", 1: "home-1"}, p0, p1)
+	// And only its shard's ReplicaSets and Pods: one ReplicaSet of two Pods
+	// for each of its four Rollouts.
+	for k, p := range []*controllerProcess{p0, p1} {
+		waitCached(t, p, fmt.Sprintf("replica %d caching only shard %d's ReplicaSets and Pods", k, k), 4, 8)
+	}
 
 	watches := map[string]*podWatch{}
 	for _, name := range all {
@@ -232,6 +271,10 @@ spec:
 		return strings.Join(got, ",") == strings.Join(all, ","), fmt.Errorf("caches %v", got)
 	})
 
+	// Two ReplicaSets per Rollout now (the old one scaled to zero), and the
+	// two Pods of the new one.
+	waitCached(t, p1, "the survivor caching every ReplicaSet and Pod", 16, 16)
+
 	// The home replica of shard 0 comes back and is handed its shard.
 	p0 = runShardedController(t, ns, 2, 0)
 	assertShardHolders(t, c, ns, map[int]string{0: "home-0", 1: "home-1"}, p0, p1)
@@ -275,4 +318,175 @@ func assertShardHolders(t *testing.T, c clients, ns string, want map[int]string,
 		}
 		return true, nil
 	})
+}
+
+const plainCanaryManifest = `apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata:
+  name: %[1]s
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: %[1]s}
+  template:
+    metadata:
+      labels: {app: %[1]s}
+    spec:
+      containers:
+      - name: app
+        image: registry.example/app:1
+  strategy:
+    canary:
+      steps:
+      - setWeight: 50
+      - pause: {duration: 1s}
+`
+
+// TestTurningShardsOnKeepsRunningPods runs two Rollouts under one
+// unsharded controller, then replaces it with two replicas of --shards 2.
+// The existing ReplicaSets (metadata and Pod template) and Pods get their
+// Rollout's bucket label in place: no Pod is replaced, no ReplicaSet is
+// added, each replica caches only its own Rollout's ReplicaSet and Pods,
+// and a release afterwards finishes with one new ReplicaSet.
+func TestTurningShardsOnKeepsRunningPods(t *testing.T) {
+	ensureCRDs(t)
+	c := newClients(t)
+	ns := newNamespace(t, c, "shardon")
+	names := shardRolloutNames(ns, 2, 1)
+	all := []string{names[0][0], names[1][0]}
+	for _, name := range all {
+		applyYAML(t, ns, fmt.Sprintf(plainCanaryManifest, name))
+	}
+	single := runController(t, ns)
+	pods := map[string]string{} // Pod UID -> name
+	stable := map[string]string{}
+	for _, name := range all {
+		ro := waitRollout(t, c, ns, name, "Healthy", 3*time.Minute, phaseIs(v1alpha1.RolloutPhaseHealthy))
+		stable[name] = ro.Status.StableRS
+		for rsName, rs := range replicaSetsOf(t, c, ns, ro) {
+			if _, ok := rs.Labels[shard.LabelBucket]; ok {
+				t.Fatalf("unsharded controller labelled ReplicaSet %s with a bucket: %v", rsName, rs.Labels)
+			}
+		}
+	}
+	var list corev1.PodList
+	if err := c.ctrl.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range list.Items {
+		if _, ok := p.Labels[shard.LabelBucket]; ok {
+			t.Fatalf("unsharded controller's Pod %s carries a bucket: %v", p.Name, p.Labels)
+		}
+		pods[string(p.UID)] = p.Name
+	}
+	if len(pods) != 4 {
+		t.Fatalf("want 4 Pods, have %v", pods)
+	}
+	_ = single.cmd.Process.Signal(os.Interrupt)
+	<-single.exited
+
+	p0 := runShardedController(t, ns, 2, 0)
+	p1 := runShardedController(t, ns, 2, 1)
+	eventually(t, 2*time.Minute, "existing ReplicaSets and Pods labelled with their Rollout's bucket", func() (bool, error) {
+		for _, name := range all {
+			want := shard.BucketLabel(ns, name)
+			ro := getRollout(t, c, ns, name)
+			rss := replicaSetsOf(t, c, ns, ro)
+			if len(rss) != 1 || rss[stable[name]] == nil {
+				return false, fmt.Errorf("rollout %s has ReplicaSets %s, want only %s", name, specCounts(rss), stable[name])
+			}
+			rs := rss[stable[name]]
+			if rs.Labels[shard.LabelBucket] != want || rs.Spec.Template.Labels[shard.LabelBucket] != want {
+				return false, fmt.Errorf("ReplicaSet %s labels %v, template %v, want bucket %s", rs.Name, rs.Labels, rs.Spec.Template.Labels, want)
+			}
+		}
+		var list corev1.PodList
+		if err := c.ctrl.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+			return false, err
+		}
+		for _, p := range list.Items {
+			if pods[string(p.UID)] == "" {
+				return false, fmt.Errorf("a new Pod %s appeared after sharding was turned on", p.Name)
+			}
+			if p.Labels[shard.LabelBucket] != shard.BucketLabel(ns, p.Labels["app"]) {
+				return false, fmt.Errorf("Pod %s labels %v", p.Name, p.Labels)
+			}
+		}
+		return len(list.Items) == len(pods), fmt.Errorf("have %d Pods, want the %d from before", len(list.Items), len(pods))
+	})
+	for k, p := range []*controllerProcess{p0, p1} {
+		waitCached(t, p, fmt.Sprintf("replica %d caching only its Rollout's ReplicaSet and Pods", k), 1, 2)
+	}
+	for _, name := range all {
+		setImage(t, ns, name, "registry.example/app:2")
+	}
+	for _, name := range all {
+		ro := waitRollout(t, c, ns, name, "Healthy on the new version", 3*time.Minute, func(ro *v1alpha1.Rollout) bool {
+			return ro.Status.Phase == v1alpha1.RolloutPhaseHealthy && ro.Status.StableRS != stable[name]
+		})
+		rss := replicaSetsOf(t, c, ns, ro)
+		if len(rss) != 2 || rss[stable[name]] == nil {
+			t.Errorf("rollout %s: want its old and one new ReplicaSet, have %s", name, specCounts(rss))
+		}
+		for _, rs := range rss {
+			if rs.Labels[shard.LabelBucket] != shard.BucketLabel(ns, name) {
+				t.Errorf("ReplicaSet %s labels %v", rs.Name, rs.Labels)
+			}
+		}
+	}
+}
+
+// TestShardsAutoFollowsTheStatefulSet runs a controller with --shards auto
+// as if it were Pod 0 of a StatefulSet (POD_NAMESPACE and POD_NAME name a
+// Pod the StatefulSet made): it takes one shard per replica, and when the
+// StatefulSet is scaled it splits again in the same process.
+func TestShardsAutoFollowsTheStatefulSet(t *testing.T) {
+	ensureCRDs(t)
+	c := newClients(t)
+	ns := newNamespace(t, c, "shardauto")
+	applyYAML(t, ns, `apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: ctl}
+spec:
+  replicas: 2
+  serviceName: ctl
+  selector:
+    matchLabels: {app: ctl}
+  template:
+    metadata:
+      labels: {app: ctl}
+    spec:
+      containers:
+      - name: ctl
+        image: registry.example/ctl:1
+`)
+	eventually(t, 2*time.Minute, "the StatefulSet's first Pod", func() (bool, error) {
+		var p corev1.Pod
+		err := c.ctrl.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "ctl-0"}, &p)
+		return err == nil, err
+	})
+	t.Setenv("POD_NAMESPACE", ns)
+	t.Setenv("POD_NAME", "ctl-0")
+	p := startController(t, "controller-"+ns+"-auto", cluster.KubeconfigPath(),
+		"--namespace", ns, "--shards", "auto",
+		"--leader-election-namespace", ns, "--leader-election-id", "kanaria-auto-e2e",
+		"--leader-elect-lease-duration", "6s", "--leader-elect-renew-deadline", "4s", "--leader-elect-retry-period", "1s")
+	p.waitServing(t)
+	held := func(n int) func() (bool, error) {
+		want := regexp.MustCompile(`holding shards[^\n]*"shards":\s*\[0[0-9, ]*\][^\n]*"of":\s*` + strconv.Itoa(n) + `\b`)
+		return func() (bool, error) {
+			return want.MatchString(p.log.String()), fmt.Errorf("no line holding shard 0 of %d in the log", n)
+		}
+	}
+	// Pod 0 homes on shard 0 of 2 (and, the only live replica, holds shard
+	// 1 as well).
+	eventually(t, 2*time.Minute, "holding shard 0 of 2", held(2))
+	mustKubectl(t, "-n", ns, "scale", "statefulset", "ctl", "--replicas", "3")
+	// Read again within 30 seconds, then split again without a restart.
+	eventually(t, 2*time.Minute, "holding shard 0 of 3", held(3))
+	select {
+	case <-p.exited:
+		t.Fatalf("the controller exited: %v", p.exitErr)
+	default:
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/shard"
 )
 
 // jsonPatchOp is one operation of an RFC 6902 JSON patch.
@@ -303,10 +304,14 @@ func ephemeralMetadata(ro *v1alpha1.Rollout) []*v1alpha1.PodTemplateMetadata {
 	return slices.DeleteFunc(out, func(m *v1alpha1.PodTemplateMetadata) bool { return m == nil })
 }
 
-// withoutHash returns a copy of t without the pod-template-hash label, which
-// the controller adds to ReplicaSets and never belongs in a Rollout's spec.
+// withoutHash returns a copy of t without the pod-template-hash label and
+// the shard bucket label, which the controller adds to ReplicaSets and never
+// belong in a Rollout's spec: copied there, the bucket would change the
+// template's hash, and an undo would make a new ReplicaSet instead of
+// scaling up the old one.
 func withoutHash(t *corev1.PodTemplateSpec) *corev1.PodTemplateSpec {
 	c := t.DeepCopy()
 	delete(c.Labels, v1alpha1.DefaultRolloutUniqueLabelKey)
+	delete(c.Labels, shard.LabelBucket)
 	return c
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/shard"
 )
 
 func TestSetImage(t *testing.T) {
@@ -72,6 +73,7 @@ func TestUndo(t *testing.T) {
 	rs2 := replicaSet(ro, "2", "bbb", "registry.example/app:2")
 	rs2.Spec.Template.Labels["role"] = "stable" // put there by the controller for its role
 	rs2.Spec.Template.Annotations = map[string]string{"team": "shop"}
+	rs2.Spec.Template.Labels[shard.LabelBucket] = "17" // put there by a sharded controller
 	rs3 := replicaSet(ro, "3", "ccc", "registry.example/app:3")
 	rs3.Spec.Template.Labels["role"] = "canary"
 	other := canary("other", 1)
@@ -95,6 +97,9 @@ func TestUndo(t *testing.T) {
 	}
 	if _, has := tmpl.Labels["role"]; has {
 		t.Fatal("the stable role label was copied into the spec")
+	}
+	if _, has := tmpl.Labels[shard.LabelBucket]; has {
+		t.Fatal("the shard bucket label was copied into the spec")
 	}
 	if tmpl.Annotations["team"] != "shop" || tmpl.Labels["app"] != "web" {
 		t.Fatalf("the revision's own metadata was lost: %v %v", tmpl.Labels, tmpl.Annotations)

@@ -14,6 +14,7 @@ import (
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/analysis/template"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/validation"
+	"github.com/kanaria-rollouts/kanaria/internal/shard"
 )
 
 // Condition reasons and messages, worded as the reference words them so
@@ -282,7 +283,7 @@ func (d *decider) pastProgressDeadline(ts *v1alpha1.TemplateStatus) bool {
 // newReplicaSet builds a template's ReplicaSet as the reference does: the
 // pod-template hash on the ReplicaSet, its Pod template and its selector,
 // the experiment and template names in annotations.
-func newReplicaSet(ex *v1alpha1.Experiment, t *v1alpha1.TemplateSpec, collisionCount *int32, replicas int32) *appsv1.ReplicaSet {
+func newReplicaSet(ex *v1alpha1.Experiment, t *v1alpha1.TemplateSpec, collisionCount *int32, replicas int32, bucket string) *appsv1.ReplicaSet {
 	tmpl := t.Template.DeepCopy()
 	delete(tmpl.Labels, v1alpha1.DefaultRolloutUniqueLabelKey)
 	hash := templateHash(ex, t.Name, tmpl, collisionCount)
@@ -290,6 +291,12 @@ func newReplicaSet(ex *v1alpha1.Experiment, t *v1alpha1.TemplateSpec, collisionC
 		tmpl.Labels = map[string]string{}
 	}
 	tmpl.Labels[v1alpha1.DefaultRolloutUniqueLabelKey] = hash
+	rsLabels := map[string]string{v1alpha1.DefaultRolloutUniqueLabelKey: hash}
+	if bucket != "" {
+		// After the hash, which it must not change.
+		tmpl.Labels[shard.LabelBucket] = bucket
+		rsLabels[shard.LabelBucket] = bucket
+	}
 	sel := t.Selector.DeepCopy()
 	if sel.MatchLabels == nil {
 		sel.MatchLabels = map[string]string{}
@@ -299,7 +306,7 @@ func newReplicaSet(ex *v1alpha1.Experiment, t *v1alpha1.TemplateSpec, collisionC
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      ReplicaSetName(ex, t),
 			Namespace: ex.Namespace,
-			Labels:    map[string]string{v1alpha1.DefaultRolloutUniqueLabelKey: hash},
+			Labels:    rsLabels,
 			Annotations: map[string]string{
 				v1alpha1.ExperimentNameAnnotationKey:         ex.Name,
 				v1alpha1.ExperimentTemplateNameAnnotationKey: t.Name,
@@ -322,7 +329,7 @@ func (d *decider) createReplicaSet(t *v1alpha1.TemplateSpec, ts *v1alpha1.Templa
 		ts.Message = fmt.Sprintf("Failed to create ReplicaSet for template '%s': ReplicaSet %s already exists and is not owned by this Experiment", t.Name, name)
 		return nil
 	}
-	rs := newReplicaSet(d.ex, t, ts.CollisionCount, replicas)
+	rs := newReplicaSet(d.ex, t, ts.CollisionCount, replicas, d.s.ShardBucket)
 	d.add(CreateReplicaSet{ReplicaSet: rs})
 	d.planned[t.Name] = rs
 	ts.LastTransitionTime = &d.stamp

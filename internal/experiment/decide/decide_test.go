@@ -12,6 +12,7 @@ import (
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/analysis/template"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/podhash"
+	"github.com/kanaria-rollouts/kanaria/internal/shard"
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -516,7 +517,7 @@ func TestZeroScaleDownDelayScalesAtOnce(t *testing.T) {
 	ex.Spec.ScaleDownDelaySeconds = ptr[int32](0)
 	ex.Spec.Terminate = true
 	w := newWorld(t, ex)
-	w.s.ReplicaSets["baseline"] = newReplicaSet(ex, &ex.Spec.Templates[0], nil, 1)
+	w.s.ReplicaSets["baseline"] = newReplicaSet(ex, &ex.Spec.Templates[0], nil, 1, "")
 	p := w.step(t0)
 	if len(actionsOf[ScaleReplicaSet](p)) != 1 || len(actionsOf[CreateReplicaSet](p)) != 0 || p.Status.Phase != v1alpha1.AnalysisPhaseSuccessful {
 		t.Errorf("%v %s", p.Actions, p.Status.Phase)
@@ -581,5 +582,41 @@ func TestAnalysesAloneRunAtOnce(t *testing.T) {
 	w.runPhase("exp-compare", v1alpha1.AnalysisPhaseSuccessful, "")
 	if p := w.step(t0.Add(time.Minute)); p.Status.Phase != v1alpha1.AnalysisPhaseSuccessful || p.Status.Message != MessageRequiredRunsCompleted {
 		t.Fatalf("%s %q", p.Status.Phase, p.Status.Message)
+	}
+}
+
+// TestReplicaSetsCarryTheShardBucket checks that with shards an
+// Experiment's new ReplicaSet and its Pod template carry the Experiment's
+// bucket without changing the hash that names the ReplicaSet, and that
+// without shards they carry none.
+func TestReplicaSetsCarryTheShardBucket(t *testing.T) {
+	for _, bucket := range []string{"9", ""} {
+		ex := newExperiment()
+		w := newWorld(t, ex)
+		w.s.ShardBucket = bucket
+		p := w.step(t0)
+		created := actionsOf[CreateReplicaSet](p)
+		if len(created) == 0 {
+			t.Fatalf("bucket %q: no ReplicaSet created: %v", bucket, p.Actions)
+		}
+		plain := newReplicaSet(ex, &ex.Spec.Templates[0], nil, 1, "")
+		found := false
+		for _, c := range created {
+			rs := c.ReplicaSet
+			if rs.Name == plain.Name {
+				found = true
+				if rs.Labels[v1alpha1.DefaultRolloutUniqueLabelKey] != plain.Labels[v1alpha1.DefaultRolloutUniqueLabelKey] {
+					t.Errorf("bucket %q: the label changed the hash: %s vs %s", bucket, rs.Labels, plain.Labels)
+				}
+			}
+			got, ok := rs.Labels[shard.LabelBucket]
+			tgot, tok := rs.Spec.Template.Labels[shard.LabelBucket]
+			if got != bucket || ok != (bucket != "") || tgot != bucket || tok != (bucket != "") {
+				t.Errorf("bucket %q: ReplicaSet %s labelled %v, template %v", bucket, rs.Name, rs.Labels, rs.Spec.Template.Labels)
+			}
+		}
+		if !found {
+			t.Fatalf("bucket %q: no ReplicaSet %s among %v", bucket, plain.Name, p.Actions)
+		}
 	}
 }

@@ -39,6 +39,10 @@ type Snapshot struct {
 	// Templates holds every analysis template the spec names, nested ones
 	// included; a name with a nil value does not exist.
 	Templates template.Lookup
+	// ShardBucket is the shard bucket label value the Experiment's new
+	// ReplicaSets and their Pods carry, so that only the replica holding
+	// its shard caches them; empty without shards.
+	ShardBucket string
 }
 
 // Plan is what one reconcile decided.

@@ -16,6 +16,7 @@ import (
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/configsnap"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/podhash"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/validation"
+	"github.com/kanaria-rollouts/kanaria/internal/shard"
 )
 
 // Defaults of the published API.
@@ -388,6 +389,11 @@ func (d *decider) buildReplicaSet(name string) *appsv1.ReplicaSet {
 		tmpl.Labels = map[string]string{}
 	}
 	tmpl.Labels[v1alpha1.DefaultRolloutUniqueLabelKey] = d.newHash
+	if b := d.s.ShardBucket; b != "" {
+		// After the hash: the label is where the ReplicaSet is cached, not
+		// what its Pods run, so it never makes a new revision.
+		tmpl.Labels[shard.LabelBucket] = b
+	}
 	sel := d.sel.DeepCopy()
 	if sel.MatchLabels == nil {
 		sel.MatchLabels = map[string]string{}

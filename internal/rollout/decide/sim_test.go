@@ -57,6 +57,9 @@ type sim struct {
 	// copies are the configuration copies the plans created, with their
 	// owners' UIDs.
 	copies map[configsnap.Ref][]types.UID
+	// shardBucket is the snapshot's ShardBucket: set, the controller runs
+	// with shards.
+	shardBucket string
 }
 
 func newSim(t testing.TB, ro *v1alpha1.Rollout) *sim {
@@ -75,7 +78,7 @@ func (s *sim) addService(name string, selector map[string]string) {
 
 func (s *sim) snapshot() Snapshot {
 	snap := Snapshot{Now: s.now, Rollout: s.ro.DeepCopy(), Services: map[string]*corev1.Service{}, Workload: s.workload.DeepCopy(),
-		Templates: s.templates, TrafficErrors: s.trafficErrors}
+		Templates: s.templates, TrafficErrors: s.trafficErrors, ShardBucket: s.shardBucket}
 	for _, name := range sortedKeys(s.runs) {
 		snap.AnalysisRuns = append(snap.AnalysisRuns, s.runs[name].DeepCopy())
 	}

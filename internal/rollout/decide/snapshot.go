@@ -34,6 +34,11 @@ type Snapshot struct {
 	NameTaken *appsv1.ReplicaSet
 	// Pods are the Pods of the controlled ReplicaSets.
 	Pods []*corev1.Pod
+	// ShardBucket is the shard bucket label value the Rollout's new
+	// ReplicaSets and their Pods carry, so that only the replica holding the
+	// Rollout's shard caches them; empty without shards, where ReplicaSets
+	// carry exactly the reference's labels.
+	ShardBucket string
 	// Services holds every Service the spec names, by name; a name with a
 	// nil value does not exist.
 	Services map[string]*corev1.Service

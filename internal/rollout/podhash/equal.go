@@ -8,12 +8,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/shard"
 )
 
 // SameTemplate reports whether live, the template of an existing
 // ReplicaSet, runs the Pods desired describes: equal once the
-// rollouts-pod-template-hash label and empty creation times are set aside
-// and desired is given the defaults the API server wrote into live. It lets
+// rollouts-pod-template-hash and shard bucket labels and empty creation
+// times are set aside and desired is given the defaults the API server
+// wrote into live. It lets
 // a Rollout keep a ReplicaSet whose name another controller, or another
 // version of one, computed differently.
 //
@@ -24,6 +26,7 @@ func SameTemplate(live, desired *corev1.PodTemplateSpec) bool {
 	l, d := live.DeepCopy(), desired.DeepCopy()
 	for _, t := range []*corev1.PodTemplateSpec{l, d} {
 		delete(t.Labels, v1alpha1.DefaultRolloutUniqueLabelKey)
+		delete(t.Labels, shard.LabelBucket)
 		if len(t.Labels) == 0 {
 			t.Labels = nil
 		}

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/shard"
 )
 
 func template(image string) *corev1.PodTemplateSpec {
@@ -153,8 +154,8 @@ func TestEncodingIsPinnedWhateverTheLibraryWrites(t *testing.T) {
 }
 
 // TestSameTemplate checks the comparison behind keeping a ReplicaSet another
-// controller named: the API server's defaults and the hash label do not
-// count, a real change does.
+// controller named: the API server's defaults, the hash label and the shard
+// bucket label do not count, a real change does.
 func TestSameTemplate(t *testing.T) {
 	desired := template("web:1")
 	desired.Spec.Containers[0].Ports = []corev1.ContainerPort{{ContainerPort: 8080}}
@@ -177,6 +178,11 @@ func TestSameTemplate(t *testing.T) {
 
 	if !SameTemplate(live, desired) {
 		t.Fatal("a defaulted copy of the template does not compare equal")
+	}
+	sharded := live.DeepCopy()
+	sharded.Labels[shard.LabelBucket] = "17"
+	if !SameTemplate(sharded, desired) {
+		t.Fatal("the shard bucket label on a ReplicaSet's template makes it compare unequal")
 	}
 	changed := desired.DeepCopy()
 	changed.Spec.Containers[0].Image = "web:2"
