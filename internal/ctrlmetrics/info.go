@@ -11,41 +11,41 @@ import (
 )
 
 var (
-	descRolloutInfo = prometheus.NewDesc("rollout_info", "Information about rollout.",
+	descRolloutInfo = infoDesc("rollout_info", "Information about rollout.",
 		[]string{"namespace", "name", "strategy", "traffic_router", "phase"}, nil)
-	descReplicasAvailable = prometheus.NewDesc("rollout_info_replicas_available",
+	descReplicasAvailable = infoDesc("rollout_info_replicas_available",
 		"The number of available replicas per rollout.", []string{"namespace", "name"}, nil)
-	descReplicasUnavailable = prometheus.NewDesc("rollout_info_replicas_unavailable",
+	descReplicasUnavailable = infoDesc("rollout_info_replicas_unavailable",
 		"The number of unavailable replicas per rollout.", []string{"namespace", "name"}, nil)
-	descReplicasDesired = prometheus.NewDesc("rollout_info_replicas_desired",
+	descReplicasDesired = infoDesc("rollout_info_replicas_desired",
 		"The number of desired replicas per rollout.", []string{"namespace", "name"}, nil)
-	descReplicasUpdated = prometheus.NewDesc("rollout_info_replicas_updated",
+	descReplicasUpdated = infoDesc("rollout_info_replicas_updated",
 		"The number of updated replicas per rollout.", []string{"namespace", "name"}, nil)
-	descRolloutPhase = prometheus.NewDesc("rollout_phase",
+	descRolloutPhase = infoDesc("rollout_phase",
 		"Information on the state of the rollout (DEPRECATED - use rollout_info)",
 		[]string{"namespace", "name", "strategy", "phase"}, nil)
 
-	descRunInfo = prometheus.NewDesc("analysis_run_info", "Information about analysis run.",
+	descRunInfo = infoDesc("analysis_run_info", "Information about analysis run.",
 		[]string{"namespace", "name", "phase"}, nil)
-	descRunPhase = prometheus.NewDesc("analysis_run_phase",
+	descRunPhase = infoDesc("analysis_run_phase",
 		"Information on the state of the Analysis Run (DEPRECATED - use analysis_run_info)",
 		[]string{"namespace", "name", "phase"}, nil)
-	descRunMetricType = prometheus.NewDesc("analysis_run_metric_type",
+	descRunMetricType = infoDesc("analysis_run_metric_type",
 		"Information on the type of a specific metric in the Analysis Runs",
 		[]string{"namespace", "name", "metric", "type"}, nil)
-	descRunMetricPhase = prometheus.NewDesc("analysis_run_metric_phase",
+	descRunMetricPhase = infoDesc("analysis_run_metric_phase",
 		"Information on the duration of a specific metric in the Analysis Run",
 		[]string{"namespace", "name", "metric", "type", "dry_run", "phase"}, nil)
 
-	descExperimentInfo = prometheus.NewDesc("experiment_info", "Information about Experiment.",
+	descExperimentInfo = infoDesc("experiment_info", "Information about Experiment.",
 		[]string{"namespace", "name", "phase"}, nil)
-	descExperimentPhase = prometheus.NewDesc("experiment_phase",
+	descExperimentPhase = infoDesc("experiment_phase",
 		"Information on the state of the experiment (DEPRECATED - use experiment_info)",
 		[]string{"namespace", "name", "phase"}, nil)
 
-	descTemplateInfo = prometheus.NewDesc("analysis_template_info", "Information about analysis templates.",
+	descTemplateInfo = infoDesc("analysis_template_info", "Information about analysis templates.",
 		[]string{"namespace", "name"}, nil)
-	descTemplateMetricInfo = prometheus.NewDesc("analysis_template_metric_info", "Information on metrics in analysis templates.",
+	descTemplateMetricInfo = infoDesc("analysis_template_metric_info", "Information on metrics in analysis templates.",
 		[]string{"namespace", "name", "type", "metric"}, nil)
 
 	infoDescs = []*prometheus.Desc{descRolloutInfo, descReplicasAvailable, descReplicasUnavailable,
@@ -53,6 +53,21 @@ var (
 		descRunMetricType, descRunMetricPhase, descExperimentInfo, descExperimentPhase,
 		descTemplateInfo, descTemplateMetricInfo}
 )
+
+// infoFamily is what a scrape served without the registry (Gatherer)
+// needs of an info gauge's family, which a Desc does not expose.
+type infoFamily struct {
+	name, help string
+}
+
+// infoFamilies describes every info gauge's Desc.
+var infoFamilies = map[*prometheus.Desc]infoFamily{}
+
+func infoDesc(name, help string, labels []string, constLabels prometheus.Labels) *prometheus.Desc {
+	d := prometheus.NewDesc(name, help, labels, constLabels)
+	infoFamilies[d] = infoFamily{name: name, help: help}
+	return d
+}
 
 // The values of rollout_info's and rollout_phase's phase label: the
 // reference derives them from the Progressing condition's reason rather

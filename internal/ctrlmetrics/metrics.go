@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -57,6 +58,8 @@ type Metrics struct {
 	build     *prometheus.GaugeVec
 
 	series *seriesStore
+	// direct is set once a Gatherer serves the info gauges.
+	direct atomic.Bool
 
 	mu     sync.Mutex
 	seen   map[Kind]map[types.NamespacedName]struct{}
@@ -191,11 +194,14 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 			known[k] = true
 		} else if items, err := listObjects(ctx, reader, k); err != nil {
 			m.log.V(1).Info("metrics: listing from the cache", "kind", fmt.Sprintf("%T", newObject(k)), "error", err.Error())
+			m.series.setKnown(k, false)
 		} else {
 			m.series.listed(k, items)
+			m.series.setKnown(k, true)
 			known[k] = true
 		}
-		if known[k] {
+		// A Gatherer serving m sends the gauges itself.
+		if known[k] && !m.direct.Load() {
 			m.series.collect(k, ch)
 		}
 	}

@@ -79,16 +79,19 @@ func scrape(b *testing.B, reg prometheus.Gatherer) {
 
 // BenchmarkScrape10000Rollouts measures one scrape of the reference's
 // gauges of 10,000 idle Rollouts: read by listing the cache at each scrape
-// (a reader without informers) and kept current by informer events (the
-// manager's cache).
+// (a reader without informers), kept current by informer events (the
+// manager's cache), and those served by a Gatherer (as the controller
+// serves them).
 func BenchmarkScrape10000Rollouts(b *testing.B) {
 	rollouts := benchRollouts(10000)
 	for _, tc := range []struct {
-		name   string
-		reader client.Reader
+		name     string
+		reader   client.Reader
+		gatherer bool
 	}{
-		{"list", &listReader{rollouts: rollouts}},
-		{"informer", &fakeInformers{}},
+		{"list", &listReader{rollouts: rollouts}, false},
+		{"informer", &fakeInformers{}, false},
+		{"gatherer", &fakeInformers{}, true},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			m := New(logr.Discard(), Build{Version: "dev"})
@@ -103,11 +106,17 @@ func BenchmarkScrape10000Rollouts(b *testing.B) {
 			if err := m.Register(reg); err != nil {
 				b.Fatal(err)
 			}
-			scrape(b, reg)
+			var g prometheus.Gatherer = reg
+			if tc.gatherer {
+				direct := NewGatherer(reg)
+				direct.Serve(m)
+				g = direct
+			}
+			scrape(b, g)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
-				scrape(b, reg)
+				scrape(b, g)
 			}
 		})
 	}
@@ -135,4 +144,50 @@ func (f *fakeInformers) informer(obj client.Object) *controllertest.FakeInformer
 
 func (f *fakeInformers) GetInformer(_ context.Context, obj client.Object, _ ...cache.InformerGetOption) (cache.Informer, error) {
 	return f.informer(obj), nil
+}
+
+// BenchmarkScrapePage10000Rollouts measures the whole page of 10,000 idle
+// Rollouts as the controller serves it after one release each: the gauges
+// from informer events plus each Rollout's reconcile histogram, request
+// counters and Event counter, which the reference also keeps per Rollout.
+func BenchmarkScrapePage10000Rollouts(b *testing.B) {
+	for _, gatherer := range []bool{false, true} {
+		name := "registry"
+		if gatherer {
+			name = "gatherer"
+		}
+		b.Run(name, func(b *testing.B) { benchmarkPage(b, gatherer) })
+	}
+}
+
+func benchmarkPage(b *testing.B, gatherer bool) {
+	rollouts := benchRollouts(10000)
+	src := &fakeInformers{}
+	m := New(logr.Discard(), Build{Version: "dev"})
+	m.ReadFrom(src)
+	inf := src.informer(&v1alpha1.Rollout{})
+	for _, ro := range rollouts {
+		inf.Add(ro)
+		m.observed(KindRollout, keyOf(ro))
+		m.reconcile[KindRollout].WithLabelValues(ro.Namespace, ro.Name).Observe(0.2)
+		m.requests.WithLabelValues("rollouts", ro.Namespace, ro.Name, "Patch", "200").Inc()
+		m.requests.WithLabelValues("replicasets", ro.Namespace, ro.Name, "Create", "201").Inc()
+		m.events.WithLabelValues(ro.Namespace, ro.Name, "Normal", "RolloutCompleted").Inc()
+	}
+	reg := prometheus.NewRegistry()
+	if err := m.Register(reg); err != nil {
+		b.Fatal(err)
+	}
+	var g prometheus.Gatherer = reg
+	if gatherer {
+		direct := NewGatherer(reg)
+		direct.Serve(m)
+		g = direct
+	}
+	scrape(b, g)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		scrape(b, g)
+	}
 }

@@ -88,6 +88,9 @@ type objectSeries struct {
 // by its informer's events; any other is listed at each scrape.
 type kindSeries struct {
 	watched bool
+	// known is whether the objects are all there: always for a watched
+	// kind, and for a listed one when its last list succeeded.
+	known   bool
 	objects map[types.NamespacedName]*objectSeries
 	// departed are the watched objects deleted since the last scrape. Their
 	// counters are pruned from deletions rather than by absence, since the
@@ -202,7 +205,7 @@ func (s *seriesStore) watch(src informerSource) []error {
 			continue
 		}
 		s.mu.Lock()
-		s.kinds[k].watched = true
+		s.kinds[k].watched, s.kinds[k].known = true, true
 		s.mu.Unlock()
 	}
 	return errs
@@ -284,6 +287,13 @@ func (s *seriesStore) holds(k objectKind, key types.NamespacedName) bool {
 	defer s.mu.Unlock()
 	_, ok := s.kinds[k].objects[key]
 	return ok
+}
+
+// setKnown records whether the list of an unwatched kind k succeeded.
+func (s *seriesStore) setKnown(k objectKind, known bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.kinds[k].known = known
 }
 
 func (s *seriesStore) isWatched(k objectKind) bool {
