@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"runtime"
 	"testing"
 
 	"github.com/go-logr/logr"
@@ -189,5 +190,31 @@ func benchmarkPage(b *testing.B, gatherer bool) {
 	b.ResetTimer()
 	for b.Loop() {
 		scrape(b, g)
+	}
+}
+
+// BenchmarkKeptSeriesPerRollout reports the heap the kept gauges of one
+// idle Rollout hold, from 10,000 rendered through informer events.
+func BenchmarkKeptSeriesPerRollout(b *testing.B) {
+	rollouts := benchRollouts(10000)
+	for b.Loop() {
+		src := &fakeInformers{}
+		m := New(logr.Discard(), Build{Version: "dev"})
+		m.ReadFrom(src)
+		inf := src.informer(&v1alpha1.Rollout{})
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for _, ro := range rollouts {
+			inf.Add(ro)
+		}
+		for k := range numObjectKinds {
+			m.series.setKnown(k, true)
+		}
+		_ = m.series.families()
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(len(rollouts)), "B/Rollout")
+		runtime.KeepAlive(m)
 	}
 }

@@ -226,7 +226,7 @@ func render(k objectKind, obj client.Object) []gaugeSeries {
 	case *v1alpha1.ClusterAnalysisTemplate:
 		b.template("", o.Name, &o.Spec)
 	}
-	return b.out
+	return b.series()
 }
 
 // refresh renders e from obj unless it already shows obj's version. An
@@ -362,20 +362,46 @@ func gaugeOf(v float64) *dto.Gauge {
 	return &dto.Gauge{Value: new(v)}
 }
 
-// seriesBuilder collects the rendered series of one object.
+// seriesBuilder collects the rendered series of one object. The series and
+// their label slices are gathered in scratch buffers and copied, at the
+// end, into one exact-size array each, since they are kept as long as the
+// object exists.
 type seriesBuilder struct {
-	out []gaugeSeries
+	out    []gaugeSeries
+	labels []*dto.LabelPair
+	ends   []int
 }
 
 // add appends a gauge with the label pairs given, sorted by name as the
 // exposition requires.
 func (b *seriesBuilder) add(d *prometheus.Desc, v float64, pairs ...*dto.LabelPair) {
-	labels := make([]*dto.LabelPair, len(pairs))
-	copy(labels, pairs)
+	start := len(b.labels)
+	b.labels = append(b.labels, pairs...)
+	labels := b.labels[start:]
 	for i := 1; i < len(labels); i++ {
 		for j := i; j > 0 && *labels[j].Name < *labels[j-1].Name; j-- {
 			labels[j], labels[j-1] = labels[j-1], labels[j]
 		}
 	}
-	b.out = append(b.out, gaugeSeries{desc: d, labels: labels, value: gaugeOf(v)})
+	b.out = append(b.out, gaugeSeries{desc: d, value: gaugeOf(v)})
+	b.ends = append(b.ends, len(b.labels))
+}
+
+// series returns the rendered series, each with its own label slice, all
+// in two allocations.
+func (b *seriesBuilder) series() []gaugeSeries {
+	if len(b.out) == 0 {
+		return nil
+	}
+	labels := make([]*dto.LabelPair, len(b.labels))
+	copy(labels, b.labels)
+	out := make([]gaugeSeries, len(b.out))
+	start := 0
+	for i, s := range b.out {
+		end := b.ends[i]
+		s.labels = labels[start:end:end]
+		out[i] = s
+		start = end
+	}
+	return out
 }
