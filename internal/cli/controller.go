@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/controller"
 	"github.com/kanaria-rollouts/kanaria/internal/logging"
+	"github.com/kanaria-rollouts/kanaria/internal/memlimit"
 	"github.com/kanaria-rollouts/kanaria/internal/shard"
 	"github.com/kanaria-rollouts/kanaria/internal/version"
 )
@@ -26,6 +28,7 @@ import (
 func newControllerCommand() *cobra.Command {
 	opts := controller.DefaultOptions()
 	var kubeconfig, kubeContext, logLevel, logFormat string
+	memoryLimitRatio := 0.9
 	cmd := &cobra.Command{
 		Use:   "controller",
 		Short: "Run the Kanaria controller",
@@ -51,6 +54,11 @@ Inside a cluster it uses the Pod's service account; outside, the kubeconfig
 			}
 			ctrl.SetLogger(log)
 			klog.SetLogger(log.WithName("client-go"))
+			mem, err := memlimit.Apply(os.DirFS("/"), memoryLimitRatio)
+			if err != nil {
+				return fmt.Errorf("--memory-limit-ratio: %w", err)
+			}
+			log.Info("Go soft memory limit", "bytes", mem.Limit, "source", mem.Source)
 
 			rules := clientcmd.NewDefaultClientConfigLoadingRules()
 			rules.ExplicitPath = kubeconfig
@@ -97,6 +105,7 @@ Inside a cluster it uses the Pod's service account; outside, the kubeconfig
 	f.StringVar(&opts.TrafficSplitAPIVersion, "traffic-split-api-version", opts.TrafficSplitAPIVersion, "split.smi-spec.io version of the SMI TrafficSplits the controller writes (v1alpha1, v1alpha2, v1alpha3)")
 	f.BoolVar(&opts.SelfServiceNotifications, "self-service-notification-enabled", false, "also read argo-rollouts-notification-configmap and argo-rollouts-notification-secret from each Rollout's own namespace, not only the controller's")
 	f.DurationVar(&opts.GracefulShutdownTimeout, "graceful-shutdown-timeout", opts.GracefulShutdownTimeout, "how long in-flight work may take to finish after SIGTERM")
+	f.Float64Var(&memoryLimitRatio, "memory-limit-ratio", memoryLimitRatio, "give Go's garbage collector a soft memory limit of this fraction of the container's cgroup memory limit, so it collects harder rather than exceed it; 0 sets none; GOMEMLIMIT, when set, wins")
 	f.StringVar(&logLevel, "log-level", "info", "log level: "+strings.Join(logging.Levels, ", "))
 	f.StringVar(&logFormat, "log-format", "text", "log format: "+strings.Join(logging.Formats, ", "))
 	return cmd

@@ -8,9 +8,11 @@ import (
 	"os"
 	goruntime "runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -166,6 +168,7 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	if err := countCache(context.Background(), crmetrics.Registry, mgr.GetCache()); err != nil {
 		return nil, err
 	}
+	servedMetrics().Serve(refMetrics)
 
 	notifier, err := newNotifier(cfg, mgr, opts, refMetrics)
 	if err != nil {
@@ -350,3 +353,33 @@ func registerBuildInfo() {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// metricsPage serves the metrics server's registry together with the
+// reference's info gauges, kept per object rather than passed through the
+// registry at each scrape (ctrlmetrics.Gatherer).
+var (
+	metricsPageOnce sync.Once
+	metricsPage     *ctrlmetrics.Gatherer
+)
+
+// servedMetrics installs metricsPage as what controller-runtime's metrics
+// server serves, once per process: managers rebuilt for a change of shards
+// each serve their own Metrics on it.
+func servedMetrics() *ctrlmetrics.Gatherer {
+	metricsPageOnce.Do(func() {
+		reg := crmetrics.Registry
+		metricsPage = ctrlmetrics.NewGatherer(reg)
+		crmetrics.Registry = pageRegistry{RegistererGatherer: reg, page: metricsPage}
+	})
+	return metricsPage
+}
+
+// pageRegistry registers with the registry it wraps and gathers through the
+// page.
+type pageRegistry struct {
+	crmetrics.RegistererGatherer
+	page *ctrlmetrics.Gatherer
+}
+
+// Gather implements prometheus.Gatherer.
+func (r pageRegistry) Gather() ([]*dto.MetricFamily, error) { return r.page.Gather() }

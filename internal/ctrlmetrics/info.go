@@ -11,41 +11,41 @@ import (
 )
 
 var (
-	descRolloutInfo = prometheus.NewDesc("rollout_info", "Information about rollout.",
+	descRolloutInfo = infoDesc("rollout_info", "Information about rollout.",
 		[]string{"namespace", "name", "strategy", "traffic_router", "phase"}, nil)
-	descReplicasAvailable = prometheus.NewDesc("rollout_info_replicas_available",
+	descReplicasAvailable = infoDesc("rollout_info_replicas_available",
 		"The number of available replicas per rollout.", []string{"namespace", "name"}, nil)
-	descReplicasUnavailable = prometheus.NewDesc("rollout_info_replicas_unavailable",
+	descReplicasUnavailable = infoDesc("rollout_info_replicas_unavailable",
 		"The number of unavailable replicas per rollout.", []string{"namespace", "name"}, nil)
-	descReplicasDesired = prometheus.NewDesc("rollout_info_replicas_desired",
+	descReplicasDesired = infoDesc("rollout_info_replicas_desired",
 		"The number of desired replicas per rollout.", []string{"namespace", "name"}, nil)
-	descReplicasUpdated = prometheus.NewDesc("rollout_info_replicas_updated",
+	descReplicasUpdated = infoDesc("rollout_info_replicas_updated",
 		"The number of updated replicas per rollout.", []string{"namespace", "name"}, nil)
-	descRolloutPhase = prometheus.NewDesc("rollout_phase",
+	descRolloutPhase = infoDesc("rollout_phase",
 		"Information on the state of the rollout (DEPRECATED - use rollout_info)",
 		[]string{"namespace", "name", "strategy", "phase"}, nil)
 
-	descRunInfo = prometheus.NewDesc("analysis_run_info", "Information about analysis run.",
+	descRunInfo = infoDesc("analysis_run_info", "Information about analysis run.",
 		[]string{"namespace", "name", "phase"}, nil)
-	descRunPhase = prometheus.NewDesc("analysis_run_phase",
+	descRunPhase = infoDesc("analysis_run_phase",
 		"Information on the state of the Analysis Run (DEPRECATED - use analysis_run_info)",
 		[]string{"namespace", "name", "phase"}, nil)
-	descRunMetricType = prometheus.NewDesc("analysis_run_metric_type",
+	descRunMetricType = infoDesc("analysis_run_metric_type",
 		"Information on the type of a specific metric in the Analysis Runs",
 		[]string{"namespace", "name", "metric", "type"}, nil)
-	descRunMetricPhase = prometheus.NewDesc("analysis_run_metric_phase",
+	descRunMetricPhase = infoDesc("analysis_run_metric_phase",
 		"Information on the duration of a specific metric in the Analysis Run",
 		[]string{"namespace", "name", "metric", "type", "dry_run", "phase"}, nil)
 
-	descExperimentInfo = prometheus.NewDesc("experiment_info", "Information about Experiment.",
+	descExperimentInfo = infoDesc("experiment_info", "Information about Experiment.",
 		[]string{"namespace", "name", "phase"}, nil)
-	descExperimentPhase = prometheus.NewDesc("experiment_phase",
+	descExperimentPhase = infoDesc("experiment_phase",
 		"Information on the state of the experiment (DEPRECATED - use experiment_info)",
 		[]string{"namespace", "name", "phase"}, nil)
 
-	descTemplateInfo = prometheus.NewDesc("analysis_template_info", "Information about analysis templates.",
+	descTemplateInfo = infoDesc("analysis_template_info", "Information about analysis templates.",
 		[]string{"namespace", "name"}, nil)
-	descTemplateMetricInfo = prometheus.NewDesc("analysis_template_metric_info", "Information on metrics in analysis templates.",
+	descTemplateMetricInfo = infoDesc("analysis_template_metric_info", "Information on metrics in analysis templates.",
 		[]string{"namespace", "name", "type", "metric"}, nil)
 
 	infoDescs = []*prometheus.Desc{descRolloutInfo, descReplicasAvailable, descReplicasUnavailable,
@@ -53,6 +53,21 @@ var (
 		descRunMetricType, descRunMetricPhase, descExperimentInfo, descExperimentPhase,
 		descTemplateInfo, descTemplateMetricInfo}
 )
+
+// infoFamily is what a scrape served without the registry (Gatherer)
+// needs of an info gauge's family, which a Desc does not expose.
+type infoFamily struct {
+	name, help string
+}
+
+// infoFamilies describes every info gauge's Desc.
+var infoFamilies = map[*prometheus.Desc]infoFamily{}
+
+func infoDesc(name, help string, labels []string, constLabels prometheus.Labels) *prometheus.Desc {
+	d := prometheus.NewDesc(name, help, labels, constLabels)
+	infoFamilies[d] = infoFamily{name: name, help: help}
+	return d
+}
 
 // The values of rollout_info's and rollout_phase's phase label: the
 // reference derives them from the Progressing condition's reason rather
@@ -143,10 +158,6 @@ func strategyAndRouter(ro *v1alpha1.Rollout) (string, string) {
 	return "canary", router
 }
 
-func gauge(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels ...string) {
-	ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
-}
-
 func boolValue(b bool) float64 {
 	if b {
 		return 1
@@ -154,21 +165,22 @@ func boolValue(b bool) float64 {
 	return 0
 }
 
-func collectRollout(ch chan<- prometheus.Metric, ro *v1alpha1.Rollout) {
+func (b *seriesBuilder) rollout(ro *v1alpha1.Rollout) {
 	strategy, router := strategyAndRouter(ro)
 	phase := rolloutPhase(ro)
-	ns, name := ro.Namespace, ro.Name
+	ns, name := ownPair("namespace", ro.Namespace), ownPair("name", ro.Name)
+	strategyPair := sharedPair("strategy", strategy)
 	desired := int32(1)
 	if ro.Spec.Replicas != nil {
 		desired = *ro.Spec.Replicas
 	}
-	gauge(ch, descRolloutInfo, 1, ns, name, strategy, router, phase)
-	gauge(ch, descReplicasAvailable, float64(ro.Status.AvailableReplicas), ns, name)
-	gauge(ch, descReplicasUnavailable, float64(ro.Status.Replicas-ro.Status.AvailableReplicas), ns, name)
-	gauge(ch, descReplicasDesired, float64(desired), ns, name)
-	gauge(ch, descReplicasUpdated, float64(ro.Status.UpdatedReplicas), ns, name)
+	b.add(descRolloutInfo, 1, ns, name, strategyPair, sharedPair("traffic_router", router), sharedPair("phase", phase))
+	b.add(descReplicasAvailable, float64(ro.Status.AvailableReplicas), ns, name)
+	b.add(descReplicasUnavailable, float64(ro.Status.Replicas-ro.Status.AvailableReplicas), ns, name)
+	b.add(descReplicasDesired, float64(desired), ns, name)
+	b.add(descReplicasUpdated, float64(ro.Status.UpdatedReplicas), ns, name)
 	for _, p := range rolloutPhaseValues {
-		gauge(ch, descRolloutPhase, boolValue(phase == p), ns, name, strategy, p)
+		b.add(descRolloutPhase, boolValue(phase == p), ns, name, strategyPair, sharedPair("phase", p))
 	}
 }
 
@@ -215,26 +227,27 @@ func providerType(m v1alpha1.Metric) string {
 	return "Unknown Provider"
 }
 
-func collectAnalysisRun(ch chan<- prometheus.Metric, run *v1alpha1.AnalysisRun) {
-	ns, name, phase := run.Namespace, run.Name, run.Status.Phase
-	gauge(ch, descRunInfo, 1, ns, name, string(phase))
+func (b *seriesBuilder) analysisRun(run *v1alpha1.AnalysisRun) {
+	ns, name, phase := ownPair("namespace", run.Namespace), ownPair("name", run.Name), run.Status.Phase
+	b.add(descRunInfo, 1, ns, name, sharedPair("phase", string(phase)))
 	for _, p := range analysisPhases {
-		gauge(ch, descRunPhase, boolValue(isPhase(phase, p)), ns, name, string(p))
+		b.add(descRunPhase, boolValue(isPhase(phase, p)), ns, name, sharedPair("phase", string(p)))
 	}
 	results := map[string]*v1alpha1.MetricResult{}
 	for i := range run.Status.MetricResults {
 		results[run.Status.MetricResults[i].Name] = &run.Status.MetricResults[i]
 	}
 	for _, m := range run.Spec.Metrics {
-		typ := providerType(m)
+		typ := sharedPair("type", providerType(m))
 		var got v1alpha1.AnalysisPhase
 		dry := dryRun(run, m.Name)
 		if r := results[m.Name]; r != nil {
 			got, dry = r.Phase, r.DryRun
 		}
-		gauge(ch, descRunMetricType, 1, ns, name, m.Name, typ)
+		metric, dryPair := ownPair("metric", m.Name), sharedPair("dry_run", strconv.FormatBool(dry))
+		b.add(descRunMetricType, 1, ns, name, metric, typ)
 		for _, p := range analysisPhases {
-			gauge(ch, descRunMetricPhase, boolValue(isPhase(got, p)), ns, name, m.Name, typ, strconv.FormatBool(dry), string(p))
+			b.add(descRunMetricPhase, boolValue(isPhase(got, p)), ns, name, metric, typ, dryPair, sharedPair("phase", string(p)))
 		}
 	}
 }
@@ -261,19 +274,20 @@ var experimentPhases = []v1alpha1.AnalysisPhase{
 	v1alpha1.AnalysisPhaseRunning, v1alpha1.AnalysisPhaseInconclusive,
 }
 
-func collectExperiment(ch chan<- prometheus.Metric, ex *v1alpha1.Experiment) {
-	ns, name, phase := ex.Namespace, ex.Name, ex.Status.Phase
-	gauge(ch, descExperimentInfo, 1, ns, name, string(phase))
+func (b *seriesBuilder) experiment(ex *v1alpha1.Experiment) {
+	ns, name, phase := ownPair("namespace", ex.Namespace), ownPair("name", ex.Name), ex.Status.Phase
+	b.add(descExperimentInfo, 1, ns, name, sharedPair("phase", string(phase)))
 	for _, p := range experimentPhases {
-		gauge(ch, descExperimentPhase, boolValue(isPhase(phase, p)), ns, name, string(p))
+		b.add(descExperimentPhase, boolValue(isPhase(phase, p)), ns, name, sharedPair("phase", string(p)))
 	}
 }
 
-// collectTemplate emits the gauges of one analysis template; a cluster
+// template renders the gauges of one analysis template; a cluster
 // template has an empty namespace.
-func collectTemplate(ch chan<- prometheus.Metric, namespace, name string, spec *v1alpha1.AnalysisTemplateSpec) {
-	gauge(ch, descTemplateInfo, 1, namespace, name)
+func (b *seriesBuilder) template(namespace, name string, spec *v1alpha1.AnalysisTemplateSpec) {
+	ns, n := ownPair("namespace", namespace), ownPair("name", name)
+	b.add(descTemplateInfo, 1, ns, n)
 	for _, m := range spec.Metrics {
-		gauge(ch, descTemplateMetricInfo, 1, namespace, name, providerType(m), m.Name)
+		b.add(descTemplateMetricInfo, 1, ns, n, sharedPair("type", providerType(m)), ownPair("metric", m.Name))
 	}
 }

@@ -2,11 +2,12 @@
 // names, labels and values of Argo Rollouts' controller, so the Grafana
 // dashboards and alerts users already have for it read Kanaria unchanged.
 //
-// The info and phase gauges are computed from the informer caches at each
-// scrape, so an object that is deleted drops out of the next scrape and no
-// per-object state is kept for them. The reconcile histograms, error and
-// Event counters must remember their counts between scrapes; their series
-// of an object that is gone are removed at the next scrape.
+// The info and phase gauges are rendered from the informer caches once per
+// version of each object and kept until the object is gone (series.go), so
+// an object that is deleted drops out of the next scrape. The reconcile
+// histograms, error and Event counters must remember their counts between
+// scrapes; their series of an object that is gone are removed at the next
+// scrape.
 package ctrlmetrics
 
 import (
@@ -14,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -54,6 +56,10 @@ type Metrics struct {
 	requests  *prometheus.CounterVec
 	version   prometheus.Gauge
 	build     *prometheus.GaugeVec
+
+	series *seriesStore
+	// direct is set once a Gatherer serves the info gauges.
+	direct atomic.Bool
 
 	mu     sync.Mutex
 	seen   map[Kind]map[types.NamespacedName]struct{}
@@ -101,7 +107,8 @@ func New(log logr.Logger, b Build) *Metrics {
 		build: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "build_info", Help: "A metric with a constant '1' value labeled by version from which the controller was built."},
 			[]string{"version", "goversion", "goarch", "commit"}),
-		seen: map[Kind]map[types.NamespacedName]struct{}{},
+		seen:   map[Kind]map[types.NamespacedName]struct{}{},
+		series: newSeriesStore(),
 	}
 	m.version.Set(1)
 	m.build.WithLabelValues(b.Version, b.GoVersion, b.GoArch, b.Commit).Set(1)
@@ -123,9 +130,18 @@ func (m *Metrics) Register(reg prometheus.Registerer) error {
 	return nil
 }
 
-// ReadFrom makes each scrape read Rollouts, AnalysisRuns and Experiments
-// from reader, the manager's cache; until then no gauges are served.
+// ReadFrom makes the gauges show the Rollouts, AnalysisRuns, Experiments
+// and analysis templates of reader, the manager's cache; until then no
+// gauges are served. When reader hands out informers, their events keep
+// the rendered series current and a scrape lists nothing; otherwise (or
+// for a kind whose informer cannot be had) each scrape lists the kind and
+// renders only the objects whose resourceVersion changed. Call it once.
 func (m *Metrics) ReadFrom(reader client.Reader) {
+	if src, ok := reader.(informerSource); ok {
+		for _, err := range m.series.watch(src) {
+			m.log.V(1).Info("metrics: no informer for the gauges, listing at each scrape instead", "error", err.Error())
+		}
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.reader = reader
@@ -172,63 +188,78 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), listTimeout)
 	defer cancel()
-	live := map[Kind]map[types.NamespacedName]struct{}{}
-	// The lists are read without copying the cached objects: the collector
-	// only reads them, and copying every Rollout at every scrape would
-	// cost as much memory again as the cache holds.
-	var rollouts v1alpha1.RolloutList
-	if err := reader.List(ctx, &rollouts, client.UnsafeDisableDeepCopy); err != nil {
-		m.log.V(1).Info("metrics: listing Rollouts from the cache", "error", err.Error())
-	} else {
-		live[KindRollout] = map[types.NamespacedName]struct{}{}
-		for i := range rollouts.Items {
-			ro := &rollouts.Items[i]
-			live[KindRollout][types.NamespacedName{Namespace: ro.Namespace, Name: ro.Name}] = struct{}{}
-			collectRollout(ch, ro)
+	var known [numObjectKinds]bool
+	for k := range numObjectKinds {
+		if m.series.isWatched(k) {
+			known[k] = true
+		} else if items, err := listObjects(ctx, reader, k); err != nil {
+			m.log.V(1).Info("metrics: listing from the cache", "kind", fmt.Sprintf("%T", newObject(k)), "error", err.Error())
+			m.series.setKnown(k, false)
+		} else {
+			m.series.listed(k, items)
+			m.series.setKnown(k, true)
+			known[k] = true
+		}
+		// A Gatherer serving m sends the gauges itself.
+		if known[k] && !m.direct.Load() {
+			m.series.collect(k, ch)
 		}
 	}
-	var runs v1alpha1.AnalysisRunList
-	if err := reader.List(ctx, &runs, client.UnsafeDisableDeepCopy); err != nil {
-		m.log.V(1).Info("metrics: listing AnalysisRuns from the cache", "error", err.Error())
-	} else {
-		live[KindAnalysisRun] = map[types.NamespacedName]struct{}{}
-		for i := range runs.Items {
-			run := &runs.Items[i]
-			live[KindAnalysisRun][types.NamespacedName{Namespace: run.Namespace, Name: run.Name}] = struct{}{}
-			collectAnalysisRun(ch, run)
-		}
-	}
-	var experiments v1alpha1.ExperimentList
-	if err := reader.List(ctx, &experiments, client.UnsafeDisableDeepCopy); err != nil {
-		m.log.V(1).Info("metrics: listing Experiments from the cache", "error", err.Error())
-	} else {
-		live[KindExperiment] = map[types.NamespacedName]struct{}{}
-		for i := range experiments.Items {
-			ex := &experiments.Items[i]
-			live[KindExperiment][types.NamespacedName{Namespace: ex.Namespace, Name: ex.Name}] = struct{}{}
-			collectExperiment(ch, ex)
-		}
-	}
-	var templates v1alpha1.AnalysisTemplateList
-	if err := reader.List(ctx, &templates, client.UnsafeDisableDeepCopy); err != nil {
-		m.log.V(1).Info("metrics: listing AnalysisTemplates from the cache", "error", err.Error())
-	}
-	for i := range templates.Items {
-		at := &templates.Items[i]
-		collectTemplate(ch, at.Namespace, at.Name, &at.Spec)
-	}
-	var clusterTemplates v1alpha1.ClusterAnalysisTemplateList
-	if err := reader.List(ctx, &clusterTemplates, client.UnsafeDisableDeepCopy); err != nil {
-		m.log.V(1).Info("metrics: listing ClusterAnalysisTemplates from the cache", "error", err.Error())
-	}
-	for i := range clusterTemplates.Items {
-		at := &clusterTemplates.Items[i]
-		collectTemplate(ch, "", at.Name, &at.Spec)
-	}
-	m.prune(live)
+	m.prune(known)
 	for _, c := range m.vecs() {
 		c.Collect(ch)
 	}
+}
+
+// listObjects lists the objects of kind k from reader. The items are read
+// without copying the cached objects: they are only read, and copying
+// every Rollout at every scrape would cost as much memory again as the
+// cache holds.
+func listObjects(ctx context.Context, reader client.Reader, k objectKind) ([]client.Object, error) {
+	var out []client.Object
+	switch k {
+	case objRollouts:
+		var l v1alpha1.RolloutList
+		if err := reader.List(ctx, &l, client.UnsafeDisableDeepCopy); err != nil {
+			return nil, err
+		}
+		for i := range l.Items {
+			out = append(out, &l.Items[i])
+		}
+	case objRuns:
+		var l v1alpha1.AnalysisRunList
+		if err := reader.List(ctx, &l, client.UnsafeDisableDeepCopy); err != nil {
+			return nil, err
+		}
+		for i := range l.Items {
+			out = append(out, &l.Items[i])
+		}
+	case objExperiments:
+		var l v1alpha1.ExperimentList
+		if err := reader.List(ctx, &l, client.UnsafeDisableDeepCopy); err != nil {
+			return nil, err
+		}
+		for i := range l.Items {
+			out = append(out, &l.Items[i])
+		}
+	case objTemplates:
+		var l v1alpha1.AnalysisTemplateList
+		if err := reader.List(ctx, &l, client.UnsafeDisableDeepCopy); err != nil {
+			return nil, err
+		}
+		for i := range l.Items {
+			out = append(out, &l.Items[i])
+		}
+	case objClusterTemplates:
+		var l v1alpha1.ClusterAnalysisTemplateList
+		if err := reader.List(ctx, &l, client.UnsafeDisableDeepCopy); err != nil {
+			return nil, err
+		}
+		for i := range l.Items {
+			out = append(out, &l.Items[i])
+		}
+	}
+	return out, nil
 }
 
 // observed records that a reconcile of kind saw key, so its series can be
@@ -245,29 +276,51 @@ func (m *Metrics) observed(kind Kind, key types.NamespacedName) {
 }
 
 // prune removes the series of the objects reconciled before that the
-// caches no longer hold. A kind whose list failed is left alone.
-func (m *Metrics) prune(live map[Kind]map[types.NamespacedName]struct{}) {
+// caches no longer hold: for a watched kind those deleted since the last
+// scrape, for a listed kind those its list did not return. A kind the
+// store does not know in full (its list failed) is left alone.
+func (m *Metrics) prune(known [numObjectKinds]bool) {
+	var departed [numObjectKinds][]types.NamespacedName
+	for k := range objTemplates {
+		if m.series.isWatched(k) {
+			departed[k] = m.series.takeDeparted(k)
+		}
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for kind, seen := range m.seen {
-		now, ok := live[kind]
-		if !ok {
+	for k := range objTemplates {
+		kind := kindOf[k]
+		seen := m.seen[kind]
+		if !known[k] || len(seen) == 0 {
+			continue
+		}
+		if m.series.isWatched(k) {
+			for _, key := range departed[k] {
+				if _, ok := seen[key]; ok {
+					m.forgetObject(kind, key)
+				}
+			}
 			continue
 		}
 		for key := range seen {
-			if _, ok := now[key]; ok {
-				continue
-			}
-			delete(seen, key)
-			m.reconcile[kind].DeleteLabelValues(key.Namespace, key.Name)
-			m.errors[kind].DeleteLabelValues(key.Namespace, key.Name)
-			match := prometheus.Labels{"namespace": key.Namespace, "name": key.Name}
-			m.events.DeletePartialMatch(match)
-			m.requests.DeletePartialMatch(prometheus.Labels{"kind": resourceOf[kind], "namespace": key.Namespace, "name": key.Name})
-			for _, f := range m.forget {
-				f(key.Namespace, key.Name)
+			if !m.series.holds(k, key) {
+				m.forgetObject(kind, key)
 			}
 		}
+	}
+}
+
+// forgetObject removes the counters and histograms of key, an object of
+// kind that is gone. m.mu is held.
+func (m *Metrics) forgetObject(kind Kind, key types.NamespacedName) {
+	delete(m.seen[kind], key)
+	m.reconcile[kind].DeleteLabelValues(key.Namespace, key.Name)
+	m.errors[kind].DeleteLabelValues(key.Namespace, key.Name)
+	match := prometheus.Labels{"namespace": key.Namespace, "name": key.Name}
+	m.events.DeletePartialMatch(match)
+	m.requests.DeletePartialMatch(prometheus.Labels{"kind": resourceOf[kind], "namespace": key.Namespace, "name": key.Name})
+	for _, f := range m.forget {
+		f(key.Namespace, key.Name)
 	}
 }
 
