@@ -91,6 +91,9 @@ type Reconciler struct {
 	writes writeClock
 	// rsWrites tells cached ReplicaSets that predate our own patches.
 	rsWrites rsWrites
+	// runWrites tells cached AnalysisRuns that predate our own terminate
+	// patches.
+	runWrites runWrites
 	// ownedCopies are the ReplicaSets whose configuration copies are known
 	// to be theirs.
 	ownedCopies ownedCopies
@@ -284,6 +287,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.fresh.Forget(req.NamespacedName)
 		r.writes.forget(req.NamespacedName)
 		r.rsWrites.forget(req.NamespacedName)
+		r.runWrites.forget(req.NamespacedName)
 		r.unrouted.forget(req.NamespacedName)
 		if apierrors.IsNotFound(err) {
 			if r.Owns != nil && !r.Owns(req.NamespacedName) {
@@ -329,13 +333,18 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	plan := decide.Decide(snap)
 
 	actions, after := splitAfterStatus(plan.Actions)
+	after = r.runWrites.unsent(req.NamespacedName, snap.AnalysisRuns, after)
 	exec := &executor{
 		c: r.Client, api: r.APIReader, ro: &ro, log: logger, routers: trafficRouters,
 		rsVersions: map[string]string{}, rsWrites: &r.rsWrites, fresh: &r.fresh, rolloutVersion: ro.ResourceVersion,
+		runVersions: map[string]string{}, runWrites: &r.runWrites,
 		urgent: r.urgentClient(), routerClient: routerClient,
 	}
 	for _, rs := range snap.ReplicaSets {
 		exec.rsVersions[rs.Name] = rs.ResourceVersion
+	}
+	for _, run := range snap.AnalysisRuns {
+		exec.runVersions[run.Name] = run.ResourceVersion
 	}
 	// The urgent writes lead plan.Actions and are never metadata writes
 	// on the Rollout, so they lead actions too.
