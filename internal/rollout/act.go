@@ -36,12 +36,9 @@ type executor struct {
 	// rsWrites and fresh learn of each patch so the next reconcile can tell
 	// a cache that has not seen it yet.
 	rsWrites *rsWrites
-	// runVersions are the cached resourceVersions of the Rollout's
-	// AnalysisRuns, by name, and runWrites learns of each terminate patch
-	// that replaced one.
-	runVersions map[string]string
-	runWrites   *runWrites
-	fresh       *cachefresh.Tracker
+	// runWrites learns of each terminate patch of an AnalysisRun.
+	runWrites *runWrites
+	fresh     *cachefresh.Tracker
 	// rolloutVersion is the Rollout's resourceVersion as of the last write
 	// of this reconcile (or as read, before any).
 	rolloutVersion string
@@ -229,8 +226,8 @@ func (e *executor) oneIn(ctx context.Context, a decide.Action, urgent bool) erro
 	}
 }
 
-// terminateRun asks an AnalysisRun to stop and records the version the
-// request replaced, so a reconcile whose cache predates it does not ask
+// terminateRun asks an AnalysisRun to stop and records the generation the
+// request produced, so a reconcile whose cache predates it does not ask
 // again.
 func (e *executor) terminateRun(ctx context.Context, name string) error {
 	patched := &v1alpha1.AnalysisRun{}
@@ -238,8 +235,8 @@ func (e *executor) terminateRun(ctx context.Context, name string) error {
 	if err != nil {
 		return ignoreNotFound(err)
 	}
-	if from, ok := e.runVersions[name]; ok && e.runWrites != nil && patched.ResourceVersion != from {
-		e.runWrites.terminated(client.ObjectKeyFromObject(e.ro), name, from)
+	if e.runWrites != nil {
+		e.runWrites.terminated(client.ObjectKeyFromObject(e.ro), name, patched.Generation)
 	}
 	return nil
 }

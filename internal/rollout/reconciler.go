@@ -337,14 +337,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	exec := &executor{
 		c: r.Client, api: r.APIReader, ro: &ro, log: logger, routers: trafficRouters,
 		rsVersions: map[string]string{}, rsWrites: &r.rsWrites, fresh: &r.fresh, rolloutVersion: ro.ResourceVersion,
-		runVersions: map[string]string{}, runWrites: &r.runWrites,
-		urgent: r.urgentClient(), routerClient: routerClient,
+		runWrites: &r.runWrites,
+		urgent:    r.urgentClient(), routerClient: routerClient,
 	}
 	for _, rs := range snap.ReplicaSets {
 		exec.rsVersions[rs.Name] = rs.ResourceVersion
-	}
-	for _, run := range snap.AnalysisRuns {
-		exec.runVersions[run.Name] = run.ResourceVersion
 	}
 	// The urgent writes lead plan.Actions and are never metadata writes
 	// on the Rollout, so they lead actions too.

@@ -10,33 +10,37 @@ import (
 )
 
 // runWrites remembers, per Rollout, the AnalysisRuns whose termination the
-// controller requested and the resourceVersion each request replaced. The
+// controller requested and the generation each request produced. The
 // reconcile after a promotion often runs before the AnalysisRun informer
 // has delivered the terminate patch; deciding on the older copy plans the
 // same patch again, a write that costs the release the time of one API
-// request before it can be marked Healthy. Entries live only until the
-// cache has caught up.
+// request before it can be marked Healthy. The generation, unlike the
+// resourceVersion, can be compared: a terminate is a spec change, which
+// raises it, while the analysis controller's measurement writes go to the
+// status and leave it, so a cached copy below the recorded generation
+// predates the patch whatever was measured meanwhile. Entries live only
+// until the cache has caught up.
 type runWrites struct {
 	mu sync.Mutex
-	// sent maps a Rollout to its runs' names and the version each
-	// terminate patch replaced.
-	sent map[types.NamespacedName]map[string]string
+	// sent maps a Rollout to its runs' names and the generation each
+	// terminate patch produced.
+	sent map[types.NamespacedName]map[string]int64
 }
 
 // terminated records that the terminate patch of run name of Rollout key
-// replaced resourceVersion from.
-func (w *runWrites) terminated(key types.NamespacedName, name, from string) {
+// produced generation gen.
+func (w *runWrites) terminated(key types.NamespacedName, name string, gen int64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.sent == nil {
-		w.sent = map[types.NamespacedName]map[string]string{}
+		w.sent = map[types.NamespacedName]map[string]int64{}
 	}
 	m := w.sent[key]
 	if m == nil {
-		m = map[string]string{}
+		m = map[string]int64{}
 		w.sent[key] = m
 	}
-	m[name] = from
+	m[name] = gen
 }
 
 // unsent returns actions without the terminate patches already sent for
@@ -51,7 +55,7 @@ func (w *runWrites) unsent(key types.NamespacedName, cached []*v1alpha1.Analysis
 	}
 	pending := map[string]bool{}
 	for _, r := range cached {
-		if from, ok := m[r.Name]; ok && from == r.ResourceVersion {
+		if gen, ok := m[r.Name]; ok && r.Generation < gen {
 			pending[r.Name] = true
 		}
 	}
