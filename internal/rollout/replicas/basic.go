@@ -52,8 +52,8 @@ func DesiredWeightedCounts(replicas, weight, surge int32) (canary, stable int32)
 // moves toward them by at most what the Deployment-style bounds allow:
 //
 //   - scale-ups use only the room below replicas+maxSurge left by the spec
-//     counts once this call's scale-downs are made, stable first so an abort
-//     restores production capacity before the canary shrinks. As for a
+//     counts once this call's scale-downs are made, the stable served first
+//     so an abort spends the room on production capacity. As for a
 //     Deployment, a Pod that a scale-down leaves terminating does not count,
 //     so one call both shrinks one side and grows the other; with Pods set
 //     (the strict count) the Pods that still exist bound the room instead;
