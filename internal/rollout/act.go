@@ -36,7 +36,9 @@ type executor struct {
 	// rsWrites and fresh learn of each patch so the next reconcile can tell
 	// a cache that has not seen it yet.
 	rsWrites *rsWrites
-	fresh    *cachefresh.Tracker
+	// runWrites learns of each terminate patch of an AnalysisRun.
+	runWrites *runWrites
+	fresh     *cachefresh.Tracker
 	// rolloutVersion is the Rollout's resourceVersion as of the last write
 	// of this reconcile (or as read, before any).
 	rolloutVersion string
@@ -203,7 +205,7 @@ func (e *executor) oneIn(ctx context.Context, a decide.Action, urgent bool) erro
 		}
 		return err
 	case decide.TerminateAnalysisRun:
-		return ignoreNotFound(e.patch(ctx, &v1alpha1.AnalysisRun{}, ns, a.Name, map[string]any{"spec": map[string]any{"terminate": true}}))
+		return e.terminateRun(ctx, a.Name)
 	case decide.DeleteAnalysisRun:
 		run := &v1alpha1.AnalysisRun{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: a.Name}}
 		return ignoreNotFound(e.c.Delete(ctx, run, client.Preconditions{UID: &a.UID}))
@@ -222,6 +224,21 @@ func (e *executor) oneIn(ctx context.Context, a decide.Action, urgent bool) erro
 	default:
 		return fmt.Errorf("unknown action %T", a)
 	}
+}
+
+// terminateRun asks an AnalysisRun to stop and records the generation the
+// request produced, so a reconcile whose cache predates it does not ask
+// again.
+func (e *executor) terminateRun(ctx context.Context, name string) error {
+	patched := &v1alpha1.AnalysisRun{}
+	err := e.patch(ctx, patched, e.ro.Namespace, name, map[string]any{"spec": map[string]any{"terminate": true}})
+	if err != nil {
+		return ignoreNotFound(err)
+	}
+	if e.runWrites != nil {
+		e.runWrites.terminated(client.ObjectKeyFromObject(e.ro), name, patched.Generation)
+	}
+	return nil
 }
 
 // alreadyExists tells a ReplicaSet the cache had not shown yet from our own

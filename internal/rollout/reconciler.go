@@ -98,6 +98,9 @@ type Reconciler struct {
 	writes writeClock
 	// rsWrites tells cached ReplicaSets that predate our own patches.
 	rsWrites rsWrites
+	// runWrites tells cached AnalysisRuns that predate our own terminate
+	// patches.
+	runWrites runWrites
 	// ownedCopies are the ReplicaSets whose configuration copies are known
 	// to be theirs.
 	ownedCopies ownedCopies
@@ -295,6 +298,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.fresh.Forget(req.NamespacedName)
 		r.writes.forget(req.NamespacedName)
 		r.rsWrites.forget(req.NamespacedName)
+		r.runWrites.forget(req.NamespacedName)
 		r.unrouted.forget(req.NamespacedName)
 		if apierrors.IsNotFound(err) {
 			if r.Owns != nil && !r.Owns(req.NamespacedName) {
@@ -343,10 +347,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	plan := decide.Decide(snap)
 
 	actions, after := splitAfterStatus(plan.Actions)
+	after = r.runWrites.unsent(req.NamespacedName, snap.AnalysisRuns, after)
 	exec := &executor{
 		c: r.Client, api: r.APIReader, ro: &ro, log: logger, routers: trafficRouters,
 		rsVersions: map[string]string{}, rsWrites: &r.rsWrites, fresh: &r.fresh, rolloutVersion: ro.ResourceVersion,
-		urgent: r.urgentClient(), routerClient: routerClient,
+		runWrites: &r.runWrites,
+		urgent:    r.urgentClient(), routerClient: routerClient,
 	}
 	for _, rs := range snap.ReplicaSets {
 		exec.rsVersions[rs.Name] = rs.ResourceVersion

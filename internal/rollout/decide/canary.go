@@ -181,10 +181,7 @@ func (d *decider) canaryAtStable() {
 		Replicas: d.replicas, MaxSurge: c.MaxSurge, MaxUnavailable: c.MaxUnavailable,
 		Weight: 100, Canary: state(d.newRS), Others: states(others), Pods: d.podsNow(),
 	})
-	d.scale(d.newRS, res.Canary)
-	for i, rs := range others {
-		d.scale(rs, res.Others[i])
-	}
+	d.scaleShrinksFirst(append([]*appsv1.ReplicaSet{d.newRS}, others...), append([]int32{res.Canary}, res.Others...))
 	if n := len(c.Steps); n > 0 {
 		st.CurrentStepIndex = ptr(int32(n))
 	}
@@ -276,11 +273,7 @@ func (d *decider) canaryUpdate(stable *appsv1.ReplicaSet) {
 		d.pointCanaryServices(stable, true)
 	}
 	res := replicas.BasicCanary(in)
-	d.scale(d.newRS, res.Canary)
-	d.scale(stable, res.Stable)
-	for i, rs := range others {
-		d.scale(rs, res.Others[i])
-	}
+	d.scaleShrinksFirst(append([]*appsv1.ReplicaSet{d.newRS, stable}, others...), append([]int32{res.Canary, res.Stable}, res.Others...))
 	d.applyMetadata(d.newRS, c.CanaryMetadata, c.StableMetadata)
 	d.applyMetadata(stable, c.StableMetadata, c.CanaryMetadata)
 	d.injectAntiAffinity(c.AntiAffinity, stable)
@@ -574,11 +567,7 @@ func (d *decider) abortCanary(stable *appsv1.ReplicaSet, others []*appsv1.Replic
 	d.pointPingPong(stable)
 	in.Aborted = true
 	res := replicas.BasicCanary(in)
-	d.scale(d.newRS, res.Canary)
-	d.scale(stable, res.Stable)
-	for i, rs := range others {
-		d.scale(rs, res.Others[i])
-	}
+	d.scaleShrinksFirst(append([]*appsv1.ReplicaSet{d.newRS, stable}, others...), append([]int32{res.Canary, res.Stable}, res.Others...))
 	d.applyMetadata(stable, c.StableMetadata, c.CanaryMetadata)
 	d.createNewRSIfPlanned()
 	d.scaleEvents()

@@ -1,6 +1,7 @@
 package decide
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -81,31 +82,62 @@ func TestCanaryManualGatesLifecycle(t *testing.T) {
 }
 
 // TestCanaryNeverExceedsSurgeNorDropsBelowFloor checks the fixture's bounds at
-// every state of a whole update: never more than 6 Pods (maxSurge 1), never
-// fewer than 5 available (maxUnavailable 0).
+// every state of a whole update: the ReplicaSets' desired replicas never add
+// up to more than 6 (maxSurge 1), after each single write of a plan as well
+// as after the whole plan, and never fewer than 5 Pods are available
+// (maxUnavailable 0). With the strict count, no more than 6 Pods exist,
+// terminating ones included.
 func TestCanaryNeverExceedsSurgeNorDropsBelowFloor(t *testing.T) {
-	s := newManualGatesSim(t)
-	s.settle()
-	s.setImage("rails:6.1")
-	for i := 0; i < 200 && s.ro.Status.Phase != v1alpha1.RolloutPhaseHealthy || i < 5; i++ {
-		s.reconcile()
-		var pods, avail int32
-		for _, rs := range s.rs {
-			pods += max(specReplicas(rs), rs.Status.Replicas)
-			avail += rs.Status.AvailableReplicas
-		}
-		if pods > 6 {
-			t.Fatalf("state %d: %d Pods, more than replicas+surge", i, pods)
-		}
-		if avail < 5 {
-			t.Fatalf("state %d: %d available, fewer than replicas-maxUnavailable", i, avail)
-		}
-		if len(s.ro.Status.PauseConditions) > 0 {
-			s.promote()
-		}
-		s.tick(5 * time.Second)
+	for _, strict := range []bool{false, true} {
+		t.Run(fmt.Sprintf("strict=%v", strict), func(t *testing.T) {
+			s := newManualGatesSim(t)
+			if strict {
+				s.ro.Annotations = map[string]string{StrictSurgeAnnotation: "true"}
+			}
+			s.settle()
+			s.setImage("rails:6.1")
+			for i := 0; i < 200 && s.ro.Status.Phase != v1alpha1.RolloutPhaseHealthy || i < 5; i++ {
+				desired := map[string]int32{}
+				for name, rs := range s.rs {
+					desired[name] = specReplicas(rs)
+				}
+				p := s.reconcile()
+				for _, a := range p.Actions {
+					switch a := a.(type) {
+					case ScaleReplicaSet:
+						desired[a.Name] = a.To
+					case CreateReplicaSet:
+						desired[a.ReplicaSet.Name] = specReplicas(a.ReplicaSet)
+					default:
+						continue
+					}
+					var sum int32
+					for _, n := range desired {
+						sum += n
+					}
+					if sum > 6 {
+						t.Fatalf("state %d: after %s the desired replicas add up to %d, more than replicas+surge", i, a.Describe(), sum)
+					}
+				}
+				var pods, avail int32
+				for _, rs := range s.rs {
+					pods += max(specReplicas(rs), rs.Status.Replicas)
+					avail += rs.Status.AvailableReplicas
+				}
+				if strict && pods > 6 {
+					t.Fatalf("state %d: %d Pods, more than replicas+surge", i, pods)
+				}
+				if avail < 5 {
+					t.Fatalf("state %d: %d available, fewer than replicas-maxUnavailable", i, avail)
+				}
+				if len(s.ro.Status.PauseConditions) > 0 {
+					s.promote()
+				}
+				s.tick(5 * time.Second)
+			}
+			wantPhase(t, s, v1alpha1.RolloutPhaseHealthy)
+		})
 	}
-	wantPhase(t, s, v1alpha1.RolloutPhaseHealthy)
 }
 
 func TestCanaryAbortAndRetry(t *testing.T) {

@@ -458,16 +458,42 @@ func (d *decider) scale(rs *appsv1.ReplicaSet, to int32) {
 	rs.Spec.Replicas = &to
 }
 
+// scaleShrinksFirst plans the new sizes of several ReplicaSets, those that
+// shrink before those that grow. A ReplicaSet may grow into room that
+// another one's scale-down in the same plan frees (the surge bounds the
+// ReplicaSets' desired replicas, as for a Deployment); writing the
+// scale-downs first keeps that sum within replicas + maxSurge after every
+// single write, not only once all are made.
+func (d *decider) scaleShrinksFirst(rss []*appsv1.ReplicaSet, to []int32) {
+	for i, rs := range rss {
+		if to[i] < specReplicas(rs) {
+			d.scale(rs, to[i])
+		}
+	}
+	for i, rs := range rss {
+		d.scale(rs, to[i])
+	}
+}
+
 // createNewRSIfPlanned adds the creation of the new ReplicaSet to the plan,
 // with whatever size and metadata the strategy gave it.
 func (d *decider) createNewRSIfPlanned() {
 	if d.newRSPlanned {
 		d.syncRoleMetadata(d.newRS)
 		// The copies come first: a Pod of the new ReplicaSet must never
-		// reference a copy that does not exist yet.
+		// reference a copy that does not exist yet. Scale-downs planned
+		// ahead of it stay ahead: the new ReplicaSet's size may use the
+		// room they free.
 		first := append(d.configCopyActions(), CreateReplicaSet{ReplicaSet: d.newRS.DeepCopy()})
-		d.plan.Actions = append(first, d.plan.Actions...)
-		if d.urgentTo > d.urgentFrom {
+		at := 0
+		for at < len(d.plan.Actions) {
+			if s, ok := d.plan.Actions[at].(ScaleReplicaSet); !ok || s.To >= s.From {
+				break
+			}
+			at++
+		}
+		d.plan.Actions = append(append(append([]Action{}, d.plan.Actions[:at]...), first...), d.plan.Actions[at:]...)
+		if d.urgentTo > d.urgentFrom && d.urgentFrom >= at {
 			d.urgentFrom += len(first)
 			d.urgentTo += len(first)
 		}

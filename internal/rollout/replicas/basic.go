@@ -51,9 +51,12 @@ func DesiredWeightedCounts(replicas, weight, surge int32) (canary, stable int32)
 // there is no separate stable; canary 0 and a full stable on abort). Each call
 // moves toward them by at most what the Deployment-style bounds allow:
 //
-//   - scale-ups use only the room below replicas+maxSurge left by the current
-//     spec counts, stable first so an abort restores production capacity
-//     before the canary shrinks;
+//   - scale-ups use only the room below replicas+maxSurge left by the spec
+//     counts once this call's scale-downs are made, the stable served first
+//     so an abort spends the room on production capacity. As for a
+//     Deployment, a Pod that a scale-down leaves terminating does not count,
+//     so one call both shrinks one side and grows the other; with Pods set
+//     (the strict count) the Pods that still exist bound the room instead;
 //   - Pods that are not available are removed freely (down to the target),
 //     since losing them costs no availability;
 //   - available Pods are removed only while at least replicas-maxUnavailable
@@ -82,28 +85,9 @@ func BasicCanary(in Input) Result {
 		wantCanary, wantStable = DesiredWeightedCounts(replicas, weight, surge)
 	}
 	others := make([]int32, len(in.Others))
-	var total int64 = int64(canary) + int64(stable)
 	for i, o := range in.Others {
 		others[i] = max(o.Replicas, 0)
-		total += int64(others[i])
 	}
-
-	// Scale up within the surge room measured before any scale-down of this
-	// call: Pods removed now may still be terminating, so their room is only
-	// reused on a later call. This keeps every instant under the cap.
-	room := int64(replicas) + int64(surge) - max(total, int64(max(in.Pods, 0)))
-	grow := func(cur, want int32) int32 {
-		if cur >= want || room <= 0 {
-			return cur
-		}
-		step := min(int64(want-cur), room)
-		room -= step
-		return cur + int32(step)
-	}
-	if in.Stable != nil {
-		stable = grow(stable, wantStable)
-	}
-	canary = grow(canary, wantCanary)
 
 	// Every shrinking ReplicaSet, in the order availability is spent on it:
 	// older ReplicaSets first (they are obsolete), then the side the rollout
@@ -159,6 +143,32 @@ func BasicCanary(in Input) Result {
 			budget -= step
 		}
 	}
+
+	// Scale up within the surge room left once the scale-downs above are
+	// made: the sum of the ReplicaSets' desired replicas stays within
+	// replicas+maxSurge, which is the bound a Deployment keeps. Growing in
+	// the same call as the shrink spares the release a round trip per step
+	// (the scale-down's watch event, then another decision). A side that
+	// grows never also shrinks, so the order does not change what shrinks.
+	// Under the strict count in.Pods still includes the Pods just scaled
+	// away, which keeps their room closed until they are gone.
+	total := int64(canary) + int64(stable)
+	for _, o := range others {
+		total += int64(o)
+	}
+	room := int64(replicas) + int64(surge) - max(total, int64(max(in.Pods, 0)))
+	grow := func(cur, want int32) int32 {
+		if cur >= want || room <= 0 {
+			return cur
+		}
+		step := min(int64(want-cur), room)
+		room -= step
+		return cur + int32(step)
+	}
+	if in.Stable != nil {
+		stable = grow(stable, wantStable)
+	}
+	canary = grow(canary, wantCanary)
 
 	return Result{Canary: canary, Stable: stable, Others: others}
 }
