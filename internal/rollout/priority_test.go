@@ -109,7 +109,7 @@ func TestAddUrgentGoesAheadOfRoutineWork(t *testing.T) {
 // Workers waiting for an item return when the queue shuts down, so the
 // controller stops within its grace period.
 func TestPriorityQueueShutDownReleasesWaitingWorkers(t *testing.T) {
-	q := newPriorityQueue("test", workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
+	q := newLaneQueue("test", workqueue.DefaultTypedControllerRateLimiter[reconcile.Request](), 3, 1, nil)
 	released := make(chan bool, 3)
 	for range 3 {
 		go func() {
@@ -129,21 +129,26 @@ func TestPriorityQueueShutDownReleasesWaitingWorkers(t *testing.T) {
 			t.Fatal("a worker is still waiting after the queue shut down")
 		}
 	}
-	if _, ok := q.(priorityqueue.PriorityQueue[reconcile.Request]); !ok {
+	if _, ok := any(q).(priorityqueue.PriorityQueue[reconcile.Request]); !ok {
 		t.Error("the wrapped queue is no longer a priority queue, so urgent work gets no priority")
 	}
 }
 
 // TestUrgentHandlersQueueAtUrgentPriority goes through the handlers as the
-// controller calls them, with the controller's queue: an abort and a
-// failed run come out of the queue at urgentPriority, ahead of routine work
-// queued before them, and a routine change stays routine.
+// controller calls them, with the controller's queue: while the only
+// routine slot is taken, an abort and a failed run still come out of the
+// queue at urgentPriority, in the order they became urgent, ahead of
+// routine work queued before them; a routine change stays routine.
 func TestUrgentHandlersQueueAtUrgentPriority(t *testing.T) {
 	ctx := context.Background()
-	q := newPriorityQueue("test", workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
+	q := newLaneQueue("test", workqueue.DefaultTypedControllerRateLimiter[reconcile.Request](), 2, 1, nil)
 	defer q.ShutDown()
-	routine := reconcile.Request{NamespacedName: types.NamespacedName{Namespace: "ns", Name: "routine"}}
-	q.Add(routine)
+	q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Namespace: "ns", Name: "routine"}})
+	first, priority, _ := q.GetWithPriority()
+	if first.Name != "routine" || priority != 0 {
+		t.Fatalf("first item %s@%d, want routine@0", first.Name, priority)
+	}
+	q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Namespace: "ns", Name: "routine2"}})
 
 	old := &v1alpha1.Rollout{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "aborted", ResourceVersion: "1"}}
 	aborted := old.DeepCopy()
@@ -160,16 +165,19 @@ func TestUrgentHandlersQueueAtUrgentPriority(t *testing.T) {
 	failed.ResourceVersion, failed.Status.Phase = "2", v1alpha1.AnalysisPhaseFailed
 	urgentRunHandler.Update(ctx, event.TypedUpdateEvent[*v1alpha1.AnalysisRun]{ObjectOld: run, ObjectNew: failed}, q)
 
-	pq := q.(priorityqueue.PriorityQueue[reconcile.Request])
 	var got []string
-	for range 3 {
-		item, priority, _ := pq.GetWithPriority()
+	for range 2 {
+		item, priority, _ := q.GetWithPriority()
 		got = append(got, fmt.Sprintf("%s@%d", item.Name, priority))
-		pq.Done(item)
+		q.Done(item)
 	}
-	want := []string{fmt.Sprintf("aborted@%d", urgentPriority), fmt.Sprintf("analysed@%d", urgentPriority), "routine@0"}
+	want := []string{fmt.Sprintf("aborted@%d", urgentPriority), fmt.Sprintf("analysed@%d", urgentPriority)}
 	if !slices.Equal(got, want) {
 		t.Fatalf("queue gave %v, want %v", got, want)
+	}
+	q.Done(first)
+	if item, priority, _ := q.GetWithPriority(); item.Name != "routine2" || priority != 0 {
+		t.Fatalf("after the urgent items the queue gave %s@%d, want routine2@0", item.Name, priority)
 	}
 	if n := q.Len(); n != 0 {
 		t.Fatalf("%d items left; a routine change went through the urgent handler", n)

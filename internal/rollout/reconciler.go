@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -131,6 +132,13 @@ type Reconciler struct {
 	// queue, and urgent writes through Client. It exists to measure what
 	// the lane is worth.
 	NoPriority bool
+	// UrgentWorkers is how many of the controller's workers take urgent
+	// items only, so an abort never waits for routine reconciles to end.
+	// At least one worker always takes routine items.
+	UrgentWorkers int
+	// settled tells the work queue which keys' last reconcile acted on its
+	// decision, so an urgent key's requeue goes back to routine work.
+	settled *settledKeys[reconcile.Request]
 }
 
 // urgentClient is the client of the urgent write lane, nil when there is
@@ -216,7 +224,11 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, wor
 		// Aborts, rollbacks and failed runs go ahead of routine work.
 		b = b.WatchesRawSource(source.Kind(mgr.GetCache(), &v1alpha1.Rollout{}, urgentRolloutHandler)).
 			WatchesRawSource(source.Kind(mgr.GetCache(), &v1alpha1.AnalysisRun{}, urgentRunHandler))
-		opts.UsePriorityQueue, opts.NewQueue = ptr.To(true), newPriorityQueue
+		r.settled = &settledKeys[reconcile.Request]{}
+		opts.UsePriorityQueue = ptr.To(true)
+		opts.NewQueue = func(name string, rl workqueue.TypedRateLimiter[reconcile.Request]) workqueue.TypedRateLimitingInterface[reconcile.Request] {
+			return newLaneQueue(name, rl, workers, r.UrgentWorkers, r.settled)
+		}
 	}
 	c, err := b.WithOptions(opts).Build(r.runnable())
 	if err != nil {
@@ -401,6 +413,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := exec.apply(ctx, after); err != nil {
 		return ctrl.Result{}, err
 	}
+	// This pass acted on its decision: whatever made the Rollout urgent is
+	// done, and its next pass is routine work unless a new event says
+	// otherwise. The early returns above keep their priority, since they
+	// retry a decision not yet made or not yet written.
+	r.settled.mark(req)
 	return ctrl.Result{RequeueAfter: untilDue(due, r.now())}, nil
 }
 
