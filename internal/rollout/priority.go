@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
@@ -35,6 +36,28 @@ func urgentRollout(prev, next *v1alpha1.Rollout) bool {
 	}
 	hash := podhash.Template(&next.Spec.Template, next.Status.CollisionCount)
 	return hash == next.Status.StableRS && hash != next.Status.CurrentPodHash
+}
+
+// notUrgentRollout keeps the regular Rollout watch from queueing the
+// changes urgentRolloutHandler queues. The two queue into different lanes,
+// so queued by both, an abort would be reconciled twice: once urgently and
+// once more, for nothing, as routine work.
+var notUrgentRollout = predicate.TypedFuncs[client.Object]{
+	UpdateFunc: func(e event.TypedUpdateEvent[client.Object]) bool {
+		prev, ok1 := e.ObjectOld.(*v1alpha1.Rollout)
+		next, ok2 := e.ObjectNew.(*v1alpha1.Rollout)
+		return !ok1 || !ok2 || !urgentRollout(prev, next)
+	},
+}
+
+// notUrgentRun does the same as notUrgentRollout for the runs
+// urgentRunHandler queues.
+var notUrgentRun = predicate.TypedFuncs[client.Object]{
+	UpdateFunc: func(e event.TypedUpdateEvent[client.Object]) bool {
+		prev, ok1 := e.ObjectOld.(*v1alpha1.AnalysisRun)
+		next, ok2 := e.ObjectNew.(*v1alpha1.AnalysisRun)
+		return !ok1 || !ok2 || !urgentRun(prev, next)
+	},
 }
 
 // urgentRun reports whether an AnalysisRun just ended in a way that aborts

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -181,5 +182,40 @@ func TestUrgentHandlersQueueAtUrgentPriority(t *testing.T) {
 	}
 	if n := q.Len(); n != 0 {
 		t.Fatalf("%d items left; a routine change went through the urgent handler", n)
+	}
+}
+
+// The regular watches leave the urgent changes to the urgent handlers, and
+// pass everything else: queued by both, an abort would get a second,
+// routine pass.
+func TestRegularWatchesLeaveUrgentChangesToTheUrgentHandlers(t *testing.T) {
+	ro := &v1alpha1.Rollout{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "ro", ResourceVersion: "1"}}
+	aborted := ro.DeepCopy()
+	aborted.ResourceVersion, aborted.Status.Abort = "2", true
+	paused := ro.DeepCopy()
+	paused.ResourceVersion, paused.Spec.Paused = "2", true
+	run := &v1alpha1.AnalysisRun{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "run", ResourceVersion: "1"},
+		Status: v1alpha1.AnalysisRunStatus{Phase: v1alpha1.AnalysisPhaseRunning}}
+	failed := run.DeepCopy()
+	failed.ResourceVersion, failed.Status.Phase = "2", v1alpha1.AnalysisPhaseFailed
+	succeeded := run.DeepCopy()
+	succeeded.ResourceVersion, succeeded.Status.Phase = "2", v1alpha1.AnalysisPhaseSuccessful
+	for name, tc := range map[string]struct {
+		pass     func(event.UpdateEvent) bool
+		old, new client.Object
+		want     bool
+	}{
+		"abort":             {notUrgentRollout.Update, ro, aborted, false},
+		"routine change":    {notUrgentRollout.Update, ro, paused, true},
+		"run failed":        {notUrgentRun.Update, run, failed, false},
+		"run succeeded":     {notUrgentRun.Update, run, succeeded, true},
+		"run failed before": {notUrgentRun.Update, failed, failed, true},
+	} {
+		if got := tc.pass(event.UpdateEvent{ObjectOld: tc.old, ObjectNew: tc.new}); got != tc.want {
+			t.Errorf("%s: passed %v, want %v", name, got, tc.want)
+		}
+	}
+	if !notUrgentRollout.Create(event.CreateEvent{Object: aborted}) || !notUrgentRollout.Delete(event.DeleteEvent{Object: aborted}) {
+		t.Error("creations and deletions of aborted Rollouts must reach the regular watch")
 	}
 }

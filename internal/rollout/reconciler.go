@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
@@ -77,9 +78,12 @@ func CacheObjects() (map[client.Object]cache.ByObject, error) {
 }
 
 // staleCacheRetry is when a reconcile that found the cache behind our own
-// last write looks again, should the watch event that normally brings the
-// Rollout back be lost.
-const staleCacheRetry = 200 * time.Millisecond
+// last write looks again. The write's own watch event brings the Rollout
+// back as soon as the cache has it (an informer delivers every change it
+// sees, and a relist delivers the latest version), so this is only a
+// safety net; a short one made each Rollout poll its cache while the API
+// server was slow to send the event, five passes per abort under load.
+const staleCacheRetry = 2 * time.Second
 
 // Reconciler reconciles Rollouts.
 type Reconciler struct {
@@ -210,15 +214,22 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, wor
 	}); err != nil {
 		return fmt.Errorf("indexing Pods by pod-template hash: %w", err)
 	}
+	rolloutEvents := []predicate.Predicate{countEvents("rollout")}
+	runEvents := []predicate.Predicate{runDecisionChanged, countEvents("analysisrun")}
+	if !r.NoPriority {
+		// The urgent handlers below queue these at the urgent priority.
+		rolloutEvents = append([]predicate.Predicate{notUrgentRollout}, rolloutEvents...)
+		runEvents = append([]predicate.Predicate{notUrgentRun}, runEvents...)
+	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("rollout").
-		For(&v1alpha1.Rollout{}).
-		Owns(&appsv1.ReplicaSet{}).
-		Owns(&v1alpha1.AnalysisRun{}, builder.WithPredicates(runDecisionChanged)).
-		Owns(&v1alpha1.Experiment{}, builder.WithPredicates(experimentDecisionChanged)).
-		Watches(&v1alpha1.AnalysisTemplate{}, handler.EnqueueRequestsFromMapFunc(r.byTemplate(false))).
-		Watches(&v1alpha1.ClusterAnalysisTemplate{}, handler.EnqueueRequestsFromMapFunc(r.byTemplate(true))).
-		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.byIndex(indexServices)))
+		For(&v1alpha1.Rollout{}, builder.WithPredicates(rolloutEvents...)).
+		Owns(&appsv1.ReplicaSet{}, builder.WithPredicates(countEvents("replicaset"))).
+		Owns(&v1alpha1.AnalysisRun{}, builder.WithPredicates(runEvents...)).
+		Owns(&v1alpha1.Experiment{}, builder.WithPredicates(experimentDecisionChanged, countEvents("experiment"))).
+		Watches(&v1alpha1.AnalysisTemplate{}, handler.EnqueueRequestsFromMapFunc(r.byTemplate(false)), builder.WithPredicates(countEvents("analysistemplate"))).
+		Watches(&v1alpha1.ClusterAnalysisTemplate{}, handler.EnqueueRequestsFromMapFunc(r.byTemplate(true)), builder.WithPredicates(countEvents("clusteranalysistemplate"))).
+		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.byIndex(indexServices)), builder.WithPredicates(countEvents("service")))
 	opts := controller.Options{MaxConcurrentReconciles: workers, UsePriorityQueue: ptr.To(false)}
 	if !r.NoPriority {
 		// Aborts, rollbacks and failed runs go ahead of routine work.
@@ -291,6 +302,8 @@ func (r *Reconciler) now() time.Time {
 // Reconcile observes one Rollout, decides, and acts.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	logger := log.FromContext(ctx).WithValues("rollout", req.NamespacedName.String())
+	outcome := passError
+	defer func() { countPass(outcome) }()
 	var ro v1alpha1.Rollout
 	if err := r.Client.Get(ctx, req.NamespacedName, &ro); err != nil {
 		r.fresh.Forget(req.NamespacedName)
@@ -298,6 +311,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.rsWrites.forget(req.NamespacedName)
 		r.unrouted.forget(req.NamespacedName)
 		if apierrors.IsNotFound(err) {
+			outcome = passGone
 			if r.Owns != nil && !r.Owns(req.NamespacedName) {
 				return ctrl.Result{}, nil
 			}
@@ -310,6 +324,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		// the older status would repeat decisions (create a second
 		// AnalysisRun, record an event twice); the write's watch event
 		// brings the Rollout back as soon as the cache catches up.
+		outcome = passStaleRollout
 		return ctrl.Result{RequeueAfter: staleCacheRetry}, nil
 	}
 	if err := r.workloads.ensure(&ro); err != nil {
@@ -329,6 +344,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if r.rsWrites.stale(req.NamespacedName, snap.ReplicaSets) {
 		// As above, for the ReplicaSets: their watch events bring the
 		// Rollout back once the cache has our last patches.
+		outcome = passStaleReplicaSets
 		return ctrl.Result{RequeueAfter: staleCacheRetry}, nil
 	}
 	trafficRouters, routerClient, err := r.observeTraffic(ctx, &ro, &snap)
@@ -388,6 +404,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		if conflict {
 			// A client (promote, abort) changed the Rollout since we read
 			// it: decide again on the new state rather than overwrite it.
+			outcome = passConflict
 			return ctrl.Result{Requeue: true}, nil
 		}
 		// A patch that changed nothing (times that differ only below the
@@ -418,6 +435,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	// otherwise. The early returns above keep their priority, since they
 	// retry a decision not yet made or not yet written.
 	r.settled.mark(req)
+	outcome = passActed
 	return ctrl.Result{RequeueAfter: untilDue(due, r.now())}, nil
 }
 
