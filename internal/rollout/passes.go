@@ -2,9 +2,12 @@ package rollout
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	"github.com/kanaria-rollouts/kanaria/internal/cachefresh"
 )
 
 // These counters say why the Rollout queue is busy: which watch events
@@ -15,6 +18,10 @@ var (
 		Name: "kanaria_rollout_queue_events_total",
 		Help: "Watch events that queued a Rollout, by the kind of the object that changed and the event type.",
 	}, []string{"source", "event"})
+	droppedEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kanaria_rollout_queue_events_dropped_total",
+		Help: "Watch events left out of the Rollout queue because the pass they would start cannot change a decision, by source and reason.",
+	}, []string{"source", "reason"})
 	reconcilePasses = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "kanaria_rollout_reconcile_passes_total",
 		Help: "Rollout reconciles by how they ended: acted (decided and wrote what it decided), stale_rollout and stale_replicasets (the cache was behind the controller's own writes), conflict, error, gone.",
@@ -32,7 +39,7 @@ const (
 )
 
 func init() {
-	crmetrics.Registry.MustRegister(queueEvents, reconcilePasses)
+	crmetrics.Registry.MustRegister(queueEvents, droppedEvents, reconcilePasses)
 }
 
 // countEvents is a predicate that lets every event through and counts it
@@ -61,3 +68,26 @@ func countEvents(source string) predicate.Predicate {
 
 // countPass records how a reconcile ended.
 func countPass(outcome string) { reconcilePasses.WithLabelValues(outcome).Inc() }
+
+// notSuperseded leaves out the update events of a Rollout version the
+// controller's own later writes have already replaced. Informers deliver a
+// version's event after storing it, so a reconcile started by another
+// event may have read that version, decided and written on top of it
+// before the event is handled; a pass for it would find the cache behind
+// the write and only wait. The event of the written version, which comes
+// after, queues the Rollout instead.
+func notSuperseded(fresh *cachefresh.Tracker) predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			if e.ObjectNew == nil {
+				return true
+			}
+			key := types.NamespacedName{Namespace: e.ObjectNew.GetNamespace(), Name: e.ObjectNew.GetName()}
+			if fresh.Stale(key, e.ObjectNew.GetResourceVersion()) {
+				droppedEvents.WithLabelValues("rollout", "superseded").Inc()
+				return false
+			}
+			return true
+		},
+	}
+}

@@ -214,7 +214,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, wor
 	}); err != nil {
 		return fmt.Errorf("indexing Pods by pod-template hash: %w", err)
 	}
-	rolloutEvents := []predicate.Predicate{countEvents("rollout")}
+	rolloutEvents := []predicate.Predicate{notSuperseded(&r.fresh), countEvents("rollout")}
 	runEvents := []predicate.Predicate{runDecisionChanged, countEvents("analysisrun")}
 	if !r.NoPriority {
 		// The urgent handlers below queue these at the urgent priority.
