@@ -81,8 +81,8 @@ func CacheObjects() (map[client.Object]cache.ByObject, error) {
 // last write looks again. The write's own watch event brings the Rollout
 // back as soon as the cache has it (an informer delivers every change it
 // sees, and a relist delivers the latest version), so this is only a
-// safety net; a short one made each Rollout poll its cache while the API
-// server was slow to send the event, five passes per abort under load.
+// safety net, kept long so that a Rollout does not poll its cache while a
+// busy API server is slow to send that event.
 const staleCacheRetry = 2 * time.Second
 
 // Reconciler reconciles Rollouts.
