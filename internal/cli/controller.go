@@ -97,6 +97,7 @@ Inside a cluster it uses the Pod's service account; outside, the kubeconfig
 	f.StringVar(&opts.ProbeAddr, "health-probe-bind-address", opts.ProbeAddr, "address of /healthz and /readyz; 0 turns them off")
 	f.StringVar(&opts.PprofAddr, "pprof-bind-address", opts.PprofAddr, "address of Go's /debug/pprof profiles, e.g. 127.0.0.1:6060; 0 (default) turns them off")
 	f.IntVar(&opts.Workers.Rollout, "rollout-workers", opts.Workers.Rollout, "concurrent Rollout reconciles")
+	f.IntVar(&opts.Workers.UrgentRollout, "urgent-workers", opts.Workers.UrgentRollout, "of the Rollout workers, how many take only aborts, rollbacks and failed runs, so those never wait for a routine reconcile to end (with --rollout-priority; at least one worker always takes routine work)")
 	f.BoolVar(&opts.RolloutPriority, "rollout-priority", opts.RolloutPriority, "queue aborts, rollbacks and failed runs ahead of routine Rollout work and send their traffic-to-stable writes through a client lane of their own; false (one plain queue and client) is for comparison")
 	f.IntVar(&opts.Workers.Analysis, "analysis-workers", opts.Workers.Analysis, "concurrent AnalysisRun reconciles")
 	f.IntVar(&opts.Workers.Experiment, "experiment-workers", opts.Workers.Experiment, "concurrent Experiment reconciles")
@@ -123,7 +124,7 @@ func runFixed(ctx context.Context, cfg *rest.Config, opts controller.Options, lo
 	}
 	log.Info("starting controller", "version", version.Version, "namespace", namespaceOrAll(opts.Namespace),
 		"leaderElection", opts.LeaderElection.Enabled, "metricsAddr", opts.MetricsAddr, "probeAddr", opts.ProbeAddr,
-		"rolloutWorkers", opts.Workers.Rollout, "analysisWorkers", opts.Workers.Analysis, "experimentWorkers", opts.Workers.Experiment,
+		"rolloutWorkers", opts.Workers.Rollout, "urgentWorkers", opts.Workers.UrgentRollout, "analysisWorkers", opts.Workers.Analysis, "experimentWorkers", opts.Workers.Experiment,
 		"clientRateLimit", clientRateLimit(opts.QPS, opts.Burst))
 	go func() {
 		select {

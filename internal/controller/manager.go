@@ -179,15 +179,16 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		return nil, err
 	}
 	rollouts := &rollout.Reconciler{
-		Client:       mgr.GetClient(),
-		APIReader:    mgr.GetAPIReader(),
-		Routers:      routers.Options{SMIAPIVersion: opts.TrafficSplitAPIVersion},
-		Recorder:     refMetrics.Recorder(mgr.GetEventRecorderFor(rollout.EventSource)),
-		Notifier:     notifier,
-		Wrap:         timed(refMetrics, ctrlmetrics.KindRollout),
-		UrgentWriter: urgent,
-		NoPriority:   !opts.RolloutPriority,
-		Sharded:      opts.ShardSelector != nil,
+		Client:        mgr.GetClient(),
+		APIReader:     mgr.GetAPIReader(),
+		Routers:       routers.Options{SMIAPIVersion: opts.TrafficSplitAPIVersion},
+		Recorder:      refMetrics.Recorder(mgr.GetEventRecorderFor(rollout.EventSource)),
+		Notifier:      notifier,
+		Wrap:          timed(refMetrics, ctrlmetrics.KindRollout),
+		UrgentWriter:  urgent,
+		NoPriority:    !opts.RolloutPriority,
+		UrgentWorkers: opts.Workers.UrgentRollout,
+		Sharded:       opts.ShardSelector != nil,
 	}
 	if sel := opts.ShardSelector; sel != nil {
 		rollouts.Owns = func(key types.NamespacedName) bool {

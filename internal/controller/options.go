@@ -98,6 +98,11 @@ type LeaderElectionOptions struct {
 type WorkerOptions struct {
 	// Rollout is the number of concurrent Rollout reconciles.
 	Rollout int
+	// UrgentRollout is how many of the Rollout workers take only urgent
+	// items (aborts, rollbacks, failed runs) while the priority lane is on,
+	// so those never wait for a routine reconcile to end. At least one
+	// worker always takes routine items.
+	UrgentRollout int
 	// Analysis is the number of concurrent AnalysisRun reconciles.
 	Analysis int
 	// Experiment is the number of concurrent Experiment reconciles.
@@ -121,7 +126,7 @@ func DefaultOptions() Options {
 		// trips, so more workers than cores pay off: 10 left 200 Rollouts
 		// changed at once queueing behind each other (1.9× the time of the
 		// same Deployments, against 1.1× with 50).
-		Workers: WorkerOptions{Rollout: 50, Analysis: 10, Experiment: 10},
+		Workers: WorkerOptions{Rollout: 50, UrgentRollout: 10, Analysis: 10, Experiment: 10},
 		// A release costs about ten writes per Rollout; at 40 requests per
 		// second (client-go's usual controller setting) 200 Rollouts
 		// changed at once would wait a minute on the client's own limiter

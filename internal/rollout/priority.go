@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
@@ -35,6 +36,28 @@ func urgentRollout(prev, next *v1alpha1.Rollout) bool {
 	}
 	hash := podhash.Template(&next.Spec.Template, next.Status.CollisionCount)
 	return hash == next.Status.StableRS && hash != next.Status.CurrentPodHash
+}
+
+// notUrgentRollout keeps the regular Rollout watch from queueing the
+// changes urgentRolloutHandler queues. The two queue into different lanes,
+// so queued by both, an abort would be reconciled twice: once urgently and
+// once more, for nothing, as routine work.
+var notUrgentRollout = predicate.TypedFuncs[client.Object]{
+	UpdateFunc: func(e event.TypedUpdateEvent[client.Object]) bool {
+		prev, ok1 := e.ObjectOld.(*v1alpha1.Rollout)
+		next, ok2 := e.ObjectNew.(*v1alpha1.Rollout)
+		return !ok1 || !ok2 || !urgentRollout(prev, next)
+	},
+}
+
+// notUrgentRun does the same as notUrgentRollout for the runs
+// urgentRunHandler queues.
+var notUrgentRun = predicate.TypedFuncs[client.Object]{
+	UpdateFunc: func(e event.TypedUpdateEvent[client.Object]) bool {
+		prev, ok1 := e.ObjectOld.(*v1alpha1.AnalysisRun)
+		next, ok2 := e.ObjectNew.(*v1alpha1.AnalysisRun)
+		return !ok1 || !ok2 || !urgentRun(prev, next)
+	},
 }
 
 // urgentRun reports whether an AnalysisRun just ended in a way that aborts
@@ -114,55 +137,48 @@ var urgentRunHandler handler.TypedEventHandler[*v1alpha1.AnalysisRun, reconcile.
 	},
 }
 
-// newPriorityQueue is the Rollout controller's work queue:
-// controller-runtime's priority queue, wrapped so that shutting it down
-// releases the workers waiting for an item. The priority queue of this
-// controller-runtime version leaves them blocked, so the manager would
-// wait out its whole grace period and exit with an error on every stop.
-func newPriorityQueue(name string, rl workqueue.TypedRateLimiter[reconcile.Request]) workqueue.TypedRateLimitingInterface[reconcile.Request] {
-	q := priorityqueue.New(name, func(o *priorityqueue.Opts[reconcile.Request]) { o.RateLimiter = rl })
-	return &stoppableQueue{PriorityQueue: q, stopped: make(chan struct{})}
-}
-
 // stoppableQueue is a priority queue whose Get returns once it is shut
-// down.
-type stoppableQueue struct {
-	priorityqueue.PriorityQueue[reconcile.Request]
+// down. The priority queue of this controller-runtime version leaves the
+// workers waiting in Get blocked, so the manager would wait out its whole
+// grace period and exit with an error on every stop.
+type stoppableQueue[T comparable] struct {
+	priorityqueue.PriorityQueue[T]
 	stopOnce sync.Once
 	stopped  chan struct{}
 }
 
 // ShutDown stops the queue and releases every waiting Get.
-func (q *stoppableQueue) ShutDown() {
+func (q *stoppableQueue[T]) ShutDown() {
 	q.stopOnce.Do(func() { close(q.stopped) })
 	q.PriorityQueue.ShutDown()
 }
 
 // ShutDownWithDrain is ShutDown: controller-runtime does not drain.
-func (q *stoppableQueue) ShutDownWithDrain() { q.ShutDown() }
+func (q *stoppableQueue[T]) ShutDownWithDrain() { q.ShutDown() }
 
 // GetWithPriority waits for the next item, or for the shutdown.
-func (q *stoppableQueue) GetWithPriority() (reconcile.Request, int, bool) {
+func (q *stoppableQueue[T]) GetWithPriority() (T, int, bool) {
 	type got struct {
-		req      reconcile.Request
+		item     T
 		priority int
 		shutdown bool
 	}
 	ch := make(chan got, 1)
 	go func() {
-		req, priority, shutdown := q.PriorityQueue.GetWithPriority()
-		ch <- got{req, priority, shutdown}
+		item, priority, shutdown := q.PriorityQueue.GetWithPriority()
+		ch <- got{item, priority, shutdown}
 	}()
 	select {
 	case g := <-ch:
-		return g.req, g.priority, g.shutdown
+		return g.item, g.priority, g.shutdown
 	case <-q.stopped:
-		return reconcile.Request{}, 0, true
+		var zero T
+		return zero, 0, true
 	}
 }
 
 // Get waits for the next item, or for the shutdown.
-func (q *stoppableQueue) Get() (reconcile.Request, bool) {
-	req, _, shutdown := q.GetWithPriority()
-	return req, shutdown
+func (q *stoppableQueue[T]) Get() (T, bool) {
+	item, _, shutdown := q.GetWithPriority()
+	return item, shutdown
 }

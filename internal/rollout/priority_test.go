@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -109,7 +110,7 @@ func TestAddUrgentGoesAheadOfRoutineWork(t *testing.T) {
 // Workers waiting for an item return when the queue shuts down, so the
 // controller stops within its grace period.
 func TestPriorityQueueShutDownReleasesWaitingWorkers(t *testing.T) {
-	q := newPriorityQueue("test", workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
+	q := newLaneQueue("test", workqueue.DefaultTypedControllerRateLimiter[reconcile.Request](), 3, 1, nil)
 	released := make(chan bool, 3)
 	for range 3 {
 		go func() {
@@ -129,21 +130,26 @@ func TestPriorityQueueShutDownReleasesWaitingWorkers(t *testing.T) {
 			t.Fatal("a worker is still waiting after the queue shut down")
 		}
 	}
-	if _, ok := q.(priorityqueue.PriorityQueue[reconcile.Request]); !ok {
+	if _, ok := any(q).(priorityqueue.PriorityQueue[reconcile.Request]); !ok {
 		t.Error("the wrapped queue is no longer a priority queue, so urgent work gets no priority")
 	}
 }
 
 // TestUrgentHandlersQueueAtUrgentPriority goes through the handlers as the
-// controller calls them, with the controller's queue: an abort and a
-// failed run come out of the queue at urgentPriority, ahead of routine work
-// queued before them, and a routine change stays routine.
+// controller calls them, with the controller's queue: while the only
+// routine slot is taken, an abort and a failed run still come out of the
+// queue at urgentPriority, in the order they became urgent, ahead of
+// routine work queued before them; a routine change stays routine.
 func TestUrgentHandlersQueueAtUrgentPriority(t *testing.T) {
 	ctx := context.Background()
-	q := newPriorityQueue("test", workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
+	q := newLaneQueue("test", workqueue.DefaultTypedControllerRateLimiter[reconcile.Request](), 2, 1, nil)
 	defer q.ShutDown()
-	routine := reconcile.Request{NamespacedName: types.NamespacedName{Namespace: "ns", Name: "routine"}}
-	q.Add(routine)
+	q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Namespace: "ns", Name: "routine"}})
+	first, priority, _ := q.GetWithPriority()
+	if first.Name != "routine" || priority != 0 {
+		t.Fatalf("first item %s@%d, want routine@0", first.Name, priority)
+	}
+	q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Namespace: "ns", Name: "routine2"}})
 
 	old := &v1alpha1.Rollout{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "aborted", ResourceVersion: "1"}}
 	aborted := old.DeepCopy()
@@ -160,18 +166,56 @@ func TestUrgentHandlersQueueAtUrgentPriority(t *testing.T) {
 	failed.ResourceVersion, failed.Status.Phase = "2", v1alpha1.AnalysisPhaseFailed
 	urgentRunHandler.Update(ctx, event.TypedUpdateEvent[*v1alpha1.AnalysisRun]{ObjectOld: run, ObjectNew: failed}, q)
 
-	pq := q.(priorityqueue.PriorityQueue[reconcile.Request])
 	var got []string
-	for range 3 {
-		item, priority, _ := pq.GetWithPriority()
+	for range 2 {
+		item, priority, _ := q.GetWithPriority()
 		got = append(got, fmt.Sprintf("%s@%d", item.Name, priority))
-		pq.Done(item)
+		q.Done(item)
 	}
-	want := []string{fmt.Sprintf("aborted@%d", urgentPriority), fmt.Sprintf("analysed@%d", urgentPriority), "routine@0"}
+	want := []string{fmt.Sprintf("aborted@%d", urgentPriority), fmt.Sprintf("analysed@%d", urgentPriority)}
 	if !slices.Equal(got, want) {
 		t.Fatalf("queue gave %v, want %v", got, want)
 	}
+	q.Done(first)
+	if item, priority, _ := q.GetWithPriority(); item.Name != "routine2" || priority != 0 {
+		t.Fatalf("after the urgent items the queue gave %s@%d, want routine2@0", item.Name, priority)
+	}
 	if n := q.Len(); n != 0 {
 		t.Fatalf("%d items left; a routine change went through the urgent handler", n)
+	}
+}
+
+// The regular watches leave the urgent changes to the urgent handlers, and
+// pass everything else: queued by both, an abort would get a second,
+// routine pass.
+func TestRegularWatchesLeaveUrgentChangesToTheUrgentHandlers(t *testing.T) {
+	ro := &v1alpha1.Rollout{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "ro", ResourceVersion: "1"}}
+	aborted := ro.DeepCopy()
+	aborted.ResourceVersion, aborted.Status.Abort = "2", true
+	paused := ro.DeepCopy()
+	paused.ResourceVersion, paused.Spec.Paused = "2", true
+	run := &v1alpha1.AnalysisRun{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "run", ResourceVersion: "1"},
+		Status: v1alpha1.AnalysisRunStatus{Phase: v1alpha1.AnalysisPhaseRunning}}
+	failed := run.DeepCopy()
+	failed.ResourceVersion, failed.Status.Phase = "2", v1alpha1.AnalysisPhaseFailed
+	succeeded := run.DeepCopy()
+	succeeded.ResourceVersion, succeeded.Status.Phase = "2", v1alpha1.AnalysisPhaseSuccessful
+	for name, tc := range map[string]struct {
+		pass     func(event.UpdateEvent) bool
+		old, new client.Object
+		want     bool
+	}{
+		"abort":             {notUrgentRollout.Update, ro, aborted, false},
+		"routine change":    {notUrgentRollout.Update, ro, paused, true},
+		"run failed":        {notUrgentRun.Update, run, failed, false},
+		"run succeeded":     {notUrgentRun.Update, run, succeeded, true},
+		"run failed before": {notUrgentRun.Update, failed, failed, true},
+	} {
+		if got := tc.pass(event.UpdateEvent{ObjectOld: tc.old, ObjectNew: tc.new}); got != tc.want {
+			t.Errorf("%s: passed %v, want %v", name, got, tc.want)
+		}
+	}
+	if !notUrgentRollout.Create(event.CreateEvent{Object: aborted}) || !notUrgentRollout.Delete(event.DeleteEvent{Object: aborted}) {
+		t.Error("creations and deletions of aborted Rollouts must reach the regular watch")
 	}
 }

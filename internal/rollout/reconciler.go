@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -22,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
@@ -83,9 +85,12 @@ func CacheObjects(shardSel *labels.Requirement) (map[client.Object]cache.ByObjec
 }
 
 // staleCacheRetry is when a reconcile that found the cache behind our own
-// last write looks again, should the watch event that normally brings the
-// Rollout back be lost.
-const staleCacheRetry = 200 * time.Millisecond
+// last write looks again. The write's own watch event brings the Rollout
+// back as soon as the cache has it (an informer delivers every change it
+// sees, and a relist delivers the latest version), so this is only a
+// safety net, kept long so that a Rollout does not poll its cache while a
+// busy API server is slow to send that event.
+const staleCacheRetry = 2 * time.Second
 
 // Reconciler reconciles Rollouts.
 type Reconciler struct {
@@ -145,6 +150,13 @@ type Reconciler struct {
 	// queue, and urgent writes through Client. It exists to measure what
 	// the lane is worth.
 	NoPriority bool
+	// UrgentWorkers is how many of the controller's workers take urgent
+	// items only, so an abort never waits for routine reconciles to end.
+	// At least one worker always takes routine items.
+	UrgentWorkers int
+	// settled tells the work queue which keys' last reconcile acted on its
+	// decision, so an urgent key's requeue goes back to routine work.
+	settled *settledKeys[reconcile.Request]
 }
 
 // urgentClient is the client of the urgent write lane, nil when there is
@@ -216,21 +228,32 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, wor
 	}); err != nil {
 		return fmt.Errorf("indexing Pods by pod-template hash: %w", err)
 	}
+	rolloutEvents := []predicate.Predicate{notSuperseded(&r.fresh), countEvents("rollout")}
+	runEvents := []predicate.Predicate{runDecisionChanged, countEvents("analysisrun")}
+	if !r.NoPriority {
+		// The urgent handlers below queue these at the urgent priority.
+		rolloutEvents = append([]predicate.Predicate{notUrgentRollout}, rolloutEvents...)
+		runEvents = append([]predicate.Predicate{notUrgentRun}, runEvents...)
+	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("rollout").
-		For(&v1alpha1.Rollout{}).
-		Owns(&appsv1.ReplicaSet{}).
-		Owns(&v1alpha1.AnalysisRun{}, builder.WithPredicates(runDecisionChanged)).
-		Owns(&v1alpha1.Experiment{}, builder.WithPredicates(experimentDecisionChanged)).
-		Watches(&v1alpha1.AnalysisTemplate{}, handler.EnqueueRequestsFromMapFunc(r.byTemplate(false))).
-		Watches(&v1alpha1.ClusterAnalysisTemplate{}, handler.EnqueueRequestsFromMapFunc(r.byTemplate(true))).
-		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.byIndex(indexServices)))
+		For(&v1alpha1.Rollout{}, builder.WithPredicates(rolloutEvents...)).
+		Owns(&appsv1.ReplicaSet{}, builder.WithPredicates(countEvents("replicaset"))).
+		Owns(&v1alpha1.AnalysisRun{}, builder.WithPredicates(runEvents...)).
+		Owns(&v1alpha1.Experiment{}, builder.WithPredicates(experimentDecisionChanged, countEvents("experiment"))).
+		Watches(&v1alpha1.AnalysisTemplate{}, handler.EnqueueRequestsFromMapFunc(r.byTemplate(false)), builder.WithPredicates(countEvents("analysistemplate"))).
+		Watches(&v1alpha1.ClusterAnalysisTemplate{}, handler.EnqueueRequestsFromMapFunc(r.byTemplate(true)), builder.WithPredicates(countEvents("clusteranalysistemplate"))).
+		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.byIndex(indexServices)), builder.WithPredicates(countEvents("service")))
 	opts := controller.Options{MaxConcurrentReconciles: workers, UsePriorityQueue: ptr.To(false)}
 	if !r.NoPriority {
 		// Aborts, rollbacks and failed runs go ahead of routine work.
 		b = b.WatchesRawSource(source.Kind(mgr.GetCache(), &v1alpha1.Rollout{}, urgentRolloutHandler)).
 			WatchesRawSource(source.Kind(mgr.GetCache(), &v1alpha1.AnalysisRun{}, urgentRunHandler))
-		opts.UsePriorityQueue, opts.NewQueue = ptr.To(true), newPriorityQueue
+		r.settled = &settledKeys[reconcile.Request]{}
+		opts.UsePriorityQueue = ptr.To(true)
+		opts.NewQueue = func(name string, rl workqueue.TypedRateLimiter[reconcile.Request]) workqueue.TypedRateLimitingInterface[reconcile.Request] {
+			return newLaneQueue(name, rl, workers, r.UrgentWorkers, r.settled)
+		}
 	}
 	c, err := b.WithOptions(opts).Build(r.runnable())
 	if err != nil {
@@ -293,6 +316,8 @@ func (r *Reconciler) now() time.Time {
 // Reconcile observes one Rollout, decides, and acts.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	logger := log.FromContext(ctx).WithValues("rollout", req.NamespacedName.String())
+	outcome := passError
+	defer func() { countPass(outcome) }()
 	var ro v1alpha1.Rollout
 	if err := r.Client.Get(ctx, req.NamespacedName, &ro); err != nil {
 		r.fresh.Forget(req.NamespacedName)
@@ -301,6 +326,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.runWrites.forget(req.NamespacedName)
 		r.unrouted.forget(req.NamespacedName)
 		if apierrors.IsNotFound(err) {
+			outcome = passGone
 			if r.Owns != nil && !r.Owns(req.NamespacedName) {
 				return ctrl.Result{}, nil
 			}
@@ -313,6 +339,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		// the older status would repeat decisions (create a second
 		// AnalysisRun, record an event twice); the write's watch event
 		// brings the Rollout back as soon as the cache catches up.
+		outcome = passStaleRollout
 		return ctrl.Result{RequeueAfter: staleCacheRetry}, nil
 	}
 	if err := r.workloads.ensure(&ro); err != nil {
@@ -335,6 +362,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if r.rsWrites.stale(req.NamespacedName, snap.ReplicaSets) {
 		// As above, for the ReplicaSets: their watch events bring the
 		// Rollout back once the cache has our last patches.
+		outcome = passStaleReplicaSets
 		return ctrl.Result{RequeueAfter: staleCacheRetry}, nil
 	}
 	trafficRouters, routerClient, err := r.observeTraffic(ctx, &ro, &snap)
@@ -393,6 +421,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		if conflict {
 			// A client (promote, abort) changed the Rollout since we read
 			// it: decide again on the new state rather than overwrite it.
+			outcome = passConflict
 			return ctrl.Result{Requeue: true}, nil
 		}
 		// A patch that changed nothing (times that differ only below the
@@ -418,6 +447,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := exec.apply(ctx, after); err != nil {
 		return ctrl.Result{}, err
 	}
+	// This pass acted on its decision: whatever made the Rollout urgent is
+	// done, and its next pass is routine work unless a new event says
+	// otherwise. The early returns above keep their priority, since they
+	// retry a decision not yet made or not yet written.
+	r.settled.mark(req)
+	outcome = passActed
 	return ctrl.Result{RequeueAfter: requeue.UntilDue(due, r.now())}, nil
 }
 

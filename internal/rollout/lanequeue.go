@@ -1,0 +1,350 @@
+package rollout
+
+import (
+	"sync"
+	"time"
+
+	"k8s.io/client-go/util/workqueue"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
+)
+
+// lane is one of the two queues of a laneQueue.
+type lane int
+
+const (
+	laneRoutine lane = iota
+	laneUrgent
+)
+
+// handout is an item a lane's fetcher took out of its queue for a worker.
+type handout[T comparable] struct {
+	key      T
+	priority int
+	from     lane
+}
+
+// pendingAdd is an add that arrived while its key was being reconciled; it
+// is queued when the worker is done with the key.
+type pendingAdd struct {
+	priority int
+	readyAt  time.Time
+}
+
+// laneQueue is the Rollout controller's work queue when the priority lane
+// is on. Urgent items (priority urgentPriority or more) and routine ones
+// wait in two priority queues, and only routineLimit workers may hold or
+// wait for a routine item at once: the remaining workers wait for urgent
+// items only, so an abort never waits for a routine reconcile to end. The
+// choice is made in Get, before a worker takes an item, so a reserved
+// worker never holds a routine item it may not run.
+//
+// A key is handed to at most one worker at a time, as controller-runtime's
+// queue guarantees: each lane's own queue keeps a key it handed out from
+// being handed out again until Done, and across the lanes an add for a
+// key being reconciled is held here and queued at Done. A key queued in
+// both lanes (routine work queued, then an abort) may be reconciled once
+// more, from the second lane, after the first pass; a reconcile is level
+// based, so the extra pass only finds nothing left to do.
+type laneQueue[T comparable] struct {
+	lanes        [2]priorityqueue.PriorityQueue[T]
+	rateLimiter  workqueue.TypedRateLimiter[T]
+	routineLimit int
+	// settled are the keys whose last reconcile finished their urgent work;
+	// their requeue goes back to the routine lane.
+	settled *settledKeys[T]
+	now     func() time.Time
+
+	// out carries each lane's next item from its fetcher to a worker.
+	out [2]chan handout[T]
+
+	mu sync.Mutex
+	// active maps a key a worker holds to the lane it came from.
+	active map[T]lane
+	// deferred are the adds for active keys.
+	deferred map[T]pendingAdd
+	// routineSlots counts the workers that hold or wait for a routine item.
+	routineSlots int
+	// slotFreed is closed, and replaced, whenever a routine slot frees, so
+	// workers waiting for urgent items only look again.
+	slotFreed chan struct{}
+	// urgentOnly counts the workers waiting for urgent items only.
+	urgentOnly int
+
+	stopOnce sync.Once
+	stopped  chan struct{}
+}
+
+// newLaneQueue builds a laneQueue whose lanes' metrics are named name (the
+// routine lane) and name_urgent. workers is the controller's worker count
+// and reserved how many of them take urgent items only; at least one
+// worker always may take routine items.
+func newLaneQueue[T comparable](name string, rl workqueue.TypedRateLimiter[T], workers, reserved int, settled *settledKeys[T]) *laneQueue[T] {
+	if settled == nil {
+		settled = &settledKeys[T]{}
+	}
+	q := &laneQueue[T]{
+		rateLimiter:  rl,
+		routineLimit: max(1, workers-max(0, reserved)),
+		settled:      settled,
+		now:          time.Now,
+		active:       map[T]lane{},
+		deferred:     map[T]pendingAdd{},
+		slotFreed:    make(chan struct{}),
+		stopped:      make(chan struct{}),
+	}
+	// An empty name keeps a queue's metrics off.
+	names := [2]string{laneRoutine: name}
+	if name != "" {
+		names[laneUrgent] = name + "_urgent"
+	}
+	for _, l := range []lane{laneRoutine, laneUrgent} {
+		pq := priorityqueue.New[T](names[l])
+		q.lanes[l] = &stoppableQueue[T]{PriorityQueue: pq, stopped: make(chan struct{})}
+		q.out[l] = make(chan handout[T])
+		go q.fetch(l)
+	}
+	return q
+}
+
+// fetch hands the items of one lane to the workers, one at a time.
+func (q *laneQueue[T]) fetch(l lane) {
+	for {
+		key, priority, shutdown := q.lanes[l].GetWithPriority()
+		if shutdown {
+			return
+		}
+		select {
+		case q.out[l] <- handout[T]{key: key, priority: priority, from: l}:
+		case <-q.stopped:
+			return
+		}
+	}
+}
+
+// laneOf is the lane an item of the given priority waits in.
+func laneOf(priority int) lane {
+	if priority >= urgentPriority {
+		return laneUrgent
+	}
+	return laneRoutine
+}
+
+// AddWithOpts queues items. A requeue (After or RateLimited, which only the
+// controller's own requeues use) of a key whose urgent work is done goes
+// back to the routine priority.
+func (q *laneQueue[T]) AddWithOpts(o priorityqueue.AddOpts, items ...T) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, key := range items {
+		priority := o.Priority
+		if (o.After > 0 || o.RateLimited) && q.settled.take(key) {
+			priority = 0
+		}
+		after := o.After
+		if o.RateLimited {
+			if rl := q.rateLimiter.When(key); after == 0 || rl < after {
+				after = rl
+			}
+		}
+		if _, busy := q.active[key]; busy {
+			q.deferLocked(key, pendingAdd{priority: priority, readyAt: q.now().Add(after)})
+			continue
+		}
+		q.lanes[laneOf(priority)].AddWithOpts(priorityqueue.AddOpts{After: after, Priority: priority}, key)
+	}
+}
+
+// deferLocked merges an add for an active key into the one already held:
+// the higher priority and the earlier time win, as in a priority queue.
+func (q *laneQueue[T]) deferLocked(key T, p pendingAdd) {
+	if prev, ok := q.deferred[key]; ok {
+		p.priority = max(p.priority, prev.priority)
+		if prev.readyAt.Before(p.readyAt) {
+			p.readyAt = prev.readyAt
+		}
+	}
+	q.deferred[key] = p
+}
+
+// Add queues item at the routine priority.
+func (q *laneQueue[T]) Add(item T) { q.AddWithOpts(priorityqueue.AddOpts{}, item) }
+
+// AddAfter queues item at the routine priority after d.
+func (q *laneQueue[T]) AddAfter(item T, d time.Duration) {
+	q.AddWithOpts(priorityqueue.AddOpts{After: d}, item)
+}
+
+// AddRateLimited queues item once the rate limiter allows it.
+func (q *laneQueue[T]) AddRateLimited(item T) {
+	q.AddWithOpts(priorityqueue.AddOpts{RateLimited: true}, item)
+}
+
+// Forget clears item's rate-limiter history.
+func (q *laneQueue[T]) Forget(item T) { q.rateLimiter.Forget(item) }
+
+// NumRequeues is how often item was requeued through the rate limiter.
+func (q *laneQueue[T]) NumRequeues(item T) int { return q.rateLimiter.NumRequeues(item) }
+
+// Len counts the items ready in both lanes.
+func (q *laneQueue[T]) Len() int { return q.lanes[laneRoutine].Len() + q.lanes[laneUrgent].Len() }
+
+// ShuttingDown reports whether ShutDown was called.
+func (q *laneQueue[T]) ShuttingDown() bool {
+	select {
+	case <-q.stopped:
+		return true
+	default:
+		return false
+	}
+}
+
+// ShutDown stops both lanes and releases every waiting worker.
+func (q *laneQueue[T]) ShutDown() {
+	q.stopOnce.Do(func() { close(q.stopped) })
+	for _, l := range q.lanes {
+		l.ShutDown()
+	}
+}
+
+// ShutDownWithDrain is ShutDown: controller-runtime does not drain.
+func (q *laneQueue[T]) ShutDownWithDrain() { q.ShutDown() }
+
+// Get waits for the next item a worker may take, or for the shutdown.
+func (q *laneQueue[T]) Get() (T, bool) {
+	key, _, shutdown := q.GetWithPriority()
+	return key, shutdown
+}
+
+// GetWithPriority waits for the next item this worker may take: an urgent
+// one whenever there is one, a routine one only while fewer than
+// routineLimit workers hold or wait for routine items.
+func (q *laneQueue[T]) GetWithPriority() (T, int, bool) {
+	var zero T
+	for {
+		q.mu.Lock()
+		slot := q.routineSlots < q.routineLimit
+		if slot {
+			q.routineSlots++
+		}
+		freed := q.slotFreed
+		q.mu.Unlock()
+
+		var h handout[T]
+		if slot {
+			select {
+			case h = <-q.out[laneUrgent]:
+			default:
+				select {
+				case h = <-q.out[laneUrgent]:
+				case h = <-q.out[laneRoutine]:
+				case <-q.stopped:
+					q.releaseSlot()
+					return zero, 0, true
+				}
+			}
+			if h.from == laneUrgent {
+				q.releaseSlot()
+			}
+		} else {
+			q.mu.Lock()
+			q.urgentOnly++
+			q.mu.Unlock()
+			var got, stop bool
+			select {
+			case h = <-q.out[laneUrgent]:
+				got = true
+			case <-freed:
+			case <-q.stopped:
+				stop = true
+			}
+			q.mu.Lock()
+			q.urgentOnly--
+			q.mu.Unlock()
+			if stop {
+				return zero, 0, true
+			}
+			if !got {
+				continue
+			}
+		}
+
+		q.mu.Lock()
+		if _, busy := q.active[h.key]; busy {
+			// The other lane's worker holds the key: keep the add for when
+			// it is done, and let this lane hand the key out again then.
+			q.lanes[h.from].Done(h.key)
+			q.deferLocked(h.key, pendingAdd{priority: h.priority, readyAt: q.now()})
+			if h.from == laneRoutine {
+				q.releaseSlotLocked()
+			}
+			q.mu.Unlock()
+			continue
+		}
+		q.active[h.key] = h.from
+		q.settled.clear(h.key)
+		q.mu.Unlock()
+		return h.key, h.priority, false
+	}
+}
+
+// Done tells the queue the worker is through with key; an add that came
+// meanwhile is queued now.
+func (q *laneQueue[T]) Done(key T) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	from, ok := q.active[key]
+	if !ok {
+		return
+	}
+	delete(q.active, key)
+	q.lanes[from].Done(key)
+	if from == laneRoutine {
+		q.releaseSlotLocked()
+	}
+	if p, ok := q.deferred[key]; ok {
+		delete(q.deferred, key)
+		after := max(0, p.readyAt.Sub(q.now()))
+		q.lanes[laneOf(p.priority)].AddWithOpts(priorityqueue.AddOpts{After: after, Priority: p.priority}, key)
+	}
+}
+
+func (q *laneQueue[T]) releaseSlot() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.releaseSlotLocked()
+}
+
+func (q *laneQueue[T]) releaseSlotLocked() {
+	q.routineSlots--
+	close(q.slotFreed)
+	q.slotFreed = make(chan struct{})
+}
+
+// settledKeys are the keys whose last reconcile finished the work that
+// made them urgent. The reconciler marks a key when a pass acted on its
+// decision; the queue reads the mark for the requeue that follows and
+// clears it when the key is next handed out.
+type settledKeys[T comparable] struct {
+	keys sync.Map
+}
+
+func (s *settledKeys[T]) mark(key T) {
+	if s != nil {
+		s.keys.Store(key, struct{}{})
+	}
+}
+
+// take reports whether key was marked, and clears the mark.
+func (s *settledKeys[T]) take(key T) bool {
+	if s == nil {
+		return false
+	}
+	_, ok := s.keys.LoadAndDelete(key)
+	return ok
+}
+
+func (s *settledKeys[T]) clear(key T) {
+	if s != nil {
+		s.keys.Delete(key)
+	}
+}

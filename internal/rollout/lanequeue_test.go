@@ -1,0 +1,200 @@
+package rollout
+
+import (
+	"testing"
+	"time"
+
+	"k8s.io/client-go/util/workqueue"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
+)
+
+// got is what one GetWithPriority returned.
+type got struct {
+	key      string
+	priority int
+}
+
+func testLaneQueue(t *testing.T, workers, reserved int) *laneQueue[string] {
+	t.Helper()
+	q := newLaneQueue("", workqueue.DefaultTypedControllerRateLimiter[string](), workers, reserved, nil)
+	t.Cleanup(q.ShutDown)
+	return q
+}
+
+// getAsync starts a worker's Get and returns where its item arrives.
+func getAsync(q *laneQueue[string]) <-chan got {
+	ch := make(chan got, 1)
+	go func() {
+		key, priority, _ := q.GetWithPriority()
+		ch <- got{key, priority}
+	}()
+	return ch
+}
+
+func receive(t *testing.T, ch <-chan got) got {
+	t.Helper()
+	select {
+	case g := <-ch:
+		return g
+	case <-time.After(10 * time.Second):
+		t.Fatal("no item handed out")
+		return got{}
+	}
+}
+
+// waitUntil polls cond, failing the test when it stays false.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func (q *laneQueue[T]) waitingForUrgentOnly() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.urgentOnly
+}
+
+// A reserved worker waits for urgent work while routine work is queued,
+// and takes the abort the moment it is queued.
+func TestLaneQueueReservedWorkerTakesOnlyUrgentItems(t *testing.T) {
+	q := testLaneQueue(t, 2, 1)
+	q.Add("r1")
+	q.Add("r2")
+	if g := receive(t, getAsync(q)); g.key != "r1" {
+		t.Fatalf("first worker got %q, want r1", g.key)
+	}
+	second := getAsync(q)
+	waitUntil(t, "the second worker waits for urgent items only", func() bool { return q.waitingForUrgentOnly() == 1 })
+	q.AddWithOpts(priorityqueue.AddOpts{Priority: urgentPriority}, "abort")
+	if g := receive(t, second); g != (got{"abort", urgentPriority}) {
+		t.Fatalf("reserved worker got %v, want the abort at urgent priority", g)
+	}
+	// Once the routine slot is free again, the routine item goes out.
+	third := getAsync(q)
+	q.Done("r1")
+	if g := receive(t, third); g.key != "r2" {
+		t.Fatalf("after the routine slot freed a worker got %q, want r2", g.key)
+	}
+}
+
+// A key being reconciled is never handed to a second worker, whichever
+// lane its new add goes to; the add is queued when the first worker is
+// done, at the highest priority it was given.
+func TestLaneQueueOneWorkerPerKey(t *testing.T) {
+	q := testLaneQueue(t, 3, 1)
+	q.Add("k")
+	if g := receive(t, getAsync(q)); g.key != "k" {
+		t.Fatalf("got %q, want k", g.key)
+	}
+	q.AddWithOpts(priorityqueue.AddOpts{Priority: urgentPriority}, "k")
+	q.Add("k")
+	q.AddWithOpts(priorityqueue.AddOpts{Priority: urgentPriority}, "other")
+	if g := receive(t, getAsync(q)); g.key != "other" {
+		t.Fatalf("got %q while k was being reconciled, want other", g.key)
+	}
+	next := getAsync(q)
+	q.Done("k")
+	if g := receive(t, next); g != (got{"k", urgentPriority}) {
+		t.Fatalf("after Done got %v, want k at urgent priority", g)
+	}
+}
+
+// A key queued in the routine lane and then made urgent is reconciled
+// from the urgent lane; the routine copy, handed out while the urgent pass
+// runs, waits until that pass is done.
+func TestLaneQueueKeyInBothLanes(t *testing.T) {
+	q := testLaneQueue(t, 3, 0)
+	q.Add("k")
+	waitUntil(t, "the routine copy is out of its queue", func() bool { return q.lanes[laneRoutine].Len() == 0 })
+	q.AddWithOpts(priorityqueue.AddOpts{Priority: urgentPriority}, "k")
+	first := receive(t, getAsync(q))
+	second := getAsync(q)
+	q.Add("r")
+	g := receive(t, second)
+	if first.key != "k" || g.key != "r" {
+		t.Fatalf("workers got %v and %v, want k once and then r", first, g)
+	}
+	next := getAsync(q)
+	q.Done("k")
+	if g := receive(t, next); g.key != "k" {
+		t.Fatalf("after Done got %v, want the held copy of k", g)
+	}
+}
+
+// An urgent key's requeue stays urgent while its urgent work is not done
+// (a stale cache, a failed write), and goes back to routine once a pass
+// acted on its decision.
+func TestLaneQueueRequeueLeavesUrgentLaneOnceSettled(t *testing.T) {
+	for name, tc := range map[string]struct {
+		settle bool
+		want   int
+	}{
+		"urgent work not done yet": {false, urgentPriority},
+		"urgent work done":         {true, 0},
+	} {
+		t.Run(name, func(t *testing.T) {
+			q := testLaneQueue(t, 2, 1)
+			q.AddWithOpts(priorityqueue.AddOpts{Priority: urgentPriority}, "k")
+			g := receive(t, getAsync(q))
+			if g != (got{"k", urgentPriority}) {
+				t.Fatalf("got %v, want k at urgent priority", g)
+			}
+			if tc.settle {
+				q.settled.mark("k")
+			}
+			// What the controller does with a RequeueAfter result.
+			q.AddWithOpts(priorityqueue.AddOpts{After: time.Millisecond, Priority: g.priority}, "k")
+			q.Done("k")
+			if g := receive(t, getAsync(q)); g != (got{"k", tc.want}) {
+				t.Fatalf("requeue came back as %v, want priority %d", g, tc.want)
+			}
+		})
+	}
+}
+
+// An event during a settled key's pass is not a requeue: an abort that
+// arrives meanwhile stays urgent.
+func TestLaneQueueUrgentEventDuringSettledPassStaysUrgent(t *testing.T) {
+	q := testLaneQueue(t, 2, 1)
+	q.AddWithOpts(priorityqueue.AddOpts{Priority: urgentPriority}, "k")
+	g := receive(t, getAsync(q))
+	q.settled.mark("k")
+	q.AddWithOpts(priorityqueue.AddOpts{Priority: urgentPriority}, "k")
+	q.AddWithOpts(priorityqueue.AddOpts{After: time.Hour, Priority: g.priority}, "k")
+	q.Done("k")
+	if g := receive(t, getAsync(q)); g != (got{"k", urgentPriority}) {
+		t.Fatalf("got %v, want k at urgent priority", g)
+	}
+}
+
+// The settled mark is cleared when the key is next handed out, so a mark
+// left by a pass without a requeue does not demote a later urgent pass.
+func TestLaneQueueSettledMarkClearedAtNextHandout(t *testing.T) {
+	q := testLaneQueue(t, 2, 1)
+	q.settled.mark("k")
+	q.AddWithOpts(priorityqueue.AddOpts{Priority: urgentPriority}, "k")
+	g := receive(t, getAsync(q))
+	q.AddWithOpts(priorityqueue.AddOpts{RateLimited: true, Priority: g.priority}, "k")
+	q.Done("k")
+	if g := receive(t, getAsync(q)); g != (got{"k", urgentPriority}) {
+		t.Fatalf("got %v, want the retry at urgent priority", g)
+	}
+}
+
+// Reserving every worker still leaves one for routine work.
+func TestLaneQueueKeepsOneRoutineWorker(t *testing.T) {
+	q := testLaneQueue(t, 2, 5)
+	if q.routineLimit != 1 {
+		t.Fatalf("routine limit %d, want 1", q.routineLimit)
+	}
+	q.Add("r")
+	if g := receive(t, getAsync(q)); g.key != "r" {
+		t.Fatalf("got %q, want r", g.key)
+	}
+}
