@@ -55,15 +55,7 @@ func TestCommandChurnFlag(t *testing.T) {
 		{[]string{"--churn", "1m", "--scenario", "abort"}, "indefinite pause"},
 		{[]string{"--churn", "1h", "--timeout", "30m"}, "raise --timeout"},
 	} {
-		cmd := NewCommand()
-		var out bytes.Buffer
-		cmd.SetOut(&out)
-		cmd.SetErr(&out)
-		// A bad --churn is refused before the kubeconfig is even read.
-		cmd.SetArgs(append(tc.args, "--kubeconfig", "/nonexistent"))
-		if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%v: err = %v, want %q", tc.args, err, tc.want)
-		}
+		wantRefused(t, tc.args, tc.want)
 	}
 }
 
@@ -98,5 +90,20 @@ func TestCommandRepeatFlag(t *testing.T) {
 		if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: err = %v, want %q", tc.args, err, tc.want)
 		}
+	}
+}
+
+// wantRefused runs the command with args and checks that it fails with an
+// error that contains want. The kubeconfig does not exist, so the flags must
+// be refused before it is read.
+func wantRefused(t *testing.T, args []string, want string) {
+	t.Helper()
+	cmd := NewCommand()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs(append(args, "--kubeconfig", "/nonexistent"))
+	if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("%v: err = %v, want %q", args, err, want)
 	}
 }

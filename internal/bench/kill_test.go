@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"strings"
 	"testing"
@@ -48,14 +47,7 @@ func TestCommandKillFlags(t *testing.T) {
 		{[]string{"--controller-replicas", "2", "--shards", "2", "--kill-replica", "1", "--kill-after", "5s", "--scenario", "abort"}, "does not run"},
 		{[]string{"--controller-replicas", "2", "--shards", "2", "--kill-replica", "1", "--kill-after", "5s", "--update=false"}, "skips"},
 	} {
-		cmd := NewCommand()
-		var out bytes.Buffer
-		cmd.SetOut(&out)
-		cmd.SetErr(&out)
-		cmd.SetArgs(append(tc.args, "--kubeconfig", "/nonexistent"))
-		if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%v: err = %v, want %q", tc.args, err, tc.want)
-		}
+		wantRefused(t, tc.args, tc.want)
 	}
 }
 

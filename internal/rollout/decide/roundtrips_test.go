@@ -85,15 +85,7 @@ func TestPauseEndScalesBothDirectionsInOneDecision(t *testing.T) {
 // pause) removes no stable Pod: the invariant holds with both directions
 // in one decision.
 func TestPauseEndKeepsTheStableWhileTheCanaryIsNotAvailable(t *testing.T) {
-	s := newSim(t, benchCanary())
-	s.settle()
-	v1 := s.hashOf("pause:3.10")
-	s.setImage("pause:3.9")
-	v2 := s.hashOf("pause:3.9")
-	s.reconcile()
-	s.tick(time.Second)
-	s.reconcile()
-	s.tick(2 * time.Second)
+	s, v1, v2 := atFirstPauseEnd(t, benchCanary())
 	s.rsByHash(v2).Status.AvailableReplicas = 0
 	s.rsByHash(v2).Status.ReadyReplicas = 0
 	p := s.reconcile()
@@ -113,15 +105,7 @@ func TestPauseEndKeepsTheStableWhileTheCanaryIsNotAvailable(t *testing.T) {
 func TestStrictSurgeWaitsForTheRemovedPod(t *testing.T) {
 	ro := benchCanary()
 	ro.Annotations = map[string]string{StrictSurgeAnnotation: "true"}
-	s := newSim(t, ro)
-	s.settle()
-	v1 := s.hashOf("pause:3.10")
-	s.setImage("pause:3.9")
-	v2 := s.hashOf("pause:3.9")
-	s.reconcile()
-	s.tick(time.Second)
-	s.reconcile()
-	s.tick(2 * time.Second)
+	s, v1, v2 := atFirstPauseEnd(t, ro)
 	p := s.reconcile()
 	got := scales(p)
 	if len(got) != 1 || got[0].Name != s.rsByHash(v1).Name || got[0].To != 1 {
@@ -133,4 +117,21 @@ func TestStrictSurgeWaitsForTheRemovedPod(t *testing.T) {
 	if len(got) != 1 || got[0].Name != s.rsByHash(v2).Name || got[0].To != 2 {
 		t.Fatalf("strict, the Pod gone: scale writes %+v, want the canary to 2", got)
 	}
+}
+
+// atFirstPauseEnd walks ro (a benchCanary) from "pause:3.10" to "pause:3.9"
+// until its first pause has run out, and returns the simulation with the
+// stable's and the canary's pod-template hashes.
+func atFirstPauseEnd(t *testing.T, ro *v1alpha1.Rollout) (s *sim, stable, canary string) {
+	t.Helper()
+	s = newSim(t, ro)
+	s.settle()
+	stable = s.hashOf("pause:3.10")
+	s.setImage("pause:3.9")
+	canary = s.hashOf("pause:3.9")
+	s.reconcile() // the canary ReplicaSet, with its one Pod
+	s.tick(time.Second)
+	s.reconcile() // 25% reached: the pause starts
+	s.tick(2 * time.Second)
+	return s, stable, canary
 }
