@@ -10,9 +10,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -21,6 +24,7 @@ import (
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -128,9 +132,20 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	leaseDuration, renewDeadline, retryPeriod := le.LeaseDuration, le.RenewDeadline, le.RetryPeriod
 	shutdown := opts.GracefulShutdownTimeout
 
+	// A namespace-scoped controller that may not list ClusterAnalysisTemplates
+	// cluster-wide (the chart's namespace-scoped Role, like the reference's
+	// namespace install, grants no such right) reads each one it needs from
+	// the API server instead of watching them: an informer that cannot list
+	// never syncs, and the controller would never become ready.
+	var clientOpts client.Options
+	watchClusterTemplates := opts.Namespace == "" || mayWatchClusterTemplates(cfg)
+	if !watchClusterTemplates {
+		clientOpts.Cache = &client.CacheOptions{DisableFor: []client.Object{&v1alpha1.ClusterAnalysisTemplate{}}}
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
 		Cache:                   cacheOpts,
+		Client:                  clientOpts,
 		Metrics:                 metricsserver.Options{BindAddress: opts.MetricsAddr},
 		HealthProbeBindAddress:  opts.ProbeAddr,
 		PprofBindAddress:        opts.PprofAddr,
@@ -161,6 +176,9 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		return nil, fmt.Errorf("adding readiness check: %w", err)
 	}
 	registerBuildInfo()
+	if !watchClusterTemplates {
+		refMetrics.WithoutClusterTemplates()
+	}
 	refMetrics.ReadFrom(mgr.GetCache())
 	if err := refMetrics.Register(crmetrics.Registry); err != nil {
 		return nil, err
@@ -189,6 +207,8 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		NoPriority:    !opts.RolloutPriority,
 		UrgentWorkers: opts.Workers.UrgentRollout,
 		Sharded:       opts.ShardSelector != nil,
+		// See clientOpts.
+		NoClusterTemplateWatch: !watchClusterTemplates,
 	}
 	if sel := opts.ShardSelector; sel != nil {
 		rollouts.Owns = func(key types.NamespacedName) bool {
@@ -384,3 +404,26 @@ type pageRegistry struct {
 
 // Gather implements prometheus.Gatherer.
 func (r pageRegistry) Gather() ([]*dto.MetricFamily, error) { return r.page.Gather() }
+
+// mayWatchClusterTemplates asks the API server whether the controller's
+// credentials may list and watch ClusterAnalysisTemplates cluster-wide. An
+// answer that cannot be had counts as no: reading each template directly
+// works either way, while a watch without the right blocks readiness.
+func mayWatchClusterTemplates(cfg *rest.Config) bool {
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, verb := range []string{"list", "watch"} {
+		review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
+			ResourceAttributes: &authorizationv1.ResourceAttributes{Group: v1alpha1.GroupVersion.Group,
+				Resource: "clusteranalysistemplates", Verb: verb}}}
+		got, err := kube.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
+		if err != nil || !got.Status.Allowed {
+			return false
+		}
+	}
+	return true
+}

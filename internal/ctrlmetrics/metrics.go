@@ -147,6 +147,14 @@ func (m *Metrics) ReadFrom(reader client.Reader) {
 	m.reader = reader
 }
 
+// WithoutClusterTemplates leaves ClusterAnalysisTemplates out of the
+// gauges: a namespace-scoped controller may not read them cluster-wide, and
+// an informer it cannot fill would keep its cache from ever syncing. Call it
+// before ReadFrom.
+func (m *Metrics) WithoutClusterTemplates() {
+	m.series.skipped[objClusterTemplates] = true
+}
+
 // OnForget adds f to what runs for an object that is gone, so counters
 // kept elsewhere per object (the notification counters) go with it.
 func (m *Metrics) OnForget(f func(namespace, name string)) {
@@ -190,6 +198,9 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	defer cancel()
 	var known [numObjectKinds]bool
 	for k := range numObjectKinds {
+		if m.series.skipped[k] {
+			continue
+		}
 		if m.series.isWatched(k) {
 			known[k] = true
 		} else if items, err := listObjects(ctx, reader, k); err != nil {

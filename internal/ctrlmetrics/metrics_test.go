@@ -307,3 +307,47 @@ func TestRequestCounter(t *testing.T) {
 		t.Errorf("controller_clientset_k8s_request_total for the conflict = %v, want 1", v)
 	}
 }
+
+// TestWithoutClusterTemplates checks that a controller that may not watch
+// ClusterAnalysisTemplates asks for no informer of them and lists none,
+// while the namespaced templates keep their gauges.
+func TestWithoutClusterTemplates(t *testing.T) {
+	src := &fakeInformers{}
+	m := New(logr.Discard(), Build{Version: "v9.9.9", GoVersion: "go1.26", GoArch: "amd64", Commit: "abc"})
+	m.WithoutClusterTemplates()
+	m.ReadFrom(src)
+	for _, o := range objects() {
+		switch o.(type) {
+		case *v1alpha1.AnalysisTemplate:
+			src.informer(o).Add(o)
+		case *v1alpha1.ClusterAnalysisTemplate:
+			if len(src.informers) > 0 && src.informers["*v1alpha1.ClusterAnalysisTemplate"] != nil {
+				t.Fatal("an informer of ClusterAnalysisTemplates was asked for")
+			}
+		}
+	}
+	reg := prometheus.NewRegistry()
+	if err := m.Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range families {
+		if f.GetName() != "analysis_template_info" {
+			continue
+		}
+		for _, s := range f.GetMetric() {
+			for _, l := range s.GetLabel() {
+				if l.GetName() == "name" {
+					names = append(names, l.GetValue())
+				}
+			}
+		}
+	}
+	if len(names) != 1 || names[0] != "errors" {
+		t.Fatalf("analysis_template_info names %v, want only the namespaced template errors", names)
+	}
+}

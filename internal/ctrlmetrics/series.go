@@ -105,6 +105,8 @@ type seriesStore struct {
 	mu     sync.Mutex
 	kinds  [numObjectKinds]kindSeries
 	scrape uint64
+	// skipped kinds are neither watched nor listed, and serve no gauges.
+	skipped [numObjectKinds]bool
 }
 
 func newSeriesStore() *seriesStore {
@@ -196,6 +198,9 @@ type informerSource interface {
 func (s *seriesStore) watch(src informerSource) []error {
 	var errs []error
 	for k := range numObjectKinds {
+		if s.skipped[k] {
+			continue
+		}
 		inf, err := src.GetInformer(context.Background(), newObject(k), cache.BlockUntilSynced(false))
 		if err == nil {
 			_, err = inf.AddEventHandler(s.handler(k))

@@ -146,6 +146,11 @@ type Reconciler struct {
 	// writes, so they do not wait behind the routine writes of other
 	// Rollouts. Nil sends them through Client.
 	UrgentWriter client.Client
+	// NoClusterTemplateWatch leaves out the watch of ClusterAnalysisTemplates,
+	// for a controller that may not list them cluster-wide; it reads each
+	// one it needs at every reconcile instead, so a changed template is
+	// seen at the Rollout's next reconcile rather than at once.
+	NoClusterTemplateWatch bool
 	// NoPriority turns the priority lane off: one first-in first-out work
 	// queue, and urgent writes through Client. It exists to measure what
 	// the lane is worth.
@@ -242,8 +247,10 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, wor
 		Owns(&v1alpha1.AnalysisRun{}, builder.WithPredicates(runEvents...)).
 		Owns(&v1alpha1.Experiment{}, builder.WithPredicates(experimentDecisionChanged, countEvents("experiment"))).
 		Watches(&v1alpha1.AnalysisTemplate{}, handler.EnqueueRequestsFromMapFunc(r.byTemplate(false)), builder.WithPredicates(countEvents("analysistemplate"))).
-		Watches(&v1alpha1.ClusterAnalysisTemplate{}, handler.EnqueueRequestsFromMapFunc(r.byTemplate(true)), builder.WithPredicates(countEvents("clusteranalysistemplate"))).
 		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.byIndex(indexServices)), builder.WithPredicates(countEvents("service")))
+	if !r.NoClusterTemplateWatch {
+		b = b.Watches(&v1alpha1.ClusterAnalysisTemplate{}, handler.EnqueueRequestsFromMapFunc(r.byTemplate(true)), builder.WithPredicates(countEvents("clusteranalysistemplate")))
+	}
 	opts := controller.Options{MaxConcurrentReconciles: workers, UsePriorityQueue: ptr.To(false)}
 	if !r.NoPriority {
 		// Aborts, rollbacks and failed runs go ahead of routine work.

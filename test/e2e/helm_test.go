@@ -64,6 +64,12 @@ func TestHelmChartInstalls(t *testing.T) {
 		"--namespace", ns, "--leader-election-namespace", ns, "--leader-election-id", "e2e-kanaria-controller")
 	p.waitServing(t)
 	eventually(t, time.Minute, "the controller to take its Lease with the chart's credentials", func() (bool, error) { return p.isLeader(), nil })
+	// Every watch the controllers start after the election must be allowed
+	// by the Role: a watch it may not list never syncs, and its controller
+	// never starts its workers.
+	eventually(t, time.Minute, "the controllers to start their workers with the chart's credentials", func() (bool, error) {
+		return strings.Count(p.log.String(), "Starting workers") >= 3, nil
+	})
 	if strings.Contains(p.log.String(), "forbidden: User \"system:serviceaccount:"+ns) {
 		t.Errorf("the chart's Role refused the controller something it needs:\n%s", p.log.String())
 	}
