@@ -137,12 +137,8 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	// namespace install, grants no such right) reads each one it needs from
 	// the API server instead of watching them: an informer that cannot list
 	// never syncs, and the controller would never become ready.
-	kube, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("creating the Kubernetes client: %w", err)
-	}
 	var clientOpts client.Options
-	watchClusterTemplates := opts.Namespace == "" || mayWatchClusterTemplates(kube)
+	watchClusterTemplates := opts.Namespace == "" || mayWatchClusterTemplates(cfg)
 	if !watchClusterTemplates {
 		clientOpts.Cache = &client.CacheOptions{DisableFor: []client.Object{&v1alpha1.ClusterAnalysisTemplate{}}}
 	}
@@ -192,7 +188,7 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	}
 	servedMetrics().Serve(refMetrics)
 
-	notifier, err := newNotifier(kube, mgr, opts, refMetrics)
+	notifier, err := newNotifier(cfg, mgr, opts, refMetrics)
 	if err != nil {
 		return nil, err
 	}
@@ -251,7 +247,11 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 // newNotifier builds the notification sender and adds it to the manager: it
 // watches only the notification ConfigMap and Secret by name, in the
 // controller's namespace, or in every namespace with self-service on.
-func newNotifier(kube kubernetes.Interface, mgr manager.Manager, opts Options, refMetrics *ctrlmetrics.Metrics) (*notify.Notifier, error) {
+func newNotifier(cfg *rest.Config, mgr manager.Manager, opts Options, refMetrics *ctrlmetrics.Metrics) (*notify.Notifier, error) {
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating the notifications' Kubernetes client: %w", err)
+	}
 	metrics, err := notify.NewMetrics(crmetrics.Registry)
 	if err != nil {
 		return nil, fmt.Errorf("registering notification metrics: %w", err)
@@ -409,7 +409,11 @@ func (r pageRegistry) Gather() ([]*dto.MetricFamily, error) { return r.page.Gath
 // credentials may list and watch ClusterAnalysisTemplates cluster-wide. An
 // answer that cannot be had counts as no: reading each template directly
 // works either way, while a watch without the right blocks readiness.
-func mayWatchClusterTemplates(kube kubernetes.Interface) bool {
+func mayWatchClusterTemplates(cfg *rest.Config) bool {
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return false
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, verb := range []string{"list", "watch"} {
