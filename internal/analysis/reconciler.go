@@ -38,13 +38,19 @@ import (
 // EventSource is the component name on the Events of AnalysisRuns.
 const EventSource = "analysis-controller"
 
-// CacheObjects limits the cache of Jobs to the ones analysis runs created.
-func CacheObjects() (map[client.Object]cache.ByObject, error) {
+// CacheObjects limits the cache of Jobs to the ones analysis runs created
+// and, with shards, to those of the held shards' buckets, which a Job
+// carries as its run's label.
+func CacheObjects(shardSel *labels.Requirement) (map[client.Object]cache.ByObject, error) {
 	req, err := labels.NewRequirement(job.LabelRunUID, selection.Exists, nil)
 	if err != nil {
 		return nil, fmt.Errorf("building the Job cache selector: %w", err)
 	}
-	return map[client.Object]cache.ByObject{&batchv1.Job{}: {Label: labels.NewSelector().Add(*req)}}, nil
+	sel := labels.NewSelector().Add(*req)
+	if shardSel != nil {
+		sel = sel.Add(*shardSel)
+	}
+	return map[client.Object]cache.ByObject{&batchv1.Job{}: {Label: sel}}, nil
 }
 
 // Reconciler reconciles AnalysisRuns.

@@ -39,6 +39,11 @@ func (x *run) churn(ctx context.Context) error {
 	begin := x.clock.Now()
 	for round := 1; x.clock.Now().Sub(begin) < x.cfg.Churn; round++ {
 		p, err := x.churnRound(ctx, round)
+		if p.Interrupted {
+			c.Rounds = append(c.Rounds, ChurnRound{Round: round, Seconds: p.Seconds, Completions: p.Completions,
+				Latency: p.Latency, Interrupted: true})
+			c.Seconds = x.clock.Now().Sub(begin).Seconds()
+		}
 		if err != nil {
 			return err
 		}

@@ -186,8 +186,13 @@ func TestRunChurnInterruptedKeepsRounds(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "churn round 3") {
 		t.Fatalf("err = %v, want round 3 canceled\nprogress:\n%s", err, &w.buf)
 	}
-	if c := res.Churn; c == nil || len(c.Rounds) != 2 || c.Controller == nil || c.Controller.RSSEndBytes != c.Rounds[1].Controller.RSSBytes {
-		t.Errorf("partial churn %+v", c)
+	// The two finished rounds, and the one the interruption ended, marked.
+	c := res.Churn
+	if c == nil || len(c.Rounds) != 3 || c.Controller == nil || c.Controller.RSSEndBytes != c.Rounds[1].Controller.RSSBytes {
+		t.Fatalf("partial churn %+v", c)
+	}
+	if c.Rounds[0].Interrupted || c.Rounds[1].Interrupted || !c.Rounds[2].Interrupted || c.Rounds[2].Round != 3 {
+		t.Errorf("rounds %+v, want rounds 1 and 2 finished and round 3 interrupted", c.Rounds)
 	}
 }
 

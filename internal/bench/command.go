@@ -61,6 +61,9 @@ type Options struct {
 	// Kill, when enabled, kills one of ControllerReplicas in the middle of
 	// the update phase.
 	Kill KillOptions
+	// BeforeCleanup is the Runner's: it receives the result before the
+	// cleanup starts.
+	BeforeCleanup func(*Result)
 }
 
 // Client rate limits of the benchmark's own client. client-go's defaults
@@ -151,8 +154,14 @@ func Run(ctx context.Context, rc *rest.Config, o Options) (*Result, error) {
 				return nil, fmt.Errorf("creating the replicas' log directory: %w", err)
 			}
 		}
+		if ro.LeaseGroup == "" {
+			if ro.LeaseGroup, err = newLeaseGroup(); err != nil {
+				return nil, err
+			}
+		}
 		if o.Progress != nil {
-			fmt.Fprintf(o.Progress, "starting %d controller replicas with --shards %d (logs in %s)\n", ro.Replicas, ro.Shards, ro.LogDir)
+			fmt.Fprintf(o.Progress, "starting %d controller replicas with --shards %d, Lease group %s in %s (logs in %s)\n",
+				ro.Replicas, ro.Shards, ro.LeaseGroup, leaseNamespace, ro.LogDir)
 		}
 		if replicas, err = StartReplicas(ctx, kube, ro); err != nil {
 			return nil, err
@@ -167,6 +176,7 @@ func Run(ctx context.Context, rc *rest.Config, o Options) (*Result, error) {
 		APIServerMetrics: APIServerScraper(kube.Discovery().RESTClient()),
 		OwnRequests:      own.Load,
 		Progress:         o.Progress,
+		BeforeCleanup:    o.BeforeCleanup,
 	}
 	if o.ControllerMetricsURL != "" {
 		r.ControllerMetrics = HTTPScraper(o.ControllerMetricsURL, &http.Client{Timeout: 30 * time.Second})
@@ -336,6 +346,14 @@ ends with each phase's median ratio to the Deployment baseline, its smallest
 and largest value, and every run's. One run's ratio moves with the baseline,
 which itself varies from run to run on a busy machine; quote medians.
 
+When --timeout or Ctrl-C ends a phase early, the table and --json still report
+it, marked interrupted, with what it measured until then: the objects done and
+their latencies, its time so far, and the controller's requests, CPU and
+memory; an interrupted phase gets no ratio to the baseline. --cleanup sends a
+delete again (up to 5 times, waiting 1 s, 2 s, 4 s, 8 s) when the API server
+resets its stream (HTTP/2 INTERNAL_ERROR), times out or throttles it, as it
+can while deleting thousands of objects.
+
 --churn DURATION keeps releasing after the update: round after round, every
 Rollout's pod-template annotation kanaria.dev/bench-round is set to the round
 number, a new revision each time, and the round waits until all are Healthy on
@@ -422,6 +440,15 @@ scenario cannot churn.`,
 				}
 				return runErr
 			}
+			if jsonPath != "" {
+				// Written again once the cleanup is over; this copy is
+				// for a run stopped for good while it deletes.
+				o.BeforeCleanup = func(res *Result) {
+					if err := writeJSON(jsonPath, res); err != nil {
+						fmt.Fprintf(os.Stderr, "writing the result before the cleanup: %v\n", err)
+					}
+				}
+			}
 			res, runErr := Run(ctx, rc, o)
 			if res == nil {
 				return runErr
@@ -455,7 +482,7 @@ scenario cannot churn.`,
 	fs.IntVar(&repeat, "repeat", 1, "run the whole benchmark this many times, baseline and Rollouts alternating, and report each phase's median ratio to the baseline and its spread")
 	fs.IntVar(&o.Aborts, "aborts", 0, "abort-under-load: how many of the N Rollouts are aborted while the others release (0 = half)")
 	fs.DurationVar(&o.FakeReplicaSets, "fake-replicasets", 0, "on a cluster without the ReplicaSet controller (kanaria dev up --no-pods), give each ReplicaSet its desired replicas as available this long after each change, so no Pod exists (0 = off)")
-	fs.IntVar(&o.ControllerReplicas.Replicas, "controller-replicas", 0, "run this many controller replicas of this binary here, split with --shards, and measure them instead of --controller-pid/--controller-metrics-url (0 = measure the controller those point at)")
+	fs.IntVar(&o.ControllerReplicas.Replicas, "controller-replicas", 0, "run this many controller replicas of this binary here, split with --shards, and measure them instead of --controller-pid/--controller-metrics-url; their Leases, in kube-system, are of a group of this run's own, deleted when they stop (0 = measure the controller those point at)")
 	fs.IntVar(&o.ControllerReplicas.Shards, "shards", 1, "with --controller-replicas, the --shards of each replica")
 	fs.IntVar(&o.Kill.Replica, "kill-replica", -1, "with --controller-replicas, kill this replica (numbered from 0) with SIGKILL during the update phase, and check that every release still finishes with no extra ReplicaSet or AnalysisRun (-1 = none)")
 	fs.DurationVar(&o.Kill.After, "kill-after", 0, "with --kill-replica, how long after the update phase starts the replica is killed")

@@ -13,16 +13,19 @@ func Ratio(rollout, deployment float64) (float64, bool) {
 // Ratios returns, for every Rollout phase whose name the baseline also has,
 // the Rollout phase's time divided by the Deployment phase's time. Phases
 // that have no Deployment counterpart (a pause or an abort) are left out:
-// a plain Deployment has nothing to compare them with.
+// a plain Deployment has nothing to compare them with. So are interrupted
+// phases, on either side: their time is not the time the phase takes.
 func Ratios(baseline, rollouts []Phase) map[string]float64 {
 	base := map[string]float64{}
 	for _, p := range baseline {
-		base[p.Name] = p.Seconds
+		if !p.Interrupted {
+			base[p.Name] = p.Seconds
+		}
 	}
 	out := map[string]float64{}
 	for _, p := range rollouts {
 		d, ok := base[p.Name]
-		if !ok {
+		if !ok || p.Interrupted {
 			continue
 		}
 		if r, ok := Ratio(p.Seconds, d); ok {

@@ -3,6 +3,8 @@ package bench
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -37,17 +39,37 @@ type ReplicaOptions struct {
 	Namespace string
 	// LogDir receives each replica's log.
 	LogDir string
+	// LeaseGroup is the replicas' --leader-election-id, which prefixes
+	// their Lease names; empty picks one of this run's own (newLeaseGroup).
+	LeaseGroup string
 }
 
-// leaseGroup names the replicas' Leases, apart from any real controller's.
-const (
-	leaseGroup     = "kanaria-bench"
-	leaseNamespace = "kube-system"
-)
+// leaseNamespace holds the replicas' Leases.
+const leaseNamespace = "kube-system"
+
+// leaseGroupPrefix starts every benchmark's Lease group, apart from any
+// real controller's.
+const leaseGroupPrefix = "kanaria-bench-"
+
+// newLeaseGroup is a Lease group no other benchmark run uses. Replicas
+// elect who holds each shard among the Leases of their group, so two
+// sharded benchmarks sharing one group would hold each other's shards and
+// wait on each other's Leases. The group is a label value (at most 63
+// characters), and the controller forms its Lease names from it as
+// <group>-shard-<k> and <group>-member-<identity>.
+func newLeaseGroup() (string, error) {
+	b := make([]byte, 5)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("picking the replicas' Lease group: %w", err)
+	}
+	return leaseGroupPrefix + hex.EncodeToString(b), nil
+}
 
 // Replicas are controller processes of this binary started for a benchmark.
 type Replicas struct {
-	opts    ReplicaOptions
+	opts ReplicaOptions
+	// kube deletes the run's Leases when the replicas stop.
+	kube    kubernetes.Interface
 	procs   []*exec.Cmd
 	metrics []string
 	logs    []string
@@ -76,7 +98,12 @@ func StartReplicas(ctx context.Context, kube kubernetes.Interface, o ReplicaOpti
 	if err != nil {
 		return nil, fmt.Errorf("finding this binary to run the controller replicas: %w", err)
 	}
-	r := &Replicas{opts: o}
+	if o.LeaseGroup == "" {
+		if o.LeaseGroup, err = newLeaseGroup(); err != nil {
+			return nil, err
+		}
+	}
+	r := &Replicas{opts: o, kube: kube}
 	for i := range o.Replicas {
 		metricsAddr, err := freeLoopback()
 		if err != nil {
@@ -88,16 +115,7 @@ func StartReplicas(ctx context.Context, kube kubernetes.Interface, o ReplicaOpti
 			r.Stop()
 			return nil, err
 		}
-		args := []string{"controller", "--kubeconfig", o.Kubeconfig, "--namespace", o.Namespace,
-			"--shards", strconv.Itoa(o.Shards), "--leader-election-namespace", leaseNamespace,
-			"--leader-election-id", leaseGroup, "--metrics-bind-address", metricsAddr,
-			"--health-probe-bind-address", probeAddr, "--log-format", "json",
-			// A benchmark loads the API server on purpose; long Leases keep a
-			// slow renewal from moving shards in the middle of a measurement.
-			"--leader-elect-lease-duration", "60s", "--leader-elect-renew-deadline", "40s", "--leader-elect-retry-period", "2s"}
-		if i < o.Shards {
-			args = append(args, "--shard-home", strconv.Itoa(i))
-		}
+		args := replicaArgs(o, i, metricsAddr, probeAddr)
 		logPath := filepath.Join(o.LogDir, fmt.Sprintf("controller-%d.log", i))
 		f, err := os.Create(logPath)
 		if err != nil {
@@ -121,6 +139,21 @@ func StartReplicas(ctx context.Context, kube kubernetes.Interface, o ReplicaOpti
 		return nil, err
 	}
 	return r, nil
+}
+
+// replicaArgs is the command line of replica i.
+func replicaArgs(o ReplicaOptions, i int, metricsAddr, probeAddr string) []string {
+	args := []string{"controller", "--kubeconfig", o.Kubeconfig, "--namespace", o.Namespace,
+		"--shards", strconv.Itoa(o.Shards), "--leader-election-namespace", leaseNamespace,
+		"--leader-election-id", o.LeaseGroup, "--metrics-bind-address", metricsAddr,
+		"--health-probe-bind-address", probeAddr, "--log-format", "json",
+		// A benchmark loads the API server on purpose; long Leases keep a
+		// slow renewal from moving shards in the middle of a measurement.
+		"--leader-elect-lease-duration", "60s", "--leader-elect-renew-deadline", "40s", "--leader-elect-retry-period", "2s"}
+	if i < o.Shards {
+		args = append(args, "--shard-home", strconv.Itoa(i))
+	}
+	return args
 }
 
 // waitHeld waits until every shard is held and each replica (up to the
@@ -153,9 +186,9 @@ func (r *Replicas) waitHeld(ctx context.Context, kube kubernetes.Interface) erro
 // Lease.
 func (r *Replicas) holders(ctx context.Context, kube kubernetes.Interface) (map[int]string, error) {
 	if r.opts.Shards > 1 {
-		return shard.Holders(ctx, kube, leaseNamespace, leaseGroup)
+		return shard.Holders(ctx, kube, leaseNamespace, r.opts.LeaseGroup)
 	}
-	l, err := kube.CoordinationV1().Leases(leaseNamespace).Get(ctx, leaseGroup, metav1.GetOptions{})
+	l, err := kube.CoordinationV1().Leases(leaseNamespace).Get(ctx, r.opts.LeaseGroup, metav1.GetOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("reading the leader election lease: %w", err)
 	}
@@ -165,8 +198,9 @@ func (r *Replicas) holders(ctx context.Context, kube kubernetes.Interface) (map[
 	return map[int]string{0: *l.Spec.HolderIdentity}, nil
 }
 
-// Stop ends the replicas with SIGTERM, so they hand their Leases back, and
-// waits for them.
+// Stop ends the replicas with SIGTERM, so they hand their Leases back,
+// waits for them, and deletes the Leases of the run's group, which no
+// later run uses.
 func (r *Replicas) Stop() {
 	for _, p := range r.procs {
 		_ = p.Process.Signal(syscall.SIGTERM)
@@ -175,6 +209,14 @@ func (r *Replicas) Stop() {
 		_ = p.Wait()
 	}
 	r.procs = nil
+	if r.kube == nil || r.opts.LeaseGroup == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := shard.DeleteLeases(ctx, r.kube, leaseNamespace, r.opts.LeaseGroup); err != nil {
+		fmt.Fprintf(os.Stderr, "the controller replicas' Leases of group %s stay in %s: %v\n", r.opts.LeaseGroup, leaseNamespace, err)
+	}
 }
 
 // Scraper scrapes every replica's /metrics as one page: counters of the same
@@ -255,7 +297,7 @@ func (r *Replicas) Describe(ctx context.Context, kube kubernetes.Interface) []st
 		cached, heap := "unknown", "heap unknown"
 		if b, err := HTTPScraper(r.metrics[i], nil).Scrape(ctx); err == nil {
 			cached = strconv.Itoa(len(rolloutInfoLine.FindAll(b, -1))) + " Rollouts"
-			for _, kind := range []string{"ReplicaSet", "Pod"} {
+			for _, kind := range []string{"ReplicaSet", "Pod", "Job"} {
 				if m := cachedObjectsLine(kind).FindSubmatch(b); m != nil {
 					cached += fmt.Sprintf(", %s %ss", m[1], kind)
 				}

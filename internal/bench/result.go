@@ -52,8 +52,12 @@ type Phase struct {
 	// Waited says what every object had to reach, e.g. "Healthy".
 	Waited string `json:"waited"`
 	// Seconds is from the first request of the phase until every object was
-	// seen done.
+	// seen done, or until it was interrupted.
 	Seconds float64 `json:"seconds"`
+	// Interrupted is set when the run's timeout or a signal ended the phase
+	// before every object was done: its figures are those measured until
+	// then, and Latency covers only the objects seen done.
+	Interrupted bool `json:"interrupted,omitempty"`
 	// Completions is how many objects were seen done.
 	Completions int `json:"completions"`
 	// Objects is how many objects the phase changed and waited for: all
@@ -186,7 +190,8 @@ type Churn struct {
 	Seconds float64 `json:"seconds"`
 	// Change is what each round changed in the Rollouts' template.
 	Change string `json:"change"`
-	// Rounds holds every finished round, in order.
+	// Rounds holds every finished round, in order, and the one an
+	// interruption ended, if any.
 	Rounds []ChurnRound `json:"rounds"`
 	// Controller is the controller's memory and CPU over the churn; nil
 	// without --controller-pid.
@@ -201,6 +206,9 @@ type ChurnRound struct {
 	Seconds float64 `json:"seconds"`
 	// Completions is how many Rollouts became Healthy on the round's revision.
 	Completions int `json:"completions"`
+	// Interrupted is set on a round the run's timeout or a signal ended
+	// before every Rollout was Healthy; its figures are those until then.
+	Interrupted bool `json:"interrupted,omitempty"`
 	// Latency is the distribution of each Rollout's time to Healthy.
 	Latency Summary `json:"latency"`
 	// Controller is the controller's memory and CPU after the round; nil

@@ -69,6 +69,11 @@ type Runner struct {
 	// the update phase; its lines become notes once the phase has ended.
 	// The benchmark's fail-over mode kills a replica from it.
 	DuringUpdate func(ctx context.Context) []string
+	// BeforeCleanup, when set, receives the result once the measuring has
+	// ended and before --cleanup starts deleting, which can take minutes
+	// at thousands of objects: a run stopped for good during that time
+	// has its figures written already.
+	BeforeCleanup func(*Result)
 }
 
 // run is the state of one Run.
@@ -148,6 +153,9 @@ func (r *Runner) Run(ctx context.Context) (*Result, error) {
 		x.res.Ratios = nil
 	}
 	if cfg.Cleanup {
+		if r.BeforeCleanup != nil {
+			r.BeforeCleanup(x.res)
+		}
 		// The run's context may be what ended it; cleanup still deserves
 		// its own few minutes.
 		cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
@@ -310,7 +318,9 @@ func (x *run) countObjects(ctx context.Context, workload string) (int, error) {
 }
 
 // deleteObjects deletes the benchmark's objects of one workload (both when
-// empty). ReplicaSets, Pods and AnalysisRuns go with their owners.
+// empty). ReplicaSets, Pods and AnalysisRuns go with their owners. A
+// request that fails transiently is sent again (retryTransient), so that a
+// big run does not leave objects behind for one reset stream.
 func (x *run) deleteObjects(ctx context.Context, workload string) error {
 	opts := []client.DeleteAllOfOption{client.InNamespace(x.cfg.Namespace), benchSelector(workload),
 		client.PropagationPolicy(metav1.DeletePropagationBackground)}
@@ -323,18 +333,28 @@ func (x *run) deleteObjects(ctx context.Context, workload string) error {
 		}
 	}
 	for _, obj := range kinds {
-		if err := x.Client.DeleteAllOf(ctx, obj, opts...); err != nil && !apierrors.IsNotFound(err) {
-			errs = append(errs, fmt.Errorf("deleting %T: %w", obj, err))
+		what := fmt.Sprintf("deleting %T", obj)
+		err := x.retryTransient(ctx, what, func(ctx context.Context) error {
+			return x.Client.DeleteAllOf(ctx, obj, opts...)
+		})
+		if err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("%s: %w", what, err))
 		}
 	}
 	// Services have no deletecollection on older API servers, so one by one.
 	var svcs corev1.ServiceList
-	if err := x.Client.List(ctx, &svcs, client.InNamespace(x.cfg.Namespace), benchSelector(workload)); err != nil {
+	err := x.retryTransient(ctx, "listing Services", func(ctx context.Context) error {
+		return x.Client.List(ctx, &svcs, client.InNamespace(x.cfg.Namespace), benchSelector(workload))
+	})
+	if err != nil {
 		errs = append(errs, fmt.Errorf("listing Services: %w", err))
 	}
 	for i := range svcs.Items {
-		if err := x.Client.Delete(ctx, &svcs.Items[i]); err != nil && !apierrors.IsNotFound(err) {
-			errs = append(errs, fmt.Errorf("deleting Service %s: %w", svcs.Items[i].Name, err))
+		svc := &svcs.Items[i]
+		what := "deleting Service " + svc.Name
+		err := x.retryTransient(ctx, what, func(ctx context.Context) error { return x.Client.Delete(ctx, svc) })
+		if err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("%s: %w", what, err))
 		}
 	}
 	return errors.Join(errs...)
@@ -1016,6 +1036,13 @@ func (x *run) measure(ctx context.Context, spec phaseSpec) (Phase, error) {
 	defer queue.stop()
 	x.logf("%s: %d %ss", label, len(spec.names), spec.workload)
 	var starts map[string]time.Time
+	done := make(map[string]time.Time, len(spec.names))
+	// interrupted keeps what the phase measured until ctx ended (a
+	// timeout, Ctrl-C), so that the figures so far are reported.
+	interrupted := func(end time.Time, err error) (Phase, error) {
+		x.settle(ctx, &phase, spec, before, start, end, starts, done, peakRSS, queue, true)
+		return phase, err
+	}
 	acting := make(chan error, 1)
 	if spec.pollWhileActing {
 		go func() {
@@ -1026,12 +1053,14 @@ func (x *run) measure(ctx context.Context, spec phaseSpec) (Phase, error) {
 	} else {
 		var err error
 		if starts, err = spec.act(ctx); err != nil {
+			if ctx.Err() != nil {
+				return interrupted(x.clock.Now(), fmt.Errorf("%s: %w", label, err))
+			}
 			return phase, fmt.Errorf("%s: %w", label, err)
 		}
 		close(acting)
 	}
 	actDone := false
-	done := make(map[string]time.Time, len(spec.names))
 	last := map[string]observation{}
 	lastLog := start
 	end := start
@@ -1057,6 +1086,9 @@ func (x *run) measure(ctx context.Context, spec phaseSpec) (Phase, error) {
 		if !actDone {
 			select {
 			case err := <-acting:
+				if err != nil && ctx.Err() != nil {
+					return interrupted(now, fmt.Errorf("%s: %w", label, err))
+				}
 				if err != nil {
 					return phase, fmt.Errorf("%s: %w", label, err)
 				}
@@ -1068,31 +1100,63 @@ func (x *run) measure(ctx context.Context, spec phaseSpec) (Phase, error) {
 			end = now
 			break
 		}
+		timedOut := func() (Phase, error) {
+			err := fmt.Errorf("%s: %d of %d %ss %s after %s: %w; e.g. %s", label, countIn(done, spec.names), len(spec.names),
+				spec.workload, spec.waited, now.Sub(start).Round(time.Second), ctx.Err(), notDone(spec.names, done, last))
+			if !actDone {
+				// The changes are still being sent; the latencies read
+				// the starts they record, so wait for them.
+				<-acting
+			}
+			return interrupted(now, err)
+		}
+		if ctx.Err() != nil {
+			return timedOut()
+		}
 		if now.Sub(lastLog) >= x.cfg.ProgressInterval {
 			x.logf("%s: %d/%d %s, %s", label, countIn(done, spec.names), len(spec.names), spec.waited, now.Sub(start).Round(time.Second))
 			lastLog = now
 		}
 		select {
 		case <-ctx.Done():
-			phase.Completions = countIn(done, spec.names)
-			return phase, fmt.Errorf("%s: %d of %d %ss %s after %s: %w; e.g. %s", label, phase.Completions, len(spec.names),
-				spec.workload, spec.waited, now.Sub(start).Round(time.Second), ctx.Err(), notDone(spec.names, done, last))
+			return timedOut()
 		case <-x.clock.After(x.cfg.PollInterval):
 		}
 	}
 	if spec.onEnd != nil {
 		spec.onEnd(end.Sub(start))
 	}
-	phase.Seconds = end.Sub(start).Seconds()
 	x.logf("%s: all %d %s after %s", label, len(spec.names), spec.waited, end.Sub(start).Round(10*time.Millisecond))
+	x.settle(ctx, &phase, spec, before, start, end, starts, done, peakRSS, queue, false)
+	return phase, nil
+}
 
+// settle fills in phase, which ran from start to end: the latencies of the
+// objects seen done, and the controller's and the API server's requests,
+// CPU and memory between the before snapshot and now. An interrupted
+// phase (its context ended: a timeout, Ctrl-C) is marked as such and keeps
+// what it measured until then; its last readings get a context of their
+// own, since the run's has ended.
+func (x *run) settle(ctx context.Context, phase *Phase, spec phaseSpec, before snapshot, start, end time.Time,
+	starts, done map[string]time.Time, peakRSS int64, queue *queueSampler, interrupted bool) {
+	if interrupted {
+		phase.Interrupted = true
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), interruptedReadTimeout)
+		defer cancel()
+	}
+	phase.Seconds = end.Sub(start).Seconds()
 	lat := make([]time.Duration, 0, len(spec.names))
 	for _, name := range spec.names {
+		at, ok := done[name]
+		if !ok {
+			continue
+		}
 		from := start
 		if t, ok := starts[name]; ok {
 			from = t
 		}
-		lat = append(lat, done[name].Sub(from))
+		lat = append(lat, at.Sub(from))
 	}
 	phase.Completions = len(lat)
 	phase.Latency = Summarize(lat)
@@ -1131,8 +1195,10 @@ func (x *run) measure(ctx context.Context, spec phaseSpec) (Phase, error) {
 		}
 		phase.Controller = u
 	}
-	return phase, nil
 }
+
+// interruptedReadTimeout bounds the last readings of an interrupted phase.
+const interruptedReadTimeout = 30 * time.Second
 
 func countIn(done map[string]time.Time, names []string) int {
 	n := 0

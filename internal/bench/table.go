@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -51,8 +52,12 @@ func WriteTable(w io.Writer, res *Result) error {
 			cpu = fmt.Sprintf("%.2fs (%.2f cores)", u.CPUSeconds, u.CPUCores)
 			rss = fmt.Sprintf("%.0f/%.0f/%.0f MiB", u.RSSStartMiB, u.RSSEndMiB, u.RSSPeakMiB)
 		}
+		name := ph.Name
+		if ph.Interrupted {
+			name += " (interrupted)"
+		}
 		p("%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n",
-			ph.Workload, ph.Name, ph.Waited, secs(ph.Seconds), ratio, ph.Latency.Count, objectsOf(ph, res),
+			ph.Workload, name, ph.Waited, secs(ph.Seconds), ratio, ph.Latency.Count, objectsOf(ph, res),
 			secs(ph.Latency.P50), secs(ph.Latency.P90), secs(ph.Latency.P99), secs(ph.Latency.Max),
 			ctrl, per, api, ph.BenchRequests, cpu, rss)
 	}
@@ -192,7 +197,11 @@ func writeChurn(p func(string, ...any), c *Churn) {
 		if u := r.Controller; u != nil {
 			rss, cpu = iec(float64(u.RSSBytes)), fmt.Sprintf("%.2fs", u.CPUSeconds)
 		}
-		p("\t%d\t%s\t%d\t%s\t%s\t%s\t%s\n", r.Round, secs(r.Seconds), r.Completions, secs(r.Latency.P50), secs(r.Latency.Max), rss, cpu)
+		round := strconv.Itoa(r.Round)
+		if r.Interrupted {
+			round += " (interrupted)"
+		}
+		p("\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", round, secs(r.Seconds), r.Completions, secs(r.Latency.P50), secs(r.Latency.Max), rss, cpu)
 	}
 	if left > 0 {
 		p("\t(%d more rounds in --json)\n", left)

@@ -20,6 +20,14 @@ const maxChain = 4
 // copy is stale exactly when it still carries a version a write replaced.
 // Writes that follow each other (a status write, then a metadata patch of
 // the same object) form a chain, and every version in it is stale.
+//
+// Tracker guards a reconciled object (or an object a router writes) against
+// its own writes, and differs from Owned, which covers the objects an
+// owner's reconciles write: it is asked per object, before anything else is
+// read and on every watch event, with no list of the owner's objects to
+// tell that the cache has caught up, and one reconcile writes the object
+// several times in a row, so it keeps a chain of versions per object until
+// the object is gone (Forget).
 type Tracker struct {
 	entries sync.Map
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -34,12 +35,20 @@ var cachedKinds = []struct {
 	{"Experiment", &v1alpha1.Experiment{}},
 	{"ReplicaSet", &appsv1.ReplicaSet{}},
 	{"Pod", &corev1.Pod{}},
+	{"Job", &batchv1.Job{}},
 }
 
 // cacheCounter counts the objects of the current manager's cache by the
 // informers' add and delete events, which cost nothing per scrape however
 // many objects there are. It is registered once; each manager built (one
 // per change of held shards) gives it fresh counts of its own cache.
+//
+// The reference metrics' series store (ctrlmetrics) is fed by the same
+// informers' events but cannot serve these counts: it keeps an entry per
+// object only for the kinds with per-object gauges, so counting
+// ReplicaSets, Pods and Jobs there would hold an entry per Pod for no
+// series, and a kind it lists instead of watching is known only as of the
+// last scrape. One integer per kind here costs nothing per object.
 type cacheCounter struct {
 	mu     sync.Mutex
 	counts map[string]*atomic.Int64

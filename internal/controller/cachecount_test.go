@@ -53,12 +53,13 @@ func (f *fakeInformers) event(kind string, adds, deletes int) {
 	}
 }
 
-func wantCounts(t *testing.T, reg *prometheus.Registry, rs, pods int) {
+func wantCounts(t *testing.T, reg *prometheus.Registry, rs, pods, jobs int) {
 	t.Helper()
 	want := `# HELP kanaria_controller_cached_objects Objects of each kind in this controller replica's informer caches.
 # TYPE kanaria_controller_cached_objects gauge
 kanaria_controller_cached_objects{kind="AnalysisRun"} 0
 kanaria_controller_cached_objects{kind="Experiment"} 0
+kanaria_controller_cached_objects{kind="Job"} ` + strconv.Itoa(jobs) + `
 kanaria_controller_cached_objects{kind="Pod"} ` + strconv.Itoa(pods) + `
 kanaria_controller_cached_objects{kind="ReplicaSet"} ` + strconv.Itoa(rs) + `
 kanaria_controller_cached_objects{kind="Rollout"} 0
@@ -79,7 +80,8 @@ func TestCachedObjectsCountsEachKind(t *testing.T) {
 	}
 	first.event("ReplicaSet", 3, 0)
 	first.event("Pod", 7, 2)
-	wantCounts(t, reg, 3, 5)
+	first.event("Job", 2, 1)
+	wantCounts(t, reg, 3, 5, 1)
 
 	second := &fakeInformers{byKind: map[string]*fakeInformer{}}
 	if err := countCache(context.Background(), reg, second); err != nil {
@@ -88,5 +90,6 @@ func TestCachedObjectsCountsEachKind(t *testing.T) {
 	second.event("ReplicaSet", 1, 0)
 	second.event("Pod", 2, 0)
 	first.event("Pod", 4, 0)
-	wantCounts(t, reg, 1, 2)
+	first.event("Job", 3, 0)
+	wantCounts(t, reg, 1, 2, 0)
 }

@@ -100,7 +100,7 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	jobCache, err := analysis.CacheObjects()
+	jobCache, err := analysis.CacheObjects(opts.ShardSelector)
 	if err != nil {
 		return nil, err
 	}
@@ -228,12 +228,16 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	if err := experiments.SetupWithManager(context.Background(), mgr, opts.Workers.Experiment); err != nil {
 		return nil, fmt.Errorf("setting up the Experiment controller: %w", err)
 	}
+	jobs := &job.Provider{Client: mgr.GetClient()}
+	if opts.ShardSelector != nil {
+		jobs.APIReader, jobs.Sharded = mgr.GetAPIReader(), true
+	}
 	runs := &analysis.Reconciler{
 		Client:     mgr.GetClient(),
 		Secrets:    analysis.SecretReader{Reader: mgr.GetAPIReader()},
 		Recorder:   refMetrics.Recorder(mgr.GetEventRecorderFor(analysis.EventSource)),
 		Queriers:   newQueriers(controllerNamespace(opts.ControllerNamespace)),
-		Jobs:       &job.Provider{Client: mgr.GetClient()},
+		Jobs:       jobs,
 		Conditions: condition.NewEvaluator(),
 		Notifier:   notifier,
 		Wrap:       timed(refMetrics, ctrlmetrics.KindAnalysisRun),

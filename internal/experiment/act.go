@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/cachefresh"
 	"github.com/kanaria-rollouts/kanaria/internal/experiment/decide"
 )
 
@@ -28,7 +29,7 @@ type executor struct {
 	// rsVersions are the cached resourceVersions of the Experiment's
 	// ReplicaSets by name; rsWrites learns of each patch that replaced one.
 	rsVersions map[string]string
-	rsWrites   *rsWrites
+	rsWrites   *cachefresh.Owned
 }
 
 // apply makes the writes in order and stops at the first failure: the next
@@ -99,7 +100,7 @@ func (e *executor) patchReplicaSet(ctx context.Context, name string, body map[st
 	// A patch that changed nothing keeps the version; recording it would
 	// make the cached copy look stale for ever.
 	if from, ok := e.rsVersions[name]; ok && e.rsWrites != nil && patched.ResourceVersion != from {
-		e.rsWrites.wrote(types.NamespacedName{Namespace: e.ex.Namespace, Name: name}, from)
+		e.rsWrites.Wrote(client.ObjectKeyFromObject(e.ex), name, cachefresh.Replaced(from))
 	}
 	return nil
 }

@@ -51,7 +51,7 @@ type Reconciler struct {
 	// fresh tells a cached Experiment that predates our own status write.
 	fresh cachefresh.Tracker
 	// rsWrites tells cached ReplicaSets that predate our own patches.
-	rsWrites rsWrites
+	rsWrites cachefresh.Owned
 	// Client reads from the manager's cache and writes to the API server.
 	Client client.Client
 	// APIReader reads straight from the API server; nil means Client.
@@ -141,6 +141,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	var ex v1alpha1.Experiment
 	if err := r.Client.Get(ctx, req.NamespacedName, &ex); err != nil {
 		r.fresh.Forget(req.NamespacedName)
+		r.rsWrites.Forget(req.NamespacedName)
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if r.fresh.Stale(req.NamespacedName, ex.ResourceVersion) {
@@ -160,7 +161,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if r.Sharded {
 		snap.ShardBucket = ex.Labels[shard.LabelBucket]
 	}
-	if r.rsWrites.stale(snap.ReplicaSets) {
+	if len(cachefresh.Behind(&r.rsWrites, req.NamespacedName, maps.Values(snap.ReplicaSets))) > 0 {
 		// As above, for our patches of the ReplicaSets: their watch
 		// events bring the Experiment back once the cache has them.
 		return ctrl.Result{RequeueAfter: staleCacheRetry}, nil

@@ -35,9 +35,9 @@ type executor struct {
 	rsVersions map[string]string
 	// rsWrites and fresh learn of each patch so the next reconcile can tell
 	// a cache that has not seen it yet.
-	rsWrites *rsWrites
+	rsWrites *cachefresh.Owned
 	// runWrites learns of each terminate patch of an AnalysisRun.
-	runWrites *runWrites
+	runWrites *cachefresh.Owned
 	fresh     *cachefresh.Tracker
 	// rolloutVersion is the Rollout's resourceVersion as of the last write
 	// of this reconcile (or as read, before any).
@@ -70,7 +70,7 @@ func (e *executor) patchReplicaSet(ctx context.Context, name string, body map[st
 	// A patch that changed nothing keeps the version; recording it would
 	// make the cached copy look stale for ever.
 	if from, ok := e.rsVersions[name]; ok && e.rsWrites != nil && patched.ResourceVersion != from {
-		e.rsWrites.wrote(client.ObjectKeyFromObject(e.ro), name, from)
+		e.rsWrites.Wrote(client.ObjectKeyFromObject(e.ro), name, cachefresh.Replaced(from))
 	}
 	return nil
 }
@@ -236,7 +236,7 @@ func (e *executor) terminateRun(ctx context.Context, name string) error {
 		return ignoreNotFound(err)
 	}
 	if e.runWrites != nil {
-		e.runWrites.terminated(client.ObjectKeyFromObject(e.ro), name, patched.Generation)
+		e.runWrites.Wrote(client.ObjectKeyFromObject(e.ro), name, cachefresh.Produced(patched.Generation))
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package rollout
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -102,10 +103,10 @@ type Reconciler struct {
 	// writes holds back status writes that only move Pod counts.
 	writes writeClock
 	// rsWrites tells cached ReplicaSets that predate our own patches.
-	rsWrites rsWrites
+	rsWrites cachefresh.Owned
 	// runWrites tells cached AnalysisRuns that predate our own terminate
-	// patches.
-	runWrites runWrites
+	// patches (see unsentTerminates).
+	runWrites cachefresh.Owned
 	// ownedCopies are the ReplicaSets whose configuration copies are known
 	// to be theirs.
 	ownedCopies ownedCopies
@@ -329,8 +330,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.Client.Get(ctx, req.NamespacedName, &ro); err != nil {
 		r.fresh.Forget(req.NamespacedName)
 		r.writes.forget(req.NamespacedName)
-		r.rsWrites.forget(req.NamespacedName)
-		r.runWrites.forget(req.NamespacedName)
+		r.rsWrites.Forget(req.NamespacedName)
+		r.runWrites.Forget(req.NamespacedName)
 		r.unrouted.forget(req.NamespacedName)
 		if apierrors.IsNotFound(err) {
 			outcome = passGone
@@ -366,7 +367,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if r.Sharded {
 		snap.ShardBucket = ro.Labels[shard.LabelBucket]
 	}
-	if r.rsWrites.stale(req.NamespacedName, snap.ReplicaSets) {
+	if len(cachefresh.Behind(&r.rsWrites, req.NamespacedName, slices.Values(snap.ReplicaSets))) > 0 {
 		// As above, for the ReplicaSets: their watch events bring the
 		// Rollout back once the cache has our last patches.
 		outcome = passStaleReplicaSets
@@ -382,7 +383,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	plan := decide.Decide(snap)
 
 	actions, after := splitAfterStatus(plan.Actions)
-	after = r.runWrites.unsent(req.NamespacedName, snap.AnalysisRuns, after)
+	after = unsentTerminates(after, cachefresh.Behind(&r.runWrites, req.NamespacedName, slices.Values(snap.AnalysisRuns)))
 	exec := &executor{
 		c: r.Client, api: r.APIReader, ro: &ro, log: logger, routers: trafficRouters,
 		rsVersions: map[string]string{}, rsWrites: &r.rsWrites, fresh: &r.fresh, rolloutVersion: ro.ResourceVersion,

@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strconv"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 )
@@ -39,6 +41,26 @@ func Bucket(namespace, name string) int {
 // BucketLabel is the label value of the bucket of namespace/name.
 func BucketLabel(namespace, name string) string {
 	return strconv.Itoa(Bucket(namespace, name))
+}
+
+// Label gives an object the controller creates (a ReplicaSet, a Job) and
+// the Pod template it makes Pods from the bucket label, so that the object
+// and its Pods are born in the shard of the Rollout, Experiment or
+// AnalysisRun that made them and only that shard's replica caches them.
+// An empty bucket, which is what a controller without shards passes, adds
+// nothing: the object then carries exactly the reference's labels. Callers
+// label after computing any pod-template hash, which the bucket must never
+// change.
+func Label(obj *metav1.ObjectMeta, tmpl *corev1.PodTemplateSpec, bucket string) {
+	if bucket == "" {
+		return
+	}
+	for _, m := range []*metav1.ObjectMeta{obj, &tmpl.ObjectMeta} {
+		if m.Labels == nil {
+			m.Labels = map[string]string{}
+		}
+		m.Labels[LabelBucket] = bucket
+	}
 }
 
 // ShardOf is the shard of n that owns bucket b.

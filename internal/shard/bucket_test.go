@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 )
 
@@ -109,5 +111,24 @@ func TestValidateCountAndHome(t *testing.T) {
 		if got := HomeFromPodName(name, 4); got != want {
 			t.Errorf("HomeFromPodName(%q, 4) = %d, want %d", name, got, want)
 		}
+	}
+}
+
+// TestLabelMarksTheObjectAndItsPodTemplate checks that a created object
+// and the Pods it makes carry the bucket, and that without shards (an empty
+// bucket) nothing is added, so the object keeps the reference's labels.
+func TestLabelMarksTheObjectAndItsPodTemplate(t *testing.T) {
+	var obj metav1.ObjectMeta
+	tmpl := corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}}}
+	Label(&obj, &tmpl, "17")
+	if obj.Labels[LabelBucket] != "17" || tmpl.Labels[LabelBucket] != "17" || tmpl.Labels["app"] != "web" {
+		t.Errorf("labels %v and template labels %v, want the bucket 17 on both and app kept", obj.Labels, tmpl.Labels)
+	}
+
+	plain := metav1.ObjectMeta{Labels: map[string]string{"app": "web"}}
+	var plainTmpl corev1.PodTemplateSpec
+	Label(&plain, &plainTmpl, "")
+	if len(plain.Labels) != 1 || plainTmpl.Labels != nil {
+		t.Errorf("without a bucket: labels %v and template labels %v, want them untouched", plain.Labels, plainTmpl.Labels)
 	}
 }

@@ -563,3 +563,22 @@ func Holders(ctx context.Context, client kubernetes.Interface, namespace, group 
 	}
 	return out, nil
 }
+
+// DeleteLeases deletes every Lease of group in namespace, shard and
+// presence Leases alike: for a group that no controller will run again,
+// such as a benchmark's, whose stopped replicas leave their released shard
+// Leases behind.
+func DeleteLeases(ctx context.Context, client kubernetes.Interface, namespace, group string) error {
+	leases := client.CoordinationV1().Leases(namespace)
+	list, err := leases.List(ctx, metav1.ListOptions{LabelSelector: labelGroup + "=" + group})
+	if err != nil {
+		return fmt.Errorf("listing the leases of %s: %w", group, err)
+	}
+	var errs []error
+	for _, l := range list.Items {
+		if err := leases.Delete(ctx, l.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("deleting lease %s: %w", l.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}

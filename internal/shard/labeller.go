@@ -28,6 +28,7 @@ var (
 	experimentsGVR  = schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "experiments"}
 	replicaSetsGVR  = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "replicasets"}
 	podsGVR         = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
+	jobsGVR         = schema.GroupVersionResource{Group: "batch", Version: "v1", Resource: "jobs"}
 )
 
 // podTemplateHashLabel marks the ReplicaSets and Pods of Rollouts and
@@ -35,12 +36,18 @@ var (
 // caches only those, so only those need a bucket.
 const podTemplateHashLabel = "rollouts-pod-template-hash"
 
+// analysisJobLabel marks the Jobs of Job metrics (the reference's
+// analysisrun.argoproj.io/uid, which the Job provider sets); the controller
+// caches only those Jobs, so only those need a bucket.
+const analysisJobLabel = "analysisrun.argoproj.io/uid"
+
 // Labeller gives the bucket label to the Rollouts, AnalysisRuns and
 // Experiments that lack it (those created by users, and those created before
 // sharding was turned on), and to the ReplicaSets and Pods of Rollouts and
-// Experiments made before it, so that each replica caches only its shards'. It watches metadata only and only objects without
-// the label, so its cache stays near empty; each replica labels the objects
-// of the shards it holds, so no two replicas write the same object.
+// Experiments and the Jobs of Job metrics made before it, so that each
+// replica caches only its shards'. It watches metadata only and only objects
+// without the label, so its cache stays near empty; each replica labels the
+// objects of the shards it holds, so no two replicas write the same object.
 type Labeller struct {
 	// Client reads and patches object metadata.
 	Client metadata.Interface
@@ -109,20 +116,28 @@ func (l *Labeller) Run(ctx context.Context) error {
 		return fmt.Errorf("building the labeller's selector: %w", err)
 	}
 	// ReplicaSets and Pods carry no instance id: the hash label is what
-	// makes them the controller's.
+	// makes them the controller's; for Jobs it is their run's uid.
 	podSel := labels.NewSelector().Add(*req, *hashed)
-	factory := metadatainformer.NewFilteredSharedInformerFactory(l.Client, 0, l.Namespace, func(o *metav1.ListOptions) {
-		o.LabelSelector = sel.String()
-	})
-	podFactory := metadatainformer.NewFilteredSharedInformerFactory(l.Client, 0, l.Namespace, func(o *metav1.ListOptions) {
-		o.LabelSelector = podSel.String()
-	})
+	ofRun, err := labels.NewRequirement(analysisJobLabel, selection.Exists, nil)
+	if err != nil {
+		return fmt.Errorf("building the labeller's selector: %w", err)
+	}
+	jobSel := labels.NewSelector().Add(*req, *ofRun)
+	factories := map[string]metadatainformer.SharedInformerFactory{}
+	for name, s := range map[string]labels.Selector{"own": sel, "pods": podSel, "jobs": jobSel} {
+		factories[name] = metadatainformer.NewFilteredSharedInformerFactory(l.Client, 0, l.Namespace, func(o *metav1.ListOptions) {
+			o.LabelSelector = s.String()
+		})
+	}
 	q := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[item]())
 	stores := map[schema.GroupVersionResource]cache.Store{}
-	for _, gvr := range []schema.GroupVersionResource{rolloutsGVR, analysisRunsGVR, experimentsGVR, replicaSetsGVR, podsGVR} {
-		f := factory
-		if gvr == replicaSetsGVR || gvr == podsGVR {
-			f = podFactory
+	for _, gvr := range []schema.GroupVersionResource{rolloutsGVR, analysisRunsGVR, experimentsGVR, replicaSetsGVR, podsGVR, jobsGVR} {
+		f := factories["own"]
+		switch gvr {
+		case replicaSetsGVR, podsGVR:
+			f = factories["pods"]
+		case jobsGVR:
+			f = factories["jobs"]
 		}
 		inf := f.ForResource(gvr).Informer()
 		add := func(o any) {
@@ -138,8 +153,9 @@ func (l *Labeller) Run(ctx context.Context) error {
 	l.mu.Lock()
 	l.queue, l.store = q, stores
 	l.mu.Unlock()
-	factory.Start(ctx.Done())
-	podFactory.Start(ctx.Done())
+	for _, f := range factories {
+		f.Start(ctx.Done())
+	}
 	go func() {
 		<-ctx.Done()
 		q.ShutDown()
@@ -147,8 +163,9 @@ func (l *Labeller) Run(ctx context.Context) error {
 	for {
 		it, shutdown := q.Get()
 		if shutdown {
-			factory.Shutdown()
-			podFactory.Shutdown()
+			for _, f := range factories {
+				f.Shutdown()
+			}
 			return nil
 		}
 		if err := l.label(ctx, it); err != nil {
@@ -200,7 +217,9 @@ func (l *Labeller) label(ctx context.Context, it item) error {
 // ReplicaSet's Pod template gets the label as well, so the Pods it makes
 // from now on are born with it. The ReplicaSet controller never replaces
 // running Pods for a template change, and the pod-template hash label,
-// which names the revision, stays as it is, so this restarts nothing.
+// which names the revision, stays as it is, so this restarts nothing. A
+// Job's Pod template cannot change once the Job has started, so a Job gets
+// the label on its metadata only; the controller never caches Job Pods.
 func bucketPatch(gvr schema.GroupVersionResource, resourceVersion string, bucket int) map[string]any {
 	lbl := map[string]string{LabelBucket: strconv.Itoa(bucket)}
 	patch := map[string]any{"metadata": map[string]any{"resourceVersion": resourceVersion, "labels": lbl}}
@@ -212,6 +231,8 @@ func bucketPatch(gvr schema.GroupVersionResource, resourceVersion string, bucket
 
 // bucketOf follows an object's controller owners up to its Rollout, or to
 // the first owner that already has a bucket, or to itself when it has none.
+// A Job goes by its AnalysisRun, and so lands with the run's Rollout or
+// Experiment, or with a standalone run's own name.
 // A ReplicaSet without a Rollout or Experiment controller (an orphan a
 // Rollout may adopt) goes by its name: the controller names a Rollout's
 // ReplicaSets <rollout>-<hash>, so it lands with the Rollout that made it.
@@ -231,6 +252,8 @@ func (l *Labeller) bucketOf(ctx context.Context, gvr schema.GroupVersionResource
 			return Bucket(cur.Namespace, ref.Name), nil
 		case ref != nil && isArgo(ref.APIVersion) && ref.Kind == "Experiment":
 			next = experimentsGVR
+		case ref != nil && isArgo(ref.APIVersion) && ref.Kind == "AnalysisRun":
+			next = analysisRunsGVR
 		case ref != nil && curGVR == podsGVR && ref.APIVersion == "apps/v1" && ref.Kind == "ReplicaSet":
 			next = replicaSetsGVR
 		default:

@@ -96,3 +96,52 @@ func TestBucketPatchLabelsAReplicaSetsTemplate(t *testing.T) {
 		t.Errorf("Pod patch %s, want %s", pod, want)
 	}
 }
+
+// TestBucketOfJobs checks that a Job-metric Job lands in its AnalysisRun's
+// bucket: the run's label when it has one, else the Rollout's or the
+// Experiment's the run belongs to, else a standalone run's own name.
+func TestBucketOfJobs(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := metav1.AddMetaToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	ofRun := func(run string) map[string]string { return map[string]string{analysisJobLabel: run + "-uid"} }
+	objects := []runtime.Object{
+		meta("argoproj.io/v1alpha1", "AnalysisRun", "labelled", map[string]string{LabelBucket: "9"}, controller("argoproj.io/v1alpha1", "Rollout", "web")),
+		meta("argoproj.io/v1alpha1", "AnalysisRun", "of-rollout", nil, controller("argoproj.io/v1alpha1", "Rollout", "web")),
+		meta("argoproj.io/v1alpha1", "AnalysisRun", "of-experiment", nil, controller("argoproj.io/v1alpha1", "Experiment", "exp")),
+		meta("argoproj.io/v1alpha1", "Experiment", "exp", nil, controller("argoproj.io/v1alpha1", "Rollout", "shop-ui")),
+		meta("argoproj.io/v1alpha1", "AnalysisRun", "standalone", nil, nil),
+	}
+	l := &Labeller{Client: metafake.NewSimpleMetadataClient(scheme, objects...), Shards: 4}
+	for _, c := range []struct {
+		run  string
+		want int
+	}{
+		{"labelled", 9},
+		{"of-rollout", Bucket("shop", "web")},
+		{"of-experiment", Bucket("shop", "shop-ui")},
+		{"standalone", Bucket("shop", "standalone")},
+	} {
+		j := meta("batch/v1", "Job", c.run+"-uid.check.0", ofRun(c.run), controller("argoproj.io/v1alpha1", "AnalysisRun", c.run))
+		got, err := l.bucketOf(context.Background(), jobsGVR, j)
+		if err != nil {
+			t.Fatalf("Job of run %s: %v", c.run, err)
+		}
+		if got != c.want {
+			t.Errorf("Job of run %s: bucket %d, want %d", c.run, got, c.want)
+		}
+	}
+}
+
+// TestBucketPatchLeavesAJobsTemplate checks that a Job, whose Pod template
+// cannot change once it runs, is labelled on its metadata only.
+func TestBucketPatchLeavesAJobsTemplate(t *testing.T) {
+	b, err := json.Marshal(bucketPatch(jobsGVR, "3", 40))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"metadata":{"labels":{"rollouts.kanaria.dev/shard-bucket":"40"},"resourceVersion":"3"}}`; string(b) != want {
+		t.Errorf("Job patch %s, want %s", b, want)
+	}
+}

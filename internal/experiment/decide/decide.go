@@ -291,22 +291,16 @@ func newReplicaSet(ex *v1alpha1.Experiment, t *v1alpha1.TemplateSpec, collisionC
 		tmpl.Labels = map[string]string{}
 	}
 	tmpl.Labels[v1alpha1.DefaultRolloutUniqueLabelKey] = hash
-	rsLabels := map[string]string{v1alpha1.DefaultRolloutUniqueLabelKey: hash}
-	if bucket != "" {
-		// After the hash, which it must not change.
-		tmpl.Labels[shard.LabelBucket] = bucket
-		rsLabels[shard.LabelBucket] = bucket
-	}
 	sel := t.Selector.DeepCopy()
 	if sel.MatchLabels == nil {
 		sel.MatchLabels = map[string]string{}
 	}
 	sel.MatchLabels[v1alpha1.DefaultRolloutUniqueLabelKey] = hash
-	return &appsv1.ReplicaSet{
+	rs := &appsv1.ReplicaSet{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      ReplicaSetName(ex, t),
 			Namespace: ex.Namespace,
-			Labels:    rsLabels,
+			Labels:    map[string]string{v1alpha1.DefaultRolloutUniqueLabelKey: hash},
 			Annotations: map[string]string{
 				v1alpha1.ExperimentNameAnnotationKey:         ex.Name,
 				v1alpha1.ExperimentTemplateNameAnnotationKey: t.Name,
@@ -320,6 +314,9 @@ func newReplicaSet(ex *v1alpha1.Experiment, t *v1alpha1.TemplateSpec, collisionC
 			Template:        *tmpl,
 		},
 	}
+	// After the hash, which it must not change.
+	shard.Label(&rs.ObjectMeta, &rs.Spec.Template, bucket)
+	return rs
 }
 
 func (d *decider) createReplicaSet(t *v1alpha1.TemplateSpec, ts *v1alpha1.TemplateStatus, replicas int32) *appsv1.ReplicaSet {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders"
+	"github.com/kanaria-rollouts/kanaria/internal/shard"
 )
 
 // Name is the provider's name in metrics and logs.
@@ -48,6 +49,15 @@ const checkEvery = 10 * time.Second
 type Provider struct {
 	// Client creates and reads Jobs.
 	Client client.Client
+	// APIReader reads a Job the cache does not hold straight from the API
+	// server before the measurement is declared lost: with shards, a Job
+	// made before sharding was turned on stays out of every cache until
+	// the shard labeller gives it its bucket. Nil trusts the cache.
+	APIReader client.Reader
+	// Sharded gives each Job, and its Pod template, its run's shard bucket
+	// label, so only the replica holding the run caches the Job. Without
+	// shards a Job carries exactly the reference's labels.
+	Sharded bool
 }
 
 // jobName names the Job of measurement index of a metric. Job names become
@@ -104,6 +114,11 @@ func (p *Provider) Start(ctx context.Context, run *v1alpha1.AnalysisRun, m v1alp
 	job.Labels[LabelRunUID] = string(run.UID)
 	job.Labels[LabelRun] = truncateLabel(run.Name)
 	job.Labels[LabelMetric] = truncateLabel(m.Name)
+	if p.Sharded {
+		// Last, so that no label from the metric's metadata can move the
+		// Job out of its run's shard.
+		shard.Label(&job.ObjectMeta, &job.Spec.Template, run.Labels[shard.LabelBucket])
+	}
 	if job.Spec.ActiveDeadlineSeconds == nil {
 		d := int64(DefaultDeadline / time.Second)
 		job.Spec.ActiveDeadlineSeconds = &d
@@ -115,7 +130,7 @@ func (p *Provider) Start(ctx context.Context, run *v1alpha1.AnalysisRun, m v1alp
 		// this measurement's if it carries this run's and metric's labels;
 		// pick it up instead of failing.
 		var existing batchv1.Job
-		if gerr := p.Client.Get(ctx, client.ObjectKeyFromObject(job), &existing); gerr != nil {
+		if gerr := p.get(ctx, client.ObjectKeyFromObject(job), &existing); gerr != nil {
 			err = fmt.Errorf("reading the existing Job: %w", gerr)
 		} else if existing.Labels[LabelRunUID] == string(run.UID) && existing.Labels[LabelMetric] == job.Labels[LabelMetric] {
 			err = nil
@@ -138,7 +153,7 @@ func (p *Provider) Check(ctx context.Context, run *v1alpha1.AnalysisRun, meas v1
 	name := meas.Metadata[MetadataJobName]
 	var job batchv1.Job
 	start := time.Now()
-	err := p.Client.Get(ctx, types.NamespacedName{Namespace: run.Namespace, Name: name}, &job)
+	err := p.get(ctx, types.NamespacedName{Namespace: run.Namespace, Name: name}, &job)
 	metricproviders.Observe(Name, start, err)
 	if err != nil {
 		if apierrors.IsNotFound(err) {
@@ -160,6 +175,18 @@ func (p *Provider) Check(ctx context.Context, run *v1alpha1.AnalysisRun, meas v1
 	resume := metav1.NewTime(now.Add(checkEvery))
 	meas.ResumeAt = &resume
 	return meas
+}
+
+// get reads a Job from the cache, or from the API server when the cache
+// does not hold it (see APIReader).
+func (p *Provider) get(ctx context.Context, key types.NamespacedName, job *batchv1.Job) error {
+	err := p.Client.Get(ctx, key, job)
+	if apierrors.IsNotFound(err) && p.APIReader != nil {
+		if err = p.APIReader.Get(ctx, key, job); err != nil {
+			return fmt.Errorf("not in the cache, and from the API server: %w", err)
+		}
+	}
+	return err
 }
 
 // Terminate stops an in-flight measurement: its Job and Pods are deleted and

@@ -389,11 +389,6 @@ func (d *decider) buildReplicaSet(name string) *appsv1.ReplicaSet {
 		tmpl.Labels = map[string]string{}
 	}
 	tmpl.Labels[v1alpha1.DefaultRolloutUniqueLabelKey] = d.newHash
-	if b := d.s.ShardBucket; b != "" {
-		// After the hash: the label is where the ReplicaSet is cached, not
-		// what its Pods run, so it never makes a new revision.
-		tmpl.Labels[shard.LabelBucket] = b
-	}
 	sel := d.sel.DeepCopy()
 	if sel.MatchLabels == nil {
 		sel.MatchLabels = map[string]string{}
@@ -420,6 +415,9 @@ func (d *decider) buildReplicaSet(name string) *appsv1.ReplicaSet {
 			Template:        *tmpl,
 		},
 	}
+	// After the hash: the label is where the ReplicaSet is cached, not what
+	// its Pods run, so it never makes a new revision.
+	shard.Label(&rs.ObjectMeta, &rs.Spec.Template, d.s.ShardBucket)
 	d.annotateCopies(rs)
 	d.setRolloutRevision(d.maxRevision(nil) + 1)
 	return rs
