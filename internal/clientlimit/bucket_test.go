@@ -45,6 +45,16 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// stepWhenDue advances clk by d once the bucket has set its next
+// dispatch: a grant and the timer for the next one are made together, but
+// the granted caller may return before the timer is set, and a step taken
+// in between would pass it by.
+func stepWhenDue(t *testing.T, clk *clocktesting.FakeClock, d time.Duration) {
+	t.Helper()
+	eventually(t, "the next token's dispatch to be due", clk.HasWaiters)
+	clk.Step(d)
+}
+
 // granted waits for s to return and checks it got its token.
 func granted(t *testing.T, s *started) {
 	t.Helper()
@@ -83,7 +93,7 @@ func TestBucketServesUrgentWaitersFirst(t *testing.T) {
 	// One token every 100ms: the urgent waiters first, in their order,
 	// then the routine ones in theirs, though these came first.
 	for i, next := range []*started{u1, u2, r1, r2} {
-		clk.Step(100 * time.Millisecond)
+		stepWhenDue(t, clk, 100*time.Millisecond)
 		granted(t, next)
 		for _, later := range []*started{u1, u2, r1, r2}[i+1:] {
 			stillWaiting(t, later)
@@ -105,12 +115,12 @@ func TestBucketServesRoutineWaitersOnceNoUrgentOneWaits(t *testing.T) {
 	// Urgent requests keep coming, one per token: each goes first.
 	for i := range 3 {
 		u := start(t, b, Urgent(ctx), fmt.Sprintf("urgent %d", i))
-		clk.Step(100 * time.Millisecond)
+		stepWhenDue(t, clk, 100*time.Millisecond)
 		granted(t, u)
 		stillWaiting(t, r)
 	}
 	// None waits any more: the next token is the routine request's.
-	clk.Step(100 * time.Millisecond)
+	stepWhenDue(t, clk, 100*time.Millisecond)
 	granted(t, r)
 }
 
@@ -149,7 +159,7 @@ func TestBucketKeepsItsRate(t *testing.T) {
 		}
 	}
 	for step := 1; step <= 40; step++ {
-		clk.Step(time.Second / qps)
+		stepWhenDue(t, clk, time.Second/qps)
 		eventually(t, fmt.Sprintf("token %d", step), func() bool {
 			u, r := b.waiting()
 			return u+r == 40-step
@@ -170,7 +180,7 @@ func TestBucketKeepsItsRate(t *testing.T) {
 	}
 	late := start(t, b, Urgent(ctx), "beyond the burst")
 	stillWaiting(t, late)
-	clk.Step(time.Second / qps)
+	stepWhenDue(t, clk, time.Second/qps)
 	granted(t, late)
 }
 
@@ -197,13 +207,13 @@ func TestBucketWaiterGivesUpWhenItsContextEnds(t *testing.T) {
 		t.Fatalf("after the cancel %d urgent and %d routine waiting, want 0 and 1", u, r)
 	}
 	// The token the cancelled waiter would have had goes to the next one.
-	clk.Step(100 * time.Millisecond)
+	stepWhenDue(t, clk, 100*time.Millisecond)
 	granted(t, next)
 
 	// A context that has already ended gets no token, and takes none.
 	done, cancelDone := context.WithCancel(bg)
 	cancelDone()
-	clk.Step(100 * time.Millisecond)
+	clk.Step(100 * time.Millisecond) // no waiter: nothing to dispatch
 	if err := b.Wait(done); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Wait with an ended context returned %v, want context.Canceled", err)
 	}

@@ -102,9 +102,9 @@ func TestTransportLimitsPerResourceAndServesUrgentFirst(t *testing.T) {
 	eventually(t, "the routine Ingress write to wait", func() bool { _, r := ingresses.waiting(); return r == 1 })
 	urgentIngress := send(Urgent(ctx), ingress+"-2")
 	eventually(t, "the urgent Ingress write to wait", func() bool { u, _ := ingresses.waiting(); return u == 1 })
-	clk.Step(100 * time.Millisecond)
+	stepWhenDue(t, clk, 100*time.Millisecond)
 	wait(urgentIngress)
-	clk.Step(100 * time.Millisecond)
+	stepWhenDue(t, clk, 100*time.Millisecond)
 	wait(routineIngress)
 
 	got := next.sent()
