@@ -709,6 +709,10 @@ func (x *run) pauseRollouts(ctx context.Context) error {
 func (x *run) abortRollouts(ctx context.Context, load []string) error {
 	var mu sync.Mutex
 	sent := map[string]time.Time{}
+	// answered is each abort request's round trip: the part of its latency
+	// the API server spends before any controller can see the abort.
+	var answered []time.Duration
+	var lastAnswer time.Time
 	waited := "stable Service on stable, canary scaled to 0"
 	if x.cfg.Router != "" {
 		waited = "stable Service on stable, canary weight 0 in the " + x.cfg.Router + " router"
@@ -734,9 +738,14 @@ func (x *run) abortRollouts(ctx context.Context, load []string) error {
 				sent[name] = x.clock.Now()
 				mu.Unlock()
 				ro := &v1alpha1.Rollout{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: x.cfg.Namespace}}
+				start := x.clock.Now()
 				if err := x.Client.Status().Patch(ctx, ro, client.RawPatch(types.MergePatchType, []byte(`{"status":{"abort":true}}`))); err != nil {
 					return fmt.Errorf("aborting Rollout %s: %w", name, err)
 				}
+				mu.Lock()
+				lastAnswer = x.clock.Now()
+				answered = append(answered, lastAnswer.Sub(start))
+				mu.Unlock()
 				return nil
 			})
 			return sent, err
@@ -745,7 +754,25 @@ func (x *run) abortRollouts(ctx context.Context, load []string) error {
 		pollWhileActing: true,
 	})
 	x.res.Phases = append(x.res.Phases, p)
+	mu.Lock()
+	defer mu.Unlock()
+	if first, ok := earliest(sent); ok && len(answered) == len(x.aborting) {
+		rt := Summarize(answered)
+		x.note(fmt.Sprintf("the benchmark's own %d abort requests (at most %d in flight): all sent and answered within %.2fs of the first; each one's round trip p50 %.3fs, p99 %.3fs, max %.3fs, part of its abort's latency",
+			len(answered), x.cfg.Concurrency, lastAnswer.Sub(first).Seconds(), rt.P50, rt.P99, rt.Max))
+	}
 	return err
+}
+
+// earliest is the first of the times.
+func earliest(times map[string]time.Time) (time.Time, bool) {
+	var first time.Time
+	for _, t := range times {
+		if first.IsZero() || t.Before(first) {
+			first = t
+		}
+	}
+	return first, !first.IsZero()
 }
 
 // pollAborted judges an abort done when the stable Service selects the

@@ -98,7 +98,7 @@ Inside a cluster it uses the Pod's service account; outside, the kubeconfig
 	f.StringVar(&opts.PprofAddr, "pprof-bind-address", opts.PprofAddr, "address of Go's /debug/pprof profiles, e.g. 127.0.0.1:6060; 0 (default) turns them off")
 	f.IntVar(&opts.Workers.Rollout, "rollout-workers", opts.Workers.Rollout, "concurrent Rollout reconciles")
 	f.IntVar(&opts.Workers.UrgentRollout, "urgent-workers", opts.Workers.UrgentRollout, "of the Rollout workers, how many take only aborts, rollbacks and failed runs, so those never wait for a routine reconcile to end (with --rollout-priority; at least one worker always takes routine work)")
-	f.BoolVar(&opts.RolloutPriority, "rollout-priority", opts.RolloutPriority, "queue aborts, rollbacks and failed runs ahead of routine Rollout work and send their traffic-to-stable writes through a client lane of their own; false (one plain queue and client) is for comparison")
+	f.BoolVar(&opts.RolloutPriority, "rollout-priority", opts.RolloutPriority, "queue aborts, rollbacks and failed runs ahead of routine Rollout work and let their traffic-to-stable writes take the client rate limit's next token ahead of routine requests; false (one plain queue, no precedence) is for comparison")
 	f.IntVar(&opts.Workers.Analysis, "analysis-workers", opts.Workers.Analysis, "concurrent AnalysisRun reconciles")
 	f.IntVar(&opts.Workers.Experiment, "experiment-workers", opts.Workers.Experiment, "concurrent Experiment reconciles")
 	f.Float32Var(&opts.QPS, "kube-api-qps", opts.QPS, "client-side bound on requests per second to the API server; a negative value sets none and leaves it to the server's priority and fairness")

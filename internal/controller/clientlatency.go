@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"fmt"
 	"net/url"
 	"strings"
 	"sync"
@@ -10,8 +9,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	clientmetrics "k8s.io/client-go/tools/metrics"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
@@ -69,33 +66,15 @@ func resourceOf(path string) string {
 	}
 }
 
-// observeClientLatency registers the histograms and hooks them into
-// client-go, once per process. client-go's own Register runs once and
-// controller-runtime has called it already, so the hooks are set directly.
+// observeClientLatency registers the histograms and hooks the request
+// latency into client-go, once per process. client-go's own Register runs
+// once and controller-runtime has called it already, so the hook is set
+// directly. The rate limiter's wait is observed where the bound is kept,
+// in limitRequests' transport: client-go's own limiters let every request
+// through and would only report zeros.
 func observeClientLatency() {
 	registerClientLatency.Do(func() {
 		crmetrics.Registry.MustRegister(rateLimiterLatency, requestLatency)
-		clientmetrics.RateLimiterLatency = latencyObserver{rateLimiterLatency}
 		clientmetrics.RequestLatency = latencyObserver{requestLatency}
 	})
-}
-
-// urgentLane is the client the Rollout controller sends traffic-to-stable
-// writes through. controller-runtime gives each resource of a client a
-// rate limiter of its own, built from the config's QPS and burst; a second
-// client has a second set, which only those writes draw from, so a burst
-// of routine writes (other Rollouts' weights and Services) never makes an
-// abort wait. It shares the manager's HTTP connections. Nil when the
-// priority lane is off.
-func urgentLane(mgr manager.Manager, opts Options) (client.Client, error) {
-	if !opts.RolloutPriority {
-		return nil, nil
-	}
-	c, err := client.New(mgr.GetConfig(), client.Options{
-		Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(), HTTPClient: mgr.GetHTTPClient(),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("building the urgent write client: %w", err)
-	}
-	return c, nil
 }

@@ -95,6 +95,7 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		ctrlmetrics.Build{Version: v.Version, GoVersion: v.GoVersion, GoArch: goruntime.GOARCH, Commit: v.Commit})
 	cfg.Wrap(refMetrics.WrapTransport)
 	observeClientLatency()
+	limitRequests(cfg, opts.QPS, opts.Burst)
 
 	byObject, err := rollout.CacheObjects(opts.ShardSelector)
 	if err != nil {
@@ -192,10 +193,6 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	urgent, err := urgentLane(mgr, opts)
-	if err != nil {
-		return nil, err
-	}
 	rollouts := &rollout.Reconciler{
 		Client:        mgr.GetClient(),
 		APIReader:     mgr.GetAPIReader(),
@@ -203,7 +200,6 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		Recorder:      refMetrics.Recorder(mgr.GetEventRecorderFor(rollout.EventSource)),
 		Notifier:      notifier,
 		Wrap:          timed(refMetrics, ctrlmetrics.KindRollout),
-		UrgentWriter:  urgent,
 		NoPriority:    !opts.RolloutPriority,
 		UrgentWorkers: opts.Workers.UrgentRollout,
 		Sharded:       opts.ShardSelector != nil,

@@ -68,10 +68,10 @@ type Options struct {
 	// Secret of each Rollout's own namespace, besides the controller's.
 	SelfServiceNotifications bool
 	// RolloutPriority puts aborts, rollbacks and failed runs ahead of
-	// routine work in the Rollout work queue, and sends the writes that
-	// take traffic back to stable through a client of their own, whose
-	// rate limiters routine writes never drain. Off gives one first-in
-	// first-out queue and one client, to measure what the lane is worth.
+	// routine work in the Rollout work queue, and marks the writes that
+	// take traffic back to stable urgent, so they take the client rate
+	// limit's next token ahead of routine requests. Off gives one first-in
+	// first-out queue and no mark, to measure what the lane is worth.
 	RolloutPriority bool
 }
 

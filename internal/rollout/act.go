@@ -16,9 +16,9 @@ import (
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/cachefresh"
+	"github.com/kanaria-rollouts/kanaria/internal/clientlimit"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/decide"
 	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting"
-	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting/routerclient"
 )
 
 // executor applies a plan's writes, each as one patch, create or delete.
@@ -42,22 +42,11 @@ type executor struct {
 	// rolloutVersion is the Rollout's resourceVersion as of the last write
 	// of this reconcile (or as read, before any).
 	rolloutVersion string
-	// urgent writes the plan's urgent actions (traffic back to stable):
-	// a client whose rate limiters only those writes use, so a burst of
-	// routine writes from other Rollouts never delays them. Nil sends
-	// them through c.
-	urgent client.Client
-	// routerClient is what the routers write through; it switches to the
-	// urgent lane for the urgent actions.
-	routerClient *routerclient.Client
-}
-
-// writer is the client of the lane an action goes through.
-func (e *executor) writer(urgent bool) client.Client {
-	if urgent && e.urgent != nil {
-		return e.urgent
-	}
-	return e.c
+	// markUrgent gives the requests of the plan's urgent actions (traffic
+	// back to stable) the urgent mark: at the client's rate limit they take
+	// the next token ahead of every routine request waiting, so a burst of
+	// other Rollouts' routine writes never delays them.
+	markUrgent bool
 }
 
 // patchReplicaSet patches a ReplicaSet of the Rollout and records the
@@ -99,8 +88,7 @@ func (e *executor) apply(ctx context.Context, actions []decide.Action) error {
 	return e.applyLanes(ctx, actions, 0)
 }
 
-// applyLanes is apply with the first urgent writes sent through the urgent
-// lane.
+// applyLanes is apply with the first urgent writes marked urgent.
 func (e *executor) applyLanes(ctx context.Context, actions []decide.Action, urgent int) error {
 	for i, a := range actions {
 		if err := e.oneIn(ctx, a, i < urgent); err != nil {
@@ -119,12 +107,12 @@ func (e *executor) one(ctx context.Context, a decide.Action) error {
 	return e.oneIn(ctx, a, false)
 }
 
-// oneIn makes one write, through the urgent lane when urgent is true.
+// oneIn makes one write, marked urgent when urgent is true and the lane
+// is on.
 func (e *executor) oneIn(ctx context.Context, a decide.Action, urgent bool) error {
 	ns := e.ro.Namespace
-	if e.routerClient != nil {
-		e.routerClient.UseUrgent(urgent)
-		defer e.routerClient.UseUrgent(false)
+	if urgent && e.markUrgent {
+		ctx = clientlimit.Urgent(ctx)
 	}
 	switch a := a.(type) {
 	case decide.CreateReplicaSet:
@@ -177,7 +165,7 @@ func (e *executor) oneIn(ctx context.Context, a decide.Action, urgent bool) erro
 	case decide.CleanUpRouterObject:
 		return e.cleanUpRouterObject(ctx, a.Leftover)
 	case decide.SetServiceSelector:
-		return e.patchWith(ctx, e.writer(urgent), &corev1.Service{}, ns, a.Service, map[string]any{
+		return e.patch(ctx, &corev1.Service{}, ns, a.Service, map[string]any{
 			"metadata": map[string]any{"annotations": map[string]string{v1alpha1.ManagedByRolloutsKey: e.ro.Name}},
 			"spec":     map[string]any{"selector": map[string]string{v1alpha1.DefaultRolloutUniqueLabelKey: a.Hash}},
 		})

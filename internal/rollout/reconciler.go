@@ -142,19 +142,14 @@ type Reconciler struct {
 	// Pods, the Rollout's shard bucket label; off, they carry only the
 	// reference's labels.
 	Sharded bool
-	// UrgentWriter writes what takes traffic back to stable (an abort's
-	// router weights and Services). Its rate limiters serve only those
-	// writes, so they do not wait behind the routine writes of other
-	// Rollouts. Nil sends them through Client.
-	UrgentWriter client.Client
 	// NoClusterTemplateWatch leaves out the watch of ClusterAnalysisTemplates,
 	// for a controller that may not list them cluster-wide; it reads each
 	// one it needs at every reconcile instead, so a changed template is
 	// seen at the Rollout's next reconcile rather than at once.
 	NoClusterTemplateWatch bool
 	// NoPriority turns the priority lane off: one first-in first-out work
-	// queue, and urgent writes through Client. It exists to measure what
-	// the lane is worth.
+	// queue, and urgent writes without the urgent mark. It exists to
+	// measure what the lane is worth.
 	NoPriority bool
 	// UrgentWorkers is how many of the controller's workers take urgent
 	// items only, so an abort never waits for routine reconciles to end.
@@ -163,15 +158,6 @@ type Reconciler struct {
 	// settled tells the work queue which keys' last reconcile acted on its
 	// decision, so an urgent key's requeue goes back to routine work.
 	settled *settledKeys[reconcile.Request]
-}
-
-// urgentClient is the client of the urgent write lane, nil when there is
-// none.
-func (r *Reconciler) urgentClient() client.Client {
-	if r.NoPriority {
-		return nil
-	}
-	return r.UrgentWriter
 }
 
 // SetupWithManager registers the reconciler and its watches with mgr.
@@ -373,7 +359,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		outcome = passStaleReplicaSets
 		return ctrl.Result{RequeueAfter: staleCacheRetry}, nil
 	}
-	trafficRouters, routerClient, err := r.observeTraffic(ctx, &ro, &snap)
+	trafficRouters, err := r.observeTraffic(ctx, &ro, &snap)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -387,8 +373,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	exec := &executor{
 		c: r.Client, api: r.APIReader, ro: &ro, log: logger, routers: trafficRouters,
 		rsVersions: map[string]string{}, rsWrites: &r.rsWrites, fresh: &r.fresh, rolloutVersion: ro.ResourceVersion,
-		runWrites: &r.runWrites,
-		urgent:    r.urgentClient(), routerClient: routerClient,
+		runWrites:  &r.runWrites,
+		markUrgent: !r.NoPriority,
 	}
 	for _, rs := range snap.ReplicaSets {
 		exec.rsVersions[rs.Name] = rs.ResourceVersion
@@ -518,24 +504,21 @@ func (r *Reconciler) notify(ro *v1alpha1.Rollout, snap *decide.Snapshot, plan *d
 // observeTraffic builds the Rollout's traffic routers and lets each check
 // its objects. Problems a person must fix go into the snapshot, where they
 // make the spec invalid; a failure to read is returned and retried.
-func (r *Reconciler) observeTraffic(ctx context.Context, ro *v1alpha1.Rollout, snap *decide.Snapshot) ([]trafficrouting.Router, *routerclient.Client, error) {
+func (r *Reconciler) observeTraffic(ctx context.Context, ro *v1alpha1.Rollout, snap *decide.Snapshot) ([]trafficrouting.Router, error) {
 	if ro.Spec.Strategy.Canary == nil || ro.Spec.Strategy.Canary.TrafficRouting == nil {
-		return nil, nil, nil
+		return nil, nil
 	}
 	api := r.APIReader
 	if api == nil {
 		api = r.Client
 	}
 	rc := routerclient.New(r.Client, api, r.Client, &r.freshIngresses)
-	if u := r.urgentClient(); u != nil {
-		rc.WithUrgentLane(u)
-	}
 	env := trafficrouting.Env{Rollout: ro, Reader: rc, Writer: rc}
 	rs, err := routers.For(env, r.Routers)
 	if err != nil {
 		ces := trafficrouting.ConfigErrors(err)
 		if len(ces) == 0 {
-			return nil, nil, fmt.Errorf("building traffic routers: %w", err)
+			return nil, fmt.Errorf("building traffic routers: %w", err)
 		}
 		for _, ce := range ces {
 			snap.TrafficErrors = append(snap.TrafficErrors, ce.Error())
@@ -548,13 +531,13 @@ func (r *Reconciler) observeTraffic(ctx context.Context, ro *v1alpha1.Rollout, s
 		}
 		ces := trafficrouting.ConfigErrors(err)
 		if len(ces) == 0 {
-			return nil, nil, fmt.Errorf("checking the %s router: %w", router.Type(), err)
+			return nil, fmt.Errorf("checking the %s router: %w", router.Type(), err)
 		}
 		for _, ce := range ces {
 			snap.TrafficErrors = append(snap.TrafficErrors, ce.Error())
 		}
 	}
-	return rs, rc, nil
+	return rs, nil
 }
 
 // stepOf renders a step index for logs; -1 means the Rollout has no steps.

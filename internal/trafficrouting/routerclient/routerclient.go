@@ -46,30 +46,6 @@ type Client struct {
 	writer client.Writer
 	fresh  *cachefresh.Tracker
 	memo   map[memoKey]memoEntry
-	// urgent, when set and chosen with UseUrgent, takes the writes instead
-	// of writer: a lane with a rate limiter of its own for the writes
-	// that take traffic back to stable.
-	urgent    client.Writer
-	useUrgent bool
-}
-
-// WithUrgentLane gives the client a second writer for the writes made
-// between UseUrgent(true) and UseUrgent(false); nil keeps one lane.
-func (c *Client) WithUrgentLane(w client.Writer) *Client {
-	c.urgent = w
-	return c
-}
-
-// UseUrgent sends the following writes through the urgent lane (when the
-// client has one) or back through the regular writer.
-func (c *Client) UseUrgent(on bool) { c.useUrgent = on }
-
-// w is the writer of the lane in use.
-func (c *Client) w() client.Writer {
-	if c.useUrgent && c.urgent != nil {
-		return c.urgent
-	}
-	return c.writer
 }
 
 // New returns the Client of one reconcile. cache is the informer-backed
@@ -166,7 +142,7 @@ func (c *Client) wrote(obj client.Object, key types.NamespacedName, from, to str
 
 // Create creates obj.
 func (c *Client) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
-	if err := c.w().Create(ctx, obj, opts...); err != nil {
+	if err := c.writer.Create(ctx, obj, opts...); err != nil {
 		return err
 	}
 	c.wrote(obj, client.ObjectKeyFromObject(obj), absent, obj.GetResourceVersion())
@@ -176,7 +152,7 @@ func (c *Client) Create(ctx context.Context, obj client.Object, opts ...client.C
 // Update replaces obj.
 func (c *Client) Update(ctx context.Context, obj client.Object, opts ...client.UpdateOption) error {
 	key, from := client.ObjectKeyFromObject(obj), obj.GetResourceVersion()
-	if err := c.w().Update(ctx, obj, opts...); err != nil {
+	if err := c.writer.Update(ctx, obj, opts...); err != nil {
 		return err
 	}
 	c.wrote(obj, key, from, obj.GetResourceVersion())
@@ -186,7 +162,7 @@ func (c *Client) Update(ctx context.Context, obj client.Object, opts ...client.U
 // Patch patches obj.
 func (c *Client) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
 	key, from := client.ObjectKeyFromObject(obj), obj.GetResourceVersion()
-	if err := c.w().Patch(ctx, obj, patch, opts...); err != nil {
+	if err := c.writer.Patch(ctx, obj, patch, opts...); err != nil {
 		return err
 	}
 	c.wrote(obj, key, from, obj.GetResourceVersion())
@@ -196,7 +172,7 @@ func (c *Client) Patch(ctx context.Context, obj client.Object, patch client.Patc
 // Delete deletes obj.
 func (c *Client) Delete(ctx context.Context, obj client.Object, opts ...client.DeleteOption) error {
 	key, from := client.ObjectKeyFromObject(obj), obj.GetResourceVersion()
-	err := c.w().Delete(ctx, obj, opts...)
+	err := c.writer.Delete(ctx, obj, opts...)
 	if err == nil || apierrors.IsNotFound(err) {
 		c.wrote(obj, key, from, absent)
 	}
@@ -206,7 +182,7 @@ func (c *Client) Delete(ctx context.Context, obj client.Object, opts ...client.D
 // DeleteAllOf deletes every matching object and forgets this reconcile's
 // reads, since any of them may be gone.
 func (c *Client) DeleteAllOf(ctx context.Context, obj client.Object, opts ...client.DeleteAllOfOption) error {
-	err := c.w().DeleteAllOf(ctx, obj, opts...)
+	err := c.writer.DeleteAllOf(ctx, obj, opts...)
 	clear(c.memo)
 	return err
 }
