@@ -3,19 +3,10 @@ package analysis
 import (
 	"context"
 	"testing"
-	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/record"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
-	"github.com/kanaria-rollouts/kanaria/internal/analysis/condition"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders"
 )
 
@@ -88,79 +79,16 @@ func TestMeasurementPaceFollowsTheClientLimit(t *testing.T) {
 	}
 }
 
-// countingLimiter counts the writes that waited for it; it never makes one
-// wait.
-type countingLimiter struct{ waits int }
-
-func (c *countingLimiter) TryAccept() bool                { return true }
-func (c *countingLimiter) Accept()                        { c.waits++ }
-func (c *countingLimiter) Stop()                          {}
-func (c *countingLimiter) QPS() float32                   { return 1 }
-func (c *countingLimiter) Wait(ctx context.Context) error { c.waits++; return ctx.Err() }
-
-// answerQuerier answers every web measurement with its current value.
-type answerQuerier struct{ value float64 }
-
-func (a *answerQuerier) Query(context.Context, metricproviders.Request) (metricproviders.Value, error) {
-	return metricproviders.Value{Result: a.value, Raw: "v"}, nil
+// answerQuerier answers every web measurement with its current value, or
+// with err when set.
+type answerQuerier struct {
+	value float64
+	err   error
 }
 
-// TestOnlyRoutineMeasurementsWait runs one AnalysisRun through its
-// reconciles: the first measurement (the run starts) and the one that fails
-// it are written at once, the routine ones in between wait for the pace.
-func TestOnlyRoutineMeasurementsWait(t *testing.T) {
-	scheme := runtime.NewScheme()
-	if err := v1alpha1.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
+func (a *answerQuerier) Query(context.Context, metricproviders.Request) (metricproviders.Value, error) {
+	if a.err != nil {
+		return metricproviders.Value{}, a.err
 	}
-	limit := intstr.FromInt32(1)
-	run := &v1alpha1.AnalysisRun{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "bg"},
-		Spec: v1alpha1.AnalysisRunSpec{Metrics: []v1alpha1.Metric{{
-			Name: "m", Interval: "1s", SuccessCondition: "result == 1", FailureLimit: &limit,
-			Provider: v1alpha1.MetricProvider{Web: &v1alpha1.WebMetric{URL: "http://ok.example/health"}},
-		}}},
-	}
-	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(run).WithStatusSubresource(run).Build()
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	q := &answerQuerier{value: 1}
-	pace := &countingLimiter{}
-	r := &Reconciler{
-		Client: c, Recorder: record.NewFakeRecorder(100), Conditions: condition.NewEvaluator(),
-		Queriers: map[string]metricproviders.Querier{"web": q}, Now: func() time.Time { return now },
-		MeasurementWrites: pace,
-	}
-	reconcile := func() *v1alpha1.AnalysisRun {
-		t.Helper()
-		if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(run)}); err != nil {
-			t.Fatal(err)
-		}
-		var got v1alpha1.AnalysisRun
-		if err := c.Get(context.Background(), client.ObjectKeyFromObject(run), &got); err != nil {
-			t.Fatal(err)
-		}
-		now = now.Add(time.Second)
-		return &got
-	}
-
-	if got := reconcile(); got.Status.Phase != v1alpha1.AnalysisPhaseRunning || pace.waits != 0 {
-		t.Fatalf("first measurement: phase %s, %d waits; want Running written at once", got.Status.Phase, pace.waits)
-	}
-	for i := 2; i <= 3; i++ {
-		got := reconcile()
-		if n := got.Status.MetricResults[0].Count; n != int32(i) || pace.waits != i-1 {
-			t.Fatalf("routine measurement %d: count %d, %d waits; want each written after one wait", i, n, pace.waits)
-		}
-	}
-	// Two failures exceed the failure limit of 1: the first is routine,
-	// the second is the verdict.
-	q.value = 0
-	reconcile()
-	if pace.waits != 3 {
-		t.Fatalf("a failure within the limit: %d waits, want 3", pace.waits)
-	}
-	got := reconcile()
-	if got.Status.Phase != v1alpha1.AnalysisPhaseFailed || pace.waits != 3 {
-		t.Fatalf("the failing measurement: phase %s, %d waits; want Failed written without waiting", got.Status.Phase, pace.waits)
-	}
+	return metricproviders.Value{Result: a.value, Raw: "v"}, nil
 }

@@ -83,13 +83,21 @@ type Reconciler struct {
 	// provider endpoint at once; zero means DefaultEndpointConcurrency.
 	EndpointConcurrency int
 
-	// MeasurementWrites paces the status writes that only add routine
-	// measurements, so that under load they leave the client's requests to
-	// the writes a release waits for. A write that starts a run or changes
-	// the phase of the run or of a metric (every verdict) never waits. Nil
-	// paces nothing; SetupWithManager derives it from the client's limit.
+	// StatusBatch is how long routine successful measurements of a metric
+	// measured more often than that may wait in memory to be written
+	// together (see planStatusWrite). Zero writes every measurement at
+	// once, as the reference does.
+	StatusBatch time.Duration
+	// MeasurementWrites paces the writes of batches whose window is over,
+	// so that under load they leave the client's requests to the writes a
+	// release waits for: a batch the pace refuses grows on, up to its
+	// metric's measurementRetention, which is then written regardless, as
+	// is every verdict and every measurement other than a routine success.
+	// Nil paces nothing; SetupWithManager derives it from the client's
+	// limit. Without a StatusBatch nothing is held, so nothing is paced.
 	MeasurementWrites flowcontrol.RateLimiter
 
+	held          heldBatches
 	endpoints     bulkhead
 	endpointsOnce sync.Once
 }
@@ -115,9 +123,8 @@ func measurementPace(cfg *rest.Config) flowcontrol.RateLimiter {
 
 // routineWrite reports whether the status change from prev to next only
 // records measurements: the run and every metric keep their phase and
-// message. Such a write may wait for MeasurementWrites; nothing decides on
-// it. A run's first write (Pending to Running) and every verdict are not
-// routine.
+// message. A run's first write (Pending to Running) and every verdict are
+// not routine; routineAddition narrows this to successes alone.
 func routineWrite(prev, next *v1alpha1.AnalysisRunStatus) bool {
 	if prev.Phase != v1alpha1.AnalysisPhaseRunning || next.Phase != prev.Phase || next.Message != prev.Message ||
 		len(next.MetricResults) != len(prev.MetricResults) {
@@ -164,16 +171,27 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	var orig v1alpha1.AnalysisRun
 	if err := r.Client.Get(ctx, req.NamespacedName, &orig); err != nil {
 		r.fresh.Forget(req.NamespacedName)
+		if apierrors.IsNotFound(err) {
+			r.held.drop(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if r.fresh.Stale(req.NamespacedName, orig.ResourceVersion) {
 		return ctrl.Result{RequeueAfter: 200 * time.Millisecond}, nil
 	}
 	if !orig.DeletionTimestamp.IsZero() {
+		r.held.drop(req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
 	run := orig.DeepCopy()
 	now := r.now()
+	// Measurements held from earlier reconciles count as taken: the
+	// limits, the count and the next due time judge them with the
+	// persisted ones.
+	since, dropped := r.held.resume(req.NamespacedName, &orig, run)
+	if dropped > 0 {
+		logger.V(1).Info("dropped held measurements: the run's status was written by someone else; they are taken again when due", "measurements", dropped)
+	}
 	if run.Status.Phase.Completed() {
 		return r.expire(ctx, run, now)
 	}
@@ -217,23 +235,40 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		events = append(events, event{typ, "AnalysisRun" + string(run.Status.Phase), msg})
 	}
 
+	// holdUntil is when a held batch must be looked at again, zero when
+	// nothing is held.
+	var holdUntil time.Time
 	if !equality.Semantic.DeepEqual(orig.Status, run.Status) {
-		if r.MeasurementWrites != nil && routineWrite(&orig.Status, &run.Status) {
-			// The measurements were taken on time; under load they reach
-			// the status a little later, and the next one is due only once
-			// this write is through.
-			if err := r.MeasurementWrites.Wait(ctx); err != nil {
-				return ctrl.Result{}, fmt.Errorf("waiting to write measurements: %w", err)
-			}
+		plan := planStatusWrite(batchInput{persisted: &orig.Status, next: &run.Status, metrics: run.Spec.Metrics,
+			retention: func(m string) int { return retention(run, m) }, window: r.StatusBatch, since: since, now: now})
+		if !plan.hold && plan.reason == flushWindow && r.MeasurementWrites != nil && !r.MeasurementWrites.TryAccept() {
+			// The client is busy: the batch grows on, until its window
+			// comes round again or its retention forces the write.
+			plan.hold = true
+			holdUntil = now.Add(paceRetry)
 		}
-		if err := r.Client.Status().Patch(ctx, run, client.MergeFromWithOptions(&orig, client.MergeFromWithOptimisticLock{})); err != nil {
-			if apierrors.IsConflict(err) {
-				return ctrl.Result{Requeue: true}, nil
+		if plan.hold {
+			r.held.hold(req.NamespacedName, orig.UID, &orig.Status, &run.Status, plan.since)
+			if holdUntil.IsZero() {
+				holdUntil = plan.since.Add(r.StatusBatch)
 			}
-			return ctrl.Result{}, fmt.Errorf("writing status: %w", err)
-		}
-		if run.ResourceVersion != orig.ResourceVersion {
-			r.fresh.Wrote(req.NamespacedName, orig.ResourceVersion, run.ResourceVersion)
+		} else {
+			if err := r.Client.Status().Patch(ctx, run, client.MergeFromWithOptions(&orig, client.MergeFromWithOptimisticLock{})); err != nil {
+				// A held batch stays as it was: the next reconcile
+				// measures again what this one took.
+				if apierrors.IsConflict(err) {
+					return ctrl.Result{Requeue: true}, nil
+				}
+				return ctrl.Result{}, fmt.Errorf("writing status: %w", err)
+			}
+			r.held.drop(req.NamespacedName)
+			if run.ResourceVersion != orig.ResourceVersion {
+				r.fresh.Wrote(req.NamespacedName, orig.ResourceVersion, run.ResourceVersion)
+			}
+			if !since.IsZero() {
+				logger.V(1).Info("wrote held measurements", "reason", plan.reason,
+					"measurements", measurementsAdded(&orig.Status, &run.Status))
+			}
 		}
 	}
 	for _, e := range events {
@@ -246,10 +281,17 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	if len(deferred) > 0 {
 		retry := r.bulkhead().retryAfter(deferred)
+		if !holdUntil.IsZero() {
+			retry = min(retry, max(holdUntil.Sub(r.now()), time.Millisecond))
+		}
 		logger.V(1).Info("measurement deferred: its provider endpoint has every place taken by slower measurements", "retryIn", retry)
 		return ctrl.Result{RequeueAfter: retry}, nil
 	}
-	if next := nextDue(run, r.now()); !next.IsZero() {
+	next := nextDue(run, r.now())
+	if !holdUntil.IsZero() && (next.IsZero() || holdUntil.Before(next)) {
+		next = holdUntil
+	}
+	if !next.IsZero() {
 		return ctrl.Result{RequeueAfter: max(next.Sub(r.now()), time.Millisecond)}, nil
 	}
 	return ctrl.Result{}, nil

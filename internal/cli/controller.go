@@ -100,6 +100,7 @@ Inside a cluster it uses the Pod's service account; outside, the kubeconfig
 	f.IntVar(&opts.Workers.UrgentRollout, "urgent-workers", opts.Workers.UrgentRollout, "of the Rollout workers, how many take only aborts, rollbacks and failed runs, so those never wait for a routine reconcile to end (with --rollout-priority; at least one worker always takes routine work)")
 	f.BoolVar(&opts.RolloutPriority, "rollout-priority", opts.RolloutPriority, "queue aborts, rollbacks and failed runs ahead of routine Rollout work and let their traffic-to-stable writes take the client rate limit's next token ahead of routine requests; false (one plain queue, no precedence) is for comparison")
 	f.IntVar(&opts.Workers.Analysis, "analysis-workers", opts.Workers.Analysis, "concurrent AnalysisRun reconciles")
+	f.DurationVar(&opts.AnalysisStatusBatch, "analysis-status-batch", opts.AnalysisStatusBatch, "how long an AnalysisRun's successful measurements of a metric measured more often than this may wait to be written together; failures, errors, inconclusive results and verdicts are written at once; 0 writes every measurement at once")
 	f.IntVar(&opts.Workers.Experiment, "experiment-workers", opts.Workers.Experiment, "concurrent Experiment reconciles")
 	f.Float32Var(&opts.QPS, "kube-api-qps", opts.QPS, "client-side bound on requests per second to the API server; a negative value sets none and leaves it to the server's priority and fairness")
 	f.IntVar(&opts.Burst, "kube-api-burst", opts.Burst, "request burst above kube-api-qps, when that is positive")

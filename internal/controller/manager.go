@@ -238,6 +238,7 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		Notifier:   notifier,
 		Wrap:       timed(refMetrics, ctrlmetrics.KindAnalysisRun),
 	}
+	runs.StatusBatch = opts.AnalysisStatusBatch
 	if err := runs.SetupWithManager(mgr, opts.Workers.Analysis); err != nil {
 		return nil, fmt.Errorf("setting up the AnalysisRun controller: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/kanaria-rollouts/kanaria/internal/analysis"
 	"github.com/kanaria-rollouts/kanaria/internal/shard"
 )
 
@@ -73,6 +74,11 @@ type Options struct {
 	// limit's next token ahead of routine requests. Off gives one first-in
 	// first-out queue and no mark, to measure what the lane is worth.
 	RolloutPriority bool
+	// AnalysisStatusBatch is how long an AnalysisRun's routine successful
+	// measurements may wait in memory to be written together; zero writes
+	// each at once, as the reference does. Failures, errors, inconclusive
+	// results and verdicts are always written at once.
+	AnalysisStatusBatch time.Duration
 }
 
 // LeaderElectionOptions configure the Lease that elects the acting replica.
@@ -141,6 +147,7 @@ func DefaultOptions() Options {
 		RolloutPriority:         true,
 		Shards:                  1,
 		ShardHome:               -1,
+		AnalysisStatusBatch:     analysis.DefaultStatusBatch,
 	}
 }
 
@@ -158,6 +165,9 @@ func (o Options) Validate() error {
 	}
 	if o.QPS > 0 && o.Burst < 1 {
 		errs = append(errs, fmt.Errorf("kube-api-burst (%d) must be positive when kube-api-qps (%v) is", o.Burst, o.QPS))
+	}
+	if o.AnalysisStatusBatch < 0 {
+		errs = append(errs, fmt.Errorf("analysis-status-batch (%v) must not be negative: 0 writes every measurement at once", o.AnalysisStatusBatch))
 	}
 	switch o.TrafficSplitAPIVersion {
 	case "", "v1alpha1", "v1alpha2", "v1alpha3":
