@@ -267,7 +267,7 @@ func (x *run) settle(ctx context.Context, before procPoint, rtBefore *RuntimeMem
 		IdleSeconds:      x.cfg.Settle.Seconds(),
 		ReadEverySeconds: settleReadEvery.Seconds(),
 		BeforeRuntime:    rtBefore,
-		Readings:         []IdleReading{{RSSBytes: after.rss, AnonBytes: after.anon, Runtime: x.readRuntimeMemory(ctx)}},
+		Readings:         []IdleReading{{RSSBytes: after.rss, AnonBytes: after.anon, CPUSeconds: after.cpu, Runtime: x.readRuntimeMemory(ctx)}},
 	}
 	x.res.Memory.Settled = s
 	x.logf("settle: %d Rollouts idle for %s, memory read every %s", x.cfg.Rollouts, x.cfg.Settle, settleReadEvery)
@@ -295,7 +295,7 @@ func (x *run) settle(ctx context.Context, before procPoint, rtBefore *RuntimeMem
 		}
 		pt, ok := x.sampleProc(ctx)
 		if ok {
-			r := IdleReading{Seconds: at.Seconds(), RSSBytes: pt.rss, AnonBytes: pt.anon, Runtime: x.readRuntimeMemory(ctx)}
+			r := IdleReading{Seconds: at.Seconds(), RSSBytes: pt.rss, AnonBytes: pt.anon, CPUSeconds: pt.cpu, Runtime: x.readRuntimeMemory(ctx)}
 			s.Readings = append(s.Readings, r)
 			x.logf("settle: %s idle, RSS %s", at, iec(float64(pt.rss)))
 		}
@@ -372,6 +372,8 @@ type IdleReading struct {
 	// readings, as elsewhere in the report.
 	RSSBytes  int64 `json:"rssBytes"`
 	AnonBytes int64 `json:"rssAnonBytes,omitempty"`
+	// CPUSeconds is the controller's CPU time since it started.
+	CPUSeconds float64 `json:"cpuSeconds"`
 	// Runtime is the Go runtime's account; nil when not read.
 	Runtime *RuntimeMemory `json:"runtime,omitempty"`
 }

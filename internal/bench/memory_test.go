@@ -198,7 +198,7 @@ func TestSettle(t *testing.T) {
 	}
 	before := procPoint{rss: 100 * mib}
 	rtBefore := &RuntimeMemory{HeapLiveBytes: 10 * mib, HeapObjectsBytes: 15 * mib}
-	x.settle(context.Background(), before, rtBefore, procPoint{rss: 350 * mib})
+	x.settle(context.Background(), before, rtBefore, procPoint{rss: 350 * mib, cpu: 3})
 	s := x.res.Memory.Settled
 	if s == nil {
 		t.Fatal("no settled memory")
@@ -210,7 +210,7 @@ func TestSettle(t *testing.T) {
 	if !slices.Equal(at, []float64{0, 60, 120, 150}) {
 		t.Errorf("readings at %v s idle, want 0, 60, 120 and 150 (the last at --settle)", at)
 	}
-	if s.Readings[0].RSSBytes != 350*mib || s.Readings[0].Runtime.HeapLiveBytes != 80*mib {
+	if s.Readings[0].RSSBytes != 350*mib || s.Readings[0].Runtime.HeapLiveBytes != 80*mib || s.Readings[0].CPUSeconds != 3 {
 		t.Errorf("first reading %+v, want the caller's RSS and a scrape", s.Readings[0])
 	}
 	// Each wait makes up for the time the readings took.

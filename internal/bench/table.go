@@ -173,20 +173,20 @@ func writeSettled(p func(string, ...any), m *MemoryPerRollout) {
 	s := m.Settled
 	p("\nController memory while the Rollouts stay idle after the create (--settle %s, /metrics scraped every %s; RSS the median of %d readings, the rest the Go runtime's own figures from /metrics)\n",
 		asDuration(s.IdleSeconds), asDuration(s.ScrapeEverySeconds), rssSamples)
-	p("\tIDLE\tRSS\tRSSANON\tHEAP LIVE\tHEAP OBJECTS\tUNUSED IN SPANS\tFREE KEPT\tRELEASED\tHEAP GOAL\tSTACKS\tMETADATA\tGC CYCLES\n")
-	row := func(label string, rss, anon int64, rt *RuntimeMemory) {
+	p("\tIDLE\tCPU\tRSS\tRSSANON\tHEAP LIVE\tHEAP OBJECTS\tUNUSED IN SPANS\tFREE KEPT\tRELEASED\tHEAP GOAL\tSTACKS\tMETADATA\tGC CYCLES\n")
+	row := func(label, cpu string, rss, anon int64, rt *RuntimeMemory) {
 		if rt == nil {
-			p("\t%s\t%s\t%s\t\t\t\t\t\t\t\t\t\n", label, iec(float64(rss)), iec(float64(anon)))
+			p("\t%s\t%s\t%s\t%s\t\t\t\t\t\t\t\t\t\n", label, cpu, iec(float64(rss)), iec(float64(anon)))
 			return
 		}
-		p("\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", label, iec(float64(rss)), iec(float64(anon)),
+		p("\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", label, cpu, iec(float64(rss)), iec(float64(anon)),
 			iec(float64(rt.HeapLiveBytes)), iec(float64(rt.HeapObjectsBytes)), iec(float64(rt.HeapUnusedBytes)),
 			iec(float64(rt.HeapFreeBytes)), iec(float64(rt.HeapReleasedBytes)), iec(float64(rt.HeapGoalBytes)),
 			iec(float64(rt.StacksBytes)), iec(float64(rt.MetadataBytes)), rt.GCCycles)
 	}
-	row("before create", m.RSSBeforeBytes, m.AnonBeforeBytes, s.BeforeRuntime)
+	row("before create", "", m.RSSBeforeBytes, m.AnonBeforeBytes, s.BeforeRuntime)
 	for _, r := range s.Readings {
-		row(asDuration(r.Seconds).String(), r.RSSBytes, r.AnonBytes, r.Runtime)
+		row(asDuration(r.Seconds).String(), fmt.Sprintf("%.2fs", r.CPUSeconds), r.RSSBytes, r.AnonBytes, r.Runtime)
 	}
 	if len(s.Readings) == 0 {
 		return
