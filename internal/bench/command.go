@@ -334,6 +334,14 @@ Rollouts are created and just after all are Healthy (each point the median of
 5 readings 200ms apart, as Go's garbage collector makes one reading noisy), and
 the difference divided by N is reported as the memory per Rollout.
 
+--settle DURATION then leaves the Rollouts idle that long and reads the
+controller's memory right away and every minute: RSS and RssAnon, and from its
+/metrics the Go runtime's own figures (heap the last collection kept, heap
+objects, fragmentation, free pages kept and returned, heap goal, stacks,
+collections). The last reading less the one before the create, divided by N,
+is the settled memory per Rollout: what an idle Rollout costs once the
+collector and the scavenger have caught up with the creation burst.
+
 --fake-replicasets DELAY measures the controller without Pod churn: on a
 cluster started with "kanaria dev up --no-pods" (no ReplicaSet controller, so
 no Pod is ever created) the benchmark itself gives each ReplicaSet of its
@@ -378,6 +386,9 @@ scenario cannot churn.`,
 
   # the median ratio to Deployments over 3 alternating runs
   kanaria bench --scenario canary -n 200 -r 2 --repeat 3 --cleanup --json repeat.json
+
+  # settled memory per idle Rollout: 2,000 created, then 5 idle minutes, no release
+  kanaria bench --scenario canary -n 2000 -r 1 --baseline=false --fake-replicasets 1s --update=false --settle 5m --controller-pid $(pgrep -f 'kanaria controller')
 
   # memory per Rollout, then 20 minutes of back-to-back releases of all 100 to watch for growth
   kanaria bench --scenario canary -n 100 -r 1 --controller-pid $(pgrep -f 'kanaria controller') --churn 20m --timeout 40m --json churn.json`,
@@ -487,6 +498,7 @@ scenario cannot churn.`,
 	fs.IntVar(&o.Kill.Replica, "kill-replica", -1, "with --controller-replicas, kill this replica (numbered from 0) with SIGKILL during the update phase, and check that every release still finishes with no extra ReplicaSet or AnalysisRun (-1 = none)")
 	fs.DurationVar(&o.Kill.After, "kill-after", 0, "with --kill-replica, how long after the update phase starts the replica is killed")
 	fs.BoolVar(&update, "update", true, "release every Rollout after creating them; false stops after the create phase, to measure N idle Rollouts")
+	fs.DurationVar(&o.Settle, "settle", 0, "after the create, leave the Rollouts idle this long and read the controller's memory (RSS and the Go runtime's figures from its /metrics) every minute of it, for the settled memory per Rollout (0 = off)")
 	fs.DurationVar(&o.Churn, "churn", 0, "after the update, keep releasing all Rollouts round after round for this long, to watch the controller's memory and CPU (0 = off)")
 
 	// kubectl's connection flags, as the other commands bind them, except

@@ -108,6 +108,11 @@ type Config struct {
 	// round after round, until this long has passed, to show how the
 	// controller's memory and CPU develop over many revisions. Zero is off.
 	Churn time.Duration
+	// Settle, when positive, leaves the Rollouts idle this long after the
+	// create phase and reads the controller's memory every minute of it,
+	// for the memory an idle Rollout keeps once the collector has caught
+	// up with the creation burst. Zero is off.
+	Settle time.Duration
 	// Router, when set, routes the canary scenarios' traffic through that
 	// router (one of Routers) instead of by Pod counts. The abort scenario
 	// then waits for the router's canary weight to reach 0, since that is
@@ -191,6 +196,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if err := c.checkChurn(); err != nil {
 		return c, err
+	}
+	if c.Settle < 0 {
+		return c, fmt.Errorf("the settle duration must not be negative, not %s (0 turns it off)", c.Settle)
 	}
 	return c, nil
 }

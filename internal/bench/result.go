@@ -178,6 +178,9 @@ type MemoryPerRollout struct {
 	SamplesPerPoint int `json:"samplesPerPoint"`
 	// SampleIntervalSeconds is the time between those readings.
 	SampleIntervalSeconds float64 `json:"sampleIntervalSeconds"`
+	// Settled is the memory over an idle wait after the create (--settle);
+	// nil without one.
+	Settled *SettledMemory `json:"settled,omitempty"`
 }
 
 // Churn is what --churn measured: all Rollouts released again and again,

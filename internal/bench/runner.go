@@ -227,6 +227,10 @@ func (x *run) run(ctx context.Context) error {
 // the timed phase so they never count as the controller's time.
 func (x *run) createMeasuringMemory(ctx context.Context) error {
 	before, ok := x.sampleProc(ctx)
+	var rtBefore *RuntimeMemory
+	if x.cfg.Settle > 0 {
+		rtBefore = x.readRuntimeMemory(ctx)
+	}
 	if err := x.createRollouts(ctx); err != nil {
 		return err
 	}
@@ -241,6 +245,7 @@ func (x *run) createMeasuringMemory(ctx context.Context) error {
 	if after, ok := x.sampleProc(ctx); ok {
 		x.res.Memory = memoryPerRollout(before, after, x.cfg.Rollouts)
 		x.note(memoryNote())
+		x.settleMemory(ctx, before, rtBefore, after)
 	}
 	return nil
 }

@@ -167,6 +167,38 @@ func writeMemory(p func(string, ...any), m *MemoryPerRollout, n int) {
 		p("\tanonymous RSS (RssAnon: no executable pages) before / after\t%s / %s\n", iec(float64(m.AnonBeforeBytes)), iec(float64(m.AnonAfterBytes)))
 		p("\tanonymous RSS per Rollout\t%s\n", signed(m.AnonBytesPerRollout))
 	}
+	if m.Settled != nil {
+		writeSettled(p, m)
+	}
+}
+
+// writeSettled prints the controller's memory over the idle wait after the
+// create, and the settled memory per Rollout.
+func writeSettled(p func(string, ...any), m *MemoryPerRollout) {
+	s := m.Settled
+	p("\nController memory while the Rollouts stay idle after the create (--settle %s, /metrics scraped every %s; RSS the median of %d readings, the rest the Go runtime's own figures from /metrics)\n",
+		asDuration(s.IdleSeconds), asDuration(s.ScrapeEverySeconds), rssSamples)
+	p("\tIDLE\tCPU\tRSS\tRSSANON\tHEAP LIVE\tHEAP OBJECTS\tUNUSED IN SPANS\tFREE KEPT\tRELEASED\tHEAP GOAL\tSTACKS\tMETADATA\tGC CYCLES\n")
+	row := func(label, cpu string, rss, anon int64, rt *RuntimeMemory) {
+		if rt == nil {
+			p("\t%s\t%s\t%s\t%s\t\t\t\t\t\t\t\t\t\n", label, cpu, iec(float64(rss)), iec(float64(anon)))
+			return
+		}
+		p("\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", label, cpu, iec(float64(rss)), iec(float64(anon)),
+			iec(float64(rt.HeapLiveBytes)), iec(float64(rt.HeapObjectsBytes)), iec(float64(rt.HeapUnusedBytes)),
+			iec(float64(rt.HeapFreeBytes)), iec(float64(rt.HeapReleasedBytes)), iec(float64(rt.HeapGoalBytes)),
+			iec(float64(rt.StacksBytes)), iec(float64(rt.MetadataBytes)), rt.GCCycles)
+	}
+	row("before create", "", m.RSSBeforeBytes, m.AnonBeforeBytes, s.BeforeRuntime)
+	for _, r := range s.Readings {
+		row(asDuration(r.Seconds).String(), fmt.Sprintf("%.2fs", r.CPUSeconds), r.RSSBytes, r.AnonBytes, r.Runtime)
+	}
+	if len(s.Readings) == 0 {
+		return
+	}
+	p("\tsettled per Rollout after %s idle (less before the create, / N)\tRSS %s, RssAnon %s, heap live %s, heap objects %s\n",
+		asDuration(s.SettledAfterSeconds), signed(s.RSSBytesPerRollout), signed(s.AnonBytesPerRollout),
+		signed(s.HeapLiveBytesPerRollout), signed(s.HeapObjectsBytesPerRollout))
 }
 
 // writeChurn prints the churn's summary and a compact table of its rounds.

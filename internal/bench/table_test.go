@@ -178,3 +178,30 @@ func TestWriteTableMemoryAndChurn(t *testing.T) {
 		}
 	}
 }
+
+func TestWriteTableSettledMemory(t *testing.T) {
+	res := sampleResult()
+	rt := func(live int64) *RuntimeMemory {
+		return &RuntimeMemory{HeapLiveBytes: live, HeapObjectsBytes: live + 1<<20, HeapGoalBytes: 2 * live, GCCycles: 7}
+	}
+	res.Memory = &MemoryPerRollout{RSSBeforeBytes: 60 << 20, RSSAfterBytes: 180 << 20, DeltaBytes: 120 << 20, BytesPerRollout: 61440,
+		SamplesPerPoint: 5, SampleIntervalSeconds: 0.2,
+		Settled: &SettledMemory{IdleSeconds: 300, ReadEverySeconds: 60, ScrapeEverySeconds: 15, BeforeRuntime: rt(9 << 20),
+			Readings:            []IdleReading{{RSSBytes: 180 << 20, Runtime: rt(60 << 20)}, {Seconds: 300, RSSBytes: 110 << 20, CPUSeconds: 12.5, Runtime: rt(40 << 20)}},
+			SettledAfterSeconds: 300, RSSBytesPerRollout: 25600, HeapLiveBytesPerRollout: 15872, HeapObjectsBytesPerRollout: 15872}}
+	var b bytes.Buffer
+	if err := WriteTable(&b, res); err != nil {
+		t.Fatal(err)
+	}
+	out := strings.Join(strings.Fields(b.String()), " ")
+	for _, want := range []string{
+		"(--settle 5m0s, /metrics scraped every 15s;",
+		"before create 60.0 MiB 0 B 9.0 MiB 10.0 MiB 0 B 0 B 0 B 18.0 MiB 0 B 0 B 7",
+		"5m0s 12.50s 110.0 MiB 0 B 40.0 MiB 41.0 MiB",
+		"settled per Rollout after 5m0s idle (less before the create, / N) RSS +25.0 KiB, RssAnon 0 B, heap live +15.5 KiB, heap objects +15.5 KiB",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in:\n%s", want, b.String())
+		}
+	}
+}

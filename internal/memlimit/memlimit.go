@@ -1,13 +1,16 @@
-// Package memlimit gives the Go runtime a soft memory limit below the
-// container's cgroup memory limit.
+// Package memlimit fits the Go runtime's garbage collector to a
+// controller: a soft memory limit below the container's cgroup memory
+// limit, and a lower collection target where no limit exists.
 //
 // Go's collector lets the heap grow to twice what it kept after the last
 // collection (GOGC=100) and knows nothing of the container it runs in, so
 // a controller whose live heap is more than half its memory limit is
 // killed for memory it did not need. With a soft limit the collector runs
 // more often as the heap nears it, trading CPU for staying under the
-// limit; below it nothing changes. GOGC is left alone: lowering it would
-// pay that CPU at every size to save memory a limit does not ask for.
+// limit; below it nothing changes, and GOGC is left alone there. Without
+// any limit, nothing would ever ask the collector for less than twice the
+// live heap, which in a controller is mostly caches that grow with the
+// cluster; SetGCPercent then lowers the target.
 package memlimit
 
 import (
@@ -92,4 +95,36 @@ func cgroupLimit(root fs.FS) (int64, string, error) {
 		return n, name, nil
 	}
 	return 0, "", nil
+}
+
+// GCSetting is what SetGCPercent decided, for the start-up log line.
+type GCSetting struct {
+	// Percent is the collector's target percentage in effect.
+	Percent int
+	// Source says why.
+	Source string
+}
+
+// SetGCPercent sets the collector's target percentage to percent when
+// nothing else bounds the heap: no soft memory limit (mem, as Apply set it,
+// or GOMEMLIMIT) and no GOGC in the environment. A controller's live heap
+// is mostly its caches, which stay as long as the objects exist, so
+// GOGC=100 keeps room for as much garbage again on top of them at every
+// size; a lower percentage gives up that room for more frequent
+// collections. Under a memory limit the limit already decides when the
+// collector works harder, so the percentage is left alone there. A percent
+// of 0 or less leaves the runtime's setting.
+func SetGCPercent(percent int, mem Setting) GCSetting {
+	current := debug.SetGCPercent(-1)
+	debug.SetGCPercent(current)
+	switch {
+	case percent <= 0:
+		return GCSetting{Percent: current, Source: "runtime default"}
+	case os.Getenv("GOGC") != "":
+		return GCSetting{Percent: current, Source: "GOGC=" + os.Getenv("GOGC")}
+	case mem.Limit > 0 || strings.HasPrefix(mem.Source, "GOMEMLIMIT="):
+		return GCSetting{Percent: current, Source: "left alone under the soft memory limit"}
+	}
+	debug.SetGCPercent(percent)
+	return GCSetting{Percent: percent, Source: "no memory limit"}
 }

@@ -67,3 +67,33 @@ func TestApplyRejectsRatioAboveOne(t *testing.T) {
 		t.Error("an unreadable limit was accepted")
 	}
 }
+
+func TestSetGCPercent(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	for _, tc := range []struct {
+		name    string
+		gogc    string
+		percent int
+		mem     Setting
+		want    int
+		src     string
+	}{
+		{"no limit", "", 50, Setting{Source: "no cgroup memory limit"}, 50, "no memory limit"},
+		{"under a cgroup limit", "", 50, Setting{Limit: 1 << 30, Source: "0.9 of /sys/fs/cgroup/memory.max"}, 100, "soft memory limit"},
+		{"under GOMEMLIMIT", "", 50, Setting{Source: "GOMEMLIMIT=300MiB"}, 100, "soft memory limit"},
+		{"GOGC set", "200", 50, Setting{Source: "no cgroup memory limit"}, 100, "GOGC=200"},
+		{"off", "", 0, Setting{Source: "no cgroup memory limit"}, 100, "runtime default"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("GOGC", tc.gogc)
+			debug.SetGCPercent(100)
+			got := SetGCPercent(tc.percent, tc.mem)
+			if got.Percent != tc.want || !strings.Contains(got.Source, tc.src) {
+				t.Errorf("SetGCPercent = %+v, want %d from %q", got, tc.want, tc.src)
+			}
+			if now := debug.SetGCPercent(100); now != tc.want {
+				t.Errorf("runtime percent %d, want %d", now, tc.want)
+			}
+		})
+	}
+}
