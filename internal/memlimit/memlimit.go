@@ -1,6 +1,6 @@
 // Package memlimit fits the Go runtime's garbage collector to a
 // controller: a soft memory limit below the container's cgroup memory
-// limit, and a lower collection target where no limit exists.
+// limit, and, when asked, a lower collection target where no limit exists.
 //
 // Go's collector lets the heap grow to twice what it kept after the last
 // collection (GOGC=100) and knows nothing of the container it runs in, so
@@ -10,7 +10,8 @@
 // limit; below it nothing changes, and GOGC is left alone there. Without
 // any limit, nothing would ever ask the collector for less than twice the
 // live heap, which in a controller is mostly caches that grow with the
-// cluster; SetGCPercent then lowers the target.
+// cluster; SetGCPercent lowers the target there when the operator asks,
+// paying for the memory in CPU.
 package memlimit
 
 import (
