@@ -270,18 +270,13 @@ func (e *executor) adopt(ctx context.Context, a decide.AdoptReplicaSet) error {
 
 // patch sends a JSON merge patch; nil map values in body remove keys.
 func (e *executor) patch(ctx context.Context, obj client.Object, ns, name string, body map[string]any) error {
-	return e.patchWith(ctx, e.c, obj, ns, name, body)
-}
-
-// patchWith is patch through the client of one lane.
-func (e *executor) patchWith(ctx context.Context, w client.Writer, obj client.Object, ns, name string, body map[string]any) error {
 	b, err := json.Marshal(body)
 	if err != nil {
 		return fmt.Errorf("encoding patch: %w", err)
 	}
 	obj.SetNamespace(ns)
 	obj.SetName(name)
-	return w.Patch(ctx, obj, client.RawPatch(types.MergePatchType, b))
+	return e.c.Patch(ctx, obj, client.RawPatch(types.MergePatchType, b))
 }
 
 func ignoreNotFound(err error) error {
