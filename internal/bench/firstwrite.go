@@ -1,6 +1,10 @@
 package bench
 
 import (
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -33,6 +37,10 @@ type firstWrite struct {
 	version    string
 	changed    time.Time
 	wrote      time.Time
+	// steps is when the status first showed each step index for this
+	// generation, and healthy when it first showed the generation Healthy.
+	steps   map[int32]time.Time
+	healthy time.Time
 }
 
 func (f *FirstWrites) clock() time.Time {
@@ -58,6 +66,21 @@ func (f *FirstWrites) Rollout(ro *v1alpha1.Rollout) {
 		f.by[ro.Name] = &firstWrite{uid: string(ro.UID), generation: ro.Generation, version: ro.ResourceVersion, changed: at}
 	case w.wrote.IsZero() && ro.ResourceVersion != w.version:
 		w.wrote = at
+	}
+	w = f.by[ro.Name]
+	if ro.Status.ObservedGeneration != strconv.FormatInt(ro.Generation, 10) {
+		return
+	}
+	if i := ro.Status.CurrentStepIndex; i != nil {
+		if _, seen := w.steps[*i]; !seen {
+			if w.steps == nil {
+				w.steps = map[int32]time.Time{}
+			}
+			w.steps[*i] = at
+		}
+	}
+	if ro.Status.Phase == v1alpha1.RolloutPhaseHealthy && w.healthy.IsZero() {
+		w.healthy = at
 	}
 }
 
@@ -96,6 +119,40 @@ func (f *FirstWrites) Latencies(names []string, since time.Time) ([]time.Duratio
 		out = append(out, w.wrote.Sub(w.changed))
 	}
 	return out, missing
+}
+
+// Milestones returns, for the Rollouts named, how long after each one's
+// change its status first showed each step index, and then Healthy, for
+// the changes seen since since. It tells where a release's time goes: a
+// pause step's share should be its duration, a setWeight step's the time
+// its Pods take to become available, and anything beyond is the
+// controller's or the API server's. A Rollout that reached no milestone
+// counts in none.
+func (f *FirstWrites) Milestones(names []string, since time.Time) []Milestone {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	steps := map[int32][]time.Duration{}
+	var healthy []time.Duration
+	for _, n := range names {
+		w := f.by[n]
+		if w == nil || w.changed.Before(since) {
+			continue
+		}
+		for i, at := range w.steps {
+			steps[i] = append(steps[i], at.Sub(w.changed))
+		}
+		if !w.healthy.IsZero() {
+			healthy = append(healthy, w.healthy.Sub(w.changed))
+		}
+	}
+	out := make([]Milestone, 0, len(steps)+1)
+	for _, i := range slices.Sorted(maps.Keys(steps)) {
+		out = append(out, Milestone{Name: fmt.Sprintf("step %d", i), Latency: Summarize(steps[i])})
+	}
+	if len(healthy) > 0 {
+		out = append(out, Milestone{Name: string(v1alpha1.RolloutPhaseHealthy), Latency: Summarize(healthy)})
+	}
+	return out
 }
 
 func equalStrings(a, b map[string]string) bool {

@@ -67,3 +67,58 @@ func TestFirstWrites(t *testing.T) {
 		t.Errorf("after the change: %v, %d missing", lat, missing)
 	}
 }
+
+func TestMilestones(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	now := t0
+	f := &FirstWrites{now: func() time.Time { return now }}
+	at := func(d time.Duration) { now = t0.Add(d) }
+	ro := func(name string, gen int64, rv, observed string, step *int32, phase v1alpha1.RolloutPhase) *v1alpha1.Rollout {
+		r := &v1alpha1.Rollout{ObjectMeta: metav1.ObjectMeta{Name: name, Generation: gen, ResourceVersion: rv}}
+		r.Status.ObservedGeneration = observed
+		r.Status.CurrentStepIndex = step
+		r.Status.Phase = phase
+		return r
+	}
+	step := func(i int32) *int32 { return &i }
+
+	// Before the phase: a's first generation went through its steps.
+	f.Rollout(ro("a", 1, "1", "1", step(0), v1alpha1.RolloutPhaseProgressing))
+	f.Rollout(ro("a", 1, "2", "1", step(2), v1alpha1.RolloutPhaseHealthy))
+	since := t0.Add(time.Second)
+
+	at(2 * time.Second)
+	f.Rollout(ro("a", 2, "3", "1", step(2), v1alpha1.RolloutPhaseHealthy)) // the change; status still of generation 1
+	f.Rollout(ro("b", 2, "4", "1", step(2), v1alpha1.RolloutPhaseHealthy))
+	at(2500 * time.Millisecond)
+	f.Rollout(ro("a", 2, "5", "2", step(0), v1alpha1.RolloutPhaseProgressing))
+	at(3 * time.Second)
+	f.Rollout(ro("b", 2, "6", "2", step(0), v1alpha1.RolloutPhaseProgressing))
+	f.Rollout(ro("a", 2, "7", "2", step(0), v1alpha1.RolloutPhaseProgressing)) // seen again: the first sighting counts
+	at(5 * time.Second)
+	f.Rollout(ro("a", 2, "8", "2", step(1), v1alpha1.RolloutPhaseProgressing))
+	at(6 * time.Second)
+	f.Rollout(ro("a", 2, "9", "2", step(2), v1alpha1.RolloutPhaseHealthy))
+
+	got := f.Milestones([]string{"a", "b", "c"}, since)
+	want := []struct {
+		name  string
+		count int
+		p50   float64
+		max   float64
+	}{
+		{"step 0", 2, 0.5, 1},
+		{"step 1", 1, 3, 3},
+		{"step 2", 1, 4, 4},
+		{"Healthy", 1, 4, 4},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("milestones = %+v, want %d of them", got, len(want))
+	}
+	for i, w := range want {
+		g := got[i]
+		if g.Name != w.name || g.Latency.Count != w.count || g.Latency.P50 != w.p50 || g.Latency.Max != w.max {
+			t.Errorf("milestone %d = %+v, want %s count %d p50 %v max %v", i, g, w.name, w.count, w.p50, w.max)
+		}
+	}
+}

@@ -85,9 +85,21 @@ type Phase struct {
 	// controller's first write for it; nil for phases that change no
 	// generation or when not measured.
 	FirstWrite *FirstWriteStats `json:"firstWrite,omitempty"`
+	// Milestones is when the Rollouts' status first showed each step
+	// and Healthy, from each one's change; nil where FirstWrite is.
+	Milestones []Milestone `json:"milestones,omitempty"`
 	// QueueDepth is the controller's Rollout work queue depth sampled
 	// during the phase; nil when its metrics were not scraped.
 	QueueDepth *QueueDepth `json:"rolloutQueueDepth,omitempty"`
+}
+
+// Milestone is the distribution, over a phase's Rollouts, of the time from
+// each one's change until its status first showed a step index or Healthy.
+type Milestone struct {
+	// Name is "step K" or "Healthy".
+	Name string `json:"name"`
+	// Latency is over the Rollouts that reached it.
+	Latency Summary `json:"latency"`
 }
 
 // FirstWriteStats is the distribution of the time from each Rollout's

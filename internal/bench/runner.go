@@ -1197,6 +1197,7 @@ func (x *run) settle(ctx context.Context, phase *Phase, spec phaseSpec, before s
 	if spec.firstWrite && x.FirstWrites != nil {
 		lat, missing := x.FirstWrites.Latencies(spec.names, start)
 		phase.FirstWrite = &FirstWriteStats{Latency: Summarize(lat), Missing: missing}
+		phase.Milestones = x.FirstWrites.Milestones(spec.names, start)
 	}
 	after := x.snapshot(ctx)
 	n := len(spec.names)

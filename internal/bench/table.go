@@ -71,6 +71,7 @@ func WriteTable(w io.Writer, res *Result) error {
 		breakdown(p, all, func(ph Phase) map[string]float64 { return byVerbResource(ph.ControllerRequests) }, maxResourceRows)
 	}
 	writeFirstWrites(p, all)
+	writeMilestones(p, all)
 	writeQueueDepth(p, all)
 	if hasAny(all, func(ph Phase) map[string]float64 { return byVerbResource(ph.APIServerRequests) }) {
 		p("\nAPI server requests by verb and resource, all clients (apiserver_request_total)\n")
@@ -130,6 +131,26 @@ func writeFirstWrites(p func(string, ...any), all []Phase) {
 		}
 		l := f.Latency
 		p("\t%s\t%d\t%s\t%s\t%s\t%s\t%d\n", ph.Name, l.Count, secs(l.P50), secs(l.P90), secs(l.P99), secs(l.Max), f.Missing)
+	}
+}
+
+// writeMilestones prints, per phase, when the Rollouts' status first showed
+// each step and Healthy, from each one's change.
+func writeMilestones(p func(string, ...any), all []Phase) {
+	first := true
+	for _, ph := range all {
+		if len(ph.Milestones) == 0 {
+			continue
+		}
+		if first {
+			p("\nFrom a Rollout's change to its status first showing each step, then Healthy (watched)\n")
+			p("\tPHASE\tMILESTONE\tROLLOUTS\tP50\tP90\tP99\tMAX\n")
+			first = false
+		}
+		for _, m := range ph.Milestones {
+			l := m.Latency
+			p("\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", ph.Name, m.Name, l.Count, secs(l.P50), secs(l.P90), secs(l.P99), secs(l.Max))
+		}
 	}
 }
 
