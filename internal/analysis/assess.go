@@ -132,20 +132,56 @@ func isDryRun(run *v1alpha1.AnalysisRun, metric string) bool {
 	return false
 }
 
-// retention is how many measurements of a metric are kept in status; a
-// limit that is not positive means the default.
-func retention(run *v1alpha1.AnalysisRun, metric string) int {
-	for _, r := range run.Spec.MeasurementRetention {
-		matches := r.MetricName == metric
-		if !matches {
-			re, err := regexp.Compile("^(?:" + r.MetricName + ")$")
-			matches = err == nil && re.MatchString(metric)
-		}
-		if matches && r.Limit > 0 {
-			return int(r.Limit)
+// retentionRules is a run's measurementRetention, looked up by metric name
+// many times in one reconcile (trimming each measured metric, and batch
+// planning twice per metric). Each pattern is compiled at most once, the
+// first time a name does not match it exactly, and only for as long as the
+// reconcile holds the rules, so a changed spec is always read afresh.
+type retentionRules []retentionRule
+
+type retentionRule struct {
+	name  string
+	limit int
+	// re is the compiled pattern once tried; nil with tried set means the
+	// name is not a valid pattern and matches only itself.
+	re    *regexp.Regexp
+	tried bool
+}
+
+// retentionOf reads the run's measurementRetention rules.
+func retentionOf(run *v1alpha1.AnalysisRun) retentionRules {
+	rules := make(retentionRules, len(run.Spec.MeasurementRetention))
+	for i, r := range run.Spec.MeasurementRetention {
+		rules[i] = retentionRule{name: r.MetricName, limit: int(r.Limit)}
+	}
+	return rules
+}
+
+// limit is how many measurements of a metric are kept in status: the limit
+// of the first rule whose name equals the metric's or, as a regular
+// expression, matches all of it; a limit that is not positive means the
+// default.
+func (rules retentionRules) limit(metric string) int {
+	for i := range rules {
+		r := &rules[i]
+		if r.matches(metric) && r.limit > 0 {
+			return r.limit
 		}
 	}
 	return defaultMeasurementRetention
+}
+
+func (r *retentionRule) matches(metric string) bool {
+	if r.name == metric {
+		return true
+	}
+	if !r.tried {
+		r.tried = true
+		if re, err := regexp.Compile("^(?:" + r.name + ")$"); err == nil {
+			r.re = re
+		}
+	}
+	return r.re != nil && r.re.MatchString(metric)
 }
 
 // terminating reports whether the run stops taking new measurements: a

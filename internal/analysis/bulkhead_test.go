@@ -72,7 +72,7 @@ func TestBlackholedEndpointHoldsFewWorkers(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			run := webRun("slow-"+string(rune('a'+i%26))+string(rune('a'+i/26)), "http://blackhole.example:8080/health")
-			if len(r.measure(ctx, run, resolvedArgs{}, now)) > 0 {
+			if len(r.measure(ctx, run, resolvedArgs{}, retentionOf(run), now)) > 0 {
 				deferred.Add(1)
 			}
 		}()
@@ -94,7 +94,7 @@ func TestBlackholedEndpointHoldsFewWorkers(t *testing.T) {
 	}
 
 	healthy := webRun("healthy", "http://ok.example/health")
-	if len(r.measure(ctx, healthy, resolvedArgs{}, now)) > 0 {
+	if len(r.measure(ctx, healthy, resolvedArgs{}, retentionOf(healthy), now)) > 0 {
 		t.Fatal("the healthy run's measurement was put off behind the blackholed endpoint")
 	}
 	if res := findResult(&healthy.Status, "m"); res == nil || res.Count != 1 || res.Measurements[0].Phase != v1alpha1.AnalysisPhaseSuccessful {

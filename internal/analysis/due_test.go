@@ -204,14 +204,48 @@ func TestRetention(t *testing.T) {
 		// Argo Rollouts applies a rule only when its limit is above 0
 		// (garbageCollectMeasurements: `Limit > 0`), else the default 10.
 		{name: "limit 0 falls back to the default", rules: []v1alpha1.MeasurementRetention{{MetricName: "m", Limit: 0}}, metric: "m", want: 10},
+		// A name that is not a valid pattern still matches itself exactly,
+		// and never stops later rules from applying.
+		{name: "invalid pattern, exact name", rules: []v1alpha1.MeasurementRetention{{MetricName: "m(", Limit: 5}}, metric: "m(", want: 5},
+		{name: "invalid pattern, other metric", rules: []v1alpha1.MeasurementRetention{{MetricName: "m(", Limit: 5}, {MetricName: "m.*", Limit: 6}}, metric: "m", want: 6},
+		{name: "pattern anchored at both ends", rules: []v1alpha1.MeasurementRetention{{MetricName: "lat", Limit: 2}}, metric: "latency", want: 10},
+		{name: "alternation anchored as a whole", rules: []v1alpha1.MeasurementRetention{{MetricName: "a|lat", Limit: 2}}, metric: "latency", want: 10},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			run := &v1alpha1.AnalysisRun{Spec: v1alpha1.AnalysisRunSpec{MeasurementRetention: tc.rules}}
-			if got := retention(run, tc.metric); got != tc.want {
-				t.Errorf("retention(%q) = %d, want %d", tc.metric, got, tc.want)
+			rules := retentionOf(run)
+			// Asked twice, as batch planning does: the answer must not
+			// depend on whether the pattern was compiled already.
+			for i := 0; i < 2; i++ {
+				if got := rules.limit(tc.metric); got != tc.want {
+					t.Errorf("limit(%q) = %d on call %d, want %d", tc.metric, got, i+1, tc.want)
+				}
 			}
 		})
+	}
+}
+
+// TestRetentionCompilesEachPatternOnce checks that the rules of one
+// reconcile compile a pattern the first time a name does not equal it and
+// reuse it for every other metric, and that an exact name compiles nothing.
+func TestRetentionCompilesEachPatternOnce(t *testing.T) {
+	run := &v1alpha1.AnalysisRun{Spec: v1alpha1.AnalysisRunSpec{MeasurementRetention: []v1alpha1.MeasurementRetention{
+		{MetricName: "errors", Limit: 3}, {MetricName: "lat.*", Limit: 2}, {MetricName: "bad(", Limit: 4},
+	}}}
+	rules := retentionOf(run)
+	if got := rules.limit("errors"); got != 3 || rules[0].tried {
+		t.Fatalf("exact name: limit %d, compiled %v; want 3 without compiling", got, rules[0].tried)
+	}
+	if got := rules.limit("latency"); got != 2 || rules[1].re == nil {
+		t.Fatalf("pattern: limit %d, compiled %v; want 2 from a compiled pattern", got, rules[1].re)
+	}
+	compiled := rules[1].re
+	if got := rules.limit("latency_p99"); got != 2 || rules[1].re != compiled {
+		t.Fatalf("second metric: limit %d; want 2 from the same compiled pattern", got)
+	}
+	if got := rules.limit("other"); got != 10 || !rules[2].tried || rules[2].re != nil {
+		t.Fatalf("invalid pattern: limit %d, tried %v, re %v; want the default, tried once, no pattern", got, rules[2].tried, rules[2].re)
 	}
 }
 

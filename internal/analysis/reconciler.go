@@ -199,6 +199,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		run.Status.StartedAt = &metav1.Time{Time: now}
 	}
 	wasPhase := run.Status.Phase
+	keep := retentionOf(run)
 
 	var events []event
 	var deferred []string
@@ -207,7 +208,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	} else if args, err := resolveArgs(ctx, run, r.Secrets); err != nil {
 		r.fail(run, now, err.Error())
 	} else {
-		deferred = r.measure(ctx, run, args, now)
+		deferred = r.measure(ctx, run, args, keep, now)
 		for _, m := range assessRun(run, now) {
 			res := findResult(&run.Status, m)
 			if res.Phase.Completed() {
@@ -240,7 +241,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	var holdUntil time.Time
 	if !equality.Semantic.DeepEqual(orig.Status, run.Status) {
 		plan := planStatusWrite(batchInput{persisted: &orig.Status, next: &run.Status, metrics: run.Spec.Metrics,
-			retention: func(m string) int { return retention(run, m) }, window: r.StatusBatch, since: since, now: now})
+			retention: keep.limit, window: r.StatusBatch, since: since, now: now})
 		if !plan.hold && plan.reason == flushWindow && r.MeasurementWrites != nil && !r.MeasurementWrites.TryAccept() {
 			// The client is busy: the batch grows on, until its window
 			// comes round again or its retention forces the write.
@@ -359,7 +360,7 @@ func (r *Reconciler) fail(run *v1alpha1.AnalysisRun, now time.Time, msg string) 
 // measure takes, resumes or terminates every metric's measurement as due.
 // It returns the provider endpoints of due measurements it put off because
 // the endpoint already had every place taken.
-func (r *Reconciler) measure(ctx context.Context, run *v1alpha1.AnalysisRun, args resolvedArgs, now time.Time) (deferred []string) {
+func (r *Reconciler) measure(ctx context.Context, run *v1alpha1.AnalysisRun, args resolvedArgs, keep retentionRules, now time.Time) (deferred []string) {
 	term := terminating(run)
 	for i := range run.Spec.Metrics {
 		m := run.Spec.Metrics[i]
@@ -431,7 +432,7 @@ func (r *Reconciler) measure(ctx context.Context, run *v1alpha1.AnalysisRun, arg
 		}
 		logMeasurement(ctx, run, m, meas)
 		recordMeasurement(res, meas, false)
-		trim(res, retention(run, m.Name))
+		trim(res, keep.limit(m.Name))
 	}
 	return deferred
 }

@@ -67,7 +67,7 @@ func TestAsynchronousMeasurementIsResumedAtItsTime(t *testing.T) {
 		lines = append(lines, args)
 	}, funcr.Options{}))
 	step := func() *v1alpha1.Measurement {
-		r.measure(ctx, run, resolvedArgs{}, now)
+		r.measure(ctx, run, resolvedArgs{}, retentionOf(run), now)
 		return lastMeasurement(findResult(&run.Status, "judge"))
 	}
 
@@ -109,9 +109,9 @@ func TestAsynchronousMeasurementErrorsAndTermination(t *testing.T) {
 	r := &Reconciler{Queriers: map[string]metricproviders.Querier{"kayenta": judge},
 		Conditions: condition.NewEvaluator(), Now: func() time.Time { return now }}
 	run := kayentaRun()
-	r.measure(context.Background(), run, resolvedArgs{}, now)
+	r.measure(context.Background(), run, resolvedArgs{}, retentionOf(run), now)
 	now = now.Add(15 * time.Second)
-	r.measure(context.Background(), run, resolvedArgs{}, now)
+	r.measure(context.Background(), run, resolvedArgs{}, retentionOf(run), now)
 	m := lastMeasurement(findResult(&run.Status, "judge"))
 	if m.Phase != v1alpha1.AnalysisPhaseError || m.Message != "kayenta: GET /canary/e1: HTTP 500" {
 		t.Fatalf("errored poll = %+v", m)
@@ -119,9 +119,9 @@ func TestAsynchronousMeasurementErrorsAndTermination(t *testing.T) {
 
 	run = kayentaRun()
 	judge.fail = nil
-	r.measure(context.Background(), run, resolvedArgs{}, now)
+	r.measure(context.Background(), run, resolvedArgs{}, retentionOf(run), now)
 	run.Spec.Terminate = true
-	r.measure(context.Background(), run, resolvedArgs{}, now)
+	r.measure(context.Background(), run, resolvedArgs{}, retentionOf(run), now)
 	m = lastMeasurement(findResult(&run.Status, "judge"))
 	if m.Phase != v1alpha1.AnalysisPhaseInconclusive || m.FinishedAt == nil {
 		t.Fatalf("terminated = %+v", m)

@@ -40,7 +40,7 @@ func TestTerminateWithJobInFlight(t *testing.T) {
 		WithObjects(&batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "uid-1.smoke.0"}}).Build()
 	r := &Reconciler{Jobs: &job.Provider{Client: c}}
 	now := t0.Add(30 * time.Second)
-	r.measure(context.Background(), run, resolvedArgs{}, now)
+	r.measure(context.Background(), run, resolvedArgs{}, retentionOf(run), now)
 	assessRun(run, now)
 
 	var j batchv1.Job

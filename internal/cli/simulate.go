@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kanaria-rollouts/kanaria/internal/analysis"
 	"github.com/kanaria-rollouts/kanaria/internal/cli/verbs"
 	"github.com/kanaria-rollouts/kanaria/internal/simulate"
 )
@@ -18,6 +19,7 @@ func newSimulateCommand() *cobra.Command {
 	var scenario, output string
 	var watch, verbose bool
 	var speed float64
+	var statusBatch time.Duration
 	cmd := &cobra.Command{
 		Use:   "simulate [DIR] | -f MANIFEST... --scenario SCENARIO",
 		Short: "Play a release offline: the controller's decisions against a simulated cluster",
@@ -65,7 +67,14 @@ manifest that cannot be read). The scenario format is in docs/simulate.md.`,
 			if output != "text" && output != "json" {
 				return fmt.Errorf("--output must be text or json, not %q", output)
 			}
-			res, err := simulate.Run(cmd.Context(), m, sc, simulate.Options{Frames: watch})
+			opts := simulate.Options{Frames: watch}
+			if cmd.Flags().Changed("analysis-status-batch") {
+				if statusBatch < 0 {
+					return fmt.Errorf("--analysis-status-batch must not be negative, got %s", statusBatch)
+				}
+				opts.AnalysisStatusBatch = &statusBatch
+			}
+			res, err := simulate.Run(cmd.Context(), m, sc, opts)
 			if err != nil {
 				return fmt.Errorf("simulating: %w", err)
 			}
@@ -93,6 +102,7 @@ manifest that cannot be read). The scenario format is in docs/simulate.md.`,
 	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "draw the release as kanaria get rollout -w would, faster than real time")
 	cmd.Flags().Float64Var(&speed, "speed", 600, "with --watch: how many times faster than real time (pauses are capped at 2s)")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "also print the routine decisions the controller only logs")
+	cmd.Flags().DurationVar(&statusBatch, "analysis-status-batch", analysis.DefaultStatusBatch, "the analysis controller's batch window for routine successful measurements, as kanaria controller --analysis-status-batch; 0 writes every measurement at once")
 	return cmd
 }
 

@@ -275,6 +275,10 @@ func TestRequestCounter(t *testing.T) {
 		{"DELETE", "/apis/batch/v1/namespaces/shop/jobs/smoke-1", "", requestInfo{"jobs", "shop", "N/A", "Delete"}},
 		{"GET", "/api/v1/namespaces/shop", "", requestInfo{"namespaces", "", "shop", "Get"}},
 		{"GET", "/healthz", "", requestInfo{"Unknown", "Unknown", "Unknown", "Unknown"}},
+		// Discovery names no resource and lists nothing.
+		{"GET", "/apis/networking.istio.io/v1alpha3", "", requestInfo{"Unknown", "Unknown", "Unknown", "Unknown"}},
+		{"GET", "/api/v1", "", requestInfo{"Unknown", "Unknown", "Unknown", "Unknown"}},
+		{"GET", "/apis/argoproj.io", "", requestInfo{"Unknown", "Unknown", "Unknown", "Unknown"}},
 	} {
 		var body *strings.Reader
 		if tc.body != "" {

@@ -113,6 +113,12 @@ func describeRequest(req *http.Request) requestInfo {
 	default:
 		return requestInfo{kind: "Unknown", namespace: "Unknown", name: "Unknown", verb: "Unknown"}
 	}
+	if len(parts) == 0 {
+		// Discovery of a group version (/api/v1, /apis/g/v) names no
+		// resource: it is not a List of anything, so it is counted with
+		// the other paths that name no resource.
+		return requestInfo{kind: "Unknown", namespace: "Unknown", name: "Unknown", verb: "Unknown"}
+	}
 	var info requestInfo
 	if len(parts) >= 2 && parts[0] == "namespaces" && len(parts) > 2 {
 		info.namespace, parts = parts[1], parts[2:]

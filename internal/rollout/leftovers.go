@@ -65,7 +65,7 @@ func (r *Reconciler) observeRouterLeftovers(ctx context.Context, ro *v1alpha1.Ro
 	if api == nil {
 		api = r.Client
 	}
-	found, err := routers.Leftovers(ctx, api, ro)
+	found, err := routers.Leftovers(ctx, r.absentKinds.Reader(api), ro)
 	if err != nil {
 		if apierrors.IsForbidden(err) {
 			// A role that may not list these objects cannot clean them

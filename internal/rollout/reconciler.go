@@ -113,6 +113,9 @@ type Reconciler struct {
 	// unrouted spares the router leftover search of Rollouts known to
 	// have never routed.
 	unrouted unroutedRecord
+	// absentKinds spares the leftover search a discovery request per
+	// Rollout for router kinds the cluster does not serve.
+	absentKinds trafficrouting.AbsentKinds
 	// workloads starts the Deployment watch when a Rollout first needs it.
 	workloads *workloadWatch
 	// Client reads from the manager's cache and writes to the API server.

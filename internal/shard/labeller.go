@@ -45,7 +45,8 @@ const analysisJobLabel = "analysisrun.argoproj.io/uid"
 // Experiments that lack it (those created by users, and those created before
 // sharding was turned on), and to the ReplicaSets and Pods of Rollouts and
 // Experiments and the Jobs of Job metrics made before it, so that each
-// replica caches only its shards'. It watches metadata only and only objects
+// replica caches only its shards'. It labels only what belongs to its own
+// controller instance, never another controller's or instance's objects. It watches metadata only and only objects
 // without the label, so its cache stays near empty; each replica labels the
 // objects of the shards it holds, so no two replicas write the same object.
 type Labeller struct {
@@ -61,10 +62,13 @@ type Labeller struct {
 	// Log receives one line per labelled object.
 	Log logr.Logger
 
-	mu    sync.Mutex
-	held  map[int]bool
-	queue workqueue.TypedRateLimitingInterface[item]
-	store map[schema.GroupVersionResource]cache.Store
+	mu   sync.Mutex
+	held map[int]bool
+	// orphans lists, by namespace/name of a Rollout that does not exist
+	// yet, the orphan ReplicaSets named after it.
+	orphans map[string]map[string]bool
+	queue   workqueue.TypedRateLimitingInterface[item]
+	store   map[schema.GroupVersionResource]cache.Store
 }
 
 type item struct {
@@ -115,8 +119,9 @@ func (l *Labeller) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("building the labeller's selector: %w", err)
 	}
-	// ReplicaSets and Pods carry no instance id: the hash label is what
-	// makes them the controller's; for Jobs it is their run's uid.
+	// ReplicaSets, Pods and Jobs carry no instance id: the hash label (for
+	// Jobs their run's uid) narrows the watch to candidates, and bucketOf
+	// decides from their owners whether they are this instance's.
 	podSel := labels.NewSelector().Add(*req, *hashed)
 	ofRun, err := labels.NewRequirement(analysisJobLabel, selection.Exists, nil)
 	if err != nil {
@@ -189,9 +194,17 @@ func (l *Labeller) label(ctx context.Context, it item) error {
 	if !ok || m.Labels[LabelBucket] != "" {
 		return nil
 	}
-	bucket, err := l.bucketOf(ctx, it.gvr, m)
+	if it.gvr == rolloutsGVR {
+		l.wake(it.namespace, it.name)
+	}
+	bucket, ours, err := l.bucketOf(ctx, it.gvr, m)
 	if err != nil {
 		return err
+	}
+	if !ours {
+		l.Log.V(1).Info("not labelling an object of another controller or instance", "resource", it.gvr.Resource,
+			"namespace", it.namespace, "name", it.name)
+		return nil
 	}
 	if !l.holds(bucket) {
 		return nil
@@ -229,58 +242,166 @@ func bucketPatch(gvr schema.GroupVersionResource, resourceVersion string, bucket
 	return patch
 }
 
-// bucketOf follows an object's controller owners up to its Rollout, or to
-// the first owner that already has a bucket, or to itself when it has none.
+// maxOwnerHops bounds the walk up controller owners; the longest chain the
+// controller makes is Pod, ReplicaSet, Experiment, Rollout.
+const maxOwnerHops = 5
+
+// bucketOf follows an object's controller owners up to the Rollout,
+// Experiment or AnalysisRun it belongs to, and says whether that chain
+// reaches only objects of this controller's instance. Only then does the
+// object get a bucket: a ReplicaSet or Pod of a Deployment or of any other
+// controller, and anything under a Rollout, Experiment or AnalysisRun of
+// another controller instance (the instance-id label), is someone else's to
+// leave alone, and so is an object whose owner is gone (the garbage
+// collector removes it). Every Rollout, Experiment and AnalysisRun on the
+// way must match the instance selector, since each of them is read anyway.
+//
+// The bucket is the nearest owner's bucket label when one has it, else that
+// of the Rollout the chain ends at, or of a standalone run or Experiment.
 // A Job goes by its AnalysisRun, and so lands with the run's Rollout or
 // Experiment, or with a standalone run's own name.
-// A ReplicaSet without a Rollout or Experiment controller (an orphan a
-// Rollout may adopt) goes by its name: the controller names a Rollout's
-// ReplicaSets <rollout>-<hash>, so it lands with the Rollout that made it.
-func (l *Labeller) bucketOf(ctx context.Context, gvr schema.GroupVersionResource, m *metav1.PartialObjectMetadata) (int, error) {
+//
+// A ReplicaSet without a controller (an orphan, which the Rollout of its
+// name may adopt) gets a bucket only when a Rollout named as the name
+// before its -<hash> suffix exists in its namespace and is this instance's:
+// the controller names a Rollout's ReplicaSets <rollout>-<hash>, and the
+// Rollout's replica must cache the orphan to adopt it. An orphan whose
+// Rollout does not exist yet is looked at again when that Rollout first
+// comes to the labeller.
+func (l *Labeller) bucketOf(ctx context.Context, gvr schema.GroupVersionResource, m *metav1.PartialObjectMetadata) (int, bool, error) {
+	nearest := -1
 	cur, curGVR := m, gvr
-	for depth := 0; depth < 4; depth++ {
-		if v := cur.Labels[LabelBucket]; v != "" && cur != m {
-			b, err := strconv.Atoi(v)
-			if err == nil && b >= 0 && b < Buckets {
-				return b, nil
+	for hop := 0; hop < maxOwnerHops; hop++ {
+		if isArgoResource(curGVR) && !l.ofInstance(cur) {
+			return 0, false, nil
+		}
+		if cur != m && nearest < 0 {
+			if b, ok := parseBucket(cur.Labels[LabelBucket]); ok {
+				nearest = b
 			}
+		}
+		if curGVR == rolloutsGVR {
+			return pick(nearest, Bucket(cur.Namespace, cur.Name)), true, nil
 		}
 		ref := metav1.GetControllerOfNoCopy(cur)
 		var next schema.GroupVersionResource
 		switch {
 		case ref != nil && isArgo(ref.APIVersion) && ref.Kind == "Rollout":
-			return Bucket(cur.Namespace, ref.Name), nil
+			next = rolloutsGVR
 		case ref != nil && isArgo(ref.APIVersion) && ref.Kind == "Experiment":
 			next = experimentsGVR
 		case ref != nil && isArgo(ref.APIVersion) && ref.Kind == "AnalysisRun":
 			next = analysisRunsGVR
 		case ref != nil && curGVR == podsGVR && ref.APIVersion == "apps/v1" && ref.Kind == "ReplicaSet":
 			next = replicaSetsGVR
+		case isArgoResource(curGVR):
+			// A standalone run or Experiment (or one some other kind
+			// controls) is its own root.
+			return pick(nearest, Bucket(cur.Namespace, cur.Name)), true, nil
+		case ref == nil && curGVR == replicaSetsGVR:
+			return l.orphanBucket(ctx, cur, nearest)
 		default:
-			return ownBucket(curGVR, cur), nil
+			// Another controller's object (a Deployment's ReplicaSet, a
+			// Pod or Job of something else), or a Pod or Job nothing
+			// controls.
+			return 0, false, nil
 		}
 		owner, err := l.Client.Resource(next).Namespace(cur.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
-			return ownBucket(curGVR, cur), nil
+			return 0, false, nil
 		}
 		if err != nil {
-			return 0, fmt.Errorf("reading owner %s %s/%s: %w", ref.Kind, cur.Namespace, ref.Name, err)
+			return 0, false, fmt.Errorf("reading owner %s %s/%s: %w", ref.Kind, cur.Namespace, ref.Name, err)
+		}
+		if owner.UID != ref.UID {
+			// The owner was deleted and another took its name.
+			return 0, false, nil
 		}
 		cur, curGVR = owner, next
 	}
-	return ownBucket(curGVR, cur), nil
+	return 0, false, nil
 }
 
-// ownBucket is the bucket of an object with no owner to follow: its own
-// name's, or for a ReplicaSet named <name>-<hash> that of <name>.
-func ownBucket(gvr schema.GroupVersionResource, m *metav1.PartialObjectMetadata) int {
-	name := m.Name
-	if gvr == replicaSetsGVR {
-		if h := m.Labels[podTemplateHashLabel]; h != "" {
-			name = strings.TrimSuffix(name, "-"+h)
-		}
+// orphanBucket is the bucket of a ReplicaSet without a controller, when the
+// Rollout it is named after exists and is this instance's. When that
+// Rollout is missing, the orphan waits for it (see wake).
+func (l *Labeller) orphanBucket(ctx context.Context, rs *metav1.PartialObjectMetadata, nearest int) (int, bool, error) {
+	h := rs.Labels[podTemplateHashLabel]
+	name := strings.TrimSuffix(rs.Name, "-"+h)
+	if h == "" || name == rs.Name || name == "" {
+		return 0, false, nil
 	}
-	return Bucket(m.Namespace, name)
+	ro, err := l.Client.Resource(rolloutsGVR).Namespace(rs.Namespace).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		l.await(rs.Namespace, name, rs.Name)
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("reading Rollout %s/%s for orphan ReplicaSet %s: %w", rs.Namespace, name, rs.Name, err)
+	}
+	if !l.ofInstance(ro) {
+		return 0, false, nil
+	}
+	return pick(nearest, Bucket(rs.Namespace, name)), true, nil
+}
+
+// await remembers an orphan ReplicaSet whose Rollout does not exist yet.
+func (l *Labeller) await(namespace, rollout, replicaSet string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	key := namespace + "/" + rollout
+	if l.orphans == nil {
+		l.orphans = map[string]map[string]bool{}
+	}
+	if l.orphans[key] == nil {
+		l.orphans[key] = map[string]bool{}
+	}
+	l.orphans[key][replicaSet] = true
+}
+
+// wake queues again the orphan ReplicaSets that waited for a Rollout.
+func (l *Labeller) wake(namespace, rollout string) {
+	l.mu.Lock()
+	key := namespace + "/" + rollout
+	waiting, q := l.orphans[key], l.queue
+	delete(l.orphans, key)
+	l.mu.Unlock()
+	if q == nil {
+		return
+	}
+	for name := range waiting {
+		q.Add(item{gvr: replicaSetsGVR, namespace: namespace, name: name})
+	}
+}
+
+// ofInstance says whether a Rollout, AnalysisRun or Experiment is this
+// controller instance's.
+func (l *Labeller) ofInstance(m *metav1.PartialObjectMetadata) bool {
+	return l.Selector == nil || l.Selector.Matches(labels.Set(m.Labels))
+}
+
+// parseBucket reads a bucket label value, refusing one out of range.
+func parseBucket(v string) (int, bool) {
+	if v == "" {
+		return 0, false
+	}
+	b, err := strconv.Atoi(v)
+	if err != nil || b < 0 || b >= Buckets {
+		return 0, false
+	}
+	return b, true
+}
+
+// pick is the nearest owner's bucket when there was one, else fallback.
+func pick(nearest, fallback int) int {
+	if nearest >= 0 {
+		return nearest
+	}
+	return fallback
+}
+
+func isArgoResource(gvr schema.GroupVersionResource) bool {
+	return gvr.Group == "argoproj.io"
 }
 
 func isArgo(apiVersion string) bool {

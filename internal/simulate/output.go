@@ -71,6 +71,8 @@ type jsonResult struct {
 	Timeline   []jsonEntry `json:"timeline"`
 	Failures   []Failure   `json:"failures"`
 	Skipped    []string    `json:"skipped,omitempty"`
+	// AnalysisRunStatusWrites is the analysis controller's status writes.
+	AnalysisRunStatusWrites int `json:"analysisRunStatusWrites"`
 }
 
 type jsonEntry struct {
@@ -81,7 +83,7 @@ type jsonEntry struct {
 // WriteJSON prints the result as one JSON document.
 func WriteJSON(w io.Writer, r *Result) error {
 	out := jsonResult{Scenario: r.Scenario, Rollout: r.Rollout, EndSeconds: r.End.Seconds(), Passed: r.Passed(),
-		Failures: r.Failures, Skipped: r.Skipped, Timeline: []jsonEntry{}}
+		Failures: r.Failures, Skipped: r.Skipped, Timeline: []jsonEntry{}, AnalysisRunStatusWrites: r.AnalysisRunStatusWrites}
 	if out.Failures == nil {
 		out.Failures = []Failure{}
 	}

@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/analysis"
 	"github.com/kanaria-rollouts/kanaria/internal/cli/view"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/decide"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/replicas"
@@ -37,11 +38,26 @@ var Start = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 // controller that never settles, which is reported, not looped on.
 const maxSteps = 500000
 
-// Options change what a run records.
+// Options change what a run records and how the simulated controller is
+// configured.
 type Options struct {
 	// Frames keeps a `kanaria get rollout` tree at every change of state,
 	// for --watch.
 	Frames bool
+	// AnalysisStatusBatch is the analysis controller's
+	// --analysis-status-batch window, on the virtual clock; nil means the
+	// controller's default, so that simulated AnalysisRun status writes
+	// are the ones a default controller makes. Zero writes every
+	// measurement at once.
+	AnalysisStatusBatch *time.Duration
+}
+
+// statusBatch is the batch window the simulated analysis controller uses.
+func (o Options) statusBatch() time.Duration {
+	if o.AnalysisStatusBatch == nil {
+		return analysis.DefaultStatusBatch
+	}
+	return *o.AnalysisStatusBatch
 }
 
 // Entry is one line of the timeline.
@@ -101,6 +117,9 @@ type Result struct {
 	Skipped []string `json:"skipped,omitempty"`
 	// Frames are set when Options.Frames asks for them.
 	Frames []Frame `json:"-"`
+	// AnalysisRunStatusWrites is how many AnalysisRun status writes the
+	// analysis controller made, with the batch window the run used.
+	AnalysisRunStatusWrites int `json:"analysisRunStatusWrites"`
 
 	states []State
 }
@@ -124,6 +143,7 @@ func Run(ctx context.Context, m *Manifests, sc *Scenario, opts Options) (*Result
 	if err != nil {
 		return nil, err
 	}
+	w.analysis.StatusBatch = opts.statusBatch()
 	end := Start.Add(MaxDuration)
 	if sc.Duration > 0 {
 		end = Start.Add(sc.Duration.D())
@@ -190,6 +210,7 @@ func Run(ctx context.Context, m *Manifests, sc *Scenario, opts Options) (*Result
 		w.now = wake
 	}
 	r.End = w.now.Sub(Start)
+	r.AnalysisRunStatusWrites = w.runStatusWrites
 	r.Failures = append(r.Failures, checkExpectations(sc, r)...)
 	return r, nil
 }

@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+	"github.com/kanaria-rollouts/kanaria/internal/analysis"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/decide"
 )
 
@@ -402,5 +403,123 @@ expect:
 	}
 	if strings.Join(actions, ",") != "pause,update,scale,promoteFull,promote" {
 		t.Fatalf("actions on the timeline: %v", actions)
+	}
+}
+
+const batchedManifests = `apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata:
+  name: ok
+spec:
+  metrics:
+    - name: ok
+      interval: 1s
+      count: 30
+      successCondition: result[0] > 0
+      provider:
+        prometheus:
+          address: http://prometheus.monitoring:9090
+          query: up
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata:
+  name: web
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: web
+          image: registry.example/web:1
+  strategy:
+    canary:
+      steps:
+        - setWeight: 50
+        - analysis:
+            templates:
+              - templateName: ok
+`
+
+const batchedScenario = `name: thirty successful measurements a second apart
+actions:
+  - at: 10s
+    update: {image: registry.example/web:2}
+metrics:
+  ok:
+    - value: [1]
+expect:
+  - end: true
+    phase: Healthy
+    analysis: Successful
+`
+
+// TestAnalysisStatusBatch checks that the simulated analysis controller
+// batches routine successful measurements as the real controller does by
+// default, and writes each one on its own when the window is zero.
+func TestAnalysisStatusBatch(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "rollout.yaml")
+	if err := os.WriteFile(path, []byte(batchedManifests), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run := func(opts Options) *Result {
+		t.Helper()
+		m, err := LoadManifests(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := ParseScenario("scenario.yaml", []byte(batchedScenario))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := Run(context.Background(), m, s, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r.Passed() {
+			t.Fatalf("failures: %+v", r.Failures)
+		}
+		return r
+	}
+	measured := func(r *Result) int {
+		n := 0
+		for _, e := range r.Entries {
+			if e.Kind == KindMeasurement {
+				n++
+			}
+		}
+		return n
+	}
+	const count, perWindow = 30, 5 // 1 s apart, 5 s window
+
+	// The default window: the first measurement is written at once (the
+	// run starts), then the successes one window's worth per write, the
+	// last with the verdict.
+	r := run(Options{})
+	if got := measured(r); got != count {
+		t.Fatalf("default window: %d measurements on the timeline, want %d", got, count)
+	}
+	if lo, hi := 1+(count-1)/perWindow, 1+(count-1+perWindow-1)/perWindow; r.AnalysisRunStatusWrites < lo || r.AnalysisRunStatusWrites > hi {
+		t.Errorf("default window: %d status writes for %d measurements, want %d to %d", r.AnalysisRunStatusWrites, count, lo, hi)
+	}
+	// The same window given explicitly writes the same.
+	window := analysis.DefaultStatusBatch
+	if again := run(Options{AnalysisStatusBatch: &window}); again.AnalysisRunStatusWrites != r.AnalysisRunStatusWrites {
+		t.Errorf("explicit %s window: %d writes, the default made %d", window, again.AnalysisRunStatusWrites, r.AnalysisRunStatusWrites)
+	}
+
+	// No window: one write per measurement.
+	off := time.Duration(0)
+	r = run(Options{AnalysisStatusBatch: &off})
+	if got := measured(r); got != count {
+		t.Fatalf("no window: %d measurements on the timeline, want %d", got, count)
+	}
+	if r.AnalysisRunStatusWrites != count {
+		t.Errorf("no window: %d status writes, want one per measurement (%d)", r.AnalysisRunStatusWrites, count)
 	}
 }

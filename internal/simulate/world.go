@@ -18,6 +18,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/analysis"
@@ -81,10 +82,13 @@ type world struct {
 
 	c        client.WithWatch
 	analysis *analysis.Reconciler
-	runWake  map[string]time.Time
-	jobs     map[string]*simJob
-	jobsSeen map[string]int // per metric, for scripted outcomes
-	querier  *scripted
+	// runStatusWrites counts the AnalysisRun status writes the analysis
+	// controller made.
+	runStatusWrites int
+	runWake         map[string]time.Time
+	jobs            map[string]*simJob
+	jobsSeen        map[string]int // per metric, for scripted outcomes
+	querier         *scripted
 	// exps are the Experiments of experiment steps, by name, and expWake
 	// when each asked to be reconciled again.
 	exps    map[string]*v1alpha1.Experiment
@@ -151,7 +155,21 @@ func newWorld(m *Manifests, sc *Scenario, start time.Time) (*world, error) {
 		return nil, fmt.Errorf("building the scheme: %w", err)
 	}
 	b := fake.NewClientBuilder().WithScheme(scheme).
-		WithStatusSubresource(&v1alpha1.AnalysisRun{}, &batchv1.Job{})
+		WithStatusSubresource(&v1alpha1.AnalysisRun{}, &batchv1.Job{}).
+		WithInterceptorFuncs(interceptor.Funcs{
+			SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+				if _, ok := obj.(*v1alpha1.AnalysisRun); ok && sub == "status" {
+					w.runStatusWrites++
+				}
+				return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
+			},
+			SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
+				if _, ok := obj.(*v1alpha1.AnalysisRun); ok && sub == "status" {
+					w.runStatusWrites++
+				}
+				return c.SubResource(sub).Update(ctx, obj, opts...)
+			},
+		})
 	for _, s := range m.Secrets {
 		sec := s.DeepCopy()
 		sec.Namespace = namespace
