@@ -16,7 +16,7 @@ type got struct {
 
 func testLaneQueue(t *testing.T, workers, reserved int) *laneQueue[string] {
 	t.Helper()
-	q := newLaneQueue("", workqueue.DefaultTypedControllerRateLimiter[string](), workers, reserved, nil)
+	q := newLaneQueue("", workqueue.DefaultTypedControllerRateLimiter[string](), workers, reserved, nil, nil)
 	t.Cleanup(q.ShutDown)
 	return q
 }
