@@ -338,3 +338,52 @@ func TestAbortPassEndsAfterTheTrafficWrite(t *testing.T) {
 		})
 	}
 }
+
+// TestTrafficFirstOnlyWhenMoreFollows: once the abort is complete, a pass
+// that only puts back a canary weight someone changed by hand has nothing
+// else to do and ends as one pass, with no continuation queued; a pass
+// whose routers already show the abort's weight goes on in the same pass.
+func TestTrafficFirstOnlyWhenMoreFollows(t *testing.T) {
+	c := pausedAt50(t)
+	r, _ := c.reconciler(false)
+	c.pass(r)
+	// What the work queue does with the first pass's mark.
+	r.continued.take(reconcile.Request{NamespacedName: shopKey})
+	c.pass(r)
+	if ro := c.rollout(); ro.Status.Phase != v1alpha1.RolloutPhaseDegraded || c.canaryWeight() != "0" {
+		t.Fatalf("abort not complete: phase %s, weight %s", ro.Status.Phase, c.canaryWeight())
+	}
+	key := types.NamespacedName{Namespace: "web", Name: nginx.CanaryIngressName("shop", "shop")}
+	for _, tc := range []struct {
+		name   string
+		tamper bool
+		writes []string
+	}{
+		{name: "weight changed by hand", tamper: true, writes: []string{"update Ingress " + key.Name}},
+		{name: "nothing changed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.tamper {
+				var ing networkingv1.Ingress
+				if err := c.api.Get(context.Background(), key, &ing); err != nil {
+					t.Fatal(err)
+				}
+				ing.Annotations["nginx.ingress.kubernetes.io/canary-weight"] = "30"
+				if err := c.api.Update(context.Background(), &ing); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c.takeWrites()
+			res := c.pass(r)
+			if got := c.takeWrites(); !slices.Equal(got, tc.writes) {
+				t.Fatalf("wrote %q, want %q", got, tc.writes)
+			}
+			if res.RequeueAfter == continueAfter || r.continued.take(reconcile.Request{NamespacedName: shopKey}) {
+				t.Fatal("a pass with nothing after its traffic write asked to continue")
+			}
+			if c.canaryWeight() != "0" {
+				t.Fatalf("weight %s, want 0", c.canaryWeight())
+			}
+		})
+	}
+}
