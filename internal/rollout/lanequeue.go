@@ -52,7 +52,10 @@ type laneQueue[T comparable] struct {
 	// settled are the keys whose last reconcile finished their urgent work;
 	// their requeue goes back to the routine lane.
 	settled *settledKeys[T]
-	now     func() time.Time
+	// continued are the keys whose last reconcile made only an abort's
+	// traffic writes; their requeue is queued at once in the urgent lane.
+	continued *settledKeys[T]
+	now       func() time.Time
 
 	// out carries each lane's next item from its fetcher to a worker.
 	out [2]chan handout[T]
@@ -77,15 +80,20 @@ type laneQueue[T comparable] struct {
 // newLaneQueue builds a laneQueue whose lanes' metrics are named name (the
 // routine lane) and name_urgent. workers is the controller's worker count
 // and reserved how many of them take urgent items only; at least one
-// worker always may take routine items.
-func newLaneQueue[T comparable](name string, rl workqueue.TypedRateLimiter[T], workers, reserved int, settled *settledKeys[T]) *laneQueue[T] {
+// worker always may take routine items. settled and continued are where
+// the reconciler marks keys (nil: none are marked).
+func newLaneQueue[T comparable](name string, rl workqueue.TypedRateLimiter[T], workers, reserved int, settled, continued *settledKeys[T]) *laneQueue[T] {
 	if settled == nil {
 		settled = &settledKeys[T]{}
+	}
+	if continued == nil {
+		continued = &settledKeys[T]{}
 	}
 	q := &laneQueue[T]{
 		rateLimiter:  rl,
 		routineLimit: max(1, workers-max(0, reserved)),
 		settled:      settled,
+		continued:    continued,
 		now:          time.Now,
 		active:       map[T]lane{},
 		deferred:     map[T]pendingAdd{},
@@ -131,17 +139,26 @@ func laneOf(priority int) lane {
 
 // AddWithOpts queues items. A requeue (After or RateLimited, which only the
 // controller's own requeues use) of a key whose urgent work is done goes
-// back to the routine priority.
+// back to the routine priority. The requeue of a key whose pass made only
+// its traffic writes is queued at once at the urgent priority, whatever
+// lane the pass came from: in the urgent lane it waits behind the items
+// already there, the other aborts' traffic writes, and ahead of every
+// later one, since a delay would sort it after every item queued without
+// one, and a routine lane may be long.
 func (q *laneQueue[T]) AddWithOpts(o priorityqueue.AddOpts, items ...T) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, key := range items {
-		priority := o.Priority
-		if (o.After > 0 || o.RateLimited) && q.settled.take(key) {
+		priority, after, rateLimited := o.Priority, o.After, o.RateLimited
+		requeue := after > 0 || rateLimited
+		if requeue && q.settled.take(key) {
 			priority = 0
 		}
-		after := o.After
-		if o.RateLimited {
+		if requeue && q.continued.take(key) {
+			priority = max(priority, urgentPriority)
+			after, rateLimited = 0, false
+		}
+		if rateLimited {
 			if rl := q.rateLimiter.When(key); after == 0 || rl < after {
 				after = rl
 			}
@@ -282,6 +299,7 @@ func (q *laneQueue[T]) GetWithPriority() (T, int, bool) {
 		}
 		q.active[h.key] = h.from
 		q.settled.clear(h.key)
+		q.continued.clear(h.key)
 		q.mu.Unlock()
 		return h.key, h.priority, false
 	}

@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -16,7 +17,7 @@ type got struct {
 
 func testLaneQueue(t *testing.T, workers, reserved int) *laneQueue[string] {
 	t.Helper()
-	q := newLaneQueue("", workqueue.DefaultTypedControllerRateLimiter[string](), workers, reserved, nil)
+	q := newLaneQueue("", workqueue.DefaultTypedControllerRateLimiter[string](), workers, reserved, nil, nil)
 	t.Cleanup(q.ShutDown)
 	return q
 }
@@ -196,5 +197,50 @@ func TestLaneQueueKeepsOneRoutineWorker(t *testing.T) {
 	q.Add("r")
 	if g := receive(t, getAsync(q)); g.key != "r" {
 		t.Fatalf("got %q, want r", g.key)
+	}
+}
+
+// A pass that made only its traffic writes is requeued urgently even when
+// it came from the routine lane, at once rather than after its delay: it
+// goes behind the aborts already waiting and ahead of those queued later,
+// and ahead of routine work. Its next requeue is routine again.
+func TestLaneQueueContinuedKeyGoesBehindWaitingAborts(t *testing.T) {
+	continued := &settledKeys[string]{}
+	q := newLaneQueue("", workqueue.DefaultTypedControllerRateLimiter[string](), 2, 1, nil, continued)
+	t.Cleanup(q.ShutDown)
+	q.Add("k")
+	if g := receive(t, getAsync(q)); g != (got{"k", 0}) {
+		t.Fatalf("got %v, want k from the routine lane", g)
+	}
+	q.Add("routine")
+	q.AddWithOpts(priorityqueue.AddOpts{Priority: urgentPriority}, "abort1")
+	q.AddWithOpts(priorityqueue.AddOpts{Priority: urgentPriority}, "abort2")
+	// What the controller does with the pass's result.
+	continued.mark("k")
+	q.AddWithOpts(priorityqueue.AddOpts{After: time.Hour}, "k")
+	q.Done("k")
+	q.AddWithOpts(priorityqueue.AddOpts{Priority: urgentPriority}, "abort3")
+
+	// The lanes hand out concurrently, so only the order within each lane
+	// is certain.
+	var urgent, routine []got
+	for range 5 {
+		g := receive(t, getAsync(q))
+		if g.priority >= urgentPriority {
+			urgent = append(urgent, g)
+		} else {
+			routine = append(routine, g)
+		}
+		q.Done(g.key)
+	}
+	want := []got{{"abort1", urgentPriority}, {"abort2", urgentPriority}, {"k", urgentPriority}, {"abort3", urgentPriority}}
+	if !slices.Equal(urgent, want) || len(routine) != 1 || routine[0].key != "routine" {
+		t.Fatalf("urgent lane handed out %v and routine lane %v, want %v and the routine item", urgent, routine, want)
+	}
+	// The mark is spent: a later requeue of k waits its delay at the
+	// priority it is given.
+	q.AddWithOpts(priorityqueue.AddOpts{After: time.Hour}, "k")
+	if n := q.Len(); n != 0 {
+		t.Fatalf("%d items ready, want k waiting out its delay", n)
 	}
 }

@@ -24,7 +24,7 @@ var (
 	}, []string{"source", "reason"})
 	reconcilePasses = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "kanaria_rollout_reconcile_passes_total",
-		Help: "Rollout reconciles by how they ended: acted (decided and wrote what it decided), stale_rollout and stale_replicasets (the cache was behind the controller's own writes), conflict, error, gone.",
+		Help: "Rollout reconciles by how they ended: acted (decided and wrote what it decided), traffic_first (made only an abort's router writes and queued the rest), stale_rollout and stale_replicasets (the cache was behind the controller's own writes), conflict, error, gone.",
 	}, []string{"outcome"})
 )
 
@@ -33,6 +33,7 @@ const (
 	passActed            = "acted"
 	passStaleRollout     = "stale_rollout"
 	passStaleReplicaSets = "stale_replicasets"
+	passTrafficFirst     = "traffic_first"
 	passConflict         = "conflict"
 	passError            = "error"
 	passGone             = "gone"

@@ -110,7 +110,7 @@ func TestAddUrgentGoesAheadOfRoutineWork(t *testing.T) {
 // Workers waiting for an item return when the queue shuts down, so the
 // controller stops within its grace period.
 func TestPriorityQueueShutDownReleasesWaitingWorkers(t *testing.T) {
-	q := newLaneQueue("test", workqueue.DefaultTypedControllerRateLimiter[reconcile.Request](), 3, 1, nil)
+	q := newLaneQueue("test", workqueue.DefaultTypedControllerRateLimiter[reconcile.Request](), 3, 1, nil, nil)
 	released := make(chan bool, 3)
 	for range 3 {
 		go func() {
@@ -142,7 +142,7 @@ func TestPriorityQueueShutDownReleasesWaitingWorkers(t *testing.T) {
 // routine work queued before them; a routine change stays routine.
 func TestUrgentHandlersQueueAtUrgentPriority(t *testing.T) {
 	ctx := context.Background()
-	q := newLaneQueue("test", workqueue.DefaultTypedControllerRateLimiter[reconcile.Request](), 2, 1, nil)
+	q := newLaneQueue("test", workqueue.DefaultTypedControllerRateLimiter[reconcile.Request](), 2, 1, nil, nil)
 	defer q.ShutDown()
 	q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Namespace: "ns", Name: "routine"}})
 	first, priority, _ := q.GetWithPriority()

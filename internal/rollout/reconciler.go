@@ -93,6 +93,13 @@ func CacheObjects(shardSel *labels.Requirement) (map[client.Object]cache.ByObjec
 // busy API server is slow to send that event.
 const staleCacheRetry = 2 * time.Second
 
+// continueAfter is the requeue of a pass that made only its traffic
+// writes. Any positive delay makes it a plain requeue rather than a
+// rate-limited one, whose shared token bucket would hold a burst of aborts
+// for seconds; the work queue queues a continued key at once (see
+// laneQueue.AddWithOpts), so the value itself is never waited out.
+const continueAfter = time.Millisecond
+
 // Reconciler reconciles Rollouts.
 type Reconciler struct {
 	// fresh tells a cached Rollout that predates our own last status write.
@@ -161,6 +168,9 @@ type Reconciler struct {
 	// settled tells the work queue which keys' last reconcile acted on its
 	// decision, so an urgent key's requeue goes back to routine work.
 	settled *settledKeys[reconcile.Request]
+	// continued tells the work queue which keys' last reconcile made only
+	// its traffic writes, so their requeue is urgent work.
+	continued *settledKeys[reconcile.Request]
 }
 
 // SetupWithManager registers the reconciler and its watches with mgr.
@@ -247,9 +257,10 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, wor
 		b = b.WatchesRawSource(source.Kind(mgr.GetCache(), &v1alpha1.Rollout{}, urgentRolloutHandler)).
 			WatchesRawSource(source.Kind(mgr.GetCache(), &v1alpha1.AnalysisRun{}, urgentRunHandler))
 		r.settled = &settledKeys[reconcile.Request]{}
+		r.continued = &settledKeys[reconcile.Request]{}
 		opts.UsePriorityQueue = ptr.To(true)
 		opts.NewQueue = func(name string, rl workqueue.TypedRateLimiter[reconcile.Request]) workqueue.TypedRateLimitingInterface[reconcile.Request] {
-			return newLaneQueue(name, rl, workers, r.UrgentWorkers, r.settled)
+			return newLaneQueue(name, rl, workers, r.UrgentWorkers, r.settled, r.continued)
 		}
 	}
 	c, err := b.WithOptions(opts).Build(r.runnable())
@@ -362,7 +373,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		outcome = passStaleReplicaSets
 		return ctrl.Result{RequeueAfter: staleCacheRetry}, nil
 	}
-	trafficRouters, err := r.observeTraffic(ctx, &ro, &snap)
+	trafficRouters, routerWrites, err := r.observeTraffic(ctx, &ro, &snap)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -383,8 +394,27 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		exec.rsVersions[rs.Name] = rs.ResourceVersion
 	}
 	// The urgent writes lead plan.Actions and are never metadata writes
-	// on the Rollout, so they lead actions too.
-	if err := exec.applyLanes(ctx, actions, plan.UrgentWrites); err != nil {
+	// on the Rollout, so they lead actions too; the router syncs lead them.
+	syncs := leadingSyncs(actions[:plan.UrgentWrites])
+	if err := exec.applyLanes(ctx, actions[:syncs], syncs); err != nil {
+		return ctrl.Result{}, err
+	}
+	if !r.NoPriority && syncs > 0 && routerWrites.Writes() > 0 && restToDo(&ro, &plan, len(actions) > syncs || len(after) > 0) {
+		// The routers now send the canary what the abort decided. The
+		// rest of it (Services, ReplicaSets, status, events) waits for a
+		// pass of its own, queued urgently behind the Rollouts already
+		// waiting, so that under a burst of aborts every one's traffic
+		// write goes out before any one's other writes. That pass decides
+		// again from the cluster and finds the routers as written here
+		// (routerclient reads past a cache that lags behind this write),
+		// so it repeats no router write and makes this decision's events
+		// and status as one pass would have.
+		logger.Info("traffic back to stable first", "routerWrites", routerWrites.Writes(), "restInNextPass", len(actions)-syncs+len(after))
+		r.continued.mark(req)
+		outcome = passTrafficFirst
+		return ctrl.Result{RequeueAfter: continueAfter}, nil
+	}
+	if err := exec.applyLanes(ctx, actions[syncs:], plan.UrgentWrites-syncs); err != nil {
 		return ctrl.Result{}, err
 	}
 	for _, e := range plan.Events {
@@ -453,6 +483,29 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	return ctrl.Result{RequeueAfter: requeue.UntilDue(due, r.now())}, nil
 }
 
+// leadingSyncs counts the router syncs that lead urgent, the plan's urgent
+// writes: the writes that take user traffic off the canary. The Service
+// writes that follow them move only what callers of the Services
+// themselves send, and so go with the rest of the abort.
+func leadingSyncs(urgent []decide.Action) int {
+	n := 0
+	for _, a := range urgent {
+		if _, ok := a.(decide.SyncTraffic); !ok {
+			break
+		}
+		n++
+	}
+	return n
+}
+
+// restToDo reports whether a pass that made its router writes has anything
+// else to do: more writes (moreWrites), a status to write, or events to
+// record or announce. A pass with nothing else ends as it is, with no pass
+// to continue it.
+func restToDo(ro *v1alpha1.Rollout, plan *decide.Plan, moreWrites bool) bool {
+	return moreWrites || len(plan.Events) > 0 || !equality.Semantic.DeepEqual(ro.Status, plan.Status)
+}
+
 // splitAfterStatus separates the writes that go after the status write
 // from those before it, each in the plan's order. The revision and other
 // annotations are metadata writes on the Rollout itself, which would break
@@ -506,10 +559,12 @@ func (r *Reconciler) notify(ro *v1alpha1.Rollout, snap *decide.Snapshot, plan *d
 
 // observeTraffic builds the Rollout's traffic routers and lets each check
 // its objects. Problems a person must fix go into the snapshot, where they
-// make the spec invalid; a failure to read is returned and retried.
-func (r *Reconciler) observeTraffic(ctx context.Context, ro *v1alpha1.Rollout, snap *decide.Snapshot) ([]trafficrouting.Router, error) {
+// make the spec invalid; a failure to read is returned and retried. The
+// client the routers write through is returned too, to tell whether a
+// sync wrote anything; it is nil for a Rollout without traffic routing.
+func (r *Reconciler) observeTraffic(ctx context.Context, ro *v1alpha1.Rollout, snap *decide.Snapshot) ([]trafficrouting.Router, *routerclient.Client, error) {
 	if ro.Spec.Strategy.Canary == nil || ro.Spec.Strategy.Canary.TrafficRouting == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	api := r.APIReader
 	if api == nil {
@@ -521,7 +576,7 @@ func (r *Reconciler) observeTraffic(ctx context.Context, ro *v1alpha1.Rollout, s
 	if err != nil {
 		ces := trafficrouting.ConfigErrors(err)
 		if len(ces) == 0 {
-			return nil, fmt.Errorf("building traffic routers: %w", err)
+			return nil, nil, fmt.Errorf("building traffic routers: %w", err)
 		}
 		for _, ce := range ces {
 			snap.TrafficErrors = append(snap.TrafficErrors, ce.Error())
@@ -534,13 +589,13 @@ func (r *Reconciler) observeTraffic(ctx context.Context, ro *v1alpha1.Rollout, s
 		}
 		ces := trafficrouting.ConfigErrors(err)
 		if len(ces) == 0 {
-			return nil, fmt.Errorf("checking the %s router: %w", router.Type(), err)
+			return nil, nil, fmt.Errorf("checking the %s router: %w", router.Type(), err)
 		}
 		for _, ce := range ces {
 			snap.TrafficErrors = append(snap.TrafficErrors, ce.Error())
 		}
 	}
-	return rs, nil
+	return rs, rc, nil
 }
 
 // stepOf renders a step index for logs; -1 means the Rollout has no steps.

@@ -46,6 +46,20 @@ type Client struct {
 	writer client.Writer
 	fresh  *cachefresh.Tracker
 	memo   map[memoKey]memoEntry
+	// writes counts the writes that succeeded, so the reconcile can tell a
+	// sync that changed the routers from one that found them as desired.
+	writes int
+}
+
+// Writes is how many creates, updates, patches and deletes made through c
+// succeeded (0 for nil, a Rollout without routers). Routers write only
+// what differs from what they read, so 0 after a sync means the routers
+// already showed the desired split.
+func (c *Client) Writes() int {
+	if c == nil {
+		return 0
+	}
+	return c.writes
 }
 
 // New returns the Client of one reconcile. cache is the informer-backed
@@ -145,6 +159,7 @@ func (c *Client) Create(ctx context.Context, obj client.Object, opts ...client.C
 	if err := c.writer.Create(ctx, obj, opts...); err != nil {
 		return err
 	}
+	c.writes++
 	c.wrote(obj, client.ObjectKeyFromObject(obj), absent, obj.GetResourceVersion())
 	return nil
 }
@@ -155,6 +170,7 @@ func (c *Client) Update(ctx context.Context, obj client.Object, opts ...client.U
 	if err := c.writer.Update(ctx, obj, opts...); err != nil {
 		return err
 	}
+	c.writes++
 	c.wrote(obj, key, from, obj.GetResourceVersion())
 	return nil
 }
@@ -165,6 +181,7 @@ func (c *Client) Patch(ctx context.Context, obj client.Object, patch client.Patc
 	if err := c.writer.Patch(ctx, obj, patch, opts...); err != nil {
 		return err
 	}
+	c.writes++
 	c.wrote(obj, key, from, obj.GetResourceVersion())
 	return nil
 }
@@ -173,6 +190,9 @@ func (c *Client) Patch(ctx context.Context, obj client.Object, patch client.Patc
 func (c *Client) Delete(ctx context.Context, obj client.Object, opts ...client.DeleteOption) error {
 	key, from := client.ObjectKeyFromObject(obj), obj.GetResourceVersion()
 	err := c.writer.Delete(ctx, obj, opts...)
+	if err == nil {
+		c.writes++
+	}
 	if err == nil || apierrors.IsNotFound(err) {
 		c.wrote(obj, key, from, absent)
 	}
@@ -183,6 +203,9 @@ func (c *Client) Delete(ctx context.Context, obj client.Object, opts ...client.D
 // reads, since any of them may be gone.
 func (c *Client) DeleteAllOf(ctx context.Context, obj client.Object, opts ...client.DeleteAllOfOption) error {
 	err := c.writer.DeleteAllOf(ctx, obj, opts...)
+	if err == nil {
+		c.writes++
+	}
 	clear(c.memo)
 	return err
 }

@@ -223,3 +223,42 @@ func TestIngressesComeFromTheCacheUnlessItLagsOurWrite(t *testing.T) {
 		t.Fatalf("a user's change: %v, %d requests, labels %v", err, api.gets, got.Labels)
 	}
 }
+
+// TestWritesCountsOnlyWritesThatHappened: the reconcile reads Writes to
+// tell a sync that moved traffic from one that found it as desired, so a
+// failed write or a delete of an object already gone counts for nothing.
+func TestWritesCountsOnlyWritesThatHappened(t *testing.T) {
+	ctx := context.Background()
+	api := newServer(t, ingress("kept"))
+	c := New(api, api, api, &cachefresh.Tracker{})
+	var none *Client
+	if none.Writes() != 0 {
+		t.Fatal("a Rollout without routers counted writes")
+	}
+	if err := c.Delete(ctx, ingress("gone")); !apierrors.IsNotFound(err) {
+		t.Fatalf("deleting a missing Ingress: %v", err)
+	}
+	if err := c.Create(ctx, ingress("kept")); !apierrors.IsAlreadyExists(err) {
+		t.Fatalf("creating an existing Ingress: %v", err)
+	}
+	if n := c.Writes(); n != 0 {
+		t.Fatalf("%d writes counted for writes that changed nothing", n)
+	}
+	if err := c.Create(ctx, ingress("new")); err != nil {
+		t.Fatal(err)
+	}
+	var kept networkingv1.Ingress
+	if err := c.Get(ctx, key("kept"), &kept); err != nil {
+		t.Fatal(err)
+	}
+	kept.Annotations = map[string]string{"weight": "0"}
+	if err := c.Update(ctx, &kept); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete(ctx, ingress("new")); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.Writes(); n != 3 {
+		t.Fatalf("%d writes counted, want the create, update and delete", n)
+	}
+}
