@@ -130,11 +130,13 @@ func (c *counterVec) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// counterMetric is one counter series as scraped.
+// counterMetric is one counter series as scraped, with room for its label
+// pairs, so that a scrape's series take one allocation together.
 type counterMetric struct {
 	vec    *counterVec
 	labels labelValues
 	counterValue
+	pairs scrapedPairs
 }
 
 // Desc implements prometheus.Metric.
@@ -142,7 +144,7 @@ func (m *counterMetric) Desc() *prometheus.Desc { return m.vec.desc }
 
 // Write implements prometheus.Metric.
 func (m *counterMetric) Write(out *dto.Metric) error {
-	out.Label = labelPairs(m.vec.names, m.vec.order, &m.labels)
+	out.Label = m.pairs.fill(m.vec.names, m.vec.order, &m.labels)
 	out.Counter = &dto.Counter{
 		Value:            new(m.value),
 		CreatedTimestamp: timestamppb.New(time.Unix(0, m.created)),
@@ -150,19 +152,34 @@ func (m *counterMetric) Write(out *dto.Metric) error {
 	return nil
 }
 
-// labelPairs returns the label pairs of values, sorted by name.
-func labelPairs(names []string, order []int, values *labelValues) []*dto.LabelPair {
-	pairs := make([]dto.LabelPair, len(names))
-	out := make([]*dto.LabelPair, len(names))
-	sharedMu.Lock()
-	for i, j := range order {
-		pairs[i].Name = labelName(names[j])
-		pairs[i].Value = &values[j]
-		out[i] = &pairs[i]
-	}
-	sharedMu.Unlock()
-	return out
+// scrapedPairs holds the label pairs of one scraped series.
+type scrapedPairs struct {
+	list [maxLabels]*dto.LabelPair
+	name dto.LabelPair
 }
+
+// fill returns the label pairs of values, sorted by name. Only the
+// object's name gets a pair of its own, in p; the other values
+// (namespaces, kinds, verbs, codes, Event types and reasons) come from a
+// small set and take the shared pairs.
+func (p *scrapedPairs) fill(names []string, order []int, values *labelValues) []*dto.LabelPair {
+	for i, j := range order {
+		if names[j] == "name" {
+			p.name.Name, p.name.Value = nameLabel, &values[j]
+			p.list[i] = &p.name
+		} else {
+			p.list[i] = sharedPair(names[j], values[j])
+		}
+	}
+	return p.list[:len(names):len(names)]
+}
+
+// nameLabel is the one copy of the label name "name".
+var nameLabel = func() *string {
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	return labelName("name")
+}()
 
 // histogramCounts is one reconcile histogram series: the observations per
 // bucket (not cumulative), their count, including those above the last
@@ -261,6 +278,7 @@ type histogramMetric struct {
 	desc   *prometheus.Desc
 	labels labelValues
 	counts histogramCounts
+	pairs  scrapedPairs
 }
 
 // Desc implements prometheus.Metric.
@@ -270,7 +288,7 @@ func (m *histogramMetric) Desc() *prometheus.Desc { return m.desc }
 // histogram writes: cumulative buckets without the +Inf one, which the
 // exposition adds from the count.
 func (m *histogramMetric) Write(out *dto.Metric) error {
-	out.Label = labelPairs(nameLabels, nameOrderOfNames, &m.labels)
+	out.Label = m.pairs.fill(nameLabels, nameOrderOfNames, &m.labels)
 	buckets := make([]dto.Bucket, len(reconcileBuckets))
 	h := &dto.Histogram{
 		Bucket:           make([]*dto.Bucket, len(reconcileBuckets)),
