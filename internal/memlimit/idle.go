@@ -73,11 +73,18 @@ func (r *IdleRelease) check() bool {
 	if !r.due(now) {
 		return false
 	}
+	// The first release of an idle stretch is logged; the ones that
+	// follow it each minute only at debug level, so a quiet controller's
+	// log does not fill with them.
+	log := r.log
+	if r.released.Load() > r.last.Load() {
+		log = log.V(1)
+	}
 	before := releasedBytes()
 	start := r.now()
 	r.free()
 	r.released.Store(r.now().UnixNano())
-	r.log.Info("idle: returned free heap pages to the system", "bytes", releasedBytes()-before,
+	log.Info("idle: returned free heap pages to the system", "bytes", releasedBytes()-before,
 		"took", r.now().Sub(start).String(), "idleFor", now.Sub(time.Unix(0, r.last.Load())).Round(time.Second).String())
 	return true
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
 
@@ -14,9 +15,13 @@ type fakeClock struct{ t time.Time }
 func (c *fakeClock) now() time.Time { return c.t }
 
 func newTestRelease(after time.Duration) (*IdleRelease, *fakeClock, *int) {
+	return newTestReleaseLogging(after, logr.Discard())
+}
+
+func newTestReleaseLogging(after time.Duration, log logr.Logger) (*IdleRelease, *fakeClock, *int) {
 	clock := &fakeClock{t: time.Unix(1_000_000, 0)}
 	frees := 0
-	r := NewIdleRelease(after, logr.Discard())
+	r := NewIdleRelease(after, log)
 	r.now, r.free = clock.now, func() { frees++ }
 	r.last.Store(clock.t.UnixNano())
 	return r, clock, &frees
@@ -93,4 +98,29 @@ type plainReconciler struct{}
 
 func (*plainReconciler) Reconcile(context.Context, reconcile.Request) (reconcile.Result, error) {
 	return reconcile.Result{}, nil
+}
+
+// TestIdleReleaseLogsOncePerStretch checks that only the first release of
+// an idle stretch is logged at info level.
+func TestIdleReleaseLogsOncePerStretch(t *testing.T) {
+	var lines int
+	log := funcr.New(func(_, _ string) { lines++ }, funcr.Options{Verbosity: 0})
+	r, clock, frees := newTestReleaseLogging(time.Minute, log)
+	step := func(d time.Duration) { clock.t = clock.t.Add(d) }
+	for range 3 {
+		step(time.Minute)
+		r.check()
+	}
+	if *frees != 3 || lines != 1 {
+		t.Fatalf("%d releases logged %d lines at info, want 3 and 1", *frees, lines)
+	}
+	noop := r.Wrap(&plainReconciler{})
+	if _, err := noop.Reconcile(context.Background(), reconcile.Request{}); err != nil {
+		t.Fatal(err)
+	}
+	step(time.Minute)
+	r.check()
+	if *frees != 4 || lines != 2 {
+		t.Fatalf("after a reconcile, %d releases logged %d lines at info, want 4 and 2", *frees, lines)
+	}
 }
