@@ -35,8 +35,9 @@ const defaultGCPercent = 0
 // nothing before the heap's free pages go back to the system, and how
 // often that repeats while it stays idle. Released once, the pages came
 // back within a collection or two of a scraped idle controller; released
-// each minute, an idle Rollout held a third less resident memory for no
-// measurable CPU (docs/benchmarks.md, "Memory per idle Rollout, cut").
+// each minute, an idle Rollout held a fifth to a third less anonymous
+// memory for no measurable CPU (docs/benchmarks.md, "Memory per idle
+// Rollout, cut").
 const defaultIdleRelease = time.Minute
 
 func newControllerCommand() *cobra.Command {
