@@ -37,6 +37,7 @@ import (
 	"github.com/kanaria-rollouts/kanaria/internal/analysis/condition"
 	"github.com/kanaria-rollouts/kanaria/internal/ctrlmetrics"
 	"github.com/kanaria-rollouts/kanaria/internal/experiment"
+	"github.com/kanaria-rollouts/kanaria/internal/memlimit"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/cloudmonitoring"
 	"github.com/kanaria-rollouts/kanaria/internal/metricproviders/cloudwatch"
@@ -199,7 +200,7 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		Routers:       routers.Options{SMIAPIVersion: opts.TrafficSplitAPIVersion},
 		Recorder:      refMetrics.Recorder(mgr.GetEventRecorderFor(rollout.EventSource)),
 		Notifier:      notifier,
-		Wrap:          timed(refMetrics, ctrlmetrics.KindRollout),
+		Wrap:          timed(refMetrics, ctrlmetrics.KindRollout, opts.IdleRelease),
 		NoPriority:    !opts.RolloutPriority,
 		UrgentWorkers: opts.Workers.UrgentRollout,
 		Sharded:       opts.ShardSelector != nil,
@@ -218,7 +219,7 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Recorder:  refMetrics.Recorder(mgr.GetEventRecorderFor(experiment.EventSource)),
-		Wrap:      timed(refMetrics, ctrlmetrics.KindExperiment),
+		Wrap:      timed(refMetrics, ctrlmetrics.KindExperiment, opts.IdleRelease),
 		Sharded:   opts.ShardSelector != nil,
 	}
 	if err := experiments.SetupWithManager(context.Background(), mgr, opts.Workers.Experiment); err != nil {
@@ -236,7 +237,7 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		Jobs:       jobs,
 		Conditions: condition.NewEvaluator(),
 		Notifier:   notifier,
-		Wrap:       timed(refMetrics, ctrlmetrics.KindAnalysisRun),
+		Wrap:       timed(refMetrics, ctrlmetrics.KindAnalysisRun, opts.IdleRelease),
 	}
 	runs.StatusBatch = opts.AnalysisStatusBatch
 	if err := runs.SetupWithManager(mgr, opts.Workers.Analysis); err != nil {
@@ -270,9 +271,10 @@ func newNotifier(cfg *rest.Config, mgr manager.Manager, opts Options, refMetrics
 	return n, nil
 }
 
-// timed wraps a reconciler of kind in the reference's reconcile metrics.
-func timed(m *ctrlmetrics.Metrics, kind ctrlmetrics.Kind) func(reconcile.Reconciler) reconcile.Reconciler {
-	return func(r reconcile.Reconciler) reconcile.Reconciler { return m.Timed(kind, r) }
+// timed wraps a reconciler of kind in the reference's reconcile metrics
+// and, with idle set, counts its reconciles as activity.
+func timed(m *ctrlmetrics.Metrics, kind ctrlmetrics.Kind, idle *memlimit.IdleRelease) func(reconcile.Reconciler) reconcile.Reconciler {
+	return func(r reconcile.Reconciler) reconcile.Reconciler { return idle.Wrap(m.Timed(kind, r)) }
 }
 
 // newQueriers returns the synchronous metric providers by name.

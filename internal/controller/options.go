@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/kanaria-rollouts/kanaria/internal/analysis"
+	"github.com/kanaria-rollouts/kanaria/internal/memlimit"
 	"github.com/kanaria-rollouts/kanaria/internal/shard"
 )
 
@@ -79,6 +80,11 @@ type Options struct {
 	// each at once, as the reference does. Failures, errors, inconclusive
 	// results and verdicts are always written at once.
 	AnalysisStatusBatch time.Duration
+	// IdleRelease, when set, counts every reconcile as activity, so that
+	// free heap pages go back to the system only once the controller has
+	// been idle a while (see memlimit.IdleRelease). Its Run belongs to the
+	// caller, since one process may build several managers.
+	IdleRelease *memlimit.IdleRelease
 }
 
 // LeaderElectionOptions configure the Lease that elects the acting replica.

@@ -20,6 +20,7 @@ const LastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
 // whole: an update of a copy without it would delete it on the server,
 // so Ingresses (which the NGINX and ALB routers update) and anything not
 // listed here keep it. No code reads the annotation from these kinds.
+// The strings many objects hold alike are interned (see internStrings).
 func cacheTransform() toolscache.TransformFunc {
 	return func(in any) (any, error) {
 		obj, ok := in.(metav1.Object)
@@ -31,6 +32,7 @@ func cacheTransform() toolscache.TransformFunc {
 		if pod, ok := in.(*corev1.Pod); ok {
 			trimPodSpec(pod)
 		}
+		internStrings(in)
 		if patchedOnly(in) {
 			if a := obj.GetAnnotations(); a != nil {
 				if _, ok := a[LastAppliedAnnotation]; ok {

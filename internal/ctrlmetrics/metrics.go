@@ -27,7 +27,7 @@ import (
 )
 
 // reconcileBuckets are the reference's buckets for every reconcile histogram.
-var reconcileBuckets = []float64{0.01, 0.15, .25, .5, 1}
+var reconcileBuckets = [...]float64{0.01, 0.15, .25, .5, 1}
 
 // listTimeout bounds the cache reads of one scrape: a cache that has not
 // started yet answers with an error, not a wait, but a scrape must never
@@ -50,10 +50,12 @@ type Metrics struct {
 	reader client.Reader
 	log    logr.Logger
 
-	reconcile map[Kind]*prometheus.HistogramVec
-	errors    map[Kind]*prometheus.CounterVec
-	events    *prometheus.CounterVec
-	requests  *prometheus.CounterVec
+	// reconcile holds a series for every object a reconcile saw, which
+	// is also how prune knows whose counters to remove once it is gone.
+	reconcile map[Kind]*histogramVec
+	errors    map[Kind]*counterVec
+	events    *counterVec
+	requests  *counterVec
 	version   prometheus.Gauge
 	build     *prometheus.GaugeVec
 
@@ -62,7 +64,6 @@ type Metrics struct {
 	direct atomic.Bool
 
 	mu     sync.Mutex
-	seen   map[Kind]map[types.NamespacedName]struct{}
 	forget []func(namespace, name string)
 }
 
@@ -76,38 +77,28 @@ type Build struct {
 // built with WrapTransport; ReadFrom then names the cache the gauges are
 // read from.
 func New(log logr.Logger, b Build) *Metrics {
-	nn := []string{"namespace", "name"}
 	m := &Metrics{
 		log: log,
-		reconcile: map[Kind]*prometheus.HistogramVec{
-			KindRollout: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-				Name: "rollout_reconcile", Help: "Rollout reconciliation performance.", Buckets: reconcileBuckets}, nn),
-			KindAnalysisRun: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-				Name: "analysis_run_reconcile", Help: "Analysis Run reconciliation performance.", Buckets: reconcileBuckets}, nn),
-			KindExperiment: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-				Name: "experiment_reconcile", Help: "Experiments reconciliation performance.", Buckets: reconcileBuckets}, nn),
+		reconcile: map[Kind]*histogramVec{
+			KindRollout:     newHistogramVec("rollout_reconcile", "Rollout reconciliation performance."),
+			KindAnalysisRun: newHistogramVec("analysis_run_reconcile", "Analysis Run reconciliation performance."),
+			KindExperiment:  newHistogramVec("experiment_reconcile", "Experiments reconciliation performance."),
 		},
-		errors: map[Kind]*prometheus.CounterVec{
-			KindRollout: prometheus.NewCounterVec(prometheus.CounterOpts{
-				Name: "rollout_reconcile_error", Help: "Error occurring during the rollout"}, nn),
-			KindAnalysisRun: prometheus.NewCounterVec(prometheus.CounterOpts{
-				Name: "analysis_run_reconcile_error", Help: "Error occurring during the analysis run"}, nn),
-			KindExperiment: prometheus.NewCounterVec(prometheus.CounterOpts{
-				Name: "experiment_reconcile_error", Help: "Error occurring during the experiment"}, nn),
+		errors: map[Kind]*counterVec{
+			KindRollout:     newCounterVec("rollout_reconcile_error", "Error occurring during the rollout", nameLabels...),
+			KindAnalysisRun: newCounterVec("analysis_run_reconcile_error", "Error occurring during the analysis run", nameLabels...),
+			KindExperiment:  newCounterVec("experiment_reconcile_error", "Error occurring during the experiment", nameLabels...),
 		},
-		events: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "rollout_events_total", Help: "Count of rollout events"}, append(nn, "type", "reason")),
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "controller_clientset_k8s_request_total",
-			Help: "Number of kubernetes requests executed during application reconciliation."},
-			[]string{"kind", "namespace", "name", "verb", "status_code"}),
+		events: newCounterVec("rollout_events_total", "Count of rollout events", "namespace", "name", "type", "reason"),
+		requests: newCounterVec("controller_clientset_k8s_request_total",
+			"Number of kubernetes requests executed during application reconciliation.",
+			"kind", "namespace", "name", "verb", "status_code"),
 		version: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "argo_rollouts_controller_info", Help: "Running Argo-rollouts version",
 			ConstLabels: prometheus.Labels{"version": b.Version}}),
 		build: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "build_info", Help: "A metric with a constant '1' value labeled by version from which the controller was built."},
 			[]string{"version", "goversion", "goarch", "commit"}),
-		seen:   map[Kind]map[types.NamespacedName]struct{}{},
 		series: newSeriesStore(),
 	}
 	m.version.Set(1)
@@ -273,65 +264,70 @@ func listObjects(ctx context.Context, reader client.Reader, k objectKind) ([]cli
 	return out, nil
 }
 
-// observed records that a reconcile of kind saw key, so its series can be
-// removed once key is gone.
-func (m *Metrics) observed(kind Kind, key types.NamespacedName) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	s := m.seen[kind]
-	if s == nil {
-		s = map[types.NamespacedName]struct{}{}
-		m.seen[kind] = s
-	}
-	s[key] = struct{}{}
-}
-
 // prune removes the series of the objects reconciled before that the
 // caches no longer hold: for a watched kind those deleted since the last
 // scrape, for a listed kind those its list did not return. A kind the
 // store does not know in full (its list failed) is left alone.
 func (m *Metrics) prune(known [numObjectKinds]bool) {
-	var departed [numObjectKinds][]types.NamespacedName
 	for k := range objTemplates {
-		if m.series.isWatched(k) {
-			departed[k] = m.series.takeDeparted(k)
-		}
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for k := range objTemplates {
-		kind := kindOf[k]
-		seen := m.seen[kind]
-		if !known[k] || len(seen) == 0 {
+		if !known[k] {
+			if m.series.isWatched(k) {
+				m.series.takeDeparted(k)
+			}
 			continue
 		}
+		kind := kindOf[k]
+		var gone []types.NamespacedName
 		if m.series.isWatched(k) {
-			for _, key := range departed[k] {
-				if _, ok := seen[key]; ok {
-					m.forgetObject(kind, key)
+			for _, key := range m.series.takeDeparted(k) {
+				if m.reconcile[kind].has(key) {
+					gone = append(gone, key)
 				}
 			}
-			continue
-		}
-		for key := range seen {
-			if !m.series.holds(k, key) {
-				m.forgetObject(kind, key)
+		} else {
+			for _, key := range m.reconcile[kind].keys() {
+				if !m.series.holds(k, key) {
+					gone = append(gone, key)
+				}
 			}
+		}
+		if len(gone) > 0 {
+			m.forgetObjects(kind, gone)
 		}
 	}
 }
 
-// forgetObject removes the counters and histograms of key, an object of
-// kind that is gone. m.mu is held.
-func (m *Metrics) forgetObject(kind Kind, key types.NamespacedName) {
-	delete(m.seen[kind], key)
-	m.reconcile[kind].DeleteLabelValues(key.Namespace, key.Name)
-	m.errors[kind].DeleteLabelValues(key.Namespace, key.Name)
-	match := prometheus.Labels{"namespace": key.Namespace, "name": key.Name}
-	m.events.DeletePartialMatch(match)
-	m.requests.DeletePartialMatch(prometheus.Labels{"kind": resourceOf[kind], "namespace": key.Namespace, "name": key.Name})
-	for _, f := range m.forget {
-		f(key.Namespace, key.Name)
+// forgetObjects removes the counters and histograms of keys, objects of
+// kind that are gone, in one pass over each family whatever their number.
+func (m *Metrics) forgetObjects(kind Kind, keys []types.NamespacedName) {
+	set := make(map[types.NamespacedName]struct{}, len(keys))
+	for _, key := range keys {
+		set[key] = struct{}{}
+		m.reconcile[kind].delete(key)
+	}
+	m.errors[kind].deleteWhere(func(v labelValues) bool {
+		_, ok := set[types.NamespacedName{Namespace: v[0], Name: v[1]}]
+		return ok
+	})
+	m.events.deleteWhere(func(v labelValues) bool {
+		_, ok := set[types.NamespacedName{Namespace: v[0], Name: v[1]}]
+		return ok
+	})
+	resource := resourceOf[kind]
+	m.requests.deleteWhere(func(v labelValues) bool {
+		if v[0] != resource {
+			return false
+		}
+		_, ok := set[types.NamespacedName{Namespace: v[1], Name: v[2]}]
+		return ok
+	})
+	m.mu.Lock()
+	forget := m.forget
+	m.mu.Unlock()
+	for _, key := range keys {
+		for _, f := range forget {
+			f(key.Namespace, key.Name)
+		}
 	}
 }
 

@@ -234,10 +234,10 @@ func TestDeletedObjectsLeave(t *testing.T) {
 	if n := testutil.CollectAndCount(reg, "rollout_reconcile"); n != 2 {
 		t.Fatalf("rollout_reconcile has %d series, want 2", n)
 	}
-	if v := testutil.ToFloat64(m.errors[KindRollout].WithLabelValues("shop", "web")); v != 1 {
+	if v := m.errors[KindRollout].value("shop", "web"); v != 1 {
 		t.Errorf("rollout_reconcile_error of web = %v, want 1", v)
 	}
-	if v := testutil.ToFloat64(m.events.WithLabelValues("shop", "web", "Normal", "RolloutPaused")); v != 2 {
+	if v := m.events.value("shop", "web", "Normal", "RolloutPaused"); v != 2 {
 		t.Errorf("rollout_events_total = %v, want 2", v)
 	}
 
@@ -307,7 +307,7 @@ func TestRequestCounter(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if v := testutil.ToFloat64(m.requests.WithLabelValues("rollouts", "shop", "web", "Patch", "409")); v != 1 {
+	if v := m.requests.value("rollouts", "shop", "web", "Patch", "409"); v != 1 {
 		t.Errorf("controller_clientset_k8s_request_total for the conflict = %v, want 1", v)
 	}
 }

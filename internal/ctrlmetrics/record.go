@@ -22,10 +22,9 @@ func (m *Metrics) Timed(kind Kind, r reconcile.Reconciler) reconcile.Reconciler 
 	return reconcile.Func(func(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 		start := time.Now()
 		res, err := r.Reconcile(ctx, req)
-		m.observed(kind, req.NamespacedName)
-		m.reconcile[kind].WithLabelValues(req.Namespace, req.Name).Observe(time.Since(start).Seconds())
+		m.reconcile[kind].observe(req.NamespacedName, time.Since(start).Seconds())
 		if err != nil {
-			m.errors[kind].WithLabelValues(req.Namespace, req.Name).Inc()
+			m.errors[kind].add(1, req.Namespace, req.Name)
 		}
 		return res, err
 	})
@@ -45,7 +44,7 @@ type countingRecorder struct {
 
 func (c *countingRecorder) count(obj runtime.Object, eventtype, reason string) {
 	if o, err := meta.Accessor(obj); err == nil {
-		c.events.events.WithLabelValues(o.GetNamespace(), o.GetName(), eventtype, reason).Inc()
+		c.events.events.add(1, o.GetNamespace(), o.GetName(), eventtype, reason)
 	}
 }
 
@@ -83,7 +82,7 @@ func (t *countingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	if resp != nil {
 		code = strconv.Itoa(resp.StatusCode)
 	}
-	t.requests.requests.WithLabelValues(info.kind, info.namespace, info.name, info.verb, code).Inc()
+	t.requests.requests.add(1, info.kind, info.namespace, info.name, info.verb, code)
 	return resp, err
 }
 

@@ -154,11 +154,10 @@ func benchmarkPage(b *testing.B, gatherer bool) {
 	inf := src.informer(&v1alpha1.Rollout{})
 	for _, ro := range rollouts {
 		inf.Add(ro)
-		m.observed(KindRollout, keyOf(ro))
-		m.reconcile[KindRollout].WithLabelValues(ro.Namespace, ro.Name).Observe(0.2)
-		m.requests.WithLabelValues("rollouts", ro.Namespace, ro.Name, "Patch", "200").Inc()
-		m.requests.WithLabelValues("replicasets", ro.Namespace, ro.Name, "Create", "201").Inc()
-		m.events.WithLabelValues(ro.Namespace, ro.Name, "Normal", "RolloutCompleted").Inc()
+		m.reconcile[KindRollout].observe(keyOf(ro), 0.2)
+		m.requests.add(1, "rollouts", ro.Namespace, ro.Name, "Patch", "200")
+		m.requests.add(1, "replicasets", ro.Namespace, ro.Name, "Create", "201")
+		m.events.add(1, ro.Namespace, ro.Name, "Normal", "RolloutCompleted")
 	}
 	benchmarkScrapes(b, m, gatherer)
 }
