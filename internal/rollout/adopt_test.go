@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/go-logr/logr"
@@ -88,20 +89,30 @@ func TestAdoptFailsOnConcurrentChange(t *testing.T) {
 }
 
 // TestCreateIntoAForeignNameIsReported checks that a create refused because
-// a ReplicaSet that is not the Rollout's holds the name is an error, while
-// one refused because the cache lags behind our own create is not.
+// a ReplicaSet that is not the Rollout's holds the name ends the apply with
+// the holder recorded, while one refused because the cache lags behind our
+// own create is fine and records nothing.
 func TestCreateIntoAForeignNameIsReported(t *testing.T) {
 	c, ro, rs := adoptionFixture(t)
-	e := &executor{c: c, api: c, ro: ro, log: logr.Discard()}
+	taken := &takenNames{}
+	e := &executor{c: c, api: c, ro: ro, log: logr.Discard(), taken: taken}
 	create := decide.CreateReplicaSet{ReplicaSet: &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: rs.Name, Namespace: "ns"}}}
-	if err := e.apply(context.Background(), []decide.Action{create}); err == nil {
-		t.Fatal("creating into a name held by a ReplicaSet that is not the Rollout's succeeded")
+	err := e.apply(context.Background(), []decide.Action{create})
+	if !isNameTaken(err) || !strings.Contains(err.Error(), "without a controller") {
+		t.Fatalf("creating into a name held by a ReplicaSet that is not the Rollout's: %v, want a taken name that says who holds it", err)
 	}
+	if got := taken.holder(client.ObjectKeyFromObject(ro), rs.Name); got == nil || got.UID != rs.UID {
+		t.Fatalf("recorded holder %v, want %s", got, rs.UID)
+	}
+	taken.forget(client.ObjectKeyFromObject(ro))
 	rs.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(ro, v1alpha1.GroupVersion.WithKind("Rollout"))}
 	if err := c.Update(context.Background(), rs); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.apply(context.Background(), []decide.Action{create}); err != nil {
 		t.Fatalf("creating a ReplicaSet the Rollout already has: %v", err)
+	}
+	if got := taken.holder(client.ObjectKeyFromObject(ro), rs.Name); got != nil {
+		t.Fatalf("the Rollout's own ReplicaSet was recorded as taken: %s", got.Name)
 	}
 }

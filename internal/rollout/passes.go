@@ -24,7 +24,7 @@ var (
 	}, []string{"source", "reason"})
 	reconcilePasses = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "kanaria_rollout_reconcile_passes_total",
-		Help: "Rollout reconciles by how they ended: acted (decided and wrote what it decided), stale_rollout and stale_replicasets (the cache was behind the controller's own writes), conflict, error, gone.",
+		Help: "Rollout reconciles by how they ended: acted (decided and wrote what it decided), stale_rollout and stale_replicasets (the cache was behind the controller's own writes), conflict, error, gone, name_taken (a create found the next ReplicaSet's name held by one not the Rollout's; the next pass moves to another name).",
 	}, []string{"outcome"})
 )
 
@@ -36,6 +36,7 @@ const (
 	passConflict         = "conflict"
 	passError            = "error"
 	passGone             = "gone"
+	passNameTaken        = "name_taken"
 )
 
 func init() {
