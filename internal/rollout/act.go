@@ -246,8 +246,15 @@ func (e *executor) alreadyExists(ctx context.Context, name string) error {
 	if err := e.api.Get(ctx, client.ObjectKey{Namespace: e.ro.Namespace, Name: name}, &rs); err != nil {
 		return fmt.Errorf("reading the existing ReplicaSet %s: %w", name, err)
 	}
-	if ref := metav1.GetControllerOf(&rs); ref != nil && ref.UID == e.ro.UID {
+	ref := metav1.GetControllerOf(&rs)
+	if ref != nil && ref.UID == e.ro.UID {
 		return nil
+	}
+	if ref == nil && rs.Labels[v1alpha1.DefaultRolloutUniqueLabelKey] != "" {
+		// An orphan the cache will show, once a sharded replica's labeller
+		// has given it its bucket: the decision may adopt it then, so it
+		// must not be taken for a collision now.
+		return fmt.Errorf("ReplicaSet %s exists without a controller and is not in the cache yet", name)
 	}
 	if e.taken != nil {
 		e.taken.record(client.ObjectKeyFromObject(e.ro), &rs)
