@@ -8,6 +8,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -152,6 +153,66 @@ func TestReconcileReportsSomeoneElsesReplicaSet(t *testing.T) {
 	var svcs corev1.ServiceList
 	if err := c.List(context.Background(), &svcs); err != nil || len(svcs.Items) != 0 {
 		t.Errorf("Services %v (%v)", svcs.Items, err)
+	}
+}
+
+// TestReconcileReportsAReplicaSetItsCacheCannotHold gives the Experiment's
+// ReplicaSet name to a ReplicaSet that another object controls and that the
+// controller's cache does not hold, as a sharded replica's never does (it
+// carries no bucket label). The name is looked up on the API server, so the
+// template goes to Error as it does unsharded, with one create attempt at
+// most and nothing written to the holder.
+func TestReconcileReportsAReplicaSetItsCacheCannotHold(t *testing.T) {
+	isController := true
+	other := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "exp-canary", Namespace: "ns", UID: "other-uid",
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "ConfigMap", Name: "holder", UID: "cm-uid", Controller: &isController}}}}
+	api := newFakeClient(t, testExperiment(), other)
+	var cacheGets, apiGets, creates int
+	cache := interceptor.NewClient(api.(client.WithWatch), interceptor.Funcs{
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			if _, ok := obj.(*appsv1.ReplicaSet); ok {
+				cacheGets++
+				return apierrors.NewNotFound(appsv1.Resource("replicasets"), key.Name)
+			}
+			return c.Get(ctx, key, obj, opts...)
+		},
+		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			if _, ok := obj.(*appsv1.ReplicaSet); ok {
+				creates++
+			}
+			return c.Create(ctx, obj, opts...)
+		},
+	})
+	reader := interceptor.NewClient(api.(client.WithWatch), interceptor.Funcs{
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			if _, ok := obj.(*appsv1.ReplicaSet); ok {
+				apiGets++
+			}
+			return c.Get(ctx, key, obj, opts...)
+		},
+	})
+	var before appsv1.ReplicaSet
+	if err := api.Get(context.Background(), client.ObjectKeyFromObject(other), &before); err != nil {
+		t.Fatal(err)
+	}
+	r := &Reconciler{Client: cache, APIReader: reader, Recorder: record.NewFakeRecorder(50)}
+	reconcileOnce(t, r)
+	var ex v1alpha1.Experiment
+	if err := api.Get(context.Background(), client.ObjectKey{Namespace: "ns", Name: "exp"}, &ex); err != nil {
+		t.Fatal(err)
+	}
+	if ex.Status.Phase != v1alpha1.AnalysisPhaseError || !strings.Contains(ex.Status.Message, "exp-canary already exists") {
+		t.Errorf("phase %s message %q", ex.Status.Phase, ex.Status.Message)
+	}
+	if apiGets != 1 || creates != 0 || cacheGets != 0 {
+		t.Errorf("%d API reads, %d creates and %d cache reads of ReplicaSets, want 1, 0 and 0", apiGets, creates, cacheGets)
+	}
+	var got appsv1.ReplicaSet
+	if err := api.Get(context.Background(), client.ObjectKeyFromObject(other), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.ResourceVersion != before.ResourceVersion {
+		t.Errorf("the holder was written to: version %s, owners %+v", got.ResourceVersion, got.OwnerReferences)
 	}
 }
 

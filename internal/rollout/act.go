@@ -47,6 +47,9 @@ type executor struct {
 	// the next token ahead of every routine request waiting, so a burst of
 	// other Rollouts' routine writes never delays them.
 	markUrgent bool
+	// taken learns of a ReplicaSet that holds the name of the Rollout's
+	// next one; nil records nothing.
+	taken *takenNames
 }
 
 // patchReplicaSet patches a ReplicaSet of the Rollout and records the
@@ -230,9 +233,11 @@ func (e *executor) terminateRun(ctx context.Context, name string) error {
 }
 
 // alreadyExists tells a ReplicaSet the cache had not shown yet from our own
-// earlier create (fine) from one that is not the Rollout's: the cache holds
-// only ReplicaSets with a pod-template hash, so the decision cannot see one
-// without it, and retrying the create in silence would wait for ever.
+// earlier create (fine) from one that is not the Rollout's. The cache cannot
+// show every such ReplicaSet (see takenNames), and retrying the create in
+// silence would wait for ever: the holder is recorded for the next
+// decision, which moves to another name as it would have had it seen the
+// ReplicaSet.
 func (e *executor) alreadyExists(ctx context.Context, name string) error {
 	if e.api == nil {
 		return nil
@@ -241,10 +246,20 @@ func (e *executor) alreadyExists(ctx context.Context, name string) error {
 	if err := e.api.Get(ctx, client.ObjectKey{Namespace: e.ro.Namespace, Name: name}, &rs); err != nil {
 		return fmt.Errorf("reading the existing ReplicaSet %s: %w", name, err)
 	}
-	if ref := metav1.GetControllerOf(&rs); ref != nil && ref.UID == e.ro.UID {
+	ref := metav1.GetControllerOf(&rs)
+	if ref != nil && ref.UID == e.ro.UID {
 		return nil
 	}
-	return fmt.Errorf("ReplicaSet %s exists and is not this Rollout's; rename or delete it", name)
+	if ref == nil && rs.Labels[v1alpha1.DefaultRolloutUniqueLabelKey] != "" {
+		// An orphan the cache will show, once a sharded replica's labeller
+		// has given it its bucket: the decision may adopt it then, so it
+		// must not be taken for a collision now.
+		return fmt.Errorf("ReplicaSet %s exists without a controller and is not in the cache yet", name)
+	}
+	if e.taken != nil {
+		e.taken.record(client.ObjectKeyFromObject(e.ro), &rs)
+	}
+	return &nameTakenError{name: name, by: holderOf(&rs)}
 }
 
 // adopt makes the Rollout the controller of an orphan. A merge patch replaces

@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/go-logr/logr"
@@ -87,21 +88,53 @@ func TestAdoptFailsOnConcurrentChange(t *testing.T) {
 	}
 }
 
-// TestCreateIntoAForeignNameIsReported checks that a create refused because
-// a ReplicaSet that is not the Rollout's holds the name is an error, while
-// one refused because the cache lags behind our own create is not.
+// TestCreateIntoAForeignNameIsReported checks what a create refused for an
+// existing ReplicaSet leads to. One that another object controls, or an
+// orphan without a pod-template hash, which no cache shows, ends the apply
+// with the holder recorded for the next decision. An orphan with a hash is
+// one the cache will show and the decision may adopt: an error, nothing
+// recorded. One the cache lags on after our own create is fine.
 func TestCreateIntoAForeignNameIsReported(t *testing.T) {
-	c, ro, rs := adoptionFixture(t)
-	e := &executor{c: c, api: c, ro: ro, log: logr.Discard()}
-	create := decide.CreateReplicaSet{ReplicaSet: &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: rs.Name, Namespace: "ns"}}}
-	if err := e.apply(context.Background(), []decide.Action{create}); err == nil {
-		t.Fatal("creating into a name held by a ReplicaSet that is not the Rollout's succeeded")
-	}
-	rs.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(ro, v1alpha1.GroupVersion.WithKind("Rollout"))}
-	if err := c.Update(context.Background(), rs); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.apply(context.Background(), []decide.Action{create}); err != nil {
-		t.Fatalf("creating a ReplicaSet the Rollout already has: %v", err)
+	isController := true
+	for _, c := range []struct {
+		name     string
+		change   func(rs *appsv1.ReplicaSet, ro *v1alpha1.Rollout)
+		recorded bool
+		err      string
+	}{
+		{name: "orphan with a hash", change: func(*appsv1.ReplicaSet, *v1alpha1.Rollout) {}, err: "without a controller and is not in the cache yet"},
+		{name: "orphan without a hash", change: func(rs *appsv1.ReplicaSet, _ *v1alpha1.Rollout) {
+			delete(rs.Labels, v1alpha1.DefaultRolloutUniqueLabelKey)
+		}, recorded: true, err: "(without a controller)"},
+		{name: "controlled by another object", change: func(rs *appsv1.ReplicaSet, _ *v1alpha1.Rollout) {
+			rs.OwnerReferences[0].Controller = &isController
+		}, recorded: true, err: "(controlled by ConfigMap keep)"},
+		{name: "the Rollout's own", change: func(rs *appsv1.ReplicaSet, ro *v1alpha1.Rollout) {
+			rs.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(ro, v1alpha1.GroupVersion.WithKind("Rollout"))}
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cl, ro, rs := adoptionFixture(t)
+			c.change(rs, ro)
+			if err := cl.Update(context.Background(), rs); err != nil {
+				t.Fatal(err)
+			}
+			taken := &takenNames{}
+			e := &executor{c: cl, api: cl, ro: ro, log: logr.Discard(), taken: taken}
+			create := decide.CreateReplicaSet{ReplicaSet: &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: rs.Name, Namespace: "ns"}}}
+			err := e.apply(context.Background(), []decide.Action{create})
+			switch {
+			case c.err == "" && err != nil:
+				t.Fatalf("create: %v, want none", err)
+			case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
+				t.Fatalf("create: %v, want an error that says %q", err, c.err)
+			case isNameTaken(err) != c.recorded:
+				t.Fatalf("create: %v, taken name %v, want %v", err, isNameTaken(err), c.recorded)
+			}
+			got := taken.holder(client.ObjectKeyFromObject(ro), rs.Name)
+			if (got != nil) != c.recorded || got != nil && got.UID != rs.UID {
+				t.Fatalf("recorded holder %v, want recorded %v", got, c.recorded)
+			}
+		})
 	}
 }

@@ -27,7 +27,7 @@ import (
 // observe reads everything a decision about ro looks at from the cache, and
 // from api the ConfigMaps and Secrets of a Rollout with config snapshots on
 // (nil api leaves them out).
-func observe(ctx context.Context, c client.Reader, api client.Reader, copies *ownedCopies, ro *v1alpha1.Rollout, now time.Time) (decide.Snapshot, error) {
+func observe(ctx context.Context, c client.Reader, api client.Reader, copies *ownedCopies, taken *takenNames, ro *v1alpha1.Rollout, now time.Time) (decide.Snapshot, error) {
 	s := decide.Snapshot{Now: now, Rollout: ro, Services: map[string]*corev1.Service{}}
 	ns := ro.Namespace
 
@@ -116,7 +116,7 @@ func observe(ctx context.Context, c client.Reader, api client.Reader, copies *ow
 		}
 		tmpl = rewritten
 	}
-	if err := observeNameTaken(ctx, c, ro, tmpl, &s); err != nil {
+	if err := observeNameTaken(ctx, c, taken, ro, tmpl, &s); err != nil {
 		return s, err
 	}
 	seen := map[string]bool{}
@@ -150,10 +150,11 @@ func observe(ctx context.Context, c client.Reader, api client.Reader, copies *ow
 // when neither the Rollout's ReplicaSets nor its orphans hold it: a
 // ReplicaSet of that name controlled by another object must be seen, or the
 // create would fail unnoticed at every reconcile. The read is from the cache,
-// which holds every ReplicaSet that carries a pod-template hash. tmpl is the
-// effective template (pointed at configuration copies), nil when there is
-// none yet.
-func observeNameTaken(ctx context.Context, c client.Reader, ro *v1alpha1.Rollout, tmpl *corev1.PodTemplateSpec, s *decide.Snapshot) error {
+// which holds every ReplicaSet that carries a pod-template hash (of the held
+// shards' buckets, when sharded); one it cannot hold is known from taken,
+// where an earlier create refused for it recorded it. tmpl is the effective
+// template (pointed at configuration copies), nil when there is none yet.
+func observeNameTaken(ctx context.Context, c client.Reader, taken *takenNames, ro *v1alpha1.Rollout, tmpl *corev1.PodTemplateSpec, s *decide.Snapshot) error {
 	if tmpl == nil {
 		return nil
 	}
@@ -162,6 +163,10 @@ func observeNameTaken(ctx context.Context, c client.Reader, ro *v1alpha1.Rollout
 		if rs.Name == name {
 			return nil
 		}
+	}
+	if rs := taken.holder(client.ObjectKeyFromObject(ro), name); rs != nil {
+		s.NameTaken = rs
+		return nil
 	}
 	var rs appsv1.ReplicaSet
 	switch err := c.Get(ctx, client.ObjectKey{Namespace: ro.Namespace, Name: name}, &rs); {

@@ -114,6 +114,9 @@ type Reconciler struct {
 	// runWrites tells cached AnalysisRuns that predate our own terminate
 	// patches (see unsentTerminates).
 	runWrites cachefresh.Owned
+	// taken holds ReplicaSets that a create found in the name of a
+	// Rollout's next ReplicaSet and that the cache may not show.
+	taken takenNames
 	// ownedCopies are the ReplicaSets whose configuration copies are known
 	// to be theirs.
 	ownedCopies ownedCopies
@@ -333,6 +336,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.rsWrites.Forget(req.NamespacedName)
 		r.runWrites.Forget(req.NamespacedName)
 		r.unrouted.forget(req.NamespacedName)
+		r.taken.forget(req.NamespacedName)
 		if apierrors.IsNotFound(err) {
 			outcome = passGone
 			if r.Owns != nil && !r.Owns(req.NamespacedName) {
@@ -360,7 +364,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			api = r.Client
 		}
 	}
-	snap, err := observe(ctx, r.Client, api, &r.ownedCopies, &ro, r.now())
+	snap, err := observe(ctx, r.Client, api, &r.ownedCopies, &r.taken, &ro, r.now())
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -389,6 +393,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		rsVersions: map[string]string{}, rsWrites: &r.rsWrites, fresh: &r.fresh, rolloutVersion: ro.ResourceVersion,
 		runWrites:  &r.runWrites,
 		markUrgent: !r.NoPriority,
+		taken:      &r.taken,
 	}
 	for _, rs := range snap.ReplicaSets {
 		exec.rsVersions[rs.Name] = rs.ResourceVersion
@@ -415,6 +420,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{RequeueAfter: continueAfter}, nil
 	}
 	if err := exec.applyLanes(ctx, actions[syncs:], plan.UrgentWrites-syncs); err != nil {
+		if isNameTaken(err) {
+			// The holder is recorded: the next decision moves to another
+			// name, as it does when the cache shows the holder.
+			outcome = passNameTaken
+			logger.Info("decided again", "reason", "ReplicaSetNameTaken", "message", err.Error())
+			return ctrl.Result{Requeue: true}, nil
+		}
 		return ctrl.Result{}, err
 	}
 	for _, e := range plan.Events {
