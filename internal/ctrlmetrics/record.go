@@ -26,6 +26,7 @@ func (m *Metrics) Timed(kind Kind, r reconcile.Reconciler) reconcile.Reconciler 
 		if err != nil {
 			m.errors[kind].add(1, req.Namespace, req.Name)
 		}
+		m.series.reconciledAbsent(kind, req.NamespacedName)
 		return res, err
 	})
 }

@@ -148,6 +148,46 @@ func (s *seriesStore) gone(k objectKind, obj client.Object) {
 	s.kinds[k].departed[key] = struct{}{}
 }
 
+// reconciledAbsent records, after a reconcile of key, that key departed
+// when the store watches the objects of kind and does not hold key. An
+// object's last reconcile (the pass that finds it deleted and cleans up
+// after it) can run after the scrape that pruned it, when a burst of
+// deletions keeps the queue long: its reconcile time and its requests
+// would then start new series that no later deletion prunes. Marked again
+// here, they go at the next scrape, unless the object exists by then: the
+// store's handler may see an object's creation a moment after a
+// reconcile of it, and takeDeparted keeps what came back.
+func (s *seriesStore) reconciledAbsent(kind Kind, key types.NamespacedName) {
+	k, ok := objectKindOf(kind)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ks := &s.kinds[k]
+	if !ks.watched {
+		// A listed kind is pruned by absence at every scrape.
+		return
+	}
+	if _, held := ks.objects[key]; held {
+		return
+	}
+	if ks.departed == nil {
+		ks.departed = map[types.NamespacedName]struct{}{}
+	}
+	ks.departed[key] = struct{}{}
+}
+
+// objectKindOf is the objectKind whose liveness prunes kind's counters.
+func objectKindOf(kind Kind) (objectKind, bool) {
+	for k, v := range kindOf {
+		if v == kind && objectKind(k) < objTemplates {
+			return objectKind(k), true
+		}
+	}
+	return 0, false
+}
+
 // takeDeparted returns the objects of a watched kind k deleted since the
 // last call that do not exist again.
 func (s *seriesStore) takeDeparted(k objectKind) []types.NamespacedName {

@@ -138,3 +138,56 @@ func expectAvailable(t *testing.T, reg *prometheus.Registry, want float64) {
 		}
 	}
 }
+
+// TestLateReconcileOfADeletedObjectIsPruned checks that a deleted object's
+// last reconcile, run after the scrape that pruned its series (as under a
+// burst of deletions), leaves no series behind after the next scrape, while
+// an object reconciled a moment before the store sees its creation keeps
+// its counts.
+func TestLateReconcileOfADeletedObjectIsPruned(t *testing.T) {
+	objs := objects()
+	src := &fakeInformers{}
+	m := New(logr.Discard(), Build{Version: "dev"})
+	m.ReadFrom(src)
+	reg := prometheus.NewRegistry()
+	if err := m.Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	inf := src.informer(&v1alpha1.Rollout{})
+	web, api := objs[0].(*v1alpha1.Rollout).DeepCopy(), objs[1].(*v1alpha1.Rollout).DeepCopy()
+	web.ResourceVersion, api.ResourceVersion = "1", "2"
+	inf.Add(web)
+	inf.Add(api)
+	reconciled := func(ro *v1alpha1.Rollout) {
+		t.Helper()
+		ok := reconcile.Func(func(context.Context, reconcile.Request) (reconcile.Result, error) { return reconcile.Result{}, nil })
+		if _, err := m.Timed(KindRollout, ok).Reconcile(context.Background(), reconcile.Request{NamespacedName: keyOf(ro)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reconciled(web)
+	reconciled(api)
+	if n := testutil.CollectAndCount(reg, "rollout_reconcile"); n != 2 {
+		t.Fatalf("rollout_reconcile has %d series, want 2", n)
+	}
+
+	inf.Delete(api)
+	if n := testutil.CollectAndCount(reg, "rollout_reconcile"); n != 1 {
+		t.Fatalf("after the deletion's scrape rollout_reconcile has %d series, want 1", n)
+	}
+	// The deleted Rollout's last pass comes after that scrape.
+	reconciled(api)
+	if n := testutil.CollectAndCount(reg, "rollout_reconcile"); n != 1 {
+		t.Errorf("after a late reconcile of a deleted Rollout rollout_reconcile has %d series, want 1", n)
+	}
+
+	// A new Rollout reconciled before the store hears of its creation,
+	// which arrives before the next scrape, keeps its counts.
+	shop := web.DeepCopy()
+	shop.Name, shop.ResourceVersion = "shop", "5"
+	reconciled(shop)
+	inf.Add(shop)
+	if n := testutil.CollectAndCount(reg, "rollout_reconcile"); n != 2 {
+		t.Errorf("a Rollout reconciled just before its creation reached the store lost its counts: %d series, want 2", n)
+	}
+}
