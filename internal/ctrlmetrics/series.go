@@ -309,10 +309,14 @@ func (s *seriesStore) listed(k objectKind, items []client.Object) {
 }
 
 // collect sends the series of every object of kind k, rendering those
-// whose newest version has not been yet.
+// whose newest version has not been yet. The series are sent after the
+// store is unlocked: the registry consumes them as it encodes the page,
+// and informer handlers and every reconcile's end take the same lock. A
+// render replaces an object's series rather than changing them, so the
+// ones taken here stay as they were.
 func (s *seriesStore) collect(k objectKind, ch chan<- prometheus.Metric) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	rendered := make([][]gaugeSeries, 0, len(s.kinds[k].objects))
 	for _, e := range s.kinds[k].objects {
 		if e.pending != nil {
 			e.refresh(k, e.pending)
@@ -320,8 +324,12 @@ func (s *seriesStore) collect(k objectKind, ch chan<- prometheus.Metric) {
 			// hold an old version alive after the next update.
 			e.pending = nil
 		}
-		for i := range e.series {
-			ch <- &e.series[i]
+		rendered = append(rendered, e.series)
+	}
+	s.mu.Unlock()
+	for _, series := range rendered {
+		for i := range series {
+			ch <- &series[i]
 		}
 	}
 }
