@@ -305,14 +305,13 @@ func (m *Metrics) forgetObjects(kind Kind, keys []types.NamespacedName) {
 		set[key] = struct{}{}
 		m.reconcile[kind].delete(key)
 	}
-	m.errors[kind].deleteWhere(func(v labelValues) bool {
+	// The error and Event counters' first labels are namespace and name.
+	named := func(v labelValues) bool {
 		_, ok := set[types.NamespacedName{Namespace: v[0], Name: v[1]}]
 		return ok
-	})
-	m.events.deleteWhere(func(v labelValues) bool {
-		_, ok := set[types.NamespacedName{Namespace: v[0], Name: v[1]}]
-		return ok
-	})
+	}
+	m.errors[kind].deleteWhere(named)
+	m.events.deleteWhere(named)
 	resource := resourceOf[kind]
 	m.requests.deleteWhere(func(v labelValues) bool {
 		if v[0] != resource {

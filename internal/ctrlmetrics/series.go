@@ -142,10 +142,16 @@ func (s *seriesStore) gone(k objectKind, obj client.Object) {
 	defer s.mu.Unlock()
 	key := keyOf(obj)
 	delete(s.kinds[k].objects, key)
-	if s.kinds[k].departed == nil {
-		s.kinds[k].departed = map[types.NamespacedName]struct{}{}
+	s.kinds[k].markDeparted(key)
+}
+
+// markDeparted records key for its counters to be pruned at the next
+// scrape. The store's mu is held.
+func (ks *kindSeries) markDeparted(key types.NamespacedName) {
+	if ks.departed == nil {
+		ks.departed = map[types.NamespacedName]struct{}{}
 	}
-	s.kinds[k].departed[key] = struct{}{}
+	ks.departed[key] = struct{}{}
 }
 
 // reconciledAbsent records, after a reconcile of key, that key departed
@@ -169,13 +175,9 @@ func (s *seriesStore) reconciledAbsent(kind Kind, key types.NamespacedName) {
 		// A listed kind is pruned by absence at every scrape.
 		return
 	}
-	if _, held := ks.objects[key]; held {
-		return
+	if _, held := ks.objects[key]; !held {
+		ks.markDeparted(key)
 	}
-	if ks.departed == nil {
-		ks.departed = map[types.NamespacedName]struct{}{}
-	}
-	ks.departed[key] = struct{}{}
 }
 
 // objectKindOf is the objectKind whose liveness prunes kind's counters.
