@@ -68,12 +68,10 @@ manifest that cannot be read). The scenario format is in docs/simulate.md.`,
 				return fmt.Errorf("--output must be text or json, not %q", output)
 			}
 			opts := simulate.Options{Frames: watch}
-			if cmd.Flags().Changed("analysis-status-batch") {
-				if statusBatch < 0 {
-					return fmt.Errorf("--analysis-status-batch must not be negative, got %s", statusBatch)
-				}
-				opts.AnalysisStatusBatch = &statusBatch
+			if statusBatch < 0 {
+				return fmt.Errorf("--analysis-status-batch must not be negative, got %s", statusBatch)
 			}
+			opts.AnalysisStatusBatch = &statusBatch
 			res, err := simulate.Run(cmd.Context(), m, sc, opts)
 			if err != nil {
 				return fmt.Errorf("simulating: %w", err)

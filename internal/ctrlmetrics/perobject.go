@@ -2,6 +2,7 @@ package ctrlmetrics
 
 import (
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -65,15 +66,7 @@ func nameOrder(names []string) []int {
 	for i := range order {
 		order[i] = i
 	}
-	slices.SortFunc(order, func(a, b int) int {
-		switch {
-		case names[a] < names[b]:
-			return -1
-		case names[a] > names[b]:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(order, func(a, b int) int { return strings.Compare(names[a], names[b]) })
 	return order
 }
 
