@@ -412,7 +412,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := exec.applyLanes(ctx, actions[:syncs], syncs); err != nil {
 		return ctrl.Result{}, err
 	}
-	if !r.NoPriority && syncs > 0 && routerWrites.Writes() > 0 && restToDo(&ro, &plan, len(actions) > syncs || len(after) > 0) {
+	if !r.NoPriority && syncs > 0 && routerWrites.Writes() > 0 && !abortActedOn(&ro) && restToDo(&ro, &plan, len(actions) > syncs || len(after) > 0) {
 		// The routers now send the canary what the abort decided. The
 		// rest of it (Services, ReplicaSets, status, events) waits for a
 		// pass of its own, queued urgently behind the Rollouts already
