@@ -360,7 +360,10 @@ their latencies, its time so far, and the controller's requests, CPU and
 memory; an interrupted phase gets no ratio to the baseline. --cleanup sends a
 delete again (up to 5 times, waiting 1 s, 2 s, 4 s, 8 s) when the API server
 resets its stream (HTTP/2 INTERNAL_ERROR), times out or throttles it, as it
-can while deleting thousands of objects.
+can while deleting thousands of objects. It deletes the Rollouts first and the
+Ingresses and Services they route through once the Rollouts are gone (waiting
+at most 2 minutes), so the controller does not recreate canary Ingresses
+during the clean-up.
 
 --churn DURATION keeps releasing after the update: round after round, every
 Rollout's pod-template annotation kanaria.dev/bench-round is set to the round

@@ -322,28 +322,43 @@ func (x *run) countObjects(ctx context.Context, workload string) (int, error) {
 	return n, nil
 }
 
+// rolloutsGoneWait bounds how long the clean-up waits for the deleted
+// Rollouts to be gone before it deletes what they route through.
+const rolloutsGoneWait = 2 * time.Minute
+
 // deleteObjects deletes the benchmark's objects of one workload (both when
 // empty). ReplicaSets, Pods and AnalysisRuns go with their owners. A
 // request that fails transiently is sent again (retryTransient), so that a
-// big run does not leave objects behind for one reset stream.
+// big run does not leave objects behind for one reset stream. The Rollouts
+// go first, and the Ingresses and Services they route through only once
+// the Rollouts are gone (or rolloutsGoneWait has passed): a controller
+// still reconciling a Rollout would otherwise recreate its canary Ingress
+// behind the delete and find its Services missing.
 func (x *run) deleteObjects(ctx context.Context, workload string) error {
 	opts := []client.DeleteAllOfOption{client.InNamespace(x.cfg.Namespace), benchSelector(workload),
 		client.PropagationPolicy(metav1.DeletePropagationBackground)}
 	var errs []error
-	kinds := []client.Object{&appsv1.Deployment{}}
-	if workload != workloadDeployment {
-		kinds = append(kinds, &v1alpha1.Rollout{}, &v1alpha1.AnalysisTemplate{})
-		if x.cfg.Router != "" {
-			kinds = append(kinds, &networkingv1.Ingress{})
+	deleteAll := func(kinds ...client.Object) {
+		for _, obj := range kinds {
+			what := fmt.Sprintf("deleting %T", obj)
+			err := x.retryTransient(ctx, what, func(ctx context.Context) error {
+				return x.Client.DeleteAllOf(ctx, obj, opts...)
+			})
+			if err != nil && !apierrors.IsNotFound(err) {
+				errs = append(errs, fmt.Errorf("%s: %w", what, err))
+			}
 		}
 	}
-	for _, obj := range kinds {
-		what := fmt.Sprintf("deleting %T", obj)
-		err := x.retryTransient(ctx, what, func(ctx context.Context) error {
-			return x.Client.DeleteAllOf(ctx, obj, opts...)
-		})
-		if err != nil && !apierrors.IsNotFound(err) {
-			errs = append(errs, fmt.Errorf("%s: %w", what, err))
+	deleteAll(&appsv1.Deployment{})
+	if workload != workloadDeployment {
+		deleteAll(&v1alpha1.Rollout{}, &v1alpha1.AnalysisTemplate{})
+		if err := x.waitRolloutsGone(ctx, workload); err != nil {
+			// Bounded: what is left is deleted all the same, and a canary
+			// Ingress recreated meanwhile goes with its Rollout.
+			x.logf("cleanup: %v; deleting the Services and Ingresses anyway", err)
+		}
+		if x.cfg.Router != "" {
+			deleteAll(&networkingv1.Ingress{})
 		}
 	}
 	// Services have no deletecollection on older API servers, so one by one.
@@ -363,6 +378,32 @@ func (x *run) deleteObjects(ctx context.Context, workload string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// waitRolloutsGone waits, at most rolloutsGoneWait, until the API server
+// no longer has the benchmark's Rollouts of workload.
+func (x *run) waitRolloutsGone(ctx context.Context, workload string) error {
+	deadline := x.clock.Now().Add(rolloutsGoneWait)
+	for {
+		var ros v1alpha1.RolloutList
+		err := x.retryTransient(ctx, "listing Rollouts", func(ctx context.Context) error {
+			return x.Client.List(ctx, &ros, client.InNamespace(x.cfg.Namespace), benchSelector(workload))
+		})
+		if err != nil {
+			return fmt.Errorf("listing Rollouts: %w", err)
+		}
+		if len(ros.Items) == 0 {
+			return nil
+		}
+		if !x.clock.Now().Before(deadline) {
+			return fmt.Errorf("%d Rollouts still there after %s", len(ros.Items), rolloutsGoneWait)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %d Rollouts to be deleted: %w", len(ros.Items), ctx.Err())
+		case <-x.clock.After(x.cfg.PollInterval):
+		}
+	}
 }
 
 // waitGone waits until the benchmark's objects of a workload and their

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/cachefresh"
+	"github.com/kanaria-rollouts/kanaria/internal/collision"
 	"github.com/kanaria-rollouts/kanaria/internal/experiment/decide"
 )
 
@@ -26,6 +27,9 @@ type executor struct {
 	api client.Reader
 	ex  *v1alpha1.Experiment
 	log logr.Logger
+	// held learns of AnalysisRun names held by a run that is not the one a
+	// create meant; nil records nothing.
+	held *collision.Held
 	// rsVersions are the cached resourceVersions of the Experiment's
 	// ReplicaSets by name; rsWrites learns of each patch that replaced one.
 	rsVersions map[string]string
@@ -65,7 +69,7 @@ func (e *executor) one(ctx context.Context, a decide.Action) error {
 		svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: a.Name}}
 		return client.IgnoreNotFound(e.c.Delete(ctx, svc, client.Preconditions{UID: &a.UID}))
 	case decide.CreateAnalysisRun:
-		return e.create(ctx, a.Run.DeepCopy(), &v1alpha1.AnalysisRun{})
+		return e.createRun(ctx, a.Run)
 	case decide.TerminateAnalysisRun:
 		return client.IgnoreNotFound(e.patch(ctx, &v1alpha1.AnalysisRun{}, a.Name, map[string]any{"spec": map[string]any{"terminate": true}}))
 	default:
@@ -88,6 +92,29 @@ func (e *executor) create(ctx context.Context, obj, existing client.Object) erro
 		return nil
 	}
 	return fmt.Errorf("%s already exists and does not belong to Experiment %s", obj.GetName(), e.ex.Name)
+}
+
+// createRun creates an analysis's run. A run found under its name is taken
+// as created only when it is our own earlier create that the cache has not
+// shown yet (controlled by the Experiment, still running, the same metrics
+// and arguments), as the reference takes it; any other holder is recorded
+// for the next decision, which names the run base.1, base.2, ... past it.
+func (e *executor) createRun(ctx context.Context, want *v1alpha1.AnalysisRun) error {
+	err := e.c.Create(ctx, want.DeepCopy())
+	if !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	var existing v1alpha1.AnalysisRun
+	if err := e.api.Get(ctx, client.ObjectKeyFromObject(want), &existing); err != nil {
+		return fmt.Errorf("reading the existing AnalysisRun %s: %w", want.Name, err)
+	}
+	if collision.RunIsOurs(want, &existing) {
+		return nil
+	}
+	if e.held != nil {
+		e.held.Record(client.ObjectKeyFromObject(e.ex), "", collision.KindAnalysisRun, want.Name)
+	}
+	return &collision.Error{Kind: collision.KindAnalysisRun, Name: want.Name, By: collision.HolderOf(&existing)}
 }
 
 // patchReplicaSet patches one of the Experiment's ReplicaSets and records

@@ -2,6 +2,7 @@ package experiment
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"time"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/cachefresh"
+	"github.com/kanaria-rollouts/kanaria/internal/collision"
 	"github.com/kanaria-rollouts/kanaria/internal/experiment/decide"
 	"github.com/kanaria-rollouts/kanaria/internal/requeue"
 	"github.com/kanaria-rollouts/kanaria/internal/shard"
@@ -52,6 +54,9 @@ type Reconciler struct {
 	fresh cachefresh.Tracker
 	// rsWrites tells cached ReplicaSets that predate our own patches.
 	rsWrites cachefresh.Owned
+	// held holds AnalysisRun names a create found held by a run that is
+	// not the one it meant, which the cache may not show.
+	held collision.Held
 	// Client reads from the manager's cache and writes to the API server.
 	Client client.Client
 	// APIReader reads straight from the API server; nil means Client.
@@ -142,6 +147,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.Client.Get(ctx, req.NamespacedName, &ex); err != nil {
 		r.fresh.Forget(req.NamespacedName)
 		r.rsWrites.Forget(req.NamespacedName)
+		r.held.Forget(req.NamespacedName)
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if r.fresh.Stale(req.NamespacedName, ex.ResourceVersion) {
@@ -161,17 +167,27 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if r.Sharded {
 		snap.ShardBucket = ex.Labels[shard.LabelBucket]
 	}
+	for name := range r.held.Names(req.NamespacedName, collision.KindAnalysisRun) {
+		snap.TakenNames[decide.TakenRun(name)] = true
+	}
 	if len(cachefresh.Behind(&r.rsWrites, req.NamespacedName, maps.Values(snap.ReplicaSets))) > 0 {
 		// As above, for our patches of the ReplicaSets: their watch
 		// events bring the Experiment back once the cache has them.
 		return ctrl.Result{RequeueAfter: staleCacheRetry}, nil
 	}
 	plan := decide.Decide(snap)
-	exec := &executor{c: r.Client, api: api, ex: &ex, log: logger, rsVersions: map[string]string{}, rsWrites: &r.rsWrites}
+	exec := &executor{c: r.Client, api: api, ex: &ex, log: logger, held: &r.held, rsVersions: map[string]string{}, rsWrites: &r.rsWrites}
 	for _, rs := range snap.ReplicaSets {
 		exec.rsVersions[rs.Name] = rs.ResourceVersion
 	}
 	if err := exec.apply(ctx, plan.Actions); err != nil {
+		var held *collision.Error
+		if errors.As(err, &held) {
+			// The name is recorded: the next decision names the run past
+			// it, and makes the status and events this one did not write.
+			logger.Info("decided again", "reason", held.Kind+"NameTaken", "message", err.Error())
+			return ctrl.Result{Requeue: true}, nil
+		}
 		return ctrl.Result{}, err
 	}
 	for _, e := range plan.Events {

@@ -17,6 +17,7 @@ import (
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/cachefresh"
 	"github.com/kanaria-rollouts/kanaria/internal/clientlimit"
+	"github.com/kanaria-rollouts/kanaria/internal/collision"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/decide"
 	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting"
 )
@@ -50,6 +51,9 @@ type executor struct {
 	// taken learns of a ReplicaSet that holds the name of the Rollout's
 	// next one; nil records nothing.
 	taken *takenNames
+	// held learns of AnalysisRun and Experiment names held by an object
+	// that is not the one a create meant; nil records nothing.
+	held *collision.Held
 }
 
 // patchReplicaSet patches a ReplicaSet of the Rollout and records the
@@ -192,7 +196,7 @@ func (e *executor) oneIn(ctx context.Context, a decide.Action, urgent bool) erro
 	case decide.CreateAnalysisRun:
 		err := e.c.Create(ctx, a.Run.DeepCopy())
 		if apierrors.IsAlreadyExists(err) {
-			return nil
+			return e.runExists(ctx, a.Run)
 		}
 		return err
 	case decide.TerminateAnalysisRun:
@@ -203,8 +207,7 @@ func (e *executor) oneIn(ctx context.Context, a decide.Action, urgent bool) erro
 	case decide.CreateExperiment:
 		err := e.c.Create(ctx, a.Experiment.DeepCopy())
 		if apierrors.IsAlreadyExists(err) {
-			// The cache had not seen our own earlier create yet.
-			return nil
+			return e.experimentExists(ctx, a.Experiment)
 		}
 		return err
 	case decide.TerminateExperiment:
@@ -260,6 +263,54 @@ func (e *executor) alreadyExists(ctx context.Context, name string) error {
 		e.taken.record(client.ObjectKeyFromObject(e.ro), &rs)
 	}
 	return &nameTakenError{name: name, by: holderOf(&rs)}
+}
+
+// runExists tells the run a create meant from another holding its name, as
+// the reference does when its create collides: our own earlier create that
+// the cache has not shown yet (same controller, still running, the same
+// metrics and arguments) is taken as created. Any other holder (another
+// owner's run, one left by a deleted Rollout of the same name, our own run
+// of this revision that already finished) is recorded for the next
+// decision, which names the run base.1, base.2, ... past it.
+func (e *executor) runExists(ctx context.Context, want *v1alpha1.AnalysisRun) error {
+	var existing v1alpha1.AnalysisRun
+	if err := e.reader().Get(ctx, client.ObjectKeyFromObject(want), &existing); err != nil {
+		return fmt.Errorf("reading the existing AnalysisRun %s: %w", want.Name, err)
+	}
+	if collision.RunIsOurs(want, &existing) {
+		return nil
+	}
+	return e.nameHeld(collision.KindAnalysisRun, want, &existing)
+}
+
+// experimentExists is runExists for an experiment step's Experiment, whose
+// next names are base-1, base-2, ...
+func (e *executor) experimentExists(ctx context.Context, want *v1alpha1.Experiment) error {
+	var existing v1alpha1.Experiment
+	if err := e.reader().Get(ctx, client.ObjectKeyFromObject(want), &existing); err != nil {
+		return fmt.Errorf("reading the existing Experiment %s: %w", want.Name, err)
+	}
+	if collision.ExperimentIsOurs(want, &existing) {
+		return nil
+	}
+	return e.nameHeld(collision.KindExperiment, want, &existing)
+}
+
+// nameHeld records that holder keeps want's name from the Rollout and
+// returns the error that ends the pass.
+func (e *executor) nameHeld(kind string, want, holder metav1.Object) error {
+	if e.held != nil {
+		e.held.Record(client.ObjectKeyFromObject(e.ro), want.GetLabels()[v1alpha1.DefaultRolloutUniqueLabelKey], kind, want.GetName())
+	}
+	return &collision.Error{Kind: kind, Name: want.GetName(), By: collision.HolderOf(holder)}
+}
+
+// reader reads from the API server when the executor has a reader for it.
+func (e *executor) reader() client.Reader {
+	if e.api != nil {
+		return e.api
+	}
+	return e.c
 }
 
 // adopt makes the Rollout the controller of an orphan. A merge patch replaces

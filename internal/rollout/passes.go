@@ -24,7 +24,7 @@ var (
 	}, []string{"source", "reason"})
 	reconcilePasses = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "kanaria_rollout_reconcile_passes_total",
-		Help: "Rollout reconciles by how they ended: acted (decided and wrote what it decided), traffic_first (made only an abort's router writes and queued the rest), stale_rollout and stale_replicasets (the cache was behind the controller's own writes), conflict, error, gone, name_taken (a create found the next ReplicaSet's name held by one not the Rollout's; the next pass moves to another name).",
+		Help: "Rollout reconciles by how they ended: acted (decided and wrote what it decided), traffic_first (made only an abort's router writes and queued the rest), stale_rollout and stale_replicasets (the cache was behind the controller's own writes), conflict, error, gone, name_taken (a create found the name of the next ReplicaSet, AnalysisRun or Experiment held by one not the Rollout's; the next pass moves to another name).",
 	}, []string{"outcome"})
 )
 

@@ -30,6 +30,7 @@ import (
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/cachefresh"
+	"github.com/kanaria-rollouts/kanaria/internal/collision"
 	"github.com/kanaria-rollouts/kanaria/internal/notify"
 	"github.com/kanaria-rollouts/kanaria/internal/requeue"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/configsnap"
@@ -117,6 +118,9 @@ type Reconciler struct {
 	// taken holds ReplicaSets that a create found in the name of a
 	// Rollout's next ReplicaSet and that the cache may not show.
 	taken takenNames
+	// held holds AnalysisRun and Experiment names a create found held by
+	// an object that is not the one it meant, which the cache may not show.
+	held collision.Held
 	// ownedCopies are the ReplicaSets whose configuration copies are known
 	// to be theirs.
 	ownedCopies ownedCopies
@@ -337,6 +341,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.runWrites.Forget(req.NamespacedName)
 		r.unrouted.forget(req.NamespacedName)
 		r.taken.forget(req.NamespacedName)
+		r.held.Forget(req.NamespacedName)
 		if apierrors.IsNotFound(err) {
 			outcome = passGone
 			if r.Owns != nil && !r.Owns(req.NamespacedName) {
@@ -368,6 +373,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	snap.HeldRunNames = r.held.Names(req.NamespacedName, collision.KindAnalysisRun)
+	snap.HeldExperimentNames = r.held.Names(req.NamespacedName, collision.KindExperiment)
 	if r.Sharded {
 		snap.ShardBucket = ro.Labels[shard.LabelBucket]
 	}
@@ -394,6 +401,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		runWrites:  &r.runWrites,
 		markUrgent: !r.NoPriority,
 		taken:      &r.taken,
+		held:       &r.held,
 	}
 	for _, rs := range snap.ReplicaSets {
 		exec.rsVersions[rs.Name] = rs.ResourceVersion
@@ -404,7 +412,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := exec.applyLanes(ctx, actions[:syncs], syncs); err != nil {
 		return ctrl.Result{}, err
 	}
-	if !r.NoPriority && syncs > 0 && routerWrites.Writes() > 0 && restToDo(&ro, &plan, len(actions) > syncs || len(after) > 0) {
+	if !r.NoPriority && syncs > 0 && routerWrites.Writes() > 0 && !abortActedOn(&ro) && restToDo(&ro, &plan, len(actions) > syncs || len(after) > 0) {
 		// The routers now send the canary what the abort decided. The
 		// rest of it (Services, ReplicaSets, status, events) waits for a
 		// pass of its own, queued urgently behind the Rollouts already
@@ -424,7 +432,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			// The holder is recorded: the next decision moves to another
 			// name, as it does when the cache shows the holder.
 			outcome = passNameTaken
-			logger.Info("decided again", "reason", "ReplicaSetNameTaken", "message", err.Error())
+			logger.Info("decided again", "reason", takenReason(err), "message", err.Error())
 			return ctrl.Result{Requeue: true}, nil
 		}
 		return ctrl.Result{}, err

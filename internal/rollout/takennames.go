@@ -8,6 +8,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/kanaria-rollouts/kanaria/internal/collision"
 )
 
 // takenNames remembers, per Rollout, the ReplicaSet a create found holding
@@ -73,10 +75,23 @@ func (e *nameTakenError) Error() string {
 	return "ReplicaSet " + e.name + " exists and is not this Rollout's (" + e.by + ")"
 }
 
-// isNameTaken tells whether err ended an apply on a taken name.
+// isNameTaken tells whether err ended an apply on a taken name: the next
+// ReplicaSet's, or an AnalysisRun's or Experiment's (collision.Error). Either
+// way the holder is recorded and the next decision moves to another name.
 func isNameTaken(err error) bool {
 	var nt *nameTakenError
-	return errors.As(err, &nt)
+	var held *collision.Error
+	return errors.As(err, &nt) || errors.As(err, &held)
+}
+
+// takenReason is the reason the log line of a pass ended on a taken name
+// gives: the kind whose name was taken.
+func takenReason(err error) string {
+	var held *collision.Error
+	if errors.As(err, &held) {
+		return held.Kind + "NameTaken"
+	}
+	return "ReplicaSetNameTaken"
 }
 
 // holderOf says who holds a ReplicaSet, for the error that names it.

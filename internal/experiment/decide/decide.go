@@ -496,6 +496,9 @@ func (d *decider) analysis(a *v1alpha1.ExperimentAnalysisTemplateRef) {
 			name := runAttempt(base, n)
 			r := d.s.AnalysisRuns[name]
 			if r == nil {
+				if d.s.TakenNames[TakenRun(name)] {
+					continue
+				}
 				break
 			}
 			if !r.Status.Phase.Completed() && !r.Spec.Terminate {
@@ -509,7 +512,7 @@ func (d *decider) analysis(a *v1alpha1.ExperimentAnalysisTemplateRef) {
 			return
 		}
 		name := base
-		for n := 1; d.s.AnalysisRuns[name] != nil; n++ {
+		for n := 1; d.s.AnalysisRuns[name] != nil || d.s.TakenNames[TakenRun(name)]; n++ {
 			name = runAttempt(base, n)
 		}
 		ar, err := template.BuildForExperiment(template.ExperimentInput{
@@ -552,6 +555,11 @@ func (d *decider) analysis(a *v1alpha1.ExperimentAnalysisTemplateRef) {
 		rs.Phase = v1alpha1.AnalysisPhasePending
 	}
 }
+
+// TakenRun is the TakenNames key of an AnalysisRun name that a run the
+// Experiment must not take as its own holds: another owner's, or a finished
+// one of its own that the cache did not show yet.
+func TakenRun(name string) string { return "AnalysisRun/" + name }
 
 // runAttempt is the name of the nth run of an analysis: base, then base.1,
 // base.2, ...

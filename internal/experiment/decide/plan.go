@@ -32,7 +32,9 @@ type Snapshot struct {
 	Services map[string]*corev1.Service
 	// TakenNames are names a template's ReplicaSet or Service would get that
 	// an object the Experiment does not control already has, keyed
-	// "ReplicaSet/NAME" or "Service/NAME".
+	// "ReplicaSet/NAME" or "Service/NAME", and AnalysisRun names an earlier
+	// create found held by a run the Experiment must not take (TakenRun):
+	// new runs skip them.
 	TakenNames map[string]bool
 	// AnalysisRuns are the AnalysisRuns the Experiment controls, by name.
 	AnalysisRuns map[string]*v1alpha1.AnalysisRun

@@ -159,7 +159,7 @@ func (d *decider) analysisRun(k runKind, a *v1alpha1.RolloutAnalysis, step int) 
 		}
 	}
 	name := base
-	for n := 1; d.runByName(name) != nil; n++ {
+	for n := 1; d.runByName(name) != nil || d.s.HeldRunNames[name]; n++ {
 		name = fmt.Sprintf("%s.%d", base, n)
 	}
 	run, err := template.Build(template.Input{

@@ -101,14 +101,19 @@ func (d *decider) experimentStep(idx int, step *v1alpha1.RolloutExperimentStep) 
 // its status write was seen. An Experiment the status names but the cache
 // does not hold is returned as missing: it is created again under the same
 // name, which the API server answers with AlreadyExists when it only is
-// the cache lagging.
+// the cache lagging, unless a create found that name held by another
+// object.
 func (d *decider) currentExperiment(idx int) (ex *v1alpha1.Experiment, missing string) {
 	base := d.experimentBase(idx)
 	if cur := d.st.Canary.CurrentExperiment; cur != "" && isExperimentAttempt(cur, base) {
 		if ex := d.experimentByName(cur); ex != nil {
 			return ex, ""
 		}
-		return nil, cur
+		if !d.s.HeldExperimentNames[cur] {
+			return nil, cur
+		}
+		// Another object holds the name the status gives: the step gets
+		// an Experiment under the next free name.
 	}
 	for _, ex := range d.s.Experiments {
 		if isExperimentAttempt(ex.Name, base) && !ex.Status.Phase.Completed() && !ex.Spec.Terminate && ex.DeletionTimestamp.IsZero() {
@@ -146,7 +151,7 @@ func (d *decider) inconclusiveExperiment(ex *v1alpha1.Experiment) bool {
 func (d *decider) buildExperiment(idx int, step *v1alpha1.RolloutExperimentStep, name string) (*v1alpha1.Experiment, error) {
 	if name == "" {
 		name = d.experimentBase(idx)
-		for n := 1; d.experimentByName(name) != nil; n++ {
+		for n := 1; d.experimentByName(name) != nil || d.s.HeldExperimentNames[name]; n++ {
 			name = fmt.Sprintf("%s-%d", d.experimentBase(idx), n)
 		}
 	}

@@ -334,6 +334,50 @@ func TestExperimentMissingFromTheCacheIsCreatedUnderTheSameName(t *testing.T) {
 	}
 }
 
+// TestExperimentNameHeldByAnotherTakesTheNext: the status names an
+// Experiment the cache does not hold, and a create found that name held by
+// an object that is not the Rollout's. Creating it again would fail at
+// every pass: the step gets an Experiment under the next name, as the
+// reference's create does when it collides, and the status names that one.
+func TestExperimentNameHeldByAnotherTakesTheNext(t *testing.T) {
+	s, _, _ := experimentSim(t)
+	ex := s.liveExperiment()
+	delete(s.exps, ex.Name)
+	s.heldExps = map[string]bool{ex.Name: true, ex.Name + "-1": true}
+	p := s.reconcile()
+	var created []string
+	for _, a := range p.Actions {
+		if c, ok := a.(CreateExperiment); ok {
+			created = append(created, c.Experiment.Name)
+		}
+	}
+	want := ex.Name + "-2"
+	if len(created) != 1 || created[0] != want || s.ro.Status.Canary.CurrentExperiment != want {
+		t.Fatalf("created %v, current %q; want %s", created, s.ro.Status.Canary.CurrentExperiment, want)
+	}
+}
+
+// TestRunNameHeldByAnotherTakesTheNext: the background run's name and the
+// next are held by objects that are not the Rollout's; the run is created
+// as base.2 and the status names it.
+func TestRunNameHeldByAnotherTakesTheNext(t *testing.T) {
+	s := newManualGatesSim(t)
+	s.templates.Templates["smoke"] = webTemplate("smoke")
+	s.ro.Spec.Strategy.Canary.Analysis = &v1alpha1.RolloutAnalysisBackground{RolloutAnalysis: *analysisRef("smoke")}
+	s.settle()
+	s.setImage("rails:6.1")
+	base := "rails-" + s.hashOf("rails:6.1") + "-2"
+	s.heldRuns = map[string]bool{base: true, base + ".1": true}
+	s.reconcile()
+	bg := s.runOf(v1alpha1.RolloutTypeBackgroundRunLabel)
+	if bg.Name != base+".2" {
+		t.Fatalf("background run %s, want %s.2", bg.Name, base)
+	}
+	if st := s.ro.Status.Canary.CurrentBackgroundAnalysisRunStatus; st == nil || st.Name != bg.Name {
+		t.Fatalf("status names %+v, want %s", st, bg.Name)
+	}
+}
+
 func TestExperimentStepLongerThanTheProgressDeadline(t *testing.T) {
 	s, _, _ := experimentSim(t)
 	s.ro.Spec.ProgressDeadlineSeconds = ptr(int32(60))

@@ -60,6 +60,10 @@ type sim struct {
 	// shardBucket is the snapshot's ShardBucket: set, the controller runs
 	// with shards.
 	shardBucket string
+	// heldRuns and heldExps are the snapshot's HeldRunNames and
+	// HeldExperimentNames: names an earlier create found held by another
+	// object.
+	heldRuns, heldExps map[string]bool
 }
 
 func newSim(t testing.TB, ro *v1alpha1.Rollout) *sim {
@@ -78,7 +82,8 @@ func (s *sim) addService(name string, selector map[string]string) {
 
 func (s *sim) snapshot() Snapshot {
 	snap := Snapshot{Now: s.now, Rollout: s.ro.DeepCopy(), Services: map[string]*corev1.Service{}, Workload: s.workload.DeepCopy(),
-		Templates: s.templates, TrafficErrors: s.trafficErrors, ShardBucket: s.shardBucket}
+		Templates: s.templates, TrafficErrors: s.trafficErrors, ShardBucket: s.shardBucket,
+		HeldRunNames: s.heldRuns, HeldExperimentNames: s.heldExps}
 	for _, name := range sortedKeys(s.runs) {
 		snap.AnalysisRuns = append(snap.AnalysisRuns, s.runs[name].DeepCopy())
 	}

@@ -47,6 +47,13 @@ type Snapshot struct {
 	// Experiments are the Experiments the Rollout controls (experiment
 	// steps of this and earlier updates).
 	Experiments []*v1alpha1.Experiment
+	// HeldRunNames and HeldExperimentNames are names an earlier create of
+	// this Rollout found held by an object it must not take as the one it
+	// meant to create (another owner's, or a finished one of its own):
+	// new runs and Experiments skip them, as the reference moves on to the
+	// next suffix when its create collides.
+	HeldRunNames        map[string]bool
+	HeldExperimentNames map[string]bool
 	// Templates holds every analysis template the spec names, nested ones
 	// included; a name with a nil value does not exist.
 	Templates template.Lookup
