@@ -33,7 +33,6 @@ import (
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -105,13 +104,9 @@ func Run(ctx context.Context, rc *rest.Config, o Options) (*Result, error) {
 	// keep current: the API server then sends each change once, instead of
 	// serialising every object for every poll, and the load the benchmark
 	// adds while it measures is the watch events alone.
-	observer, err := cache.New(rc, cache.Options{
-		Scheme:            scheme,
-		DefaultNamespaces: map[string]cache.Config{cfg.Namespace: {}},
-		DefaultTransform:  cache.TransformStripManagedFields(),
-	})
+	observer, err := newWatchCaches(rc, scheme, cfg.Namespace, cfg.parts())
 	if err != nil {
-		return nil, fmt.Errorf("creating the benchmark's watch cache: %w", err)
+		return nil, err
 	}
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -124,16 +119,12 @@ func Run(ctx context.Context, rc *rest.Config, o Options) (*Result, error) {
 	}()
 	if cfg.FakeReplicaSets > 0 {
 		faker := &ReplicaSetFaker{Client: c, Delay: cfg.FakeReplicaSets, Workers: cfg.Concurrency}
-		inf, err := observer.GetInformer(ctx, &appsv1.ReplicaSet{})
-		if err != nil {
-			return nil, fmt.Errorf("watching ReplicaSets for --fake-replicasets: %w", err)
-		}
 		observe := func(o any) {
 			if rs, ok := o.(*appsv1.ReplicaSet); ok {
 				faker.Observe(rs)
 			}
 		}
-		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		if err := observer.AddEventHandler(ctx, &appsv1.ReplicaSet{}, toolscache.ResourceEventHandlerFuncs{
 			AddFunc:    observe,
 			UpdateFunc: func(_, o any) { observe(o) },
 		}); err != nil {
@@ -228,28 +219,20 @@ func Run(ctx context.Context, rc *rest.Config, o Options) (*Result, error) {
 
 // watchFirstWrites feeds a FirstWrites from the watch cache's events of
 // Rollouts and ReplicaSets.
-func watchFirstWrites(ctx context.Context, observer cache.Cache) (*FirstWrites, error) {
+func watchFirstWrites(ctx context.Context, observer *watchCaches) (*FirstWrites, error) {
 	f := &FirstWrites{}
-	ros, err := observer.GetInformer(ctx, &v1alpha1.Rollout{})
-	if err != nil {
-		return nil, fmt.Errorf("watching Rollouts for the first writes: %w", err)
-	}
 	onRollout := func(o any) {
 		if ro, ok := o.(*v1alpha1.Rollout); ok {
 			f.Rollout(ro)
 		}
 	}
-	if _, err := ros.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+	if err := observer.AddEventHandler(ctx, &v1alpha1.Rollout{}, toolscache.ResourceEventHandlerFuncs{
 		AddFunc:    onRollout,
 		UpdateFunc: func(_, o any) { onRollout(o) },
 	}); err != nil {
 		return nil, fmt.Errorf("watching Rollouts for the first writes: %w", err)
 	}
-	rss, err := observer.GetInformer(ctx, &appsv1.ReplicaSet{})
-	if err != nil {
-		return nil, fmt.Errorf("watching ReplicaSets for the first writes: %w", err)
-	}
-	if _, err := rss.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+	if err := observer.AddEventHandler(ctx, &appsv1.ReplicaSet{}, toolscache.ResourceEventHandlerFuncs{
 		AddFunc: func(o any) {
 			if rs, ok := o.(*appsv1.ReplicaSet); ok {
 				f.ReplicaSet(nil, rs)
@@ -496,6 +479,7 @@ scenario cannot churn.`,
 	fs.IntVar(&repeat, "repeat", 1, "run the whole benchmark this many times, baseline and Rollouts alternating, and report each phase's median ratio to the baseline and its spread")
 	fs.IntVar(&o.Aborts, "aborts", 0, "abort-under-load: how many of the N Rollouts are aborted while the others release (0 = half)")
 	fs.DurationVar(&o.FakeReplicaSets, "fake-replicasets", 0, "on a cluster without the ReplicaSet controller (kanaria dev up --no-pods), give each ReplicaSet its desired replicas as available this long after each change, so no Pod exists (0 = off)")
+	fs.IntVar(&o.WatchPartSize, "watch-part-size", DefaultWatchPartSize, "watch the Rollouts, Deployments and ReplicaSets in groups of at most this many, each with a label kanaria.dev/bench-part on the objects and their Pod templates, so that no list the benchmark's watches make is too large for a loaded API server to send in time")
 	fs.IntVar(&o.ControllerReplicas.Replicas, "controller-replicas", 0, "run this many controller replicas of this binary here, split with --shards, and measure them instead of --controller-pid/--controller-metrics-url; their Leases, in kube-system, are of a group of this run's own, deleted when they stop (0 = measure the controller those point at)")
 	fs.IntVar(&o.ControllerReplicas.Shards, "shards", 1, "with --controller-replicas, the --shards of each replica")
 	fs.IntVar(&o.Kill.Replica, "kill-replica", -1, "with --controller-replicas, kill this replica (numbered from 0) with SIGKILL during the update phase, and check that every release still finishes with no extra ReplicaSet or AnalysisRun (-1 = none)")

@@ -54,9 +54,12 @@ const (
 	DefaultPollInterval     = 100 * time.Millisecond
 	DefaultProgressInterval = 5 * time.Second
 	DefaultConcurrency      = 50
-	DefaultImage            = "registry.k8s.io/pause:3.10"
-	DefaultUpdateImage      = "registry.k8s.io/pause:3.9"
-	DefaultAnalysisAddress  = "127.0.0.1:0"
+	// DefaultWatchPartSize is how many objects of a kind one of the
+	// benchmark's watches holds at most (see LabelPart).
+	DefaultWatchPartSize   = 1000
+	DefaultImage           = "registry.k8s.io/pause:3.10"
+	DefaultUpdateImage     = "registry.k8s.io/pause:3.9"
+	DefaultAnalysisAddress = "127.0.0.1:0"
 )
 
 // defaultPollInterval is DefaultPollInterval for every started 1,000
@@ -126,6 +129,16 @@ type Config struct {
 	// long after each change, on a cluster that runs without the
 	// ReplicaSet controller, so that no Pod exists (see ReplicaSetFaker).
 	FakeReplicaSets time.Duration
+	// WatchPartSize is how many Rollouts (and Deployments, and ReplicaSets)
+	// one of the benchmark's watches holds at most: above it they are
+	// labelled with LabelPart and watched in groups. Zero means
+	// DefaultWatchPartSize.
+	WatchPartSize int
+}
+
+// parts is how many groups the run's objects of a kind are watched in.
+func (c Config) parts() int {
+	return partCount(c.Rollouts, c.WatchPartSize)
 }
 
 // withDefaults fills the optional fields and checks the rest.
@@ -157,6 +170,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Concurrency <= 0 {
 		c.Concurrency = DefaultConcurrency
+	}
+	if c.WatchPartSize < 0 {
+		return c, fmt.Errorf("--watch-part-size must not be negative, got %d", c.WatchPartSize)
+	}
+	if c.WatchPartSize == 0 {
+		c.WatchPartSize = DefaultWatchPartSize
 	}
 	if c.Image == "" {
 		c.Image = DefaultImage

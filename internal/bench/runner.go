@@ -455,6 +455,7 @@ func (x *run) baseline(ctx context.Context) error {
 		act: func(ctx context.Context) (map[string]time.Time, error) {
 			return nil, x.forEach(ctx, deps, func(ctx context.Context, name string) error {
 				d := deployment(x.cfg.Namespace, name, x.cfg.Image, x.cfg.Replicas)
+				labelPart(&d.ObjectMeta, &d.Spec.Template.ObjectMeta, name, x.cfg.parts())
 				if err := x.Client.Create(ctx, d); err != nil {
 					return fmt.Errorf("creating Deployment %s: %w", name, err)
 				}
@@ -612,6 +613,7 @@ func (x *run) createRollouts(ctx context.Context) error {
 		act: func(ctx context.Context) (map[string]time.Time, error) {
 			return nil, x.forEach(ctx, x.rollouts, func(ctx context.Context, name string) error {
 				ro := rollout(x.cfgFor(name), name)
+				labelPart(&ro.ObjectMeta, &ro.Spec.Template.ObjectMeta, name, x.cfg.parts())
 				if err := x.Client.Create(ctx, ro); err != nil {
 					return fmt.Errorf("creating Rollout %s: %w", name, err)
 				}

@@ -14,12 +14,15 @@ import (
 	"github.com/kanaria-rollouts/kanaria/internal/bench"
 )
 
-// TestBenchCommandCanary runs `kanaria bench --scenario canary -n 3 -r 2`
-// in-process against a controller of this package, with the Deployment
-// baseline, and checks that it measured something and left every Rollout
-// Healthy on the new revision. It asserts nothing about speed.
+// TestBenchCommandCanary runs `kanaria bench --scenario canary -n 3 -r 2
+// --watch-part-size 2` in-process against a controller of this package,
+// with the Deployment baseline, and checks that it measured something and
+// left every Rollout Healthy on the new revision. Its watches are split in
+// two parts, as a run of thousands is, so the phases can only see all three
+// Rollouts and Deployments finish if the split lists and events add up. It
+// asserts nothing about speed.
 func TestBenchCommandCanary(t *testing.T) {
-	res, c, ns := runBench(t, bench.ScenarioCanary, true)
+	res, c, ns := runBench(t, bench.ScenarioCanary, true, 2)
 	checkBenchPhases(t, res, "create", "update")
 	if len(res.Baseline) != 2 {
 		t.Errorf("want the Deployment baseline's create and update, have %+v", res.Baseline)
@@ -39,6 +42,17 @@ func TestBenchCommandCanary(t *testing.T) {
 	if len(list.Items) != 3 {
 		t.Fatalf("want 3 Rollouts, have %d", len(list.Items))
 	}
+	parts := map[string]bool{}
+	for _, ro := range list.Items {
+		part := ro.Labels[bench.LabelPart]
+		parts[part] = true
+		if part == "" || ro.Spec.Template.Labels[bench.LabelPart] != part {
+			t.Errorf("rollout %s: part label %q, on its template %q", ro.Name, part, ro.Spec.Template.Labels[bench.LabelPart])
+		}
+	}
+	if len(parts) != 2 {
+		t.Errorf("3 Rollouts in parts %v, want both parts of 2 used (the split is not exercised)", parts)
+	}
 	for _, ro := range list.Items {
 		if ro.Status.Phase != v1alpha1.RolloutPhaseHealthy || ro.Status.StableRS != ro.Status.CurrentPodHash ||
 			ro.Spec.Template.Spec.Containers[0].Image != bench.DefaultUpdateImage {
@@ -56,7 +70,7 @@ func TestBenchCommandCanary(t *testing.T) {
 // that every Rollout ended back on its stable revision: the stable Service
 // selects it and the canary ReplicaSet is scaled to 0.
 func TestBenchCommandAbort(t *testing.T) {
-	res, c, ns := runBench(t, bench.ScenarioAbort, false)
+	res, c, ns := runBench(t, bench.ScenarioAbort, false, 0)
 	checkBenchPhases(t, res, "create", "pause", "abort")
 	if len(res.Baseline) != 0 {
 		t.Errorf("the baseline ran with --baseline=false: %+v", res.Baseline)
@@ -89,7 +103,7 @@ func TestBenchCommandAbort(t *testing.T) {
 
 // runBench runs one scenario with N=3, R=2 against a fresh controller, the
 // way `kanaria bench` does, and logs the table.
-func runBench(t *testing.T, scenario bench.Scenario, baseline bool) (*bench.Result, clients, string) {
+func runBench(t *testing.T, scenario bench.Scenario, baseline bool, watchPartSize int) (*bench.Result, clients, string) {
 	t.Helper()
 	ensureCRDs(t)
 	c := newClients(t)
@@ -100,7 +114,7 @@ func runBench(t *testing.T, scenario bench.Scenario, baseline bool) (*bench.Resu
 	res, err := bench.Run(ctx, cluster.RESTConfig(), bench.Options{
 		Config: bench.Config{
 			Scenario: scenario, Rollouts: 3, Replicas: 2, Namespace: ns, Baseline: baseline,
-			Timeout: 10 * time.Minute,
+			Timeout: 10 * time.Minute, WatchPartSize: watchPartSize,
 		},
 		ControllerPID:        p.cmd.Process.Pid,
 		ControllerMetricsURL: "http://" + p.metricAddr + "/metrics",
