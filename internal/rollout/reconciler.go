@@ -104,9 +104,11 @@ const continueAfter = time.Millisecond
 type Reconciler struct {
 	// fresh tells a cached Rollout that predates our own last status write.
 	fresh cachefresh.Tracker
-	// freshIngresses does the same for the canary Ingresses the NGINX and
-	// ALB routers write.
-	freshIngresses cachefresh.Tracker
+	// ingressCopies are what the NGINX and ALB routers' Ingress writes
+	// returned, served while the cache lags them.
+	ingressCopies routerclient.Copies
+	// ingressEvents drops those copies as the cache catches up.
+	ingressEvents *ingressEvents
 	// writes holds back status writes that only move Pod counts.
 	writes writeClock
 	// rsWrites tells cached ReplicaSets that predate our own patches.
@@ -270,6 +272,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, wor
 	if err != nil {
 		return fmt.Errorf("building the Rollout controller: %w", err)
 	}
+	r.ingressEvents = &ingressEvents{cache: mgr.GetCache(), handler: r.ingressCopies.Handler()}
 	// Deployments are watched from the first Rollout with a workloadRef on.
 	r.workloads = &workloadWatch{ctrl: c, cache: mgr.GetCache(),
 		handler: handler.EnqueueRequestsFromMapFunc(r.byIndex(indexWorkload))}
@@ -332,6 +335,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	var ro v1alpha1.Rollout
 	if err := r.Client.Get(ctx, req.NamespacedName, &ro); err != nil {
 		r.fresh.Forget(req.NamespacedName)
+		r.ingressCopies.Forget(req.NamespacedName)
 		r.writes.forget(req.NamespacedName)
 		r.rsWrites.Forget(req.NamespacedName)
 		r.runWrites.Forget(req.NamespacedName)
@@ -582,7 +586,10 @@ func (r *Reconciler) observeTraffic(ctx context.Context, ro *v1alpha1.Rollout, s
 	if api == nil {
 		api = r.Client
 	}
-	rc := routerclient.New(r.Client, api, r.Client, &r.freshIngresses)
+	if err := r.ingressEvents.ensure(ctx, ro); err != nil {
+		return nil, nil, err
+	}
+	rc := routerclient.New(r.Client, api, r.Client, &r.ingressCopies, client.ObjectKeyFromObject(ro))
 	env := trafficrouting.Env{Rollout: ro, Reader: rc, Writer: rc}
 	rs, err := routers.For(env, r.Routers)
 	if err != nil {
