@@ -228,3 +228,73 @@ func rolloutScheme(t *testing.T) *runtime.Scheme {
 	}
 	return s
 }
+
+// TestObserveRouterLeftoversSparesRoutedReleases: a routed Rollout seen
+// from its creation, or searched clean, is not searched at releases that
+// keep its trafficRouting; changing the routing is searched, finds what
+// the old routing left, and is spared again only once a search is clean.
+// A new process searches a release it has not seen the routing of.
+func TestObserveRouterLeftoversSparesRoutedReleases(t *testing.T) {
+	lists := 0
+	funcs := &interceptor.Funcs{List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+		lists++
+		return c.List(ctx, list, opts...)
+	}}
+	ro := func(generation int64, observed, stableIngress string) *v1alpha1.Rollout {
+		r := leftoverRollout(generation, observed)
+		r.UID = "shop-uid"
+		r.Spec.Strategy.Canary.TrafficRouting = &v1alpha1.RolloutTrafficRouting{
+			Nginx: &v1alpha1.NginxTrafficRouting{StableIngress: stableIngress},
+		}
+		return r
+	}
+	trueVal := true
+	canary := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: "shop-web-canary", Namespace: "web",
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "argoproj.io/v1alpha1", Kind: "Rollout", Name: "shop", UID: "shop-uid", Controller: &trueVal}}}}
+	cl := routertest.Cluster{Funcs: funcs}.Client(canary)
+	observe := func(r *Reconciler, ro *v1alpha1.Rollout) (int, int) {
+		t.Helper()
+		lists = 0
+		var snap decide.Snapshot
+		if err := r.observeRouterLeftovers(context.Background(), ro, &snap); err != nil {
+			t.Fatal(err)
+		}
+		return lists, len(snap.RouterLeftovers)
+	}
+
+	r := &Reconciler{Client: cl, APIReader: cl}
+	if n, _ := observe(r, ro(1, "", "web")); n != 0 {
+		t.Fatalf("creation listed %d times", n)
+	}
+	for gen := int64(2); gen <= 4; gen++ {
+		if n, _ := observe(r, ro(gen, strconv.FormatInt(gen-1, 10), "web")); n != 0 {
+			t.Fatalf("release to generation %d under the routing it was created with listed %d times", gen, n)
+		}
+	}
+
+	// Routed through another Ingress now: the old canary Ingress is found,
+	// and found again until it is gone.
+	for range 2 {
+		if n, found := observe(r, ro(5, "4", "web2")); n == 0 || found != 1 {
+			t.Fatalf("a changed routing: %d lists, %d leftovers; want the old canary Ingress", n, found)
+		}
+	}
+	if err := cl.Delete(context.Background(), canary); err != nil {
+		t.Fatal(err)
+	}
+	if n, found := observe(r, ro(5, "4", "web2")); n == 0 || found != 0 {
+		t.Fatalf("after the clean-up: %d lists, %d leftovers", n, found)
+	}
+	if n, _ := observe(r, ro(6, "5", "web2")); n != 0 {
+		t.Fatalf("a release after a clean search listed %d times", n)
+	}
+	// Back to the first routing: what the second wrote may be left.
+	if n, _ := observe(r, ro(7, "6", "web")); n == 0 {
+		t.Fatal("a routing changed back was not searched")
+	}
+
+	r = &Reconciler{Client: cl, APIReader: cl}
+	if n, _ := observe(r, ro(8, "7", "web")); n == 0 {
+		t.Fatal("a new process spared a release it had not seen the routing of")
+	}
+}

@@ -122,9 +122,9 @@ type Reconciler struct {
 	// ownedCopies are the ReplicaSets whose configuration copies are known
 	// to be theirs.
 	ownedCopies ownedCopies
-	// unrouted spares the router leftover search of Rollouts known to
-	// have never routed.
-	unrouted unroutedRecord
+	// searched spares the router leftover search of Rollouts known to
+	// have left nothing outside what their routing names.
+	searched searchedRecord
 	// absentKinds spares the leftover search a discovery request per
 	// Rollout for router kinds the cluster does not serve.
 	absentKinds trafficrouting.AbsentKinds
@@ -339,7 +339,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.writes.forget(req.NamespacedName)
 		r.rsWrites.Forget(req.NamespacedName)
 		r.runWrites.Forget(req.NamespacedName)
-		r.unrouted.forget(req.NamespacedName)
+		r.searched.forget(req.NamespacedName)
 		r.taken.forget(req.NamespacedName)
 		if apierrors.IsNotFound(err) {
 			outcome = passGone
