@@ -8,6 +8,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 )
@@ -52,4 +53,30 @@ func (w *ingressEvents) ensure(ctx context.Context, ro *v1alpha1.Rollout) error 
 func routesThroughIngresses(ro *v1alpha1.Rollout) bool {
 	c := ro.Spec.Strategy.Canary
 	return c != nil && c.TrafficRouting != nil && (c.TrafficRouting.Nginx != nil || c.TrafficRouting.ALB != nil)
+}
+
+// running reports whether the Ingress informer has been asked for, so
+// that listing Ingresses from the cache starts nothing new.
+func (w *ingressEvents) running() bool {
+	if w == nil {
+		return false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.started
+}
+
+// cachedIngressLists lists Ingresses from cache and anything else from
+// the Reader it wraps.
+type cachedIngressLists struct {
+	client.Reader
+	cache client.Reader
+}
+
+// List implements client.Reader.
+func (r cachedIngressLists) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	if _, ok := list.(*networkingv1.IngressList); ok {
+		return r.cache.List(ctx, list, opts...)
+	}
+	return r.Reader.List(ctx, list, opts...)
 }

@@ -195,7 +195,7 @@ func (r *Reconciler) cleanUpAfterDeletion(ctx context.Context, key types.Namespa
 		return fmt.Errorf("checking that the Rollout is gone: %w", err)
 	}
 	gone := &v1alpha1.Rollout{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
-	found, err := routers.Leftovers(ctx, api, gone)
+	found, err := r.leftoversOfDeleted(ctx, api, gone)
 	if apierrors.IsForbidden(err) {
 		log.Info("not looking for traffic routing state left by a deleted Rollout", "reason", err.Error())
 		return nil
@@ -208,4 +208,23 @@ func (r *Reconciler) cleanUpAfterDeletion(ctx context.Context, key types.Namespa
 		return nil
 	}
 	return (&executor{c: r.Client, ro: gone, log: log}).apply(ctx, actions)
+}
+
+// leftoversOfDeleted searches for the router state gone left. A deleted
+// Rollout is reconciled again for each of its ReplicaSets the garbage
+// collector deletes, and each search listed the namespace's Ingresses from
+// the API server. Where the Ingress informer runs anyway and holds no
+// Ingress of the namespace behind one of our own writes (see
+// routerclient.Copies), a search of the cache that finds nothing is
+// believed; anything found is looked for again on the API server, whose
+// answer the clean-up's writes are made from.
+func (r *Reconciler) leftoversOfDeleted(ctx context.Context, api client.Reader, gone *v1alpha1.Rollout) ([]trafficrouting.Leftover, error) {
+	reader := r.absentKinds.Reader(api)
+	if r.ingressEvents.running() && !r.ingressCopies.Pending(gone.Namespace) {
+		found, err := routers.Leftovers(ctx, cachedIngressLists{Reader: reader, cache: r.Client}, gone)
+		if err == nil && len(found) == 0 {
+			return nil, nil
+		}
+	}
+	return routers.Leftovers(ctx, reader, gone)
 }

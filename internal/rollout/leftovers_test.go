@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -296,5 +297,88 @@ func TestObserveRouterLeftoversSparesRoutedReleases(t *testing.T) {
 	r = &Reconciler{Client: cl, APIReader: cl}
 	if n, _ := observe(r, ro(8, "7", "web")); n == 0 {
 		t.Fatal("a new process spared a release it had not seen the routing of")
+	}
+}
+
+// TestCleanUpAfterDeletionSearchesTheCacheFirst: once the Ingress informer
+// runs, a deleted Rollout's search lists Ingresses from the cache, and only
+// what it finds there (or an Ingress the cache may lag our write of) sends
+// it to the API server, whose copy the clean-up writes from.
+func TestCleanUpAfterDeletionSearchesTheCacheFirst(t *testing.T) {
+	action := `{"Type":"forward","ForwardConfig":{"TargetGroups":[{"ServiceName":"shop-canary","ServicePort":"80","Weight":0},{"ServiceName":"shop-stable","ServicePort":"80","Weight":100}]}}`
+	reset := `{"Type":"forward","ForwardConfig":{"TargetGroups":[{"ServiceName":"shop-stable","ServicePort":"80","Weight":100}]}}`
+	albIngress := func() *networkingv1.Ingress {
+		return &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "web", Annotations: map[string]string{
+			"alb.ingress.kubernetes.io/actions.shop-stable": action,
+			"rollouts.argoproj.io/managed-alb-annotations":  `{"shop":["alb.ingress.kubernetes.io/actions.shop-stable"]}`,
+		}}}
+	}
+	plain := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: "other", Namespace: "web"}}
+	key := types.NamespacedName{Namespace: "web", Name: "shop"}
+
+	for _, tc := range []struct {
+		name string
+		// running: the Ingress informer has been started.
+		running bool
+		// alb: the deleted Rollout left an ALB action.
+		alb bool
+		// cacheBehind: the cache lacks the ALB action, which our own
+		// write (a copy still pending) put there.
+		cacheBehind bool
+		apiLists    int
+		cacheLists  int
+	}{
+		{name: "no informer, nothing left", apiLists: 1},
+		{name: "informer, nothing left", running: true, cacheLists: 1},
+		{name: "informer, an ALB action left", running: true, alb: true, cacheLists: 1, apiLists: 1},
+		{name: "informer behind our write", running: true, alb: true, cacheBehind: true, apiLists: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			objs := []client.Object{plain.DeepCopy()}
+			if tc.alb {
+				objs = append(objs, albIngress())
+			}
+			store := routertest.Cluster{Scheme: rolloutScheme(t)}.Client(objs...)
+			var apiLists, cacheLists int
+			counting := func(n *int, hide bool) client.WithWatch {
+				return interceptor.NewClient(store, interceptor.Funcs{List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+					ings, ok := list.(*networkingv1.IngressList)
+					if !ok {
+						return c.List(ctx, list, opts...)
+					}
+					*n++
+					if err := c.List(ctx, list, opts...); err != nil {
+						return err
+					}
+					if hide {
+						ings.Items = slices.DeleteFunc(ings.Items, func(i networkingv1.Ingress) bool { return i.Name == "web" })
+					}
+					return nil
+				}})
+			}
+			r := &Reconciler{Client: counting(&cacheLists, tc.cacheBehind), APIReader: counting(&apiLists, false)}
+			if tc.running {
+				r.ingressEvents = &ingressEvents{started: true}
+			}
+			if tc.cacheBehind {
+				r.ingressCopies.Wrote(key, types.NamespacedName{Namespace: "web", Name: "web"}, "1", albIngress())
+			}
+			if err := r.cleanUpAfterDeletion(context.Background(), key, logr.Discard()); err != nil {
+				t.Fatal(err)
+			}
+			if apiLists != tc.apiLists || cacheLists != tc.cacheLists {
+				t.Fatalf("Ingresses listed %d times from the API server and %d from the cache, want %d and %d", apiLists, cacheLists, tc.apiLists, tc.cacheLists)
+			}
+			if !tc.alb {
+				return
+			}
+			var got networkingv1.Ingress
+			if err := store.Get(context.Background(), types.NamespacedName{Namespace: "web", Name: "web"}, &got); err != nil {
+				t.Fatal(err)
+			}
+			if a := got.Annotations["alb.ingress.kubernetes.io/actions.shop-stable"]; a != reset {
+				t.Fatalf("action = %s, want %s", a, reset)
+			}
+		})
 	}
 }

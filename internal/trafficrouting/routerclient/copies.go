@@ -172,6 +172,19 @@ func (c *Copies) Forget(rollout types.NamespacedName) {
 	}
 }
 
+// Pending reports whether Copies holds an entry in namespace ns: whether
+// the cache may lag one of our writes of an Ingress there.
+func (c *Copies) Pending(ns string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k := range c.m {
+		if k.Namespace == ns {
+			return true
+		}
+	}
+	return false
+}
+
 // Len is how many Ingresses Copies holds an entry for, so tests can show
 // that entries do not outlive the cache's lag.
 func (c *Copies) Len() int {
