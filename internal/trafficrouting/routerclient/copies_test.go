@@ -320,3 +320,32 @@ func TestTheInformersEventsDropCaughtUpCopies(t *testing.T) {
 		t.Fatal("our delete was remembered after the cache dropped the object")
 	}
 }
+
+// TestACopyTheCacheAlreadyHasIsNotKept: the informer may deliver a write
+// before the write's response is handled, and then no later event would
+// end its copy.
+func TestACopyTheCacheAlreadyHasIsNotKept(t *testing.T) {
+	ctx := context.Background()
+	api := newServer(t, ingress("stable"))
+	copies := &Copies{}
+	c := New(api, api, api, copies, rolloutKey)
+	canary := ingress("canary")
+	if err := c.Create(ctx, canary); err != nil {
+		t.Fatal(err)
+	}
+	if copies.Len() != 0 {
+		t.Fatal("the copy of a create the cache already has was kept")
+	}
+	if err := setWeight(t, c, canary, "10"); err != nil {
+		t.Fatal(err)
+	}
+	if copies.Len() != 0 {
+		t.Fatal("the copy of an update the cache already has was kept")
+	}
+	if err := c.Delete(ctx, canary); err != nil {
+		t.Fatal(err)
+	}
+	if copies.Len() != 0 {
+		t.Fatal("a delete the cache already has was remembered")
+	}
+}

@@ -171,13 +171,27 @@ func (c *Client) List(ctx context.Context, list client.ObjectList, opts ...clien
 // wrote forgets what this reconcile read of obj and, for a cached kind,
 // keeps what the write left: obj as the API server answered it, or
 // nothing after a delete, in place of the version from it replaced.
-func (c *Client) wrote(obj client.Object, key types.NamespacedName, from string, deleted bool) {
+func (c *Client) wrote(ctx context.Context, obj client.Object, key types.NamespacedName, from string, deleted bool) {
 	delete(c.memo, keyOf(obj, key))
-	if ing, ok := obj.(*networkingv1.Ingress); ok && c.cache != nil {
-		if deleted {
-			ing = nil
-		}
-		c.copies.Wrote(c.rollout, key, from, ing)
+	ing, ok := obj.(*networkingv1.Ingress)
+	if !ok || c.cache == nil {
+		return
+	}
+	if deleted {
+		ing = nil
+	}
+	c.copies.Wrote(c.rollout, key, from, ing)
+	// The informer may have delivered the write before it was recorded,
+	// and then no event would end the copy: a cache that already shows it
+	// ends it now.
+	cctx, cancel := context.WithTimeout(ctx, cacheSyncTimeout)
+	defer cancel()
+	var cached networkingv1.Ingress
+	switch err := c.cache.Get(cctx, key, &cached); {
+	case err == nil:
+		c.copies.Seen(key, cached.ResourceVersion)
+	case apierrors.IsNotFound(err):
+		c.copies.Seen(key, absent)
 	}
 }
 
@@ -204,7 +218,7 @@ func (c *Client) Create(ctx context.Context, obj client.Object, opts ...client.C
 		return err
 	}
 	c.writes++
-	c.wrote(obj, key, absent, false)
+	c.wrote(ctx, obj, key, absent, false)
 	return nil
 }
 
@@ -216,7 +230,7 @@ func (c *Client) Update(ctx context.Context, obj client.Object, opts ...client.U
 		return err
 	}
 	c.writes++
-	c.wrote(obj, key, from, false)
+	c.wrote(ctx, obj, key, from, false)
 	return nil
 }
 
@@ -228,7 +242,7 @@ func (c *Client) Patch(ctx context.Context, obj client.Object, patch client.Patc
 		return err
 	}
 	c.writes++
-	c.wrote(obj, key, from, false)
+	c.wrote(ctx, obj, key, from, false)
 	return nil
 }
 
@@ -240,9 +254,9 @@ func (c *Client) Delete(ctx context.Context, obj client.Object, opts ...client.D
 	switch {
 	case err == nil:
 		c.writes++
-		c.wrote(obj, key, from, true)
+		c.wrote(ctx, obj, key, from, true)
 	case apierrors.IsNotFound(err):
-		c.wrote(obj, key, from, true)
+		c.wrote(ctx, obj, key, from, true)
 	default:
 		c.failed(obj, key, from, err)
 	}
