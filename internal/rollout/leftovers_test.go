@@ -16,6 +16,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/decide"
@@ -363,8 +364,12 @@ func TestCleanUpAfterDeletionSearchesTheCacheFirst(t *testing.T) {
 			if tc.cacheBehind {
 				r.ingressCopies.Wrote(key, types.NamespacedName{Namespace: "web", Name: "web"}, "1", albIngress())
 			}
-			if err := r.cleanUpAfterDeletion(context.Background(), key, logr.Discard()); err != nil {
+			// The deleted Rollout's reconcile, as its delete event brings it.
+			if _, err := r.Reconcile(context.Background(), reconcile.Request{NamespacedName: key}); err != nil {
 				t.Fatal(err)
+			}
+			if r.ingressCopies.Len() != 0 {
+				t.Fatal("the deleted Rollout's copies outlived its clean-up")
 			}
 			if apiLists != tc.apiLists || cacheLists != tc.cacheLists {
 				t.Fatalf("Ingresses listed %d times from the API server and %d from the cache, want %d and %d", apiLists, cacheLists, tc.apiLists, tc.cacheLists)

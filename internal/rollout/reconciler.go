@@ -335,7 +335,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	var ro v1alpha1.Rollout
 	if err := r.Client.Get(ctx, req.NamespacedName, &ro); err != nil {
 		r.fresh.Forget(req.NamespacedName)
-		r.ingressCopies.Forget(req.NamespacedName)
 		r.writes.forget(req.NamespacedName)
 		r.rsWrites.Forget(req.NamespacedName)
 		r.runWrites.Forget(req.NamespacedName)
@@ -343,11 +342,18 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.taken.forget(req.NamespacedName)
 		if apierrors.IsNotFound(err) {
 			outcome = passGone
-			if r.Owns != nil && !r.Owns(req.NamespacedName) {
-				return ctrl.Result{}, nil
+			if r.Owns == nil || r.Owns(req.NamespacedName) {
+				// Its Ingress copies go once the search for what it left
+				// is done: until then they tell the search that the cache
+				// may lag its last Ingress writes.
+				if err := r.cleanUpAfterDeletion(ctx, req.NamespacedName, logger); err != nil {
+					return ctrl.Result{}, err
+				}
 			}
-			return ctrl.Result{}, r.cleanUpAfterDeletion(ctx, req.NamespacedName, logger)
+			r.ingressCopies.Forget(req.NamespacedName)
+			return ctrl.Result{}, nil
 		}
+		r.ingressCopies.Forget(req.NamespacedName)
 		return ctrl.Result{}, err
 	}
 	if r.fresh.Stale(req.NamespacedName, ro.ResourceVersion) {
