@@ -2,7 +2,9 @@ package rollout
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"strconv"
 	"sync"
 
@@ -30,35 +32,38 @@ import (
 // search itself. A Rollout never reconciled before (no observedGeneration)
 // has routed nothing yet, so creating many Rollouts costs no lists.
 //
-// A Rollout that has no trafficRouting now and that this process knows
-// to have left nothing behind (see unroutedRecord) is not searched either:
-// every canary release of a Rollout without a router would otherwise list
-// the namespace's Ingresses for nothing.
+// A Rollout that this process knows to have left nothing behind under the
+// trafficRouting it has now (see searchedRecord) is not searched either:
+// every release of a canary, routed or not, would otherwise list the
+// namespace's Ingresses (and DestinationRules) for nothing, since a
+// release changes the template, not the routing.
 func (r *Reconciler) observeRouterLeftovers(ctx context.Context, ro *v1alpha1.Rollout, snap *decide.Snapshot) error {
 	c := ro.Spec.Strategy.Canary
 	if c == nil {
 		return nil
 	}
 	key := client.ObjectKeyFromObject(ro)
-	routed := c.TrafficRouting != nil
-	if routed {
-		// It may write router state from now on.
-		r.unrouted.forget(key)
+	routing, err := routingFingerprint(c.TrafficRouting)
+	if err != nil {
+		return err
 	}
+	// Its routers may write state under this routing from now on, which a
+	// search made under another one did not allow for.
+	r.searched.forgetUnless(key, routing)
 	og := ro.Status.ObservedGeneration
 	if og == "" {
 		// A status that names ReplicaSets or weights was written by some
 		// controller, perhaps one that routed; only a blank one proves
 		// that nothing ran for this Rollout yet.
-		if !routed && ro.Status.CurrentPodHash == "" && ro.Status.StableRS == "" && ro.Status.Canary.Weights == nil {
-			r.unrouted.remember(key, ro.UID)
+		if ro.Status.CurrentPodHash == "" && ro.Status.StableRS == "" && ro.Status.Canary.Weights == nil {
+			r.searched.remember(key, ro.UID, routing)
 		}
 		return nil
 	}
 	if og == strconv.FormatInt(ro.Generation, 10) {
 		return nil
 	}
-	if !routed && r.unrouted.has(key, ro.UID) {
+	if r.searched.has(key, ro.UID, routing) {
 		return nil
 	}
 	api := r.APIReader
@@ -76,47 +81,81 @@ func (r *Reconciler) observeRouterLeftovers(ctx context.Context, ro *v1alpha1.Ro
 		}
 		return fmt.Errorf("looking for traffic routing state left behind: %w", err)
 	}
-	if len(found) == 0 && !routed {
-		r.unrouted.remember(key, ro.UID)
+	if len(found) == 0 {
+		r.searched.remember(key, ro.UID, routing)
 	}
 	snap.RouterLeftovers = found
 	return nil
 }
 
-// unroutedRecord holds the Rollouts that, as far as this process has seen,
-// left no router state anywhere: each was either seen without
-// trafficRouting and with a blank status (no controller had acted on it),
-// or searched by this process without trafficRouting and found clean.
-// Every reconcile of a Rollout with trafficRouting removes it before any
-// router writes, so a Rollout in the record has written no router state
-// since it was searched or created. A Rollout the process has not seen
-// that way (the first change after the controller started, or after a
-// migration from Argo Rollouts, whose routers may have left state the
-// observedGeneration it wrote does not reveal) is searched as before.
-// Keys carry the UID so a Rollout re-created under the same name starts
-// unknown.
-type unroutedRecord struct {
-	mu sync.Mutex
-	m  map[types.NamespacedName]types.UID
+// routingFingerprint identifies a trafficRouting block (0 for none): the
+// leftovers a search finds depend on nothing else of the Rollout but its
+// name and UID.
+func routingFingerprint(tr *v1alpha1.RolloutTrafficRouting) (uint64, error) {
+	if tr == nil {
+		return 0, nil
+	}
+	b, err := json.Marshal(tr)
+	if err != nil {
+		return 0, fmt.Errorf("encoding trafficRouting: %w", err)
+	}
+	h := fnv.New64a()
+	h.Write(b)
+	// 0 stands for no routing; a block that hashes to it is searched at
+	// every change, as before.
+	return h.Sum64() | 1, nil
 }
 
-func (u *unroutedRecord) remember(key types.NamespacedName, uid types.UID) {
+// searchedRecord holds the Rollouts that, as far as this process has seen,
+// left no router state anywhere outside the objects their present
+// trafficRouting names: each was either seen with a blank status (no
+// controller had acted on it), or searched by this process and found clean,
+// under the trafficRouting recorded. Every reconcile of a Rollout whose
+// trafficRouting differs from the recorded one drops the record before any
+// router writes, so a Rollout in the record has written router state only
+// under the recorded routing since it was searched or created, and such
+// state is no leftover while the routing stays. A Rollout the process has
+// not seen that way (the first change after the controller started, or
+// after a migration from Argo Rollouts, whose routers may have left state
+// the observedGeneration it wrote does not reveal) is searched as before.
+// Keys carry the UID so a Rollout re-created under the same name starts
+// unknown.
+type searchedRecord struct {
+	mu sync.Mutex
+	m  map[types.NamespacedName]searched
+}
+
+type searched struct {
+	uid     types.UID
+	routing uint64
+}
+
+func (u *searchedRecord) remember(key types.NamespacedName, uid types.UID, routing uint64) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.m == nil {
-		u.m = map[types.NamespacedName]types.UID{}
+		u.m = map[types.NamespacedName]searched{}
 	}
-	u.m[key] = uid
+	u.m[key] = searched{uid: uid, routing: routing}
 }
 
-func (u *unroutedRecord) has(key types.NamespacedName, uid types.UID) bool {
+func (u *searchedRecord) has(key types.NamespacedName, uid types.UID, routing uint64) bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	got, ok := u.m[key]
-	return ok && got == uid
+	return ok && got == searched{uid: uid, routing: routing}
 }
 
-func (u *unroutedRecord) forget(key types.NamespacedName) {
+// forgetUnless drops key's record unless it was made under routing.
+func (u *searchedRecord) forgetUnless(key types.NamespacedName, routing uint64) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if got, ok := u.m[key]; ok && got.routing != routing {
+		delete(u.m, key)
+	}
+}
+
+func (u *searchedRecord) forget(key types.NamespacedName) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	delete(u.m, key)
@@ -156,7 +195,7 @@ func (r *Reconciler) cleanUpAfterDeletion(ctx context.Context, key types.Namespa
 		return fmt.Errorf("checking that the Rollout is gone: %w", err)
 	}
 	gone := &v1alpha1.Rollout{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
-	found, err := routers.Leftovers(ctx, api, gone)
+	found, err := r.leftoversOfDeleted(ctx, api, gone)
 	if apierrors.IsForbidden(err) {
 		log.Info("not looking for traffic routing state left by a deleted Rollout", "reason", err.Error())
 		return nil
@@ -169,4 +208,23 @@ func (r *Reconciler) cleanUpAfterDeletion(ctx context.Context, key types.Namespa
 		return nil
 	}
 	return (&executor{c: r.Client, ro: gone, log: log}).apply(ctx, actions)
+}
+
+// leftoversOfDeleted searches for the router state gone left. A deleted
+// Rollout is reconciled again for each of its ReplicaSets the garbage
+// collector deletes, and each search listed the namespace's Ingresses from
+// the API server. Where the Ingress informer runs anyway and holds no
+// Ingress of the namespace behind one of our own writes (see
+// routerclient.Copies), a search of the cache that finds nothing is
+// believed; anything found is looked for again on the API server, whose
+// answer the clean-up's writes are made from.
+func (r *Reconciler) leftoversOfDeleted(ctx context.Context, api client.Reader, gone *v1alpha1.Rollout) ([]trafficrouting.Leftover, error) {
+	reader := r.absentKinds.Reader(api)
+	if r.ingressEvents.running() && !r.ingressCopies.Pending(gone.Namespace) {
+		found, err := routers.Leftovers(ctx, cachedIngressLists{Reader: reader, cache: r.Client}, gone)
+		if err == nil && len(found) == 0 {
+			return nil, nil
+		}
+	}
+	return routers.Leftovers(ctx, reader, gone)
 }

@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -15,6 +16,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/rollout/decide"
@@ -227,4 +229,161 @@ func rolloutScheme(t *testing.T) *runtime.Scheme {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// TestObserveRouterLeftoversSparesRoutedReleases: a routed Rollout seen
+// from its creation, or searched clean, is not searched at releases that
+// keep its trafficRouting; changing the routing is searched, finds what
+// the old routing left, and is spared again only once a search is clean.
+// A new process searches a release it has not seen the routing of.
+func TestObserveRouterLeftoversSparesRoutedReleases(t *testing.T) {
+	lists := 0
+	funcs := &interceptor.Funcs{List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+		lists++
+		return c.List(ctx, list, opts...)
+	}}
+	ro := func(generation int64, observed, stableIngress string) *v1alpha1.Rollout {
+		r := leftoverRollout(generation, observed)
+		r.UID = "shop-uid"
+		r.Spec.Strategy.Canary.TrafficRouting = &v1alpha1.RolloutTrafficRouting{
+			Nginx: &v1alpha1.NginxTrafficRouting{StableIngress: stableIngress},
+		}
+		return r
+	}
+	trueVal := true
+	canary := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: "shop-web-canary", Namespace: "web",
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "argoproj.io/v1alpha1", Kind: "Rollout", Name: "shop", UID: "shop-uid", Controller: &trueVal}}}}
+	cl := routertest.Cluster{Funcs: funcs}.Client(canary)
+	observe := func(r *Reconciler, ro *v1alpha1.Rollout) (int, int) {
+		t.Helper()
+		lists = 0
+		var snap decide.Snapshot
+		if err := r.observeRouterLeftovers(context.Background(), ro, &snap); err != nil {
+			t.Fatal(err)
+		}
+		return lists, len(snap.RouterLeftovers)
+	}
+
+	r := &Reconciler{Client: cl, APIReader: cl}
+	if n, _ := observe(r, ro(1, "", "web")); n != 0 {
+		t.Fatalf("creation listed %d times", n)
+	}
+	for gen := int64(2); gen <= 4; gen++ {
+		if n, _ := observe(r, ro(gen, strconv.FormatInt(gen-1, 10), "web")); n != 0 {
+			t.Fatalf("release to generation %d under the routing it was created with listed %d times", gen, n)
+		}
+	}
+
+	// Routed through another Ingress now: the old canary Ingress is found,
+	// and found again until it is gone.
+	for range 2 {
+		if n, found := observe(r, ro(5, "4", "web2")); n == 0 || found != 1 {
+			t.Fatalf("a changed routing: %d lists, %d leftovers; want the old canary Ingress", n, found)
+		}
+	}
+	if err := cl.Delete(context.Background(), canary); err != nil {
+		t.Fatal(err)
+	}
+	if n, found := observe(r, ro(5, "4", "web2")); n == 0 || found != 0 {
+		t.Fatalf("after the clean-up: %d lists, %d leftovers", n, found)
+	}
+	if n, _ := observe(r, ro(6, "5", "web2")); n != 0 {
+		t.Fatalf("a release after a clean search listed %d times", n)
+	}
+	// Back to the first routing: what the second wrote may be left.
+	if n, _ := observe(r, ro(7, "6", "web")); n == 0 {
+		t.Fatal("a routing changed back was not searched")
+	}
+
+	r = &Reconciler{Client: cl, APIReader: cl}
+	if n, _ := observe(r, ro(8, "7", "web")); n == 0 {
+		t.Fatal("a new process spared a release it had not seen the routing of")
+	}
+}
+
+// TestCleanUpAfterDeletionSearchesTheCacheFirst: once the Ingress informer
+// runs, a deleted Rollout's search lists Ingresses from the cache, and only
+// what it finds there (or an Ingress the cache may lag our write of) sends
+// it to the API server, whose copy the clean-up writes from.
+func TestCleanUpAfterDeletionSearchesTheCacheFirst(t *testing.T) {
+	action := `{"Type":"forward","ForwardConfig":{"TargetGroups":[{"ServiceName":"shop-canary","ServicePort":"80","Weight":0},{"ServiceName":"shop-stable","ServicePort":"80","Weight":100}]}}`
+	reset := `{"Type":"forward","ForwardConfig":{"TargetGroups":[{"ServiceName":"shop-stable","ServicePort":"80","Weight":100}]}}`
+	albIngress := func() *networkingv1.Ingress {
+		return &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "web", Annotations: map[string]string{
+			"alb.ingress.kubernetes.io/actions.shop-stable": action,
+			"rollouts.argoproj.io/managed-alb-annotations":  `{"shop":["alb.ingress.kubernetes.io/actions.shop-stable"]}`,
+		}}}
+	}
+	plain := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: "other", Namespace: "web"}}
+	key := types.NamespacedName{Namespace: "web", Name: "shop"}
+
+	for _, tc := range []struct {
+		name string
+		// running: the Ingress informer has been started.
+		running bool
+		// alb: the deleted Rollout left an ALB action.
+		alb bool
+		// cacheBehind: the cache lacks the ALB action, which our own
+		// write (a copy still pending) put there.
+		cacheBehind bool
+		apiLists    int
+		cacheLists  int
+	}{
+		{name: "no informer, nothing left", apiLists: 1},
+		{name: "informer, nothing left", running: true, cacheLists: 1},
+		{name: "informer, an ALB action left", running: true, alb: true, cacheLists: 1, apiLists: 1},
+		{name: "informer behind our write", running: true, alb: true, cacheBehind: true, apiLists: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			objs := []client.Object{plain.DeepCopy()}
+			if tc.alb {
+				objs = append(objs, albIngress())
+			}
+			store := routertest.Cluster{Scheme: rolloutScheme(t)}.Client(objs...)
+			var apiLists, cacheLists int
+			counting := func(n *int, hide bool) client.WithWatch {
+				return interceptor.NewClient(store, interceptor.Funcs{List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+					ings, ok := list.(*networkingv1.IngressList)
+					if !ok {
+						return c.List(ctx, list, opts...)
+					}
+					*n++
+					if err := c.List(ctx, list, opts...); err != nil {
+						return err
+					}
+					if hide {
+						ings.Items = slices.DeleteFunc(ings.Items, func(i networkingv1.Ingress) bool { return i.Name == "web" })
+					}
+					return nil
+				}})
+			}
+			r := &Reconciler{Client: counting(&cacheLists, tc.cacheBehind), APIReader: counting(&apiLists, false)}
+			if tc.running {
+				r.ingressEvents = &ingressEvents{started: true}
+			}
+			if tc.cacheBehind {
+				r.ingressCopies.Wrote(key, types.NamespacedName{Namespace: "web", Name: "web"}, "1", albIngress())
+			}
+			// The deleted Rollout's reconcile, as its delete event brings it.
+			if _, err := r.Reconcile(context.Background(), reconcile.Request{NamespacedName: key}); err != nil {
+				t.Fatal(err)
+			}
+			if r.ingressCopies.Len() != 0 {
+				t.Fatal("the deleted Rollout's copies outlived its clean-up")
+			}
+			if apiLists != tc.apiLists || cacheLists != tc.cacheLists {
+				t.Fatalf("Ingresses listed %d times from the API server and %d from the cache, want %d and %d", apiLists, cacheLists, tc.apiLists, tc.cacheLists)
+			}
+			if !tc.alb {
+				return
+			}
+			var got networkingv1.Ingress
+			if err := store.Get(context.Background(), types.NamespacedName{Namespace: "web", Name: "web"}, &got); err != nil {
+				t.Fatal(err)
+			}
+			if a := got.Annotations["alb.ingress.kubernetes.io/actions.shop-stable"]; a != reset {
+				t.Fatalf("action = %s, want %s", a, reset)
+			}
+		})
+	}
 }

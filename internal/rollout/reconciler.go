@@ -105,9 +105,11 @@ const continueAfter = time.Millisecond
 type Reconciler struct {
 	// fresh tells a cached Rollout that predates our own last status write.
 	fresh cachefresh.Tracker
-	// freshIngresses does the same for the canary Ingresses the NGINX and
-	// ALB routers write.
-	freshIngresses cachefresh.Tracker
+	// ingressCopies are what the NGINX and ALB routers' Ingress writes
+	// returned, served while the cache lags them.
+	ingressCopies routerclient.Copies
+	// ingressEvents drops those copies as the cache catches up.
+	ingressEvents *ingressEvents
 	// writes holds back status writes that only move Pod counts.
 	writes writeClock
 	// rsWrites tells cached ReplicaSets that predate our own patches.
@@ -124,9 +126,9 @@ type Reconciler struct {
 	// ownedCopies are the ReplicaSets whose configuration copies are known
 	// to be theirs.
 	ownedCopies ownedCopies
-	// unrouted spares the router leftover search of Rollouts known to
-	// have never routed.
-	unrouted unroutedRecord
+	// searched spares the router leftover search of Rollouts known to
+	// have left nothing outside what their routing names.
+	searched searchedRecord
 	// absentKinds spares the leftover search a discovery request per
 	// Rollout for router kinds the cluster does not serve.
 	absentKinds trafficrouting.AbsentKinds
@@ -274,6 +276,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, wor
 	if err != nil {
 		return fmt.Errorf("building the Rollout controller: %w", err)
 	}
+	r.ingressEvents = &ingressEvents{cache: mgr.GetCache(), handler: r.ingressCopies.Handler()}
 	// Deployments are watched from the first Rollout with a workloadRef on.
 	r.workloads = &workloadWatch{ctrl: c, cache: mgr.GetCache(),
 		handler: handler.EnqueueRequestsFromMapFunc(r.byIndex(indexWorkload))}
@@ -339,16 +342,23 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.writes.forget(req.NamespacedName)
 		r.rsWrites.Forget(req.NamespacedName)
 		r.runWrites.Forget(req.NamespacedName)
-		r.unrouted.forget(req.NamespacedName)
+		r.searched.forget(req.NamespacedName)
 		r.taken.forget(req.NamespacedName)
 		r.held.Forget(req.NamespacedName)
 		if apierrors.IsNotFound(err) {
 			outcome = passGone
-			if r.Owns != nil && !r.Owns(req.NamespacedName) {
-				return ctrl.Result{}, nil
+			if r.Owns == nil || r.Owns(req.NamespacedName) {
+				// Its Ingress copies go once the search for what it left
+				// is done: until then they tell the search that the cache
+				// may lag its last Ingress writes.
+				if err := r.cleanUpAfterDeletion(ctx, req.NamespacedName, logger); err != nil {
+					return ctrl.Result{}, err
+				}
 			}
-			return ctrl.Result{}, r.cleanUpAfterDeletion(ctx, req.NamespacedName, logger)
+			r.ingressCopies.Forget(req.NamespacedName)
+			return ctrl.Result{}, nil
 		}
+		r.ingressCopies.Forget(req.NamespacedName)
 		return ctrl.Result{}, err
 	}
 	if r.fresh.Stale(req.NamespacedName, ro.ResourceVersion) {
@@ -590,7 +600,10 @@ func (r *Reconciler) observeTraffic(ctx context.Context, ro *v1alpha1.Rollout, s
 	if api == nil {
 		api = r.Client
 	}
-	rc := routerclient.New(r.Client, api, r.Client, &r.freshIngresses)
+	if err := r.ingressEvents.ensure(ctx, ro); err != nil {
+		return nil, nil, err
+	}
+	rc := routerclient.New(r.Client, api, r.Client, &r.ingressCopies, client.ObjectKeyFromObject(ro))
 	env := trafficrouting.Env{Rollout: ro, Reader: rc, Writer: rc}
 	rs, err := routers.For(env, r.Routers)
 	if err != nil {

@@ -8,10 +8,13 @@
 // Ingresses (NGINX, ALB) come from the controller's informer cache: they
 // are a built-in kind every cluster serves, so the informer can always
 // start. A cached copy that our own write has not reached yet is never
-// used; the read then goes to the API server. Other router objects are
-// custom resources the cluster may not have, so they are read from the API
-// server, once per reconcile: the second read of the same object returns
-// the first one's result unless the router wrote the object in between.
+// used: the object our last write returned is served instead (see
+// Copies), and only when we hold none (after a write failed on a
+// conflict) does the read go to the API server, once per reconcile. Other
+// router objects are custom resources the cluster may not have, so they
+// are read from the API server, once per reconcile: the second read of the
+// same object returns the first one's result unless the router wrote the
+// object in between.
 package routerclient
 
 import (
@@ -26,13 +29,11 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	"github.com/kanaria-rollouts/kanaria/internal/cachefresh"
 )
 
-// absent is the resourceVersion the freshness tracker records for an
-// object that did not exist before our write: a cache without the object
-// is as stale as one with a replaced version.
+// absent is the resourceVersion Copies records for an object that did not
+// exist before our write: a cache without the object is as stale as one
+// with a replaced version.
 const absent = ""
 
 // cacheSyncTimeout bounds the wait for the Ingress informer's first list.
@@ -44,8 +45,11 @@ type Client struct {
 	cache  client.Reader
 	api    client.Reader
 	writer client.Writer
-	fresh  *cachefresh.Tracker
-	memo   map[memoKey]memoEntry
+	copies *Copies
+	// rollout is the Rollout this reconcile routes, the owner of the
+	// copies its writes leave.
+	rollout types.NamespacedName
+	memo    map[memoKey]memoEntry
 	// writes counts the writes that succeeded, so the reconcile can tell a
 	// sync that changed the routers from one that found them as desired.
 	writes int
@@ -62,12 +66,12 @@ func (c *Client) Writes() int {
 	return c.writes
 }
 
-// New returns the Client of one reconcile. cache is the informer-backed
-// reader (nil reads Ingresses from api too), api reads straight from the
-// API server, fresh remembers across reconciles the Ingress versions our
-// writes replaced.
-func New(cache, api client.Reader, w client.Writer, fresh *cachefresh.Tracker) *Client {
-	return &Client{cache: cache, api: api, writer: w, fresh: fresh, memo: map[memoKey]memoEntry{}}
+// New returns the Client of one reconcile of the Rollout rollout. cache is
+// the informer-backed reader (nil reads Ingresses from api too), api reads
+// straight from the API server, copies keeps across reconciles what our
+// Ingress writes returned until the cache has caught up with them.
+func New(cache, api client.Reader, w client.Writer, copies *Copies, rollout types.NamespacedName) *Client {
+	return &Client{cache: cache, api: api, writer: w, copies: copies, rollout: rollout, memo: map[memoKey]memoEntry{}}
 }
 
 type memoKey struct {
@@ -101,22 +105,42 @@ func cachedKind(obj client.Object) bool {
 // per reconcile.
 func (c *Client) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
 	if c.cache != nil && cachedKind(obj) {
-		// The first read starts the informer and waits for its list; a
-		// controller whose role may not list Ingresses must not hang here.
-		cctx, cancel := context.WithTimeout(ctx, cacheSyncTimeout)
-		err := c.cache.Get(cctx, key, obj, opts...)
-		cancel()
-		switch {
-		case err == nil && !c.fresh.Stale(key, obj.GetResourceVersion()):
-			return nil
-		case apierrors.IsNotFound(err) && !c.fresh.Stale(key, absent):
-			return err
-		case err != nil && !apierrors.IsNotFound(err):
-			return fmt.Errorf("reading %s from the cache: %w", key, err)
-		}
-		// Our own write is not in the cache yet.
-		return c.api.Get(ctx, key, obj, opts...)
+		return c.getCached(ctx, key, obj.(*networkingv1.Ingress), opts...)
 	}
+	return c.getAPI(ctx, key, obj, opts...)
+}
+
+// getCached reads an Ingress from the cache, or what our write left in its
+// place while the cache lags it.
+func (c *Client) getCached(ctx context.Context, key client.ObjectKey, ing *networkingv1.Ingress, opts ...client.GetOption) error {
+	// The first read starts the informer and waits for its list; a
+	// controller whose role may not list Ingresses must not hang here.
+	cctx, cancel := context.WithTimeout(ctx, cacheSyncTimeout)
+	err := c.cache.Get(cctx, key, ing, opts...)
+	cancel()
+	rv := absent
+	switch {
+	case err == nil:
+		rv = ing.ResourceVersion
+	case !apierrors.IsNotFound(err):
+		return fmt.Errorf("reading %s from the cache: %w", key, err)
+	}
+	how, copied := c.copies.lookup(key, rv)
+	switch how {
+	case fromCopy:
+		*ing = *copied
+		return nil
+	case goneByUs:
+		return apierrors.NewNotFound(networkingv1.Resource("ingresses"), key.Name)
+	case fromAPI:
+		return c.getAPI(ctx, key, ing, opts...)
+	}
+	return err
+}
+
+// getAPI reads obj from the API server, at most once per reconcile until
+// it is written.
+func (c *Client) getAPI(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
 	mk := keyOf(obj, key)
 	if e, ok := c.memo[mk]; ok {
 		if e.err != nil {
@@ -145,22 +169,56 @@ func (c *Client) List(ctx context.Context, list client.ObjectList, opts ...clien
 }
 
 // wrote forgets what this reconcile read of obj and, for a cached kind,
-// records that our write replaced version from with version to (absent
-// for a delete), so a cache still showing from is not believed.
-func (c *Client) wrote(obj client.Object, key types.NamespacedName, from, to string) {
+// keeps what the write left: obj as the API server answered it, or
+// nothing after a delete, in place of the version from it replaced.
+func (c *Client) wrote(ctx context.Context, obj client.Object, key types.NamespacedName, from string, deleted bool) {
 	delete(c.memo, keyOf(obj, key))
-	if cachedKind(obj) {
-		c.fresh.Wrote(key, from, to)
+	ing, ok := obj.(*networkingv1.Ingress)
+	if !ok || c.cache == nil {
+		return
+	}
+	if deleted {
+		ing = nil
+	}
+	c.copies.Wrote(c.rollout, key, from, ing)
+	// The informer may have delivered the write before it was recorded,
+	// and then no event would end the copy: a cache that already shows it
+	// ends it now.
+	cctx, cancel := context.WithTimeout(ctx, cacheSyncTimeout)
+	defer cancel()
+	var cached networkingv1.Ingress
+	switch err := c.cache.Get(cctx, key, &cached); {
+	case err == nil:
+		c.copies.Seen(key, cached.ResourceVersion)
+	case apierrors.IsNotFound(err):
+		c.copies.Seen(key, absent)
+	}
+}
+
+// failed handles a write that did not happen. A conflict (or a create
+// that found the object) means the object is not what this reconcile read:
+// the read is forgotten and, for a cached kind, the version the write was
+// made from is known to be behind, so later reads ask the API server until
+// the cache moves past it.
+func (c *Client) failed(obj client.Object, key types.NamespacedName, from string, err error) {
+	if !apierrors.IsConflict(err) && !apierrors.IsAlreadyExists(err) {
+		return
+	}
+	delete(c.memo, keyOf(obj, key))
+	if c.cache != nil && cachedKind(obj) {
+		c.copies.Conflicted(c.rollout, key, from)
 	}
 }
 
 // Create creates obj.
 func (c *Client) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
+	key := client.ObjectKeyFromObject(obj)
 	if err := c.writer.Create(ctx, obj, opts...); err != nil {
+		c.failed(obj, key, absent, err)
 		return err
 	}
 	c.writes++
-	c.wrote(obj, client.ObjectKeyFromObject(obj), absent, obj.GetResourceVersion())
+	c.wrote(ctx, obj, key, absent, false)
 	return nil
 }
 
@@ -168,10 +226,11 @@ func (c *Client) Create(ctx context.Context, obj client.Object, opts ...client.C
 func (c *Client) Update(ctx context.Context, obj client.Object, opts ...client.UpdateOption) error {
 	key, from := client.ObjectKeyFromObject(obj), obj.GetResourceVersion()
 	if err := c.writer.Update(ctx, obj, opts...); err != nil {
+		c.failed(obj, key, from, err)
 		return err
 	}
 	c.writes++
-	c.wrote(obj, key, from, obj.GetResourceVersion())
+	c.wrote(ctx, obj, key, from, false)
 	return nil
 }
 
@@ -179,22 +238,27 @@ func (c *Client) Update(ctx context.Context, obj client.Object, opts ...client.U
 func (c *Client) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
 	key, from := client.ObjectKeyFromObject(obj), obj.GetResourceVersion()
 	if err := c.writer.Patch(ctx, obj, patch, opts...); err != nil {
+		c.failed(obj, key, from, err)
 		return err
 	}
 	c.writes++
-	c.wrote(obj, key, from, obj.GetResourceVersion())
+	c.wrote(ctx, obj, key, from, false)
 	return nil
 }
 
-// Delete deletes obj.
+// Delete deletes obj. An object already gone counts as no write, but is
+// gone all the same for the reads that follow.
 func (c *Client) Delete(ctx context.Context, obj client.Object, opts ...client.DeleteOption) error {
 	key, from := client.ObjectKeyFromObject(obj), obj.GetResourceVersion()
 	err := c.writer.Delete(ctx, obj, opts...)
-	if err == nil {
+	switch {
+	case err == nil:
 		c.writes++
-	}
-	if err == nil || apierrors.IsNotFound(err) {
-		c.wrote(obj, key, from, absent)
+		c.wrote(ctx, obj, key, from, true)
+	case apierrors.IsNotFound(err):
+		c.wrote(ctx, obj, key, from, true)
+	default:
+		c.failed(obj, key, from, err)
 	}
 	return err
 }

@@ -15,8 +15,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
-
-	"github.com/kanaria-rollouts/kanaria/internal/cachefresh"
 )
 
 var vsGVK = schema.GroupVersionKind{Group: "networking.istio.io", Version: "v1beta1", Kind: "VirtualService"}
@@ -56,6 +54,9 @@ func ingress(name string) *networkingv1.Ingress {
 
 func key(name string) client.ObjectKey { return client.ObjectKey{Namespace: "ns", Name: name} }
 
+// rolloutKey is the Rollout whose reconciles the tests make.
+var rolloutKey = types.NamespacedName{Namespace: "ns", Name: "shop"}
+
 // TestCustomResourcesAreReadOncePerReconcile: the check and the sync of one
 // reconcile read the same object; the second read costs no request unless
 // the router wrote the object in between.
@@ -70,7 +71,7 @@ func TestCustomResourcesAreReadOncePerReconcile(t *testing.T) {
 			api.gets++
 			return c.Get(ctx, k, obj, opts...)
 		}}).Build()
-	c := New(nil, api, api, &cachefresh.Tracker{})
+	c := New(nil, api, api, &Copies{}, rolloutKey)
 
 	first := virtualService("")
 	if err := c.Get(ctx, key("vs"), first); err != nil {
@@ -152,85 +153,13 @@ func (s *snapshotCache) sync(t *testing.T, api *server, names ...string) {
 	api.gets = before
 }
 
-// TestIngressesComeFromTheCacheUnlessItLagsOurWrite walks an Ingress
-// through create, update and delete with a cache that has not seen each
-// write yet, then has.
-func TestIngressesComeFromTheCacheUnlessItLagsOurWrite(t *testing.T) {
-	ctx := context.Background()
-	api := newServer(t, ingress("stable"))
-	cache := &snapshotCache{}
-	cache.sync(t, api, "stable", "canary")
-	fresh := &cachefresh.Tracker{}
-	reconcile := func() *Client { return New(cache, api, api, fresh) }
-	c := reconcile()
-
-	if err := c.Get(ctx, key("stable"), &networkingv1.Ingress{}); err != nil || api.gets != 0 {
-		t.Fatalf("a cached Ingress was read from the API server (%d requests, %v)", api.gets, err)
-	}
-	if err := c.Get(ctx, key("canary"), &networkingv1.Ingress{}); !apierrors.IsNotFound(err) || api.gets != 0 {
-		t.Fatalf("an Ingress nobody created: %v, %d requests", err, api.gets)
-	}
-
-	// We create the canary; the cache has not seen it.
-	if err := c.Create(ctx, ingress("canary")); err != nil {
-		t.Fatal(err)
-	}
-	c = reconcile()
-	got := &networkingv1.Ingress{}
-	if err := c.Get(ctx, key("canary"), got); err != nil || api.gets != 1 {
-		t.Fatalf("our new Ingress, missing from the cache: %v, %d requests", err, api.gets)
-	}
-	cache.sync(t, api, "stable", "canary")
-	if err := c.Get(ctx, key("canary"), &networkingv1.Ingress{}); err != nil || api.gets != 1 {
-		t.Fatalf("our new Ingress, once cached: %v, %d requests", err, api.gets)
-	}
-
-	// We update it; the cache still shows the version we replaced.
-	got.Annotations = map[string]string{"nginx.ingress.kubernetes.io/canary-weight": "0"}
-	if err := c.Update(ctx, got); err != nil {
-		t.Fatal(err)
-	}
-	c = reconcile()
-	got = &networkingv1.Ingress{}
-	if err := c.Get(ctx, key("canary"), got); err != nil || api.gets != 2 || got.Annotations["nginx.ingress.kubernetes.io/canary-weight"] != "0" {
-		t.Fatalf("after our update, with the cache behind: %v, %d requests, annotations %v", err, api.gets, got.Annotations)
-	}
-	cache.sync(t, api, "stable", "canary")
-	if err := c.Get(ctx, key("canary"), &networkingv1.Ingress{}); err != nil || api.gets != 2 {
-		t.Fatalf("after our update, once cached: %v, %d requests", err, api.gets)
-	}
-
-	// We delete it; the cache still has it.
-	if err := c.Delete(ctx, got); err != nil {
-		t.Fatal(err)
-	}
-	c = reconcile()
-	if err := c.Get(ctx, key("canary"), &networkingv1.Ingress{}); !apierrors.IsNotFound(err) || api.gets != 3 {
-		t.Fatalf("after our delete, with the cache behind: %v, %d requests", err, api.gets)
-	}
-	cache.sync(t, api, "stable", "canary")
-	if err := c.Get(ctx, key("canary"), &networkingv1.Ingress{}); !apierrors.IsNotFound(err) || api.gets != 3 {
-		t.Fatalf("after our delete, once cached: %v, %d requests", err, api.gets)
-	}
-
-	// Someone else changes the stable Ingress: the cache is believed.
-	if err := api.Patch(ctx, ingress("stable"), client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"labels":{"by":"user"}}}`))); err != nil {
-		t.Fatal(err)
-	}
-	cache.sync(t, api, "stable")
-	got = &networkingv1.Ingress{}
-	if err := c.Get(ctx, key("stable"), got); err != nil || api.gets != 3 || got.Labels["by"] != "user" {
-		t.Fatalf("a user's change: %v, %d requests, labels %v", err, api.gets, got.Labels)
-	}
-}
-
 // TestWritesCountsOnlyWritesThatHappened: the reconcile reads Writes to
 // tell a sync that moved traffic from one that found it as desired, so a
 // failed write or a delete of an object already gone counts for nothing.
 func TestWritesCountsOnlyWritesThatHappened(t *testing.T) {
 	ctx := context.Background()
 	api := newServer(t, ingress("kept"))
-	c := New(api, api, api, &cachefresh.Tracker{})
+	c := New(api, api, api, &Copies{}, rolloutKey)
 	var none *Client
 	if none.Writes() != 0 {
 		t.Fatal("a Rollout without routers counted writes")
