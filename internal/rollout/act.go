@@ -53,7 +53,8 @@ type executor struct {
 }
 
 // patchReplicaSet patches a ReplicaSet of the Rollout and records the
-// version the patch replaced.
+// version the patch replaced, with the patched ReplicaSet for the passes
+// that run before the cache has it.
 func (e *executor) patchReplicaSet(ctx context.Context, name string, body map[string]any) error {
 	patched := &appsv1.ReplicaSet{}
 	if err := e.patch(ctx, patched, e.ro.Namespace, name, body); err != nil {
@@ -62,7 +63,8 @@ func (e *executor) patchReplicaSet(ctx context.Context, name string, body map[st
 	// A patch that changed nothing keeps the version; recording it would
 	// make the cached copy look stale for ever.
 	if from, ok := e.rsVersions[name]; ok && e.rsWrites != nil && patched.ResourceVersion != from {
-		e.rsWrites.Wrote(client.ObjectKeyFromObject(e.ro), name, cachefresh.Replaced(from))
+		e.rsWrites.Wrote(client.ObjectKeyFromObject(e.ro), name, cachefresh.ReplacedBy(from, patched))
+		e.rsVersions[name] = patched.ResourceVersion
 	}
 	return nil
 }
@@ -312,7 +314,7 @@ func (e *executor) annotateRollout(ctx context.Context, key, value string) error
 		return err
 	}
 	if e.fresh != nil && patched.ResourceVersion != e.rolloutVersion {
-		e.fresh.Wrote(client.ObjectKeyFromObject(e.ro), e.rolloutVersion, patched.ResourceVersion)
+		e.fresh.WroteCopy(client.ObjectKeyFromObject(e.ro), e.rolloutVersion, patched)
 		e.rolloutVersion = patched.ResourceVersion
 	}
 	return nil

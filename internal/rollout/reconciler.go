@@ -3,6 +3,7 @@ package rollout
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -347,12 +348,28 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, err
 	}
 	if r.fresh.Stale(req.NamespacedName, ro.ResourceVersion) {
-		// The cache has not seen our own last status write yet. Deciding on
-		// the older status would repeat decisions (create a second
-		// AnalysisRun, record an event twice); the write's watch event
-		// brings the Rollout back as soon as the cache catches up.
-		outcome = passStaleRollout
-		return ctrl.Result{RequeueAfter: staleCacheRetry}, nil
+		// The cache has not seen our own last write yet. Deciding on the
+		// older status would repeat decisions (create a second
+		// AnalysisRun, record an event twice), so the pass goes on from the
+		// Rollout as that write returned it, which is newer than the cache's
+		// copy; a busy API server can take seconds to send the write's
+		// watch event, and a timed step (a pause's end) would wait for it.
+		// Without that copy (the write's result was not kept, or a conflict
+		// dropped it) the write's watch event brings the Rollout back as
+		// soon as the cache catches up.
+		written, ok := r.fresh.Written(req.NamespacedName, ro.ResourceVersion)
+		if !ok {
+			outcome = passStaleRollout
+			logger.V(1).Info("cache behind own write", "object", "Rollout", "cachedVersion", ro.ResourceVersion)
+			return ctrl.Result{RequeueAfter: staleCacheRetry}, nil
+		}
+		logger.V(1).Info("deciding on own written copy", "object", "Rollout", "cachedVersion", ro.ResourceVersion, "writtenVersion", written.GetResourceVersion())
+		writtenReads.WithLabelValues("rollout").Inc()
+		ro = *written.(*v1alpha1.Rollout).DeepCopy()
+	} else {
+		// The cache holds our last write or a later one: the copy is no
+		// longer needed.
+		r.fresh.DropCopy(req.NamespacedName)
 	}
 	if err := r.workloads.ensure(&ro); err != nil {
 		return ctrl.Result{}, err
@@ -371,11 +388,18 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if r.Sharded {
 		snap.ShardBucket = ro.Labels[shard.LabelBucket]
 	}
-	if len(cachefresh.Behind(&r.rsWrites, req.NamespacedName, slices.Values(snap.ReplicaSets))) > 0 {
-		// As above, for the ReplicaSets: their watch events bring the
-		// Rollout back once the cache has our last patches.
-		outcome = passStaleReplicaSets
-		return ctrl.Result{RequeueAfter: staleCacheRetry}, nil
+	if behind := cachefresh.Behind(&r.rsWrites, req.NamespacedName, slices.Values(snap.ReplicaSets)); len(behind) > 0 {
+		// As above, for the ReplicaSets: the pass goes on from the
+		// ReplicaSets as our patches returned them, or, without them,
+		// their watch events bring the Rollout back once the cache has
+		// our last patches.
+		if !useWrittenReplicaSets(&r.rsWrites, req.NamespacedName, &snap, behind) {
+			outcome = passStaleReplicaSets
+			logger.V(1).Info("cache behind own write", "object", "ReplicaSet", "names", slices.Sorted(maps.Keys(behind)))
+			return ctrl.Result{RequeueAfter: staleCacheRetry}, nil
+		}
+		logger.V(1).Info("deciding on own written copy", "object", "ReplicaSet", "names", slices.Sorted(maps.Keys(behind)))
+		writtenReads.WithLabelValues("replicaset").Add(float64(len(behind)))
 	}
 	trafficRouters, routerWrites, err := r.observeTraffic(ctx, &ro, &snap)
 	if err != nil {
@@ -453,13 +477,17 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 	}
 	if write {
-		version, conflict, err := statuspatch.Write(ctx, r.Client, ro.DeepCopy(), ro.Status, &plan.Status)
+		written := ro.DeepCopy()
+		version, conflict, err := statuspatch.Write(ctx, r.Client, written, ro.Status, &plan.Status)
 		if err != nil {
 			return ctrl.Result{}, err
 		}
 		if conflict {
 			// A client (promote, abort) changed the Rollout since we read
 			// it: decide again on the new state rather than overwrite it.
+			// Our last write's result is not the latest version then, so
+			// the next pass waits for the cache instead of going on from it.
+			r.fresh.DropCopy(req.NamespacedName)
 			outcome = passConflict
 			return ctrl.Result{Requeue: true}, nil
 		}
@@ -467,7 +495,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		// second status keeps) leaves the version as it was; recording it
 		// would make every later read look stale.
 		if version != ro.ResourceVersion {
-			r.fresh.Wrote(req.NamespacedName, ro.ResourceVersion, version)
+			r.fresh.WroteCopy(req.NamespacedName, ro.ResourceVersion, written)
 			exec.rolloutVersion = version
 		}
 		r.writes.wrote(req.NamespacedName, r.now())
@@ -624,4 +652,26 @@ func (r *Reconciler) runnable() reconcile.Reconciler {
 		return r.Wrap(r)
 	}
 	return r
+}
+
+// useWrittenReplicaSets puts in the snapshot, in place of each cached
+// ReplicaSet named in behind, the copy our last patch of it returned, which
+// is newer. It reports false, changing nothing, when a copy is missing.
+func useWrittenReplicaSets(writes *cachefresh.Owned, owner types.NamespacedName, snap *decide.Snapshot, behind map[string]bool) bool {
+	written := make(map[string]*appsv1.ReplicaSet, len(behind))
+	for name := range behind {
+		rs, ok := cachefresh.Written[*appsv1.ReplicaSet](writes, owner, name)
+		if !ok {
+			return false
+		}
+		written[name] = rs
+	}
+	rss := slices.Clone(snap.ReplicaSets)
+	for i, rs := range rss {
+		if w, ok := written[rs.Name]; ok {
+			rss[i] = w.DeepCopy()
+		}
+	}
+	snap.ReplicaSets = rss
+	return true
 }
