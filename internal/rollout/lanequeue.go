@@ -8,6 +8,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 )
 
+// timedPriority is the routine priority of a requeue for a time the
+// decision itself set: the clock alone moves that Rollout's release on
+// (a pause ends), and its pass scales ReplicaSets whose Pods the release
+// then waits for, so it goes ahead of routine work queued by watch events.
+// It stays below urgentPriority: aborts go first.
+const timedPriority = 1
+
 // lane is one of the two queues of a laneQueue.
 type lane int
 
@@ -62,7 +69,12 @@ type laneQueue[T comparable] struct {
 	// continued are the keys whose last reconcile made only an abort's
 	// traffic writes; their requeue is queued at once in the urgent lane.
 	continued *settledKeys[T]
-	now       func() time.Time
+	// timed are the keys whose last reconcile waits for a time its
+	// decision set (a pause's end); their requeue comes due at
+	// timedPriority, ahead of the routine items queued without a delay,
+	// which are mostly Pod counts that move no step. Nil marks none.
+	timed *settledKeys[T]
+	now   func() time.Time
 
 	// out carries each lane's next item from its fetcher to a worker.
 	out [2]chan handout[T]
@@ -170,6 +182,9 @@ func (q *laneQueue[T]) AddWithOpts(o priorityqueue.AddOpts, items ...T) {
 		requeue := after > 0 || rateLimited
 		if requeue && q.settled.take(key) {
 			priority = 0
+		}
+		if after > 0 && !rateLimited && q.timed.take(key) {
+			priority = max(priority, timedPriority)
 		}
 		if requeue && q.continued.take(key) {
 			priority = max(priority, urgentPriority)
@@ -374,6 +389,7 @@ func (q *laneQueue[T]) GetWithPriority() (T, int, bool) {
 		}
 		q.settled.clear(h.key)
 		q.continued.clear(h.key)
+		q.timed.clear(h.key)
 		q.mu.Unlock()
 		return h.key, h.priority, false
 	}

@@ -294,3 +294,26 @@ func (q *laneQueue[T]) waitingAdds() int {
 	defer q.mu.Unlock()
 	return len(q.waiting)
 }
+
+// A requeue for a time the decision set comes due ahead of the routine
+// items queued without a delay, though they were queued before it came
+// due; the item a worker's fetcher already holds stays first.
+func TestLaneQueueTimedRequeueGoesAheadOfRoutineEvents(t *testing.T) {
+	q := testLaneQueue(t, 2, 0)
+	q.timed = &settledKeys[string]{}
+	q.Add("first")
+	waitUntil(t, "the fetcher holds the first item", func() bool { return q.Len() == 0 })
+	q.Add("event")
+	q.timed.mark("pause-end")
+	q.AddAfter("pause-end", 10*time.Millisecond)
+	waitUntil(t, "the requeue is due", func() bool { return q.waitingAdds() == 0 })
+	var order []string
+	for range 3 {
+		g := receive(t, getAsync(q))
+		order = append(order, g.key)
+		q.Done(g.key)
+	}
+	if want := []string{"first", "pause-end", "event"}; !slices.Equal(order, want) {
+		t.Fatalf("handed out %v, want %v", order, want)
+	}
+}

@@ -175,6 +175,9 @@ type Reconciler struct {
 	// continued tells the work queue which keys' last reconcile made only
 	// its traffic writes, so their requeue is urgent work.
 	continued *settledKeys[reconcile.Request]
+	// timed tells the work queue which keys' requeue is for a time their
+	// decision set, so it goes ahead of routine watch events when due.
+	timed *settledKeys[reconcile.Request]
 }
 
 // SetupWithManager registers the reconciler and its watches with mgr.
@@ -262,9 +265,12 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, wor
 			WatchesRawSource(source.Kind(mgr.GetCache(), &v1alpha1.AnalysisRun{}, urgentRunHandler))
 		r.settled = &settledKeys[reconcile.Request]{}
 		r.continued = &settledKeys[reconcile.Request]{}
+		r.timed = &settledKeys[reconcile.Request]{}
 		opts.UsePriorityQueue = ptr.To(true)
 		opts.NewQueue = func(name string, rl workqueue.TypedRateLimiter[reconcile.Request]) workqueue.TypedRateLimitingInterface[reconcile.Request] {
-			return newLaneQueue(name, rl, workers, r.UrgentWorkers, r.settled, r.continued)
+			q := newLaneQueue(name, rl, workers, r.UrgentWorkers, r.settled, r.continued)
+			q.timed = r.timed
+			return q
 		}
 	}
 	c, err := b.WithOptions(opts).Build(r.runnable())
@@ -463,6 +469,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	// and below take a while, so the delay is kept as a time of day and
 	// only what is left of it when the reconcile returns is asked for.
 	due := requeue.At(snap.Now, plan.RequeueAfter)
+	decided := due
 	if snap.Configs != nil {
 		due = requeue.Earliest(due, snap.Now.Add(configRecheck))
 	}
@@ -519,6 +526,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	// otherwise. The early returns above keep their priority, since they
 	// retry a decision not yet made or not yet written.
 	r.settled.mark(req)
+	if !decided.IsZero() && decided.Equal(due) {
+		// What this Rollout waits for next is a time its decision set,
+		// not a count's hold or a configuration re-check.
+		r.timed.mark(req)
+	}
 	outcome = passActed
 	return ctrl.Result{RequeueAfter: requeue.UntilDue(due, r.now())}, nil
 }

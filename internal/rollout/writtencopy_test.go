@@ -123,7 +123,8 @@ func newLaggingCluster(t *testing.T) *laggingCluster {
 
 func (c *laggingCluster) reconciler() *Reconciler {
 	c.rec = record.NewFakeRecorder(100)
-	return &Reconciler{Client: c.cache, APIReader: c.api, Recorder: c.rec, Now: func() time.Time { return c.now }}
+	return &Reconciler{Client: c.cache, APIReader: c.api, Recorder: c.rec, Now: func() time.Time { return c.now },
+		timed: &settledKeys[reconcile.Request]{}}
 }
 
 // freeze holds the cache at what the server holds now.
@@ -246,6 +247,11 @@ func pausedBehindTheCache(t *testing.T) (*laggingCluster, *Reconciler) {
 // behind asked to look again only after staleCacheRetry.
 func TestPauseEndsWhileTheCacheLagsThePauseWrite(t *testing.T) {
 	c, r := pausedBehindTheCache(t)
+	// The pass that started the pause asks for its end as a time its
+	// decision set, which the work queue serves ahead of routine events.
+	if !r.timed.take(reconcile.Request{NamespacedName: webKey}) {
+		t.Fatal("the requeue for the pause's end is not marked as timed")
+	}
 	c.now = c.now.Add(time.Second)
 	res := c.pass(r)
 	st := c.rollout().Status
