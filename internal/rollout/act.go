@@ -50,6 +50,9 @@ type executor struct {
 	// taken learns of a ReplicaSet that holds the name of the Rollout's
 	// next one; nil records nothing.
 	taken *takenNames
+	// created learns of the objects the plan's creates made; nil records
+	// nothing.
+	created *createdNames
 }
 
 // patchReplicaSet patches a ReplicaSet of the Rollout and records the
@@ -99,6 +102,7 @@ func (e *executor) applyLanes(ctx context.Context, actions []decide.Action, urge
 		if err := e.oneIn(ctx, a, i < urgent); err != nil {
 			return fmt.Errorf("%s: %w", a.Describe(), err)
 		}
+		e.created.add(client.ObjectKeyFromObject(e.ro), a)
 		if i < urgent {
 			e.log.Info("applied", "action", a.Describe(), "urgent", true)
 		} else {

@@ -118,6 +118,9 @@ type Reconciler struct {
 	// taken holds ReplicaSets that a create found in the name of a
 	// Rollout's next ReplicaSet and that the cache may not show.
 	taken takenNames
+	// created holds what passes created while the Rollout's cache was
+	// behind our writes, until the caches show it.
+	created createdNames
 	// ownedCopies are the ReplicaSets whose configuration copies are known
 	// to be theirs.
 	ownedCopies ownedCopies
@@ -344,6 +347,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.runWrites.Forget(req.NamespacedName)
 		r.unrouted.forget(req.NamespacedName)
 		r.taken.forget(req.NamespacedName)
+		r.created.forget(req.NamespacedName)
 		if apierrors.IsNotFound(err) {
 			outcome = passGone
 			if r.Owns != nil && !r.Owns(req.NamespacedName) {
@@ -353,6 +357,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 		return ctrl.Result{}, err
 	}
+	usedCopy := false
 	if r.fresh.Stale(req.NamespacedName, ro.ResourceVersion) {
 		// The cache has not seen our own last write yet. Deciding on the
 		// older status would repeat decisions (create a second
@@ -364,6 +369,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		// dropped it) the write's watch event brings the Rollout back as
 		// soon as the cache catches up.
 		written, ok := r.fresh.Written(req.NamespacedName, ro.ResourceVersion)
+		usedCopy = ok
 		if !ok {
 			outcome = passStaleRollout
 			logger.V(1).Info("cache behind own write", "object", "Rollout", "cachedVersion", ro.ResourceVersion)
@@ -376,6 +382,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		// The cache holds our last write or a later one: the copy is no
 		// longer needed.
 		r.fresh.DropCopy(req.NamespacedName)
+		r.created.forget(req.NamespacedName)
 	}
 	if err := r.workloads.ensure(&ro); err != nil {
 		return ctrl.Result{}, err
@@ -393,6 +400,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	if r.Sharded {
 		snap.ShardBucket = ro.Labels[shard.LabelBucket]
+	}
+	if usedCopy && r.created.missing(req.NamespacedName, &snap) {
+		// The written status may name an object a pass created that the
+		// cache does not hold yet: deciding without it would create it
+		// again. Its watch event brings the Rollout back.
+		outcome = passStaleRollout
+		logger.V(1).Info("cache behind own create", "object", "Rollout")
+		return ctrl.Result{RequeueAfter: staleCacheRetry}, nil
 	}
 	if behind := cachefresh.Behind(&r.rsWrites, req.NamespacedName, slices.Values(snap.ReplicaSets)); len(behind) > 0 {
 		// As above, for the ReplicaSets: the pass goes on from the
@@ -424,6 +439,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		runWrites:  &r.runWrites,
 		markUrgent: !r.NoPriority,
 		taken:      &r.taken,
+		created:    &r.created,
 	}
 	for _, rs := range snap.ReplicaSets {
 		exec.rsVersions[rs.Name] = rs.ResourceVersion

@@ -97,11 +97,13 @@ func newLaggingCluster(t *testing.T) *laggingCluster {
 				return err
 			}
 			if rss, ok := list.(*appsv1.ReplicaSetList); ok && c.frozenRS != nil {
+				var shown []appsv1.ReplicaSet
 				for i := range rss.Items {
 					if old, ok := c.frozenRS[rss.Items[i].Name]; ok {
-						old.DeepCopyInto(&rss.Items[i])
+						shown = append(shown, *old.DeepCopy())
 					}
 				}
+				rss.Items = shown
 			}
 			return nil
 		},
@@ -329,5 +331,52 @@ func TestWrittenCopyDroppedOnConflict(t *testing.T) {
 	// write, so the promoted Rollout may already have reached its next pause.
 	if got := ptr.Deref(c.rollout().Status.CurrentStepIndex, -1); got < 2 {
 		t.Fatalf("once the cache caught up: step %d, want past the promoted pause", got)
+	}
+}
+
+// TestNoSecondCreateWhileTheCacheLacksIt: the pass after the one that
+// created the canary ReplicaSet finds the cache behind both its status
+// write and the create. Going on from the written Rollout, whose status
+// names the new ReplicaSet, it would create it again and record
+// NewReplicaSetCreated twice; it waits for the cache instead.
+func TestNoSecondCreateWhileTheCacheLacksIt(t *testing.T) {
+	c := newLaggingCluster(t)
+	r := c.reconciler()
+	for i := 0; c.rollout().Status.Phase != v1alpha1.RolloutPhaseHealthy; i++ {
+		if i == 10 {
+			t.Fatalf("not Healthy after 10 passes: %+v", c.rollout().Status)
+		}
+		c.pass(r)
+		c.now = c.now.Add(countsDebounce + time.Second)
+	}
+	ro := c.rollout()
+	ro.Spec.Template.Spec.Containers[0].Image = "web:v2"
+	ro.Generation = 2
+	if err := c.api.Update(context.Background(), ro); err != nil {
+		t.Fatal(err)
+	}
+	c.takeWrites()
+	c.events()
+	c.freeze()
+	c.pass(r)
+	if w := c.takeWrites(); !slices.ContainsFunc(w, func(s string) bool { return strings.HasPrefix(s, "create ReplicaSet ") }) {
+		t.Fatalf("the release's first pass did not create the canary: %v", w)
+	}
+	c.events()
+	c.now = c.now.Add(100 * time.Millisecond)
+	res := c.pass(r)
+	if w := c.takeWrites(); len(w) > 0 {
+		t.Fatalf("a pass whose cache lacks its own create wrote %v", w)
+	}
+	if ev := c.events(); len(ev) > 0 {
+		t.Fatalf("a pass whose cache lacks its own create recorded %v", ev)
+	}
+	if res.RequeueAfter != staleCacheRetry {
+		t.Fatalf("the pass did not wait for the cache: %+v", res)
+	}
+	c.thaw()
+	c.pass(r)
+	if w := c.takeWrites(); slices.ContainsFunc(w, func(s string) bool { return strings.HasPrefix(s, "create ") }) {
+		t.Fatalf("created again once the cache caught up: %v", w)
 	}
 }
