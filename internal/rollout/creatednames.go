@@ -9,8 +9,8 @@ import (
 )
 
 // createdNames holds, per Rollout, the objects its passes created (kind
-// and name) while its cache was behind the controller's own Rollout
-// writes. A pass that goes on from its own written Rollout reads a status
+// and name) that the caches have not shown yet. A pass that goes on from
+// its own written Rollout reads a status
 // that may name such an object before the cache holds it; deciding without
 // it would create it again and record its Event twice, so that pass waits
 // for the cache instead. A pass that finds the Rollout's cache fresh

@@ -118,8 +118,8 @@ type Reconciler struct {
 	// taken holds ReplicaSets that a create found in the name of a
 	// Rollout's next ReplicaSet and that the cache may not show.
 	taken takenNames
-	// created holds what passes created while the Rollout's cache was
-	// behind our writes, until the caches show it.
+	// created holds the objects passes created, until the caches show
+	// them or a pass finds the Rollout's cache fresh.
 	created createdNames
 	// ownedCopies are the ReplicaSets whose configuration copies are known
 	// to be theirs.
