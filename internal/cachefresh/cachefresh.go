@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -37,6 +38,9 @@ type entry struct {
 	replaced []string
 	// last is the version the last write produced, or "" when unknown.
 	last string
+	// written is the object as the last write returned it, when the
+	// writer handed it over (WroteCopy); nil otherwise.
+	written metav1.Object
 }
 
 // Wrote records that a write to key succeeded on top of resourceVersion
@@ -59,6 +63,48 @@ func (t *Tracker) Wrote(key types.NamespacedName, from, to string) {
 	// matters for a caller that gives a deleted object the version "" it
 	// also gave the object before it was created.
 	e.replaced = slices.DeleteFunc(e.replaced, func(rv string) bool { return rv == to })
+	t.entries.Store(key, e)
+}
+
+// WroteCopy is Wrote for a write whose result obj the caller hands over:
+// until the cache catches up, Written offers it in place of a cached copy
+// that predates it. obj is kept as it is, so the caller must not change
+// it afterwards.
+func (t *Tracker) WroteCopy(key types.NamespacedName, from string, obj metav1.Object) {
+	t.Wrote(key, from, obj.GetResourceVersion())
+	v, _ := t.entries.Load(key)
+	e := v.(entry)
+	e.written = obj
+	t.entries.Store(key, e)
+}
+
+// Written returns the object the last write to key returned when the
+// cached copy at resourceVersion rv predates that write, so a reader can
+// go on from what it wrote instead of waiting for the cache. The object is
+// shared: copy it before changing it.
+func (t *Tracker) Written(key types.NamespacedName, rv string) (metav1.Object, bool) {
+	v, ok := t.entries.Load(key)
+	if !ok {
+		return nil, false
+	}
+	e := v.(entry)
+	if e.written == nil || e.written.GetResourceVersion() != e.last || !slices.Contains(e.replaced, rv) {
+		return nil, false
+	}
+	return e.written, true
+}
+
+// DropCopy lets go of the object WroteCopy kept for key: once the cache
+// holds the write (or a later one), and when the write's result may no
+// longer be the object's latest version (a conflict says another writer
+// came after it). The versions it replaced stay known.
+func (t *Tracker) DropCopy(key types.NamespacedName) {
+	v, ok := t.entries.Load(key)
+	if !ok || v.(entry).written == nil {
+		return
+	}
+	e := v.(entry)
+	e.written = nil
 	t.entries.Store(key, e)
 }
 

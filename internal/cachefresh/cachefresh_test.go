@@ -3,6 +3,7 @@ package cachefresh
 import (
 	"testing"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -97,5 +98,40 @@ func TestTrackerTheLatestVersionIsNeverStale(t *testing.T) {
 		if !tr.Stale(k, rv) {
 			t.Fatalf("version %s, before our delete, is not reported stale", rv)
 		}
+	}
+}
+
+// A written copy is offered exactly while the cache shows a version the
+// chain replaced, and only if it is the chain's last write.
+func TestTrackerOffersTheWrittenCopyWhileTheCacheIsBehind(t *testing.T) {
+	var tr Tracker
+	k := types.NamespacedName{Namespace: "ns", Name: "a"}
+	at := func(rv string) *metav1.ObjectMeta { return &metav1.ObjectMeta{Name: "a", ResourceVersion: rv} }
+	tr.WroteCopy(k, "5", at("6"))
+	if got, ok := tr.Written(k, "5"); !ok || got.GetResourceVersion() != "6" {
+		t.Fatalf("behind at 5: got %v, %v; want the copy at 6", got, ok)
+	}
+	if _, ok := tr.Written(k, "6"); ok {
+		t.Fatal("a copy is offered to a cache that holds the write")
+	}
+	tr.WroteCopy(k, "6", at("7"))
+	for _, rv := range []string{"5", "6"} {
+		if got, ok := tr.Written(k, rv); !ok || got.GetResourceVersion() != "7" {
+			t.Fatalf("behind at %s: got %v, %v; want the chain's last copy at 7", rv, got, ok)
+		}
+	}
+	// A write whose result is not handed over leaves no copy that could
+	// be older than it.
+	tr.Wrote(k, "7", "8")
+	if _, ok := tr.Written(k, "6"); ok {
+		t.Fatal("a copy older than the last write is offered")
+	}
+	tr.WroteCopy(k, "8", at("9"))
+	tr.DropCopy(k)
+	if _, ok := tr.Written(k, "8"); ok {
+		t.Fatal("a dropped copy is offered")
+	}
+	if !tr.Stale(k, "8") {
+		t.Fatal("dropping the copy forgot the replaced version")
 	}
 }

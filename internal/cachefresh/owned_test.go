@@ -93,3 +93,30 @@ func TestOwnedForgetsObjectsTheCacheNoLongerHolds(t *testing.T) {
 		t.Error("the mark of an object still behind was dropped")
 	}
 }
+
+// A patch's result is offered until the cache shows the patch, and patches
+// that follow each other from the offered copy keep every replaced version
+// behind.
+func TestOwnedOffersWrittenCopies(t *testing.T) {
+	var o Owned
+	owner := types.NamespacedName{Namespace: "ns", Name: "ro"}
+	o.Wrote(owner, "a", ReplacedBy("1", rs("a", "2", 2)))
+	o.Wrote(owner, "a", ReplacedBy("2", rs("a", "3", 3)))
+	if got, ok := Written[*appsv1.ReplicaSet](&o, owner, "a"); !ok || got.ResourceVersion != "3" {
+		t.Fatalf("got %v, %v; want the copy at 3", got, ok)
+	}
+	if _, ok := Written[*appsv1.ReplicaSet](&o, owner, "b"); ok {
+		t.Fatal("a copy of an object never written is offered")
+	}
+	for _, rv := range []string{"1", "2"} {
+		if got := behind(&o, owner, rs("a", rv, 1)); !slices.Equal(got, []string{"a"}) {
+			t.Fatalf("cached at %s: behind %v, want [a]", rv, got)
+		}
+	}
+	if got := behind(&o, owner, rs("a", "3", 3)); len(got) != 0 {
+		t.Fatalf("cached at the write: behind %v", got)
+	}
+	if _, ok := Written[*appsv1.ReplicaSet](&o, owner, "a"); ok {
+		t.Fatal("the copy is kept after the cache showed the write")
+	}
+}

@@ -54,10 +54,14 @@ type executor struct {
 	// held learns of AnalysisRun and Experiment names held by an object
 	// that is not the one a create meant; nil records nothing.
 	held *collision.Held
+	// created learns of the objects the plan's creates made; nil records
+	// nothing.
+	created *createdNames
 }
 
 // patchReplicaSet patches a ReplicaSet of the Rollout and records the
-// version the patch replaced.
+// version the patch replaced, with the patched ReplicaSet for the passes
+// that run before the cache has it.
 func (e *executor) patchReplicaSet(ctx context.Context, name string, body map[string]any) error {
 	patched := &appsv1.ReplicaSet{}
 	if err := e.patch(ctx, patched, e.ro.Namespace, name, body); err != nil {
@@ -66,7 +70,8 @@ func (e *executor) patchReplicaSet(ctx context.Context, name string, body map[st
 	// A patch that changed nothing keeps the version; recording it would
 	// make the cached copy look stale for ever.
 	if from, ok := e.rsVersions[name]; ok && e.rsWrites != nil && patched.ResourceVersion != from {
-		e.rsWrites.Wrote(client.ObjectKeyFromObject(e.ro), name, cachefresh.Replaced(from))
+		e.rsWrites.Wrote(client.ObjectKeyFromObject(e.ro), name, cachefresh.ReplacedBy(from, patched))
+		e.rsVersions[name] = patched.ResourceVersion
 	}
 	return nil
 }
@@ -101,6 +106,7 @@ func (e *executor) applyLanes(ctx context.Context, actions []decide.Action, urge
 		if err := e.oneIn(ctx, a, i < urgent); err != nil {
 			return fmt.Errorf("%s: %w", a.Describe(), err)
 		}
+		e.created.add(client.ObjectKeyFromObject(e.ro), a)
 		if i < urgent {
 			e.log.Info("applied", "action", a.Describe(), "urgent", true)
 		} else {
@@ -363,7 +369,7 @@ func (e *executor) annotateRollout(ctx context.Context, key, value string) error
 		return err
 	}
 	if e.fresh != nil && patched.ResourceVersion != e.rolloutVersion {
-		e.fresh.Wrote(client.ObjectKeyFromObject(e.ro), e.rolloutVersion, patched.ResourceVersion)
+		e.fresh.WroteCopy(client.ObjectKeyFromObject(e.ro), e.rolloutVersion, patched)
 		e.rolloutVersion = patched.ResourceVersion
 	}
 	return nil

@@ -8,6 +8,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 )
 
+// timedPriority is the routine priority of a requeue for a time the
+// decision itself set: the clock alone moves that Rollout's release on
+// (a pause ends), and its pass scales ReplicaSets whose Pods the release
+// then waits for, so it goes ahead of routine work queued by watch events.
+// It stays below urgentPriority: aborts go first.
+const timedPriority = 1
+
 // lane is one of the two queues of a laneQueue.
 type lane int
 
@@ -28,6 +35,13 @@ type handout[T comparable] struct {
 type pendingAdd struct {
 	priority int
 	readyAt  time.Time
+}
+
+// waitingAdd is an add that waits for its time.
+type waitingAdd struct {
+	priority int
+	at       time.Time
+	timer    *time.Timer
 }
 
 // laneQueue is the Rollout controller's work queue when the priority lane
@@ -55,12 +69,25 @@ type laneQueue[T comparable] struct {
 	// continued are the keys whose last reconcile made only an abort's
 	// traffic writes; their requeue is queued at once in the urgent lane.
 	continued *settledKeys[T]
-	now       func() time.Time
+	// timed are the keys whose last reconcile waits for a time its
+	// decision set (a pause's end); their requeue comes due at
+	// timedPriority, ahead of the routine items queued without a delay,
+	// which are mostly Pod counts that move no step. Nil marks none.
+	timed *settledKeys[T]
+	now   func() time.Time
 
 	// out carries each lane's next item from its fetcher to a worker.
 	out [2]chan handout[T]
 
 	mu sync.Mutex
+	// waiting are the adds that wait for their time (a requeue's delay, a
+	// rate limiter's back-off). A lane gets each when it is due, behind
+	// the items queued before then and ahead of those queued after, as
+	// client-go's delaying queue does. Given to a lane with its delay, an
+	// item would sort behind every item queued without one, even those
+	// queued after it was due: under a steady flow of watch events a timed
+	// step (a pause's end) then waits until the flow dries up.
+	waiting map[T]*waitingAdd
 	// active maps a key a worker holds to the lane it came from.
 	active map[T]lane
 	// deferred are the adds for active keys.
@@ -95,6 +122,7 @@ func newLaneQueue[T comparable](name string, rl workqueue.TypedRateLimiter[T], w
 		settled:      settled,
 		continued:    continued,
 		now:          time.Now,
+		waiting:      map[T]*waitingAdd{},
 		active:       map[T]lane{},
 		deferred:     map[T]pendingAdd{},
 		slotFreed:    make(chan struct{}),
@@ -144,7 +172,8 @@ func laneOf(priority int) lane {
 // lane the pass came from: in the urgent lane it waits behind the items
 // already there, the other aborts' traffic writes, and ahead of every
 // later one, since a delay would sort it after every item queued without
-// one, and a routine lane may be long.
+// one, and a routine lane may be long. An add with a delay waits for its
+// time outside the lanes (see waiting).
 func (q *laneQueue[T]) AddWithOpts(o priorityqueue.AddOpts, items ...T) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -153,6 +182,9 @@ func (q *laneQueue[T]) AddWithOpts(o priorityqueue.AddOpts, items ...T) {
 		requeue := after > 0 || rateLimited
 		if requeue && q.settled.take(key) {
 			priority = 0
+		}
+		if after > 0 && !rateLimited && q.timed.take(key) {
+			priority = max(priority, timedPriority)
 		}
 		if requeue && q.continued.take(key) {
 			priority = max(priority, urgentPriority)
@@ -167,8 +199,52 @@ func (q *laneQueue[T]) AddWithOpts(o priorityqueue.AddOpts, items ...T) {
 			q.deferLocked(key, pendingAdd{priority: priority, readyAt: q.now().Add(after)})
 			continue
 		}
-		q.lanes[laneOf(priority)].AddWithOpts(priorityqueue.AddOpts{After: after, Priority: priority}, key)
+		q.queueLocked(key, priority, after)
 	}
+}
+
+// queueLocked gives key to its lane now, or once after has passed.
+func (q *laneQueue[T]) queueLocked(key T, priority int, after time.Duration) {
+	if after <= 0 {
+		q.lanes[laneOf(priority)].AddWithOpts(priorityqueue.AddOpts{Priority: priority}, key)
+		return
+	}
+	at := q.now().Add(after)
+	if w, ok := q.waiting[key]; ok {
+		// One wait per key, as a priority queue keeps one item per key:
+		// the higher priority and the earlier time win.
+		w.priority = max(w.priority, priority)
+		if at.Before(w.at) {
+			w.at = at
+			w.timer.Reset(after)
+		}
+		return
+	}
+	w := &waitingAdd{priority: priority, at: at}
+	w.timer = time.AfterFunc(after, func() { q.due(key, w) })
+	q.waiting[key] = w
+}
+
+// due gives a waiting add to its lane; an add for a key a worker holds is
+// queued when the worker is done with it.
+func (q *laneQueue[T]) due(key T, w *waitingAdd) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.waiting[key] != w || q.ShuttingDown() {
+		// Handed out or replaced meanwhile.
+		return
+	}
+	if wait := w.at.Sub(q.now()); wait > 0 {
+		// Reset to an earlier time raced with this call of the later one.
+		w.timer.Reset(wait)
+		return
+	}
+	delete(q.waiting, key)
+	if _, busy := q.active[key]; busy {
+		q.deferLocked(key, pendingAdd{priority: w.priority, readyAt: q.now()})
+		return
+	}
+	q.lanes[laneOf(w.priority)].AddWithOpts(priorityqueue.AddOpts{Priority: w.priority}, key)
 }
 
 // deferLocked merges an add for an active key into the one already held:
@@ -218,6 +294,12 @@ func (q *laneQueue[T]) ShuttingDown() bool {
 // ShutDown stops both lanes and releases every waiting worker.
 func (q *laneQueue[T]) ShutDown() {
 	q.stopOnce.Do(func() { close(q.stopped) })
+	q.mu.Lock()
+	for key, w := range q.waiting {
+		w.timer.Stop()
+		delete(q.waiting, key)
+	}
+	q.mu.Unlock()
 	for _, l := range q.lanes {
 		l.ShutDown()
 	}
@@ -298,8 +380,16 @@ func (q *laneQueue[T]) GetWithPriority() (T, int, bool) {
 			continue
 		}
 		q.active[h.key] = h.from
+		if w, ok := q.waiting[h.key]; ok {
+			// The pass about to run is the one the waiting add asked for,
+			// as when a priority queue hands out a key queued both with
+			// and without a delay; it asks again for what it still needs.
+			w.timer.Stop()
+			delete(q.waiting, h.key)
+		}
 		q.settled.clear(h.key)
 		q.continued.clear(h.key)
+		q.timed.clear(h.key)
 		q.mu.Unlock()
 		return h.key, h.priority, false
 	}
@@ -321,8 +411,7 @@ func (q *laneQueue[T]) Done(key T) {
 	}
 	if p, ok := q.deferred[key]; ok {
 		delete(q.deferred, key)
-		after := max(0, p.readyAt.Sub(q.now()))
-		q.lanes[laneOf(p.priority)].AddWithOpts(priorityqueue.AddOpts{After: after, Priority: p.priority}, key)
+		q.queueLocked(key, p.priority, p.readyAt.Sub(q.now()))
 	}
 }
 

@@ -244,3 +244,76 @@ func TestLaneQueueContinuedKeyGoesBehindWaitingAborts(t *testing.T) {
 		t.Fatalf("%d items ready, want k waiting out its delay", n)
 	}
 }
+
+// A requeue that has come due goes behind the items queued before its time
+// and ahead of those queued after: a pause's end waits for the work that
+// was there when it came due, not for every watch event that arrives
+// later. A priority queue given the delay would hand out every item queued
+// without one first.
+func TestLaneQueueDueRequeueGoesAheadOfLaterAdds(t *testing.T) {
+	q := testLaneQueue(t, 2, 0)
+	q.Add("before")
+	q.AddAfter("pause-end", 10*time.Millisecond)
+	waitUntil(t, "the requeue is due", func() bool { return q.waitingAdds() == 0 })
+	q.Add("later")
+	var order []string
+	for range 3 {
+		g := receive(t, getAsync(q))
+		order = append(order, g.key)
+		q.Done(g.key)
+	}
+	if want := []string{"before", "pause-end", "later"}; !slices.Equal(order, want) {
+		t.Fatalf("handed out %v, want %v", order, want)
+	}
+}
+
+// A key handed out while its requeue waits runs once: the waiting add is
+// the pass that just ran, as a priority queue keeps one item per key. Its
+// own requeue replaces it.
+func TestLaneQueueHandoutTakesTheWaitingRequeue(t *testing.T) {
+	q := testLaneQueue(t, 2, 0)
+	q.AddAfter("ro", 30*time.Millisecond)
+	q.Add("ro")
+	g := receive(t, getAsync(q))
+	q.Done(g.key)
+	if q.waitingAdds() > 0 {
+		t.Fatal("the requeue still waits after its key was handed out")
+	}
+	// An earlier requeue of a waiting key moves it up; a later one does not
+	// hold it back.
+	q.AddAfter("ro", time.Hour)
+	q.AddAfter("ro", 10*time.Millisecond)
+	q.AddAfter("ro", 2*time.Hour)
+	if g := receive(t, getAsync(q)); g.key != "ro" {
+		t.Fatalf("handed out %q", g.key)
+	}
+}
+
+func (q *laneQueue[T]) waitingAdds() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.waiting)
+}
+
+// A requeue for a time the decision set comes due ahead of the routine
+// items queued without a delay, though they were queued before it came
+// due; the item a worker's fetcher already holds stays first.
+func TestLaneQueueTimedRequeueGoesAheadOfRoutineEvents(t *testing.T) {
+	q := testLaneQueue(t, 2, 0)
+	q.timed = &settledKeys[string]{}
+	q.Add("first")
+	waitUntil(t, "the fetcher holds the first item", func() bool { return q.Len() == 0 })
+	q.Add("event")
+	q.timed.mark("pause-end")
+	q.AddAfter("pause-end", 10*time.Millisecond)
+	waitUntil(t, "the requeue is due", func() bool { return q.waitingAdds() == 0 })
+	var order []string
+	for range 3 {
+		g := receive(t, getAsync(q))
+		order = append(order, g.key)
+		q.Done(g.key)
+	}
+	if want := []string{"first", "pause-end", "event"}; !slices.Equal(order, want) {
+		t.Fatalf("handed out %v, want %v", order, want)
+	}
+}

@@ -22,6 +22,10 @@ var (
 		Name: "kanaria_rollout_queue_events_dropped_total",
 		Help: "Watch events left out of the Rollout queue because the pass they would start cannot change a decision, by source and reason.",
 	}, []string{"source", "reason"})
+	writtenReads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kanaria_rollout_written_copy_reads_total",
+		Help: "Objects a Rollout reconcile took from the controller's own last write instead of a cache still behind it, by kind (rollout, replicaset).",
+	}, []string{"kind"})
 	reconcilePasses = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "kanaria_rollout_reconcile_passes_total",
 		Help: "Rollout reconciles by how they ended: acted (decided and wrote what it decided), traffic_first (made only an abort's router writes and queued the rest), stale_rollout and stale_replicasets (the cache was behind the controller's own writes), conflict, error, gone, name_taken (a create found the name of the next ReplicaSet, AnalysisRun or Experiment held by one not the Rollout's; the next pass moves to another name).",
@@ -41,7 +45,7 @@ const (
 )
 
 func init() {
-	crmetrics.Registry.MustRegister(queueEvents, droppedEvents, reconcilePasses)
+	crmetrics.Registry.MustRegister(queueEvents, droppedEvents, reconcilePasses, writtenReads)
 }
 
 // countEvents is a predicate that lets every event through and counts it

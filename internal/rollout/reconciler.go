@@ -3,6 +3,7 @@ package rollout
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -123,6 +124,9 @@ type Reconciler struct {
 	// held holds AnalysisRun and Experiment names a create found held by
 	// an object that is not the one it meant, which the cache may not show.
 	held collision.Held
+	// created holds the objects passes created, until the caches show
+	// them or a pass finds the Rollout's cache fresh.
+	created createdNames
 	// ownedCopies are the ReplicaSets whose configuration copies are known
 	// to be theirs.
 	ownedCopies ownedCopies
@@ -180,6 +184,9 @@ type Reconciler struct {
 	// continued tells the work queue which keys' last reconcile made only
 	// its traffic writes, so their requeue is urgent work.
 	continued *settledKeys[reconcile.Request]
+	// timed tells the work queue which keys' requeue is for a time their
+	// decision set, so it goes ahead of routine watch events when due.
+	timed *settledKeys[reconcile.Request]
 }
 
 // SetupWithManager registers the reconciler and its watches with mgr.
@@ -267,9 +274,12 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, wor
 			WatchesRawSource(source.Kind(mgr.GetCache(), &v1alpha1.AnalysisRun{}, urgentRunHandler))
 		r.settled = &settledKeys[reconcile.Request]{}
 		r.continued = &settledKeys[reconcile.Request]{}
+		r.timed = &settledKeys[reconcile.Request]{}
 		opts.UsePriorityQueue = ptr.To(true)
 		opts.NewQueue = func(name string, rl workqueue.TypedRateLimiter[reconcile.Request]) workqueue.TypedRateLimitingInterface[reconcile.Request] {
-			return newLaneQueue(name, rl, workers, r.UrgentWorkers, r.settled, r.continued)
+			q := newLaneQueue(name, rl, workers, r.UrgentWorkers, r.settled, r.continued)
+			q.timed = r.timed
+			return q
 		}
 	}
 	c, err := b.WithOptions(opts).Build(r.runnable())
@@ -345,6 +355,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.searched.forget(req.NamespacedName)
 		r.taken.forget(req.NamespacedName)
 		r.held.Forget(req.NamespacedName)
+		r.created.forget(req.NamespacedName)
 		if apierrors.IsNotFound(err) {
 			outcome = passGone
 			if r.Owns == nil || r.Owns(req.NamespacedName) {
@@ -361,13 +372,32 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.ingressCopies.Forget(req.NamespacedName)
 		return ctrl.Result{}, err
 	}
+	usedCopy := false
 	if r.fresh.Stale(req.NamespacedName, ro.ResourceVersion) {
-		// The cache has not seen our own last status write yet. Deciding on
-		// the older status would repeat decisions (create a second
-		// AnalysisRun, record an event twice); the write's watch event
-		// brings the Rollout back as soon as the cache catches up.
-		outcome = passStaleRollout
-		return ctrl.Result{RequeueAfter: staleCacheRetry}, nil
+		// The cache has not seen our own last write yet. Deciding on the
+		// older status would repeat decisions (create a second
+		// AnalysisRun, record an event twice), so the pass goes on from the
+		// Rollout as that write returned it, which is newer than the cache's
+		// copy; a busy API server can take seconds to send the write's
+		// watch event, and a timed step (a pause's end) would wait for it.
+		// Without that copy (the write's result was not kept, or a conflict
+		// dropped it) the write's watch event brings the Rollout back as
+		// soon as the cache catches up.
+		written, ok := r.fresh.Written(req.NamespacedName, ro.ResourceVersion)
+		usedCopy = ok
+		if !ok {
+			outcome = passStaleRollout
+			logger.V(1).Info("cache behind own write", "object", "Rollout", "cachedVersion", ro.ResourceVersion)
+			return ctrl.Result{RequeueAfter: staleCacheRetry}, nil
+		}
+		logger.V(1).Info("deciding on own written copy", "object", "Rollout", "cachedVersion", ro.ResourceVersion, "writtenVersion", written.GetResourceVersion())
+		writtenReads.WithLabelValues("rollout").Inc()
+		ro = *written.(*v1alpha1.Rollout).DeepCopy()
+	} else {
+		// The cache holds our last write or a later one: the copy is no
+		// longer needed.
+		r.fresh.DropCopy(req.NamespacedName)
+		r.created.forget(req.NamespacedName)
 	}
 	if err := r.workloads.ensure(&ro); err != nil {
 		return ctrl.Result{}, err
@@ -388,11 +418,26 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if r.Sharded {
 		snap.ShardBucket = ro.Labels[shard.LabelBucket]
 	}
-	if len(cachefresh.Behind(&r.rsWrites, req.NamespacedName, slices.Values(snap.ReplicaSets))) > 0 {
-		// As above, for the ReplicaSets: their watch events bring the
-		// Rollout back once the cache has our last patches.
-		outcome = passStaleReplicaSets
+	if usedCopy && r.created.missing(req.NamespacedName, &snap) {
+		// The written status may name an object a pass created that the
+		// cache does not hold yet: deciding without it would create it
+		// again. Its watch event brings the Rollout back.
+		outcome = passStaleRollout
+		logger.V(1).Info("cache behind own create", "object", "Rollout")
 		return ctrl.Result{RequeueAfter: staleCacheRetry}, nil
+	}
+	if behind := cachefresh.Behind(&r.rsWrites, req.NamespacedName, slices.Values(snap.ReplicaSets)); len(behind) > 0 {
+		// As above, for the ReplicaSets: the pass goes on from the
+		// ReplicaSets as our patches returned them, or, without them,
+		// their watch events bring the Rollout back once the cache has
+		// our last patches.
+		if !useWrittenReplicaSets(&r.rsWrites, req.NamespacedName, &snap, behind) {
+			outcome = passStaleReplicaSets
+			logger.V(1).Info("cache behind own write", "object", "ReplicaSet", "names", slices.Sorted(maps.Keys(behind)))
+			return ctrl.Result{RequeueAfter: staleCacheRetry}, nil
+		}
+		logger.V(1).Info("deciding on own written copy", "object", "ReplicaSet", "names", slices.Sorted(maps.Keys(behind)))
+		writtenReads.WithLabelValues("replicaset").Add(float64(len(behind)))
 	}
 	trafficRouters, routerWrites, err := r.observeTraffic(ctx, &ro, &snap)
 	if err != nil {
@@ -412,6 +457,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		markUrgent: !r.NoPriority,
 		taken:      &r.taken,
 		held:       &r.held,
+		created:    &r.created,
 	}
 	for _, rs := range snap.ReplicaSets {
 		exec.rsVersions[rs.Name] = rs.ResourceVersion
@@ -457,6 +503,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	// and below take a while, so the delay is kept as a time of day and
 	// only what is left of it when the reconcile returns is asked for.
 	due := requeue.At(snap.Now, plan.RequeueAfter)
+	decided := due
 	if snap.Configs != nil {
 		due = requeue.Earliest(due, snap.Now.Add(configRecheck))
 	}
@@ -471,13 +518,17 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 	}
 	if write {
-		version, conflict, err := statuspatch.Write(ctx, r.Client, ro.DeepCopy(), ro.Status, &plan.Status)
+		written := ro.DeepCopy()
+		version, conflict, err := statuspatch.Write(ctx, r.Client, written, ro.Status, &plan.Status)
 		if err != nil {
 			return ctrl.Result{}, err
 		}
 		if conflict {
 			// A client (promote, abort) changed the Rollout since we read
 			// it: decide again on the new state rather than overwrite it.
+			// Our last write's result is not the latest version then, so
+			// the next pass waits for the cache instead of going on from it.
+			r.fresh.DropCopy(req.NamespacedName)
 			outcome = passConflict
 			return ctrl.Result{Requeue: true}, nil
 		}
@@ -485,7 +536,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		// second status keeps) leaves the version as it was; recording it
 		// would make every later read look stale.
 		if version != ro.ResourceVersion {
-			r.fresh.Wrote(req.NamespacedName, ro.ResourceVersion, version)
+			r.fresh.WroteCopy(req.NamespacedName, ro.ResourceVersion, written)
 			exec.rolloutVersion = version
 		}
 		r.writes.wrote(req.NamespacedName, r.now())
@@ -509,6 +560,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	// otherwise. The early returns above keep their priority, since they
 	// retry a decision not yet made or not yet written.
 	r.settled.mark(req)
+	if !decided.IsZero() && decided.Equal(due) {
+		// What this Rollout waits for next is a time its decision set,
+		// not a count's hold or a configuration re-check.
+		r.timed.mark(req)
+	}
 	outcome = passActed
 	return ctrl.Result{RequeueAfter: requeue.UntilDue(due, r.now())}, nil
 }
@@ -645,4 +701,26 @@ func (r *Reconciler) runnable() reconcile.Reconciler {
 		return r.Wrap(r)
 	}
 	return r
+}
+
+// useWrittenReplicaSets puts in the snapshot, in place of each cached
+// ReplicaSet named in behind, the copy our last patch of it returned, which
+// is newer. It reports false, changing nothing, when a copy is missing.
+func useWrittenReplicaSets(writes *cachefresh.Owned, owner types.NamespacedName, snap *decide.Snapshot, behind map[string]bool) bool {
+	written := make(map[string]*appsv1.ReplicaSet, len(behind))
+	for name := range behind {
+		rs, ok := cachefresh.Written[*appsv1.ReplicaSet](writes, owner, name)
+		if !ok {
+			return false
+		}
+		written[name] = rs
+	}
+	rss := slices.Clone(snap.ReplicaSets)
+	for i, rs := range rss {
+		if w, ok := written[rs.Name]; ok {
+			rss[i] = w.DeepCopy()
+		}
+	}
+	snap.ReplicaSets = rss
+	return true
 }

@@ -1,0 +1,382 @@
+package rollout
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
+)
+
+// laggingCluster is a fake API server holding a canary without a router
+// (the benchmark's steps: 25%, a 1 s pause, 75%, a 1 s pause), with a
+// cache in front of it that can be held at what it showed before a pass,
+// as an informer is while the API server is slow to send it the pass's
+// writes.
+type laggingCluster struct {
+	t   *testing.T
+	api client.WithWatch
+	// cache is what a reconciler reads from and writes through.
+	cache client.Client
+	// frozen, when set, are the Rollout and ReplicaSets the cache shows
+	// instead of the server's, by name.
+	frozenRollout *v1alpha1.Rollout
+	frozenRS      map[string]*appsv1.ReplicaSet
+	writes        []string
+	rec           *record.FakeRecorder
+	now           time.Time
+}
+
+var webKey = types.NamespacedName{Namespace: "web", Name: "web"}
+
+func newLaggingCluster(t *testing.T) *laggingCluster {
+	t.Helper()
+	owner := func(o client.Object) []string {
+		if ref := metav1.GetControllerOf(o); ref != nil {
+			return []string{string(ref.UID)}
+		}
+		return []string{ownerNone}
+	}
+	ro := &v1alpha1.Rollout{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "web", Name: "web", UID: "web-uid", Generation: 1},
+		Spec: v1alpha1.RolloutSpec{
+			Replicas: ptr.To(int32(2)),
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "web:v1"}}},
+			},
+			Strategy: v1alpha1.RolloutStrategy{Canary: &v1alpha1.CanaryStrategy{Steps: []v1alpha1.CanaryStep{
+				{SetWeight: ptr.To(int32(25))}, {Pause: &v1alpha1.RolloutPause{Duration: ptr.To(intstr.FromInt32(1))}},
+				{SetWeight: ptr.To(int32(75))}, {Pause: &v1alpha1.RolloutPause{Duration: ptr.To(intstr.FromInt32(1))}},
+			}}},
+		},
+	}
+	api := fake.NewClientBuilder().WithScheme(rolloutScheme(t)).
+		WithStatusSubresource(&v1alpha1.Rollout{}, &appsv1.ReplicaSet{}).
+		WithIndex(&appsv1.ReplicaSet{}, indexOwner, owner).
+		WithIndex(&v1alpha1.AnalysisRun{}, indexRunOwner, owner).
+		WithIndex(&v1alpha1.Experiment{}, indexExperimentOwner, owner).
+		WithIndex(&corev1.Pod{}, indexPodHash, func(o client.Object) []string {
+			return []string{o.GetLabels()[v1alpha1.DefaultRolloutUniqueLabelKey]}
+		}).
+		WithObjects(ro).Build()
+	// Not on a whole second: a pause's start is kept to the second.
+	c := &laggingCluster{t: t, api: api, now: time.Date(2026, 12, 7, 5, 0, 0, 600_000_000, time.UTC)}
+	record := func(verb string, obj client.Object) {
+		kind := strings.TrimPrefix(fmt.Sprintf("%T", obj), "*")
+		kind = kind[strings.Index(kind, ".")+1:]
+		c.writes = append(c.writes, fmt.Sprintf("%s %s %s", verb, kind, obj.GetName()))
+	}
+	c.cache = interceptor.NewClient(api, interceptor.Funcs{
+		Get: func(ctx context.Context, cl client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			if ro, ok := obj.(*v1alpha1.Rollout); ok && c.frozenRollout != nil && key == webKey {
+				c.frozenRollout.DeepCopyInto(ro)
+				return nil
+			}
+			return cl.Get(ctx, key, obj, opts...)
+		},
+		List: func(ctx context.Context, cl client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+			if err := cl.List(ctx, list, opts...); err != nil {
+				return err
+			}
+			if rss, ok := list.(*appsv1.ReplicaSetList); ok && c.frozenRS != nil {
+				var shown []appsv1.ReplicaSet
+				for i := range rss.Items {
+					if old, ok := c.frozenRS[rss.Items[i].Name]; ok {
+						shown = append(shown, *old.DeepCopy())
+					}
+				}
+				rss.Items = shown
+			}
+			return nil
+		},
+		Create: func(ctx context.Context, cl client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			record("create", obj)
+			return cl.Create(ctx, obj, opts...)
+		},
+		Patch: func(ctx context.Context, cl client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+			record("patch", obj)
+			return cl.Patch(ctx, obj, patch, opts...)
+		},
+		SubResourcePatch: func(ctx context.Context, cl client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+			record("patch "+sub, obj)
+			return cl.SubResource(sub).Patch(ctx, obj, patch, opts...)
+		},
+	})
+	return c
+}
+
+func (c *laggingCluster) reconciler() *Reconciler {
+	c.rec = record.NewFakeRecorder(100)
+	return &Reconciler{Client: c.cache, APIReader: c.api, Recorder: c.rec, Now: func() time.Time { return c.now },
+		timed: &settledKeys[reconcile.Request]{}}
+}
+
+// freeze holds the cache at what the server holds now.
+func (c *laggingCluster) freeze() {
+	c.t.Helper()
+	c.frozenRollout = c.rollout()
+	var rss appsv1.ReplicaSetList
+	if err := c.api.List(context.Background(), &rss, client.InNamespace("web")); err != nil {
+		c.t.Fatal(err)
+	}
+	c.frozenRS = map[string]*appsv1.ReplicaSet{}
+	for i := range rss.Items {
+		c.frozenRS[rss.Items[i].Name] = &rss.Items[i]
+	}
+}
+
+// thaw lets the cache catch up with the server.
+func (c *laggingCluster) thaw() { c.frozenRollout, c.frozenRS = nil, nil }
+
+// pass runs one reconcile, then plays the ReplicaSet controller on the
+// server: every ReplicaSet has the Pods it asks for, all available.
+func (c *laggingCluster) pass(r *Reconciler) ctrl.Result {
+	c.t.Helper()
+	ctx := context.Background()
+	res, err := r.Reconcile(ctx, reconcile.Request{NamespacedName: webKey})
+	if err != nil {
+		c.t.Fatalf("reconcile: %v", err)
+	}
+	var rss appsv1.ReplicaSetList
+	if err := c.api.List(ctx, &rss, client.InNamespace("web")); err != nil {
+		c.t.Fatal(err)
+	}
+	for i := range rss.Items {
+		rs := &rss.Items[i]
+		n := ptr.Deref(rs.Spec.Replicas, 0)
+		if rs.Status.Replicas == n && rs.Status.AvailableReplicas == n && rs.Status.ObservedGeneration == rs.Generation {
+			continue
+		}
+		rs.Status = appsv1.ReplicaSetStatus{Replicas: n, ReadyReplicas: n, AvailableReplicas: n, FullyLabeledReplicas: n, ObservedGeneration: rs.Generation}
+		if err := c.api.Status().Update(ctx, rs); err != nil {
+			c.t.Fatal(err)
+		}
+	}
+	return res
+}
+
+func (c *laggingCluster) rollout() *v1alpha1.Rollout {
+	c.t.Helper()
+	var ro v1alpha1.Rollout
+	if err := c.api.Get(context.Background(), webKey, &ro); err != nil {
+		c.t.Fatal(err)
+	}
+	return &ro
+}
+
+func (c *laggingCluster) takeWrites() []string {
+	w := c.writes
+	c.writes = nil
+	return w
+}
+
+func (c *laggingCluster) events() []string {
+	var out []string
+	for {
+		select {
+		case e := <-c.rec.Events:
+			out = append(out, e)
+		default:
+			return out
+		}
+	}
+}
+
+// pausedBehindTheCache brings the Rollout to its first pause of a second
+// version, with the cache held at what it showed before the pass that
+// started the pause: the pause's status write has not reached it.
+func pausedBehindTheCache(t *testing.T) (*laggingCluster, *Reconciler) {
+	t.Helper()
+	c := newLaggingCluster(t)
+	r := c.reconciler()
+	for i := 0; c.rollout().Status.Phase != v1alpha1.RolloutPhaseHealthy; i++ {
+		if i == 10 {
+			t.Fatalf("not Healthy after 10 passes: %+v", c.rollout().Status)
+		}
+		c.pass(r)
+		c.now = c.now.Add(countsDebounce + time.Second)
+	}
+	ro := c.rollout()
+	ro.Spec.Template.Spec.Containers[0].Image = "web:v2"
+	ro.Generation = 2
+	if err := c.api.Update(context.Background(), ro); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; len(c.rollout().Status.PauseConditions) == 0; i++ {
+		if i == 10 {
+			t.Fatalf("not paused after 10 passes: %+v", c.rollout().Status)
+		}
+		c.freeze()
+		c.pass(r)
+		c.now = c.now.Add(100 * time.Millisecond)
+	}
+	if got := ptr.Deref(c.rollout().Status.CurrentStepIndex, -1); got != 1 {
+		t.Fatalf("paused at step %d, want 1", got)
+	}
+	if c.frozenRollout.Status.PauseConditions != nil {
+		t.Fatal("the cache already shows the pause")
+	}
+	c.takeWrites()
+	c.events()
+	return c, r
+}
+
+// TestPauseEndsWhileTheCacheLagsThePauseWrite: a 1 s pause ends at its
+// time although the cache has not yet shown the status write that started
+// it. The pass goes on from the Rollout as that write returned it: it ends
+// the pause, scales both ReplicaSets and writes step 2 once, and records
+// no Event of the steps before again. Waiting for the cache instead cost
+// the first pause of a 200-Rollout release seconds: the API server sent
+// the write's watch event seconds late, and the pass that found the cache
+// behind asked to look again only after staleCacheRetry.
+func TestPauseEndsWhileTheCacheLagsThePauseWrite(t *testing.T) {
+	c, r := pausedBehindTheCache(t)
+	// The pass that started the pause asks for its end as a time its
+	// decision set, which the work queue serves ahead of routine events.
+	if !r.timed.take(reconcile.Request{NamespacedName: webKey}) {
+		t.Fatal("the requeue for the pause's end is not marked as timed")
+	}
+	c.now = c.now.Add(time.Second)
+	res := c.pass(r)
+	st := c.rollout().Status
+	if got := ptr.Deref(st.CurrentStepIndex, -1); got != 2 || len(st.PauseConditions) != 0 || st.ControllerPause {
+		t.Fatalf("after the pause's time: step %d, pauseConditions %v, controllerPause %v; want step 2 and no pause (requeue %v)",
+			got, st.PauseConditions, st.ControllerPause, res.RequeueAfter)
+	}
+	writes := c.takeWrites()
+	var scales, statuses int
+	for _, w := range writes {
+		switch {
+		case strings.HasPrefix(w, "patch ReplicaSet "):
+			scales++
+		case w == "patch status Rollout web":
+			statuses++
+		}
+	}
+	if scales != 2 || statuses != 1 {
+		t.Fatalf("writes %v: want the two scale patches and one status write", writes)
+	}
+	for _, e := range c.events() {
+		if strings.Contains(e, "step 1/4") || strings.Contains(e, "RolloutPaused") {
+			t.Fatalf("an Event of a decision already made was recorded again: %q", e)
+		}
+	}
+
+	// The cache still shows neither the pause nor the scale patches: the
+	// next pass goes on from the written ReplicaSets too, so it repeats no
+	// scale patch and does not wait for the cache.
+	c.now = c.now.Add(100 * time.Millisecond)
+	res = c.pass(r)
+	if res.RequeueAfter == staleCacheRetry {
+		t.Fatal("the pass waited for the cache instead of going on from its own writes")
+	}
+	if w := c.takeWrites(); slices.ContainsFunc(w, func(s string) bool { return strings.HasPrefix(s, "patch ReplicaSet ") }) {
+		t.Fatalf("a scale patch was sent again from the written copies: %v", w)
+	}
+
+	// Once the cache catches up, the release goes on as before.
+	c.thaw()
+	for i := 0; c.rollout().Status.Phase != v1alpha1.RolloutPhaseHealthy; i++ {
+		if i == 10 {
+			t.Fatalf("not Healthy after 10 passes: %+v", c.rollout().Status)
+		}
+		c.pass(r)
+		c.now = c.now.Add(time.Second)
+	}
+}
+
+// TestWrittenCopyDroppedOnConflict: when another client wrote the Rollout
+// after the controller's last write, deciding on that write's result ends
+// in a conflict; the pass after it waits for the cache rather than going
+// on from the same outdated copy.
+func TestWrittenCopyDroppedOnConflict(t *testing.T) {
+	c, r := pausedBehindTheCache(t)
+	// A person promotes past the pause, as the kubectl plugin does.
+	ro := c.rollout()
+	if err := c.api.Status().Patch(context.Background(), ro, client.RawPatch(types.MergePatchType, []byte(`{"status":{"pauseConditions":null}}`))); err != nil {
+		t.Fatal(err)
+	}
+	c.now = c.now.Add(time.Second)
+	if res := c.pass(r); !res.Requeue {
+		t.Fatalf("the pass on the outdated copy did not end in a conflict: %+v", res)
+	}
+	c.takeWrites()
+	if res := c.pass(r); res.RequeueAfter != staleCacheRetry {
+		t.Fatalf("after the conflict the pass went on (%+v) instead of waiting for the cache", res)
+	}
+	if w := c.takeWrites(); len(w) > 0 {
+		t.Fatalf("a pass behind the cache wrote %v", w)
+	}
+	c.thaw()
+	c.pass(r)
+	// The scale patches of the conflicting pass went out before its status
+	// write, so the promoted Rollout may already have reached its next pause.
+	if got := ptr.Deref(c.rollout().Status.CurrentStepIndex, -1); got < 2 {
+		t.Fatalf("once the cache caught up: step %d, want past the promoted pause", got)
+	}
+}
+
+// TestNoSecondCreateWhileTheCacheLacksIt: the pass after the one that
+// created the canary ReplicaSet finds the cache behind both its status
+// write and the create. Going on from the written Rollout, whose status
+// names the new ReplicaSet, it would create it again and record
+// NewReplicaSetCreated twice; it waits for the cache instead.
+func TestNoSecondCreateWhileTheCacheLacksIt(t *testing.T) {
+	c := newLaggingCluster(t)
+	r := c.reconciler()
+	for i := 0; c.rollout().Status.Phase != v1alpha1.RolloutPhaseHealthy; i++ {
+		if i == 10 {
+			t.Fatalf("not Healthy after 10 passes: %+v", c.rollout().Status)
+		}
+		c.pass(r)
+		c.now = c.now.Add(countsDebounce + time.Second)
+	}
+	ro := c.rollout()
+	ro.Spec.Template.Spec.Containers[0].Image = "web:v2"
+	ro.Generation = 2
+	if err := c.api.Update(context.Background(), ro); err != nil {
+		t.Fatal(err)
+	}
+	c.takeWrites()
+	c.events()
+	c.freeze()
+	c.pass(r)
+	if w := c.takeWrites(); !slices.ContainsFunc(w, func(s string) bool { return strings.HasPrefix(s, "create ReplicaSet ") }) {
+		t.Fatalf("the release's first pass did not create the canary: %v", w)
+	}
+	c.events()
+	c.now = c.now.Add(100 * time.Millisecond)
+	res := c.pass(r)
+	if w := c.takeWrites(); len(w) > 0 {
+		t.Fatalf("a pass whose cache lacks its own create wrote %v", w)
+	}
+	if ev := c.events(); len(ev) > 0 {
+		t.Fatalf("a pass whose cache lacks its own create recorded %v", ev)
+	}
+	if res.RequeueAfter != staleCacheRetry {
+		t.Fatalf("the pass did not wait for the cache: %+v", res)
+	}
+	c.thaw()
+	c.pass(r)
+	if w := c.takeWrites(); slices.ContainsFunc(w, func(s string) bool { return strings.HasPrefix(s, "create ") }) {
+		t.Fatalf("created again once the cache caught up: %v", w)
+	}
+}
