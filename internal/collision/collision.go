@@ -18,8 +18,10 @@ import (
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 )
 
-// Kinds of the names Held records.
+// Kinds of the objects whose names a create may find held (Held records
+// the last two; a Rollout keeps the ReplicaSets that hold its next one).
 const (
+	KindReplicaSet  = "ReplicaSet"
 	KindAnalysisRun = "AnalysisRun"
 	KindExperiment  = "Experiment"
 )

@@ -268,7 +268,7 @@ func (e *executor) alreadyExists(ctx context.Context, name string) error {
 	if e.taken != nil {
 		e.taken.record(client.ObjectKeyFromObject(e.ro), &rs)
 	}
-	return &nameTakenError{name: name, by: holderOf(&rs)}
+	return &collision.Error{Kind: collision.KindReplicaSet, Name: name, By: collision.HolderOf(&rs)}
 }
 
 // runExists tells the run a create meant from another holding its name, as

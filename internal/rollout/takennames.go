@@ -2,11 +2,9 @@ package rollout
 
 import (
 	"errors"
-	"fmt"
 	"sync"
 
 	appsv1 "k8s.io/api/apps/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kanaria-rollouts/kanaria/internal/collision"
@@ -63,25 +61,12 @@ func (t *takenNames) forget(key types.NamespacedName) {
 	delete(t.m, key)
 }
 
-// nameTakenError is a create of the Rollout's next ReplicaSet refused
-// because a ReplicaSet that is not the Rollout's holds the name. The holder
-// is recorded, so the reconcile decides again at once rather than report a
-// failure.
-type nameTakenError struct {
-	name, by string
-}
-
-func (e *nameTakenError) Error() string {
-	return "ReplicaSet " + e.name + " exists and is not this Rollout's (" + e.by + ")"
-}
-
 // isNameTaken tells whether err ended an apply on a taken name: the next
-// ReplicaSet's, or an AnalysisRun's or Experiment's (collision.Error). Either
-// way the holder is recorded and the next decision moves to another name.
+// ReplicaSet's, an AnalysisRun's or an Experiment's. Either way the holder
+// is recorded and the next decision moves to another name.
 func isNameTaken(err error) bool {
-	var nt *nameTakenError
 	var held *collision.Error
-	return errors.As(err, &nt) || errors.As(err, &held)
+	return errors.As(err, &held)
 }
 
 // takenReason is the reason the log line of a pass ended on a taken name
@@ -91,13 +76,5 @@ func takenReason(err error) string {
 	if errors.As(err, &held) {
 		return held.Kind + "NameTaken"
 	}
-	return "ReplicaSetNameTaken"
-}
-
-// holderOf says who holds a ReplicaSet, for the error that names it.
-func holderOf(rs *appsv1.ReplicaSet) string {
-	if ref := metav1.GetControllerOf(rs); ref != nil {
-		return fmt.Sprintf("controlled by %s %s", ref.Kind, ref.Name)
-	}
-	return "without a controller"
+	return "NameTaken"
 }
