@@ -29,12 +29,14 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kanaria-rollouts/kanaria/internal/cachefresh"
 )
 
 // absent is the resourceVersion Copies records for an object that did not
 // exist before our write: a cache without the object is as stale as one
 // with a replaced version.
-const absent = ""
+const absent = cachefresh.Absent
 
 // cacheSyncTimeout bounds the wait for the Ingress informer's first list.
 const cacheSyncTimeout = 30 * time.Second
