@@ -183,9 +183,10 @@ func (c *Client) wrote(ctx context.Context, obj client.Object, key types.Namespa
 		ing = nil
 	}
 	c.copies.Wrote(c.rollout, key, from, ing)
-	// The informer may have delivered the write before it was recorded,
-	// and then no event would end the copy: a cache that already shows it
-	// ends it now.
+	// The write's result is known; this read asks only whether the
+	// informer delivered it before it was recorded. Then no event would
+	// end the copy, and no reconcile follows an Ingress event to read it
+	// again: a cache that already shows the write ends it now.
 	cctx, cancel := context.WithTimeout(ctx, cacheSyncTimeout)
 	defer cancel()
 	var cached networkingv1.Ingress
