@@ -308,9 +308,9 @@ func (w *Writes) Written(key types.NamespacedName) (metav1.Object, bool) {
 	return nil, false
 }
 
-// Owned returns the objects owner's reconciles wrote last that Writes
+// OwnedBy returns the objects owner's reconciles wrote last that Writes
 // still holds an entry for.
-func (w *Writes) Owned(owner types.NamespacedName) []types.NamespacedName {
+func (w *Writes) OwnedBy(owner types.NamespacedName) []types.NamespacedName {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	keys := make([]types.NamespacedName, 0, len(w.byOwner[owner]))

@@ -50,7 +50,7 @@ func Written[T metav1.Object](o *Owned, owner types.NamespacedName, name string)
 // whose object it no longer holds. It is a function rather than a method
 // only because methods cannot take type parameters.
 func Behind[T metav1.Object](o *Owned, owner types.NamespacedName, cached iter.Seq[T]) map[string]bool {
-	written := o.w.Owned(owner)
+	written := o.w.OwnedBy(owner)
 	if len(written) == 0 {
 		return nil
 	}

@@ -86,7 +86,7 @@ func TestOwnedForgetsObjectsTheCacheNoLongerHolds(t *testing.T) {
 	if got := behind(&o, key, rs("b", "4", 1)); !slices.Equal(got, []string{"b"}) {
 		t.Fatalf("behind %v, want [b]", got)
 	}
-	if got := o.w.Owned(key); len(got) != 1 || got[0].Name != "b" {
+	if got := o.w.OwnedBy(key); len(got) != 1 || got[0].Name != "b" {
 		t.Errorf("marks kept: %v, want only b's: a's object is no longer cached, b is still behind", got)
 	}
 }
