@@ -129,21 +129,25 @@ type Writes struct {
 	byOwner map[types.NamespacedName]map[types.NamespacedName]struct{}
 }
 
-// entry returns key's record, made for owner when missing; the caller
-// holds mu.
+// entry installs and returns a new record for key, a copy of the current
+// one (or an empty one) for owner to change; the caller holds mu. Records
+// are never changed once installed, so a Look taken before keeps what it
+// saw.
 func (w *Writes) entry(owner, key types.NamespacedName) *record {
 	if w.m == nil {
 		w.m = map[types.NamespacedName]*record{}
 		w.byOwner = map[types.NamespacedName]map[types.NamespacedName]struct{}{}
 	}
-	r := w.m[key]
-	if r == nil {
-		r = &record{owner: owner}
-		w.m[key] = r
-	} else if r.owner != owner {
-		w.unindex(r.owner, key)
-		r.owner = owner
+	r := &record{owner: owner}
+	if old := w.m[key]; old != nil {
+		*r = *old
+		r.replaced = slices.Clone(old.replaced)
+		if old.owner != owner {
+			w.unindex(old.owner, key)
+			r.owner = owner
+		}
 	}
+	w.m[key] = r
 	keys := w.byOwner[owner]
 	if keys == nil {
 		keys = map[types.NamespacedName]struct{}{}
@@ -221,8 +225,8 @@ func (w *Writes) Conflicted(owner, key types.NamespacedName, from string) {
 func (w *Writes) DropCopy(key types.NamespacedName) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if r := w.m[key]; r != nil {
-		r.written = nil
+	if r := w.m[key]; r != nil && r.written != nil {
+		w.entry(r.owner, key).written = nil
 	}
 }
 
@@ -237,15 +241,66 @@ type Found struct {
 	Gone bool
 }
 
-// Seen tells Writes that a read of the cache found key as cached (nil when
-// it holds no object) and reports what our writes know past it. A cached
-// copy that shows none of our writes' replaced versions ends the entry.
-func (w *Writes) Seen(key types.NamespacedName, cached metav1.Object) Found {
+// Look is what Writes knew of one object when the Look was taken. A
+// reader takes it before it reads the cache, then compares: an informer
+// event can end the entry between the two (see Handler), and a copy read
+// before that event would then seem to need nothing.
+type Look struct {
+	w   *Writes
+	key types.NamespacedName
+	r   *record
+}
+
+// Look takes what Writes knows of key now.
+func (w *Writes) Look(key types.NamespacedName) Look {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return Look{w: w, key: key, r: w.m[key]}
+}
+
+// Seen reports what our writes known at the Look hold past the cached
+// copy a read of the cache found (nil when it holds no object). A cached
+// copy that shows none of the replaced versions ends the entry, unless a
+// later write changed it since.
+func (l Look) Seen(cached metav1.Object) Found {
 	rv, gen := Absent, int64(0)
 	if cached != nil {
 		rv, gen = cached.GetResourceVersion(), cached.GetGeneration()
 	}
-	return w.seen(key, rv, gen, cached != nil)
+	return l.seen(rv, gen, cached != nil)
+}
+
+// SeenVersion is Seen for a caller that has only the cached copy's
+// resourceVersion (Absent when the cache holds no object).
+func (l Look) SeenVersion(rv string) Found {
+	return l.seen(rv, 0, rv != Absent)
+}
+
+func (l Look) seen(rv string, gen int64, present bool) Found {
+	if l.r == nil {
+		return Found{}
+	}
+	if !l.r.predates(rv, gen, present) {
+		l.w.mu.Lock()
+		if l.w.m[l.key] == l.r {
+			l.w.drop(l.key)
+		}
+		l.w.mu.Unlock()
+		return Found{}
+	}
+	return Found{Behind: true, Written: l.r.written, Gone: l.r.gone}
+}
+
+// Seen is Look(key).Seen(cached), for a reader whose Writes gets no
+// informer events.
+func (w *Writes) Seen(key types.NamespacedName, cached metav1.Object) Found {
+	return w.Look(key).Seen(cached)
+}
+
+// SeenVersion is Look(key).SeenVersion(rv), for a reader whose Writes
+// gets no informer events.
+func (w *Writes) SeenVersion(key types.NamespacedName, rv string) Found {
+	return w.Look(key).SeenVersion(rv)
 }
 
 // Predates reports whether a copy of key at resourceVersion rv predates
@@ -256,26 +311,6 @@ func (w *Writes) Predates(key types.NamespacedName, rv string) bool {
 	defer w.mu.Unlock()
 	r := w.m[key]
 	return r != nil && r.predates(rv, 0, rv != Absent)
-}
-
-// SeenVersion is Seen for a caller that has only the cached copy's
-// resourceVersion (Absent when the cache holds no object).
-func (w *Writes) SeenVersion(key types.NamespacedName, rv string) Found {
-	return w.seen(key, rv, 0, rv != Absent)
-}
-
-func (w *Writes) seen(key types.NamespacedName, rv string, gen int64, present bool) Found {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	r := w.m[key]
-	if r == nil {
-		return Found{}
-	}
-	if !r.predates(rv, gen, present) {
-		w.drop(key)
-		return Found{}
-	}
-	return Found{Behind: true, Written: r.written, Gone: r.gone}
 }
 
 // event tells Writes that an informer delivered key at resourceVersion rv
@@ -297,27 +332,19 @@ func (w *Writes) event(key types.NamespacedName, rv string, gen int64, present b
 	}
 }
 
-// Written returns what the last write of key returned, if it was kept,
-// whether or not the cache has caught up.
-func (w *Writes) Written(key types.NamespacedName) (metav1.Object, bool) {
+// LookOwned takes what Writes knows now of the objects owner's reconciles
+// wrote last, by key.
+func (w *Writes) LookOwned(owner types.NamespacedName) map[types.NamespacedName]Look {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if r := w.m[key]; r != nil && r.written != nil {
-		return r.written, true
+	if len(w.byOwner[owner]) == 0 {
+		return nil
 	}
-	return nil, false
-}
-
-// OwnedBy returns the objects owner's reconciles wrote last that Writes
-// still holds an entry for.
-func (w *Writes) OwnedBy(owner types.NamespacedName) []types.NamespacedName {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	keys := make([]types.NamespacedName, 0, len(w.byOwner[owner]))
+	looks := make(map[types.NamespacedName]Look, len(w.byOwner[owner]))
 	for k := range w.byOwner[owner] {
-		keys = append(keys, k)
+		looks[k] = Look{w: w, key: k, r: w.m[k]}
 	}
-	return keys
+	return looks
 }
 
 // Forget drops the entries owner's reconciles wrote last, when the owner
@@ -356,6 +383,8 @@ func (w *Writes) Len() int {
 // writes are compared with: it ends an entry as soon as the informer
 // delivers what our last write produced (see event), so an entry goes
 // when the cache catches up even if no reconcile reads the object again.
+// Readers of a Writes with a Handler take a Look before they read the
+// cache.
 func (w *Writes) Handler() toolscache.ResourceEventHandler {
 	seen := func(obj any) {
 		if o, ok := obj.(metav1.Object); ok {

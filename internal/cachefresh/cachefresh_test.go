@@ -261,3 +261,32 @@ func TestWritesHandlerOnAnInformer(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestALookTakenBeforeTheEventKeepsTheWrite: a reader takes its Look, then
+// reads the cache, which still shows the version our write replaced; the
+// informer delivers the write in between and ends the entry. The Look
+// still tells the copy it read as behind, and offers the write's result.
+func TestALookTakenBeforeTheEventKeepsTheWrite(t *testing.T) {
+	var tr Tracker
+	k := types.NamespacedName{Namespace: "ns", Name: "a"}
+	at := func(rv string) *metav1.ObjectMeta {
+		return &metav1.ObjectMeta{Namespace: "ns", Name: "a", ResourceVersion: rv}
+	}
+	tr.WroteCopy(k, "5", at("6"))
+	look := tr.Look(k)
+	tr.Handler().OnUpdate(at("5"), at("6"))
+	if tr.Len() != 0 {
+		t.Fatal("the event of our write left its entry")
+	}
+	if got, ok := look.Written("5"); !ok || got.GetResourceVersion() != "6" {
+		t.Fatalf("a copy read before the event: got %v, %v; want our write at 6", got, ok)
+	}
+	// A Look that finds the cache caught up ends only the entry it saw,
+	// not one a later write installed.
+	tr.WroteCopy(k, "6", at("7"))
+	old := tr.Look(k)
+	tr.WroteCopy(k, "7", at("8"))
+	if old.Stale("9") || tr.Len() != 1 || !tr.Stale(k, "7") {
+		t.Fatal("a Look ended an entry a later write made")
+	}
+}

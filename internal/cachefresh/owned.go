@@ -30,43 +30,52 @@ func (o *Owned) Wrote(owner types.NamespacedName, name string, m Mark) {
 	o.w.Wrote(owner, key(owner, name), m)
 }
 
-// Written returns the object owner's last write to its object name
-// returned, while the cache has not shown that write: a reader can go on
-// from it instead of waiting. It is shared: copy it before changing it.
-// Like Behind, it is a function only because methods cannot take type
-// parameters.
-func Written[T metav1.Object](o *Owned, owner types.NamespacedName, name string) (T, bool) {
-	var zero T
-	obj, ok := o.w.Written(key(owner, name))
-	if !ok {
-		return zero, false
-	}
-	t, ok := obj.(T)
-	return t, ok
+// OwnedLook is what an Owned knew of one owner's writes when it was
+// taken: a reader takes it before it lists the owner's cached objects
+// (see Look).
+type OwnedLook struct {
+	owner types.NamespacedName
+	looks map[types.NamespacedName]Look
 }
 
-// Behind returns the names of owner's cached objects that predate one of
-// owner's writes, and forgets the writes the cache has caught up on or
-// whose object it no longer holds. It is a function rather than a method
-// only because methods cannot take type parameters.
-func Behind[T metav1.Object](o *Owned, owner types.NamespacedName, cached iter.Seq[T]) map[string]bool {
-	written := o.w.OwnedBy(owner)
-	if len(written) == 0 {
+// Look takes what o knows of owner's writes now.
+func (o *Owned) Look(owner types.NamespacedName) OwnedLook {
+	return OwnedLook{owner: owner, looks: o.w.LookOwned(owner)}
+}
+
+// Written returns the object owner's last write to its object name
+// returned, as the Look knows it: a reader whose cache has not shown that
+// write can go on from it instead of waiting. It is shared: copy it before
+// changing it. Like Behind, it is a function only because methods cannot
+// take type parameters.
+func Written[T metav1.Object](l OwnedLook, name string) (T, bool) {
+	var zero T
+	lk, ok := l.looks[key(l.owner, name)]
+	if !ok || lk.r == nil || lk.r.written == nil {
+		return zero, false
+	}
+	obj, ok := lk.r.written.(T)
+	return obj, ok
+}
+
+// Behind returns the names of the owner's cached objects, listed after
+// the Look was taken, that predate one of the owner's writes, and ends
+// the entries of the writes the cache has caught up on or whose object it
+// no longer holds. It is a function rather than a method only because
+// methods cannot take type parameters.
+func Behind[T metav1.Object](l OwnedLook, cached iter.Seq[T]) map[string]bool {
+	if len(l.looks) == 0 {
 		return nil
 	}
-	seen := make(map[types.NamespacedName]metav1.Object, len(written))
-	for _, k := range written {
-		seen[k] = nil
-	}
+	seen := make(map[types.NamespacedName]metav1.Object, len(l.looks))
 	for obj := range cached {
-		k := key(owner, obj.GetName())
-		if _, ok := seen[k]; ok {
+		if k := key(l.owner, obj.GetName()); l.looks[k].r != nil {
 			seen[k] = obj
 		}
 	}
 	var behind map[string]bool
-	for k, obj := range seen {
-		if o.w.Seen(k, obj).Behind {
+	for k, lk := range l.looks {
+		if lk.Seen(seen[k]).Behind {
 			if behind == nil {
 				behind = map[string]bool{}
 			}
@@ -86,4 +95,5 @@ func (o *Owned) Len() int { return o.w.Len() }
 
 // Handler is the event handler of the owned kind's informer, which ends
 // an entry as soon as the cache shows the write it waits for (see Writes).
+// Its readers take their Look before they list the cache.
 func (o *Owned) Handler() toolscache.ResourceEventHandler { return o.w.Handler() }

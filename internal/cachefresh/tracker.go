@@ -33,7 +33,24 @@ func (t *Tracker) WroteCopy(key types.NamespacedName, from string, obj metav1.Ob
 // go on from what it wrote instead of waiting for the cache. The object is
 // shared: copy it before changing it.
 func (t *Tracker) Written(key types.NamespacedName, rv string) (metav1.Object, bool) {
-	f := t.w.SeenVersion(key, rv)
+	return t.Look(key).Written(rv)
+}
+
+// Look takes what the tracker knows of key now, for a reader to take
+// before it reads the cache when the tracker gets informer events
+// (Handler): an event may end the entry while the reader reads.
+func (t *Tracker) Look(key types.NamespacedName) Look { return t.w.Look(key) }
+
+// Stale reports whether a cached copy at resourceVersion rv predates the
+// writes the Look knows of; a copy that does not ends the entry, the
+// cache having caught up.
+func (l Look) Stale(rv string) bool { return l.SeenVersion(rv).Behind }
+
+// Written returns the object the last write known to the Look returned,
+// when the cached copy at resourceVersion rv predates it. The object is
+// shared: copy it before changing it.
+func (l Look) Written(rv string) (metav1.Object, bool) {
+	f := l.SeenVersion(rv)
 	return f.Written, f.Behind && f.Written != nil
 }
 
@@ -48,7 +65,7 @@ func (t *Tracker) DropCopy(key types.NamespacedName) {
 // last writes to key. A copy that does not ends what the tracker knows of
 // key: the cache has caught up.
 func (t *Tracker) Stale(key types.NamespacedName, rv string) bool {
-	return t.w.SeenVersion(key, rv).Behind
+	return t.Look(key).Stale(rv)
 }
 
 // Superseded is Stale for an informer event, whose version may be older

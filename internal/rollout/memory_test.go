@@ -37,7 +37,7 @@ func TestForgetRolloutLeavesNothing(t *testing.T) {
 	}
 	ownedBy := func(w *cachefresh.Owned, owner types.NamespacedName) bool {
 		rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: owner.Name + "-rs", ResourceVersion: "1"}}
-		return len(cachefresh.Behind(w, owner, func(yield func(*appsv1.ReplicaSet) bool) { yield(rs) })) > 0
+		return len(cachefresh.Behind(w.Look(owner), func(yield func(*appsv1.ReplicaSet) bool) { yield(rs) })) > 0
 	}
 	memories := map[string]struct {
 		fill  func(types.NamespacedName)

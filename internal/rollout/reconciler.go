@@ -345,6 +345,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	logger := log.FromContext(ctx).WithValues("rollout", req.NamespacedName.String())
 	outcome := passError
 	defer func() { countPass(outcome) }()
+	// What the trackers know is taken before the cache is read: their
+	// informer handlers end an entry once the cache has its write, which
+	// may happen while this pass reads, and a copy read before that event
+	// would then look current.
+	freshLook := r.fresh.Look(req.NamespacedName)
+	rsLook := r.rsWrites.Look(req.NamespacedName)
+	runLook := r.runWrites.Look(req.NamespacedName)
 	var ro v1alpha1.Rollout
 	if err := r.Client.Get(ctx, req.NamespacedName, &ro); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -364,7 +371,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, err
 	}
 	usedCopy := false
-	if r.fresh.Stale(req.NamespacedName, ro.ResourceVersion) {
+	if freshLook.Stale(ro.ResourceVersion) {
 		// The cache has not seen our own last write yet. Deciding on the
 		// older status would repeat decisions (create a second
 		// AnalysisRun, record an event twice), so the pass goes on from the
@@ -374,7 +381,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		// Without that copy (the write's result was not kept, or a conflict
 		// dropped it) the write's watch event brings the Rollout back as
 		// soon as the cache catches up.
-		written, ok := r.fresh.Written(req.NamespacedName, ro.ResourceVersion)
+		written, ok := freshLook.Written(ro.ResourceVersion)
 		usedCopy = ok
 		if !ok {
 			outcome = passStaleRollout
@@ -416,12 +423,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		logger.V(1).Info("cache behind own create", "object", "Rollout")
 		return ctrl.Result{RequeueAfter: staleCacheRetry}, nil
 	}
-	if behind := cachefresh.Behind(&r.rsWrites, req.NamespacedName, slices.Values(snap.ReplicaSets)); len(behind) > 0 {
+	if behind := cachefresh.Behind(rsLook, slices.Values(snap.ReplicaSets)); len(behind) > 0 {
 		// As above, for the ReplicaSets: the pass goes on from the
 		// ReplicaSets as our patches returned them, or, without them,
 		// their watch events bring the Rollout back once the cache has
 		// our last patches.
-		if !useWrittenReplicaSets(&r.rsWrites, req.NamespacedName, &snap, behind) {
+		if !useWrittenReplicaSets(rsLook, &snap, behind) {
 			outcome = passStaleReplicaSets
 			logger.V(1).Info("cache behind own write", "object", "ReplicaSet", "names", slices.Sorted(maps.Keys(behind)))
 			return ctrl.Result{RequeueAfter: staleCacheRetry}, nil
@@ -439,7 +446,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	plan := decide.Decide(snap)
 
 	actions, after := splitAfterStatus(plan.Actions)
-	after = unsentTerminates(after, cachefresh.Behind(&r.runWrites, req.NamespacedName, slices.Values(snap.AnalysisRuns)))
+	after = unsentTerminates(after, cachefresh.Behind(runLook, slices.Values(snap.AnalysisRuns)))
 	exec := &executor{
 		c: r.Client, api: r.APIReader, ro: &ro, log: logger, routers: trafficRouters,
 		rsVersions: map[string]string{}, rsWrites: &r.rsWrites, fresh: &r.fresh, rolloutVersion: ro.ResourceVersion,
@@ -696,10 +703,10 @@ func (r *Reconciler) runnable() reconcile.Reconciler {
 // useWrittenReplicaSets puts in the snapshot, in place of each cached
 // ReplicaSet named in behind, the copy our last patch of it returned, which
 // is newer. It reports false, changing nothing, when a copy is missing.
-func useWrittenReplicaSets(writes *cachefresh.Owned, owner types.NamespacedName, snap *decide.Snapshot, behind map[string]bool) bool {
+func useWrittenReplicaSets(writes cachefresh.OwnedLook, snap *decide.Snapshot, behind map[string]bool) bool {
 	written := make(map[string]*appsv1.ReplicaSet, len(behind))
 	for name := range behind {
-		rs, ok := cachefresh.Written[*appsv1.ReplicaSet](writes, owner, name)
+		rs, ok := cachefresh.Written[*appsv1.ReplicaSet](writes, name)
 		if !ok {
 			return false
 		}

@@ -38,12 +38,16 @@ const (
 	fromAPI
 )
 
-// lookup tells how to answer a read of key whose cached copy is at
-// resourceVersion rv (absent when the cache has no object). A cache that
-// shows a version no write of ours replaced ends the entry. The copy
-// returned, for fromCopy, is the caller's own.
-func (c *Copies) lookup(key types.NamespacedName, rv string) (answer, *networkingv1.Ingress) {
-	f := c.w.SeenVersion(key, rv)
+// look takes what Copies knows of key now, before a read of the cache
+// (see cachefresh.Look).
+func (c *Copies) look(key types.NamespacedName) cachefresh.Look { return c.w.Look(key) }
+
+// lookup tells how to answer a read of key whose cached copy, read after
+// the look l was taken, is at resourceVersion rv (absent when the cache
+// has no object). A cache that shows a version no write of ours replaced
+// ends the entry. The copy returned, for fromCopy, is the caller's own.
+func lookup(l cachefresh.Look, rv string) (answer, *networkingv1.Ingress) {
+	f := l.SeenVersion(rv)
 	switch {
 	case !f.Behind:
 		return fromCache, nil

@@ -115,6 +115,7 @@ func (c *Client) Get(ctx context.Context, key client.ObjectKey, obj client.Objec
 // getCached reads an Ingress from the cache, or what our write left in its
 // place while the cache lags it.
 func (c *Client) getCached(ctx context.Context, key client.ObjectKey, ing *networkingv1.Ingress, opts ...client.GetOption) error {
+	look := c.copies.look(key)
 	// The first read starts the informer and waits for its list; a
 	// controller whose role may not list Ingresses must not hang here.
 	cctx, cancel := context.WithTimeout(ctx, cacheSyncTimeout)
@@ -127,7 +128,7 @@ func (c *Client) getCached(ctx context.Context, key client.ObjectKey, ing *netwo
 	case !apierrors.IsNotFound(err):
 		return fmt.Errorf("reading %s from the cache: %w", key, err)
 	}
-	how, copied := c.copies.lookup(key, rv)
+	how, copied := lookup(look, rv)
 	switch how {
 	case fromCopy:
 		*ing = *copied
@@ -187,14 +188,15 @@ func (c *Client) wrote(ctx context.Context, obj client.Object, key types.Namespa
 	// informer delivered it before it was recorded. Then no event would
 	// end the copy, and no reconcile follows an Ingress event to read it
 	// again: a cache that already shows the write ends it now.
+	look := c.copies.look(key)
 	cctx, cancel := context.WithTimeout(ctx, cacheSyncTimeout)
 	defer cancel()
 	var cached networkingv1.Ingress
 	switch err := c.cache.Get(cctx, key, &cached); {
 	case err == nil:
-		c.copies.Seen(key, cached.ResourceVersion)
+		look.SeenVersion(cached.ResourceVersion)
 	case apierrors.IsNotFound(err):
-		c.copies.Seen(key, absent)
+		look.SeenVersion(absent)
 	}
 }
 
