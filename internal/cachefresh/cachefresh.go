@@ -172,6 +172,16 @@ func (w *Writes) drop(key types.NamespacedName) {
 		w.unindex(r.owner, key)
 		delete(w.m, key)
 	}
+	w.release()
+}
+
+// release lets the maps go once they hold nothing: a map keeps the size a
+// burst of writes grew it to, and entries live only while the cache lags,
+// so an idle controller would otherwise keep that size for good.
+func (w *Writes) release() {
+	if len(w.m) == 0 {
+		w.m, w.byOwner = nil, nil
+	}
 }
 
 // markReplaced adds rv to the versions a cache must not be believed at.
@@ -356,6 +366,7 @@ func (w *Writes) Forget(owner types.NamespacedName) {
 		delete(w.m, k)
 	}
 	delete(w.byOwner, owner)
+	w.release()
 }
 
 // Pending reports whether Writes holds an entry in namespace ns: whether
