@@ -301,12 +301,6 @@ func (l Look) seen(rv string, gen int64, present bool) Found {
 	return Found{Behind: true, Written: l.r.written, Gone: l.r.gone}
 }
 
-// Seen is Look(key).Seen(cached), for a reader whose Writes gets no
-// informer events.
-func (w *Writes) Seen(key types.NamespacedName, cached metav1.Object) Found {
-	return w.Look(key).Seen(cached)
-}
-
 // SeenVersion is Look(key).SeenVersion(rv), for a reader whose Writes
 // gets no informer events.
 func (w *Writes) SeenVersion(key types.NamespacedName, rv string) Found {
