@@ -110,7 +110,7 @@ func (r *record) predates(rv string, gen int64, present bool) bool {
 // cached copy is behind exactly when it carries a version a write
 // replaced (or, for a spec write, a lower generation).
 //
-// An entry ends as soon as a read of the cache (Seen) shows a version none
+// An entry ends as soon as a read of the cache (Look.Seen) shows a version none
 // of our writes replaced: our own last write, or another writer's change,
 // which the cache is then trusted with. The cache never goes back, so no
 // later read can show an older version. It ends too when the informer
