@@ -99,6 +99,7 @@ func (c *Copies) Pending(ns string) bool { return c.w.Pending(ns) }
 // that entries do not outlive the cache's lag.
 func (c *Copies) Len() int { return c.w.Len() }
 
-// Handler is the Ingress informer's event handler that tells Copies what
-// the cache now holds (see Seen).
+// Handler is the Ingress informer's event handler, which ends a copy once
+// the informer delivers what our last write produced (see
+// cachefresh.Writes.Handler).
 func (c *Copies) Handler() toolscache.ResourceEventHandler { return c.w.Handler() }
