@@ -169,10 +169,12 @@ func laneOf(priority int) lane {
 // controller's own requeues use) of a key whose urgent work is done goes
 // back to the routine priority. The requeue of a key whose pass made only
 // its traffic writes is queued at once at the urgent priority, whatever
-// lane the pass came from: in the urgent lane it waits behind the items
-// already there, the other aborts' traffic writes, and ahead of every
-// later one, since a delay would sort it after every item queued without
-// one, and a routine lane may be long. An add with a delay waits for its
+// lane the pass came from and whatever priority it was handed out with:
+// in the urgent lane it waits behind the items already there and behind
+// every Rollout the urgent handlers queue later (firstMovePriority), whose
+// traffic still goes to the canary, and ahead of the other continuations
+// queued later, since a delay would sort it after every item queued
+// without one, and a routine lane may be long. An add with a delay waits for its
 // time outside the lanes (see waiting).
 func (q *laneQueue[T]) AddWithOpts(o priorityqueue.AddOpts, items ...T) {
 	q.mu.Lock()
@@ -187,7 +189,10 @@ func (q *laneQueue[T]) AddWithOpts(o priorityqueue.AddOpts, items ...T) {
 			priority = max(priority, timedPriority)
 		}
 		if requeue && q.continued.take(key) {
-			priority = max(priority, urgentPriority)
+			// Not the priority the pass was handed out with: a first
+			// move's requeue would otherwise keep firstMovePriority and go
+			// ahead of aborts whose traffic has not moved yet.
+			priority = urgentPriority
 			after, rateLimited = 0, false
 		}
 		if rateLimited {

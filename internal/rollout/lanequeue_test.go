@@ -202,8 +202,10 @@ func TestLaneQueueKeepsOneRoutineWorker(t *testing.T) {
 
 // A pass that made only its traffic writes is requeued urgently even when
 // it came from the routine lane, at once rather than after its delay: it
-// goes behind the aborts already waiting and ahead of those queued later,
-// and ahead of routine work. Its next requeue is routine again.
+// goes behind the Rollouts already waiting in the urgent lane, behind those
+// the urgent handlers queue later (their traffic has not moved yet), ahead
+// of the continuations queued later, and ahead of routine work. Its next
+// requeue is routine again.
 func TestLaneQueueContinuedKeyGoesBehindWaitingAborts(t *testing.T) {
 	continued := &settledKeys[string]{}
 	q := newLaneQueue("", workqueue.DefaultTypedControllerRateLimiter[string](), 2, 1, nil, continued)
@@ -213,18 +215,19 @@ func TestLaneQueueContinuedKeyGoesBehindWaitingAborts(t *testing.T) {
 		t.Fatalf("got %v, want k from the routine lane", g)
 	}
 	q.Add("routine")
-	q.AddWithOpts(priorityqueue.AddOpts{Priority: urgentPriority}, "abort1")
-	q.AddWithOpts(priorityqueue.AddOpts{Priority: urgentPriority}, "abort2")
+	q.AddWithOpts(priorityqueue.AddOpts{Priority: firstMovePriority}, "abort1")
+	q.AddWithOpts(priorityqueue.AddOpts{Priority: urgentPriority}, "rest1")
 	// What the controller does with the pass's result.
 	continued.mark("k")
 	q.AddWithOpts(priorityqueue.AddOpts{After: time.Hour}, "k")
 	q.Done("k")
-	q.AddWithOpts(priorityqueue.AddOpts{Priority: urgentPriority}, "abort3")
+	q.AddWithOpts(priorityqueue.AddOpts{Priority: urgentPriority}, "rest2")
+	q.AddWithOpts(priorityqueue.AddOpts{Priority: firstMovePriority}, "abort2")
 
 	// The lanes hand out concurrently, so only the order within each lane
 	// is certain.
 	var urgent, routine []got
-	for range 5 {
+	for range 6 {
 		g := receive(t, getAsync(q))
 		if g.priority >= urgentPriority {
 			urgent = append(urgent, g)
@@ -233,7 +236,8 @@ func TestLaneQueueContinuedKeyGoesBehindWaitingAborts(t *testing.T) {
 		}
 		q.Done(g.key)
 	}
-	want := []got{{"abort1", urgentPriority}, {"abort2", urgentPriority}, {"k", urgentPriority}, {"abort3", urgentPriority}}
+	want := []got{{"abort1", firstMovePriority}, {"abort2", firstMovePriority},
+		{"rest1", urgentPriority}, {"k", urgentPriority}, {"rest2", urgentPriority}}
 	if !slices.Equal(urgent, want) || len(routine) != 1 || routine[0].key != "routine" {
 		t.Fatalf("urgent lane handed out %v and routine lane %v, want %v and the routine item", urgent, routine, want)
 	}
@@ -242,6 +246,38 @@ func TestLaneQueueContinuedKeyGoesBehindWaitingAborts(t *testing.T) {
 	q.AddWithOpts(priorityqueue.AddOpts{After: time.Hour}, "k")
 	if n := q.Len(); n != 0 {
 		t.Fatalf("%d items ready, want k waiting out its delay", n)
+	}
+}
+
+// The first pass of an abort is handed out at firstMovePriority, and
+// controller-runtime requeues a key at the priority it was handed out
+// with. When that pass made only its traffic writes, the rest of the abort
+// still goes behind the aborts whose watch events arrive meanwhile: kept at
+// firstMovePriority it went ahead of them, and under a burst such passes
+// held the workers while aborts whose traffic still went to the canary
+// waited.
+func TestLaneQueueContinuationOfAFirstMoveGoesBehindLaterAborts(t *testing.T) {
+	continued := &settledKeys[string]{}
+	q := newLaneQueue("", workqueue.DefaultTypedControllerRateLimiter[string](), 1, 0, nil, continued)
+	t.Cleanup(q.ShutDown)
+	q.AddWithOpts(priorityqueue.AddOpts{Priority: firstMovePriority}, "first")
+	if g := receive(t, getAsync(q)); g != (got{"first", firstMovePriority}) {
+		t.Fatalf("got %v, want the abort at firstMovePriority", g)
+	}
+	continued.mark("first")
+	q.AddWithOpts(priorityqueue.AddOpts{After: continueAfter, Priority: firstMovePriority}, "first")
+	q.Done("first")
+	q.AddWithOpts(priorityqueue.AddOpts{Priority: firstMovePriority}, "later")
+
+	var order []got
+	for range 2 {
+		g := receive(t, getAsync(q))
+		order = append(order, g)
+		q.Done(g.key)
+	}
+	want := []got{{"later", firstMovePriority}, {"first", urgentPriority}}
+	if !slices.Equal(order, want) {
+		t.Fatalf("handed out %v, want %v", order, want)
 	}
 }
 

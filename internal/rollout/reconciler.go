@@ -472,8 +472,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		// The routers now send the canary what the abort decided. The
 		// rest of it (Services, ReplicaSets, status, events) waits for a
 		// pass of its own, queued urgently behind the Rollouts already
-		// waiting, so that under a burst of aborts every one's traffic
-		// write goes out before any one's other writes. That pass decides
+		// waiting and behind every abort queued later, so that under a
+		// burst of aborts every one's traffic write goes out before any
+		// one's other writes. That pass decides
 		// again from the cluster and finds the routers as written here
 		// (routerclient reads past a cache that lags behind this write),
 		// so it repeats no router write and makes this decision's events
