@@ -99,6 +99,18 @@ type laneQueue[T comparable] struct {
 	slotFreed chan struct{}
 	// urgentOnly counts the workers waiting for urgent items only.
 	urgentOnly int
+	// urgentQueued are the keys given to the urgent lane and not yet taken
+	// by a worker, including the one its fetcher may be carrying. A worker
+	// that may take routine items takes one only while this is empty: the
+	// urgent lane hands an item to its fetcher a few goroutine switches
+	// after it is added, and on a loaded machine a worker that looked in
+	// between found only the routine lane ready and took a routine item
+	// while aborts waited.
+	urgentQueued map[T]struct{}
+	// urgentTaken is closed, and replaced, whenever urgentQueued empties,
+	// so workers waiting for an urgent item that another worker took look
+	// again.
+	urgentTaken chan struct{}
 
 	stopOnce sync.Once
 	stopped  chan struct{}
@@ -126,6 +138,8 @@ func newLaneQueue[T comparable](name string, rl workqueue.TypedRateLimiter[T], w
 		active:       map[T]lane{},
 		deferred:     map[T]pendingAdd{},
 		slotFreed:    make(chan struct{}),
+		urgentQueued: map[T]struct{}{},
+		urgentTaken:  make(chan struct{}),
 		stopped:      make(chan struct{}),
 	}
 	// An empty name keeps a queue's metrics off.
@@ -211,7 +225,7 @@ func (q *laneQueue[T]) AddWithOpts(o priorityqueue.AddOpts, items ...T) {
 // queueLocked gives key to its lane now, or once after has passed.
 func (q *laneQueue[T]) queueLocked(key T, priority int, after time.Duration) {
 	if after <= 0 {
-		q.lanes[laneOf(priority)].AddWithOpts(priorityqueue.AddOpts{Priority: priority}, key)
+		q.addToLaneLocked(key, priority)
 		return
 	}
 	at := q.now().Add(after)
@@ -249,7 +263,28 @@ func (q *laneQueue[T]) due(key T, w *waitingAdd) {
 		q.deferLocked(key, pendingAdd{priority: w.priority, readyAt: q.now()})
 		return
 	}
-	q.lanes[laneOf(w.priority)].AddWithOpts(priorityqueue.AddOpts{Priority: w.priority}, key)
+	q.addToLaneLocked(key, w.priority)
+}
+
+// addToLaneLocked gives key to the lane of its priority now.
+func (q *laneQueue[T]) addToLaneLocked(key T, priority int) {
+	l := laneOf(priority)
+	if l == laneUrgent {
+		q.urgentQueued[key] = struct{}{}
+	}
+	q.lanes[l].AddWithOpts(priorityqueue.AddOpts{Priority: priority}, key)
+}
+
+// takenLocked records that a worker took key out of lane l.
+func (q *laneQueue[T]) takenLocked(key T, l lane) {
+	if l != laneUrgent {
+		return
+	}
+	delete(q.urgentQueued, key)
+	if len(q.urgentQueued) == 0 {
+		close(q.urgentTaken)
+		q.urgentTaken = make(chan struct{})
+	}
 }
 
 // deferLocked merges an add for an active key into the one already held:
@@ -331,6 +366,7 @@ func (q *laneQueue[T]) GetWithPriority() (T, int, bool) {
 			q.routineSlots++
 		}
 		freed := q.slotFreed
+		urgentWaits, taken := len(q.urgentQueued) > 0, q.urgentTaken
 		q.mu.Unlock()
 
 		var h handout[T]
@@ -338,6 +374,21 @@ func (q *laneQueue[T]) GetWithPriority() (T, int, bool) {
 			select {
 			case h = <-q.out[laneUrgent]:
 			default:
+				if urgentWaits {
+					// An urgent item is on its way to the fetcher: wait for
+					// it rather than take a routine one meanwhile, unless
+					// another worker takes it first.
+					select {
+					case h = <-q.out[laneUrgent]:
+					case <-taken:
+						q.releaseSlot()
+						continue
+					case <-q.stopped:
+						q.releaseSlot()
+						return zero, 0, true
+					}
+					break
+				}
 				select {
 				case h = <-q.out[laneUrgent]:
 				case h = <-q.out[laneRoutine]:
@@ -373,6 +424,7 @@ func (q *laneQueue[T]) GetWithPriority() (T, int, bool) {
 		}
 
 		q.mu.Lock()
+		q.takenLocked(h.key, h.from)
 		if _, busy := q.active[h.key]; busy {
 			// The other lane's worker holds the key: keep the add for when
 			// it is done, and let this lane hand the key out again then.

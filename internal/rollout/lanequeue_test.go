@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -351,5 +352,46 @@ func TestLaneQueueTimedRequeueGoesAheadOfRoutineEvents(t *testing.T) {
 	}
 	if want := []string{"first", "pause-end", "event"}; !slices.Equal(order, want) {
 		t.Fatalf("handed out %v, want %v", order, want)
+	}
+}
+
+// A worker that may take routine items takes none while an urgent item is
+// on its way out of the urgent lane: the lane hands an item to its fetcher
+// some goroutine switches after it is added, and a worker that looked in
+// between found only the routine lane ready. Each round has a routine item
+// waiting at the routine fetcher when the abort is added.
+func TestLaneQueueRoutineWaitsWhileAnUrgentItemIsOnItsWay(t *testing.T) {
+	q := testLaneQueue(t, 1, 0)
+	for i := range 20 {
+		routine, abort := fmt.Sprintf("routine%d", i), fmt.Sprintf("abort%d", i)
+		q.Add(routine)
+		waitUntil(t, "the routine fetcher holds the routine item", func() bool { return q.lanes[laneRoutine].Len() == 0 })
+		time.Sleep(2 * time.Millisecond)
+		q.AddWithOpts(priorityqueue.AddOpts{Priority: firstMovePriority}, abort)
+		g := receive(t, getAsync(q))
+		if g != (got{abort, firstMovePriority}) {
+			t.Fatalf("round %d: the worker took %v while %s was queued", i, g, abort)
+		}
+		q.Done(g.key)
+		if g = receive(t, getAsync(q)); g.key != routine {
+			t.Fatalf("round %d: then %v, want %s", i, g, routine)
+		}
+		q.Done(g.key)
+	}
+}
+
+// Two workers wait for one urgent item on its way: the one that does not
+// get it takes the routine item instead of waiting for the next abort.
+func TestLaneQueueWorkerLeftWithoutTheUrgentItemTakesRoutineWork(t *testing.T) {
+	q := testLaneQueue(t, 2, 0)
+	q.Add("routine")
+	waitUntil(t, "the routine fetcher holds the routine item", func() bool { return q.lanes[laneRoutine].Len() == 0 })
+	time.Sleep(2 * time.Millisecond)
+	q.AddWithOpts(priorityqueue.AddOpts{Priority: firstMovePriority}, "abort")
+	a, b := getAsync(q), getAsync(q)
+	keys := []string{receive(t, a).key, receive(t, b).key}
+	slices.Sort(keys)
+	if !slices.Equal(keys, []string{"abort", "routine"}) {
+		t.Fatalf("the workers took %v, want the abort and the routine item", keys)
 	}
 }
