@@ -73,15 +73,47 @@ func TestLaneQueueReservedWorkerTakesOnlyUrgentItems(t *testing.T) {
 	}
 	second := getAsync(q)
 	waitUntil(t, "the second worker waits for urgent items only", func() bool { return q.waitingForUrgentOnly() == 1 })
-	q.AddWithOpts(priorityqueue.AddOpts{Priority: urgentPriority}, "abort")
-	if g := receive(t, second); g != (got{"abort", urgentPriority}) {
-		t.Fatalf("reserved worker got %v, want the abort at urgent priority", g)
+	q.AddWithOpts(priorityqueue.AddOpts{Priority: firstMovePriority}, "abort")
+	if g := receive(t, second); g != (got{"abort", firstMovePriority}) {
+		t.Fatalf("reserved worker got %v, want the abort at firstMovePriority", g)
 	}
 	// Once the routine slot is free again, the routine item goes out.
 	third := getAsync(q)
 	q.Done("r1")
 	if g := receive(t, third); g.key != "r2" {
 		t.Fatalf("after the routine slot freed a worker got %q, want r2", g.key)
+	}
+}
+
+// A reserved worker leaves the rest of an abort whose traffic moved
+// (urgentPriority) to the workers that may take routine items, and stays
+// free for the next abort's traffic write: under a burst, passes that
+// finish aborts held every worker while later aborts' traffic still went
+// to their canaries.
+func TestLaneQueueReservedWorkerLeavesTheRestOfAnAbort(t *testing.T) {
+	q := testLaneQueue(t, 2, 1)
+	q.Add("r1")
+	q.Add("r2")
+	if g := receive(t, getAsync(q)); g.key != "r1" {
+		t.Fatalf("first worker got %q, want r1", g.key)
+	}
+	second := getAsync(q)
+	waitUntil(t, "the second worker waits for first moves only", func() bool { return q.waitingForUrgentOnly() == 1 })
+	q.AddWithOpts(priorityqueue.AddOpts{Priority: urgentPriority}, "rest")
+	q.AddWithOpts(priorityqueue.AddOpts{Priority: firstMovePriority}, "abort")
+	if g := receive(t, second); g != (got{"abort", firstMovePriority}) {
+		t.Fatalf("reserved worker got %v, want the abort, not the rest of another", g)
+	}
+	// The worker that may take routine items takes the rest of the abort
+	// before routine work.
+	third := getAsync(q)
+	q.Done("r1")
+	if g := receive(t, third); g != (got{"rest", urgentPriority}) {
+		t.Fatalf("after the routine slot freed a worker got %v, want the rest of the abort", g)
+	}
+	q.Done("rest")
+	if g := receive(t, getAsync(q)); g.key != "r2" {
+		t.Fatalf("then %v, want r2", g)
 	}
 }
 

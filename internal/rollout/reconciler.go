@@ -174,9 +174,10 @@ type Reconciler struct {
 	// queue, and urgent writes without the urgent mark. It exists to
 	// measure what the lane is worth.
 	NoPriority bool
-	// UrgentWorkers is how many of the controller's workers take urgent
-	// items only, so an abort never waits for routine reconciles to end.
-	// At least one worker always takes routine items.
+	// UrgentWorkers is how many of the controller's workers take first
+	// moves only (see firstMovePriority), so an abort's traffic write never
+	// waits for routine reconciles, or those finishing other aborts, to
+	// end. At least one worker always takes routine items.
 	UrgentWorkers int
 	// settled tells the work queue which keys' last reconcile acted on its
 	// decision, so an urgent key's requeue goes back to routine work.
