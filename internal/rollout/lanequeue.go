@@ -15,12 +15,19 @@ import (
 // It stays below urgentPriority: aborts go first.
 const timedPriority = 1
 
-// lane is one of the two queues of a laneQueue.
+// lane is one of the three queues of a laneQueue.
 type lane int
 
 const (
+	// laneRoutine holds the items below urgentPriority.
 	laneRoutine lane = iota
+	// laneUrgent holds the items at urgentPriority: the rest of aborts
+	// whose traffic already moved.
 	laneUrgent
+	// laneFirst holds the items at firstMovePriority: Rollouts whose
+	// traffic has to move back to stable.
+	laneFirst
+	lanes
 )
 
 // handout is an item a lane's fetcher took out of its queue for a worker.
@@ -45,12 +52,18 @@ type waitingAdd struct {
 }
 
 // laneQueue is the Rollout controller's work queue when the priority lane
-// is on. Urgent items (priority urgentPriority or more) and routine ones
-// wait in two priority queues, and only routineLimit workers may hold or
-// wait for a routine item at once: the remaining workers wait for urgent
-// items only, so an abort never waits for a routine reconcile to end. The
-// choice is made in Get, before a worker takes an item, so a reserved
-// worker never holds a routine item it may not run.
+// is on. First moves (priority firstMovePriority or more: an abort, a
+// rollback, a failed run, whose traffic has to go back to stable), the
+// rest of aborts whose traffic moved (urgentPriority) and routine items
+// wait in three priority queues, and only routineLimit workers may hold or
+// wait for a routine item or the rest of an abort at once: the remaining
+// workers wait for first moves only, so an abort's traffic write never
+// waits for a routine reconcile, nor for the several writes that finish
+// other aborts, to end. Under a burst of aborts those finishing passes
+// held every worker for a second or more each on a busy API server while
+// later aborts' traffic still went to their canaries. The choice is made
+// in Get, before a worker takes an item, so a reserved worker never holds
+// an item it may not run.
 //
 // A key is handed to at most one worker at a time, as controller-runtime's
 // queue guarantees: each lane's own queue keeps a key it handed out from
@@ -60,7 +73,7 @@ type waitingAdd struct {
 // more, from the second lane, after the first pass; a reconcile is level
 // based, so the extra pass only finds nothing left to do.
 type laneQueue[T comparable] struct {
-	lanes        [2]priorityqueue.PriorityQueue[T]
+	lanes        [lanes]priorityqueue.PriorityQueue[T]
 	rateLimiter  workqueue.TypedRateLimiter[T]
 	routineLimit int
 	// settled are the keys whose last reconcile finished their urgent work;
@@ -77,7 +90,7 @@ type laneQueue[T comparable] struct {
 	now   func() time.Time
 
 	// out carries each lane's next item from its fetcher to a worker.
-	out [2]chan handout[T]
+	out [lanes]chan handout[T]
 
 	mu sync.Mutex
 	// waiting are the adds that wait for their time (a requeue's delay, a
@@ -97,17 +110,29 @@ type laneQueue[T comparable] struct {
 	// slotFreed is closed, and replaced, whenever a routine slot frees, so
 	// workers waiting for urgent items only look again.
 	slotFreed chan struct{}
-	// urgentOnly counts the workers waiting for urgent items only.
+	// urgentOnly counts the workers waiting for first moves only.
 	urgentOnly int
+	// queued are, for the urgent and first lanes, the keys given to the
+	// lane and not yet taken by a worker, including the one its fetcher
+	// may be carrying. A worker takes from a lower lane only while the
+	// higher ones have none: a lane hands an added item to its fetcher a
+	// few goroutine switches after it is added, and on a loaded machine a
+	// worker that looked in between found only the routine lane ready and
+	// took a routine item while aborts waited.
+	queued [lanes]map[T]struct{}
+	// taken is closed, and replaced, whenever a lane's queued empties, so
+	// workers waiting for an item of that lane that another worker took
+	// look again.
+	taken [lanes]chan struct{}
 
 	stopOnce sync.Once
 	stopped  chan struct{}
 }
 
 // newLaneQueue builds a laneQueue whose lanes' metrics are named name (the
-// routine lane) and name_urgent. workers is the controller's worker count
-// and reserved how many of them take urgent items only; at least one
-// worker always may take routine items. settled and continued are where
+// routine lane), name_urgent and name_first. workers is the controller's
+// worker count and reserved how many of them take first moves only; at
+// least one worker always may take routine items. settled and continued are where
 // the reconciler marks keys (nil: none are marked).
 func newLaneQueue[T comparable](name string, rl workqueue.TypedRateLimiter[T], workers, reserved int, settled, continued *settledKeys[T]) *laneQueue[T] {
 	if settled == nil {
@@ -129,11 +154,14 @@ func newLaneQueue[T comparable](name string, rl workqueue.TypedRateLimiter[T], w
 		stopped:      make(chan struct{}),
 	}
 	// An empty name keeps a queue's metrics off.
-	names := [2]string{laneRoutine: name}
+	names := [lanes]string{laneRoutine: name}
 	if name != "" {
 		names[laneUrgent] = name + "_urgent"
+		names[laneFirst] = name + "_first"
 	}
-	for _, l := range []lane{laneRoutine, laneUrgent} {
+	for l := range lanes {
+		q.queued[l] = map[T]struct{}{}
+		q.taken[l] = make(chan struct{})
 		pq := priorityqueue.New[T](names[l])
 		q.lanes[l] = &stoppableQueue[T]{PriorityQueue: pq, stopped: make(chan struct{})}
 		q.out[l] = make(chan handout[T])
@@ -159,20 +187,26 @@ func (q *laneQueue[T]) fetch(l lane) {
 
 // laneOf is the lane an item of the given priority waits in.
 func laneOf(priority int) lane {
-	if priority >= urgentPriority {
+	switch {
+	case priority >= firstMovePriority:
+		return laneFirst
+	case priority >= urgentPriority:
 		return laneUrgent
+	default:
+		return laneRoutine
 	}
-	return laneRoutine
 }
 
 // AddWithOpts queues items. A requeue (After or RateLimited, which only the
 // controller's own requeues use) of a key whose urgent work is done goes
 // back to the routine priority. The requeue of a key whose pass made only
 // its traffic writes is queued at once at the urgent priority, whatever
-// lane the pass came from: in the urgent lane it waits behind the items
-// already there, the other aborts' traffic writes, and ahead of every
-// later one, since a delay would sort it after every item queued without
-// one, and a routine lane may be long. An add with a delay waits for its
+// lane the pass came from and whatever priority it was handed out with:
+// in the urgent lane it waits behind the items already there and behind
+// every Rollout the urgent handlers queue later (firstMovePriority), whose
+// traffic still goes to the canary, and ahead of the other continuations
+// queued later, since a delay would sort it after every item queued
+// without one, and a routine lane may be long. An add with a delay waits for its
 // time outside the lanes (see waiting).
 func (q *laneQueue[T]) AddWithOpts(o priorityqueue.AddOpts, items ...T) {
 	q.mu.Lock()
@@ -187,7 +221,10 @@ func (q *laneQueue[T]) AddWithOpts(o priorityqueue.AddOpts, items ...T) {
 			priority = max(priority, timedPriority)
 		}
 		if requeue && q.continued.take(key) {
-			priority = max(priority, urgentPriority)
+			// Not the priority the pass was handed out with: a first
+			// move's requeue would otherwise keep firstMovePriority and go
+			// ahead of aborts whose traffic has not moved yet.
+			priority = urgentPriority
 			after, rateLimited = 0, false
 		}
 		if rateLimited {
@@ -206,7 +243,7 @@ func (q *laneQueue[T]) AddWithOpts(o priorityqueue.AddOpts, items ...T) {
 // queueLocked gives key to its lane now, or once after has passed.
 func (q *laneQueue[T]) queueLocked(key T, priority int, after time.Duration) {
 	if after <= 0 {
-		q.lanes[laneOf(priority)].AddWithOpts(priorityqueue.AddOpts{Priority: priority}, key)
+		q.addToLaneLocked(key, priority)
 		return
 	}
 	at := q.now().Add(after)
@@ -244,7 +281,26 @@ func (q *laneQueue[T]) due(key T, w *waitingAdd) {
 		q.deferLocked(key, pendingAdd{priority: w.priority, readyAt: q.now()})
 		return
 	}
-	q.lanes[laneOf(w.priority)].AddWithOpts(priorityqueue.AddOpts{Priority: w.priority}, key)
+	q.addToLaneLocked(key, w.priority)
+}
+
+// addToLaneLocked gives key to the lane of its priority now.
+func (q *laneQueue[T]) addToLaneLocked(key T, priority int) {
+	l := laneOf(priority)
+	q.queued[l][key] = struct{}{}
+	q.lanes[l].AddWithOpts(priorityqueue.AddOpts{Priority: priority}, key)
+}
+
+// takenLocked records that a worker took key out of lane l.
+func (q *laneQueue[T]) takenLocked(key T, l lane) {
+	if _, ok := q.queued[l][key]; !ok {
+		return
+	}
+	delete(q.queued[l], key)
+	if len(q.queued[l]) == 0 {
+		close(q.taken[l])
+		q.taken[l] = make(chan struct{})
+	}
 }
 
 // deferLocked merges an add for an active key into the one already held:
@@ -314,9 +370,10 @@ func (q *laneQueue[T]) Get() (T, bool) {
 	return key, shutdown
 }
 
-// GetWithPriority waits for the next item this worker may take: an urgent
-// one whenever there is one, a routine one only while fewer than
-// routineLimit workers hold or wait for routine items.
+// GetWithPriority waits for the next item this worker may take: a first
+// move whenever there is one; the rest of an abort, or else a routine
+// item, only while fewer than routineLimit workers hold or wait for such
+// items.
 func (q *laneQueue[T]) GetWithPriority() (T, int, bool) {
 	var zero T
 	for {
@@ -326,22 +383,29 @@ func (q *laneQueue[T]) GetWithPriority() (T, int, bool) {
 			q.routineSlots++
 		}
 		freed := q.slotFreed
+		// The highest lane with items on their way, and what tells this
+		// worker that others took them.
+		waits, taken := lanes, (chan struct{})(nil)
+		for _, l := range []lane{laneFirst, laneUrgent} {
+			if len(q.queued[l]) > 0 {
+				waits, taken = l, q.taken[l]
+				break
+			}
+		}
 		q.mu.Unlock()
 
 		var h handout[T]
 		if slot {
-			select {
-			case h = <-q.out[laneUrgent]:
-			default:
-				select {
-				case h = <-q.out[laneUrgent]:
-				case h = <-q.out[laneRoutine]:
-				case <-q.stopped:
-					q.releaseSlot()
-					return zero, 0, true
-				}
+			var ok, stop bool
+			if h, ok, stop = q.take(waits, taken); stop {
+				q.releaseSlot()
+				return zero, 0, true
 			}
-			if h.from == laneUrgent {
+			if !ok {
+				q.releaseSlot()
+				continue
+			}
+			if h.from == laneFirst {
 				q.releaseSlot()
 			}
 		} else {
@@ -350,7 +414,7 @@ func (q *laneQueue[T]) GetWithPriority() (T, int, bool) {
 			q.mu.Unlock()
 			var got, stop bool
 			select {
-			case h = <-q.out[laneUrgent]:
+			case h = <-q.out[laneFirst]:
 				got = true
 			case <-freed:
 			case <-q.stopped:
@@ -368,12 +432,13 @@ func (q *laneQueue[T]) GetWithPriority() (T, int, bool) {
 		}
 
 		q.mu.Lock()
+		q.takenLocked(h.key, h.from)
 		if _, busy := q.active[h.key]; busy {
 			// The other lane's worker holds the key: keep the add for when
 			// it is done, and let this lane hand the key out again then.
 			q.lanes[h.from].Done(h.key)
 			q.deferLocked(h.key, pendingAdd{priority: h.priority, readyAt: q.now()})
-			if h.from == laneRoutine {
+			if h.from != laneFirst {
 				q.releaseSlotLocked()
 			}
 			q.mu.Unlock()
@@ -406,13 +471,56 @@ func (q *laneQueue[T]) Done(key T) {
 	}
 	delete(q.active, key)
 	q.lanes[from].Done(key)
-	if from == laneRoutine {
+	if from != laneFirst {
 		q.releaseSlotLocked()
 	}
 	if p, ok := q.deferred[key]; ok {
 		delete(q.deferred, key)
 		q.queueLocked(key, p.priority, p.readyAt.Sub(q.now()))
 	}
+}
+
+// take hands a worker that may take any item the highest one ready. waits
+// is the highest lane with items on their way (lanes for none): the worker
+// waits for that lane or a higher one rather than take a lower one's item
+// meanwhile, and ok is false once other workers took them (taken closed),
+// so it looks again. stop is true once the queue is shut down.
+func (q *laneQueue[T]) take(waits lane, taken <-chan struct{}) (h handout[T], ok, stop bool) {
+	select {
+	case h = <-q.out[laneFirst]:
+		return h, true, false
+	default:
+	}
+	switch waits {
+	case laneFirst:
+		select {
+		case h = <-q.out[laneFirst]:
+			return h, true, false
+		case <-taken:
+			return h, false, false
+		case <-q.stopped:
+			return h, false, true
+		}
+	case laneUrgent:
+		select {
+		case h = <-q.out[laneFirst]:
+			return h, true, false
+		case h = <-q.out[laneUrgent]:
+			return h, true, false
+		case <-taken:
+			return h, false, false
+		case <-q.stopped:
+			return h, false, true
+		}
+	}
+	select {
+	case h = <-q.out[laneFirst]:
+	case h = <-q.out[laneUrgent]:
+	case h = <-q.out[laneRoutine]:
+	case <-q.stopped:
+		return h, false, true
+	}
+	return h, true, false
 }
 
 func (q *laneQueue[T]) releaseSlot() {

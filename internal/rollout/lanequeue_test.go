@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -72,15 +73,47 @@ func TestLaneQueueReservedWorkerTakesOnlyUrgentItems(t *testing.T) {
 	}
 	second := getAsync(q)
 	waitUntil(t, "the second worker waits for urgent items only", func() bool { return q.waitingForUrgentOnly() == 1 })
-	q.AddWithOpts(priorityqueue.AddOpts{Priority: urgentPriority}, "abort")
-	if g := receive(t, second); g != (got{"abort", urgentPriority}) {
-		t.Fatalf("reserved worker got %v, want the abort at urgent priority", g)
+	q.AddWithOpts(priorityqueue.AddOpts{Priority: firstMovePriority}, "abort")
+	if g := receive(t, second); g != (got{"abort", firstMovePriority}) {
+		t.Fatalf("reserved worker got %v, want the abort at firstMovePriority", g)
 	}
 	// Once the routine slot is free again, the routine item goes out.
 	third := getAsync(q)
 	q.Done("r1")
 	if g := receive(t, third); g.key != "r2" {
 		t.Fatalf("after the routine slot freed a worker got %q, want r2", g.key)
+	}
+}
+
+// A reserved worker leaves the rest of an abort whose traffic moved
+// (urgentPriority) to the workers that may take routine items, and stays
+// free for the next abort's traffic write: under a burst, passes that
+// finish aborts held every worker while later aborts' traffic still went
+// to their canaries.
+func TestLaneQueueReservedWorkerLeavesTheRestOfAnAbort(t *testing.T) {
+	q := testLaneQueue(t, 2, 1)
+	q.Add("r1")
+	q.Add("r2")
+	if g := receive(t, getAsync(q)); g.key != "r1" {
+		t.Fatalf("first worker got %q, want r1", g.key)
+	}
+	second := getAsync(q)
+	waitUntil(t, "the second worker waits for first moves only", func() bool { return q.waitingForUrgentOnly() == 1 })
+	q.AddWithOpts(priorityqueue.AddOpts{Priority: urgentPriority}, "rest")
+	q.AddWithOpts(priorityqueue.AddOpts{Priority: firstMovePriority}, "abort")
+	if g := receive(t, second); g != (got{"abort", firstMovePriority}) {
+		t.Fatalf("reserved worker got %v, want the abort, not the rest of another", g)
+	}
+	// The worker that may take routine items takes the rest of the abort
+	// before routine work.
+	third := getAsync(q)
+	q.Done("r1")
+	if g := receive(t, third); g != (got{"rest", urgentPriority}) {
+		t.Fatalf("after the routine slot freed a worker got %v, want the rest of the abort", g)
+	}
+	q.Done("rest")
+	if g := receive(t, getAsync(q)); g.key != "r2" {
+		t.Fatalf("then %v, want r2", g)
 	}
 }
 
@@ -202,8 +235,10 @@ func TestLaneQueueKeepsOneRoutineWorker(t *testing.T) {
 
 // A pass that made only its traffic writes is requeued urgently even when
 // it came from the routine lane, at once rather than after its delay: it
-// goes behind the aborts already waiting and ahead of those queued later,
-// and ahead of routine work. Its next requeue is routine again.
+// goes behind the Rollouts already waiting in the urgent lane, behind those
+// the urgent handlers queue later (their traffic has not moved yet), ahead
+// of the continuations queued later, and ahead of routine work. Its next
+// requeue is routine again.
 func TestLaneQueueContinuedKeyGoesBehindWaitingAborts(t *testing.T) {
 	continued := &settledKeys[string]{}
 	q := newLaneQueue("", workqueue.DefaultTypedControllerRateLimiter[string](), 2, 1, nil, continued)
@@ -213,18 +248,19 @@ func TestLaneQueueContinuedKeyGoesBehindWaitingAborts(t *testing.T) {
 		t.Fatalf("got %v, want k from the routine lane", g)
 	}
 	q.Add("routine")
-	q.AddWithOpts(priorityqueue.AddOpts{Priority: urgentPriority}, "abort1")
-	q.AddWithOpts(priorityqueue.AddOpts{Priority: urgentPriority}, "abort2")
+	q.AddWithOpts(priorityqueue.AddOpts{Priority: firstMovePriority}, "abort1")
+	q.AddWithOpts(priorityqueue.AddOpts{Priority: urgentPriority}, "rest1")
 	// What the controller does with the pass's result.
 	continued.mark("k")
 	q.AddWithOpts(priorityqueue.AddOpts{After: time.Hour}, "k")
 	q.Done("k")
-	q.AddWithOpts(priorityqueue.AddOpts{Priority: urgentPriority}, "abort3")
+	q.AddWithOpts(priorityqueue.AddOpts{Priority: urgentPriority}, "rest2")
+	q.AddWithOpts(priorityqueue.AddOpts{Priority: firstMovePriority}, "abort2")
 
 	// The lanes hand out concurrently, so only the order within each lane
 	// is certain.
 	var urgent, routine []got
-	for range 5 {
+	for range 6 {
 		g := receive(t, getAsync(q))
 		if g.priority >= urgentPriority {
 			urgent = append(urgent, g)
@@ -233,7 +269,8 @@ func TestLaneQueueContinuedKeyGoesBehindWaitingAborts(t *testing.T) {
 		}
 		q.Done(g.key)
 	}
-	want := []got{{"abort1", urgentPriority}, {"abort2", urgentPriority}, {"k", urgentPriority}, {"abort3", urgentPriority}}
+	want := []got{{"abort1", firstMovePriority}, {"abort2", firstMovePriority},
+		{"rest1", urgentPriority}, {"k", urgentPriority}, {"rest2", urgentPriority}}
 	if !slices.Equal(urgent, want) || len(routine) != 1 || routine[0].key != "routine" {
 		t.Fatalf("urgent lane handed out %v and routine lane %v, want %v and the routine item", urgent, routine, want)
 	}
@@ -242,6 +279,38 @@ func TestLaneQueueContinuedKeyGoesBehindWaitingAborts(t *testing.T) {
 	q.AddWithOpts(priorityqueue.AddOpts{After: time.Hour}, "k")
 	if n := q.Len(); n != 0 {
 		t.Fatalf("%d items ready, want k waiting out its delay", n)
+	}
+}
+
+// The first pass of an abort is handed out at firstMovePriority, and
+// controller-runtime requeues a key at the priority it was handed out
+// with. When that pass made only its traffic writes, the rest of the abort
+// still goes behind the aborts whose watch events arrive meanwhile: kept at
+// firstMovePriority it went ahead of them, and under a burst such passes
+// held the workers while aborts whose traffic still went to the canary
+// waited.
+func TestLaneQueueContinuationOfAFirstMoveGoesBehindLaterAborts(t *testing.T) {
+	continued := &settledKeys[string]{}
+	q := newLaneQueue("", workqueue.DefaultTypedControllerRateLimiter[string](), 1, 0, nil, continued)
+	t.Cleanup(q.ShutDown)
+	q.AddWithOpts(priorityqueue.AddOpts{Priority: firstMovePriority}, "first")
+	if g := receive(t, getAsync(q)); g != (got{"first", firstMovePriority}) {
+		t.Fatalf("got %v, want the abort at firstMovePriority", g)
+	}
+	continued.mark("first")
+	q.AddWithOpts(priorityqueue.AddOpts{After: continueAfter, Priority: firstMovePriority}, "first")
+	q.Done("first")
+	q.AddWithOpts(priorityqueue.AddOpts{Priority: firstMovePriority}, "later")
+
+	var order []got
+	for range 2 {
+		g := receive(t, getAsync(q))
+		order = append(order, g)
+		q.Done(g.key)
+	}
+	want := []got{{"later", firstMovePriority}, {"first", urgentPriority}}
+	if !slices.Equal(order, want) {
+		t.Fatalf("handed out %v, want %v", order, want)
 	}
 }
 
@@ -315,5 +384,46 @@ func TestLaneQueueTimedRequeueGoesAheadOfRoutineEvents(t *testing.T) {
 	}
 	if want := []string{"first", "pause-end", "event"}; !slices.Equal(order, want) {
 		t.Fatalf("handed out %v, want %v", order, want)
+	}
+}
+
+// A worker that may take routine items takes none while an urgent item is
+// on its way out of the urgent lane: the lane hands an item to its fetcher
+// some goroutine switches after it is added, and a worker that looked in
+// between found only the routine lane ready. Each round has a routine item
+// waiting at the routine fetcher when the abort is added.
+func TestLaneQueueRoutineWaitsWhileAnUrgentItemIsOnItsWay(t *testing.T) {
+	q := testLaneQueue(t, 1, 0)
+	for i := range 20 {
+		routine, abort := fmt.Sprintf("routine%d", i), fmt.Sprintf("abort%d", i)
+		q.Add(routine)
+		waitUntil(t, "the routine fetcher holds the routine item", func() bool { return q.lanes[laneRoutine].Len() == 0 })
+		time.Sleep(2 * time.Millisecond)
+		q.AddWithOpts(priorityqueue.AddOpts{Priority: firstMovePriority}, abort)
+		g := receive(t, getAsync(q))
+		if g != (got{abort, firstMovePriority}) {
+			t.Fatalf("round %d: the worker took %v while %s was queued", i, g, abort)
+		}
+		q.Done(g.key)
+		if g = receive(t, getAsync(q)); g.key != routine {
+			t.Fatalf("round %d: then %v, want %s", i, g, routine)
+		}
+		q.Done(g.key)
+	}
+}
+
+// Two workers wait for one urgent item on its way: the one that does not
+// get it takes the routine item instead of waiting for the next abort.
+func TestLaneQueueWorkerLeftWithoutTheUrgentItemTakesRoutineWork(t *testing.T) {
+	q := testLaneQueue(t, 2, 0)
+	q.Add("routine")
+	waitUntil(t, "the routine fetcher holds the routine item", func() bool { return q.lanes[laneRoutine].Len() == 0 })
+	time.Sleep(2 * time.Millisecond)
+	q.AddWithOpts(priorityqueue.AddOpts{Priority: firstMovePriority}, "abort")
+	a, b := getAsync(q), getAsync(q)
+	keys := []string{receive(t, a).key, receive(t, b).key}
+	slices.Sort(keys)
+	if !slices.Equal(keys, []string{"abort", "routine"}) {
+		t.Fatalf("the workers took %v, want the abort and the routine item", keys)
 	}
 }

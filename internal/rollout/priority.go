@@ -24,6 +24,17 @@ import (
 // the client's rate limiter ahead of routine ones.
 const urgentPriority = 100
 
+// firstMovePriority is the priority at which the urgent handlers queue a
+// Rollout that has just become urgent (an abort asked for, a rollback, a
+// run that failed), whose traffic has not moved back to stable yet. The
+// rest of a routed abort, queued once its router write is made, waits at
+// urgentPriority: under a burst those passes (Services, ReplicaSets,
+// status, Events, a second or more each on a busy API server) held most
+// of the workers, and an abort whose watch event came after them waited
+// for every one queued before it; at this priority it waits only for the
+// next free worker.
+const firstMovePriority = urgentPriority + 1
+
 // urgentRollout reports whether the change from prev to next asks for
 // traffic to go back to stable: an abort requested, or the template set
 // back to the stable version's (a rollback).
@@ -69,17 +80,18 @@ func urgentRun(prev, next *v1alpha1.AnalysisRun) bool {
 	return failed(next.Status.Phase) && !failed(prev.Status.Phase)
 }
 
-// addUrgent queues req ahead of routine work; a queue without priorities
-// (a test's) gets a plain add.
+// addUrgent queues req ahead of routine work and of the urgent passes that
+// finish aborts whose traffic already moved; a queue without priorities (a
+// test's) gets a plain add.
 func addUrgent(q workqueue.TypedRateLimitingInterface[reconcile.Request], req reconcile.Request) {
 	if pq, ok := q.(priorityqueue.PriorityQueue[reconcile.Request]); ok {
-		pq.AddWithOpts(priorityqueue.AddOpts{Priority: urgentPriority}, req)
+		pq.AddWithOpts(priorityqueue.AddOpts{Priority: firstMovePriority}, req)
 		return
 	}
 	q.Add(req)
 }
 
-// urgentHandler queues, at urgentPriority, the Rollouts that update events
+// urgentHandler queues, at firstMovePriority, the Rollouts that update events
 // of T make urgent. It implements the handler interface itself rather than
 // through handler.TypedFuncs: TypedFuncs hands its functions a wrapper of
 // the queue that is no priority queue, whose Add queues at the default

@@ -138,7 +138,7 @@ func TestPriorityQueueShutDownReleasesWaitingWorkers(t *testing.T) {
 // TestUrgentHandlersQueueAtUrgentPriority goes through the handlers as the
 // controller calls them, with the controller's queue: while the only
 // routine slot is taken, an abort and a failed run still come out of the
-// queue at urgentPriority, in the order they became urgent, ahead of
+// queue at firstMovePriority, in the order they became urgent, ahead of
 // routine work queued before them; a routine change stays routine.
 func TestUrgentHandlersQueueAtUrgentPriority(t *testing.T) {
 	ctx := context.Background()
@@ -172,7 +172,7 @@ func TestUrgentHandlersQueueAtUrgentPriority(t *testing.T) {
 		got = append(got, fmt.Sprintf("%s@%d", item.Name, priority))
 		q.Done(item)
 	}
-	want := []string{fmt.Sprintf("aborted@%d", urgentPriority), fmt.Sprintf("analysed@%d", urgentPriority)}
+	want := []string{fmt.Sprintf("aborted@%d", firstMovePriority), fmt.Sprintf("analysed@%d", firstMovePriority)}
 	if !slices.Equal(got, want) {
 		t.Fatalf("queue gave %v, want %v", got, want)
 	}

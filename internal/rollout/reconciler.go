@@ -154,9 +154,10 @@ type Reconciler struct {
 	// queue, and urgent writes without the urgent mark. It exists to
 	// measure what the lane is worth.
 	NoPriority bool
-	// UrgentWorkers is how many of the controller's workers take urgent
-	// items only, so an abort never waits for routine reconciles to end.
-	// At least one worker always takes routine items.
+	// UrgentWorkers is how many of the controller's workers take first
+	// moves only (see firstMovePriority), so an abort's traffic write never
+	// waits for routine reconciles, or those finishing other aborts, to
+	// end. At least one worker always takes routine items.
 	UrgentWorkers int
 	// settled tells the work queue which keys' last reconcile acted on its
 	// decision, so an urgent key's requeue goes back to routine work.
@@ -469,8 +470,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		// The routers now send the canary what the abort decided. The
 		// rest of it (Services, ReplicaSets, status, events) waits for a
 		// pass of its own, queued urgently behind the Rollouts already
-		// waiting, so that under a burst of aborts every one's traffic
-		// write goes out before any one's other writes. That pass decides
+		// waiting and behind every abort queued later, so that under a
+		// burst of aborts every one's traffic write goes out before any
+		// one's other writes. That pass decides
 		// again from the cluster and finds the routers as written here
 		// (routerclient reads past a cache that lags behind this write),
 		// so it repeats no router write and makes this decision's events
