@@ -418,13 +418,22 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if r.Sharded {
 		snap.ShardBucket = ro.Labels[shard.LabelBucket]
 	}
-	if usedCopy && r.created.missing(req.NamespacedName, &snap) {
+	if usedCopy {
 		// The written status may name an object a pass created that the
 		// cache does not hold yet: deciding without it would create it
-		// again. Its watch event brings the Rollout back.
-		outcome = passStaleRollout
-		logger.V(1).Info("cache behind own create", "object", "Rollout")
-		return ctrl.Result{RequeueAfter: staleCacheRetry}, nil
+		// again. A created AnalysisRun is decided on as its create
+		// returned it; for any other object the pass waits, and its watch
+		// event brings the Rollout back.
+		missing, filled := r.created.fill(req.NamespacedName, &snap)
+		if len(missing) > 0 {
+			outcome = passStaleRollout
+			logger.V(1).Info("cache behind own create", "object", "Rollout", "missing", missing)
+			return ctrl.Result{RequeueAfter: staleCacheRetry}, nil
+		}
+		if filled > 0 {
+			logger.V(1).Info("deciding on own created copy", "object", "AnalysisRun", "count", filled)
+			writtenReads.WithLabelValues("analysisrun").Add(float64(filled))
+		}
 	}
 	if behind := cachefresh.Behind(&r.rsWrites, req.NamespacedName, slices.Values(snap.ReplicaSets)); len(behind) > 0 {
 		// As above, for the ReplicaSets: the pass goes on from the

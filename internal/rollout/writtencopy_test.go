@@ -38,9 +38,11 @@ type laggingCluster struct {
 	// instead of the server's, by name.
 	frozenRollout *v1alpha1.Rollout
 	frozenRS      map[string]*appsv1.ReplicaSet
-	writes        []string
-	rec           *record.FakeRecorder
-	now           time.Time
+	// frozenRuns, when set, are the AnalysisRuns the cache shows, by name.
+	frozenRuns map[string]*v1alpha1.AnalysisRun
+	writes     []string
+	rec        *record.FakeRecorder
+	now        time.Time
 }
 
 var webKey = types.NamespacedName{Namespace: "web", Name: "web"}
@@ -104,6 +106,15 @@ func newLaggingCluster(t *testing.T) *laggingCluster {
 					}
 				}
 				rss.Items = shown
+			}
+			if runs, ok := list.(*v1alpha1.AnalysisRunList); ok && c.frozenRuns != nil {
+				var shown []v1alpha1.AnalysisRun
+				for i := range runs.Items {
+					if old, ok := c.frozenRuns[runs.Items[i].Name]; ok {
+						shown = append(shown, *old.DeepCopy())
+					}
+				}
+				runs.Items = shown
 			}
 			return nil
 		},
@@ -378,5 +389,99 @@ func TestNoSecondCreateWhileTheCacheLacksIt(t *testing.T) {
 	c.pass(r)
 	if w := c.takeWrites(); slices.ContainsFunc(w, func(s string) bool { return strings.HasPrefix(s, "create ") }) {
 		t.Fatalf("created again once the cache caught up: %v", w)
+	}
+}
+
+// TestCreatedRunNotWaitedFor: the pass after the one that created the
+// canary and its background AnalysisRun finds the cache behind its status
+// write and without the run, as the AnalysisRun informer was under load
+// while every run's measurements went through it. It goes on from the run
+// as its create returned it: it takes the next step as soon as the canary
+// is available, without a second create or an Event repeated, rather than
+// waiting for the run's watch event.
+func TestCreatedRunNotWaitedFor(t *testing.T) {
+	ctx := context.Background()
+	c := newLaggingCluster(t)
+	tmpl := &v1alpha1.AnalysisTemplate{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "web", Name: "smoke"},
+		Spec: v1alpha1.AnalysisTemplateSpec{Metrics: []v1alpha1.Metric{{Name: "web", Interval: "1s", SuccessCondition: "result.ok",
+			Provider: v1alpha1.MetricProvider{Web: &v1alpha1.WebMetric{URL: "http://web/health"}}}}},
+	}
+	if err := c.api.Create(ctx, tmpl); err != nil {
+		t.Fatal(err)
+	}
+	ro := c.rollout()
+	ro.Spec.Strategy.Canary.Analysis = &v1alpha1.RolloutAnalysisBackground{
+		RolloutAnalysis: v1alpha1.RolloutAnalysis{Templates: []v1alpha1.RolloutAnalysisTemplate{{TemplateName: "smoke"}}},
+	}
+	if err := c.api.Update(ctx, ro); err != nil {
+		t.Fatal(err)
+	}
+	r := c.reconciler()
+	for i := 0; c.rollout().Status.Phase != v1alpha1.RolloutPhaseHealthy; i++ {
+		if i == 10 {
+			t.Fatalf("not Healthy after 10 passes: %+v", c.rollout().Status)
+		}
+		c.pass(r)
+		c.now = c.now.Add(countsDebounce + time.Second)
+	}
+	ro = c.rollout()
+	ro.Spec.Template.Spec.Containers[0].Image = "web:v2"
+	if err := c.api.Update(ctx, ro); err != nil {
+		t.Fatal(err)
+	}
+	c.takeWrites()
+	c.events()
+	c.freeze()
+	c.frozenRuns = map[string]*v1alpha1.AnalysisRun{}
+	c.pass(r)
+	w := c.takeWrites()
+	if !slices.ContainsFunc(w, func(s string) bool { return strings.HasPrefix(s, "create AnalysisRun ") }) {
+		t.Fatalf("the release's first pass did not create the run: %v", w)
+	}
+	if got := ptr.Deref(c.rollout().Status.CurrentStepIndex, -1); got != 0 {
+		t.Fatalf("after the first pass: step %d, want 0", got)
+	}
+	c.events()
+	// The ReplicaSets reach the cache; the Rollout's status write and the
+	// run do not.
+	c.frozenRS = nil
+	c.now = c.now.Add(100 * time.Millisecond)
+	res := c.pass(r)
+	if res.RequeueAfter == staleCacheRetry {
+		t.Fatal("the pass waited for the cache to show the run it created")
+	}
+	if w := c.takeWrites(); slices.ContainsFunc(w, func(s string) bool { return strings.HasPrefix(s, "create ") }) {
+		t.Fatalf("created again while the cache lacks the run: %v", w)
+	}
+	for _, e := range c.events() {
+		if strings.Contains(e, "AnalysisRunCreated") || strings.Contains(e, "RolloutUpdated") {
+			t.Fatalf("an Event of the first pass was recorded again: %q", e)
+		}
+	}
+	st := c.rollout().Status
+	if got := ptr.Deref(st.CurrentStepIndex, -1); got != 1 || len(st.PauseConditions) != 1 {
+		t.Fatalf("with the canary available: step %d, pauseConditions %v; want the pause of step 1", got, st.PauseConditions)
+	}
+	if st.Canary.CurrentBackgroundAnalysisRunStatus == nil || st.Canary.CurrentBackgroundAnalysisRunStatus.Name == "" {
+		t.Fatalf("the status lost the run: %+v", st.Canary)
+	}
+	// Once the cache shows everything, the release goes on to the end
+	// with one run.
+	c.thaw()
+	c.frozenRuns = nil
+	for i := 0; c.rollout().Status.Phase != v1alpha1.RolloutPhaseHealthy; i++ {
+		if i == 10 {
+			t.Fatalf("not Healthy after 10 passes: %+v", c.rollout().Status)
+		}
+		c.pass(r)
+		c.now = c.now.Add(time.Second)
+	}
+	var runs v1alpha1.AnalysisRunList
+	if err := c.api.List(ctx, &runs); err != nil {
+		t.Fatal(err)
+	}
+	if len(runs.Items) != 1 {
+		t.Fatalf("%d AnalysisRuns, want the one created", len(runs.Items))
 	}
 }
