@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
@@ -60,6 +61,8 @@ type executor struct {
 	// createdRun is the AnalysisRun the last write created, as the API
 	// server returned it, for created.
 	createdRun *v1alpha1.AnalysisRun
+	// now is the time of the snapshot the writes were decided on.
+	now time.Time
 }
 
 // patchReplicaSet patches a ReplicaSet of the Rollout and records the
@@ -109,7 +112,8 @@ func (e *executor) applyLanes(ctx context.Context, actions []decide.Action, urge
 		if err := e.oneIn(ctx, a, i < urgent); err != nil {
 			return fmt.Errorf("%s: %w", a.Describe(), err)
 		}
-		e.created.add(client.ObjectKeyFromObject(e.ro), a, e.createdRun)
+		e.created.add(client.ObjectKeyFromObject(e.ro), a, e.createdRun, e.now)
+		e.created.deleted(client.ObjectKeyFromObject(e.ro), a)
 		e.createdRun = nil
 		if i < urgent {
 			e.log.Info("applied", "action", a.Describe(), "urgent", true)

@@ -372,7 +372,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.ingressCopies.Forget(req.NamespacedName)
 		return ctrl.Result{}, err
 	}
-	usedCopy := false
 	if r.fresh.Stale(req.NamespacedName, ro.ResourceVersion) {
 		// The cache has not seen our own last write yet. Deciding on the
 		// older status would repeat decisions (create a second
@@ -384,7 +383,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		// dropped it) the write's watch event brings the Rollout back as
 		// soon as the cache catches up.
 		written, ok := r.fresh.Written(req.NamespacedName, ro.ResourceVersion)
-		usedCopy = ok
 		if !ok {
 			outcome = passStaleRollout
 			logger.V(1).Info("cache behind own write", "object", "Rollout", "cachedVersion", ro.ResourceVersion)
@@ -397,7 +395,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		// The cache holds our last write or a later one: the copy is no
 		// longer needed.
 		r.fresh.DropCopy(req.NamespacedName)
-		r.created.forget(req.NamespacedName)
 	}
 	if err := r.workloads.ensure(&ro); err != nil {
 		return ctrl.Result{}, err
@@ -418,22 +415,18 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if r.Sharded {
 		snap.ShardBucket = ro.Labels[shard.LabelBucket]
 	}
-	if usedCopy {
-		// The written status may name an object a pass created that the
-		// cache does not hold yet: deciding without it would create it
-		// again. A created AnalysisRun is decided on as its create
-		// returned it; for any other object the pass waits, and its watch
-		// event brings the Rollout back.
-		missing, filled := r.created.fill(req.NamespacedName, &snap)
-		if len(missing) > 0 {
-			outcome = passStaleRollout
-			logger.V(1).Info("cache behind own create", "object", "Rollout", "missing", missing)
-			return ctrl.Result{RequeueAfter: staleCacheRetry}, nil
-		}
-		if filled > 0 {
-			logger.V(1).Info("deciding on own created copy", "object", "AnalysisRun", "count", filled)
-			writtenReads.WithLabelValues("analysisrun").Add(float64(filled))
-		}
+	// The status may name an object a pass created that the cache does
+	// not hold yet, whether it is our written copy or the cache's: deciding
+	// without it would create it again. A created AnalysisRun is decided
+	// on as its create returned it; for any other object the pass waits,
+	// and its watch event brings the Rollout back.
+	if missing, filled := r.created.fill(req.NamespacedName, &snap); len(missing) > 0 {
+		outcome = passStaleRollout
+		logger.V(1).Info("cache behind own create", "object", "Rollout", "missing", missing)
+		return ctrl.Result{RequeueAfter: staleCacheRetry}, nil
+	} else if filled > 0 {
+		logger.V(1).Info("deciding on own created copy", "object", "AnalysisRun", "count", filled)
+		writtenReads.WithLabelValues("analysisrun").Add(float64(filled))
 	}
 	if behind := cachefresh.Behind(&r.rsWrites, req.NamespacedName, slices.Values(snap.ReplicaSets)); len(behind) > 0 {
 		// As above, for the ReplicaSets: the pass goes on from the
@@ -467,6 +460,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		taken:      &r.taken,
 		held:       &r.held,
 		created:    &r.created,
+		now:        snap.Now,
 	}
 	for _, rs := range snap.ReplicaSets {
 		exec.rsVersions[rs.Name] = rs.ResourceVersion

@@ -485,3 +485,53 @@ func TestCreatedRunNotWaitedFor(t *testing.T) {
 		t.Fatalf("%d AnalysisRuns, want the one created", len(runs.Items))
 	}
 }
+
+// TestNoSecondCreateWhenOnlyTheRolloutCacheCaughtUp: each kind has an
+// informer of its own, and under load the Rollout cache showed the status
+// write that named a new canary ReplicaSet while the ReplicaSet cache did
+// not show the ReplicaSet yet. A pass on that fresh Rollout must not create
+// the ReplicaSet again and record NewReplicaSetCreated twice; it waits for
+// the ReplicaSet, but not for ever: one the caches have not shown for
+// createdWait is taken as gone.
+func TestNoSecondCreateWhenOnlyTheRolloutCacheCaughtUp(t *testing.T) {
+	c := newLaggingCluster(t)
+	r := c.reconciler()
+	for i := 0; c.rollout().Status.Phase != v1alpha1.RolloutPhaseHealthy; i++ {
+		if i == 10 {
+			t.Fatalf("not Healthy after 10 passes: %+v", c.rollout().Status)
+		}
+		c.pass(r)
+		c.now = c.now.Add(countsDebounce + time.Second)
+	}
+	ro := c.rollout()
+	ro.Spec.Template.Spec.Containers[0].Image = "web:v2"
+	ro.Generation = 2
+	if err := c.api.Update(context.Background(), ro); err != nil {
+		t.Fatal(err)
+	}
+	c.takeWrites()
+	c.events()
+	c.freeze()
+	c.pass(r)
+	if w := c.takeWrites(); !slices.ContainsFunc(w, func(s string) bool { return strings.HasPrefix(s, "create ReplicaSet ") }) {
+		t.Fatalf("the release's first pass did not create the canary: %v", w)
+	}
+	c.events()
+	// The Rollout cache catches up; the ReplicaSet cache does not.
+	c.frozenRollout = nil
+	c.now = c.now.Add(100 * time.Millisecond)
+	res := c.pass(r)
+	if w := c.takeWrites(); len(w) > 0 {
+		t.Fatalf("a pass whose ReplicaSet cache lacks its own create wrote %v", w)
+	}
+	if ev := c.events(); len(ev) > 0 {
+		t.Fatalf("a pass whose ReplicaSet cache lacks its own create recorded %v", ev)
+	}
+	if res.RequeueAfter != staleCacheRetry {
+		t.Fatalf("the pass did not wait for the ReplicaSet cache: %+v", res)
+	}
+	c.now = c.now.Add(createdWait + time.Second)
+	if res := c.pass(r); res.RequeueAfter == staleCacheRetry {
+		t.Fatal("the pass still waits for a create the caches have not shown for createdWait")
+	}
+}
