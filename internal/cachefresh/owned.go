@@ -2,141 +2,98 @@ package cachefresh
 
 import (
 	"iter"
-	"slices"
-	"sync"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
 )
 
-// Mark is what one write left for a later cached copy to be compared with:
-// the resourceVersion the write replaced, or the generation it produced.
-type Mark struct {
-	replaced []string
-	gen      int64
-	byGen    bool
-	// written is the object as the write returned it, for Written.
-	written metav1.Object
-}
-
-// Replaced marks a write that replaced resourceVersion rv: a cached copy
-// still at rv predates it. Resource versions are opaque, so only equality
-// tells, which is enough when every other writer of the object moves it to
-// a version the write did not replace.
-func Replaced(rv string) Mark { return Mark{replaced: []string{rv}} }
-
-// ReplacedBy marks a write that replaced resourceVersion rv and returned
-// obj: as Replaced, and until the cache shows the write, Written offers
-// obj in place of the cached copy. A later ReplacedBy of the same object
-// that starts from obj's version extends the mark, so a cached copy at any
-// version the chain replaced predates it. obj is kept as it is, so the
-// caller must not change it afterwards.
-func ReplacedBy(rv string, obj metav1.Object) Mark {
-	return Mark{replaced: []string{rv}, written: obj}
-}
-
-// Produced marks a write that raised the object's generation to gen: a
-// cached copy below gen predates it. Generations order a spec's changes,
-// so this holds even when other writers (a status write, say) have moved
-// the cached copy to a newer resourceVersion that still lacks the write.
-func Produced(gen int64) Mark { return Mark{gen: gen, byGen: true} }
-
-// predates reports whether the cached copy obj has not seen the write.
-func (m Mark) predates(obj metav1.Object) bool {
-	if m.byGen {
-		return obj.GetGeneration() < m.gen
-	}
-	return slices.Contains(m.replaced, obj.GetResourceVersion())
-}
-
-// Owned remembers, per owner (a Rollout, an Experiment), the writes its
-// reconciles made to the objects it owns (its ReplicaSets, its
-// AnalysisRuns), by object name. A reconcile that one write starts can run
-// before the informer of another kind has delivered a write of the same
-// reconcile; deciding on that older copy sends the same write again. A
-// mark lives until the owner's cached objects show the write, or no longer
-// hold the object, so memory follows the owners in flight, not every
-// object ever written.
+// Owned is the view of Writes for the objects an owner (a Rollout, an
+// Experiment) writes: its ReplicaSets, its AnalysisRuns, in the owner's
+// namespace. A reconcile that one write starts can run before the
+// informer of another kind has delivered a write of the same reconcile;
+// deciding on that older copy sends the same write again. It is asked
+// with the owner's cached objects, which tell at once which of them
+// predate a write and which the cache has caught up on or no longer
+// holds.
 type Owned struct {
-	mu    sync.Mutex
-	marks map[types.NamespacedName]map[string]Mark
+	w Writes
 }
 
-// Wrote records that a write to owner's object name left mark m; a later
-// write of the same object replaces the earlier mark.
+// key is the object name of owner's namespace.
+func key(owner types.NamespacedName, name string) types.NamespacedName {
+	return types.NamespacedName{Namespace: owner.Namespace, Name: name}
+}
+
+// Wrote records that a write to owner's object name left mark m.
 func (o *Owned) Wrote(owner types.NamespacedName, name string, m Mark) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.marks == nil {
-		o.marks = map[types.NamespacedName]map[string]Mark{}
-	}
-	byName := o.marks[owner]
-	if byName == nil {
-		byName = map[string]Mark{}
-		o.marks[owner] = byName
-	}
-	if prev, ok := byName[name]; ok && m.written != nil && prev.written != nil && len(m.replaced) == 1 &&
-		prev.written.GetResourceVersion() == m.replaced[0] {
-		chain := prev.replaced
-		if len(chain) >= maxChain {
-			chain = chain[len(chain)-maxChain+1:]
-		}
-		m.replaced = append(slices.Clone(chain), m.replaced[0])
-	}
-	byName[name] = m
+	o.w.Wrote(owner, key(owner, name), m)
+}
+
+// OwnedLook is what an Owned knew of one owner's writes when it was
+// taken: a reader takes it before it lists the owner's cached objects
+// (see Look).
+type OwnedLook struct {
+	owner types.NamespacedName
+	looks map[types.NamespacedName]Look
+}
+
+// Look takes what o knows of owner's writes now.
+func (o *Owned) Look(owner types.NamespacedName) OwnedLook {
+	return OwnedLook{owner: owner, looks: o.w.LookOwned(owner)}
 }
 
 // Written returns the object owner's last write to its object name
-// returned, while the cache has not shown that write: a reader can go on
-// from it instead of waiting. It is shared: copy it before changing it.
-// Like Behind, it is a function only because methods cannot take type
-// parameters.
-func Written[T metav1.Object](o *Owned, owner types.NamespacedName, name string) (T, bool) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
+// returned, as the Look knows it: a reader whose cache has not shown that
+// write can go on from it instead of waiting. It is shared: copy it before
+// changing it. Like Behind, it is a function only because methods cannot
+// take type parameters.
+func Written[T metav1.Object](l OwnedLook, name string) (T, bool) {
 	var zero T
-	m, ok := o.marks[owner][name]
-	if !ok || m.written == nil {
+	lk, ok := l.looks[key(l.owner, name)]
+	if !ok || lk.r == nil || lk.r.written == nil {
 		return zero, false
 	}
-	obj, ok := m.written.(T)
+	obj, ok := lk.r.written.(T)
 	return obj, ok
 }
 
-// Behind returns the names of owner's cached objects that predate one of
-// owner's writes, and forgets the writes the cache has caught up on or
-// whose object it no longer holds. It is a function rather than a method
-// only because methods cannot take type parameters.
-func Behind[T metav1.Object](o *Owned, owner types.NamespacedName, cached iter.Seq[T]) map[string]bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	byName := o.marks[owner]
-	if byName == nil {
+// Behind returns the names of the owner's cached objects, listed after
+// the Look was taken, that predate one of the owner's writes, and ends
+// the entries of the writes the cache has caught up on or whose object it
+// no longer holds. It is a function rather than a method only because
+// methods cannot take type parameters.
+func Behind[T metav1.Object](l OwnedLook, cached iter.Seq[T]) map[string]bool {
+	if len(l.looks) == 0 {
 		return nil
 	}
-	var behind map[string]bool
+	seen := make(map[types.NamespacedName]metav1.Object, len(l.looks))
 	for obj := range cached {
-		if m, ok := byName[obj.GetName()]; ok && m.predates(obj) {
+		if k := key(l.owner, obj.GetName()); l.looks[k].r != nil {
+			seen[k] = obj
+		}
+	}
+	var behind map[string]bool
+	for k, lk := range l.looks {
+		if lk.Seen(seen[k]).Behind {
 			if behind == nil {
 				behind = map[string]bool{}
 			}
-			behind[obj.GetName()] = true
+			behind[k.Name] = true
 		}
-	}
-	for name := range byName {
-		if !behind[name] {
-			delete(byName, name)
-		}
-	}
-	if len(byName) == 0 {
-		delete(o.marks, owner)
 	}
 	return behind
 }
 
 // Forget drops what is known of owner's writes, when the owner is gone.
 func (o *Owned) Forget(owner types.NamespacedName) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	delete(o.marks, owner)
+	o.w.Forget(owner)
 }
+
+// Len is how many objects Owned holds an entry for.
+func (o *Owned) Len() int { return o.w.Len() }
+
+// Handler is the event handler of the owned kind's informer, which ends
+// an entry as soon as the cache shows the write it waits for (see Writes).
+// Its readers take their Look before they list the cache.
+func (o *Owned) Handler() toolscache.ResourceEventHandler { return o.w.Handler() }

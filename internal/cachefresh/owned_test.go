@@ -15,7 +15,7 @@ func rs(name, rv string, gen int64) *appsv1.ReplicaSet {
 
 func behind(o *Owned, owner types.NamespacedName, cached ...*appsv1.ReplicaSet) []string {
 	var names []string
-	for name := range Behind(o, owner, slices.Values(cached)) {
+	for name := range Behind(o.Look(owner), slices.Values(cached)) {
 		names = append(names, name)
 	}
 	slices.Sort(names)
@@ -41,7 +41,7 @@ func TestOwnedReplacedVersionStaleUntilTheCacheCatchesUp(t *testing.T) {
 	if got := behind(&o, key, rs("a", "2", 1), rs("b", "7", 1)); len(got) != 0 {
 		t.Fatalf("a cached copy past the write is behind: %v", got)
 	}
-	if len(o.marks) != 0 {
+	if o.Len() != 0 {
 		t.Fatal("the mark outlives the cache catching up")
 	}
 	if got := behind(&o, key, rs("a", "1", 1)); len(got) != 0 {
@@ -70,7 +70,7 @@ func TestOwnedProducedGenerationIgnoresStatusWrites(t *testing.T) {
 	if got := behind(&o, key, rs("a", "16", 2)); len(got) != 0 {
 		t.Fatalf("cache at the produced generation: behind %v", got)
 	}
-	if len(o.marks) != 0 {
+	if o.Len() != 0 {
 		t.Fatal("the mark outlives the cache catching up")
 	}
 }
@@ -86,11 +86,8 @@ func TestOwnedForgetsObjectsTheCacheNoLongerHolds(t *testing.T) {
 	if got := behind(&o, key, rs("b", "4", 1)); !slices.Equal(got, []string{"b"}) {
 		t.Fatalf("behind %v, want [b]", got)
 	}
-	if _, kept := o.marks[key]["a"]; kept {
-		t.Error("the mark of an object the cache no longer holds is kept")
-	}
-	if _, kept := o.marks[key]["b"]; !kept {
-		t.Error("the mark of an object still behind was dropped")
+	if got := o.w.LookOwned(key); len(got) != 1 || got[types.NamespacedName{Namespace: "ns", Name: "b"}].r == nil {
+		t.Errorf("marks kept: %v, want only b's: a's object is no longer cached, b is still behind", got)
 	}
 }
 
@@ -102,10 +99,10 @@ func TestOwnedOffersWrittenCopies(t *testing.T) {
 	owner := types.NamespacedName{Namespace: "ns", Name: "ro"}
 	o.Wrote(owner, "a", ReplacedBy("1", rs("a", "2", 2)))
 	o.Wrote(owner, "a", ReplacedBy("2", rs("a", "3", 3)))
-	if got, ok := Written[*appsv1.ReplicaSet](&o, owner, "a"); !ok || got.ResourceVersion != "3" {
+	if got, ok := Written[*appsv1.ReplicaSet](o.Look(owner), "a"); !ok || got.ResourceVersion != "3" {
 		t.Fatalf("got %v, %v; want the copy at 3", got, ok)
 	}
-	if _, ok := Written[*appsv1.ReplicaSet](&o, owner, "b"); ok {
+	if _, ok := Written[*appsv1.ReplicaSet](o.Look(owner), "b"); ok {
 		t.Fatal("a copy of an object never written is offered")
 	}
 	for _, rv := range []string{"1", "2"} {
@@ -116,7 +113,7 @@ func TestOwnedOffersWrittenCopies(t *testing.T) {
 	if got := behind(&o, owner, rs("a", "3", 3)); len(got) != 0 {
 		t.Fatalf("cached at the write: behind %v", got)
 	}
-	if _, ok := Written[*appsv1.ReplicaSet](&o, owner, "a"); ok {
+	if _, ok := Written[*appsv1.ReplicaSet](o.Look(owner), "a"); ok {
 		t.Fatal("the copy is kept after the cache showed the write")
 	}
 }

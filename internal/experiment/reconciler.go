@@ -143,6 +143,8 @@ func (r *Reconciler) now() time.Time {
 // Reconcile observes one Experiment, decides, acts and writes its status.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	logger := log.FromContext(ctx).WithValues("experiment", req.NamespacedName.String())
+	// Taken before the ReplicaSets are listed (see cachefresh.Look).
+	rsLook := r.rsWrites.Look(req.NamespacedName)
 	var ex v1alpha1.Experiment
 	if err := r.Client.Get(ctx, req.NamespacedName, &ex); err != nil {
 		r.fresh.Forget(req.NamespacedName)
@@ -170,7 +172,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	for name := range r.held.Names(req.NamespacedName, collision.KindAnalysisRun) {
 		snap.TakenNames[decide.TakenRun(name)] = true
 	}
-	if len(cachefresh.Behind(&r.rsWrites, req.NamespacedName, maps.Values(snap.ReplicaSets))) > 0 {
+	if len(cachefresh.Behind(rsLook, maps.Values(snap.ReplicaSets))) > 0 {
 		// As above, for our patches of the ReplicaSets: their watch
 		// events bring the Experiment back once the cache has them.
 		return ctrl.Result{RequeueAfter: staleCacheRetry}, nil

@@ -2,13 +2,11 @@ package rollout
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -16,10 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
-	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
@@ -27,34 +22,16 @@ import (
 	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting/nginx"
 )
 
-// routedCluster is a fake API server holding an NGINX-routed canary, with
-// a cache in front of it that can be held behind the server for Ingresses,
-// as an informer that has not delivered a write yet is.
+// routedCluster is a fakeCluster holding an NGINX-routed canary, whose
+// cache a test can hold behind the server for Ingresses.
 type routedCluster struct {
-	t *testing.T
-	// api is the server; writes go to it through cache.
-	api client.WithWatch
-	// cache is what a reconciler reads from and writes through.
-	cache client.Client
-	// writes are the writes made through cache since the last take, as
-	// "verb kind name".
-	writes []string
-	// frozen, when set, are the Ingresses the cache shows instead of the
-	// server's.
-	frozen map[types.NamespacedName]*networkingv1.Ingress
-	now    time.Time
+	*fakeCluster
 }
 
 var shopKey = types.NamespacedName{Namespace: "web", Name: "shop"}
 
 func newRoutedCluster(t *testing.T) *routedCluster {
 	t.Helper()
-	owner := func(o client.Object) []string {
-		if ref := metav1.GetControllerOf(o); ref != nil {
-			return []string{string(ref.UID)}
-		}
-		return []string{ownerNone}
-	}
 	sel := &metav1.LabelSelector{MatchLabels: map[string]string{"app": "shop"}}
 	ro := &v1alpha1.Rollout{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "web", Name: "shop", UID: "shop-uid", Generation: 1},
@@ -81,53 +58,7 @@ func newRoutedCluster(t *testing.T) *routedCluster {
 			HTTP: &networkingv1.HTTPIngressRuleValue{Paths: []networkingv1.HTTPIngressPath{{Path: "/", PathType: ptr.To(networkingv1.PathTypePrefix),
 				Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: "shop-stable", Port: networkingv1.ServiceBackendPort{Number: 80}}}}}},
 		}}}}}
-	api := fake.NewClientBuilder().WithScheme(rolloutScheme(t)).
-		WithStatusSubresource(&v1alpha1.Rollout{}, &appsv1.ReplicaSet{}).
-		WithIndex(&appsv1.ReplicaSet{}, indexOwner, owner).
-		WithIndex(&v1alpha1.AnalysisRun{}, indexRunOwner, owner).
-		WithIndex(&v1alpha1.Experiment{}, indexExperimentOwner, owner).
-		WithIndex(&corev1.Pod{}, indexPodHash, func(o client.Object) []string {
-			return []string{o.GetLabels()[v1alpha1.DefaultRolloutUniqueLabelKey]}
-		}).
-		WithObjects(ro, svc("shop-stable"), svc("shop-canary"), ing).Build()
-	c := &routedCluster{t: t, api: api, now: time.Date(2026, 12, 7, 5, 0, 0, 0, time.UTC)}
-	record := func(ctx context.Context, verb string, obj client.Object) {
-		kind := strings.TrimPrefix(fmt.Sprintf("%T", obj), "*")
-		kind = kind[strings.Index(kind, ".")+1:]
-		c.writes = append(c.writes, fmt.Sprintf("%s %s %s", verb, kind, obj.GetName()))
-	}
-	c.cache = interceptor.NewClient(api, interceptor.Funcs{
-		Get: func(ctx context.Context, cl client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-			if ing, ok := obj.(*networkingv1.Ingress); ok && c.frozen != nil {
-				if old, ok := c.frozen[key]; ok {
-					old.DeepCopyInto(ing)
-					return nil
-				}
-			}
-			return cl.Get(ctx, key, obj, opts...)
-		},
-		Create: func(ctx context.Context, cl client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
-			record(ctx, "create", obj)
-			return cl.Create(ctx, obj, opts...)
-		},
-		Update: func(ctx context.Context, cl client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
-			record(ctx, "update", obj)
-			return cl.Update(ctx, obj, opts...)
-		},
-		Patch: func(ctx context.Context, cl client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
-			record(ctx, "patch", obj)
-			return cl.Patch(ctx, obj, patch, opts...)
-		},
-		Delete: func(ctx context.Context, cl client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
-			record(ctx, "delete", obj)
-			return cl.Delete(ctx, obj, opts...)
-		},
-		SubResourcePatch: func(ctx context.Context, cl client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
-			record(ctx, "patch "+sub, obj)
-			return cl.SubResource(sub).Patch(ctx, obj, patch, opts...)
-		},
-	})
-	return c
+	return &routedCluster{newFakeCluster(t, ro, time.Date(2026, 12, 7, 5, 0, 0, 0, time.UTC), svc("shop-stable"), svc("shop-canary"), ing)}
 }
 
 // reconciler is a new controller process's reconciler on the cluster.
@@ -140,43 +71,6 @@ func (c *routedCluster) reconciler(noPriority bool) (*Reconciler, *record.FakeRe
 	}, rec
 }
 
-// pass runs one reconcile, then plays the ReplicaSet controller: every
-// ReplicaSet has the Pods it asks for, all available. The clock stands
-// still: the passes of one abort follow each other within milliseconds.
-func (c *routedCluster) pass(r *Reconciler) ctrl.Result {
-	c.t.Helper()
-	ctx := context.Background()
-	res, err := r.Reconcile(ctx, reconcile.Request{NamespacedName: shopKey})
-	if err != nil {
-		c.t.Fatalf("reconcile: %v", err)
-	}
-	var rss appsv1.ReplicaSetList
-	if err := c.api.List(ctx, &rss, client.InNamespace("web")); err != nil {
-		c.t.Fatal(err)
-	}
-	for i := range rss.Items {
-		rs := &rss.Items[i]
-		n := ptr.Deref(rs.Spec.Replicas, 0)
-		if rs.Status.Replicas == n && rs.Status.AvailableReplicas == n {
-			continue
-		}
-		rs.Status = appsv1.ReplicaSetStatus{Replicas: n, ReadyReplicas: n, AvailableReplicas: n, FullyLabeledReplicas: n, ObservedGeneration: rs.Generation}
-		if err := c.api.Status().Update(ctx, rs); err != nil {
-			c.t.Fatal(err)
-		}
-	}
-	return res
-}
-
-func (c *routedCluster) rollout() *v1alpha1.Rollout {
-	c.t.Helper()
-	var ro v1alpha1.Rollout
-	if err := c.api.Get(context.Background(), shopKey, &ro); err != nil {
-		c.t.Fatal(err)
-	}
-	return &ro
-}
-
 func (c *routedCluster) canaryWeight() string {
 	c.t.Helper()
 	var ing networkingv1.Ingress
@@ -185,13 +79,6 @@ func (c *routedCluster) canaryWeight() string {
 		return "none"
 	}
 	return ing.Annotations["nginx.ingress.kubernetes.io/canary-weight"]
-}
-
-// takeWrites returns the writes since the last call.
-func (c *routedCluster) takeWrites() []string {
-	w := c.writes
-	c.writes = nil
-	return w
 }
 
 // pausedAt50 brings the Rollout to its pause at 50% of a second version
@@ -296,7 +183,7 @@ func TestAbortPassEndsAfterTheTrafficWrite(t *testing.T) {
 				if err := c.api.Get(context.Background(), key, &ing); err != nil {
 					t.Fatal(err)
 				}
-				c.frozen = map[types.NamespacedName]*networkingv1.Ingress{key: &ing}
+				c.frozenIngresses = map[types.NamespacedName]*networkingv1.Ingress{key: &ing}
 			}
 			before := c.rollout()
 			r, rec := c.reconciler(false)

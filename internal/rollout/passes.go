@@ -89,7 +89,7 @@ func notSuperseded(fresh *cachefresh.Tracker) predicate.Predicate {
 				return true
 			}
 			key := types.NamespacedName{Namespace: e.ObjectNew.GetNamespace(), Name: e.ObjectNew.GetName()}
-			if fresh.Stale(key, e.ObjectNew.GetResourceVersion()) {
+			if fresh.Superseded(key, e.ObjectNew.GetResourceVersion()) {
 				droppedEvents.WithLabelValues("rollout", "superseded").Inc()
 				return false
 			}

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/ptr"
@@ -104,35 +105,14 @@ const continueAfter = time.Millisecond
 
 // Reconciler reconciles Rollouts.
 type Reconciler struct {
-	// fresh tells a cached Rollout that predates our own last status write.
-	fresh cachefresh.Tracker
-	// ingressCopies are what the NGINX and ALB routers' Ingress writes
-	// returned, served while the cache lags them.
-	ingressCopies routerclient.Copies
-	// ingressEvents drops those copies as the cache catches up.
+	// rolloutMemory is what the reconciler keeps per Rollout across
+	// reconciles; forgetRollout drops all of it when the Rollout is gone.
+	rolloutMemory
+	// ingressEvents drops the Ingress copies as the cache catches up.
 	ingressEvents *ingressEvents
-	// writes holds back status writes that only move Pod counts.
-	writes writeClock
-	// rsWrites tells cached ReplicaSets that predate our own patches.
-	rsWrites cachefresh.Owned
-	// runWrites tells cached AnalysisRuns that predate our own terminate
-	// patches (see unsentTerminates).
-	runWrites cachefresh.Owned
-	// taken holds ReplicaSets that a create found in the name of a
-	// Rollout's next ReplicaSet and that the cache may not show.
-	taken takenNames
-	// held holds AnalysisRun and Experiment names a create found held by
-	// an object that is not the one it meant, which the cache may not show.
-	held collision.Held
-	// created holds the objects passes created, until the caches show
-	// them or a pass finds the Rollout's cache fresh.
-	created createdNames
 	// ownedCopies are the ReplicaSets whose configuration copies are known
 	// to be theirs.
 	ownedCopies ownedCopies
-	// searched spares the router leftover search of Rollouts known to
-	// have left nothing outside what their routing names.
-	searched searchedRecord
 	// absentKinds spares the leftover search a discovery request per
 	// Rollout for router kinds the cluster does not serve.
 	absentKinds trafficrouting.AbsentKinds
@@ -287,6 +267,25 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, wor
 		return fmt.Errorf("building the Rollout controller: %w", err)
 	}
 	r.ingressEvents = &ingressEvents{cache: mgr.GetCache(), handler: r.ingressCopies.Handler()}
+	// Our writes' own watch events end what the trackers keep of them, so
+	// an idle Rollout keeps nothing once the cache has its last write,
+	// whether or not a reconcile follows that event.
+	for _, w := range []struct {
+		obj     client.Object
+		handler toolscache.ResourceEventHandler
+	}{
+		{&v1alpha1.Rollout{}, r.fresh.Handler()},
+		{&appsv1.ReplicaSet{}, r.rsWrites.Handler()},
+		{&v1alpha1.AnalysisRun{}, r.runWrites.Handler()},
+	} {
+		inf, err := mgr.GetCache().GetInformer(ctx, w.obj, cache.BlockUntilSynced(false))
+		if err != nil {
+			return fmt.Errorf("getting the %T informer: %w", w.obj, err)
+		}
+		if _, err := inf.AddEventHandler(w.handler); err != nil {
+			return fmt.Errorf("handling %T events: %w", w.obj, err)
+		}
+	}
 	// Deployments are watched from the first Rollout with a workloadRef on.
 	r.workloads = &workloadWatch{ctrl: c, cache: mgr.GetCache(),
 		handler: handler.EnqueueRequestsFromMapFunc(r.byIndex(indexWorkload))}
@@ -346,33 +345,32 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	logger := log.FromContext(ctx).WithValues("rollout", req.NamespacedName.String())
 	outcome := passError
 	defer func() { countPass(outcome) }()
+	// What the trackers know is taken before the cache is read: their
+	// informer handlers end an entry once the cache has its write, which
+	// may happen while this pass reads, and a copy read before that event
+	// would then look current.
+	freshLook := r.fresh.Look(req.NamespacedName)
+	rsLook := r.rsWrites.Look(req.NamespacedName)
+	runLook := r.runWrites.Look(req.NamespacedName)
 	var ro v1alpha1.Rollout
 	if err := r.Client.Get(ctx, req.NamespacedName, &ro); err != nil {
-		r.fresh.Forget(req.NamespacedName)
-		r.writes.forget(req.NamespacedName)
-		r.rsWrites.Forget(req.NamespacedName)
-		r.runWrites.Forget(req.NamespacedName)
-		r.searched.forget(req.NamespacedName)
-		r.taken.forget(req.NamespacedName)
-		r.held.Forget(req.NamespacedName)
-		r.created.forget(req.NamespacedName)
 		if apierrors.IsNotFound(err) {
 			outcome = passGone
 			if r.Owns == nil || r.Owns(req.NamespacedName) {
-				// Its Ingress copies go once the search for what it left
-				// is done: until then they tell the search that the cache
-				// may lag its last Ingress writes.
+				// What the Rollout's memory holds goes once the search
+				// for what it left is done: its Ingress copies tell the
+				// search that the cache may lag its last Ingress writes.
 				if err := r.cleanUpAfterDeletion(ctx, req.NamespacedName, logger); err != nil {
 					return ctrl.Result{}, err
 				}
 			}
-			r.ingressCopies.Forget(req.NamespacedName)
+			r.forgetRollout(req.NamespacedName)
 			return ctrl.Result{}, nil
 		}
-		r.ingressCopies.Forget(req.NamespacedName)
+		r.forgetRollout(req.NamespacedName)
 		return ctrl.Result{}, err
 	}
-	if r.fresh.Stale(req.NamespacedName, ro.ResourceVersion) {
+	if freshLook.Stale(ro.ResourceVersion) {
 		// The cache has not seen our own last write yet. Deciding on the
 		// older status would repeat decisions (create a second
 		// AnalysisRun, record an event twice), so the pass goes on from the
@@ -382,7 +380,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		// Without that copy (the write's result was not kept, or a conflict
 		// dropped it) the write's watch event brings the Rollout back as
 		// soon as the cache catches up.
-		written, ok := r.fresh.Written(req.NamespacedName, ro.ResourceVersion)
+		written, ok := freshLook.Written(ro.ResourceVersion)
 		if !ok {
 			outcome = passStaleRollout
 			logger.V(1).Info("cache behind own write", "object", "Rollout", "cachedVersion", ro.ResourceVersion)
@@ -391,11 +389,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		logger.V(1).Info("deciding on own written copy", "object", "Rollout", "cachedVersion", ro.ResourceVersion, "writtenVersion", written.GetResourceVersion())
 		writtenReads.WithLabelValues("rollout").Inc()
 		ro = *written.(*v1alpha1.Rollout).DeepCopy()
-	} else {
-		// The cache holds our last write or a later one: the copy is no
-		// longer needed.
-		r.fresh.DropCopy(req.NamespacedName)
 	}
+	// A cache that holds our last write or a later one has had Stale end
+	// what fresh kept of it, copy and all; what passes created stays, as
+	// the other kinds' caches may still lack it (see createdNames).
 	if err := r.workloads.ensure(&ro); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -428,12 +425,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		logger.V(1).Info("deciding on own created copy", "object", "AnalysisRun", "count", filled)
 		writtenReads.WithLabelValues("analysisrun").Add(float64(filled))
 	}
-	if behind := cachefresh.Behind(&r.rsWrites, req.NamespacedName, slices.Values(snap.ReplicaSets)); len(behind) > 0 {
+	if behind := cachefresh.Behind(rsLook, slices.Values(snap.ReplicaSets)); len(behind) > 0 {
 		// As above, for the ReplicaSets: the pass goes on from the
 		// ReplicaSets as our patches returned them, or, without them,
 		// their watch events bring the Rollout back once the cache has
 		// our last patches.
-		if !useWrittenReplicaSets(&r.rsWrites, req.NamespacedName, &snap, behind) {
+		if !useWrittenReplicaSets(rsLook, &snap, behind) {
 			outcome = passStaleReplicaSets
 			logger.V(1).Info("cache behind own write", "object", "ReplicaSet", "names", slices.Sorted(maps.Keys(behind)))
 			return ctrl.Result{RequeueAfter: staleCacheRetry}, nil
@@ -451,7 +448,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	plan := decide.Decide(snap)
 
 	actions, after := splitAfterStatus(plan.Actions)
-	after = unsentTerminates(after, cachefresh.Behind(&r.runWrites, req.NamespacedName, slices.Values(snap.AnalysisRuns)))
+	after = unsentTerminates(after, cachefresh.Behind(runLook, slices.Values(snap.AnalysisRuns)))
 	exec := &executor{
 		c: r.Client, api: r.APIReader, ro: &ro, log: logger, routers: trafficRouters,
 		rsVersions: map[string]string{}, rsWrites: &r.rsWrites, fresh: &r.fresh, rolloutVersion: ro.ResourceVersion,
@@ -709,10 +706,10 @@ func (r *Reconciler) runnable() reconcile.Reconciler {
 // useWrittenReplicaSets puts in the snapshot, in place of each cached
 // ReplicaSet named in behind, the copy our last patch of it returned, which
 // is newer. It reports false, changing nothing, when a copy is missing.
-func useWrittenReplicaSets(writes *cachefresh.Owned, owner types.NamespacedName, snap *decide.Snapshot, behind map[string]bool) bool {
+func useWrittenReplicaSets(writes cachefresh.OwnedLook, snap *decide.Snapshot, behind map[string]bool) bool {
 	written := make(map[string]*appsv1.ReplicaSet, len(behind))
 	for name := range behind {
-		rs, ok := cachefresh.Written[*appsv1.ReplicaSet](writes, owner, name)
+		rs, ok := cachefresh.Written[*appsv1.ReplicaSet](writes, name)
 		if !ok {
 			return false
 		}

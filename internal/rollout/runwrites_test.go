@@ -23,7 +23,7 @@ func run(name string, gen int64, rv string) *v1alpha1.AnalysisRun {
 
 // unsent is what the reconcile does with the plan's actions.
 func unsent(w *cachefresh.Owned, key types.NamespacedName, cached []*v1alpha1.AnalysisRun, actions []decide.Action) []decide.Action {
-	return unsentTerminates(actions, cachefresh.Behind(w, key, slices.Values(cached)))
+	return unsentTerminates(actions, cachefresh.Behind(w.Look(key), slices.Values(cached)))
 }
 
 func TestRunWritesDropATerminateTheCacheHasNotSeen(t *testing.T) {

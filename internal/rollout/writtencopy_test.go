@@ -2,59 +2,34 @@ package rollout
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
-	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 )
 
-// laggingCluster is a fake API server holding a canary without a router
-// (the benchmark's steps: 25%, a 1 s pause, 75%, a 1 s pause), with a
-// cache in front of it that can be held at what it showed before a pass,
-// as an informer is while the API server is slow to send it the pass's
-// writes.
+// laggingCluster is a fakeCluster holding a canary without a router (the
+// benchmark's steps: 25%, a 1 s pause, 75%, a 1 s pause).
 type laggingCluster struct {
-	t   *testing.T
-	api client.WithWatch
-	// cache is what a reconciler reads from and writes through.
-	cache client.Client
-	// frozen, when set, are the Rollout and ReplicaSets the cache shows
-	// instead of the server's, by name.
-	frozenRollout *v1alpha1.Rollout
-	frozenRS      map[string]*appsv1.ReplicaSet
-	// frozenRuns, when set, are the AnalysisRuns the cache shows, by name.
-	frozenRuns map[string]*v1alpha1.AnalysisRun
-	writes     []string
-	rec        *record.FakeRecorder
-	now        time.Time
+	*fakeCluster
+	rec *record.FakeRecorder
 }
 
 var webKey = types.NamespacedName{Namespace: "web", Name: "web"}
 
 func newLaggingCluster(t *testing.T) *laggingCluster {
 	t.Helper()
-	owner := func(o client.Object) []string {
-		if ref := metav1.GetControllerOf(o); ref != nil {
-			return []string{string(ref.UID)}
-		}
-		return []string{ownerNone}
-	}
 	ro := &v1alpha1.Rollout{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "web", Name: "web", UID: "web-uid", Generation: 1},
 		Spec: v1alpha1.RolloutSpec{
@@ -70,133 +45,14 @@ func newLaggingCluster(t *testing.T) *laggingCluster {
 			}}},
 		},
 	}
-	api := fake.NewClientBuilder().WithScheme(rolloutScheme(t)).
-		WithStatusSubresource(&v1alpha1.Rollout{}, &appsv1.ReplicaSet{}).
-		WithIndex(&appsv1.ReplicaSet{}, indexOwner, owner).
-		WithIndex(&v1alpha1.AnalysisRun{}, indexRunOwner, owner).
-		WithIndex(&v1alpha1.Experiment{}, indexExperimentOwner, owner).
-		WithIndex(&corev1.Pod{}, indexPodHash, func(o client.Object) []string {
-			return []string{o.GetLabels()[v1alpha1.DefaultRolloutUniqueLabelKey]}
-		}).
-		WithObjects(ro).Build()
 	// Not on a whole second: a pause's start is kept to the second.
-	c := &laggingCluster{t: t, api: api, now: time.Date(2026, 12, 7, 5, 0, 0, 600_000_000, time.UTC)}
-	record := func(verb string, obj client.Object) {
-		kind := strings.TrimPrefix(fmt.Sprintf("%T", obj), "*")
-		kind = kind[strings.Index(kind, ".")+1:]
-		c.writes = append(c.writes, fmt.Sprintf("%s %s %s", verb, kind, obj.GetName()))
-	}
-	c.cache = interceptor.NewClient(api, interceptor.Funcs{
-		Get: func(ctx context.Context, cl client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-			if ro, ok := obj.(*v1alpha1.Rollout); ok && c.frozenRollout != nil && key == webKey {
-				c.frozenRollout.DeepCopyInto(ro)
-				return nil
-			}
-			return cl.Get(ctx, key, obj, opts...)
-		},
-		List: func(ctx context.Context, cl client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
-			if err := cl.List(ctx, list, opts...); err != nil {
-				return err
-			}
-			if rss, ok := list.(*appsv1.ReplicaSetList); ok && c.frozenRS != nil {
-				var shown []appsv1.ReplicaSet
-				for i := range rss.Items {
-					if old, ok := c.frozenRS[rss.Items[i].Name]; ok {
-						shown = append(shown, *old.DeepCopy())
-					}
-				}
-				rss.Items = shown
-			}
-			if runs, ok := list.(*v1alpha1.AnalysisRunList); ok && c.frozenRuns != nil {
-				var shown []v1alpha1.AnalysisRun
-				for i := range runs.Items {
-					if old, ok := c.frozenRuns[runs.Items[i].Name]; ok {
-						shown = append(shown, *old.DeepCopy())
-					}
-				}
-				runs.Items = shown
-			}
-			return nil
-		},
-		Create: func(ctx context.Context, cl client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
-			record("create", obj)
-			return cl.Create(ctx, obj, opts...)
-		},
-		Patch: func(ctx context.Context, cl client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
-			record("patch", obj)
-			return cl.Patch(ctx, obj, patch, opts...)
-		},
-		SubResourcePatch: func(ctx context.Context, cl client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
-			record("patch "+sub, obj)
-			return cl.SubResource(sub).Patch(ctx, obj, patch, opts...)
-		},
-	})
-	return c
+	return &laggingCluster{fakeCluster: newFakeCluster(t, ro, time.Date(2026, 12, 7, 5, 0, 0, 600_000_000, time.UTC))}
 }
 
 func (c *laggingCluster) reconciler() *Reconciler {
 	c.rec = record.NewFakeRecorder(100)
 	return &Reconciler{Client: c.cache, APIReader: c.api, Recorder: c.rec, Now: func() time.Time { return c.now },
 		timed: &settledKeys[reconcile.Request]{}}
-}
-
-// freeze holds the cache at what the server holds now.
-func (c *laggingCluster) freeze() {
-	c.t.Helper()
-	c.frozenRollout = c.rollout()
-	var rss appsv1.ReplicaSetList
-	if err := c.api.List(context.Background(), &rss, client.InNamespace("web")); err != nil {
-		c.t.Fatal(err)
-	}
-	c.frozenRS = map[string]*appsv1.ReplicaSet{}
-	for i := range rss.Items {
-		c.frozenRS[rss.Items[i].Name] = &rss.Items[i]
-	}
-}
-
-// thaw lets the cache catch up with the server.
-func (c *laggingCluster) thaw() { c.frozenRollout, c.frozenRS = nil, nil }
-
-// pass runs one reconcile, then plays the ReplicaSet controller on the
-// server: every ReplicaSet has the Pods it asks for, all available.
-func (c *laggingCluster) pass(r *Reconciler) ctrl.Result {
-	c.t.Helper()
-	ctx := context.Background()
-	res, err := r.Reconcile(ctx, reconcile.Request{NamespacedName: webKey})
-	if err != nil {
-		c.t.Fatalf("reconcile: %v", err)
-	}
-	var rss appsv1.ReplicaSetList
-	if err := c.api.List(ctx, &rss, client.InNamespace("web")); err != nil {
-		c.t.Fatal(err)
-	}
-	for i := range rss.Items {
-		rs := &rss.Items[i]
-		n := ptr.Deref(rs.Spec.Replicas, 0)
-		if rs.Status.Replicas == n && rs.Status.AvailableReplicas == n && rs.Status.ObservedGeneration == rs.Generation {
-			continue
-		}
-		rs.Status = appsv1.ReplicaSetStatus{Replicas: n, ReadyReplicas: n, AvailableReplicas: n, FullyLabeledReplicas: n, ObservedGeneration: rs.Generation}
-		if err := c.api.Status().Update(ctx, rs); err != nil {
-			c.t.Fatal(err)
-		}
-	}
-	return res
-}
-
-func (c *laggingCluster) rollout() *v1alpha1.Rollout {
-	c.t.Helper()
-	var ro v1alpha1.Rollout
-	if err := c.api.Get(context.Background(), webKey, &ro); err != nil {
-		c.t.Fatal(err)
-	}
-	return &ro
-}
-
-func (c *laggingCluster) takeWrites() []string {
-	w := c.writes
-	c.writes = nil
-	return w
 }
 
 func (c *laggingCluster) events() []string {

@@ -29,12 +29,14 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kanaria-rollouts/kanaria/internal/cachefresh"
 )
 
 // absent is the resourceVersion Copies records for an object that did not
 // exist before our write: a cache without the object is as stale as one
 // with a replaced version.
-const absent = ""
+const absent = cachefresh.Absent
 
 // cacheSyncTimeout bounds the wait for the Ingress informer's first list.
 const cacheSyncTimeout = 30 * time.Second
@@ -113,6 +115,7 @@ func (c *Client) Get(ctx context.Context, key client.ObjectKey, obj client.Objec
 // getCached reads an Ingress from the cache, or what our write left in its
 // place while the cache lags it.
 func (c *Client) getCached(ctx context.Context, key client.ObjectKey, ing *networkingv1.Ingress, opts ...client.GetOption) error {
+	look := c.copies.look(key)
 	// The first read starts the informer and waits for its list; a
 	// controller whose role may not list Ingresses must not hang here.
 	cctx, cancel := context.WithTimeout(ctx, cacheSyncTimeout)
@@ -125,7 +128,7 @@ func (c *Client) getCached(ctx context.Context, key client.ObjectKey, ing *netwo
 	case !apierrors.IsNotFound(err):
 		return fmt.Errorf("reading %s from the cache: %w", key, err)
 	}
-	how, copied := c.copies.lookup(key, rv)
+	how, copied := lookup(look, rv)
 	switch how {
 	case fromCopy:
 		*ing = *copied
@@ -181,17 +184,19 @@ func (c *Client) wrote(ctx context.Context, obj client.Object, key types.Namespa
 		ing = nil
 	}
 	c.copies.Wrote(c.rollout, key, from, ing)
-	// The informer may have delivered the write before it was recorded,
-	// and then no event would end the copy: a cache that already shows it
-	// ends it now.
+	// The write's result is known; this read asks only whether the
+	// informer delivered it before it was recorded. Then no event would
+	// end the copy, and no reconcile follows an Ingress event to read it
+	// again: a cache that already shows the write ends it now.
+	look := c.copies.look(key)
 	cctx, cancel := context.WithTimeout(ctx, cacheSyncTimeout)
 	defer cancel()
 	var cached networkingv1.Ingress
 	switch err := c.cache.Get(cctx, key, &cached); {
 	case err == nil:
-		c.copies.Seen(key, cached.ResourceVersion)
+		look.SeenVersion(cached.ResourceVersion)
 	case apierrors.IsNotFound(err):
-		c.copies.Seen(key, absent)
+		look.SeenVersion(absent)
 	}
 }
 
