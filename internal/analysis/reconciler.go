@@ -176,6 +176,9 @@ func (r *Reconciler) now() time.Time {
 // Reconcile takes the measurements that are due and judges the run.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	logger := log.FromContext(ctx).WithValues("analysisrun", req.NamespacedName.String())
+	// What the tracker knows is taken before the cache is read, as
+	// cachefresh asks of every reader.
+	look := r.fresh.Look(req.NamespacedName)
 	var orig v1alpha1.AnalysisRun
 	if err := r.Client.Get(ctx, req.NamespacedName, &orig); err != nil {
 		r.fresh.Forget(req.NamespacedName)
@@ -184,7 +187,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if r.fresh.Stale(req.NamespacedName, orig.ResourceVersion) {
+	if look.Stale(orig.ResourceVersion) {
 		// The cache has not seen our own last status write. Deciding on
 		// the older status would take its measurements again and record
 		// its Events twice, so the reconcile goes on from the run as that
@@ -193,7 +196,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		// measurement would wait for it. Without that copy (a conflict
 		// dropped it) the write's watch event brings the run back once the
 		// cache has it.
-		written, ok := r.fresh.Written(req.NamespacedName, orig.ResourceVersion)
+		written, ok := look.Written(orig.ResourceVersion)
 		if !ok {
 			staleReads.WithLabelValues(staleWaited).Inc()
 			logger.V(1).Info("cache behind own write", "cachedVersion", orig.ResourceVersion)
@@ -202,10 +205,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		staleReads.WithLabelValues(staleWrittenCopy).Inc()
 		logger.V(1).Info("deciding on own written copy", "cachedVersion", orig.ResourceVersion, "writtenVersion", written.GetResourceVersion())
 		orig = *written.(*v1alpha1.AnalysisRun).DeepCopy()
-	} else {
-		// The cache holds our last write or a later one.
-		r.fresh.DropCopy(req.NamespacedName)
 	}
+	// A cache that holds our last write or a later one has had Stale end
+	// what fresh kept of it, copy and all.
 	if !orig.DeletionTimestamp.IsZero() {
 		r.held.drop(req.NamespacedName)
 		return ctrl.Result{}, nil
