@@ -53,10 +53,18 @@ func CacheObjects(shardSel *labels.Requirement) (map[client.Object]cache.ByObjec
 	return map[client.Object]cache.ByObject{&batchv1.Job{}: {Label: sel}}, nil
 }
 
+// staleCacheRetry is when a reconcile that found the cache behind our own
+// last status write, with no copy of that write to go on from, looks again.
+// The write's watch event brings the run back as soon as the cache has it,
+// so this is only a safety net, kept long so that runs do not poll their
+// cache while a busy API server is slow to send that event.
+const staleCacheRetry = 2 * time.Second
+
 // Reconciler reconciles AnalysisRuns.
 type Reconciler struct {
 	// fresh tells a cached run that predates our own last status write, so
-	// a measurement is never taken twice.
+	// a measurement is never taken twice, and keeps the run as that write
+	// returned it, to go on from while the cache lags.
 	fresh cachefresh.Tracker
 	// Client reads from the cache and writes to the API server.
 	Client client.Client
@@ -168,6 +176,9 @@ func (r *Reconciler) now() time.Time {
 // Reconcile takes the measurements that are due and judges the run.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	logger := log.FromContext(ctx).WithValues("analysisrun", req.NamespacedName.String())
+	// What the tracker knows is taken before the cache is read, as
+	// cachefresh asks of every reader.
+	look := r.fresh.Look(req.NamespacedName)
 	var orig v1alpha1.AnalysisRun
 	if err := r.Client.Get(ctx, req.NamespacedName, &orig); err != nil {
 		r.fresh.Forget(req.NamespacedName)
@@ -176,9 +187,27 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if r.fresh.Stale(req.NamespacedName, orig.ResourceVersion) {
-		return ctrl.Result{RequeueAfter: 200 * time.Millisecond}, nil
+	if look.Stale(orig.ResourceVersion) {
+		// The cache has not seen our own last status write. Deciding on
+		// the older status would take its measurements again and record
+		// its Events twice, so the reconcile goes on from the run as that
+		// write returned it, which is newer; a busy API server can take
+		// seconds to send the write's watch event, and the next
+		// measurement would wait for it. Without that copy (a conflict
+		// dropped it) the write's watch event brings the run back once the
+		// cache has it.
+		written, ok := look.Written(orig.ResourceVersion)
+		if !ok {
+			staleReads.WithLabelValues(staleWaited).Inc()
+			logger.V(1).Info("cache behind own write", "cachedVersion", orig.ResourceVersion)
+			return ctrl.Result{RequeueAfter: staleCacheRetry}, nil
+		}
+		staleReads.WithLabelValues(staleWrittenCopy).Inc()
+		logger.V(1).Info("deciding on own written copy", "cachedVersion", orig.ResourceVersion, "writtenVersion", written.GetResourceVersion())
+		orig = *written.(*v1alpha1.AnalysisRun).DeepCopy()
 	}
+	// A cache that holds our last write or a later one has had Stale end
+	// what fresh kept of it, copy and all.
 	if !orig.DeletionTimestamp.IsZero() {
 		r.held.drop(req.NamespacedName)
 		return ctrl.Result{}, nil
@@ -258,13 +287,17 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 				// A held batch stays as it was: the next reconcile
 				// measures again what this one took.
 				if apierrors.IsConflict(err) {
+					// Someone wrote the run after the version decided on:
+					// our last write's result is not the latest, so the
+					// next reconcile waits for the cache instead.
+					r.fresh.DropCopy(req.NamespacedName)
 					return ctrl.Result{Requeue: true}, nil
 				}
 				return ctrl.Result{}, fmt.Errorf("writing status: %w", err)
 			}
 			r.held.drop(req.NamespacedName)
 			if run.ResourceVersion != orig.ResourceVersion {
-				r.fresh.Wrote(req.NamespacedName, orig.ResourceVersion, run.ResourceVersion)
+				r.fresh.WroteCopy(req.NamespacedName, orig.ResourceVersion, run.DeepCopy())
 			}
 			if !since.IsZero() {
 				logger.V(1).Info("wrote held measurements", "reason", plan.reason,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
@@ -57,6 +58,11 @@ type executor struct {
 	// created learns of the objects the plan's creates made; nil records
 	// nothing.
 	created *createdNames
+	// createdRun is the AnalysisRun the last write created, as the API
+	// server returned it, for created.
+	createdRun *v1alpha1.AnalysisRun
+	// now is the time of the snapshot the writes were decided on.
+	now time.Time
 }
 
 // patchReplicaSet patches a ReplicaSet of the Rollout and records the
@@ -106,7 +112,9 @@ func (e *executor) applyLanes(ctx context.Context, actions []decide.Action, urge
 		if err := e.oneIn(ctx, a, i < urgent); err != nil {
 			return fmt.Errorf("%s: %w", a.Describe(), err)
 		}
-		e.created.add(client.ObjectKeyFromObject(e.ro), a)
+		e.created.add(client.ObjectKeyFromObject(e.ro), a, e.createdRun, e.now)
+		e.created.deleted(client.ObjectKeyFromObject(e.ro), a)
+		e.createdRun = nil
 		if i < urgent {
 			e.log.Info("applied", "action", a.Describe(), "urgent", true)
 		} else {
@@ -200,9 +208,13 @@ func (e *executor) oneIn(ctx context.Context, a decide.Action, urgent bool) erro
 	case decide.AnnotateRollout:
 		return e.annotateRollout(ctx, a.Key, a.Value)
 	case decide.CreateAnalysisRun:
-		err := e.c.Create(ctx, a.Run.DeepCopy())
+		run := a.Run.DeepCopy()
+		err := e.c.Create(ctx, run)
 		if apierrors.IsAlreadyExists(err) {
 			return e.runExists(ctx, a.Run)
+		}
+		if err == nil {
+			e.createdRun = run
 		}
 		return err
 	case decide.TerminateAnalysisRun:

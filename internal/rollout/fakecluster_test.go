@@ -44,7 +44,10 @@ type fakeCluster struct {
 	// frozenIngresses, when set, are Ingresses the cache shows instead of
 	// the server's.
 	frozenIngresses map[types.NamespacedName]*networkingv1.Ingress
-	now             time.Time
+	// frozenRuns, when set, are the AnalysisRuns (by name) the cache shows
+	// instead of the server's.
+	frozenRuns map[string]*v1alpha1.AnalysisRun
+	now        time.Time
 }
 
 func newFakeCluster(t *testing.T, ro *v1alpha1.Rollout, now time.Time, objs ...client.Object) *fakeCluster {
@@ -98,6 +101,15 @@ func newFakeCluster(t *testing.T, ro *v1alpha1.Rollout, now time.Time, objs ...c
 					}
 				}
 				rss.Items = shown
+			}
+			if runs, ok := list.(*v1alpha1.AnalysisRunList); ok && c.frozenRuns != nil {
+				var shown []v1alpha1.AnalysisRun
+				for i := range runs.Items {
+					if old, ok := c.frozenRuns[runs.Items[i].Name]; ok {
+						shown = append(shown, *old.DeepCopy())
+					}
+				}
+				runs.Items = shown
 			}
 			return nil
 		},

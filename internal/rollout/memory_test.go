@@ -79,7 +79,7 @@ func TestForgetRolloutLeavesNothing(t *testing.T) {
 		},
 		"created": {
 			func(k types.NamespacedName) {
-				r.created.add(k, decide.CreateReplicaSet{ReplicaSet: &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "rs"}}})
+				r.created.add(k, decide.CreateReplicaSet{ReplicaSet: &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "rs"}}}, nil, time.Time{})
 			},
 			func(k types.NamespacedName) bool { return len(r.created.names[k]) > 0 },
 		},

@@ -24,7 +24,7 @@ var (
 	}, []string{"source", "reason"})
 	writtenReads = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "kanaria_rollout_written_copy_reads_total",
-		Help: "Objects a Rollout reconcile took from the controller's own last write instead of a cache still behind it, by kind (rollout, replicaset).",
+		Help: "Objects a Rollout reconcile took from the controller's own last write instead of a cache still behind it, by kind (rollout, replicaset, analysisrun: a run the Rollout's pass created that the cache does not show yet).",
 	}, []string{"kind"})
 	reconcilePasses = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "kanaria_rollout_reconcile_passes_total",

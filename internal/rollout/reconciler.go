@@ -371,7 +371,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.forgetRollout(req.NamespacedName)
 		return ctrl.Result{}, err
 	}
-	usedCopy := false
 	if freshLook.Stale(ro.ResourceVersion) {
 		// The cache has not seen our own last write yet. Deciding on the
 		// older status would repeat decisions (create a second
@@ -383,7 +382,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		// dropped it) the write's watch event brings the Rollout back as
 		// soon as the cache catches up.
 		written, ok := freshLook.Written(ro.ResourceVersion)
-		usedCopy = ok
 		if !ok {
 			outcome = passStaleRollout
 			logger.V(1).Info("cache behind own write", "object", "Rollout", "cachedVersion", ro.ResourceVersion)
@@ -392,11 +390,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		logger.V(1).Info("deciding on own written copy", "object", "Rollout", "cachedVersion", ro.ResourceVersion, "writtenVersion", written.GetResourceVersion())
 		writtenReads.WithLabelValues("rollout").Inc()
 		ro = *written.(*v1alpha1.Rollout).DeepCopy()
-	} else {
-		// The cache holds our last write or a later one: Stale has ended
-		// what fresh kept of it, copy and all.
-		r.created.forget(req.NamespacedName)
 	}
+	// A cache that holds our last write or a later one has had Stale end
+	// what fresh kept of it, copy and all; what passes created stays, as
+	// the other kinds' caches may still lack it (see createdNames).
 	if err := r.workloads.ensure(&ro); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -416,13 +413,18 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if r.Sharded {
 		snap.ShardBucket = ro.Labels[shard.LabelBucket]
 	}
-	if usedCopy && r.created.missing(req.NamespacedName, &snap) {
-		// The written status may name an object a pass created that the
-		// cache does not hold yet: deciding without it would create it
-		// again. Its watch event brings the Rollout back.
+	// The status may name an object a pass created that the cache does
+	// not hold yet, whether it is our written copy or the cache's: deciding
+	// without it would create it again. A created AnalysisRun is decided
+	// on as its create returned it; for any other object the pass waits,
+	// and its watch event brings the Rollout back.
+	if missing, filled := r.created.fill(req.NamespacedName, &snap); len(missing) > 0 {
 		outcome = passStaleRollout
-		logger.V(1).Info("cache behind own create", "object", "Rollout")
+		logger.V(1).Info("cache behind own create", "object", "Rollout", "missing", missing)
 		return ctrl.Result{RequeueAfter: staleCacheRetry}, nil
+	} else if filled > 0 {
+		logger.V(1).Info("deciding on own created copy", "object", "AnalysisRun", "count", filled)
+		writtenReads.WithLabelValues("analysisrun").Add(float64(filled))
 	}
 	if behind := cachefresh.Behind(rsLook, slices.Values(snap.ReplicaSets)); len(behind) > 0 {
 		// As above, for the ReplicaSets: the pass goes on from the
@@ -456,6 +458,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		taken:      &r.taken,
 		held:       &r.held,
 		created:    &r.created,
+		now:        snap.Now,
 	}
 	for _, rs := range snap.ReplicaSets {
 		exec.rsVersions[rs.Name] = rs.ResourceVersion

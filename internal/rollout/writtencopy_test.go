@@ -247,3 +247,147 @@ func TestNoSecondCreateWhileTheCacheLacksIt(t *testing.T) {
 		t.Fatalf("created again once the cache caught up: %v", w)
 	}
 }
+
+// TestCreatedRunNotWaitedFor: the pass after the one that created the
+// canary and its background AnalysisRun finds the cache behind its status
+// write and without the run, as the AnalysisRun informer was under load
+// while every run's measurements went through it. It goes on from the run
+// as its create returned it: it takes the next step as soon as the canary
+// is available, without a second create or an Event repeated, rather than
+// waiting for the run's watch event.
+func TestCreatedRunNotWaitedFor(t *testing.T) {
+	ctx := context.Background()
+	c := newLaggingCluster(t)
+	tmpl := &v1alpha1.AnalysisTemplate{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "web", Name: "smoke"},
+		Spec: v1alpha1.AnalysisTemplateSpec{Metrics: []v1alpha1.Metric{{Name: "web", Interval: "1s", SuccessCondition: "result.ok",
+			Provider: v1alpha1.MetricProvider{Web: &v1alpha1.WebMetric{URL: "http://web/health"}}}}},
+	}
+	if err := c.api.Create(ctx, tmpl); err != nil {
+		t.Fatal(err)
+	}
+	ro := c.rollout()
+	ro.Spec.Strategy.Canary.Analysis = &v1alpha1.RolloutAnalysisBackground{
+		RolloutAnalysis: v1alpha1.RolloutAnalysis{Templates: []v1alpha1.RolloutAnalysisTemplate{{TemplateName: "smoke"}}},
+	}
+	if err := c.api.Update(ctx, ro); err != nil {
+		t.Fatal(err)
+	}
+	r := c.reconciler()
+	for i := 0; c.rollout().Status.Phase != v1alpha1.RolloutPhaseHealthy; i++ {
+		if i == 10 {
+			t.Fatalf("not Healthy after 10 passes: %+v", c.rollout().Status)
+		}
+		c.pass(r)
+		c.now = c.now.Add(countsDebounce + time.Second)
+	}
+	ro = c.rollout()
+	ro.Spec.Template.Spec.Containers[0].Image = "web:v2"
+	if err := c.api.Update(ctx, ro); err != nil {
+		t.Fatal(err)
+	}
+	c.takeWrites()
+	c.events()
+	c.freeze()
+	c.frozenRuns = map[string]*v1alpha1.AnalysisRun{}
+	c.pass(r)
+	w := c.takeWrites()
+	if !slices.ContainsFunc(w, func(s string) bool { return strings.HasPrefix(s, "create AnalysisRun ") }) {
+		t.Fatalf("the release's first pass did not create the run: %v", w)
+	}
+	if got := ptr.Deref(c.rollout().Status.CurrentStepIndex, -1); got != 0 {
+		t.Fatalf("after the first pass: step %d, want 0", got)
+	}
+	c.events()
+	// The ReplicaSets reach the cache; the Rollout's status write and the
+	// run do not.
+	c.frozenRS = nil
+	c.now = c.now.Add(100 * time.Millisecond)
+	res := c.pass(r)
+	if res.RequeueAfter == staleCacheRetry {
+		t.Fatal("the pass waited for the cache to show the run it created")
+	}
+	if w := c.takeWrites(); slices.ContainsFunc(w, func(s string) bool { return strings.HasPrefix(s, "create ") }) {
+		t.Fatalf("created again while the cache lacks the run: %v", w)
+	}
+	for _, e := range c.events() {
+		if strings.Contains(e, "AnalysisRunCreated") || strings.Contains(e, "RolloutUpdated") {
+			t.Fatalf("an Event of the first pass was recorded again: %q", e)
+		}
+	}
+	st := c.rollout().Status
+	if got := ptr.Deref(st.CurrentStepIndex, -1); got != 1 || len(st.PauseConditions) != 1 {
+		t.Fatalf("with the canary available: step %d, pauseConditions %v; want the pause of step 1", got, st.PauseConditions)
+	}
+	if st.Canary.CurrentBackgroundAnalysisRunStatus == nil || st.Canary.CurrentBackgroundAnalysisRunStatus.Name == "" {
+		t.Fatalf("the status lost the run: %+v", st.Canary)
+	}
+	// Once the cache shows everything, the release goes on to the end
+	// with one run.
+	c.thaw()
+	c.frozenRuns = nil
+	for i := 0; c.rollout().Status.Phase != v1alpha1.RolloutPhaseHealthy; i++ {
+		if i == 10 {
+			t.Fatalf("not Healthy after 10 passes: %+v", c.rollout().Status)
+		}
+		c.pass(r)
+		c.now = c.now.Add(time.Second)
+	}
+	var runs v1alpha1.AnalysisRunList
+	if err := c.api.List(ctx, &runs); err != nil {
+		t.Fatal(err)
+	}
+	if len(runs.Items) != 1 {
+		t.Fatalf("%d AnalysisRuns, want the one created", len(runs.Items))
+	}
+}
+
+// TestNoSecondCreateWhenOnlyTheRolloutCacheCaughtUp: each kind has an
+// informer of its own, and under load the Rollout cache showed the status
+// write that named a new canary ReplicaSet while the ReplicaSet cache did
+// not show the ReplicaSet yet. A pass on that fresh Rollout must not create
+// the ReplicaSet again and record NewReplicaSetCreated twice; it waits for
+// the ReplicaSet, but not for ever: one the caches have not shown for
+// createdWait is taken as gone.
+func TestNoSecondCreateWhenOnlyTheRolloutCacheCaughtUp(t *testing.T) {
+	c := newLaggingCluster(t)
+	r := c.reconciler()
+	for i := 0; c.rollout().Status.Phase != v1alpha1.RolloutPhaseHealthy; i++ {
+		if i == 10 {
+			t.Fatalf("not Healthy after 10 passes: %+v", c.rollout().Status)
+		}
+		c.pass(r)
+		c.now = c.now.Add(countsDebounce + time.Second)
+	}
+	ro := c.rollout()
+	ro.Spec.Template.Spec.Containers[0].Image = "web:v2"
+	ro.Generation = 2
+	if err := c.api.Update(context.Background(), ro); err != nil {
+		t.Fatal(err)
+	}
+	c.takeWrites()
+	c.events()
+	c.freeze()
+	c.pass(r)
+	if w := c.takeWrites(); !slices.ContainsFunc(w, func(s string) bool { return strings.HasPrefix(s, "create ReplicaSet ") }) {
+		t.Fatalf("the release's first pass did not create the canary: %v", w)
+	}
+	c.events()
+	// The Rollout cache catches up; the ReplicaSet cache does not.
+	c.frozenRollout = nil
+	c.now = c.now.Add(100 * time.Millisecond)
+	res := c.pass(r)
+	if w := c.takeWrites(); len(w) > 0 {
+		t.Fatalf("a pass whose ReplicaSet cache lacks its own create wrote %v", w)
+	}
+	if ev := c.events(); len(ev) > 0 {
+		t.Fatalf("a pass whose ReplicaSet cache lacks its own create recorded %v", ev)
+	}
+	if res.RequeueAfter != staleCacheRetry {
+		t.Fatalf("the pass did not wait for the ReplicaSet cache: %+v", res)
+	}
+	c.now = c.now.Add(createdWait + time.Second)
+	if res := c.pass(r); res.RequeueAfter == staleCacheRetry {
+		t.Fatal("the pass still waits for a create the caches have not shown for createdWait")
+	}
+}
