@@ -88,19 +88,8 @@ func pausedAt50(t *testing.T) *routedCluster {
 	c := newRoutedCluster(t)
 	r, _ := c.reconciler(false)
 	ctx := context.Background()
-	for i := 0; c.rollout().Status.Phase != v1alpha1.RolloutPhaseHealthy; i++ {
-		if i == 10 {
-			t.Fatalf("not Healthy after 10 passes: %+v", c.rollout().Status)
-		}
-		c.pass(r)
-		c.now = c.now.Add(countsDebounce + time.Second)
-	}
-	ro := c.rollout()
-	ro.Spec.Template.Spec.Containers[0].Image = "shop:v2"
-	ro.Generation = 2
-	if err := c.api.Update(ctx, ro); err != nil {
-		t.Fatal(err)
-	}
+	c.untilHealthy(r, countsDebounce+time.Second)
+	c.release("shop:v2")
 	for i := 0; len(c.rollout().Status.PauseConditions) == 0 || c.canaryWeight() != "50"; i++ {
 		if i == 10 {
 			t.Fatalf("not paused at 50%% after 10 passes: weight %s, status %+v", c.canaryWeight(), c.rollout().Status)
@@ -108,7 +97,7 @@ func pausedAt50(t *testing.T) *routedCluster {
 		c.pass(r)
 		c.now = c.now.Add(countsDebounce + time.Second)
 	}
-	ro = c.rollout()
+	ro := c.rollout()
 	if err := c.api.Status().Patch(ctx, ro, client.RawPatch(types.MergePatchType, []byte(`{"status":{"abort":true}}`))); err != nil {
 		t.Fatal(err)
 	}

@@ -52,19 +52,9 @@ func dynamicAbortPasses(t *testing.T, noPriority bool) [][]string {
 		t.Fatal(err)
 	}
 	r, _ := c.reconciler(noPriority)
-	for i := 0; c.rollout().Status.Phase != v1alpha1.RolloutPhaseHealthy; i++ {
-		if i == 10 {
-			t.Fatalf("not Healthy after 10 passes: %+v", c.rollout().Status)
-		}
-		c.pass(r)
-		c.now = c.now.Add(countsDebounce + time.Second)
-	}
+	c.untilHealthy(r, countsDebounce+time.Second)
 	stableName := c.rollout().Status.StableRS
-	ro = c.rollout()
-	ro.Spec.Template.Spec.Containers[0].Image = "shop:v2"
-	if err := c.api.Update(ctx, ro); err != nil {
-		t.Fatal(err)
-	}
+	c.release("shop:v2")
 	for i := 0; c.canaryWeight() != "50" || c.replicaSet(stableName).Status.AvailableReplicas != 2; i++ {
 		if i == 10 {
 			t.Fatalf("not at 50%% with the stable at 2 Pods after 10 passes: weight %s, status %+v", c.canaryWeight(), c.rollout().Status)

@@ -182,6 +182,31 @@ func (c *fakeCluster) pass(r *Reconciler) ctrl.Result {
 	return res
 }
 
+// untilHealthy runs passes until the server's Rollout is Healthy, moving
+// the clock on by advance after each, and fails after ten.
+func (c *fakeCluster) untilHealthy(r *Reconciler, advance time.Duration) {
+	c.t.Helper()
+	for i := 0; c.rollout().Status.Phase != v1alpha1.RolloutPhaseHealthy; i++ {
+		if i == 10 {
+			c.t.Fatalf("not Healthy after 10 passes: %+v", c.rollout().Status)
+		}
+		c.pass(r)
+		c.now = c.now.Add(advance)
+	}
+}
+
+// release changes the Rollout's image on the server, as a user's apply
+// does, raising its generation as the API server would.
+func (c *fakeCluster) release(image string) {
+	c.t.Helper()
+	ro := c.rollout()
+	ro.Spec.Template.Spec.Containers[0].Image = image
+	ro.Generation++
+	if err := c.api.Update(context.Background(), ro); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
 // rollout is the Rollout as the server holds it.
 func (c *fakeCluster) rollout() *v1alpha1.Rollout {
 	c.t.Helper()

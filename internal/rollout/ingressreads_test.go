@@ -84,13 +84,7 @@ func TestARoutedReleaseReadsNoIngressFromTheAPIServer(t *testing.T) {
 	ctx := context.Background()
 	c := newRoutedCluster(t)
 	r, _ := c.reconciler(false)
-	for i := 0; c.rollout().Status.Phase != v1alpha1.RolloutPhaseHealthy; i++ {
-		if i == 10 {
-			t.Fatalf("not Healthy after 10 passes: %+v", c.rollout().Status)
-		}
-		c.pass(r)
-		c.now = c.now.Add(countsDebounce + time.Second)
-	}
+	c.untilHealthy(r, countsDebounce+time.Second)
 	before := ingressesNow(t, c)
 	if len(before) != 1 {
 		t.Fatalf("%d Ingresses before the release, want the stable one", len(before))
@@ -98,12 +92,7 @@ func TestARoutedReleaseReadsNoIngressFromTheAPIServer(t *testing.T) {
 	freezeIngresses(c, r, before)
 	reads := countIngressReads(c, r)
 
-	ro := c.rollout()
-	ro.Spec.Template.Spec.Containers[0].Image = "shop:v2"
-	ro.Generation = 2
-	if err := c.api.Update(ctx, ro); err != nil {
-		t.Fatal(err)
-	}
+	c.release("shop:v2")
 	for i := 0; len(c.rollout().Status.PauseConditions) == 0 || c.canaryWeight() != "50"; i++ {
 		if i == 10 {
 			t.Fatalf("not paused at 50%% after 10 passes: weight %s, status %+v", c.canaryWeight(), c.rollout().Status)

@@ -156,18 +156,9 @@ func TestBackgroundRunTakesTheNextNameWhenAnotherHoldsIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, _ := c.reconciler(false)
-	for i := 0; c.rollout().Status.Phase != v1alpha1.RolloutPhaseHealthy; i++ {
-		if i == 10 {
-			t.Fatalf("not Healthy after 10 passes: %+v", c.rollout().Status)
-		}
-		c.pass(r)
-		c.now = c.now.Add(countsDebounce + time.Second)
-	}
+	c.untilHealthy(r, countsDebounce+time.Second)
+	c.release("shop:v2")
 	ro = c.rollout()
-	ro.Spec.Template.Spec.Containers[0].Image = "shop:v2"
-	if err := c.api.Update(ctx, ro); err != nil {
-		t.Fatal(err)
-	}
 	base := "shop-" + podhash.Template(&ro.Spec.Template, nil) + "-2"
 	foreign := &v1alpha1.AnalysisRun{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "web", Name: base, OwnerReferences: controlledBy("Rollout", "shop", "deleted-shop-uid")},

@@ -74,19 +74,8 @@ func pausedBehindTheCache(t *testing.T) (*laggingCluster, *Reconciler) {
 	t.Helper()
 	c := newLaggingCluster(t)
 	r := c.reconciler()
-	for i := 0; c.rollout().Status.Phase != v1alpha1.RolloutPhaseHealthy; i++ {
-		if i == 10 {
-			t.Fatalf("not Healthy after 10 passes: %+v", c.rollout().Status)
-		}
-		c.pass(r)
-		c.now = c.now.Add(countsDebounce + time.Second)
-	}
-	ro := c.rollout()
-	ro.Spec.Template.Spec.Containers[0].Image = "web:v2"
-	ro.Generation = 2
-	if err := c.api.Update(context.Background(), ro); err != nil {
-		t.Fatal(err)
-	}
+	c.untilHealthy(r, countsDebounce+time.Second)
+	c.release("web:v2")
 	for i := 0; len(c.rollout().Status.PauseConditions) == 0; i++ {
 		if i == 10 {
 			t.Fatalf("not paused after 10 passes: %+v", c.rollout().Status)
@@ -161,13 +150,7 @@ func TestPauseEndsWhileTheCacheLagsThePauseWrite(t *testing.T) {
 
 	// Once the cache catches up, the release goes on as before.
 	c.thaw()
-	for i := 0; c.rollout().Status.Phase != v1alpha1.RolloutPhaseHealthy; i++ {
-		if i == 10 {
-			t.Fatalf("not Healthy after 10 passes: %+v", c.rollout().Status)
-		}
-		c.pass(r)
-		c.now = c.now.Add(time.Second)
-	}
+	c.untilHealthy(r, time.Second)
 }
 
 // TestWrittenCopyDroppedOnConflict: when another client wrote the Rollout
@@ -209,19 +192,8 @@ func TestWrittenCopyDroppedOnConflict(t *testing.T) {
 func TestNoSecondCreateWhileTheCacheLacksIt(t *testing.T) {
 	c := newLaggingCluster(t)
 	r := c.reconciler()
-	for i := 0; c.rollout().Status.Phase != v1alpha1.RolloutPhaseHealthy; i++ {
-		if i == 10 {
-			t.Fatalf("not Healthy after 10 passes: %+v", c.rollout().Status)
-		}
-		c.pass(r)
-		c.now = c.now.Add(countsDebounce + time.Second)
-	}
-	ro := c.rollout()
-	ro.Spec.Template.Spec.Containers[0].Image = "web:v2"
-	ro.Generation = 2
-	if err := c.api.Update(context.Background(), ro); err != nil {
-		t.Fatal(err)
-	}
+	c.untilHealthy(r, countsDebounce+time.Second)
+	c.release("web:v2")
 	c.takeWrites()
 	c.events()
 	c.freeze()
@@ -274,18 +246,8 @@ func TestCreatedRunNotWaitedFor(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := c.reconciler()
-	for i := 0; c.rollout().Status.Phase != v1alpha1.RolloutPhaseHealthy; i++ {
-		if i == 10 {
-			t.Fatalf("not Healthy after 10 passes: %+v", c.rollout().Status)
-		}
-		c.pass(r)
-		c.now = c.now.Add(countsDebounce + time.Second)
-	}
-	ro = c.rollout()
-	ro.Spec.Template.Spec.Containers[0].Image = "web:v2"
-	if err := c.api.Update(ctx, ro); err != nil {
-		t.Fatal(err)
-	}
+	c.untilHealthy(r, countsDebounce+time.Second)
+	c.release("web:v2")
 	c.takeWrites()
 	c.events()
 	c.freeze()
@@ -326,13 +288,7 @@ func TestCreatedRunNotWaitedFor(t *testing.T) {
 	// with one run.
 	c.thaw()
 	c.frozenRuns = nil
-	for i := 0; c.rollout().Status.Phase != v1alpha1.RolloutPhaseHealthy; i++ {
-		if i == 10 {
-			t.Fatalf("not Healthy after 10 passes: %+v", c.rollout().Status)
-		}
-		c.pass(r)
-		c.now = c.now.Add(time.Second)
-	}
+	c.untilHealthy(r, time.Second)
 	var runs v1alpha1.AnalysisRunList
 	if err := c.api.List(ctx, &runs); err != nil {
 		t.Fatal(err)
@@ -352,19 +308,8 @@ func TestCreatedRunNotWaitedFor(t *testing.T) {
 func TestNoSecondCreateWhenOnlyTheRolloutCacheCaughtUp(t *testing.T) {
 	c := newLaggingCluster(t)
 	r := c.reconciler()
-	for i := 0; c.rollout().Status.Phase != v1alpha1.RolloutPhaseHealthy; i++ {
-		if i == 10 {
-			t.Fatalf("not Healthy after 10 passes: %+v", c.rollout().Status)
-		}
-		c.pass(r)
-		c.now = c.now.Add(countsDebounce + time.Second)
-	}
-	ro := c.rollout()
-	ro.Spec.Template.Spec.Containers[0].Image = "web:v2"
-	ro.Generation = 2
-	if err := c.api.Update(context.Background(), ro); err != nil {
-		t.Fatal(err)
-	}
+	c.untilHealthy(r, countsDebounce+time.Second)
+	c.release("web:v2")
 	c.takeWrites()
 	c.events()
 	c.freeze()
