@@ -207,6 +207,28 @@ func (c *fakeCluster) release(image string) {
 	}
 }
 
+// backgroundAnalysis creates the AnalysisTemplate "smoke" measuring metric
+// beside the Rollout and gives the Rollout a background analysis from it.
+func (c *fakeCluster) backgroundAnalysis(metric v1alpha1.Metric) *v1alpha1.AnalysisTemplate {
+	c.t.Helper()
+	ctx := context.Background()
+	tmpl := &v1alpha1.AnalysisTemplate{
+		ObjectMeta: metav1.ObjectMeta{Namespace: c.key.Namespace, Name: "smoke"},
+		Spec:       v1alpha1.AnalysisTemplateSpec{Metrics: []v1alpha1.Metric{metric}},
+	}
+	if err := c.api.Create(ctx, tmpl); err != nil {
+		c.t.Fatal(err)
+	}
+	ro := c.rollout()
+	ro.Spec.Strategy.Canary.Analysis = &v1alpha1.RolloutAnalysisBackground{
+		RolloutAnalysis: v1alpha1.RolloutAnalysis{Templates: []v1alpha1.RolloutAnalysisTemplate{{TemplateName: "smoke"}}},
+	}
+	if err := c.api.Update(ctx, ro); err != nil {
+		c.t.Fatal(err)
+	}
+	return tmpl
+}
+
 // rollout is the Rollout as the server holds it.
 func (c *fakeCluster) rollout() *v1alpha1.Rollout {
 	c.t.Helper()

@@ -140,25 +140,12 @@ func TestExperimentCreateIntoAHeldName(t *testing.T) {
 func TestBackgroundRunTakesTheNextNameWhenAnotherHoldsIt(t *testing.T) {
 	ctx := context.Background()
 	c := newRoutedCluster(t)
-	tmpl := &v1alpha1.AnalysisTemplate{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "web", Name: "smoke"},
-		Spec: v1alpha1.AnalysisTemplateSpec{Metrics: []v1alpha1.Metric{{Name: "errors", SuccessCondition: "result.ok",
-			Provider: v1alpha1.MetricProvider{Web: &v1alpha1.WebMetric{URL: "http://shop/health"}}}}},
-	}
-	if err := c.api.Create(ctx, tmpl); err != nil {
-		t.Fatal(err)
-	}
-	ro := c.rollout()
-	ro.Spec.Strategy.Canary.Analysis = &v1alpha1.RolloutAnalysisBackground{
-		RolloutAnalysis: v1alpha1.RolloutAnalysis{Templates: []v1alpha1.RolloutAnalysisTemplate{{TemplateName: "smoke"}}},
-	}
-	if err := c.api.Update(ctx, ro); err != nil {
-		t.Fatal(err)
-	}
+	tmpl := c.backgroundAnalysis(v1alpha1.Metric{Name: "errors", SuccessCondition: "result.ok",
+		Provider: v1alpha1.MetricProvider{Web: &v1alpha1.WebMetric{URL: "http://shop/health"}}})
 	r, _ := c.reconciler(false)
 	c.untilHealthy(r, countsDebounce+time.Second)
 	c.release("shop:v2")
-	ro = c.rollout()
+	ro := c.rollout()
 	base := "shop-" + podhash.Template(&ro.Spec.Template, nil) + "-2"
 	foreign := &v1alpha1.AnalysisRun{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "web", Name: base, OwnerReferences: controlledBy("Rollout", "shop", "deleted-shop-uid")},

@@ -184,12 +184,12 @@ func TestWrittenCopyDroppedOnConflict(t *testing.T) {
 	}
 }
 
-// TestNoSecondCreateWhileTheCacheLacksIt: the pass after the one that
-// created the canary ReplicaSet finds the cache behind both its status
-// write and the create. Going on from the written Rollout, whose status
-// names the new ReplicaSet, it would create it again and record
-// NewReplicaSetCreated twice; it waits for the cache instead.
-func TestNoSecondCreateWhileTheCacheLacksIt(t *testing.T) {
+// canaryCreatedBehindTheCache releases a second version of a Healthy
+// Rollout with the cache frozen before the release's first pass, which
+// creates the canary ReplicaSet; neither that create nor the pass's
+// status write has reached the cache.
+func canaryCreatedBehindTheCache(t *testing.T) (*laggingCluster, *Reconciler) {
+	t.Helper()
 	c := newLaggingCluster(t)
 	r := c.reconciler()
 	c.untilHealthy(r, countsDebounce+time.Second)
@@ -202,6 +202,16 @@ func TestNoSecondCreateWhileTheCacheLacksIt(t *testing.T) {
 		t.Fatalf("the release's first pass did not create the canary: %v", w)
 	}
 	c.events()
+	return c, r
+}
+
+// TestNoSecondCreateWhileTheCacheLacksIt: the pass after the one that
+// created the canary ReplicaSet finds the cache behind both its status
+// write and the create. Going on from the written Rollout, whose status
+// names the new ReplicaSet, it would create it again and record
+// NewReplicaSetCreated twice; it waits for the cache instead.
+func TestNoSecondCreateWhileTheCacheLacksIt(t *testing.T) {
+	c, r := canaryCreatedBehindTheCache(t)
 	c.now = c.now.Add(100 * time.Millisecond)
 	res := c.pass(r)
 	if w := c.takeWrites(); len(w) > 0 {
@@ -230,21 +240,8 @@ func TestNoSecondCreateWhileTheCacheLacksIt(t *testing.T) {
 func TestCreatedRunNotWaitedFor(t *testing.T) {
 	ctx := context.Background()
 	c := newLaggingCluster(t)
-	tmpl := &v1alpha1.AnalysisTemplate{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "web", Name: "smoke"},
-		Spec: v1alpha1.AnalysisTemplateSpec{Metrics: []v1alpha1.Metric{{Name: "web", Interval: "1s", SuccessCondition: "result.ok",
-			Provider: v1alpha1.MetricProvider{Web: &v1alpha1.WebMetric{URL: "http://web/health"}}}}},
-	}
-	if err := c.api.Create(ctx, tmpl); err != nil {
-		t.Fatal(err)
-	}
-	ro := c.rollout()
-	ro.Spec.Strategy.Canary.Analysis = &v1alpha1.RolloutAnalysisBackground{
-		RolloutAnalysis: v1alpha1.RolloutAnalysis{Templates: []v1alpha1.RolloutAnalysisTemplate{{TemplateName: "smoke"}}},
-	}
-	if err := c.api.Update(ctx, ro); err != nil {
-		t.Fatal(err)
-	}
+	c.backgroundAnalysis(v1alpha1.Metric{Name: "web", Interval: "1s", SuccessCondition: "result.ok",
+		Provider: v1alpha1.MetricProvider{Web: &v1alpha1.WebMetric{URL: "http://web/health"}}})
 	r := c.reconciler()
 	c.untilHealthy(r, countsDebounce+time.Second)
 	c.release("web:v2")
@@ -306,18 +303,7 @@ func TestCreatedRunNotWaitedFor(t *testing.T) {
 // the ReplicaSet, but not for ever: one the caches have not shown for
 // createdWait is taken as gone.
 func TestNoSecondCreateWhenOnlyTheRolloutCacheCaughtUp(t *testing.T) {
-	c := newLaggingCluster(t)
-	r := c.reconciler()
-	c.untilHealthy(r, countsDebounce+time.Second)
-	c.release("web:v2")
-	c.takeWrites()
-	c.events()
-	c.freeze()
-	c.pass(r)
-	if w := c.takeWrites(); !slices.ContainsFunc(w, func(s string) bool { return strings.HasPrefix(s, "create ReplicaSet ") }) {
-		t.Fatalf("the release's first pass did not create the canary: %v", w)
-	}
-	c.events()
+	c, r := canaryCreatedBehindTheCache(t)
 	// The Rollout cache catches up; the ReplicaSet cache does not.
 	c.frozenRollout = nil
 	c.now = c.now.Add(100 * time.Millisecond)
