@@ -38,14 +38,23 @@ func (w *ingressEvents) ensure(ctx context.Context, ro *v1alpha1.Rollout) error 
 	if w.started {
 		return nil
 	}
-	inf, err := w.cache.GetInformer(ctx, &networkingv1.Ingress{}, cache.BlockUntilSynced(false))
-	if err != nil {
-		return fmt.Errorf("getting the Ingress informer: %w", err)
-	}
-	if _, err := inf.AddEventHandler(w.handler); err != nil {
-		return fmt.Errorf("handling Ingress events: %w", err)
+	if err := addInformerHandler(ctx, w.cache, &networkingv1.Ingress{}, w.handler); err != nil {
+		return err
 	}
 	w.started = true
+	return nil
+}
+
+// addInformerHandler adds h to the informer of obj's kind, starting that
+// informer if nothing has yet, without waiting for its first list.
+func addInformerHandler(ctx context.Context, informers cache.Informers, obj client.Object, h toolscache.ResourceEventHandler) error {
+	inf, err := informers.GetInformer(ctx, obj, cache.BlockUntilSynced(false))
+	if err != nil {
+		return fmt.Errorf("getting the %T informer: %w", obj, err)
+	}
+	if _, err := inf.AddEventHandler(h); err != nil {
+		return fmt.Errorf("handling %T events: %w", obj, err)
+	}
 	return nil
 }
 

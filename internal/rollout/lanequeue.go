@@ -491,32 +491,20 @@ func (q *laneQueue[T]) take(waits lane, taken <-chan struct{}) (h handout[T], ok
 		return h, true, false
 	default:
 	}
-	switch waits {
-	case laneFirst:
-		select {
-		case h = <-q.out[laneFirst]:
-			return h, true, false
-		case <-taken:
-			return h, false, false
-		case <-q.stopped:
-			return h, false, true
-		}
-	case laneUrgent:
-		select {
-		case h = <-q.out[laneFirst]:
-			return h, true, false
-		case h = <-q.out[laneUrgent]:
-			return h, true, false
-		case <-taken:
-			return h, false, false
-		case <-q.stopped:
-			return h, false, true
+	// A nil channel is never ready, so the lanes below the one waited for
+	// drop out of the select.
+	var out [lanes]<-chan handout[T]
+	for l := range lanes {
+		if waits == lanes || l >= waits {
+			out[l] = q.out[l]
 		}
 	}
 	select {
-	case h = <-q.out[laneFirst]:
-	case h = <-q.out[laneUrgent]:
-	case h = <-q.out[laneRoutine]:
+	case h = <-out[laneFirst]:
+	case h = <-out[laneUrgent]:
+	case h = <-out[laneRoutine]:
+	case <-taken:
+		return h, false, false
 	case <-q.stopped:
 		return h, false, true
 	}

@@ -32,8 +32,8 @@ type rolloutMemory struct {
 	// held holds AnalysisRun and Experiment names a create found held by
 	// an object that is not the one it meant, which the cache may not show.
 	held collision.Held
-	// created holds the objects passes created, until the caches show
-	// them or a pass finds the Rollout's cache fresh.
+	// created holds the objects passes created, until a snapshot shows
+	// them, a pass deletes them, or createdWait has passed.
 	created createdNames
 	// searched spares the router leftover search of Rollouts known to
 	// have left nothing outside what their routing names.

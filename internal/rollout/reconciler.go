@@ -279,12 +279,8 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, wor
 		{&appsv1.ReplicaSet{}, r.rsWrites.Handler()},
 		{&v1alpha1.AnalysisRun{}, r.runWrites.Handler()},
 	} {
-		inf, err := mgr.GetCache().GetInformer(ctx, w.obj, cache.BlockUntilSynced(false))
-		if err != nil {
-			return fmt.Errorf("getting the %T informer: %w", w.obj, err)
-		}
-		if _, err := inf.AddEventHandler(w.handler); err != nil {
-			return fmt.Errorf("handling %T events: %w", w.obj, err)
+		if err := addInformerHandler(ctx, mgr.GetCache(), w.obj, w.handler); err != nil {
+			return err
 		}
 	}
 	// Deployments are watched from the first Rollout with a workloadRef on.
