@@ -62,17 +62,26 @@ func (q *laneQueue[T]) waitingForUrgentOnly() int {
 	return q.urgentOnly
 }
 
-// A reserved worker waits for urgent work while routine work is queued,
-// and takes the abort the moment it is queued.
-func TestLaneQueueReservedWorkerTakesOnlyUrgentItems(t *testing.T) {
-	q := testLaneQueue(t, 2, 1)
+// reservedWorkerWaiting returns a queue of two workers, one reserved,
+// with routine items r1 and r2 queued, the first worker holding r1 and the
+// reserved one (second) waiting for first moves only.
+func reservedWorkerWaiting(t *testing.T) (q *laneQueue[string], second <-chan got) {
+	t.Helper()
+	q = testLaneQueue(t, 2, 1)
 	q.Add("r1")
 	q.Add("r2")
 	if g := receive(t, getAsync(q)); g.key != "r1" {
 		t.Fatalf("first worker got %q, want r1", g.key)
 	}
-	second := getAsync(q)
-	waitUntil(t, "the second worker waits for urgent items only", func() bool { return q.waitingForUrgentOnly() == 1 })
+	second = getAsync(q)
+	waitUntil(t, "the second worker waits for first moves only", func() bool { return q.waitingForUrgentOnly() == 1 })
+	return q, second
+}
+
+// A reserved worker waits for urgent work while routine work is queued,
+// and takes the abort the moment it is queued.
+func TestLaneQueueReservedWorkerTakesOnlyUrgentItems(t *testing.T) {
+	q, second := reservedWorkerWaiting(t)
 	q.AddWithOpts(priorityqueue.AddOpts{Priority: firstMovePriority}, "abort")
 	if g := receive(t, second); g != (got{"abort", firstMovePriority}) {
 		t.Fatalf("reserved worker got %v, want the abort at firstMovePriority", g)
@@ -91,14 +100,7 @@ func TestLaneQueueReservedWorkerTakesOnlyUrgentItems(t *testing.T) {
 // finish aborts held every worker while later aborts' traffic still went
 // to their canaries.
 func TestLaneQueueReservedWorkerLeavesTheRestOfAnAbort(t *testing.T) {
-	q := testLaneQueue(t, 2, 1)
-	q.Add("r1")
-	q.Add("r2")
-	if g := receive(t, getAsync(q)); g.key != "r1" {
-		t.Fatalf("first worker got %q, want r1", g.key)
-	}
-	second := getAsync(q)
-	waitUntil(t, "the second worker waits for first moves only", func() bool { return q.waitingForUrgentOnly() == 1 })
+	q, second := reservedWorkerWaiting(t)
 	q.AddWithOpts(priorityqueue.AddOpts{Priority: urgentPriority}, "rest")
 	q.AddWithOpts(priorityqueue.AddOpts{Priority: firstMovePriority}, "abort")
 	if g := receive(t, second); g != (got{"abort", firstMovePriority}) {

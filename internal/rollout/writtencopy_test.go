@@ -212,17 +212,7 @@ func canaryCreatedBehindTheCache(t *testing.T) (*laggingCluster, *Reconciler) {
 // NewReplicaSetCreated twice; it waits for the cache instead.
 func TestNoSecondCreateWhileTheCacheLacksIt(t *testing.T) {
 	c, r := canaryCreatedBehindTheCache(t)
-	c.now = c.now.Add(100 * time.Millisecond)
-	res := c.pass(r)
-	if w := c.takeWrites(); len(w) > 0 {
-		t.Fatalf("a pass whose cache lacks its own create wrote %v", w)
-	}
-	if ev := c.events(); len(ev) > 0 {
-		t.Fatalf("a pass whose cache lacks its own create recorded %v", ev)
-	}
-	if res.RequeueAfter != staleCacheRetry {
-		t.Fatalf("the pass did not wait for the cache: %+v", res)
-	}
+	c.passWaitsForTheCache(r, "cache")
 	c.thaw()
 	c.pass(r)
 	if w := c.takeWrites(); slices.ContainsFunc(w, func(s string) bool { return strings.HasPrefix(s, "create ") }) {
@@ -306,19 +296,27 @@ func TestNoSecondCreateWhenOnlyTheRolloutCacheCaughtUp(t *testing.T) {
 	c, r := canaryCreatedBehindTheCache(t)
 	// The Rollout cache catches up; the ReplicaSet cache does not.
 	c.frozenRollout = nil
-	c.now = c.now.Add(100 * time.Millisecond)
-	res := c.pass(r)
-	if w := c.takeWrites(); len(w) > 0 {
-		t.Fatalf("a pass whose ReplicaSet cache lacks its own create wrote %v", w)
-	}
-	if ev := c.events(); len(ev) > 0 {
-		t.Fatalf("a pass whose ReplicaSet cache lacks its own create recorded %v", ev)
-	}
-	if res.RequeueAfter != staleCacheRetry {
-		t.Fatalf("the pass did not wait for the ReplicaSet cache: %+v", res)
-	}
+	c.passWaitsForTheCache(r, "ReplicaSet cache")
 	c.now = c.now.Add(createdWait + time.Second)
 	if res := c.pass(r); res.RequeueAfter == staleCacheRetry {
 		t.Fatal("the pass still waits for a create the caches have not shown for createdWait")
+	}
+}
+
+// passWaitsForTheCache runs a pass 100 ms on whose cache (named by which)
+// lacks an object a pass created: it must write nothing, record nothing,
+// and look again after staleCacheRetry.
+func (c *laggingCluster) passWaitsForTheCache(r *Reconciler, which string) {
+	c.t.Helper()
+	c.now = c.now.Add(100 * time.Millisecond)
+	res := c.pass(r)
+	if w := c.takeWrites(); len(w) > 0 {
+		c.t.Fatalf("a pass whose %s lacks its own create wrote %v", which, w)
+	}
+	if ev := c.events(); len(ev) > 0 {
+		c.t.Fatalf("a pass whose %s lacks its own create recorded %v", which, ev)
+	}
+	if res.RequeueAfter != staleCacheRetry {
+		c.t.Fatalf("the pass did not wait for the %s: %+v", which, res)
 	}
 }
