@@ -24,6 +24,7 @@ import (
 
 	"github.com/kanaria-rollouts/kanaria/api/v1alpha1"
 	"github.com/kanaria-rollouts/kanaria/internal/trafficrouting/nginx"
+	"github.com/kanaria-rollouts/kanaria/internal/workpool"
 )
 
 // Record is what the handler did for one aborted Rollout, as one JSON line.
@@ -102,24 +103,7 @@ func (h *Handler) Seen(ro *v1alpha1.Rollout) bool {
 // Run takes queued Rollouts with workers goroutines until ctx ends.
 func (h *Handler) Run(ctx context.Context, workers int) {
 	h.init()
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				key, quit := h.queue.Get()
-				if quit {
-					return
-				}
-				h.handle(ctx, key)
-				h.queue.Done(key)
-			}
-		}()
-	}
-	<-ctx.Done()
-	h.queue.ShutDown()
-	wg.Wait()
+	workpool.Run(ctx, h.queue, workers, func(key types.NamespacedName) { h.handle(ctx, key) })
 }
 
 func (h *Handler) handle(ctx context.Context, key types.NamespacedName) {
