@@ -63,6 +63,38 @@ type Options struct {
 	// BeforeCleanup is the Runner's: it receives the result before the
 	// cleanup starts.
 	BeforeCleanup func(*Result)
+	// HoldController stops the process ControllerPID with SIGSTOP just
+	// before the abort requests and continues it with SIGCONT once the
+	// abort phase has ended, so that the floor handler alone acts on the
+	// aborts of Rollouts the controller walked to their pause.
+	HoldController bool
+}
+
+// validateHold refuses --hold-controller where it cannot do what it says.
+func (o Options) validateHold() error {
+	switch {
+	case !o.HoldController:
+		return nil
+	case o.Scenario != ScenarioAbort && o.Scenario != ScenarioAbortUnderLoad:
+		return fmt.Errorf("--hold-controller holds the controller during the aborts: it applies to the %s and %s scenarios, not %s", ScenarioAbort, ScenarioAbortUnderLoad, o.Scenario)
+	case o.ControllerPID <= 0:
+		return errors.New("--hold-controller needs the controller's process: set --controller-pid")
+	case o.ControllerReplicas.Replicas > 0:
+		return errors.New("--hold-controller holds the one controller of --controller-pid, not --controller-replicas")
+	}
+	return nil
+}
+
+// holdProcess stops pid until the returned release continues it. A stopped
+// controller still holds its connections, so the API server sees the same
+// clients as before; it simply reads and writes nothing until continued.
+func holdProcess(pid int) func(context.Context) (func(), error) {
+	return func(context.Context) (func(), error) {
+		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+			return nil, fmt.Errorf("stopping process %d: %w", pid, err)
+		}
+		return func() { _ = syscall.Kill(pid, syscall.SIGCONT) }, nil
+	}
 }
 
 // Client rate limits of the benchmark's own client. client-go's defaults
@@ -169,7 +201,12 @@ func Run(ctx context.Context, rc *rest.Config, o Options) (*Result, error) {
 		Progress:         o.Progress,
 		BeforeCleanup:    o.BeforeCleanup,
 	}
-	if o.ControllerMetricsURL != "" {
+	if o.HoldController {
+		r.HoldController = holdProcess(o.ControllerPID)
+	}
+	// A stopped controller answers no scrape: each would wait for its
+	// timeout inside the abort phase.
+	if o.ControllerMetricsURL != "" && !o.HoldController {
 		r.ControllerMetrics = HTTPScraper(o.ControllerMetricsURL, &http.Client{Timeout: 30 * time.Second})
 		r.QueueSampleInterval = DefaultQueueSampleInterval
 	}
@@ -392,6 +429,9 @@ scenario cannot churn.`,
 			if err := checkRepeat(repeat, o.Config); err != nil {
 				return err
 			}
+			if err := o.validateHold(); err != nil {
+				return err
+			}
 			rules := clientcmd.NewDefaultClientConfigLoadingRules()
 			rules.ExplicitPath = kubeconfig
 			if o.ControllerReplicas.Kubeconfig = kubeconfig; kubeconfig == "" {
@@ -486,6 +526,7 @@ scenario cannot churn.`,
 	fs.DurationVar(&o.Kill.After, "kill-after", 0, "with --kill-replica, how long after the update phase starts the replica is killed")
 	fs.BoolVar(&update, "update", true, "release every Rollout after creating them; false stops after the create phase, to measure N idle Rollouts")
 	fs.DurationVar(&o.Settle, "settle", 0, "after the create, leave the Rollouts idle this long and read the controller's memory (RSS and the Go runtime's figures from its /metrics) every minute of it, for the settled memory per Rollout (0 = off)")
+	fs.BoolVar(&o.HoldController, "hold-controller", false, "abort scenarios: stop the controller of --controller-pid (SIGSTOP) just before the abort requests and continue it (SIGCONT) once the abort phase has ended, so that `kanaria bench abort-floor` alone answers the aborts; its metrics are not scraped")
 	fs.DurationVar(&o.Churn, "churn", 0, "after the update, keep releasing all Rollouts round after round for this long, to watch the controller's memory and CPU (0 = off)")
 
 	// kubectl's connection flags, as the other commands bind them, except

@@ -107,3 +107,20 @@ func wantRefused(t *testing.T, args []string, want string) {
 		t.Errorf("%v: err = %v, want %q", args, err, want)
 	}
 }
+
+// TestCommandHoldControllerFlag: --hold-controller is refused where it
+// cannot hold the one controller during aborts.
+func TestCommandHoldControllerFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--hold-controller", "--scenario", "canary", "--controller-pid", "42"}, "applies to the abort"},
+		{[]string{"--hold-controller", "--scenario", "abort"}, "set --controller-pid"},
+		{[]string{"--hold-controller", "--scenario", "abort", "--controller-pid", "42", "--controller-replicas", "2"}, "not --controller-replicas"},
+		// A good one gets as far as the kubeconfig.
+		{[]string{"--hold-controller", "--scenario", "abort", "--controller-pid", "42", "--baseline=false"}, "kubeconfig"},
+	} {
+		wantRefused(t, tc.args, tc.want)
+	}
+}

@@ -12,6 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kanaria-rollouts/kanaria/internal/workpool"
 )
 
 // ReplicaSetFaker stands in for kube-controller-manager's ReplicaSet
@@ -92,26 +94,7 @@ func (f *ReplicaSetFaker) Run(ctx context.Context) {
 	if workers <= 0 {
 		workers = DefaultConcurrency
 	}
-	go func() {
-		<-ctx.Done()
-		f.queue.ShutDown()
-	}()
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				key, shutdown := f.queue.Get()
-				if shutdown {
-					return
-				}
-				f.write(ctx, key)
-				f.queue.Done(key)
-			}
-		}()
-	}
-	wg.Wait()
+	workpool.Run(ctx, f.queue, workers, func(key types.NamespacedName) { f.write(ctx, key) })
 }
 
 func (f *ReplicaSetFaker) write(ctx context.Context, key types.NamespacedName) {

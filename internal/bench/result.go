@@ -88,9 +88,24 @@ type Phase struct {
 	// Milestones is when the Rollouts' status first showed each step
 	// and Healthy, from each one's change; nil where FirstWrite is.
 	Milestones []Milestone `json:"milestones,omitempty"`
+	// AbortRequests is each abort request of an abort phase, for joining
+	// with the times a controller or the floor handler logs; nil in other
+	// phases.
+	AbortRequests []AbortRequest `json:"abortRequests,omitempty"`
 	// QueueDepth is the controller's Rollout work queue depth sampled
 	// during the phase; nil when its metrics were not scraped.
 	QueueDepth *QueueDepth `json:"rolloutQueueDepth,omitempty"`
+}
+
+// AbortRequest is when the benchmark sent one Rollout's abort request and
+// when the API server answered it.
+type AbortRequest struct {
+	// Rollout is the aborted Rollout's name.
+	Rollout string `json:"rollout"`
+	// Sent is when the request left; the abort's latency counts from it.
+	Sent time.Time `json:"sent"`
+	// Answered is when the API server's answer came back.
+	Answered time.Time `json:"answered"`
 }
 
 // Milestone is the distribution, over a phase's Rollouts, of the time from

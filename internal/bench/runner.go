@@ -69,6 +69,13 @@ type Runner struct {
 	// the update phase; its lines become notes once the phase has ended.
 	// The benchmark's fail-over mode kills a replica from it.
 	DuringUpdate func(ctx context.Context) []string
+	// HoldController, when set, keeps the controller under test from
+	// acting until the release it returns is called: the abort scenarios
+	// call it just before their abort requests and release it once the
+	// abort phase has ended, so that another process (the floor handler of
+	// `kanaria bench abort-floor`) alone answers the aborts of Rollouts the
+	// controller walked to their pause.
+	HoldController func(ctx context.Context) (release func(), err error)
 	// BeforeCleanup, when set, receives the result once the measuring has
 	// ended and before --cleanup starts deleting, which can take minutes
 	// at thousands of objects: a run stopped for good during that time
@@ -761,6 +768,20 @@ func (x *run) abortRollouts(ctx context.Context, load []string) error {
 	// the API server spends before any controller can see the abort.
 	var answered []time.Duration
 	var lastAnswer time.Time
+	var requests []AbortRequest
+	// release lets a held controller act again once the phase is over,
+	// however it ended; over tells a hold that comes after a phase ended
+	// by the timeout to let go at once.
+	var release func()
+	over := false
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		over = true
+		if release != nil {
+			release()
+		}
+	}()
 	waited := "stable Service on stable, canary scaled to 0"
 	if x.cfg.Router != "" {
 		waited = "stable Service on stable, canary weight 0 in the " + x.cfg.Router + " router"
@@ -781,6 +802,19 @@ func (x *run) abortRollouts(ctx context.Context, load []string) error {
 				case <-x.clock.After(LoadLead):
 				}
 			}
+			if x.HoldController != nil {
+				r, err := x.HoldController(ctx)
+				if err != nil {
+					return nil, fmt.Errorf("holding the controller before the aborts: %w", err)
+				}
+				mu.Lock()
+				if over {
+					r()
+				} else {
+					release = r
+				}
+				mu.Unlock()
+			}
 			err := x.forEach(ctx, x.aborting, func(ctx context.Context, name string) error {
 				mu.Lock()
 				sent[name] = x.clock.Now()
@@ -793,6 +827,7 @@ func (x *run) abortRollouts(ctx context.Context, load []string) error {
 				mu.Lock()
 				lastAnswer = x.clock.Now()
 				answered = append(answered, lastAnswer.Sub(start))
+				requests = append(requests, AbortRequest{Rollout: name, Sent: start, Answered: lastAnswer})
 				mu.Unlock()
 				return nil
 			})
@@ -801,9 +836,11 @@ func (x *run) abortRollouts(ctx context.Context, load []string) error {
 		poll:            x.pollAborted,
 		pollWhileActing: true,
 	})
-	x.res.Phases = append(x.res.Phases, p)
 	mu.Lock()
 	defer mu.Unlock()
+	slices.SortFunc(requests, func(a, b AbortRequest) int { return a.Sent.Compare(b.Sent) })
+	p.AbortRequests = requests
+	x.res.Phases = append(x.res.Phases, p)
 	if first, ok := earliest(sent); ok && len(answered) == len(x.aborting) {
 		rt := Summarize(answered)
 		x.note(fmt.Sprintf("the benchmark's own %d abort requests (at most %d in flight): all sent and answered within %.2fs of the first; each one's round trip p50 %.3fs, p99 %.3fs, max %.3fs, part of its abort's latency",

@@ -59,6 +59,9 @@ func (c *fakeClock) After(d time.Duration) <-chan time.Time {
 // Deployment controller, finishing one object per tick (in name order) so
 // that latencies are spread and known in advance.
 type fakeController struct {
+	// mu keeps ticks apart: abort-under-load's act waits on the clock
+	// while the phase's polls do.
+	mu      sync.Mutex
 	t       *testing.T
 	c       client.Client
 	ns      string
@@ -70,6 +73,8 @@ type fakeController struct {
 func hashOf(image string) string { return "h" + image[strings.LastIndexByte(image, ':')+1:] }
 
 func (f *fakeController) tick() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.ticks++
 	if f.idle {
 		return
@@ -708,4 +713,85 @@ func TestDefaultPollIntervalGrowsWithN(t *testing.T) {
 			t.Errorf("N=%d, given %s: poll interval %s, want %s", tc.rollouts, tc.given, cfg.PollInterval, tc.want)
 		}
 	}
+}
+
+// TestRunAbortHoldsTheController: with HoldController the controller is
+// held from just before the first abort request until the abort phase has
+// ended, so that another handler alone answers the aborts, and the phase
+// is measured as without it.
+func TestRunAbortHoldsTheController(t *testing.T) {
+	h := newHarness(t, Config{Scenario: ScenarioAbort, Rollouts: 3, Replicas: 2, Router: RouterNginx})
+	clock := h.runner.Clock.(*fakeClock)
+	var held atomic.Bool
+	controllerTick := clock.onTick
+	clock.onTick = func() {
+		if !held.Load() {
+			controllerTick()
+			return
+		}
+		// The floor handler's stand-in: only the weight of each aborted
+		// Rollout, nothing else.
+		var ros v1alpha1.RolloutList
+		h.ctrl.must(h.c.List(context.Background(), &ros, client.InNamespace("bench")))
+		for i := range ros.Items {
+			if ros.Items[i].Status.Abort {
+				h.ctrl.setCanaryWeight(&ros.Items[i], "0")
+			}
+		}
+	}
+	var holds, releases atomic.Int32
+	var aborted atomic.Int32
+	h.runner.HoldController = func(ctx context.Context) (func(), error) {
+		holds.Add(1)
+		aborted.Store(int32(countAborted(t, h.c)))
+		held.Store(true)
+		return func() {
+			releases.Add(1)
+			held.Store(false)
+			var ros v1alpha1.RolloutList
+			h.ctrl.must(h.c.List(context.Background(), &ros, client.InNamespace("bench")))
+			for _, ro := range ros.Items {
+				if ro.Status.Phase == v1alpha1.RolloutPhaseDegraded {
+					t.Errorf("%s was taken to Degraded while the controller was held", ro.Name)
+				}
+			}
+		}, nil
+	}
+	res, err := h.runner.Run(context.Background())
+	if err != nil {
+		t.Fatalf("%v\nprogress:\n%s", err, h.progress)
+	}
+	if holds.Load() != 1 || releases.Load() != 1 {
+		t.Errorf("held %d times and released %d, want once each", holds.Load(), releases.Load())
+	}
+	if n := aborted.Load(); n != 0 {
+		t.Errorf("%d Rollouts were aborted before the controller was held", n)
+	}
+	a := res.Phase("abort")
+	if a.Completions != 3 || a.Latency.Max <= 0 || a.Latency.Max > a.Seconds {
+		t.Errorf("abort: %+v", a)
+	}
+	if len(a.AbortRequests) != 3 {
+		t.Fatalf("abort requests %+v, want one per Rollout", a.AbortRequests)
+	}
+	for _, r := range a.AbortRequests {
+		if r.Rollout == "" || r.Answered.Before(r.Sent) {
+			t.Errorf("abort request %+v", r)
+		}
+	}
+}
+
+func countAborted(t *testing.T, c client.Client) int {
+	t.Helper()
+	var ros v1alpha1.RolloutList
+	if err := c.List(context.Background(), &ros, client.InNamespace("bench")); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, ro := range ros.Items {
+		if ro.Status.Abort {
+			n++
+		}
+	}
+	return n
 }

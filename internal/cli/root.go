@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kanaria-rollouts/kanaria/internal/abortfloor"
 	"github.com/kanaria-rollouts/kanaria/internal/bench"
 	"github.com/kanaria-rollouts/kanaria/internal/cli/devcmd"
 	"github.com/kanaria-rollouts/kanaria/internal/cli/verbs"
@@ -32,7 +33,7 @@ func NewRootCommand() *cobra.Command {
 	root.AddCommand(verbs.Commands()...)
 	root.AddCommand(view.Commands()...)
 	benchCmd := bench.NewCommand()
-	benchCmd.AddCommand(faults.NewCommand())
+	benchCmd.AddCommand(faults.NewCommand(), abortfloor.NewCommand())
 	root.AddCommand(dashboard.NewCommand(), benchCmd, newSimulateCommand())
 	return root
 }

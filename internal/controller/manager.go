@@ -113,7 +113,11 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		return nil, err
 	}
 	// What no decision reads stays out of the cache (see cacheTransform).
-	cacheOpts := cache.Options{ByObject: byObject, DefaultTransform: cacheTransform()}
+	watchHTTP, err := watchHTTPClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	cacheOpts := cache.Options{HTTPClient: watchHTTP, ByObject: byObject, DefaultTransform: cacheTransform()}
 	if opts.Namespace != "" {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{opts.Namespace: {}}
 	}
