@@ -384,8 +384,9 @@ scenario cannot churn.`,
   # settled memory per idle Rollout: 2,000 created, then 5 idle minutes, no release
   kanaria bench --scenario canary -n 2000 -r 1 --baseline=false --fake-replicasets 1s --update=false --settle 5m --controller-pid $(pgrep -f 'kanaria controller')
 
-  # memory per Rollout, then 20 minutes of back-to-back releases of all 100 to watch for growth
-  kanaria bench --scenario canary -n 100 -r 1 --controller-pid $(pgrep -f 'kanaria controller') --churn 20m --timeout 40m --json churn.json`,
+  # memory per Rollout, then 20 minutes of back-to-back releases of all 100 to watch for growth,
+  # each Rollout keeping 2 old ReplicaSets so the history is full after the second round
+  kanaria bench --scenario canary -n 100 -r 1 --controller-pid $(pgrep -f 'kanaria controller') --churn 20m --timeout 40m --revision-history-limit 2 --json churn.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Scenario = Scenario(scenario)
