@@ -33,7 +33,11 @@ func (x *run) churn(ctx context.Context) error {
 	x.logf("churn: releasing all %d Rollouts round after round for %s", len(x.rollouts), x.cfg.Churn)
 	start, measured := x.sampleProc(ctx)
 	if measured {
-		c.Controller = &ChurnUsage{RSSStartBytes: start.rss, RSSEndBytes: start.rss, HWMBytes: start.hwm}
+		c.Controller = &ChurnUsage{RSSStartBytes: start.rss, RSSEndBytes: start.rss, HWMBytes: start.hwm,
+			AnonStartBytes: start.anon, AnonEndBytes: start.anon}
+		if rt := x.readRuntimeMemory(ctx); rt != nil {
+			c.Controller.HeapLiveStartBytes, c.Controller.HeapLiveEndBytes = rt.HeapLiveBytes, rt.HeapLiveBytes
+		}
 		x.note(memoryNote())
 	}
 	begin := x.clock.Now()
@@ -49,7 +53,10 @@ func (x *run) churn(ctx context.Context) error {
 		}
 		r := ChurnRound{Round: round, Seconds: p.Seconds, Completions: p.Completions, Latency: p.Latency}
 		if pt, ok := x.sampleProc(ctx); ok && measured {
-			r.Controller = &RoundUsage{RSSBytes: pt.rss, CPUSeconds: pt.cpu - start.cpu}
+			r.Controller = &RoundUsage{RSSBytes: pt.rss, AnonBytes: pt.anon, CPUSeconds: pt.cpu - start.cpu}
+			if rt := x.readRuntimeMemory(ctx); rt != nil {
+				r.Controller.HeapLiveBytes = rt.HeapLiveBytes
+			}
 			c.Controller.update(r.Controller, pt.hwm)
 		}
 		c.Rounds = append(c.Rounds, r)
@@ -64,6 +71,8 @@ func (x *run) churn(ctx context.Context) error {
 // update makes u end at the round just measured.
 func (u *ChurnUsage) update(r *RoundUsage, hwm int64) {
 	u.RSSEndBytes = r.RSSBytes
+	u.AnonEndBytes = r.AnonBytes
+	u.HeapLiveEndBytes = r.HeapLiveBytes
 	u.HWMBytes = max(u.HWMBytes, hwm)
 	u.CPUSeconds = r.CPUSeconds
 	u.GrowthBytes, u.GrowthPercent = growth(u.RSSStartBytes, u.RSSEndBytes)
@@ -74,7 +83,12 @@ func usageSuffix(u *RoundUsage) string {
 	if u == nil {
 		return ""
 	}
-	return fmt.Sprintf(", controller RSS %s, %.2f CPU seconds since the churn started", iec(float64(u.RSSBytes)), u.CPUSeconds)
+	heap := ""
+	if u.HeapLiveBytes > 0 {
+		heap = ", heap live " + iec(float64(u.HeapLiveBytes))
+	}
+	return fmt.Sprintf(", controller RSS %s, RssAnon %s%s, %.2f CPU seconds since the churn started",
+		iec(float64(u.RSSBytes)), iec(float64(u.AnonBytes)), heap, u.CPUSeconds)
 }
 
 // churnRound sets every Rollout's round annotation and waits until each is

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -207,5 +208,70 @@ func TestRunChurnAnalysisCountsWholeRun(t *testing.T) {
 	a, rounds := res.Analysis, len(res.Churn.Rounds)
 	if rounds < 1 || a.Measurements != 3 || a.Total != int64(3+3*rounds) {
 		t.Errorf("analysis %+v after %d churn rounds, want 3 in the update and %d in total", a, rounds, 3+3*rounds)
+	}
+}
+
+// anonProc is fakeProc with an RssAnon 2 MiB under its RSS.
+type anonProc struct{ fakeProc }
+
+func (p *anonProc) Read() (ProcSample, error) {
+	s, err := p.fakeProc.Read()
+	s.AnonBytes = s.RSSBytes - 2<<20
+	return s, err
+}
+
+func TestRunChurnRecordsAnonAndHeapLive(t *testing.T) {
+	h := newHarness(t, Config{Scenario: ScenarioCanary, Rollouts: 2, Replicas: 1, Churn: 3 * time.Second})
+	h.runner.Process = &anonProc{}
+	// Every scrape finds 1 MiB more kept by the collector, and the
+	// request counter the phases read beside it.
+	var mu sync.Mutex
+	scrapes := int64(0)
+	h.runner.ControllerMetrics = ScraperFunc(func(context.Context) ([]byte, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		scrapes++
+		page := fmt.Appendf(nil, "%s{code=\"200\",host=\"h\",method=\"GET\"} %d\n", ControllerRequestsMetric, 10*scrapes)
+		return append(page, runtimePage((40+scrapes)<<20, (50+scrapes)<<20, int(scrapes))...), nil
+	})
+	res, err := h.runner.Run(context.Background())
+	if err != nil {
+		t.Fatalf("%v\nprogress:\n%s", err, h.progress)
+	}
+	c := res.Churn
+	if c == nil || c.Controller == nil || len(c.Rounds) < 2 {
+		t.Fatalf("churn %+v, want at least 2 measured rounds", c)
+	}
+	u := c.Controller
+	if u.AnonStartBytes != u.RSSStartBytes-2<<20 || u.HeapLiveStartBytes <= 40<<20 {
+		t.Errorf("start: RSS %d, RssAnon %d, heap live %d", u.RSSStartBytes, u.AnonStartBytes, u.HeapLiveStartBytes)
+	}
+	prevHeap := u.HeapLiveStartBytes
+	for _, r := range c.Rounds {
+		ru := r.Controller
+		if ru == nil {
+			t.Fatalf("round %d not measured", r.Round)
+		}
+		if ru.AnonBytes != ru.RSSBytes-2<<20 || ru.HeapLiveBytes <= prevHeap {
+			t.Errorf("round %d: RSS %d, RssAnon %d, heap live %d after %d", r.Round, ru.RSSBytes, ru.AnonBytes, ru.HeapLiveBytes, prevHeap)
+		}
+		prevHeap = ru.HeapLiveBytes
+	}
+	last := c.Rounds[len(c.Rounds)-1].Controller
+	if u.AnonEndBytes != last.AnonBytes || u.HeapLiveEndBytes != last.HeapLiveBytes {
+		t.Errorf("end: RssAnon %d, heap live %d; the last round read %d and %d", u.AnonEndBytes, u.HeapLiveEndBytes, last.AnonBytes, last.HeapLiveBytes)
+	}
+	if !strings.Contains(h.progress.String(), "churn: round 1 done") || !strings.Contains(h.progress.String(), ", heap live ") {
+		t.Errorf("progress lacks the round's heap live:\n%s", h.progress)
+	}
+	// The readings reach the JSON.
+	b, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{`"rssAnonBytes":`, `"heapLiveBytes":`, `"rssAnonStartBytes":`, `"heapLiveEndBytes":`} {
+		if !bytes.Contains(b, []byte(key)) {
+			t.Errorf("JSON lacks %s: %s", key, b)
+		}
 	}
 }

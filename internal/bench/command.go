@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"os/signal"
@@ -309,6 +310,7 @@ func NewCommand() *cobra.Command {
 		overrides  clientcmd.ConfigOverrides
 		repeat     int
 		update     bool
+		history    int
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -389,10 +391,16 @@ during the clean-up.
 Rollout's pod-template annotation kanaria.dev/bench-round is set to the round
 number, a new revision each time, and the round waits until all are Healthy on
 it. No round starts after DURATION; the one in progress finishes. Each round's
-time, the controller's RSS and its CPU since the churn started are reported,
-with the RSS growth from before the first round to after the last and the peak
-(VmHWM), to
-show leaks and slowdowns that one release does not. The Deployment baseline
+time, the controller's RSS and RssAnon, the heap its last garbage collection
+kept (go_gc_heap_live_bytes, from --controller-metrics-url) and its CPU since
+the churn started are reported, with the growth of each from before the first
+round to after the last and the RSS peak (VmHWM), to show leaks and slowdowns
+that one release does not; a growing heap live is what the controller keeps,
+RSS alone also moves with the collector's margin. Each round leaves one more
+old ReplicaSet per Rollout until revisionHistoryLimit (10 unless set) is
+reached, so memory grows for that many rounds by design: --revision-history-limit
+K makes every Rollout and Deployment keep K, and the history is full after K
+rounds. The Deployment baseline
 does not churn; --timeout bounds the whole run, churn included, and the abort
 scenario cannot churn.`,
 		Example: `  # 200 canaries of 2 replicas against the controller on this machine
@@ -413,12 +421,18 @@ scenario cannot churn.`,
   # settled memory per idle Rollout: 2,000 created, then 5 idle minutes, no release
   kanaria bench --scenario canary -n 2000 -r 1 --baseline=false --fake-replicasets 1s --update=false --settle 5m --controller-pid $(pgrep -f 'kanaria controller')
 
-  # memory per Rollout, then 20 minutes of back-to-back releases of all 100 to watch for growth
-  kanaria bench --scenario canary -n 100 -r 1 --controller-pid $(pgrep -f 'kanaria controller') --churn 20m --timeout 40m --json churn.json`,
+  # memory per Rollout, then 20 minutes of back-to-back releases of all 100 to watch for growth,
+  # each Rollout keeping 2 old ReplicaSets so the history is full after the second round
+  kanaria bench --scenario canary -n 100 -r 1 --controller-pid $(pgrep -f 'kanaria controller') --churn 20m --timeout 40m --revision-history-limit 2 --json churn.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Scenario = Scenario(scenario)
 			o.NoUpdate = !update
+			limit, err := historyLimit(history)
+			if err != nil {
+				return err
+			}
+			o.RevisionHistoryLimit = limit
 			// Bad flags are reported before anything touches the cluster.
 			if _, err := o.Config.withDefaults(); err != nil {
 				return err
@@ -527,6 +541,7 @@ scenario cannot churn.`,
 	fs.BoolVar(&update, "update", true, "release every Rollout after creating them; false stops after the create phase, to measure N idle Rollouts")
 	fs.DurationVar(&o.Settle, "settle", 0, "after the create, leave the Rollouts idle this long and read the controller's memory (RSS and the Go runtime's figures from its /metrics) every minute of it, for the settled memory per Rollout (0 = off)")
 	fs.BoolVar(&o.HoldController, "hold-controller", false, "abort scenarios: stop the controller of --controller-pid (SIGSTOP) just before the abort requests and continue it (SIGCONT) once the abort phase has ended, so that `kanaria bench abort-floor` alone answers the aborts; its metrics are not scraped")
+	fs.IntVar(&history, "revision-history-limit", -1, "revisionHistoryLimit of every Rollout and baseline Deployment: how many old ReplicaSets each keeps (-1 = leave it unset, so the default of 10 applies)")
 	fs.DurationVar(&o.Churn, "churn", 0, "after the update, keep releasing all Rollouts round after round for this long, to watch the controller's memory and CPU (0 = off)")
 
 	// kubectl's connection flags, as the other commands bind them, except
@@ -549,6 +564,18 @@ func scenarioNames() []string {
 		out[i] = string(s)
 	}
 	return out
+}
+
+// historyLimit turns --revision-history-limit into the Config's field:
+// -1, the default, leaves the objects' field unset.
+func historyLimit(v int) (*int32, error) {
+	switch {
+	case v == -1:
+		return nil, nil
+	case v < -1 || v > math.MaxInt32:
+		return nil, fmt.Errorf("--revision-history-limit must be -1 (unset) or between 0 and %d, not %d", math.MaxInt32, v)
+	}
+	return ptr(int32(v)), nil
 }
 
 // checkRepeat refuses --repeat values that cannot give a median ratio.

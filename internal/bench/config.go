@@ -129,6 +129,11 @@ type Config struct {
 	// long after each change, on a cluster that runs without the
 	// ReplicaSet controller, so that no Pod exists (see ReplicaSetFaker).
 	FakeReplicaSets time.Duration
+	// RevisionHistoryLimit, when not nil, is the revisionHistoryLimit of
+	// every Rollout and baseline Deployment: how many old ReplicaSets each
+	// keeps. Nil leaves the field unset, so the API's default (10) applies
+	// and a churn needs ten rounds before the history stops growing.
+	RevisionHistoryLimit *int32
 	// WatchPartSize is how many Rollouts (and Deployments, and ReplicaSets)
 	// one of the benchmark's watches holds at most: above it they are
 	// labelled with LabelPart and watched in groups. Zero means
@@ -188,6 +193,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.FakeReplicaSets < 0 {
 		return c, fmt.Errorf("--fake-replicasets must not be negative, got %s", c.FakeReplicaSets)
+	}
+	if l := c.RevisionHistoryLimit; l != nil && *l < 0 {
+		return c, fmt.Errorf("--revision-history-limit must not be negative, got %d", *l)
 	}
 	if c.AnalysisAddress == "" {
 		c.AnalysisAddress = DefaultAnalysisAddress

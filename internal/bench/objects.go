@@ -60,18 +60,28 @@ func podTemplate(name, workload, image string) corev1.PodTemplateSpec {
 	}
 }
 
-func deployment(ns, name, image string, replicas int32) *appsv1.Deployment {
+func deployment(cfg Config, name string) *appsv1.Deployment {
 	return &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: benchLabels(workloadDeployment)},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: cfg.Namespace, Labels: benchLabels(workloadDeployment)},
 		Spec: appsv1.DeploymentSpec{
-			Replicas: &replicas,
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}},
-			Template: podTemplate(name, workloadDeployment, image),
+			Replicas:             ptr(cfg.Replicas),
+			RevisionHistoryLimit: copyPtr(cfg.RevisionHistoryLimit),
+			Selector:             &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}},
+			Template:             podTemplate(name, workloadDeployment, cfg.Image),
 		},
 	}
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// copyPtr gives each object a pointer of its own, so no two objects of the
+// run share (and a later change to one alters) the same value.
+func copyPtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	return ptr(*p)
+}
 
 // rollout is one Rollout of the run's scenario, at the first image.
 func rollout(cfg Config, name string) *v1alpha1.Rollout {
@@ -79,9 +89,10 @@ func rollout(cfg Config, name string) *v1alpha1.Rollout {
 	ro := &v1alpha1.Rollout{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: benchLabels(workloadRollout)},
 		Spec: v1alpha1.RolloutSpec{
-			Replicas: &replicas,
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}},
-			Template: podTemplate(name, workloadRollout, cfg.Image),
+			Replicas:             &replicas,
+			RevisionHistoryLimit: copyPtr(cfg.RevisionHistoryLimit),
+			Selector:             &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}},
+			Template:             podTemplate(name, workloadRollout, cfg.Image),
 		},
 	}
 	timedPause := func() *v1alpha1.RolloutPause {

@@ -250,6 +250,15 @@ type ChurnRound struct {
 type RoundUsage struct {
 	// RSSBytes is the median resident memory after the round.
 	RSSBytes int64 `json:"rssBytes"`
+	// AnonBytes is the median RssAnon after the round: the resident
+	// memory less mapped files (the binary), which RSS counts too; 0 when
+	// the kernel does not report it.
+	AnonBytes int64 `json:"rssAnonBytes,omitempty"`
+	// HeapLiveBytes is what the controller's last garbage collection
+	// before the reading kept (go_gc_heap_live_bytes): the memory it holds
+	// on to, without the collector's margin that RSS includes; 0 without
+	// its /metrics.
+	HeapLiveBytes int64 `json:"heapLiveBytes,omitempty"`
 	// CPUSeconds is the CPU time used since the churn started.
 	CPUSeconds float64 `json:"cpuSecondsSinceChurnStart"`
 }
@@ -267,6 +276,15 @@ type ChurnUsage struct {
 	GrowthBytes int64 `json:"growthBytes"`
 	// GrowthPercent is GrowthBytes as a percentage of RSSStartBytes.
 	GrowthPercent float64 `json:"growthPercent"`
+	// AnonStartBytes and AnonEndBytes are RssAnon before the first round
+	// and after the last; 0 when the kernel does not report it.
+	AnonStartBytes int64 `json:"rssAnonStartBytes,omitempty"`
+	AnonEndBytes   int64 `json:"rssAnonEndBytes,omitempty"`
+	// HeapLiveStartBytes and HeapLiveEndBytes are the heap the
+	// controller's last collection kept before the first round and after
+	// the last; 0 without its /metrics.
+	HeapLiveStartBytes int64 `json:"heapLiveStartBytes,omitempty"`
+	HeapLiveEndBytes   int64 `json:"heapLiveEndBytes,omitempty"`
 	// CPUSeconds is the CPU time used during the whole churn.
 	CPUSeconds float64 `json:"cpuSeconds"`
 }

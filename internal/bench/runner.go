@@ -461,7 +461,7 @@ func (x *run) baseline(ctx context.Context) error {
 		name: "create", workload: "Deployment", waited: "available", names: deps,
 		act: func(ctx context.Context) (map[string]time.Time, error) {
 			return nil, x.forEach(ctx, deps, func(ctx context.Context, name string) error {
-				d := deployment(x.cfg.Namespace, name, x.cfg.Image, x.cfg.Replicas)
+				d := deployment(x.cfg, name)
 				labelPart(&d.ObjectMeta, &d.Spec.Template.ObjectMeta, name, x.cfg.parts())
 				if err := x.Client.Create(ctx, d); err != nil {
 					return fmt.Errorf("creating Deployment %s: %w", name, err)

@@ -230,31 +230,45 @@ func writeChurn(p func(string, ...any), c *Churn) {
 		p("\tcontroller RSS at churn start\t%s\n", iec(float64(u.RSSStartBytes)))
 		p("\tcontroller RSS at churn end\t%s\n", iec(float64(u.RSSEndBytes)))
 		p("\tgrowth\t%s (%+.1f%%)\n", signed(float64(u.GrowthBytes)), u.GrowthPercent)
+		if u.AnonStartBytes > 0 {
+			d, pc := growth(u.AnonStartBytes, u.AnonEndBytes)
+			p("\tRssAnon at churn start, end, growth\t%s, %s, %s (%+.1f%%)\n", iec(float64(u.AnonStartBytes)), iec(float64(u.AnonEndBytes)), signed(float64(d)), pc)
+		}
+		if u.HeapLiveStartBytes > 0 {
+			d, pc := growth(u.HeapLiveStartBytes, u.HeapLiveEndBytes)
+			p("\theap live at churn start, end, growth\t%s, %s, %s (%+.1f%%)\n", iec(float64(u.HeapLiveStartBytes)), iec(float64(u.HeapLiveEndBytes)), signed(float64(d)), pc)
+		}
 		p("\tpeak RSS since start (VmHWM)\t%s\n", iec(float64(u.HWMBytes)))
 		p("\tCPU during churn\t%.2fs\n", u.CPUSeconds)
 	}
 	if len(c.Rounds) == 0 {
 		return
 	}
-	p("\n\tROUND\tTIME\tDONE\tP50\tMAX\tRSS\tCPU SINCE CHURN START\n")
+	p("\n\tROUND\tTIME\tDONE\tP50\tMAX\tRSS\tRSSANON\tHEAP LIVE\tCPU SINCE CHURN START\n")
 	last, left := 0, 0
 	for _, n := range churnRows(len(c.Rounds)) {
 		if n > last+1 {
 			// As many cells as a round's row, so the columns stay aligned.
-			p("\t...\t\t\t\t\t\t\n")
+			p("\t...\t\t\t\t\t\t\t\t\n")
 			left += n - last - 1
 		}
 		last = n
 		r := c.Rounds[n-1]
-		rss, cpu := "n/a", "n/a"
+		rss, anon, heap, cpu := "n/a", "n/a", "n/a", "n/a"
 		if u := r.Controller; u != nil {
 			rss, cpu = iec(float64(u.RSSBytes)), fmt.Sprintf("%.2fs", u.CPUSeconds)
+			if u.AnonBytes > 0 {
+				anon = iec(float64(u.AnonBytes))
+			}
+			if u.HeapLiveBytes > 0 {
+				heap = iec(float64(u.HeapLiveBytes))
+			}
 		}
 		round := strconv.Itoa(r.Round)
 		if r.Interrupted {
 			round += " (interrupted)"
 		}
-		p("\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", round, secs(r.Seconds), r.Completions, secs(r.Latency.P50), secs(r.Latency.Max), rss, cpu)
+		p("\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", round, secs(r.Seconds), r.Completions, secs(r.Latency.P50), secs(r.Latency.Max), rss, anon, heap, cpu)
 	}
 	if left > 0 {
 		p("\t(%d more rounds in --json)\n", left)

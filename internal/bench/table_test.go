@@ -125,11 +125,14 @@ func TestWriteTableMemoryAndChurn(t *testing.T) {
 	res := sampleResult()
 	res.Memory = memoryPerRollout(procPoint{rss: 40 << 20}, procPoint{rss: 52 << 20}, 2)
 	c := &Churn{RequestedSeconds: 300, Seconds: 302, Change: "pod-template annotation " + AnnotationRound + " set to the round number",
-		Controller: &ChurnUsage{RSSStartBytes: 52 << 20, RSSEndBytes: 60 << 20, HWMBytes: 70 << 20, GrowthBytes: 8 << 20, GrowthPercent: 15.38, CPUSeconds: 42.5}}
+		Controller: &ChurnUsage{RSSStartBytes: 52 << 20, RSSEndBytes: 60 << 20, HWMBytes: 70 << 20, GrowthBytes: 8 << 20, GrowthPercent: 15.38, CPUSeconds: 42.5,
+			AnonStartBytes: 40 << 20, AnonEndBytes: 50 << 20, HeapLiveStartBytes: 20 << 20, HeapLiveEndBytes: 21 << 20}}
 	for i := 1; i <= 23; i++ {
 		c.Rounds = append(c.Rounds, ChurnRound{Round: i, Seconds: 12.5, Completions: 2, Latency: Summary{P50: 8, Max: 12.4},
-			Controller: &RoundUsage{RSSBytes: 52<<20 + int64(i)<<20, CPUSeconds: float64(i)}})
+			Controller: &RoundUsage{RSSBytes: 52<<20 + int64(i)<<20, AnonBytes: 40<<20 + int64(i)<<20, HeapLiveBytes: 20 << 20, CPUSeconds: float64(i)}})
 	}
+	// A round read without the controller's /metrics.
+	c.Rounds[21].Controller.HeapLiveBytes = 0
 	c.Rounds[22].Controller = nil
 	res.Churn = c
 	var b bytes.Buffer
@@ -146,8 +149,11 @@ func TestWriteTableMemoryAndChurn(t *testing.T) {
 		"Churn: 23 rounds in 302s (--churn 5m0s), each changing the pod-template annotation kanaria.dev/bench-round set to the round number",
 		"controller RSS at churn start 52.0 MiB", "controller RSS at churn end 60.0 MiB", "growth +8.0 MiB (+15.4%)",
 		"peak RSS since start (VmHWM) 70.0 MiB", "CPU during churn 42.50s",
-		"ROUND TIME DONE P50 MAX RSS CPU SINCE CHURN START",
-		"3 12.5s 2 8.00s 12.4s 55.0 MiB 3.00s", "10 12.5s 2 8.00s 12.4s 62.0 MiB 10.00s", "23 12.5s 2 8.00s 12.4s n/a n/a",
+		"RssAnon at churn start, end, growth 40.0 MiB, 50.0 MiB, +10.0 MiB (+25.0%)",
+		"heap live at churn start, end, growth 20.0 MiB, 21.0 MiB, +1.0 MiB (+5.0%)",
+		"ROUND TIME DONE P50 MAX RSS RSSANON HEAP LIVE CPU SINCE CHURN START",
+		"3 12.5s 2 8.00s 12.4s 55.0 MiB 43.0 MiB 20.0 MiB 3.00s", "10 12.5s 2 8.00s 12.4s 62.0 MiB 50.0 MiB 20.0 MiB 10.00s",
+		"22 12.5s 2 8.00s 12.4s 74.0 MiB 62.0 MiB n/a 22.00s", "23 12.5s 2 8.00s 12.4s n/a n/a n/a n/a",
 		"(15 more rounds in --json)",
 		// The churn's peak is the highest VmHWM of the run.
 		"Controller peak RSS since it started (VmHWM): 70 MiB",
