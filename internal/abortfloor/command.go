@@ -4,11 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -119,14 +117,8 @@ func Run(ctx context.Context, rc *rest.Config, o Options, out, progress io.Write
 	}
 	watchHTTP := httpClient
 	if o.SeparateWatchConnection {
-		// client-go shares one transport, and so one HTTP/2 connection,
-		// between configurations it can cache; a dialer of its own makes
-		// the configuration uncacheable and the connection new.
-		wc := rest.CopyConfig(rc)
-		dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
-		wc.Dial = dialer.DialContext
-		if watchHTTP, err = rest.HTTPClientFor(wc); err != nil {
-			return fmt.Errorf("creating the watches' HTTP client: %w", err)
+		if watchHTTP, err = controller.WatchHTTPClient(rc); err != nil {
+			return err
 		}
 	}
 	c, err := cache.New(rc, cache.Options{

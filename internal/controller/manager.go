@@ -113,7 +113,7 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		return nil, err
 	}
 	// What no decision reads stays out of the cache (see cacheTransform).
-	watchHTTP, err := watchHTTPClient(cfg)
+	watchHTTP, err := WatchHTTPClient(cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -54,7 +54,7 @@ func TestWatchHTTPClientOpensItsOwnConnection(t *testing.T) {
 	if n := conns.Load(); n != 1 {
 		t.Fatalf("two clients of one configuration opened %d connections; the test assumes client-go shares one", n)
 	}
-	watches, err := watchHTTPClient(cfg)
+	watches, err := WatchHTTPClient(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
