@@ -131,15 +131,11 @@ func (h *Handler) setWeightZero(ctx context.Context, key types.NamespacedName, r
 		return fmt.Errorf("rollout %s is not routed by NGINX", key)
 	}
 	n := c.TrafficRouting.Nginx
-	prefix := n.AnnotationPrefix
-	if prefix == "" {
-		prefix = nginx.DefaultAnnotationPrefix
-	}
-	stables := n.StableIngresses
+	weight := nginx.WeightAnnotation(nginx.AnnotationPrefix(n))
+	stables := nginx.StableIngresses(n)
 	if len(stables) == 0 {
-		stables = []string{n.StableIngress}
+		return fmt.Errorf("rollout %s names no stable Ingress", key)
 	}
-	weight := prefix + "/canary-weight"
 	for _, stable := range stables {
 		name := types.NamespacedName{Namespace: key.Namespace, Name: nginx.CanaryIngressName(ro.Name, stable)}
 		if err := h.put(ctx, name, weight, rec); err != nil {

@@ -63,6 +63,39 @@ func CanaryIngressName(rolloutName, stableIngress string) string {
 	return base + CanarySuffix
 }
 
+// AnnotationPrefix is the prefix of the annotations the Rollout's NGINX
+// routing writes on its canary Ingresses.
+func AnnotationPrefix(n *v1alpha1.NginxTrafficRouting) string {
+	if n.AnnotationPrefix == "" {
+		return DefaultAnnotationPrefix
+	}
+	return n.AnnotationPrefix
+}
+
+// WeightAnnotation is the canary Ingress annotation that holds the canary's
+// share of traffic, under prefix.
+func WeightAnnotation(prefix string) string { return prefix + "/canary-weight" }
+
+// StableIngresses are the stable Ingresses the Rollout's NGINX routing
+// names, each once, with empty names dropped. stableIngresses wins over
+// stableIngress, as in Argo Rollouts, so a Rollout that (wrongly) sets both
+// behaves the same here.
+func StableIngresses(n *v1alpha1.NginxTrafficRouting) []string {
+	names := n.StableIngresses
+	if len(names) == 0 && n.StableIngress != "" {
+		names = []string{n.StableIngress}
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, name := range names {
+		if name != "" && !seen[name] {
+			seen[name] = true
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
 // config is the part of the Rollout the router reads, checked once.
 type config struct {
 	ns, rollout     string
@@ -83,25 +116,10 @@ func (r *Router) config() (*config, error) {
 	cfg := &config{
 		ns: ro.Namespace, rollout: ro.Name,
 		stable: c.StableService, canary: c.CanaryService,
-		prefix:     n.AnnotationPrefix,
-		additional: n.AdditionalIngressAnnotations,
-		extra:      n.CanaryIngressAnnotations,
-	}
-	if cfg.prefix == "" {
-		cfg.prefix = DefaultAnnotationPrefix
-	}
-	// stableIngresses wins over stableIngress, as in Argo Rollouts, so a
-	// Rollout that (wrongly) sets both behaves the same here.
-	names := n.StableIngresses
-	if len(names) == 0 && n.StableIngress != "" {
-		names = []string{n.StableIngress}
-	}
-	seen := map[string]bool{}
-	for _, name := range names {
-		if name != "" && !seen[name] {
-			seen[name] = true
-			cfg.stableIngresses = append(cfg.stableIngresses, name)
-		}
+		prefix:          AnnotationPrefix(n),
+		stableIngresses: StableIngresses(n),
+		additional:      n.AdditionalIngressAnnotations,
+		extra:           n.CanaryIngressAnnotations,
 	}
 	var errs []error
 	if len(cfg.stableIngresses) == 0 {
@@ -287,7 +305,7 @@ func (r *Router) annotations(cfg *config, stable *networkingv1.Ingress, d traffi
 		maxWeight = trafficrouting.DefaultMaxWeight
 	}
 	out[cfg.prefix+"/canary"] = "true"
-	out[cfg.prefix+"/canary-weight"] = strconv.Itoa(int(d.CanaryWeight))
+	out[WeightAnnotation(cfg.prefix)] = strconv.Itoa(int(d.CanaryWeight))
 	if maxWeight != trafficrouting.DefaultMaxWeight {
 		out[cfg.prefix+"/canary-weight-total"] = strconv.Itoa(int(maxWeight))
 	} else {

@@ -105,6 +105,29 @@ func TestCanaryIngressName(t *testing.T) {
 	}
 }
 
+func TestStableIngressesAndAnnotationKeys(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		n    v1alpha1.NginxTrafficRouting
+		want []string
+	}{
+		{"one", v1alpha1.NginxTrafficRouting{StableIngress: "web"}, []string{"web"}},
+		{"the list wins over the single name", v1alpha1.NginxTrafficRouting{StableIngress: "web", StableIngresses: []string{"a", "b"}}, []string{"a", "b"}},
+		{"empty and repeated names dropped", v1alpha1.NginxTrafficRouting{StableIngresses: []string{"a", "", "b", "a"}}, []string{"a", "b"}},
+		{"none", v1alpha1.NginxTrafficRouting{}, nil},
+	} {
+		if got := StableIngresses(&tc.n); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: StableIngresses = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	if got := WeightAnnotation(AnnotationPrefix(&v1alpha1.NginxTrafficRouting{})); got != "nginx.ingress.kubernetes.io/canary-weight" {
+		t.Errorf("default weight annotation = %q", got)
+	}
+	if got := WeightAnnotation(AnnotationPrefix(&v1alpha1.NginxTrafficRouting{AnnotationPrefix: "custom.io"})); got != "custom.io/canary-weight" {
+		t.Errorf("custom weight annotation = %q", got)
+	}
+}
+
 func TestSyncCreatesCanary(t *testing.T) {
 	ctx := context.Background()
 	c := routertest.NewClient(nil, stableIngress("web"))
