@@ -61,6 +61,10 @@ type Labeller struct {
 	Shards int
 	// Log receives one line per labelled object.
 	Log logr.Logger
+	// Workers is how many objects are labelled at once (DefaultLabelWorkers
+	// when 0). A burst of created Rollouts waits here before any replica
+	// caches them, so one patch at a time would pace the whole burst.
+	Workers int
 
 	mu   sync.Mutex
 	held map[int]bool
@@ -70,6 +74,9 @@ type Labeller struct {
 	queue   workqueue.TypedRateLimitingInterface[item]
 	store   map[schema.GroupVersionResource]cache.Store
 }
+
+// DefaultLabelWorkers is the labeller's concurrency when Workers is 0.
+const DefaultLabelWorkers = 16
 
 type item struct {
 	gvr             schema.GroupVersionResource
@@ -165,13 +172,32 @@ func (l *Labeller) Run(ctx context.Context) error {
 		<-ctx.Done()
 		q.ShutDown()
 	}()
+	workers := l.Workers
+	if workers <= 0 {
+		workers = DefaultLabelWorkers
+	}
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l.work(ctx, q)
+		}()
+	}
+	wg.Wait()
+	for _, f := range factories {
+		f.Shutdown()
+	}
+	return nil
+}
+
+// work labels queued objects until the queue shuts down. The queue hands an
+// object to one worker at a time.
+func (l *Labeller) work(ctx context.Context, q workqueue.TypedRateLimitingInterface[item]) {
 	for {
 		it, shutdown := q.Get()
 		if shutdown {
-			for _, f := range factories {
-				f.Shutdown()
-			}
-			return nil
+			return
 		}
 		if err := l.label(ctx, it); err != nil {
 			l.Log.Info("labelling with the shard bucket failed, retrying", "resource", it.gvr.Resource,
@@ -331,11 +357,14 @@ func (l *Labeller) orphanBucket(ctx context.Context, rs *metav1.PartialObjectMet
 	if h == "" || name == rs.Name || name == "" {
 		return 0, false, nil
 	}
+	// The orphan is registered before the read: a Rollout created after
+	// the read reaches another worker, whose wake must find it.
+	l.await(rs.Namespace, name, rs.Name)
 	ro, err := l.Client.Resource(rolloutsGVR).Namespace(rs.Namespace).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		l.await(rs.Namespace, name, rs.Name)
 		return 0, false, nil
 	}
+	l.unawait(rs.Namespace, name, rs.Name)
 	if err != nil {
 		return 0, false, fmt.Errorf("reading Rollout %s/%s for orphan ReplicaSet %s: %w", rs.Namespace, name, rs.Name, err)
 	}
@@ -357,6 +386,18 @@ func (l *Labeller) await(namespace, rollout, replicaSet string) {
 		l.orphans[key] = map[string]bool{}
 	}
 	l.orphans[key][replicaSet] = true
+}
+
+// unawait forgets an orphan ReplicaSet that no longer waits for its
+// Rollout.
+func (l *Labeller) unawait(namespace, rollout, replicaSet string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	key := namespace + "/" + rollout
+	delete(l.orphans[key], replicaSet)
+	if len(l.orphans[key]) == 0 {
+		delete(l.orphans, key)
+	}
 }
 
 // wake queues again the orphan ReplicaSets that waited for a Rollout.

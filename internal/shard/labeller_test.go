@@ -3,13 +3,16 @@ package shard
 import (
 	"context"
 	"encoding/json"
+	"sync"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/metadata"
 	metafake "k8s.io/client-go/metadata/fake"
 	"k8s.io/client-go/util/workqueue"
 )
@@ -273,5 +276,119 @@ func TestBucketPatchLeavesAJobsTemplate(t *testing.T) {
 	}
 	if want := `{"metadata":{"labels":{"rollouts.kanaria.dev/shard-bucket":"40"},"resourceVersion":"3"}}`; string(b) != want {
 		t.Errorf("Job patch %s, want %s", b, want)
+	}
+}
+
+// heldPatches is a metadata client whose patches call hold first, outside
+// the fake client's lock, which would otherwise let one through at a time.
+type heldPatches struct {
+	metadata.Interface
+	hold func()
+}
+
+func (c heldPatches) Resource(gvr schema.GroupVersionResource) metadata.Getter {
+	return heldGetter{Getter: c.Interface.Resource(gvr), hold: c.hold}
+}
+
+type heldGetter struct {
+	metadata.Getter
+	hold func()
+}
+
+func (g heldGetter) Namespace(ns string) metadata.ResourceInterface {
+	return heldResource{ResourceInterface: g.Getter.Namespace(ns), hold: g.hold}
+}
+
+type heldResource struct {
+	metadata.ResourceInterface
+	hold func()
+}
+
+func (r heldResource) Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions, sub ...string) (*metav1.PartialObjectMetadata, error) {
+	r.hold()
+	return r.ResourceInterface.Patch(ctx, name, pt, data, opts, sub...)
+}
+
+// TestLabellerPatchesAtOnce checks that a burst of unlabelled Rollouts is
+// labelled by several workers at a time: each patch here is held until
+// Workers of them are in flight (or 5 s pass), which one worker alone
+// never reaches.
+func TestLabellerPatchesAtOnce(t *testing.T) {
+	const workers = 4
+	var objs []runtime.Object
+	for _, name := range []string{"a", "b", "c", "d", "e", "f", "g", "h"} {
+		objs = append(objs, meta("argoproj.io/v1alpha1", "Rollout", name, nil, nil))
+	}
+	var mu sync.Mutex
+	inFlight, most := 0, 0
+	all := make(chan struct{})
+	hold := func() {
+		mu.Lock()
+		inFlight++
+		most = max(most, inFlight)
+		if most == workers {
+			select {
+			case <-all:
+			default:
+				close(all)
+			}
+		}
+		mu.Unlock()
+		select {
+		case <-all:
+		case <-time.After(5 * time.Second):
+		}
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+	}
+	client := metaClient(t, objs...)
+	l := &Labeller{Client: heldPatches{Interface: client, hold: hold}, Shards: 1, Selector: defaultInstance(t), Workers: workers}
+	l.SetHeld([]int{0})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	labelled := func() int {
+		n := 0
+		for _, o := range objs {
+			m := o.(*metav1.PartialObjectMetadata)
+			got, err := client.Resource(rolloutsGVR).Namespace("shop").Get(context.Background(), m.Name, metav1.GetOptions{})
+			if err == nil && got.Labels[LabelBucket] != "" {
+				n++
+			}
+		}
+		return n
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for labelled() < len(objs) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if n := labelled(); n < len(objs) {
+		t.Fatalf("labelled %d of %d Rollouts", n, len(objs))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if most != workers {
+		t.Fatalf("at most %d patches in flight, want %d", most, workers)
+	}
+}
+
+// TestOrphanWithItsRolloutDoesNotWait checks that an orphan whose Rollout
+// exists is labelled and not left registered as waiting.
+func TestOrphanWithItsRolloutDoesNotWait(t *testing.T) {
+	hash := map[string]string{podTemplateHashLabel: "abc12"}
+	client := metaClient(t, meta("argoproj.io/v1alpha1", "Rollout", "cart", nil, nil))
+	l := &Labeller{Client: client, Shards: 1, Selector: defaultInstance(t)}
+	orphan := meta("apps/v1", "ReplicaSet", "cart-abc12", hash, nil)
+	b, ours, err := l.bucketOf(context.Background(), replicaSetsGVR, orphan)
+	if err != nil || !ours || b != Bucket("shop", "cart") {
+		t.Fatalf("orphan of an existing Rollout: bucket %d, ours %v, err %v; want its Rollout's bucket", b, ours, err)
+	}
+	if len(l.orphans) != 0 {
+		t.Fatalf("orphans still waiting: %v", l.orphans)
 	}
 }
