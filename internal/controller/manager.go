@@ -276,9 +276,10 @@ func newNotifier(cfg *rest.Config, mgr manager.Manager, opts Options, refMetrics
 }
 
 // timed wraps a reconciler of kind in the reference's reconcile metrics
-// and, with idle set, counts its reconciles as activity.
+// and, with idle set, counts its reconciles as activity; a pass the
+// controller's stop cut short is not logged as an error (quietOnStop).
 func timed(m *ctrlmetrics.Metrics, kind ctrlmetrics.Kind, idle *memlimit.IdleRelease) func(reconcile.Reconciler) reconcile.Reconciler {
-	return func(r reconcile.Reconciler) reconcile.Reconciler { return idle.Wrap(m.Timed(kind, r)) }
+	return func(r reconcile.Reconciler) reconcile.Reconciler { return quietOnStop(idle.Wrap(m.Timed(kind, r))) }
 }
 
 // newQueriers returns the synchronous metric providers by name.
