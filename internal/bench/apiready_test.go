@@ -11,8 +11,8 @@ import (
 	"k8s.io/client-go/discovery"
 )
 
-// laggingDiscovery lists Rollouts only from its calls-th call on, as an API
-// server does a few seconds after the CRD is created.
+// laggingDiscovery lists the API only from its servedFrom-th call on, as an
+// API server does a few seconds after the CRDs are created.
 type laggingDiscovery struct {
 	discovery.DiscoveryInterface
 	calls, servedFrom int
@@ -23,22 +23,24 @@ func (d *laggingDiscovery) ServerResourcesForGroupVersion(gv string) (*metav1.AP
 	if d.servedFrom == 0 || d.calls < d.servedFrom {
 		return nil, errors.New("the server could not find the requested resource")
 	}
-	return &metav1.APIResourceList{GroupVersion: gv, APIResources: []metav1.APIResource{{Name: "rollouts/status"}, {Name: "rollouts"}}}, nil
+	return &metav1.APIResourceList{GroupVersion: gv, APIResources: []metav1.APIResource{
+		{Name: "rollouts"}, {Name: "rollouts/status"}, {Name: "analysisruns"}, {Name: "analysistemplates"}, {Name: "clusteranalysistemplates"},
+	}}, nil
 }
 
-func TestRolloutsServedWaitsForDiscovery(t *testing.T) {
+func TestAPIServedWaitsForDiscovery(t *testing.T) {
 	d := &laggingDiscovery{servedFrom: 3}
-	if err := rolloutsServed(context.Background(), d, time.Minute, time.Millisecond); err != nil {
-		t.Fatalf("rolloutsServed: %v", err)
+	if err := apiServed(context.Background(), d, time.Minute, time.Millisecond); err != nil {
+		t.Fatalf("apiServed: %v", err)
 	}
 	if d.calls != 3 {
-		t.Errorf("discovery called %d times, want 3 (until Rollouts are listed)", d.calls)
+		t.Errorf("discovery called %d times, want 3 (until the API is listed)", d.calls)
 	}
 }
 
-func TestRolloutsServedSaysWhatIsMissing(t *testing.T) {
+func TestAPIServedSaysWhatIsMissing(t *testing.T) {
 	d := &laggingDiscovery{}
-	err := rolloutsServed(context.Background(), d, 5*time.Millisecond, time.Millisecond)
+	err := apiServed(context.Background(), d, 5*time.Millisecond, time.Millisecond)
 	if err == nil || !strings.Contains(err.Error(), "apply the CRDs first") || !strings.Contains(err.Error(), "could not find") {
 		t.Fatalf("error = %v, want one that says to apply the CRDs and why", err)
 	}

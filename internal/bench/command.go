@@ -133,7 +133,7 @@ func Run(ctx context.Context, rc *rest.Config, o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating Kubernetes client: %w", err)
 	}
-	if err := rolloutsServed(ctx, kube.Discovery(), 30*time.Second, time.Second); err != nil {
+	if err := apiServed(ctx, kube.Discovery(), 30*time.Second, time.Second); err != nil {
 		return nil, err
 	}
 	// Waiting phases read a cache of the benchmark's namespace that watches

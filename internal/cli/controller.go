@@ -171,6 +171,9 @@ func runFixed(ctx context.Context, cfg *rest.Config, opts controller.Options, lo
 // the held shards, rebuilding it whenever they change; the labeller gives
 // unlabelled objects of the held shards their bucket.
 func runSharded(ctx context.Context, cfg *rest.Config, opts controller.Options, log logr.Logger) error {
+	// The managers set their own client limits; the Lease and labeller
+	// clients built here take the same bound.
+	cfg = shardClientConfig(cfg, opts)
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("creating the shard Lease client: %w", err)
@@ -253,6 +256,18 @@ func waitForAPI(ctx context.Context, cfg *rest.Config, probeAddr string, log log
 	}
 	defer stop()
 	return controller.WaitForAPI(ctx, disco, log, apiCheckInterval)
+}
+
+// shardClientConfig is cfg with the controller's client-side bound
+// (--kube-api-qps, --kube-api-burst), for the clients a sharded replica
+// builds beside its manager. Left at zero, client-go would hold them to 5
+// requests a second: a burst of new Rollouts would wait for the labeller
+// at 5 a second per replica, and a replica holding many shards could not
+// renew all their Leases within a retry period.
+func shardClientConfig(cfg *rest.Config, opts controller.Options) *rest.Config {
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = opts.QPS, opts.Burst
+	return cfg
 }
 
 // clientRateLimit says in words what bounds the controller's requests.

@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 
+	"github.com/kanaria-rollouts/kanaria/internal/controller"
 	"github.com/kanaria-rollouts/kanaria/internal/testutil/freeaddr"
 )
 
@@ -112,5 +113,16 @@ func TestWaitForAPIServedAtOnce(t *testing.T) {
 	}
 	if n := requests.Load(); n != 1 {
 		t.Errorf("%d discovery requests, want 1", n)
+	}
+}
+
+func TestShardClientsTakeTheControllersBound(t *testing.T) {
+	in := &rest.Config{Host: "https://example.invalid"}
+	got := shardClientConfig(in, controller.Options{QPS: 100, Burst: 200})
+	if got.QPS != 100 || got.Burst != 200 {
+		t.Fatalf("shard clients' bound %v/s burst %d, want the controller's 100/s burst 200", got.QPS, got.Burst)
+	}
+	if in.QPS != 0 || in.Burst != 0 {
+		t.Fatalf("the caller's config was changed to %v/s burst %d", in.QPS, in.Burst)
 	}
 }
