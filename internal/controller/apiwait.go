@@ -27,7 +27,9 @@ const apiWaitLogEvery = 30 * time.Second
 // started before its CustomResourceDefinitions (installed by another tool,
 // or in the same apply) would otherwise exit at once and wait out the
 // kubelet's growing restart back-off, up to five minutes, after the
-// definitions arrived. It returns ctx's error if ctx ends first.
+// definitions arrived. If ctx ends first it returns ctx's error wrapped
+// with what discovery last lacked, so a caller with a deadline can say why
+// it gave up.
 func WaitForAPI(ctx context.Context, disco discovery.DiscoveryInterface, log logr.Logger, interval time.Duration) error {
 	gv := v1alpha1.GroupVersion.String()
 	var lastLog time.Time
@@ -39,6 +41,10 @@ func WaitForAPI(ctx context.Context, disco discovery.DiscoveryInterface, log log
 			}
 			return nil
 		}
+		lacking := err
+		if lacking == nil {
+			lacking = fmt.Errorf("%s lacks %v", gv, missing)
+		}
 		if time.Since(lastLog) >= apiWaitLogEvery {
 			if err != nil {
 				log.Info("waiting for the API's CustomResourceDefinitions", "groupVersion", gv, "error", err.Error())
@@ -49,7 +55,7 @@ func WaitForAPI(ctx context.Context, disco discovery.DiscoveryInterface, log log
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for the %s CustomResourceDefinitions: %w", gv, ctx.Err())
+			return fmt.Errorf("waiting for the %s CustomResourceDefinitions (%v): %w", gv, lacking, ctx.Err())
 		case <-time.After(interval):
 		}
 	}

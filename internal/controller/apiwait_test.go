@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -82,6 +83,9 @@ func TestWaitForAPIEndsWithItsContext(t *testing.T) {
 	err := WaitForAPI(ctx, d, logr.Discard(), time.Millisecond)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want the context's", err)
+	}
+	if !strings.Contains(err.Error(), "analysisruns") {
+		t.Errorf("err = %v, want it to name what the cluster still lacks", err)
 	}
 }
 
