@@ -157,9 +157,8 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Replicas < 1 {
 		return c, fmt.Errorf("the number of replicas must be at least 1, not %d", c.Replicas)
 	}
-	if c.Rollouts > 99999 {
-		// Names carry a five-digit index.
-		return c, fmt.Errorf("at most 99999 Rollouts, not %d", c.Rollouts)
+	if c.Rollouts > MaxRollouts {
+		return c, fmt.Errorf("at most %d Rollouts, not %d", MaxRollouts, c.Rollouts)
 	}
 	if c.Namespace == "" {
 		c.Namespace = DefaultNamespace

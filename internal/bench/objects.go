@@ -30,8 +30,13 @@ const (
 	appContainer = "app"
 )
 
-// rolloutName and deploymentName give each object a fixed-width index, so
-// listings sort in creation order.
+// MaxRollouts bounds a run's N; it only keeps a mistyped count from
+// flooding the cluster.
+const MaxRollouts = 1_000_000
+
+// rolloutName and deploymentName pad each object's index to five digits,
+// so listings of up to 100,000 sort in creation order; above that the
+// names stay unique but sort by text.
 func rolloutName(i int) string    { return fmt.Sprintf("bench-ro-%05d", i) }
 func deploymentName(i int) string { return fmt.Sprintf("bench-dep-%05d", i) }
 

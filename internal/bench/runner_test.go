@@ -669,7 +669,7 @@ func TestConfigValidation(t *testing.T) {
 		{Config{Scenario: "rolling", Rollouts: 1, Replicas: 1}, "unknown scenario"},
 		{Config{Scenario: ScenarioCanary, Rollouts: 0, Replicas: 1}, "at least 1"},
 		{Config{Scenario: ScenarioCanary, Rollouts: 1, Replicas: 0}, "at least 1"},
-		{Config{Scenario: ScenarioCanary, Rollouts: 100000, Replicas: 1}, "at most 99999"},
+		{Config{Scenario: ScenarioCanary, Rollouts: MaxRollouts + 1, Replicas: 1}, "at most 1000000"},
 		{Config{Scenario: ScenarioCanary, Rollouts: 1, Replicas: 1, Image: "a:1", UpdateImage: "a:1"}, "must differ"},
 		{Config{Scenario: ScenarioCanary, Rollouts: 1, Replicas: 1, AnalysisAddress: "nope"}, "analysis address"},
 		{Config{Scenario: ScenarioCanary, Rollouts: 1, Replicas: 1, Churn: -time.Second}, "must not be negative"},
