@@ -64,8 +64,7 @@ func internStrings(in any) {
 		internTemplate(&o.Spec.Template)
 		for i := range o.Status.Conditions {
 			c := &o.Status.Conditions[i]
-			c.Type, c.Status = internAs(c.Type), internAs(c.Status)
-			c.Reason, c.Message = intern(c.Reason), intern(c.Message)
+			internCondition(&c.Type, &c.Status, &c.Reason, &c.Message)
 		}
 	case *appsv1.ReplicaSet:
 		internSelector(o.Spec.Selector)
@@ -75,8 +74,7 @@ func internStrings(in any) {
 		internContainers(o.Spec.Containers)
 		for i := range o.Status.Conditions {
 			c := &o.Status.Conditions[i]
-			c.Type, c.Status = internAs(c.Type), internAs(c.Status)
-			c.Reason, c.Message = intern(c.Reason), intern(c.Message)
+			internCondition(&c.Type, &c.Status, &c.Reason, &c.Message)
 		}
 		for _, cs := range [][]corev1.ContainerStatus{o.Status.InitContainerStatuses, o.Status.ContainerStatuses} {
 			for i := range cs {
@@ -86,6 +84,13 @@ func internStrings(in any) {
 	case *corev1.Service:
 		internMap(o.Spec.Selector, true)
 	}
+}
+
+// internCondition interns the four texts every kind's conditions carry;
+// the kinds' condition structs differ only in their other fields.
+func internCondition[T, S ~string](typ *T, status *S, reason, message *string) {
+	*typ, *status = internAs(*typ), internAs(*status)
+	*reason, *message = intern(*reason), intern(*message)
 }
 
 func internSelector(s *metav1.LabelSelector) {
