@@ -189,7 +189,9 @@ type RuntimeMemory struct {
 // parseRuntimeMemory reads the runtime's memory figures from one scrape. A
 // page without go_gc_heap_live_bytes is an error: that controller does not
 // expose runtime/metrics (or is not a Go program), and zeros would read as
-// an empty heap.
+// an empty heap. The pages of several replicas scraped as one
+// (Replicas.Scraper) carry each figure once per replica: they add up, as
+// their RSS does, but for GOGC, a setting, which is the largest.
 func parseRuntimeMemory(text []byte) (*RuntimeMemory, error) {
 	v := map[string]float64{}
 	sc := bufio.NewScanner(bytes.NewReader(text))
@@ -207,7 +209,11 @@ func parseRuntimeMemory(text []byte) (*RuntimeMemory, error) {
 		if err != nil {
 			return nil, fmt.Errorf("metric %s: %w", line[:end], err)
 		}
-		v[line[:end]] = s.Value
+		if name := line[:end]; name == metricGOGC {
+			v[name] = max(v[name], s.Value)
+		} else {
+			v[name] += s.Value
+		}
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("reading metrics: %w", err)

@@ -158,6 +158,21 @@ func TestParseRuntimeMemory(t *testing.T) {
 	if *rm != want {
 		t.Errorf("got %+v\nwant %+v", *rm, want)
 	}
+	// Replicas scraped as one page: every figure adds up but GOGC.
+	two := append(runtimePage(12_000_000, 20_000_000, 42), runtimePage(3_000_000, 5_000_000, 8)...)
+	rm, err = parseRuntimeMemory(two)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = RuntimeMemory{
+		HeapLiveBytes: 15_000_000, HeapObjectsBytes: 25_000_000, HeapGoalBytes: 50_000_000,
+		HeapUnusedBytes: 6000, HeapFreeBytes: 8000, HeapReleasedBytes: 10_000,
+		StacksBytes: 1200, MetadataBytes: 300, OtherBytes: 20,
+		MappedBytes: 200_000_000 - 10_000, GCCycles: 50, GOGC: 100,
+	}
+	if *rm != want {
+		t.Errorf("two replicas: got %+v\nwant %+v", *rm, want)
+	}
 	// A page without the runtime's figures is no reading, not an empty heap.
 	if _, err := parseRuntimeMemory([]byte("go_memstats_heap_alloc_bytes 5\nworkqueue_depth 1\n")); err == nil {
 		t.Error("a page without go_gc_heap_live_bytes parsed")

@@ -259,6 +259,7 @@ func (p replicaProcs) Read() (ProcSample, error) {
 		sum.CPUSeconds += s.CPUSeconds
 		sum.RSSBytes += s.RSSBytes
 		sum.HWMBytes += s.HWMBytes
+		sum.AnonBytes += s.AnonBytes
 	}
 	return sum, nil
 }

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"testing"
+	"time"
 )
 
 // TestReplicasScraperAddsUpReplicas: the same series from two replicas
@@ -49,5 +51,52 @@ func TestDiffAddsUpReplicas(t *testing.T) {
 	}
 	if got := Total(Diff(before, after)); got != 15 {
 		t.Fatalf("growth %v, want 15 (10 + 5)", got)
+	}
+}
+
+// TestReplicaProcessAddsUpReplicas: the replicas' memory is the sum of
+// theirs, RssAnon included, as the settle's per-Rollout figures divide it.
+func TestReplicaProcessAddsUpReplicas(t *testing.T) {
+	r := &Replicas{}
+	for range 2 {
+		c := exec.Command("sleep", "30")
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Process.Kill(); _ = c.Wait() })
+		r.procs = append(r.procs, c)
+	}
+	sum := func() ProcSample {
+		t.Helper()
+		var want ProcSample
+		for _, c := range r.procs {
+			s, err := ProcFS{PID: c.Process.Pid}.Read()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want.RSSBytes += s.RSSBytes
+			want.AnonBytes += s.AnonBytes
+		}
+		return want
+	}
+	// A process just started still maps memory as it execs; compare once
+	// both read alike twice in a row.
+	var want, got ProcSample
+	for range 100 {
+		before := sum()
+		var err error
+		if got, err = r.Process().Read(); err != nil {
+			t.Fatal(err)
+		}
+		if want = sum(); want == before {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if want.AnonBytes == 0 {
+		t.Skip("the kernel reports no RssAnon")
+	}
+	if got.AnonBytes != want.AnonBytes || got.RSSBytes != want.RSSBytes {
+		t.Errorf("RSS %d, RssAnon %d; want the replicas' sums %d and %d", got.RSSBytes, got.AnonBytes, want.RSSBytes, want.AnonBytes)
 	}
 }
