@@ -43,7 +43,8 @@ type Config struct {
 	// kills within a round.
 	KillMin, KillMax time.Duration
 	// APIServerRestarts spread over the rounds, each at a random moment
-	// of its round; needs Env.RestartAPIServer.
+	// of its round after the round's first controller kill; needs
+	// Env.RestartAPIServer.
 	APIServerRestarts int
 	// APIServerDown is how long the API server stays away per restart.
 	APIServerDown time.Duration
@@ -517,10 +518,16 @@ func (r *run) round(ctx context.Context, round int, pair bool, apiRestarts int) 
 
 // injectFaults kills controllers at random moments until ctx ends, and
 // restarts the API server apiRestarts times at random moments among them.
+// The round's first kill comes before its restarts: a leader that loses
+// its Lease while the API server is away exits on its own, and a round
+// whose releases end before its successor is found would otherwise have
+// no kill of the mode at all. A killed controller stalls the releases
+// until its replacement or successor runs, so the restarts that follow
+// still land mid-release.
 func (r *run) injectFaults(ctx context.Context, round int, pair bool, apiRestarts int, waits []time.Duration) error {
+	killed := false
 	for i := 0; ; i++ {
-		if apiRestarts > 0 {
-			// Early in the round, so that it lands mid-release.
+		if apiRestarts > 0 && killed {
 			if err := sleep(ctx, waits[i%len(waits)]/3); err != nil {
 				return nil
 			}
@@ -572,6 +579,7 @@ func (r *run) injectFaults(ctx context.Context, round int, pair bool, apiRestart
 				return err
 			}
 			r.res.LeaderKills++
+			killed = true
 			r.faults = append(r.faults, faultAt{kind: FaultLeaderKill, at: at})
 			r.logf("round %d: killed the leader (controller %d)", round+1, leader.id)
 			continue
@@ -585,6 +593,7 @@ func (r *run) injectFaults(ctx context.Context, round int, pair bool, apiRestart
 			return err
 		}
 		r.res.Kills++
+		killed = true
 		r.faults = append(r.faults, faultAt{kind: FaultKill, at: at})
 		r.logf("round %d: killed controller %d", round+1, procs[0].id)
 	}
